@@ -1,0 +1,421 @@
+"""Robot image specs: `images/<name>.toml`, loaded into typed, validated `ImageSpec` objects.
+
+An image says what a robot of one kind runs: its CPU and Python (the target), the Debian
+release of its rootfs, the HORUS app, where its Python packages come from (CPU-only torch),
+the install prefix and service user, one systemd service per node process, journald
+retention and the health endpoint. Every problem is an `ImageSpecError` naming the file,
+the key, what was expected and how to fix it; unknown keys are refused so a typo never
+silently falls back to a default.
+
+Relative paths in a spec (`[app] dir`) are relative to the directory that holds `images/`
+(the repository root for the shipped images).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from . import REPO
+from .errors import PipelineError
+from .targets import DEBIAN_GLIBC, Target, UnknownTargetError, get_arch
+
+IMAGES_DIR = REPO / "images"
+
+# The Python each Debian release ships: robots run the system interpreter, so the spec's
+# `python` must agree with its suite (a venv cannot change the interpreter's minor).
+DEBIAN_PYTHON = {"bookworm": "3.11", "trixie": "3.13"}
+
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+# CPU-only torch builds (`+cpu` local versions) for x86_64 and aarch64.
+PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+_SIZE = re.compile(r"^[0-9]+[KMGT]?$")  # journald.conf SystemMaxUse=
+_SPAN = re.compile(r"^[0-9]+(s|min|h|d|week|month|year)?$")  # journald.conf MaxRetentionSec=
+
+
+class ImageSpecError(PipelineError):
+    """A robot image spec is missing, malformed or inconsistent; the message names file, key, fix."""
+
+
+@dataclass(frozen=True)
+class OsSpec:
+    """The robot's Debian rootfs: release, mirror, and packages beyond the base set."""
+
+    suite: str  # "bookworm"
+    mirror: str = DEFAULT_MIRROR
+    packages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Service:
+    """One node process, one systemd unit (`<app>-<name>.service`)."""
+
+    name: str
+    script: str  # relative to the app directory
+    after: tuple[str, ...] = ()  # names of other services of this image
+    restart_sec: float = 2.0
+    realtime: bool = False  # SCHED_FIFO + mlockall: needs CAP_SYS_NICE, CAP_IPC_LOCK
+    watchdog_sec: float | None = None  # needs type = "notify"
+    type: Literal["notify", "simple"] = "simple"
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Journald:
+    """journald retention on the robot (`/etc/systemd/journald.conf.d/<app>.conf`)."""
+
+    system_max_use: str = "500M"
+    max_retention: str = "7d"
+
+
+@dataclass(frozen=True)
+class Health:
+    """Where the app's health endpoint answers (HTTP GET, 200 when healthy)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    path: str = "/health"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}{self.path}"
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """A validated robot image spec."""
+
+    name: str  # file stem: images/<name>.toml
+    path: Path  # the spec file
+    target: Target
+    os: OsSpec
+    app: Path  # the HORUS project directory (holds horus.toml)
+    cpu_only: bool
+    indexes: tuple[str, ...]  # extra package indexes, searched besides pip's own configuration
+    extras: tuple[str, ...]  # PEP 508 requirements added to (or overriding) horus.toml's
+    prefix: str  # install prefix on the robot, /opt/<app name> by default
+    user: str
+    group: str
+    services: tuple[Service, ...]
+    journald: Journald
+    health: Health
+
+    @property
+    def app_name(self) -> str:
+        return self.app.name
+
+    @property
+    def lockfile(self) -> Path:
+        """`lockfiles/<name>.txt` beside the `images/` directory this spec lives in."""
+        return self.path.parent.parent / "lockfiles" / f"{self.name}.txt"
+
+    def service(self, name: str) -> Service:
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        raise KeyError(name)
+
+
+def load_image(name_or_path: str | Path) -> ImageSpec:
+    """Load `images/<name>.toml` (or a spec file by path) and validate it."""
+    path = _resolve(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ImageSpecError(f"{path}: cannot read image spec: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ImageSpecError(f"{path}: not valid TOML: {exc}. Fix the syntax at that line.") from None
+    return _Parser(path).image(data)
+
+
+def all_images(directory: Path | None = None) -> list[ImageSpec]:
+    """Every image spec in `images/` (or `directory`), sorted by name."""
+    directory = directory or IMAGES_DIR
+    return [load_image(p) for p in sorted(directory.glob("*.toml"))]
+
+
+def image_names(directory: Path | None = None) -> list[str]:
+    return sorted(p.stem for p in (directory or IMAGES_DIR).glob("*.toml"))
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or "/" in text or text.endswith(".toml"):
+        path = Path(text)
+        if not path.is_file():
+            raise ImageSpecError(f"{path}: no such image spec file")
+        return path.resolve()
+    path = IMAGES_DIR / f"{text}.toml"
+    if not path.is_file():
+        known = ", ".join(image_names()) or "none"
+        raise ImageSpecError(
+            f"unknown image {text!r}: there is no {path.relative_to(REPO)} (images: {known})"
+        )
+    return path
+
+
+class _Parser:
+    """Reads one spec's TOML table by table; every error names this file and the dotted key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.root = path.parent.parent
+
+    def fail(self, key: str, expected: str, got: object = None, fix: str = "") -> ImageSpecError:
+        got_text = "" if got is None else f", got {got!r}"
+        fix_text = f". Fix: {fix}" if fix else ""
+        return ImageSpecError(f"{self.path}: key {key!r}: expected {expected}{got_text}{fix_text}")
+
+    def table(self, data: Mapping[str, Any], key: str, allowed: set[str], required: bool) -> dict[str, Any]:
+        value = data.get(key.rsplit(".", 1)[-1])
+        if value is None:
+            if required:
+                raise self.fail(key, "a table", fix=f"add a [{key}] table")
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(key, "a table", value)
+        self.no_unknown(value, key, allowed)
+        return value
+
+    def no_unknown(self, data: Mapping[str, Any], where: str, allowed: set[str]) -> None:
+        for key in data:
+            if key not in allowed:
+                raise self.fail(
+                    f"{where}.{key}" if where else key,
+                    f"one of {', '.join(sorted(allowed))}",
+                    fix="remove the key or correct its spelling",
+                )
+
+    def str_(self, data: Mapping[str, Any], key: str, default: str | None = None) -> str:
+        value = data.get(key.rsplit(".", 1)[-1], default)
+        if value is None:
+            raise self.fail(key, "a string", fix=f'set {key} = "..."')
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, "a non-empty string", value)
+        return value
+
+    def bool_(self, data: Mapping[str, Any], key: str, default: bool) -> bool:
+        value = data.get(key.rsplit(".", 1)[-1], default)
+        if not isinstance(value, bool):
+            raise self.fail(key, "true or false", value)
+        return value
+
+    def seconds(self, data: Mapping[str, Any], key: str, default: float | None) -> float | None:
+        value = data.get(key.rsplit(".", 1)[-1], default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise self.fail(key, "a number of seconds >= 0", value)
+        return float(value)
+
+    def strings(self, data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+        value = data.get(key.rsplit(".", 1)[-1], [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(key, "a list of non-empty strings", value)
+        return tuple(value)
+
+    def image(self, data: dict[str, Any]) -> ImageSpec:
+        self.no_unknown(data, "", {"target", "os", "app", "python", "services", "journald", "health"})
+        target_t = self.table(data, "target", {"arch", "python"}, required=True)
+        os_t = self.table(data, "os", {"suite", "mirror", "packages"}, required=True)
+        app_t = self.table(data, "app", {"dir", "prefix", "user", "group"}, required=True)
+        py_t = self.table(data, "python", {"cpu_only", "indexes", "extras"}, required=False)
+        journald_t = self.table(data, "journald", {"system_max_use", "max_retention"}, required=False)
+        health_t = self.table(data, "health", {"host", "port", "path"}, required=False)
+
+        os_spec = self.os(os_t)
+        target = self.target(target_t, os_spec.suite)
+        app = self.app_dir(app_t)
+        services = self.services(data.get("services"), app)
+        user = self.str_(app_t, "app.user", "horus")
+        group = self.str_(app_t, "app.group", user)
+        for key, value in (("app.user", user), ("app.group", group)):
+            if not _NAME.match(value):
+                raise self.fail(key, "a system user name (lower case letters, digits, '-')", value)
+        prefix = self.str_(app_t, "app.prefix", f"/opt/{app.name}")
+        if not prefix.startswith("/") or prefix.rstrip("/") in ("", "/usr", "/etc", "/opt"):
+            raise self.fail("app.prefix", "an absolute directory of its own, such as /opt/<app>", prefix)
+        return ImageSpec(
+            name=self.path.stem,
+            path=self.path,
+            target=target,
+            os=os_spec,
+            app=app,
+            cpu_only=self.bool_(py_t, "python.cpu_only", True),
+            indexes=self.indexes(py_t),
+            extras=self.extras(py_t),
+            prefix=prefix.rstrip("/"),
+            user=user,
+            group=group,
+            services=services,
+            journald=self.journald(journald_t),
+            health=self.health(health_t),
+        )
+
+    def os(self, t: Mapping[str, Any]) -> OsSpec:
+        suite = self.str_(t, "os.suite")
+        if suite not in DEBIAN_GLIBC:
+            raise self.fail("os.suite", f"a Debian release in {sorted(DEBIAN_GLIBC)}", suite)
+        mirror = self.str_(t, "os.mirror", DEFAULT_MIRROR)
+        if not mirror.startswith(("http://", "https://", "file://")):
+            raise self.fail("os.mirror", "an http(s):// or file:// URL of a Debian mirror", mirror)
+        packages = self.strings(t, "os.packages")
+        for pkg in packages:
+            if not re.match(r"^[a-z0-9][a-z0-9+.-]+$", pkg):
+                raise self.fail("os.packages", "Debian package names", pkg)
+        return OsSpec(suite=suite, mirror=mirror, packages=packages)
+
+    def target(self, t: Mapping[str, Any], suite: str) -> Target:
+        arch_name = self.str_(t, "target.arch")
+        try:
+            arch = get_arch(arch_name)
+        except UnknownTargetError as exc:
+            raise self.fail("target.arch", str(exc)) from None
+        python = self.str_(t, "target.python", DEBIAN_PYTHON[suite])
+        if python != DEBIAN_PYTHON[suite]:
+            raise self.fail(
+                "target.python",
+                f"{DEBIAN_PYTHON[suite]!r}, the Python of Debian {suite} (robots run the system interpreter)",
+                python,
+                fix="change target.python or os.suite so they agree",
+            )
+        return Target(arch=arch, python=python, glibc=DEBIAN_GLIBC[suite])
+
+    def app_dir(self, t: Mapping[str, Any]) -> Path:
+        raw = self.str_(t, "app.dir")
+        app = (self.root / raw).resolve()
+        if not (app / "horus.toml").is_file():
+            raise self.fail(
+                "app.dir",
+                "a HORUS project directory holding horus.toml",
+                raw,
+                fix=f"point it at the app (relative to {self.root}) or create {app / 'horus.toml'}",
+            )
+        return app
+
+    def indexes(self, t: Mapping[str, Any]) -> tuple[str, ...]:
+        if "indexes" not in t:
+            return (PYTORCH_CPU_INDEX,)
+        indexes = self.strings(t, "python.indexes")
+        for url in indexes:
+            if not url.startswith(("https://", "http://")):
+                raise self.fail(
+                    "python.indexes",
+                    "http(s) URLs of PEP 503 simple indexes (local mirrors belong in pip's own config)",
+                    url,
+                )
+        return indexes
+
+    def extras(self, t: Mapping[str, Any]) -> tuple[str, ...]:
+        extras = self.strings(t, "python.extras")
+        seen: set[str] = set()
+        for text in extras:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement as exc:
+                raise self.fail(
+                    "python.extras", "PEP 508 requirements such as 'torch==2.10.0'", text, fix=str(exc)
+                ) from None
+            name = req.name.lower().replace("_", "-")
+            if name in seen:
+                raise self.fail("python.extras", "each package at most once", text)
+            seen.add(name)
+        return extras
+
+    def services(self, raw: object, app: Path) -> tuple[Service, ...]:
+        if not isinstance(raw, list) or not raw:
+            raise self.fail(
+                "services",
+                "one or more [[services]] tables",
+                raw,
+                fix="add a [[services]] table per node process",
+            )
+        services: list[Service] = []
+        allowed = {
+            "name",
+            "script",
+            "after",
+            "restart_sec",
+            "realtime",
+            "watchdog_sec",
+            "type",
+            "environment",
+        }
+        for i, entry in enumerate(raw):
+            key = f"services[{i}]"
+            if not isinstance(entry, dict):
+                raise self.fail(key, "a table", entry)
+            self.no_unknown(entry, key, allowed)
+            name = self.str_(entry, f"{key}.name")
+            if not _NAME.match(name):
+                raise self.fail(f"{key}.name", "lower case letters, digits and '-'", name)
+            if any(s.name == name for s in services):
+                raise self.fail(f"{key}.name", "a name no other service uses", name)
+            script = self.str_(entry, f"{key}.script")
+            if script.startswith("/") or ".." in Path(script).parts or not (app / script).is_file():
+                raise self.fail(f"{key}.script", f"a file inside {app}", script)
+            kind = self.str_(entry, f"{key}.type", "simple")
+            if kind not in ("notify", "simple"):
+                raise self.fail(f"{key}.type", "'notify' or 'simple'", kind)
+            watchdog = self.seconds(entry, f"{key}.watchdog_sec", None)
+            if watchdog is not None and kind != "notify":
+                raise self.fail(
+                    f"{key}.watchdog_sec",
+                    "no watchdog unless type = 'notify'",
+                    watchdog,
+                    fix='set type = "notify" (the node must send WATCHDOG=1) or drop it',
+                )
+            env = entry.get("environment", {})
+            if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+                raise self.fail(f"{key}.environment", "a table of string values", env)
+            restart = self.seconds(entry, f"{key}.restart_sec", 2.0)
+            assert restart is not None
+            services.append(
+                Service(
+                    name=name,
+                    script=script,
+                    after=self.strings(entry, f"{key}.after"),
+                    restart_sec=restart,
+                    realtime=self.bool_(entry, f"{key}.realtime", False),
+                    watchdog_sec=watchdog,
+                    type="notify" if kind == "notify" else "simple",
+                    environment=dict(env),
+                )
+            )
+        names = {s.name for s in services}
+        for i, svc in enumerate(services):
+            for dep in svc.after:
+                if dep not in names or dep == svc.name:
+                    raise self.fail(
+                        f"services[{i}].after", f"names of other services ({', '.join(sorted(names))})", dep
+                    )
+        return tuple(services)
+
+    def journald(self, t: Mapping[str, Any]) -> Journald:
+        use = self.str_(t, "journald.system_max_use", "500M")
+        if not _SIZE.match(use):
+            raise self.fail("journald.system_max_use", "a size such as '500M' or '2G'", use)
+        keep = self.str_(t, "journald.max_retention", "7d")
+        if not _SPAN.match(keep):
+            raise self.fail("journald.max_retention", "a time span such as '7d' or '12h'", keep)
+        return Journald(system_max_use=use, max_retention=keep)
+
+    def health(self, t: Mapping[str, Any]) -> Health:
+        host = self.str_(t, "health.host", "127.0.0.1")
+        port = t.get("port", 8080)
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise self.fail("health.port", "a TCP port 1-65535", port)
+        path = self.str_(t, "health.path", "/health")
+        if not path.startswith("/"):
+            raise self.fail("health.path", "a URL path starting with '/'", path)
+        return Health(host=host, port=port, path=path)
