@@ -1,0 +1,34 @@
+/*
+** timing.c: absolute-deadline sleeps and the real-time knobs.
+**
+** A periodic loop that sleeps "period minus work" drifts by every late wake-up;
+** sleeping until an absolute CLOCK_MONOTONIC deadline does not. The default
+** 50 us timer slack of a normal thread would add that much jitter to every
+** wake-up, so schedulers lower it first.
+*/
+#define _GNU_SOURCE
+#include "horus.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+uint64_t horus_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int horus_sleep_until(uint64_t deadline_ns) {
+  struct timespec ts = {.tv_sec = (time_t)(deadline_ns / 1000000000u), .tv_nsec = (long)(deadline_ns % 1000000000u)};
+  /* clock_nanosleep returns the error number instead of setting errno. */
+  int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+  if (rc == 0) return HORUS_OK;
+  errno = rc;
+  return HORUS_ESYS;
+}
+
+void horus_timer_slack_min(void) { prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); }
+
+int horus_lock_memory(void) { return mlockall(MCL_CURRENT | MCL_FUTURE) == 0 ? HORUS_OK : HORUS_ESYS; }

@@ -1,0 +1,489 @@
+/*
+** topic.c: a topic is a ring of fixed-size slots in one shared-memory file.
+**
+** Segment layout (version 1). Native byte order: the segment is transient and
+** only ever shared between processes of one machine.
+**
+**   offset  size  field
+**   0       4     magic        "HRST" (0x54535248 read as little-endian u32)
+**   4       4     version      HORUS_TOPIC_VERSION; another value: HORUS_ECORRUPT,
+**                              "created by another HORUS version: run horus clean --shm"
+**   8       4     header_size  offset of slot 0 (128)
+**   12      4     slot_size    max payload bytes per message
+**   16      4     capacity     slots in the ring, a power of two
+**   20      4     format       payload format id, chosen by the creator
+**   24      4     slot_stride  bytes from one slot to the next (64-aligned)
+**   28      4     creator_pid
+**   32      32    (reserved, zero)
+**   64      8     head         messages published so far; only the publisher writes it
+**   72      56    (reserved, zero: keeps head on a cache line of its own)
+**   128     ...   capacity slots of slot_stride bytes each:
+**                   0   8  seq       seqlock word, see [SEQLOCK]
+**                   8   8  stamp_ns  CLOCK_MONOTONIC at publish
+**                   16  4  len       payload bytes
+**                   20  12 (reserved)
+**                   32  .. payload   slot_size bytes
+**
+** WARNING: changing any offset, size or constant here changes the format:
+** bump HORUS_TOPIC_VERSION so old segments are refused, not misread.
+**
+** [SEQLOCK] The torn-read protocol. Message n lives in slot n & (capacity-1).
+** Its seq word goes SEQ_WRITING(n) (odd) while the publisher writes the slot
+** and SEQ_DONE(n) (even) once it is complete; SEQ_DONE values grow with n, so
+** a reader can tell "not yet written", "this message" and "overwritten by a
+** newer lap" apart. The reader loads seq (acquire), copies the payload, issues
+** an acquire fence and loads seq again: only if both loads saw SEQ_DONE(n) is
+** the copy the message as published. The writer stores SEQ_WRITING, issues a
+** release fence, writes the payload, then stores SEQ_DONE with release. The
+** writer never waits for readers; readers only ever retry.
+**
+** There is one publisher per topic at a time (an OFD write lock on byte 0 of
+** the file), so no two writers ever race on a slot. A publisher killed in the
+** middle of a write leaves that slot at SEQ_WRITING(head) and head unchanged:
+** readers see "nothing new", and the next publisher rewrites the same slot.
+*/
+#define _GNU_SOURCE
+#include "horus.h"
+#include "hatomic.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* glibc 2.17 headers predate OFD locks; the kernel (3.15+) has them. */
+#ifndef F_OFD_GETLK
+#define F_OFD_GETLK 36
+#define F_OFD_SETLK 37
+#endif
+
+#define TOPIC_MAGIC 0x54535248u
+
+typedef struct topic_header {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t header_size;
+  uint32_t slot_size;
+  uint32_t capacity;
+  uint32_t format;
+  uint32_t slot_stride;
+  uint32_t creator_pid;
+  uint8_t reserved0[32];
+  hatomic_u64 head; /* written only by the publisher, with release: [SEQLOCK] */
+  uint8_t reserved1[56];
+} topic_header;
+
+typedef struct slot_header {
+  hatomic_u64 seq;   /* [SEQLOCK] */
+  uint64_t stamp_ns; /* written by the publisher between SEQ_WRITING and SEQ_DONE */
+  uint32_t len;      /* likewise */
+  uint8_t reserved[12];
+} slot_header;
+
+_Static_assert(offsetof(topic_header, head) == 64, "layout v1: head at 64");
+_Static_assert(sizeof(topic_header) == 128, "layout v1: header is 128 bytes");
+_Static_assert(offsetof(slot_header, len) == 16, "layout v1: slot len at 16");
+_Static_assert(sizeof(slot_header) == 32, "layout v1: slot header is 32 bytes");
+
+#define SEQ_WRITING(n) (2u * (uint64_t)(n) + 1u)
+#define SEQ_DONE(n) (2u * (uint64_t)(n) + 2u)
+
+struct horus_topic {
+  int fd;
+  int publisher;
+  size_t map_len;
+  topic_header *hdr;
+  char name[HORUS_NAME_MAX + 1];
+};
+
+static void set_err(char *err, const char *fmt, ...) {
+  if (!err) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, HORUS_ERRLEN, fmt, ap);
+  va_end(ap);
+}
+
+static int is_pow2(uint32_t v) { return v && !(v & (v - 1)); }
+
+static uint32_t stride_for(uint32_t slot_size) {
+  return (uint32_t)((sizeof(slot_header) + (uint64_t)slot_size + 63u) & ~(uint64_t)63u);
+}
+
+static size_t segment_len(uint32_t slot_size, uint32_t capacity) {
+  return sizeof(topic_header) + (size_t)stride_for(slot_size) * capacity;
+}
+
+static slot_header *slot_at(const horus_topic *t, uint64_t seq) {
+  const topic_header *h = t->hdr;
+  size_t idx = (size_t)(seq & (h->capacity - 1u));
+  return (slot_header *)((char *)t->hdr + h->header_size + idx * h->slot_stride);
+}
+
+static int join_path(char *out, size_t outlen, const char *dir, const char *name, char *err) {
+  if (!*name || strlen(name) > HORUS_NAME_MAX || strchr(name, '/') || name[0] == '.') {
+    set_err(err, "invalid topic file name '%s': 1-%d characters, no '/', not starting with '.'", name,
+            HORUS_NAME_MAX);
+    return HORUS_EINVAL;
+  }
+  if ((size_t)snprintf(out, outlen, "%s/%s", dir, name) >= outlen) {
+    set_err(err, "topic path too long: %s/%s", dir, name);
+    return HORUS_EINVAL;
+  }
+  return HORUS_OK;
+}
+
+/* Map an open segment fd and check that its header is one we can read. */
+static int map_segment(horus_topic *t, const char *name, char *err) {
+  struct stat st;
+  if (fstat(t->fd, &st) != 0) {
+    set_err(err, "topic '%s': fstat failed: %s", name, strerror(errno));
+    return HORUS_ESYS;
+  }
+  if ((size_t)st.st_size < sizeof(topic_header)) {
+    set_err(err, "topic '%s': file is %lld bytes, too small for a HORUS topic: run horus clean --shm", name,
+            (long long)st.st_size);
+    return HORUS_ECORRUPT;
+  }
+  void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, t->fd, 0);
+  if (p == MAP_FAILED) {
+    set_err(err, "topic '%s': mmap failed: %s", name, strerror(errno));
+    return HORUS_ESYS;
+  }
+  t->hdr = p;
+  t->map_len = (size_t)st.st_size;
+  const topic_header *h = t->hdr;
+  if (h->magic != TOPIC_MAGIC) {
+    set_err(err, "topic '%s': not a HORUS topic segment (bad magic): run horus clean --shm", name);
+    return HORUS_ECORRUPT;
+  }
+  if (h->version != HORUS_TOPIC_VERSION) {
+    set_err(err, "topic '%s': created by another HORUS version (layout %u, this is %u): run horus clean --shm",
+            name, h->version, HORUS_TOPIC_VERSION);
+    return HORUS_ECORRUPT;
+  }
+  if (h->header_size != sizeof(topic_header) || !is_pow2(h->capacity) ||
+      h->slot_stride != stride_for(h->slot_size) || segment_len(h->slot_size, h->capacity) != t->map_len) {
+    set_err(err, "topic '%s': header does not match the file size: run horus clean --shm", name);
+    return HORUS_ECORRUPT;
+  }
+  return HORUS_OK;
+}
+
+/*
+** Create a fully initialised segment under a temporary name, then link() it
+** into place: a file at the topic's name is always complete, and of two
+** processes creating the same topic at once exactly one link succeeds.
+** Returns HORUS_OK, or HORUS_ESYS with errno EEXIST when someone else won.
+*/
+static int create_segment(const char *dir, const char *path, uint32_t slot_size, uint32_t capacity,
+                          uint32_t format, char *err) {
+  char tmp[4096];
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s/.tmp.%ld.%lu", dir, (long)getpid(),
+                       (unsigned long)horus_now_ns()) >= sizeof tmp) {
+    set_err(err, "namespace path too long: %s", dir);
+    return HORUS_EINVAL;
+  }
+  int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    set_err(err, "cannot create %s: %s", tmp, strerror(errno));
+    return HORUS_ESYS;
+  }
+  size_t len = segment_len(slot_size, capacity);
+  /* fallocate, not ftruncate alone: a full /dev/shm must fail here with
+  ** ENOSPC, not later with SIGBUS in the middle of a publish. */
+  int rc = fchmod(fd, 0600) == 0 ? posix_fallocate(fd, 0, (off_t)len) : errno;
+  void *p = MAP_FAILED;
+  if (rc == 0) p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (rc != 0 || p == MAP_FAILED) {
+    if (rc == 0) rc = errno;
+    set_err(err, "cannot allocate %zu bytes for topic %s: %s (is /dev/shm full?)", len, path, strerror(rc));
+    close(fd);
+    unlink(tmp);
+    errno = rc;
+    return HORUS_ESYS;
+  }
+  topic_header *h = p;
+  memset(h, 0, sizeof *h); /* slots are zero from fallocate: seq 0 = never written */
+  h->version = HORUS_TOPIC_VERSION;
+  h->header_size = sizeof(topic_header);
+  h->slot_size = slot_size;
+  h->capacity = capacity;
+  h->format = format;
+  h->slot_stride = stride_for(slot_size);
+  h->creator_pid = (uint32_t)getpid();
+  h->magic = TOPIC_MAGIC;
+  munmap(p, len);
+  close(fd);
+  /* link() makes the finished file visible; other processes map it afresh,
+  ** and mmap of a file's pages needs no further ordering. */
+  rc = link(tmp, path) == 0 ? 0 : errno;
+  unlink(tmp);
+  if (rc != 0) {
+    if (rc != EEXIST) set_err(err, "cannot create topic %s: %s", path, strerror(rc));
+    errno = rc;
+    return HORUS_ESYS;
+  }
+  return HORUS_OK;
+}
+
+static int layout_matches(const topic_header *h, const horus_topic_cfg *cfg) {
+  return (!cfg->slot_size || cfg->slot_size == h->slot_size) && (!cfg->capacity || cfg->capacity == h->capacity) &&
+         (!cfg->format || cfg->format == h->format);
+}
+
+static int check_cfg(const char *name, const horus_topic_cfg *cfg, char *err) {
+  if (cfg->slot_size > HORUS_MAX_SLOT_SIZE) {
+    set_err(err, "topic '%s': slot size %u exceeds the maximum %u", name, cfg->slot_size, HORUS_MAX_SLOT_SIZE);
+    return HORUS_EINVAL;
+  }
+  if (cfg->capacity && (!is_pow2(cfg->capacity) || cfg->capacity > (1u << 20))) {
+    set_err(err, "topic '%s': capacity %u must be a power of two up to 1048576", name, cfg->capacity);
+    return HORUS_EINVAL;
+  }
+  return HORUS_OK;
+}
+
+/* Open the existing file at path, flock it shared, map it. */
+static int attach(horus_topic *t, const char *path, const char *name, char *err) {
+  t->fd = open(path, O_RDWR | O_CLOEXEC);
+  if (t->fd < 0) {
+    int e = errno;
+    set_err(err, "cannot open topic '%s' (%s): %s", name, path, strerror(e));
+    errno = e;
+    return HORUS_ESYS;
+  }
+  /* The shared flock is held until close: it is what marks the segment live. */
+  if (flock(t->fd, LOCK_SH) != 0) {
+    set_err(err, "cannot lock topic '%s': %s", name, strerror(errno));
+    return HORUS_ESYS;
+  }
+  return map_segment(t, name, err);
+}
+
+static void detach(horus_topic *t) {
+  if (t->hdr) munmap(t->hdr, t->map_len);
+  if (t->fd >= 0) close(t->fd);
+  t->hdr = NULL;
+  t->fd = -1;
+  t->publisher = 0;
+}
+
+/* A segment we hold shared whose layout we cannot use: replace it if it is stale. */
+static int replace_if_stale(horus_topic *t, const char *path, const char *name, const horus_topic_cfg *cfg,
+                            char *err) {
+  const topic_header *h = t->hdr;
+  if (flock(t->fd, LOCK_EX | LOCK_NB) != 0) {
+    set_err(err,
+            "topic '%s' is in use with slot size %u, capacity %u, format %u; this process asked for %u, %u, %u: "
+            "use the same max_msg_size/capacity in every process, or stop the others and run horus clean --shm",
+            name, h->slot_size, h->capacity, h->format, cfg->slot_size, cfg->capacity, cfg->format);
+    return HORUS_ELAYOUT;
+  }
+  /* Nobody else holds it, so nobody uses it: a leftover from an older config. */
+  unlink(path);
+  detach(t);
+  return HORUS_ERETRY;
+}
+
+int horus_topic_open(const char *dir, const char *name, const horus_topic_cfg *cfg, horus_topic **out,
+                     char *err) {
+  char path[4096];
+  int rc = join_path(path, sizeof path, dir, name, err);
+  if (rc == HORUS_OK) rc = check_cfg(name, cfg, err);
+  if (rc != HORUS_OK) return rc;
+  horus_topic *t = calloc(1, sizeof *t);
+  if (!t) {
+    set_err(err, "out of memory");
+    return HORUS_ESYS;
+  }
+  t->fd = -1;
+  snprintf(t->name, sizeof t->name, "%s", name);
+  for (int attempt = 0; attempt < 8; attempt++) {
+    rc = attach(t, path, name, err);
+    if (rc == HORUS_ESYS && errno == ENOENT && cfg->create) {
+      detach(t);
+      uint32_t slot = cfg->slot_size ? cfg->slot_size : HORUS_DEFAULT_SLOT_SIZE;
+      uint32_t cap = cfg->capacity ? cfg->capacity : HORUS_DEFAULT_CAPACITY;
+      rc = create_segment(dir, path, slot, cap, cfg->format, err);
+      if (rc == HORUS_OK || (rc == HORUS_ESYS && errno == EEXIST)) continue; /* attach what is there */
+      break;
+    }
+    if (rc == HORUS_OK && !layout_matches(t->hdr, cfg)) rc = replace_if_stale(t, path, name, cfg, err);
+    if (rc != HORUS_ERETRY) break;
+  }
+  if (rc != HORUS_OK) {
+    detach(t);
+    free(t);
+    return rc;
+  }
+  *out = t;
+  return HORUS_OK;
+}
+
+void horus_topic_close(horus_topic *t) {
+  if (!t) return;
+  detach(t);
+  free(t);
+}
+
+uint32_t horus_topic_slot_size(const horus_topic *t) { return t->hdr->slot_size; }
+uint32_t horus_topic_capacity(const horus_topic *t) { return t->hdr->capacity; }
+uint32_t horus_topic_format(const horus_topic *t) { return t->hdr->format; }
+
+uint64_t horus_topic_head(const horus_topic *t) {
+  /* Pairs with the publisher's release store of head in horus_topic_publish. */
+  return hatomic_load_acquire(&t->hdr->head);
+}
+
+int horus_topic_claim_publisher(horus_topic *t, char *err) {
+  if (t->publisher) return HORUS_OK;
+  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+  if (fcntl(t->fd, F_OFD_SETLK, &fl) == 0) {
+    t->publisher = 1;
+    return HORUS_OK;
+  }
+  if (errno != EAGAIN && errno != EACCES) {
+    set_err(err, "topic '%s': cannot take the publisher lock: %s", t->name, strerror(errno));
+    return HORUS_ESYS;
+  }
+  struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+  /* OFD locks report l_pid as -1; F_GETLK names the holder when it can. */
+  long pid = fcntl(t->fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK ? (long)who.l_pid : -1;
+  if (pid > 0)
+    set_err(err, "topic '%s' already has a publisher in another process (pid %ld): one process publishes per topic",
+            t->name, pid);
+  else
+    set_err(err, "topic '%s' already has a publisher in another process: one process publishes per topic",
+            t->name);
+  return HORUS_EBUSY;
+}
+
+int horus_topic_publish(horus_topic *t, const horus_iov *parts, int nparts, uint64_t *seq_out, char *err) {
+  if (!t->publisher) {
+    set_err(err, "topic '%s': publish without the publisher claim", t->name);
+    return HORUS_EINVAL;
+  }
+  topic_header *h = t->hdr;
+  size_t total = 0;
+  for (int i = 0; i < nparts; i++) total += parts[i].len;
+  if (total > h->slot_size) {
+    set_err(err, "message of %zu bytes does not fit topic '%s' (max %u bytes): raise max_msg_size where the "
+            "topic is first declared", total, t->name, h->slot_size);
+    return HORUS_ETOOBIG;
+  }
+  /* Only this process writes head (publisher claim), so a relaxed load is exact. */
+  uint64_t n = hatomic_load_relaxed(&h->head);
+  slot_header *s = slot_at(t, n);
+  /* [SEQLOCK] writer begin: the release fence orders the odd seq before the
+  ** payload stores, pairing with the reader's acquire fence after its copy;
+  ** a weaker order could let a reader see new payload bytes with the old seq. */
+  hatomic_store_relaxed(&s->seq, SEQ_WRITING(n));
+  hatomic_fence_writer_begin();
+  char *dst = (char *)(s + 1);
+  for (int i = 0; i < nparts; i++) {
+    if (parts[i].len) memcpy(dst, parts[i].base, parts[i].len);
+    dst += parts[i].len;
+  }
+  s->len = (uint32_t)total;
+  s->stamp_ns = horus_now_ns();
+  /* [SEQLOCK] writer end: release so a reader that acquires SEQ_DONE(n) sees the whole payload. */
+  hatomic_store_release(&s->seq, SEQ_DONE(n));
+  /* Pairs with the readers' acquire load in horus_topic_head/peek: a reader
+  ** that sees head > n finds slot n complete (or already overwritten). */
+  hatomic_store_release(&h->head, n + 1);
+  if (seq_out) *seq_out = n;
+  return HORUS_OK;
+}
+
+void horus_cursor_init(const horus_topic *t, horus_cursor *c) {
+  c->next = horus_topic_head(t);
+  c->missed = 0;
+}
+
+int horus_topic_peek(const horus_topic *t, horus_cursor *c, horus_msg_view *v) {
+  const topic_header *h = t->hdr;
+  for (;;) {
+    uint64_t head = horus_topic_head(t);
+    if (c->next >= head) return HORUS_EMPTY;
+    if (head - c->next > h->capacity) {
+      /* Lagged a whole ring: the oldest slot that can still hold a message is head - capacity. */
+      c->missed += head - h->capacity - c->next;
+      c->next = head - h->capacity;
+    }
+    slot_header *s = slot_at(t, c->next);
+    /* [SEQLOCK] reader begin; pairs with the writer-end release store. */
+    uint64_t seq = hatomic_load_acquire(&s->seq);
+    if (seq == SEQ_DONE(c->next)) {
+      uint32_t len = s->len;
+      if (len > h->slot_size) continue; /* torn header: the seq recheck will fail, go round */
+      v->seq = c->next;
+      v->stamp_ns = s->stamp_ns;
+      v->len = len;
+      v->data = s + 1;
+      return HORUS_OK;
+    }
+    if (seq > SEQ_DONE(c->next)) {
+      /* A newer lap is in this slot: our message is gone. Count it and move on. */
+      c->missed += 1;
+      c->next += 1;
+      continue;
+    }
+    /* Older or in-progress while head says published: only possible for a
+    ** slot a killed publisher left half-written; it is lost. */
+    c->missed += 1;
+    c->next += 1;
+  }
+}
+
+int horus_topic_confirm(const horus_topic *t, horus_cursor *c, const horus_msg_view *v) {
+  const slot_header *s = slot_at(t, v->seq);
+  /* [SEQLOCK] reader end: the acquire fence keeps the payload copy before
+  ** this second seq load; it pairs with the writer-begin release fence. */
+  hatomic_fence_reader_end();
+  if (hatomic_load_relaxed(&s->seq) != SEQ_DONE(v->seq)) return HORUS_ERETRY;
+  c->next = v->seq + 1;
+  return HORUS_OK;
+}
+
+int horus_ns_prepare(const char *path, char *err) {
+  if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+    set_err(err, "cannot create namespace directory %s: %s", path, strerror(errno));
+    return HORUS_ESYS;
+  }
+  struct stat st;
+  if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    set_err(err, "%s is not a directory: remove it (horus clean --shm --force)", path);
+    errno = ENOTDIR;
+    return HORUS_ESYS;
+  }
+  if (st.st_uid != geteuid() && geteuid() != 0) {
+    set_err(err, "namespace directory %s belongs to uid %u, not to this user (uid %u): run as that user or "
+            "set HORUS_NAMESPACE to another name", path, (unsigned)st.st_uid, (unsigned)geteuid());
+    errno = EPERM;
+    return HORUS_ESYS;
+  }
+  if ((st.st_mode & 077) != 0) {
+    set_err(err, "namespace directory %s is readable by other users (mode %o): chmod 700 %s", path,
+            (unsigned)(st.st_mode & 0777), path);
+    errno = EPERM;
+    return HORUS_ESYS;
+  }
+  return HORUS_OK;
+}
+
+int horus_segment_in_use(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return HORUS_ESYS;
+  /* Exclusive succeeds only if no process holds the shared lock it takes while mapped. */
+  int busy = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  close(fd); /* closing drops our probe lock, if we got it */
+  return busy;
+}

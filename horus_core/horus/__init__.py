@@ -1,0 +1,64 @@
+"""HORUS for Python: nodes that tick on time and talk through shared-memory topics.
+
+    import horus
+
+    def tick(node):
+        cmd = node.recv("cmd_vel")
+        if cmd is not None:
+            node.send("motor.status", {"ok": True})
+
+    motor = horus.Node(name="motor", tick=tick, rate=1000, subs=["cmd_vel"],
+                       pubs=["motor.status"], failure_policy="fatal")
+    horus.run(motor, rt=True)
+
+Messages are plain data (dict, list, tuple, str, bytes, int, float, bool, None)
+and numpy arrays; never pickled. Processes in the same HORUS_NAMESPACE share topics.
+"""
+
+from . import _core
+from .errors import (
+    DecodeError,
+    EncodeError,
+    HorusError,
+    MessageTooLargeError,
+    NodeNotFoundError,
+    TopicBusyError,
+    TopicCorruptError,
+    TopicLayoutError,
+)
+from .node import Node
+from .policy import FailurePolicy
+from .scheduler import NodeFailedError, Scheduler, run
+from .topic import Topic
+
+__version__ = "0.1.0"
+
+# Units for budget= and deadline= (seconds), as upstream HORUS: budget=300 * horus.us
+us = 1e-6
+ms = 1e-3
+
+
+def now_ns() -> int:
+    """CLOCK_MONOTONIC in nanoseconds (the clock the scheduler and message stamps use)."""
+    return _core.now_ns()
+
+
+__all__ = [
+    "DecodeError",
+    "EncodeError",
+    "FailurePolicy",
+    "HorusError",
+    "MessageTooLargeError",
+    "Node",
+    "NodeFailedError",
+    "NodeNotFoundError",
+    "Scheduler",
+    "Topic",
+    "TopicBusyError",
+    "TopicCorruptError",
+    "TopicLayoutError",
+    "ms",
+    "now_ns",
+    "run",
+    "us",
+]

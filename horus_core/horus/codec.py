@@ -1,0 +1,244 @@
+"""The topic payload format: plain data and numpy arrays, never pickle.
+
+A process that can write a topic must not be able to run code in its readers,
+so the decoder only ever builds the value types listed below; there is no
+hook, class lookup or eval anywhere in it. Format 1 (the topic header's
+`format` field) is a tagged, little-endian encoding:
+
+    N  None             T / F  True / False
+    i  int64            I      big int: u32 byte count, signed little-endian bytes
+    f  float64          s      str: u32 byte count, UTF-8
+    b  bytes: u32 count, raw   l / t  list / tuple: u32 count, items
+    d  dict: u32 count, key-value pairs
+    a  numpy array: u8 dtype-string length, dtype string (e.g. "<f4"), u8 ndim,
+       u64 per dimension, u64 byte count, zero padding to a 16-byte boundary, raw
+       C-order data
+
+Large buffers (arrays, long bytes) are handed to the publisher as separate
+parts, so they are copied once, straight into shared memory.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from .errors import DecodeError, EncodeError
+
+FORMAT_ID = 1
+
+# Buffers at least this long travel as their own part instead of being copied into the header.
+_ZERO_COPY_MIN = 2048
+_ALIGN = 16
+_MAX_DEPTH = 64
+
+_U32 = struct.Struct("<I")
+_I64 = struct.Struct("<q")
+_F64 = struct.Struct("<d")
+_U64 = struct.Struct("<Q")
+
+try:  # numpy is optional: without it, arrays are simply not a supported type
+    import numpy as _np
+except ImportError:  # pragma: no cover - exercised on robots without numpy
+    _np = None  # type: ignore[assignment]
+
+
+class _Writer:
+    """Accumulates small fields in one bytearray and large buffers as separate parts."""
+
+    __slots__ = ("cur", "parts", "size")
+
+    def __init__(self) -> None:
+        self.cur = bytearray()
+        self.parts: list[Any] = []
+        self.size = 0
+
+    def big(self, buf: Any, nbytes: int) -> None:
+        if self.cur:
+            self.parts.append(self.cur)
+            self.size += len(self.cur)
+            self.cur = bytearray()
+        self.parts.append(buf)
+        self.size += nbytes
+
+    def offset(self) -> int:
+        return self.size + len(self.cur)
+
+    def finish(self) -> list[Any]:
+        if self.cur or not self.parts:
+            self.parts.append(self.cur)
+        return self.parts
+
+
+def encode(value: Any) -> list[Any]:
+    """Encode `value` as a list of buffers whose concatenation is the payload."""
+    w = _Writer()
+    _enc(w, value, 0)
+    return w.finish()
+
+
+def encode_bytes(value: Any) -> bytes:
+    """The payload as one bytes object (for tests and tools; publishing uses `encode`)."""
+    return b"".join(bytes(p) for p in encode(value))
+
+
+def _enc(w: _Writer, v: Any, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise EncodeError(f"message nests deeper than {_MAX_DEPTH} levels (is it self-referencing?)")
+    t = type(v)
+    if v is None:
+        w.cur += b"N"
+    elif t is bool:
+        w.cur += b"T" if v else b"F"
+    elif t is int:
+        if -(2**63) <= v < 2**63:
+            w.cur += b"i" + _I64.pack(v)
+        else:
+            raw = v.to_bytes((v.bit_length() + 8) // 8, "little", signed=True)
+            w.cur += b"I" + _U32.pack(len(raw)) + raw
+    elif t is float:
+        w.cur += b"f" + _F64.pack(v)
+    elif t is str:
+        raw = v.encode("utf-8", "surrogatepass")
+        w.cur += b"s" + _U32.pack(len(raw)) + raw
+    elif t is bytes or t is bytearray or t is memoryview:
+        _enc_bytes(w, v)
+    elif t is list or t is tuple:
+        w.cur += (b"l" if t is list else b"t") + _U32.pack(len(v))
+        for item in v:
+            _enc(w, item, depth + 1)
+    elif t is dict:
+        w.cur += b"d" + _U32.pack(len(v))
+        for key, item in v.items():
+            _enc(w, key, depth + 1)
+            _enc(w, item, depth + 1)
+    elif _np is not None and isinstance(v, _np.ndarray):
+        _enc_array(w, v)
+    elif _np is not None and isinstance(v, _np.generic):
+        _enc(w, v.item(), depth)
+    else:
+        _enc_subclass(w, v, depth)
+
+
+def _enc_subclass(w: _Writer, v: Any, depth: int) -> None:
+    """Subclasses of the plain types (IntEnum, OrderedDict, namedtuple) travel as their base type."""
+    for base in (bool, int, float, str, bytes, dict, tuple, list):
+        if isinstance(v, base):
+            _enc(w, base(v) if base is not tuple else tuple(v), depth)
+            return
+    raise EncodeError(
+        f"cannot send a {type(v).__module__}.{type(v).__qualname__}: topics carry dict, list, tuple, str, "
+        "bytes, int, float, bool, None and numpy arrays (convert it, e.g. to a dict)"
+    )
+
+
+def _enc_bytes(w: _Writer, v: bytes | bytearray | memoryview) -> None:
+    view = memoryview(v).cast("B") if isinstance(v, memoryview) else v
+    n = len(view)
+    w.cur += b"b" + _U32.pack(n)
+    if n >= _ZERO_COPY_MIN:
+        w.big(view, n)
+    else:
+        w.cur += view
+
+
+def _enc_array(w: _Writer, a: Any) -> None:
+    if a.dtype.hasobject:
+        raise EncodeError("cannot send a numpy array of dtype=object: it would need pickle")
+    if a.dtype.fields is not None or a.dtype.subdtype is not None:
+        raise EncodeError(f"cannot send a numpy array of structured dtype {a.dtype}: send plain arrays")
+    if a.ndim > 32:
+        raise EncodeError(f"cannot send a numpy array with {a.ndim} dimensions (max 32)")
+    dt = a.dtype.str.encode("ascii")
+    a = _np.ascontiguousarray(a)
+    w.cur += b"a" + bytes((len(dt),)) + dt + bytes((a.ndim,))
+    for dim in a.shape:
+        w.cur += _U64.pack(dim)
+    w.cur += _U64.pack(a.nbytes)
+    w.cur += bytes(-(w.offset()) % _ALIGN)
+    if a.nbytes >= _ZERO_COPY_MIN:
+        w.big(a.reshape(-1).view(_np.uint8), a.nbytes)
+    else:
+        w.cur += a.tobytes()
+
+
+def decode(buf: bytearray | bytes) -> Any:
+    """Decode one payload. Arrays are views into `buf` (writable when `buf` is a bytearray)."""
+    try:
+        value, end = _dec(buf, 0, 0)
+    except (struct.error, IndexError, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise DecodeError(f"malformed HORUS message ({len(buf)} bytes): {exc}") from None
+    if end != len(buf):
+        raise DecodeError(f"malformed HORUS message: {len(buf) - end} trailing bytes")
+    return value
+
+
+def _dec(b: bytearray | bytes, pos: int, depth: int) -> tuple[Any, int]:
+    if depth > _MAX_DEPTH:
+        raise ValueError("nesting too deep")
+    tag = b[pos]
+    pos += 1
+    if tag == 0x4E:  # N
+        return None, pos
+    if tag == 0x54:  # T
+        return True, pos
+    if tag == 0x46:  # F
+        return False, pos
+    if tag == 0x69:  # i
+        return _I64.unpack_from(b, pos)[0], pos + 8
+    if tag == 0x66:  # f
+        return _F64.unpack_from(b, pos)[0], pos + 8
+    if tag in (0x73, 0x62, 0x49):  # s b I
+        n = _U32.unpack_from(b, pos)[0]
+        pos += 4
+        end = pos + n
+        if end > len(b):
+            raise ValueError("length past end")
+        raw = bytes(b[pos:end])
+        if tag == 0x73:
+            return raw.decode("utf-8", "surrogatepass"), end
+        if tag == 0x62:
+            return raw, end
+        return int.from_bytes(raw, "little", signed=True), end
+    if tag in (0x6C, 0x74):  # l t
+        n = _U32.unpack_from(b, pos)[0]
+        pos += 4
+        items = []
+        for _ in range(n):
+            item, pos = _dec(b, pos, depth + 1)
+            items.append(item)
+        return (items if tag == 0x6C else tuple(items)), pos
+    if tag == 0x64:  # d
+        n = _U32.unpack_from(b, pos)[0]
+        pos += 4
+        out = {}
+        for _ in range(n):
+            key, pos = _dec(b, pos, depth + 1)
+            out[key], pos = _dec(b, pos, depth + 1)
+        return out, pos
+    if tag == 0x61:  # a
+        return _dec_array(b, pos)
+    raise ValueError(f"unknown tag {tag:#x} at offset {pos - 1}")
+
+
+def _dec_array(b: bytearray | bytes, pos: int) -> tuple[Any, int]:
+    n = b[pos]
+    dtype_str = bytes(b[pos + 1 : pos + 1 + n]).decode("ascii")
+    pos += 1 + n
+    ndim = b[pos]
+    pos += 1
+    shape = struct.unpack_from(f"<{ndim}Q", b, pos)
+    pos += 8 * ndim
+    nbytes = _U64.unpack_from(b, pos)[0]
+    pos += 8
+    pos += -pos % _ALIGN
+    if pos + nbytes > len(b):
+        raise ValueError("array data past end")
+    if _np is None:
+        raise DecodeError("received a numpy array but numpy is not installed: pip install numpy")
+    dtype = _np.dtype(dtype_str)
+    if dtype.hasobject or dtype.fields is not None:
+        raise ValueError(f"refusing dtype {dtype_str}")
+    count = nbytes // dtype.itemsize if dtype.itemsize else 0
+    arr = _np.frombuffer(b, dtype=dtype, count=count, offset=pos).reshape(shape)
+    return arr, pos + nbytes

@@ -1,0 +1,185 @@
+"""Topics: named channels in shared memory between any processes of one namespace.
+
+Each `Topic` object is one subscriber (its own read position) and may also
+publish. All `Topic` objects of a process share one mapping per segment, so a
+process is one publisher however many of its nodes send on a topic.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from . import _core, codec, namespace
+
+# What the codec adds around a payload (tags, dtype, shape, alignment): a
+# max_msg_size of N bytes means an N-byte array or bytes object fits.
+FRAMING = 256
+DEFAULT_MAX_MSG_SIZE = 64 * 1024
+
+
+class _Segment:
+    """One mapped topic segment, shared by every Topic object of this process."""
+
+    def __init__(self, ns: str, name: str, slot_size: int, capacity: int, create: bool) -> None:
+        ns_dir = namespace.directory(ns)
+        _core.ns_prepare(str(ns_dir))
+        self.core = _core.Topic(
+            str(ns_dir), namespace.topic_file(name), slot_size, capacity, codec.FORMAT_ID, create
+        )
+        self.users = 0
+        self.claimed = False
+
+
+_lock = threading.Lock()
+_segments: dict[tuple[str, str], _Segment] = {}
+
+
+def _forget_segments_in_child() -> None:
+    # A forked child shares the parent's locks on these mappings; it must map
+    # afresh rather than act as the parent's publisher.
+    global _lock
+    _lock = threading.Lock()
+    _segments.clear()
+
+
+os.register_at_fork(after_in_child=_forget_segments_in_child)
+
+
+def _acquire(ns: str, name: str, slot_size: int, capacity: int, create: bool) -> _Segment:
+    with _lock:
+        seg = _segments.get((ns, name))
+        if seg is None:
+            seg = _Segment(ns, name, slot_size, capacity, create)
+            _segments[(ns, name)] = seg
+        else:
+            _check_layout(name, seg, slot_size, capacity)
+        seg.users += 1
+        return seg
+
+
+def _check_layout(name: str, seg: _Segment, slot_size: int, capacity: int) -> None:
+    from .errors import TopicLayoutError
+
+    if (slot_size and slot_size != seg.core.slot_size) or (capacity and capacity != seg.core.capacity):
+        raise TopicLayoutError(
+            f"topic {name!r} is already open in this process with max_msg_size "
+            f"{seg.core.slot_size - FRAMING} and capacity {seg.core.capacity}: declare it the same way everywhere"
+        )
+
+
+def _release(ns: str, name: str, seg: _Segment) -> None:
+    with _lock:
+        seg.users -= 1
+        if seg.users == 0 and _segments.get((ns, name)) is seg:
+            del _segments[(ns, name)]
+            seg.core.close()
+
+
+class Topic:
+    """A topic by name. `send()` publishes; `recv()` returns the next message or None.
+
+    Args:
+        name: topic name, e.g. "camera.rgb".
+        capacity: ring slots (a power of two, default 16); a reader more than this many
+            messages behind skips to the newest and counts the loss in `missed`.
+        max_msg_size: largest payload in bytes (default 64 KiB); e.g. 640*480*3 for a VGA frame.
+            Every process must agree on it; a conflict is a TopicLayoutError.
+        namespace: defaults to $HORUS_NAMESPACE or "default".
+    """
+
+    def __init__(
+        self,
+        name: str,
+        capacity: int | None = None,
+        max_msg_size: int | None = None,
+        *,
+        namespace: str | None = None,
+    ) -> None:
+        from . import namespace as ns_mod
+
+        self.name = name
+        self._ns = namespace or ns_mod.current()
+        ns_mod.topic_file(name)  # validate early
+        self._slot_size = max_msg_size + FRAMING if max_msg_size else 0
+        self._capacity = capacity or 0
+        self._seg: _Segment | None = None
+        self._cursor: Any = None
+        self._pending_attach = False
+        self.sent = 0
+        self.received = 0
+
+    def _segment(self, create: bool) -> _Segment | None:
+        if self._seg is None:
+            try:
+                self._seg = _acquire(self._ns, self.name, self._slot_size, self._capacity, create)
+            except FileNotFoundError:
+                return None
+        return self._seg
+
+    def send(self, msg: Any) -> bool:
+        """Publish `msg` to every subscriber. Raises MessageTooLargeError if it does not fit."""
+        seg = self._segment(create=True)
+        assert seg is not None
+        if not seg.claimed:
+            seg.core.claim_publisher()
+            seg.claimed = True
+        parts = codec.encode(msg)
+        if len(parts) > 64:
+            parts = [b"".join(bytes(p) for p in parts)]
+        seg.core.publish(*parts)
+        self.sent += 1
+        return True
+
+    def _reader(self) -> Any:
+        if self._cursor is None:
+            seg = self._segment(create=False)
+            if seg is None:
+                # Not published yet: every message of the segment that appears later is new to us.
+                self._pending_attach = True
+                return None
+            self._cursor = _core.Cursor(seg.core, 0 if self._pending_attach else None)
+        return self._cursor
+
+    def recv(self) -> Any:
+        """The next message, or None when there is none."""
+        cursor = self._reader()
+        if cursor is None:
+            return None
+        raw = cursor.recv()
+        if raw is None:
+            return None
+        self.received += 1
+        return codec.decode(raw)
+
+    def has_msg(self) -> bool:
+        """True if `recv()` would return a message now (the message is not consumed)."""
+        cursor = self._reader()
+        return cursor is not None and cursor.ready()
+
+    def recv_all(self) -> list[Any]:
+        out = []
+        while (msg := self.recv()) is not None:
+            out.append(msg)
+        return out
+
+    @property
+    def missed(self) -> int:
+        """Messages this subscriber lost because it fell more than `capacity` behind."""
+        return self._cursor.missed if self._cursor is not None else 0
+
+    @property
+    def max_msg_size(self) -> int | None:
+        seg = self._seg
+        return seg.core.slot_size - FRAMING if seg is not None else None
+
+    def close(self) -> None:
+        """Release this object's hold on the segment (the segment stays for other processes)."""
+        if self._seg is not None:
+            self._cursor = None
+            _release(self._ns, self.name, self._seg)
+            self._seg = None
+
+    def __repr__(self) -> str:
+        return f"Topic({self.name!r}, namespace={self._ns!r})"
