@@ -24,7 +24,7 @@ BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
 # What simulated robots and rootfs builds need on the host, and what else each one brings.
 SIM_PACKAGES = ("mmdebstrap", "systemd-container", "iproute2", "openssh-client")
-FOREIGN_PACKAGES = ("qemu-user-static", "binfmt-support")
+FOREIGN_PACKAGES = ("qemu-user-static", "binfmt-support", "arch-test")  # mmdebstrap needs arch-test
 
 # ELF header match for each foreign CPU (the values qemu's own qemu-binfmt-conf.sh uses).
 _BINFMT_MAGIC = {
@@ -93,7 +93,9 @@ def ensure_binfmt(arch: Arch) -> None:
     handler = BINFMT_DIR / arch.qemu
     interpreter = Path(f"/usr/bin/{arch.qemu}-static")
     if not interpreter.exists():
-        raise PipelineError(f"{interpreter} is missing: install qemu-user-static (apt-get install qemu-user-static)")
+        raise PipelineError(
+            f"{interpreter} is missing: install qemu-user-static (apt-get install qemu-user-static)"
+        )
     if handler.exists() and _handler_ok(handler):
         return
     if handler.exists():  # registered without the F flag (or disabled): it would fail inside a rootfs

@@ -1,0 +1,666 @@
+"""Simulated robots: booted Debian robots on this machine that Ansible reaches over SSH.
+
+Each robot is a private copy of its image's base rootfs (horus_pipeline.rootfs) booted by
+`systemd-nspawn --boot`: real systemd, journald and sshd, amd64 natively and arm64 through
+qemu-user. Each lives in a network namespace of its own (horus_pipeline.netns), so it has its
+own loopback and port 22, answering on the robot end of a private /30. A sim directory holds
+what the robots need on the host:
+
+    <dir>/inventory.yml             Ansible inventory: group `robots`, `horus_image` per host
+    <dir>/id_ed25519                the key root's authorized_keys on every robot accepts
+    <dir>/robots/<name>/root/       the robot's disk; console.log beside it
+
+What runs (nspawn pids, namespaces, addresses) is noted in /run/horus-sim/<netns>.json, so a
+later `--stop` finds it, and robots of a test run that was killed are reaped.
+`nox -s sim` uses `dist/sim`; the end-to-end tests use a directory of their own (same code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import REPO, netns
+from .console import info, step
+from .errors import PipelineError
+from .images import ImageSpec, image_names, load_image
+from .prereqs import ensure_host_tools, require_root
+from .proc import run
+from .rootfs import CLEAN_PATH, copy_rootfs, ensure_rootfs, mounts_under, unmount_under
+
+DEFAULT_DIR = REPO / "dist" / "sim"
+
+# Seconds from `systemd-nspawn --boot` to `systemctl is-system-running` = running. Measured
+# on a 2-core host: amd64 under 10 s, arm64 (every binary under qemu-user) under 60 s.
+BOOT_TIMEOUT = {"x86_64": 120.0, "aarch64": 360.0}
+STOP_TIMEOUT = 60.0
+
+SSH_OPTIONS = (
+    "-o", "BatchMode=yes",
+    "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "LogLevel=ERROR",
+    "-o", "ConnectTimeout=5",
+)  # fmt: skip
+
+
+@dataclass
+class Robot:
+    """One simulated robot: what it is, where it answers, which processes are its own."""
+
+    name: str  # inventory and host name: <image>-<n>
+    image: str
+    arch: str  # uname -m of the robot
+    netns: str  # horus-sim-<n>: namespace, host interface and nspawn machine name
+    subnet: str
+    address: str  # the robot's eth0: SSH here
+    dir: str  # <sim dir>/robots/<name>
+    key: str  # private key for root@address
+    sim_dir: str
+    owner_pid: int | None = None  # a test run: when it is gone, its robots are orphans
+    owner_start: int | None = None
+    nspawn_pid: int | None = None
+    nspawn_start: int | None = None
+    leader_pid: int | None = None  # the robot's PID 1 (systemd), as the host sees it
+    leader_start: int | None = None
+    boot_seconds: float | None = None  # nspawn started -> systemd "running"
+    ssh_seconds: float | None = None  # nspawn started -> first SSH command answered
+
+    @property
+    def root(self) -> Path:
+        """The robot's disk as seen from the host."""
+        return Path(self.dir) / "root"
+
+    def ssh_argv(self, command: str | Sequence[str]) -> list[str]:
+        remote = command if isinstance(command, str) else shlex.join(command)
+        return ["ssh", "-i", self.key, *SSH_OPTIONS, f"root@{self.address}", remote]
+
+    def ssh(
+        self,
+        command: str | Sequence[str],
+        *,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a shell command (a string, or argv that gets quoted) on the robot as root over SSH.
+
+        With `check`, a non-zero exit raises PipelineError with the command's output.
+        """
+        proc = subprocess.run(
+            self.ssh_argv(command), input=input, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if check and proc.returncode != 0:
+            output = f"{proc.stdout}{proc.stderr}".rstrip()
+            raise PipelineError(f"on robot {self.name}: {command!r} exited {proc.returncode}\n{output}")
+        return proc
+
+    def journal(self, lines: int = 80, unit: str | None = None) -> str:
+        """The tail of the robot's journal (this boot), read without SSH."""
+        argv = ["journalctl", "-b", "--no-pager", "-n", str(lines)] + (["-u", unit] if unit else [])
+        return self.enter(argv).stdout
+
+    def enter(self, argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run argv inside the running robot through its namespaces (no SSH), never raising."""
+        if self.leader_pid is None or not _same_process(self.leader_pid, self.leader_start):
+            return subprocess.CompletedProcess(list(argv), 1, "", "robot is not running")
+        nsenter = ["nsenter", "-t", str(self.leader_pid), "-m", "-u", "-i", "-n", "-p", "--", *argv]
+        try:
+            return subprocess.run(
+                nsenter, capture_output=True, text=True, timeout=timeout, check=False, env=_clean_env()
+            )
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(nsenter, 124, "", f"timed out after {timeout:.0f}s")
+
+    def memory(self) -> tuple[int, int]:
+        """(bytes, processes): proportional set size of every process of the robot, qemu included."""
+        if self.leader_pid is None:
+            return 0, 0
+        try:
+            ns = os.readlink(f"/proc/{self.leader_pid}/ns/pid")
+        except OSError:
+            return 0, 0
+        total = count = 0
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                if os.readlink(proc / "ns/pid") != ns:
+                    continue
+                rollup = (proc / "smaps_rollup").read_text()
+            except OSError:
+                continue
+            count += 1
+            total += sum(
+                int(line.split()[1]) * 1024 for line in rollup.splitlines() if line.startswith("Pss:")
+            )
+        return total, count
+
+    def running(self) -> bool:
+        return self.nspawn_pid is not None and _same_process(self.nspawn_pid, self.nspawn_start)
+
+
+class Sim:
+    """The robots of one sim directory: boot them, stop them, keep their inventory current."""
+
+    def __init__(self, directory: Path = DEFAULT_DIR, *, owner_pid: int | None = None) -> None:
+        self.dir = directory.resolve()
+        self.owner_pid = owner_pid
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._started: dict[str, float] = {}  # netns -> monotonic time nspawn started
+
+    @property
+    def inventory(self) -> Path:
+        return self.dir / "inventory.yml"
+
+    @property
+    def key(self) -> Path:
+        return self.dir / "id_ed25519"
+
+    def robots(self) -> list[Robot]:
+        """This sim's robots, as noted in /run/horus-sim (booted or booting)."""
+        return sorted((r for r in _registry() if Path(r.sim_dir) == self.dir), key=_robot_order)
+
+    def up(self, image: ImageSpec, count: int, *, rebuild_rootfs: bool = False) -> list[Robot]:
+        """Have exactly `count` robots of `image` running: boot the missing, stop the extra."""
+        self._forget_dead()
+        mine = [r for r in self.robots() if r.image == image.name]
+        if len(mine) > count:
+            self.stop(mine[count:])
+        if rebuild_rootfs:
+            ensure_rootfs(image, rebuild=True)
+        if len(mine) < count:
+            self.boot(image, count - len(mine))
+        self.write_inventory()
+        return [r for r in self.robots() if r.image == image.name]
+
+    def boot(
+        self,
+        image: ImageSpec,
+        count: int = 1,
+        *,
+        customize: Callable[[Path], None] | None = None,
+        timeout: float | None = None,
+    ) -> list[Robot]:
+        """Boot `count` new robots of `image`, wait until each runs and answers SSH, and return them.
+
+        `customize(root)` may change a robot's disk before it boots (e.g. break it on purpose).
+        If any robot fails to boot, every robot of this call is stopped and removed, and the
+        PipelineError names the robot, what systemd said and its journal.
+        """
+        require_root("booting simulated robots")
+        arch = image.target.arch
+        ensure_host_tools([arch])
+        base = ensure_rootfs(image)
+        self._ensure_key()
+        timeout = timeout or BOOT_TIMEOUT[arch.name]
+        robots: list[Robot] = []
+        try:
+            with step(f"Preparing {count} {image.name} robot(s)"):
+                for _ in range(count):
+                    robots.append(self._claim(image))
+                with ThreadPoolExecutor(max_workers=min(count, os.cpu_count() or 1)) as pool:
+                    list(pool.map(lambda r: self._prepare(r, base, customize), robots))
+            with step(f"Booting {count} {image.name} robot(s) ({arch.name})"):
+                for robot in robots:
+                    self._spawn(robot)
+                with ThreadPoolExecutor(max_workers=count) as pool:
+                    list(pool.map(lambda r: self._wait(r, timeout), robots))
+        except BaseException:
+            self.stop(robots)
+            raise
+        self.write_inventory()
+        return robots
+
+    def stop(self, robots: Iterable[Robot] | None = None) -> None:
+        """Stop robots (all of this sim's by default) and remove what they used: processes,
+        namespaces, interfaces, disks. Stopping all also removes the key and the inventory."""
+        everything = robots is None
+        targets = self.robots() if robots is None else list(robots)
+        if targets:
+            with step(f"Stopping {len(targets)} robot(s)"):
+                _teardown(targets, self._procs)
+        if everything:
+            for path in (self.inventory, self.key, self.key.with_suffix(".pub")):
+                path.unlink(missing_ok=True)
+            robots_dir = self.dir / "robots"
+            if robots_dir.exists():
+                unmount_under(robots_dir)
+                shutil.rmtree(robots_dir)
+            with contextlib.suppress(OSError):
+                self.dir.rmdir()
+        else:
+            self.write_inventory()
+
+    def leftovers(self, robots: Iterable[Robot] = ()) -> list[str]:
+        """What of this sim (and of `robots`) is still on the host: empty after a clean stop."""
+        found = []
+        names = {r.netns for r in robots} | {r.netns for r in self.robots()}
+        found += [f"registry entry for {r.name}" for r in self.robots()]
+        found += [f"network namespace {n}" for n in netns.namespaces() if n in names]
+        found += [f"interface {n}" for n in netns.interfaces() if n in names]
+        found += [f"mount {m}" for m in mounts_under(self.dir)]
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit() and int(proc.name) != os.getpid():
+                with contextlib.suppress(OSError):
+                    cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    if str(self.dir) in cmd or any(f"--machine={n} " in cmd + " " for n in names):
+                        found.append(f"process {proc.name}: {cmd.strip()}")
+        losetup = subprocess.run(
+            ["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], capture_output=True, text=True
+        )
+        found += [f"loop device {line}" for line in losetup.stdout.splitlines() if str(self.dir) in line]
+        return found
+
+    def write_inventory(self) -> Path | None:
+        """Write <dir>/inventory.yml for the running robots (remove it when there are none)."""
+        robots = [r for r in self.robots() if r.running()]
+        if not robots:
+            self.inventory.unlink(missing_ok=True)
+            return None
+        lines = [
+            "# Simulated robots (horus_pipeline/sim.py): rewritten on every boot and stop.",
+            "# `nox -s sim -- --stop` stops them and removes this file.",
+            "robots:",
+            "  hosts:",
+        ]
+        for r in robots:
+            lines += [
+                f"    {r.name}:",
+                f"      ansible_host: {r.address}",
+                f"      horus_image: {r.image}",
+                f"      horus_arch: {r.arch}",
+            ]
+        lines += [
+            "  vars:",
+            "    ansible_user: root",
+            f"    ansible_ssh_private_key_file: {json.dumps(str(self.key))}",
+            f"    ansible_ssh_common_args: {json.dumps(' '.join(SSH_OPTIONS[:6]))}",
+            "    ansible_python_interpreter: /usr/bin/python3",
+        ]
+        _write_atomic(self.inventory, "\n".join(lines) + "\n")
+        return self.inventory
+
+    # -- boot steps ---------------------------------------------------------------------------
+
+    def _ensure_key(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.key.exists():
+            run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "horus-sim", "-f", str(self.key)],
+                what="generating the sim's SSH key",
+            )
+
+    def _claim(self, image: ImageSpec) -> Robot:
+        """Pick names and a subnet under the host lock, note them, and make the network."""
+        with netns.host_lock():
+            claims = _registry()
+            name = netns.free_name({r.netns for r in claims})
+            subnet = netns.free_subnet({r.subnet for r in claims})
+            taken = {r.name for r in claims if Path(r.sim_dir) == self.dir}
+            n = 1
+            while f"{image.name}-{n}" in taken:
+                n += 1
+            link = netns.Link(name, subnet)
+            robot = Robot(
+                name=f"{image.name}-{n}",
+                image=image.name,
+                arch=image.target.arch.name,
+                netns=name,
+                subnet=subnet,
+                address=link.robot_address,
+                dir=str(self.dir / "robots" / f"{image.name}-{n}"),
+                key=str(self.key),
+                sim_dir=str(self.dir),
+                owner_pid=self.owner_pid,
+                owner_start=_start_time(self.owner_pid) if self.owner_pid else None,
+            )
+            _save(robot)
+            try:
+                netns.create(link)
+            except BaseException:
+                _registry_path(robot).unlink(missing_ok=True)
+                raise
+        return robot
+
+    def _prepare(self, robot: Robot, base: Path, customize: Callable[[Path], None] | None) -> None:
+        """The robot's own disk: a copy of the base with its host keys, machine id, name, our key."""
+        robot_dir = Path(robot.dir)
+        if robot_dir.exists():  # left by a host reboot: nothing runs from it
+            unmount_under(robot_dir)
+            shutil.rmtree(robot_dir)
+        copy_rootfs(base, robot.root)
+        root = robot.root
+        # Its own host keys: ed25519 and ECDSA (RSA takes seconds to make, per robot).
+        for kind in ("ed25519", "ecdsa"):
+            keyfile = root / f"etc/ssh/ssh_host_{kind}_key"
+            run(
+                ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", f"root@{robot.name}", "-f", str(keyfile)],
+                what=f"host keys for {robot.name}",
+            )
+        (root / "etc/ssh/sshd_config.d/host-keys.conf").write_text(
+            "HostKey /etc/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_ecdsa_key\n"
+        )
+        (root / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
+        (root / "etc/hostname").write_text(robot.name + "\n")
+        (root / "etc/hosts").write_text(
+            f"127.0.0.1\tlocalhost\n127.0.1.1\t{robot.name}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        )
+        ssh_dir = root / "root/.ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        (ssh_dir / "authorized_keys").write_text(self.key.with_suffix(".pub").read_text())
+        (ssh_dir / "authorized_keys").chmod(0o600)
+        if customize:
+            customize(root)
+
+    def _spawn(self, robot: Robot) -> None:
+        argv = [
+            "systemd-nspawn",
+            "--quiet",
+            f"--directory={robot.root}",
+            f"--machine={robot.netns}",
+            "--boot",
+            # This host runs no systemd: do not register with machined, stay in our cgroup.
+            "--register=no",
+            "--keep-unit",
+            f"--network-namespace-path={netns.Link(robot.netns, robot.subnet).path}",
+            "--resolv-conf=off",  # offline, like a robot on a factory network
+            "--link-journal=no",  # the journal stays on the robot's disk
+            "--console=read-only",  # boot messages go to console.log
+            # Real-time nodes lock memory (mlockall); nspawn keeps CAP_SYS_NICE by default.
+            "--capability=CAP_IPC_LOCK",
+        ]
+        log = (Path(robot.dir) / "console.log").open("wb")
+        with log:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives `nox -s sim`; no terminal signal reaches it
+                env=_clean_env(),
+            )
+        self._procs[proc.pid] = proc
+        robot.nspawn_pid, robot.nspawn_start = proc.pid, _start_time(proc.pid)
+        self._started[robot.netns] = time.monotonic()
+        _save(robot)
+
+    def _wait(self, robot: Robot, timeout: float) -> None:
+        """Wait for systemd `running` (via nsenter), then for SSH; raise with the journal if not."""
+        started = self._started.get(robot.netns, time.monotonic())
+        deadline = started + timeout
+        while robot.leader_pid is None:
+            if not robot.running():
+                raise self._boot_error(robot, "systemd-nspawn exited")
+            robot.leader_pid = _container_init(robot.nspawn_pid or 0)
+            if time.monotonic() > deadline:
+                raise self._boot_error(robot, f"no init process after {timeout:.0f}s")
+            time.sleep(0.1)
+        robot.leader_start = _start_time(robot.leader_pid)
+        _save(robot)
+        state = ""
+        while time.monotonic() < deadline:
+            left = max(1.0, deadline - time.monotonic())
+            state = robot.enter(["systemctl", "is-system-running", "--wait"], timeout=left).stdout.strip()
+            if state in ("running", "degraded", "maintenance", "stopping") or not robot.running():
+                break
+            time.sleep(0.2)  # systemd not listening yet
+        robot.boot_seconds = round(time.monotonic() - started, 1)
+        if state != "running":
+            failed = robot.enter(["systemctl", "--failed", "--no-legend", "--plain"]).stdout.strip()
+            why = f"systemd says {state or 'nothing'!r}" + (f"; failed units:\n{failed}" if failed else "")
+            if time.monotonic() >= deadline:
+                why = f"not running after {timeout:.0f}s ({why})"
+            raise self._boot_error(robot, why)
+        while True:
+            if robot.ssh("true", check=False, timeout=10).returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                raise self._boot_error(robot, f"sshd does not answer on {robot.address}:22")
+            time.sleep(0.2)
+        robot.ssh_seconds = round(time.monotonic() - started, 1)
+        _save(robot)
+
+    def _boot_error(self, robot: Robot, why: str) -> PipelineError:
+        journal = robot.journal(40).strip() if robot.running() else ""
+        log = Path(robot.dir) / "console.log"
+        console = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) if log.exists() else ""
+        return PipelineError(
+            f"robot {robot.name} ({robot.image}, {robot.arch}) did not boot: {why}\n"
+            + (f"--- its journal:\n{journal}\n" if journal else "")
+            + (f"--- its console:\n{console}\n" if console else "")
+            + "The robot was stopped and removed. A unit that fails in a container only (e.g. one "
+            "needing hardware) can be masked in the image's rootfs; otherwise see the journal above."
+        )
+
+    def _forget_dead(self) -> None:
+        """Robots whose nspawn is gone (it crashed, the host rebooted): remove their remains."""
+        dead = [r for r in self.robots() if not r.running()]
+        if dead:
+            info(f"removing robots that are no longer running: {', '.join(r.name for r in dead)}")
+            _teardown(dead, self._procs)
+
+
+# -- the registry in /run/horus-sim ---------------------------------------------------------
+
+
+def _registry_path(robot: Robot) -> Path:
+    return netns.RUN_DIR / f"{robot.netns}.json"
+
+
+def _save(robot: Robot) -> None:
+    netns.RUN_DIR.mkdir(parents=True, exist_ok=True)
+    _write_atomic(_registry_path(robot), json.dumps(asdict(robot), indent=2) + "\n")
+
+
+def _registry() -> list[Robot]:
+    robots = []
+    if netns.RUN_DIR.is_dir():
+        for path in sorted(netns.RUN_DIR.glob(f"{netns.PREFIX}*.json")):
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                robots.append(Robot(**json.loads(path.read_text())))
+    return robots
+
+
+def _robot_order(r: Robot) -> tuple[str, int]:
+    image, _, n = r.name.rpartition("-")
+    return image, int(n) if n.isdigit() else 0
+
+
+def reap_orphans() -> list[str]:
+    """Stop robots whose owner (a test run) has exited without stopping them; their names."""
+    orphans = [
+        r for r in _registry() if r.owner_pid is not None and not _same_process(r.owner_pid, r.owner_start)
+    ]
+    if orphans:
+        info(f"stopping robots left by a run that did not stop them: {', '.join(r.name for r in orphans)}")
+        _teardown(orphans, {})
+    return [r.name for r in orphans]
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+def _clean_env() -> dict[str, str]:
+    return {"PATH": CLEAN_PATH, "LANG": "C.UTF-8"}
+
+
+def _start_time(pid: int) -> int | None:
+    """The start time (clock ticks since boot) of a live process, None if gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        return None
+    return int(fields[19])
+
+
+def _same_process(pid: int, start: int | None) -> bool:
+    """pid still runs and is the process we noted (not a later one that reused the number)."""
+    now = _start_time(pid)
+    return now is not None and (start is None or now == start)
+
+
+def _container_init(nspawn_pid: int) -> int | None:
+    """The robot's PID 1 as the host sees it: the child of nspawn that is pid 1 in its namespace."""
+    try:
+        children = Path(f"/proc/{nspawn_pid}/task/{nspawn_pid}/children").read_text().split()
+    except OSError:
+        return None
+    for child in children:
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{child}/status").read_text()
+            nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+            if len(nspid) > 1 and nspid[-1] == "1":
+                return int(child)
+    return None
+
+
+def _teardown(robots: list[Robot], procs: dict[int, subprocess.Popen[bytes]]) -> None:
+    """Stop robots in parallel (orderly poweroff, then SIGKILL) and remove all they used."""
+    for r in robots:
+        if r.running() and r.nspawn_pid:
+            # nspawn turns SIGTERM into an orderly poweroff of the robot (SIGRTMIN+3 to its PID 1).
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(r.nspawn_pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for r in robots:
+        for pid, start in ((r.nspawn_pid, r.nspawn_start), (r.leader_pid, r.leader_start)):
+            if pid is None or start is None:
+                continue
+            while _same_process(pid, start) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _same_process(pid, start):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)  # PID 1 of the robot: takes every process in it along
+                kill_deadline = time.monotonic() + 10
+                while _same_process(pid, start) and time.monotonic() < kill_deadline:
+                    time.sleep(0.05)
+            proc = procs.pop(pid, None)
+            if proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=1)
+        netns.destroy(r.netns)
+        robot_dir = Path(r.dir)
+        if robot_dir.exists():
+            unmount_under(robot_dir)
+            shutil.rmtree(robot_dir)
+        _registry_path(r).unlink(missing_ok=True)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + "~")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+# -- nox -s sim -----------------------------------------------------------------------------
+
+
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return n
+
+
+def _report(sim: Sim) -> None:
+    robots = [r for r in sim.robots() if r.running()]
+    if not robots:
+        print("No simulated robots are running.")
+        return
+    print(f"{'robot':<18} {'image':<14} {'arch':<8} {'address':<15} {'boot':>6} {'ssh':>6} {'memory':>9}")
+    for r in robots:
+        mem, procs = r.memory()
+        print(
+            f"{r.name:<18} {r.image:<14} {r.arch:<8} {r.address:<15} {r.boot_seconds or 0:>5.1f}s "
+            f"{r.ssh_seconds or 0:>5.1f}s {mem / 2**20:>5.0f} MiB  ({procs} processes)"
+        )
+    rel = os.path.relpath(sim.inventory)
+    print(f"\nInventory: {rel}\n  ansible -i {rel} robots -m ping")
+    print(f"  ssh -i {os.path.relpath(sim.key)} root@{robots[0].address}    # or any address above")
+    print("Stop them all: nox -s sim -- --stop")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="nox -s sim",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Boot simulated robots of a robot image on this machine (as root): Debian with real\n"
+            "systemd, journald and sshd, booted by systemd-nspawn; arm64 images run through\n"
+            "qemu-user. Each robot has its own network namespace and address, and Ansible\n"
+            "reaches it over SSH through dist/sim/inventory.yml (group `robots`)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  nox -s sim -- demo-amd64               one amd64 robot\n"
+            "  nox -s sim -- demo-arm64 --count 2     two arm64 robots, besides any others\n"
+            "  nox -s sim                             list running robots: address, boot time, memory\n"
+            "  ansible-playbook -i dist/sim/inventory.yml ansible/deploy.yml\n"
+            "  nox -s sim -- --stop                   stop all, remove dist/sim\n\n"
+            "The first run per image builds its base rootfs with mmdebstrap (amd64 ~30 s, arm64\n"
+            "~3 min) and caches it; host tools (mmdebstrap, systemd-container, qemu-user-static)\n"
+            "are installed with apt when missing."
+        ),
+    )
+    parser.add_argument(
+        "image", nargs="?", help=f"robot image, a name under images/ ({', '.join(image_names())})"
+    )
+    parser.add_argument(
+        "--count",
+        "-n",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="how many robots of IMAGE should run (default 1): missing ones boot, extra ones stop",
+    )
+    parser.add_argument("--stop", action="store_true", help="stop every simulated robot and remove dist/sim")
+    parser.add_argument(
+        "--rebuild-rootfs",
+        action="store_true",
+        help="rebuild IMAGE's cached base rootfs first and list the package versions that changed",
+    )
+    args = parser.parse_args(argv)
+    sim = Sim(DEFAULT_DIR)
+    try:
+        if args.stop:
+            if args.image:
+                parser.error("--stop takes no IMAGE: it stops every robot")
+            require_root("stopping simulated robots")
+            reap_orphans()
+            sim.stop()
+            print("All simulated robots stopped; dist/sim removed.")
+        elif args.image:
+            image = load_image(args.image)
+            require_root("booting simulated robots")
+            reap_orphans()
+            sim.up(image, args.count, rebuild_rootfs=args.rebuild_rootfs)
+            _report(sim)
+        else:
+            _report(sim)
+    except PipelineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
