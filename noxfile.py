@@ -28,3 +28,21 @@ def tests(session: nox.Session) -> None:
     install_tools(session, "numpy", "pyzmq")
     session.install("./horus_core", "-e", ".")
     session.run("pytest", *(session.posargs or ["tests"]))
+
+
+# REWRITES COMMITTED FILES: lockfiles/<image>.txt and apps/<app>/horus.lock.
+@nox.session(python=PYTHON)
+def lock(session: nox.Session) -> None:
+    """Lock each image's Python packages for its robot's CPU: lockfiles/<image>.txt."""
+    install_tools(session)
+    session.install("--no-deps", "-e", ".")
+    session.run("python", "-m", "horus_pipeline.lock", *session.posargs)
+
+
+# REWRITES COMMITTED FILES (only when every test passes): lockfiles/*.txt, horus.lock.
+@nox.session(python=PYTHON, default=False)
+def upgrade(session: nox.Session) -> None:
+    """Re-lock every image with newer versions, test them, and keep the new pins only if all pass."""
+    install_tools(session)
+    session.install("--no-deps", "-e", ".")
+    session.run("python", "-m", "horus_pipeline.upgrade", *session.posargs)

@@ -122,18 +122,26 @@ class _Reader:
                     return i
         return start
 
-    def fail(self, table: str, key: str | None, expected: str, got: object = None, fix: str = "") -> ManifestError:
+    def fail(
+        self, table: str, key: str | None, expected: str, got: object = None, fix: str = ""
+    ) -> ManifestError:
         line = self.line_of(table, key)
         where = f"{self.path}:{line}" if line else str(self.path)
         dotted = f"{table}.{key}" if key else table
         got_text = "" if got is None else f", got {got!r}"
-        return ManifestError(f"{where}: key {dotted!r}: expected {expected}{got_text}" + (f". Fix: {fix}" if fix else ""))
+        return ManifestError(
+            f"{where}: key {dotted!r}: expected {expected}{got_text}" + (f". Fix: {fix}" if fix else "")
+        )
 
     def project(self, data: dict[str, object]) -> Project:
         package = data.get("package")
         if not isinstance(package, dict):
-            raise self.fail("package", None, "a [package] table with name and version",
-                            fix='add [package] with name = "..." and version = "..."')
+            raise self.fail(
+                "package",
+                None,
+                "a [package] table with name and version",
+                fix='add [package] with name = "..." and version = "..."',
+            )
         name = package.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
             raise self.fail("package", "name", "a package name (letters, digits, '-', '_', '.')", name)
@@ -150,7 +158,9 @@ class _Reader:
         seen: dict[str, str] = {}
         for dep in deps:
             if dep.key in seen:
-                raise self.fail("dependencies", dep.name, f"each package once ({seen[dep.key]!r} is the same package)")
+                raise self.fail(
+                    "dependencies", dep.name, f"each package once ({seen[dep.key]!r} is the same package)"
+                )
             seen[dep.key] = dep.name
         return Project(path=self.path, name=name, version=version, description=description, dependencies=deps)
 
@@ -158,8 +168,13 @@ class _Reader:
         if not _NAME.match(name):
             raise self.fail("dependencies", name, "a package name (letters, digits, '-', '_', '.')", name)
         if not isinstance(value, dict):
-            raise self.fail("dependencies", name, '{ version = "...", source = "pypi" }', value,
-                            fix=f'write {name} = {{ version = "{value}", source = "pypi" }}')
+            raise self.fail(
+                "dependencies",
+                name,
+                '{ version = "...", source = "pypi" }',
+                value,
+                fix=f'write {name} = {{ version = "{value}", source = "pypi" }}',
+            )
         unknown = sorted(set(value) - _DEP_KEYS)
         if unknown:
             raise self.fail("dependencies", name, f"only the keys {', '.join(sorted(_DEP_KEYS))}", unknown[0])
@@ -172,7 +187,9 @@ class _Reader:
         extras = value.get("extras", [])
         if not isinstance(extras, list) or not all(isinstance(e, str) and _EXTRA.match(e) for e in extras):
             raise self.fail("dependencies", name, "extras as a list of names", extras)
-        return Dependency(name=name, specifier=self.specifier(name, version), source=source, extras=tuple(extras))
+        return Dependency(
+            name=name, specifier=self.specifier(name, version), source=source, extras=tuple(extras)
+        )
 
     def specifier(self, name: str, version: str) -> str:
         version = version.strip()
@@ -182,8 +199,12 @@ class _Reader:
             return f"=={version}"
         clauses = [c.strip() for c in version.split(",")]
         if not all(_CLAUSE.match(c) for c in clauses):
-            raise self.fail("dependencies", name, "a version ('1.26.4' means ==) or PEP 440 specifiers ('>=1.26,<2')",
-                            version)
+            raise self.fail(
+                "dependencies",
+                name,
+                "a version ('1.26.4' means ==) or PEP 440 specifiers ('>=1.26,<2')",
+                version,
+            )
         return ",".join(re.sub(r"\s+", "", c) for c in clauses)
 
 
@@ -209,7 +230,9 @@ def render_pyproject(project: Project, requirements: list[str] | None = None) ->
     )
 
 
-def write_pyproject(project: Project, directory: Path | None = None, requirements: list[str] | None = None) -> Path:
+def write_pyproject(
+    project: Project, directory: Path | None = None, requirements: list[str] | None = None
+) -> Path:
     """Write `.horus/pyproject.toml` under `directory` (default: the project's own) and return its path."""
     out = (directory or project.root) / GENERATED
     out.parent.mkdir(parents=True, exist_ok=True)

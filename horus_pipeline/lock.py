@@ -1,0 +1,321 @@
+"""Per-image locks: `lockfiles/<image>.txt`, made by pip-compile for the image's target.
+
+Input: the app's horus.toml `source = "pypi"` dependencies, with the image's `[python] extras`
+added (an extra naming the same package replaces the manifest's entry), rendered to
+`.horus/pyproject.toml` exactly as `horus build` renders it. pip-compile (pip-tools, pinned
+with pip in lockfiles/tools.txt) runs in a subprocess through `lock_driver`, which makes pip
+resolve with the target's marker environment and wheel tags and take hashes from the index.
+
+Where packages come from is pip's own configuration (`PIP_*`, pip.conf) plus the image's
+`indexes`; none of it is written to the lock. A lock records a hash of its inputs in its
+header (`# horus-lock: inputs = ...`); `check_lock_fresh` refuses a lock whose inputs changed.
+A CPU-only image fails to lock if any nvidia-*, cuda-* or triton package is pinned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import REPO
+from .cache import cache_dir, input_key
+from .console import info, step
+from .errors import PipelineError
+from .images import ImageSpec, all_images, load_image
+from .lock_driver import EXIT_TOOLS, TESTED
+from .lockfile import HEADER, Lock, chain, machine_specific_lines, parse_lock, read_lock
+from .manifest import load_project, normalize, write_pyproject
+from .proc import CommandError, run
+
+# Bump when the lock's format or the meaning of its inputs changes: every lock becomes stale.
+LOCK_FORMAT = 1
+DRIVER = Path(__file__).with_name("lock_driver.py")
+# Packages a CPU-only robot must never get: CUDA runtime wheels and the GPU compiler.
+CUDA_PACKAGE = re.compile(r"^(nvidia-.+|cuda-.+|triton|pytorch-triton(-.+)?)$")
+
+
+class LockError(PipelineError):
+    """A lock could not be made or is not acceptable; the message says why and what to do."""
+
+
+class StaleLockError(LockError):
+    """A lock is missing or was made from other inputs; the message has the command that re-locks."""
+
+
+@dataclass(frozen=True)
+class LockInputs:
+    """Everything a lock's resolution depends on, apart from what the indexes hold."""
+
+    image: str
+    project: str
+    requirements: tuple[str, ...]
+    target: str
+    cpu_only: bool
+    indexes: tuple[str, ...]
+
+    def digest(self) -> str:
+        blob = json.dumps(
+            {
+                "format": LOCK_FORMAT,
+                "tools": TESTED,
+                "image": self.image,
+                "project": self.project,
+                "requirements": list(self.requirements),
+                "target": self.target,
+                "cpu_only": self.cpu_only,
+                "indexes": list(self.indexes),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def relock_command(spec: ImageSpec) -> str:
+    return f"nox -s lock -- {spec.name}"
+
+
+def merge_requirements(base: Sequence[str], extras: Sequence[str]) -> list[str]:
+    """The manifest's requirements with the image's extras added; an extra replaces a same-named entry."""
+    by_name = {_req_name(r): r for r in base}
+    by_name.update({_req_name(r): r for r in extras})
+    return [by_name[k] for k in sorted(by_name)]
+
+
+def _req_name(requirement: str) -> str:
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+    if not match:
+        raise LockError(f"not a requirement: {requirement!r}")
+    return normalize(match.group(1))
+
+
+def lock_inputs(spec: ImageSpec) -> LockInputs:
+    project = load_project(spec.app)
+    return LockInputs(
+        image=spec.name,
+        project=project.name,
+        requirements=tuple(merge_requirements(project.pypi_requirements(), spec.extras)),
+        target=spec.target.describe(),
+        cpu_only=spec.cpu_only,
+        indexes=spec.indexes,
+    )
+
+
+def check_lock_fresh(image: ImageSpec | str, lockfile: Path | None = None) -> Lock:
+    """Return the image's lock if it was made from the current inputs; else raise StaleLockError."""
+    spec = image if isinstance(image, ImageSpec) else load_image(image)
+    path = lockfile or spec.lockfile
+    if not path.is_file():
+        raise StaleLockError(
+            f"{_show(path)} does not exist: lock image {spec.name} with: {relock_command(spec)}"
+        )
+    lock = read_lock(path)
+    expected = lock_inputs(spec).digest()
+    if lock.inputs_hash != expected:
+        raise StaleLockError(
+            f"{_show(path)} is stale: {_show(spec.app / 'horus.toml')} [dependencies], "
+            f"{_show(spec.path)} [target]/[python] or the lock tools changed since it was made "
+            f"(inputs {lock.inputs_hash or 'unrecorded'}, now {expected}). "
+            f"Re-lock with: {relock_command(spec)}"
+        )
+    return lock
+
+
+def compile_lock(
+    spec: ImageSpec,
+    output: Path,
+    *,
+    seed: Path | None = None,
+    upgrade: bool = False,
+    upgrade_packages: Sequence[str] = (),
+) -> Lock:
+    """Resolve the image's lock and write it to `output` atomically; on any error `output` is untouched.
+
+    `seed` is an earlier lock whose pins pip-compile keeps where it can (unless `upgrade`).
+    """
+    inputs = lock_inputs(spec)
+    project = load_project(spec.app)
+    target = spec.target
+    with tempfile.TemporaryDirectory(prefix="horus-lock-") as tmp:
+        work = Path(tmp)
+        write_pyproject(project, work, list(inputs.requirements))
+        (work / "target.json").write_text(
+            json.dumps({"markers": target.marker_environment(), "tags": target.wheel_tags()})
+        )
+        raw = work / "lock.txt"
+        if seed is not None and seed.is_file() and not upgrade:
+            shutil.copyfile(seed, raw)
+        argv: list[str | Path] = [
+            sys.executable, "-I", DRIVER, work / "target.json", "--",
+            "--generate-hashes",
+            "--allow-unsafe",  # torch needs setuptools: a hash-checked install needs it pinned
+            "--strip-extras",
+            "--no-emit-index-url", "--no-emit-find-links", "--no-emit-trusted-host",
+            "--no-build-isolation",  # read .horus/pyproject.toml with the pinned tools' setuptools
+            "--cache-dir", cache_dir("piptools") / input_key([target.describe(), TESTED]),
+            "--output-file", "lock.txt",
+        ]  # fmt: skip
+        for url in reachable_indexes(spec.indexes):
+            argv += ["--extra-index-url", url]
+        if upgrade:
+            argv.append("--upgrade")
+        for name in upgrade_packages:
+            argv += ["--upgrade-package", name]
+        argv.append(".horus/pyproject.toml")
+        env = dict(os.environ, CUSTOM_COMPILE_COMMAND=relock_command(spec))
+        try:
+            run(argv, cwd=work, env=env, what=f"pip-compile for {spec.name} ({target.describe()})")
+        except CommandError as exc:
+            hint = "" if f"(exit {EXIT_TOOLS})" not in str(exc) else " (install the pinned lock tools)"
+            raise LockError(f"cannot lock image {spec.name}{hint}: {exc}") from None
+        text = finish_lock(raw.read_text(encoding="utf-8"), spec, inputs, work)
+    lock = parse_lock(text, output)
+    check_lock(lock, spec)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = output.with_name(output.name + "~")
+    tmp_out.write_text(text, encoding="utf-8")
+    tmp_out.replace(output)
+    return lock
+
+
+def finish_lock(text: str, spec: ImageSpec, inputs: LockInputs, work: Path) -> str:
+    """Our header on top; refuse anything that names this machine's indexes or paths."""
+    lines = [line for line in text.splitlines() if not line.startswith(HEADER)]
+    body = "\n".join(lines).strip("\n") + "\n"
+    leaks = machine_specific_lines(lines) + [line for line in lines if str(work) in line]
+    if leaks:
+        raise LockError(
+            f"the lock for {spec.name} would record this machine's index or paths: {leaks[0].strip()!r}. "
+            "Report this: pip-compile's --no-emit-* options should have kept it out"
+        )
+    header = (
+        f"{HEADER}image = {spec.name}\n"
+        f"{HEADER}target = {spec.target.describe()}\n"
+        f"{HEADER}inputs = {inputs.digest()}\n"
+    )
+    return header + body
+
+
+def check_lock(lock: Lock, spec: ImageSpec) -> None:
+    """A CPU-only image pins no CUDA package; every pin has a hash of a file the target can install."""
+    if spec.cpu_only:
+        bad = [name for name in lock.pins if CUDA_PACKAGE.match(name)]
+        if bad:
+            chains = "; ".join(" -> ".join(chain(lock, name)) for name in bad[:3])
+            more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+            raise LockError(
+                f"image {spec.name} is CPU-only but its lock pins {len(bad)} CUDA package(s): "
+                f"{chains}{more}. "
+                f"Fix: pin a CPU build in {_show(spec.path)} [python] extras, e.g. 'torch==X.Y.Z+cpu' from "
+                "the PyTorch CPU index (on aarch64, PyPI's torch<=2.10.0 is CPU-only)"
+            )
+    for pin in lock.pins.values():
+        if not pin.hashes:
+            raise LockError(
+                f"image {spec.name}: {pin.requirement} has no file for {spec.target.describe()}; "
+                f"pin another version in {_show(spec.path)} [python] extras"
+            )
+
+
+def reachable_indexes(indexes: Sequence[str], timeout: float = 5.0) -> list[str]:
+    """The image's extra indexes this machine can reach; the others are skipped with a warning.
+
+    pip retries an unreachable index for minutes per package; a lock never depends on which
+    index served a file (same file, same hash), only on what can be found at all.
+    """
+    found = []
+    for url in indexes:
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/", timeout=timeout):
+                pass
+        except urllib.error.HTTPError:
+            pass  # it answered: reachable
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            info(f"warning: index {url} is unreachable from this machine ({reason}); locking without it")
+            continue
+        found.append(url)
+    return found
+
+
+def lock_image(
+    spec: ImageSpec,
+    *,
+    upgrade: bool = False,
+    upgrade_packages: Sequence[str] = (),
+    lockdir: Path | None = None,
+) -> Lock:
+    """Lock one image into `lockdir` (default: lockfiles/ beside its images/), keeping existing pins."""
+    output = (lockdir / f"{spec.name}.txt") if lockdir else spec.lockfile
+    with step(f"lock {spec.name} for {spec.target.describe()}"):
+        lock = compile_lock(
+            spec, output, seed=spec.lockfile, upgrade=upgrade, upgrade_packages=upgrade_packages
+        )
+    info(f"{_show(output)}: {len(lock.pins)} pins, {sum(len(p.hashes) for p in lock.pins.values())} hashes")
+    return lock
+
+
+def _show(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="nox -s lock",
+        description="Lock every image's Python dependencies for its robot's CPU (lockfiles/<image>.txt), "
+        "then write the app's horus.lock. Existing pins are kept unless --upgrade is given.",
+    )
+    parser.add_argument("images", nargs="*", metavar="IMAGE", help="images to lock (default: all in images/)")
+    parser.add_argument(
+        "--upgrade", action="store_true", help="re-resolve every package to its newest allowed version"
+    )
+    parser.add_argument(
+        "-P",
+        "--upgrade-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="re-resolve only this package (repeatable)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="lock nothing: fail if any lock is missing or stale (for CI and the build)",
+    )
+    args = parser.parse_args(argv)
+    from .horus_lock import write_horus_lock
+
+    try:
+        specs = [load_image(n) for n in args.images] if args.images else all_images()
+        if args.check:
+            for spec in specs:
+                check_lock_fresh(spec)
+                info(f"{_show(spec.lockfile)} is fresh")
+            return 0
+        for spec in specs:
+            lock_image(spec, upgrade=args.upgrade, upgrade_packages=args.upgrade_package)
+        for app in sorted({s.app for s in specs}):
+            path = write_horus_lock(app, [s for s in all_images() if s.app == app])
+            info(f"wrote {_show(path)}")
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
