@@ -14,7 +14,9 @@
 **   20      4     format       payload format id, chosen by the creator
 **   24      4     slot_stride  bytes from one slot to the next (64-aligned)
 **   28      4     creator_pid
-**   32      32    (reserved, zero)
+**   32      8     publisher    pid of the process holding the publisher claim (0: none
+**                              yet); informational, for error messages only
+**   40      24    (reserved, zero)
 **   64      8     head         messages published so far; only the publisher writes it
 **   72      56    (reserved, zero: keeps head on a cache line of its own)
 **   128     ...   capacity slots of slot_stride bytes each:
@@ -59,8 +61,7 @@
 #include <unistd.h>
 
 /* glibc 2.17 headers predate OFD locks; the kernel (3.15+) has them. */
-#ifndef F_OFD_GETLK
-#define F_OFD_GETLK 36
+#ifndef F_OFD_SETLK
 #define F_OFD_SETLK 37
 #endif
 
@@ -75,7 +76,8 @@ typedef struct topic_header {
   uint32_t format;
   uint32_t slot_stride;
   uint32_t creator_pid;
-  uint8_t reserved0[32];
+  hatomic_u64 publisher; /* written by the claim holder; read only to name it in errors */
+  uint8_t reserved0[24];
   hatomic_u64 head; /* written only by the publisher, with release: [SEQLOCK] */
   uint8_t reserved1[56];
 } topic_header;
@@ -87,6 +89,7 @@ typedef struct slot_header {
   uint8_t reserved[12];
 } slot_header;
 
+_Static_assert(offsetof(topic_header, publisher) == 32, "layout v1: publisher at 32");
 _Static_assert(offsetof(topic_header, head) == 64, "layout v1: head at 64");
 _Static_assert(sizeof(topic_header) == 128, "layout v1: header is 128 bytes");
 _Static_assert(offsetof(slot_header, len) == 16, "layout v1: slot len at 16");
@@ -348,21 +351,17 @@ int horus_topic_claim_publisher(horus_topic *t, char *err) {
   struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
   if (fcntl(t->fd, F_OFD_SETLK, &fl) == 0) {
     t->publisher = 1;
+    /* Relaxed: only error messages read it, and a stale pid there is harmless. */
+    hatomic_store_relaxed(&t->hdr->publisher, (uint64_t)getpid());
     return HORUS_OK;
   }
   if (errno != EAGAIN && errno != EACCES) {
     set_err(err, "topic '%s': cannot take the publisher lock: %s", t->name, strerror(errno));
     return HORUS_ESYS;
   }
-  struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
-  /* OFD locks report l_pid as -1; F_GETLK names the holder when it can. */
-  long pid = fcntl(t->fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK ? (long)who.l_pid : -1;
-  if (pid > 0)
-    set_err(err, "topic '%s' already has a publisher in another process (pid %ld): one process publishes per topic",
-            t->name, pid);
-  else
-    set_err(err, "topic '%s' already has a publisher in another process: one process publishes per topic",
-            t->name);
+  set_err(err, "topic '%s' already has a publisher in another process (pid %llu): one process publishes "
+          "per topic; publish from that process or use another topic name", t->name,
+          (unsigned long long)hatomic_load_relaxed(&t->hdr->publisher));
   return HORUS_EBUSY;
 }
 

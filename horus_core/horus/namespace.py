@@ -1,7 +1,7 @@
 """Where a robot's shared memory lives: one private directory per HORUS_NAMESPACE under /dev/shm.
 
     /dev/shm/horus.<namespace>/          mode 0700, owned by the service user
-        t.<topic>                        one topic ring per topic (mode 0600)
+        topics/<topic>                   one topic ring per topic (dir 0700, files 0600)
 
 Topic names may contain any character; those outside [A-Za-z0-9_.-] are
 %-escaped in file names so that "robot/cmd_vel" cannot escape the directory.
@@ -15,7 +15,6 @@ from pathlib import Path
 
 SHM_ROOT = Path("/dev/shm")
 DIR_PREFIX = "horus."
-TOPIC_PREFIX = "t."
 
 _NS_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
@@ -41,4 +40,10 @@ def topic_file(topic: str) -> str:
     escaped = "".join(c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode()) for c in topic)
     if len(escaped) > 190:
         raise ValueError(f"topic name {topic!r} is too long (max about 190 characters)")
-    return TOPIC_PREFIX + escaped
+    if escaped.startswith("."):
+        escaped = "%2E" + escaped[1:]
+    return escaped
+
+
+def topics_dir(ns: str | None = None) -> Path:
+    return directory(ns) / "topics"

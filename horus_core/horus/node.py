@@ -105,6 +105,9 @@ class Node:
         self._pubs: dict[str, Topic] = {}
         self._subs: dict[str, Topic] = {}
         self.tick_count = 0
+        self.messages_sent = 0
+        self.messages_received = 0
+        self._missed_closed = 0
         self._stop_requested = False
 
     # -- topics -------------------------------------------------------------------
@@ -125,6 +128,7 @@ class Node:
             self._topic(self._subs, self._sub_cfg, name)._reader()
 
     def close_topics(self) -> None:
+        self._missed_closed = self.messages_missed
         for topic in [*self._pubs.values(), *self._subs.values()]:
             topic.close()
         self._pubs.clear()
@@ -132,14 +136,21 @@ class Node:
 
     def send(self, topic: str, msg: Any) -> bool:
         """Publish ``msg`` on ``topic``. Raises MessageTooLargeError / EncodeError on bad input."""
-        return self._topic(self._pubs, self._pub_cfg, topic).send(msg)
+        sent = self._topic(self._pubs, self._pub_cfg, topic).send(msg)
+        self.messages_sent += 1
+        return sent
 
     def recv(self, topic: str) -> Any:
         """The next message on ``topic``, or None."""
-        return self._topic(self._subs, self._sub_cfg, topic).recv()
+        msg = self._topic(self._subs, self._sub_cfg, topic).recv()
+        if msg is not None:
+            self.messages_received += 1
+        return msg
 
     def recv_all(self, topic: str) -> list[Any]:
-        return self._topic(self._subs, self._sub_cfg, topic).recv_all()
+        msgs = self._topic(self._subs, self._sub_cfg, topic).recv_all()
+        self.messages_received += len(msgs)
+        return msgs
 
     def has_msg(self, topic: str) -> bool:
         """True if ``recv(topic)`` would return a message; does not consume it."""
@@ -152,16 +163,9 @@ class Node:
         return list(dict.fromkeys([*self._sub_cfg, *self._subs]))
 
     @property
-    def messages_sent(self) -> int:
-        return sum(t.sent for t in self._pubs.values())
-
-    @property
-    def messages_received(self) -> int:
-        return sum(t.received for t in self._subs.values())
-
-    @property
     def messages_missed(self) -> int:
-        return sum(t.missed for t in self._subs.values())
+        """Messages lost on this node's subscriptions because it fell a whole ring behind."""
+        return self._missed_closed + sum(t.missed for t in self._subs.values())
 
     # -- logging ------------------------------------------------------------------
 

@@ -23,11 +23,10 @@ class _Segment:
     """One mapped topic segment, shared by every Topic object of this process."""
 
     def __init__(self, ns: str, name: str, slot_size: int, capacity: int, create: bool) -> None:
-        ns_dir = namespace.directory(ns)
-        _core.ns_prepare(str(ns_dir))
-        self.core = _core.Topic(
-            str(ns_dir), namespace.topic_file(name), slot_size, capacity, codec.FORMAT_ID, create
-        )
+        _core.ns_prepare(str(namespace.directory(ns)))
+        topics = namespace.topics_dir(ns)
+        _core.ns_prepare(str(topics))
+        self.core = _core.Topic(str(topics), namespace.topic_file(name), slot_size, capacity, codec.FORMAT_ID, create)
         self.users = 0
         self.claimed = False
 
@@ -107,8 +106,8 @@ class Topic:
         self._seg: _Segment | None = None
         self._cursor: Any = None
         self._pending_attach = False
-        self.sent = 0
-        self.received = 0
+        # Subscribe now: every message published from here on is ours to read.
+        self._reader()
 
     def _segment(self, create: bool) -> _Segment | None:
         if self._seg is None:
@@ -129,7 +128,6 @@ class Topic:
         if len(parts) > 64:
             parts = [b"".join(bytes(p) for p in parts)]
         seg.core.publish(*parts)
-        self.sent += 1
         return True
 
     def _reader(self) -> Any:
@@ -148,10 +146,7 @@ class Topic:
         if cursor is None:
             return None
         raw = cursor.recv()
-        if raw is None:
-            return None
-        self.received += 1
-        return codec.decode(raw)
+        return None if raw is None else codec.decode(raw)
 
     def has_msg(self) -> bool:
         """True if `recv()` would return a message now (the message is not consumed)."""

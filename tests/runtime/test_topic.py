@@ -1,0 +1,230 @@
+"""Topics across real processes and real shared memory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import horus
+from horus import _core, namespace
+
+from horus_procs import Py, wait_line
+
+PUBLISHER = """
+import sys, horus
+n = int(sys.argv[1])
+t = horus.Topic("counter", capacity=int(sys.argv[2]) if len(sys.argv) > 2 else None)
+t.send({"i": -1})  # creates the topic
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(n):
+    t.send({"i": i, "payload": "x" * (i % 50)})
+print("done", flush=True)
+"""
+
+
+def drain(topic: horus.Topic, want: int, timeout: float = 10) -> list[object]:
+    got: list[object] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < want and time.monotonic() < deadline:
+        msg = topic.recv()
+        if msg is None:
+            time.sleep(0.0005)
+        else:
+            got.append(msg)
+    return got
+
+
+def test_two_processes_pub_sub_in_order(ns: str, py: Py) -> None:
+    sub = horus.Topic("counter", capacity=1024)
+    pub = py.start(PUBLISHER, "500", "1024", stdin=-1)
+    wait_line(pub, "ready")
+    assert pub.stdin is not None
+    pub.stdin.write("go\n")
+    pub.stdin.flush()
+    got = drain(sub, 501)
+    assert [m["i"] for m in got] == list(range(-1, 500))  # type: ignore[index]
+    assert sub.missed == 0
+
+
+def test_many_subscribers_in_other_processes_each_see_every_message(ns: str, py: Py) -> None:
+    reader = """
+import sys, time, horus
+t = horus.Topic("fan")
+print("ready", flush=True)
+got = []
+while len(got) < 200:
+    m = t.recv()
+    if m is None:
+        time.sleep(0.0005)
+    else:
+        got.append(m)
+print("ok" if got == list(range(200)) else f"bad {got[:5]}", flush=True)
+"""
+    readers = [py.start(reader) for _ in range(3)]
+    for r in readers:
+        wait_line(r, "ready")
+    pub = horus.Topic("fan", capacity=256)
+    for i in range(200):
+        pub.send(i)
+    for r in readers:
+        out, err = r.communicate(timeout=30)
+        assert out.strip().splitlines()[-1] == "ok", err
+
+
+def test_a_lagging_subscriber_gets_the_newest_messages_and_a_miss_count(ns: str) -> None:
+    pub = horus.Topic("lag", capacity=16)
+    slow = horus.Topic("lag")
+    fast = horus.Topic("lag")
+    slow.has_msg()
+    fast.has_msg()
+    got_fast = []
+    for i in range(100):
+        pub.send(i)
+        got_fast.append(fast.recv())
+    assert got_fast == list(range(100))
+    got_slow = slow.recv_all()
+    assert got_slow == list(range(84, 100))
+    assert slow.missed == 84 and fast.missed == 0
+
+
+def test_has_msg_does_not_consume(ns: str) -> None:
+    pub, sub = horus.Topic("peek"), horus.Topic("peek")
+    assert not sub.has_msg()
+    pub.send("hello")
+    assert sub.has_msg() and sub.has_msg()
+    assert sub.recv() == "hello"
+    assert not sub.has_msg() and sub.recv() is None
+
+
+def test_a_subscriber_started_before_the_publisher_gets_the_first_message(ns: str, py: Py) -> None:
+    sub = horus.Topic("late")
+    assert sub.recv() is None  # no publisher yet
+    py.run('import horus; t = horus.Topic("late"); t.send("first"); t.send("second")')
+    assert sub.recv_all() == ["first", "second"]
+
+
+def test_publisher_killed_mid_stream_leaves_no_torn_message(ns: str, py: Py) -> None:
+    writer = """
+import numpy as np, horus
+t = horus.Topic("frames", capacity=4, max_msg_size=256 * 1024)
+i = 0
+while True:
+    block = np.full(65536, i % 251, dtype=np.uint8)
+    t.send({"i": i, "block": block, "sum": int(block.sum())})
+    if i == 200:
+        print("streaming", flush=True)
+    i += 1
+"""
+    sub = horus.Topic("frames")
+    proc = py.start(writer)
+    wait_line(proc, "streaming")
+    checked = 0
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        msg = sub.recv()
+        if msg is not None:
+            assert int(msg["block"].sum()) == msg["sum"] and msg["block"][0] == msg["i"] % 251
+            checked += 1
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for msg in sub.recv_all():
+        assert int(msg["block"].sum()) == msg["sum"]
+        checked += 1
+    assert checked > 10
+    # The segment outlives the publisher, and a restarted publisher takes over at once.
+    py.run('import horus; horus.Topic("frames").send({"i": -5, "block": b"", "sum": 0})')
+    assert sub.recv_all()[-1]["i"] == -5
+
+
+def test_a_second_publisher_process_is_refused_with_its_pid(ns: str, py: Py) -> None:
+    horus.Topic("cmd_vel").send({"v": 1.0})
+    result = py.run('import horus; horus.Topic("cmd_vel").send({"v": 2.0})')
+    assert result.returncode != 0
+    assert "TopicBusyError" in result.stderr and f"pid {os.getpid()}" in result.stderr
+
+
+def test_nodes_in_one_process_share_the_publisher(ns: str) -> None:
+    a, b, sub = horus.Topic("shared"), horus.Topic("shared"), horus.Topic("shared")
+    sub.has_msg()
+    a.send(1)
+    b.send(2)
+    assert sub.recv_all() == [1, 2]
+
+
+def test_opening_with_another_size_is_a_clear_error_not_sigbus(ns: str, py: Py) -> None:
+    holder = py.start('import sys, horus; t = horus.Topic("img", max_msg_size=1024); t.send(1); print("ready", flush=True); sys.stdin.readline()', stdin=-1)
+    wait_line(holder, "ready")
+    with pytest.raises(horus.TopicLayoutError, match="max_msg_size"):
+        horus.Topic("img", max_msg_size=4096).send(2)
+    # Without an explicit size, a process takes whatever the topic was created with.
+    t = horus.Topic("img")
+    t.has_msg()
+    assert t.max_msg_size == 1024
+
+
+def test_a_stale_segment_with_another_layout_is_replaced(ns: str, py: Py) -> None:
+    py.run('import horus; horus.Topic("img", max_msg_size=1024).send(1)')
+    t = horus.Topic("img", max_msg_size=640 * 480 * 3)
+    t.send(np.zeros((480, 640, 3), np.uint8))
+    assert t.max_msg_size == 640 * 480 * 3
+
+
+def test_a_vga_frame_fits_when_asked_and_an_oversize_message_is_refused(ns: str) -> None:
+    pub = horus.Topic("camera.rgb", max_msg_size=640 * 480 * 3)
+    sub = horus.Topic("camera.rgb")
+    sub.has_msg()
+    frame = np.random.default_rng(1).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    pub.send(frame)
+    np.testing.assert_array_equal(sub.recv(), frame)
+    with pytest.raises(horus.MessageTooLargeError, match="camera.rgb"):
+        pub.send(np.zeros((481, 640, 3), np.uint8))
+    assert sub.recv() is None  # nothing half-sent
+
+
+def test_the_default_size_fits_64_kib(ns: str) -> None:
+    pub, sub = horus.Topic("blob"), horus.Topic("blob")
+    sub.has_msg()
+    pub.send(b"\x01" * 65536)
+    assert sub.recv() == b"\x01" * 65536
+    with pytest.raises(horus.MessageTooLargeError, match="max 65792 bytes"):
+        pub.send(b"\x01" * 70000)
+
+
+def test_shared_memory_is_private_to_the_user(ns: str) -> None:
+    horus.Topic("priv").send(1)
+    ns_dir = namespace.directory(ns)
+    assert stat.S_IMODE(ns_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(namespace.topics_dir(ns).stat().st_mode) == 0o700
+    for f in namespace.topics_dir(ns).iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+def test_a_readable_namespace_directory_is_refused(ns: str) -> None:
+    ns_dir = namespace.directory(ns)
+    ns_dir.mkdir(mode=0o755)
+    ns_dir.chmod(0o755)
+    with pytest.raises(PermissionError, match="chmod 700"):
+        horus.Topic("t").send(1)
+
+
+def test_liveness_follows_the_processes_that_map_a_segment(ns: str, py: Py) -> None:
+    proc = py.start('import sys, horus; horus.Topic("live").send(1); print("ready", flush=True); sys.stdin.readline()', stdin=-1)
+    wait_line(proc, "ready")
+    seg = namespace.topics_dir(ns) / namespace.topic_file("live")
+    assert _core.segment_in_use(str(seg))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not _core.segment_in_use(str(seg))
+
+
+def test_topic_names_cannot_escape_the_namespace(ns: str) -> None:
+    horus.Topic("../../etc/robot/cmd").send(1)
+    files = [p.name for p in Path(namespace.topics_dir(ns)).iterdir()]
+    assert files == ["%2E.%2F..%2Fetc%2Frobot%2Fcmd"]
