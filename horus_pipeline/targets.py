@@ -108,6 +108,9 @@ class Target:
         tags = [f"{py}-{py}-{p}" for p in plats]
         tags += [f"cp3{m}-abi3-{p}" for m in range(minor, 1, -1) for p in plats]
         tags += [f"{py}-none-{p}" for p in plats]
+        # Platform wheels with no CPython ABI, which pip accepts too (nvidia-*, cmake: py3-none-<plat>).
+        pure = [f"py3{minor}", "py3", *(f"py3{m}" for m in range(minor - 1, -1, -1))]
+        tags += [f"{v}-none-{p}" for v in pure for p in plats]
         tags += [f"{py}-none-any", "py3-none-any"]
         tags += [f"py3{m}-none-any" for m in range(minor, -1, -1)]
         return tags
