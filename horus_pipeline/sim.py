@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import os
+import platform
 import shlex
 import shutil
 import signal
@@ -40,6 +41,7 @@ from .images import ImageSpec, image_names, load_image
 from .prereqs import ensure_host_tools, require_root
 from .proc import run
 from .rootfs import CLEAN_PATH, copy_rootfs, ensure_rootfs, mounts_under, unmount_under
+from .targets import get_arch
 
 DEFAULT_DIR = REPO / "dist" / "sim"
 
@@ -363,6 +365,8 @@ class Sim:
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
         (ssh_dir / "authorized_keys").write_text(self.key.with_suffix(".pub").read_text())
         (ssh_dir / "authorized_keys").chmod(0o600)
+        if get_arch(robot.arch).name != platform.machine():
+            _without_credentials(root)
         if customize:
             customize(root)
 
@@ -454,6 +458,29 @@ class Sim:
             _teardown(dead, self._procs)
 
 
+def _without_credentials(root: Path) -> None:
+    """Drop the systemd credentials of the units shipped in a foreign-CPU robot.
+
+    Under qemu-user (7.2) systemd cannot set up a unit's credentials ("Failed to set up
+    credentials: Invalid argument", exit 243/CREDENTIALS), so systemd-tmpfiles-setup,
+    systemd-sysusers and friends would fail at boot. They load optional credentials that a
+    robot never gets; a drop-in resets them. Hardening (ProtectSystem=, PrivateTmp=, ...)
+    works under qemu-user; only units that really use LoadCredential= do not.
+    """
+    keys = ("LoadCredential", "LoadCredentialEncrypted", "SetCredential", "SetCredentialEncrypted")
+    for unit in sorted((root / "usr/lib/systemd/system").glob("*.service")):
+        used = sorted(
+            {line.split("=", 1)[0] for line in unit.read_text().splitlines() if line.startswith(keys)}
+        )
+        if used:
+            dropin = root / "etc/systemd/system" / f"{unit.name}.d" / "horus-sim-qemu.conf"
+            dropin.parent.mkdir(parents=True, exist_ok=True)
+            dropin.write_text(
+                "# Simulated robot under qemu-user, which cannot set up systemd credentials: none here.\n"
+                "[Service]\n" + "".join(f"{key}=\n" for key in used)
+            )
+
+
 # -- the registry in /run/horus-sim ---------------------------------------------------------
 
 
@@ -536,8 +563,10 @@ def _container_init(nspawn_pid: int) -> int | None:
 def _teardown(robots: list[Robot], procs: dict[int, subprocess.Popen[bytes]]) -> None:
     """Stop robots in parallel (orderly poweroff, then SIGKILL) and remove all they used."""
     for r in robots:
-        if r.running() and r.nspawn_pid:
-            # nspawn turns SIGTERM into an orderly poweroff of the robot (SIGRTMIN+3 to its PID 1).
+        # An orderly poweroff. Not SIGTERM to nspawn: it becomes SIGRTMIN+3 to the robot's
+        # PID 1, which a systemd under qemu-user never sees.
+        poweroff = ["systemctl", "poweroff", "--no-block"]
+        if r.running() and r.nspawn_pid and r.enter(poweroff, timeout=30).returncode != 0:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(r.nspawn_pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
