@@ -65,6 +65,7 @@ def patch(markers_env: dict[str, str], tag_strings: list[str]) -> None:
     import pip._vendor.packaging.markers as markers
     from pip._internal.models.wheel import Wheel
     from pip._vendor.packaging.tags import Tag
+    from pip._vendor.packaging.version import Version
     from piptools.repositories.pypi import PyPIRepository
 
     for module, name in (
@@ -73,7 +74,7 @@ def patch(markers_env: dict[str, str], tag_strings: list[str]) -> None:
         (target_python, "get_supported"),
         (factory, "get_supported"),
         (PyPIRepository, "_get_req_hashes"),
-        (PyPIRepository, "_get_matching_candidates"),
+        (PyPIRepository, "find_all_candidates"),
         (PyPIRepository, "_get_file_hash"),
     ):
         _require(module, name)
@@ -92,10 +93,13 @@ def patch(markers_env: dict[str, str], tag_strings: list[str]) -> None:
         module.get_supported = get_supported  # type: ignore[attr-defined]
 
     def _get_req_hashes(self: PyPIRepository, ireq: Any) -> set[str]:
-        # pip-tools calls this under allow_all_wheels(): the candidates are every file of the
-        # pinned version, for every platform. Keep the target's wheels (sdists only if the
-        # version has no wheel for the target).
-        links = [c.link for c in self._get_matching_candidates(ireq)]
+        # pip-tools calls this under allow_all_wheels(): the candidates are every file of every
+        # version, for every platform. Keep the pinned version's wheels for the target (its
+        # sdists only if it has no wheel for the target).
+        # Exactly the pinned version: pip-tools' own matching lets "==2.10.0" pick the files of
+        # "2.10.0+cpu" too (a specifier without a local label matches every local label).
+        pinned = Version(next(iter(ireq.specifier)).version)
+        links = [c.link for c in self.find_all_candidates(ireq.name) if c.version == pinned]
         wheels = [
             link for link in links if link.is_wheel and not tag_set.isdisjoint(Wheel(link.filename).file_tags)
         ]

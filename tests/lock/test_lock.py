@@ -1,0 +1,109 @@
+"""Locks resolve for the image's target, not the machine: real pip-compile against a fake local index."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import MakeImage
+from fakeindex import ARM, CUDA_DEPS, X86, Dist, FakeIndex
+
+from horus_pipeline.lock import LockError, lock_image
+from horus_pipeline.lockfile import read_lock
+
+TORCH_X86 = Dist("torch", "9.0.0", X86, CUDA_DEPS)
+TORCH_ARM = Dist("torch", "9.0.0", ARM, CUDA_DEPS)
+TORCH_CPU = Dist("torch", "9.0.0+cpu", X86)
+
+
+def test_aarch64_lock_made_on_x86_64_has_no_cuda_packages(
+    fake_index: FakeIndex, make_image: MakeImage
+) -> None:
+    # The CUDA deps sit behind platform_machine == "x86_64": false on the robot, true on this host.
+    spec = make_image("fake-arm64", arch="aarch64", deps={"torch": "9.0.0"})
+    lock = lock_image(spec)
+    assert lock.versions() == {"torch": "9.0.0"}
+    # ...and the hash is the aarch64 wheel's: the target's tags chose the file.
+    assert lock.pins["torch"].hashes == (fake_index.hash_of(TORCH_ARM),)
+
+
+def test_x86_64_lock_of_a_cuda_build_pins_its_cuda_chain(
+    fake_index: FakeIndex, make_image: MakeImage
+) -> None:
+    # Only PyPI-like files: with the +cpu build visible too, pip would prefer it (9.0.0+cpu > 9.0.0).
+    fake_index.remove(TORCH_CPU)
+    spec = make_image("fake-amd64", deps={"torch": "9.0.0"}, cpu_only=False)
+    lock = lock_image(spec)
+    assert set(lock.versions()) == {"torch", "nvidia-cublas-cu12", "triton", "nvidia-cuda-runtime-cu12"}
+    assert lock.pins["torch"].hashes == (fake_index.hash_of(TORCH_X86),)
+
+
+def test_cpu_only_image_refuses_cuda_and_names_the_chain(
+    fake_index: FakeIndex, make_image: MakeImage
+) -> None:
+    fake_index.remove(TORCH_CPU)
+    spec = make_image("fake-amd64", deps={"torch": "9.0.0"}, cpu_only=True)
+    spec.lockfile.parent.mkdir(parents=True)
+    spec.lockfile.write_text("# the committed lock\n")
+    with pytest.raises(LockError) as err:
+        lock_image(spec)
+    message = str(err.value)
+    assert "CPU-only" in message and "fake-amd64" in message
+    assert "fake -> torch==9.0.0 -> triton==1.0 -> nvidia-cuda-runtime-cu12==1.0" in message
+    assert "fake -> torch==9.0.0 -> nvidia-cublas-cu12==1.0" in message
+    assert "[python] extras" in message  # the fix
+    assert spec.lockfile.read_text() == "# the committed lock\n"  # untouched
+
+
+def test_cpu_only_image_locks_the_cpu_build(fake_index: FakeIndex, make_image: MakeImage) -> None:
+    # horus.toml asks for any torch 9; the image's extras pin the CPU build (per-image override).
+    spec = make_image("fake-amd64", deps={"torch": ">=9", "fakenum": "1.0"}, extras=["torch==9.0.0+cpu"])
+    lock = lock_image(spec)
+    assert lock.versions() == {"fakenum": "1.0", "torch": "9.0.0+cpu"}
+    assert lock.pins["torch"].hashes == (fake_index.hash_of(TORCH_CPU),)
+    assert lock.pins["torch"].via == ("fake (.horus/pyproject.toml)",)
+
+
+def test_lock_records_no_index_url_or_local_path(
+    fake_index: FakeIndex, make_image: MakeImage, tmp_path
+) -> None:
+    spec = make_image("fake-arm64", arch="aarch64", deps={"torch": "9.0.0", "fakenum": "1.0"})
+    lock_image(spec)
+    text = spec.lockfile.read_text()
+    for needle in (
+        "file://",
+        "/opt/",
+        str(tmp_path),
+        "--index-url",
+        "--extra-index-url",
+        "--find-links",
+        "-f ",
+    ):
+        assert needle not in text
+    assert text.startswith(
+        "# horus-lock: image = fake-arm64\n# horus-lock: target = aarch64, CPython 3.11, glibc 2.36\n"
+    )
+    assert "#    nox -s lock -- fake-arm64\n" in text  # the command that re-makes it
+
+
+def test_hashes_come_from_the_index_not_from_downloads(fake_index: FakeIndex, make_image: MakeImage) -> None:
+    # Remove the wheel itself: only its link (#sha256=) and PEP 658 metadata remain. pip-tools
+    # unpatched downloads every file to hash it (and would fail here).
+    (fake_index.files / TORCH_ARM.filename).unlink()
+    spec = make_image("fake-arm64", arch="aarch64", deps={"torch": "9.0.0"})
+    lock = lock_image(spec)
+    assert lock.pins["torch"].hashes == (fake_index.hash_of(TORCH_ARM),)
+
+
+def test_lock_keeps_pins_until_asked_to_upgrade(fake_index: FakeIndex, make_image: MakeImage) -> None:
+    spec = make_image("fake-arm64", arch="aarch64", deps={"fakenum": ">=1"})
+    assert lock_image(spec).versions() == {"fakenum": "1.0"}
+    fake_index.add(Dist("fakenum", "1.1", "py3-none-any"))
+    assert lock_image(spec).versions() == {"fakenum": "1.0"}
+    assert lock_image(spec, upgrade_packages=["fakenum"]).versions() == {"fakenum": "1.1"}
+
+
+def test_lock_reads_back_pins_and_hashes(fake_index: FakeIndex, make_image: MakeImage) -> None:
+    spec = make_image("fake-amd64", deps={"torch": "9.0.0+cpu", "fakenum": "1.0"})
+    made = lock_image(spec)
+    again = read_lock(spec.lockfile)
+    assert again.pins == made.pins
+    assert again.inputs_hash and again.inputs_hash.startswith("sha256:")
