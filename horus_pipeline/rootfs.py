@@ -20,9 +20,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -74,6 +76,7 @@ DEFAULT_EPOCH = 1767225600
 CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 _ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64"}
+_runs = itertools.count()
 
 
 def source_date_epoch() -> int:
@@ -107,7 +110,7 @@ def rootfs_inputs(image: ImageSpec) -> dict[str, object]:
 def ensure_rootfs(image: ImageSpec, *, rebuild: bool = False) -> Path:
     """The cached base rootfs of `image` (its `root/` directory), built first if missing.
 
-    Use it read-only (run_in_rootfs(..., read_only=True)), or copy_rootfs() it. `rebuild`
+    Use it read-only (run_in_rootfs(..., volatile=True)), or copy_rootfs() it. `rebuild`
     builds it again and reports which package versions changed since the previous build.
     """
     require_root("building a robot rootfs")
@@ -325,7 +328,7 @@ def run_in_rootfs(
     ro_binds: Sequence[tuple[Path, str]] = (),
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
-    read_only: bool = False,
+    volatile: bool = False,
     input: bytes | None = None,
     capture: bool = True,
     timeout: float | None = None,
@@ -336,9 +339,13 @@ def run_in_rootfs(
     `binds` are (host path, path inside) bind mounts, `ro_binds` the same read-only. The
     command gets /proc, /sys, /dev, a fresh tmpfs on /tmp (put files elsewhere), the host's
     network, and a clean environment: PATH, LANG=C.UTF-8 and `env`, none of the host's
-    variables (no PIP_*). `read_only` mounts the tree read-only: use it on a cached base
-    rootfs, which several callers may then use at once. Raises CommandError on a non-zero
-    exit, with the command's output tail; the result holds stdout+stderr when `capture`.
+    variables (no PIP_*). `volatile` leaves the tree untouched: it is mounted read-only
+    under a throwaway tmpfs overlay, so the command may write anywhere (bind mount points
+    included) and nothing reaches the tree; that is how to use a cached base rootfs, and
+    several callers may do so at once. Without it the command changes the tree (use a
+    copy_rootfs() copy). With `capture` (default) the result holds the command's stdout and
+    stderr apart; without, they go to ours. Raises CommandError on a non-zero exit, with the
+    output tail.
     """
     require_root("running a command in a rootfs (systemd-nspawn)")
     ensure_binfmt(rootfs_arch(root))
@@ -346,6 +353,7 @@ def run_in_rootfs(
         "systemd-nspawn",
         "--quiet",
         f"--directory={root}",
+        f"--machine=horus-run-{os.getpid()}-{next(_runs)}",  # nspawn's state dirs are per name
         "--register=no",
         "--keep-unit",
         "--pipe",
@@ -355,22 +363,38 @@ def run_in_rootfs(
         "--setenv=LANG=C.UTF-8",
         f"--setenv=PATH={CLEAN_PATH}",
     ]
-    if read_only:
-        args.append("--read-only")
+    if volatile:
+        args.append("--volatile=overlay")
     args += [f"--bind={_bind_arg(src, dst)}" for src, dst in binds]
     args += [f"--bind-ro={_bind_arg(src, dst)}" for src, dst in ro_binds]
     args += [f"--setenv={k}={v}" for k, v in (env or {}).items()]
     if cwd:
         args.append(f"--chdir={cwd}")
     args += ["--", *argv]
-    return run(
+    proc = subprocess.run(
         args,
         env={"PATH": CLEAN_PATH, "LANG": "C.UTF-8"},
         input=input,
-        capture=capture,
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.PIPE if capture else None,
         timeout=timeout,
-        what=what or f"{argv[0]} in {root}",
+        check=False,
     )
+    if capture:
+        # nspawn's own complaint when /run is not a tmpfs (it then removes the directory anyway).
+        noise = re.compile(rb"^Attempted to remove disk file system under .*\n?", re.M)
+        proc.stderr = noise.sub(b"", proc.stderr)
+    if proc.returncode != 0:
+        tail = (
+            "\n".join((proc.stdout + proc.stderr).decode(errors="replace").splitlines()[-30:])
+            if capture
+            else ""
+        )
+        raise CommandError(
+            f"{what or argv[0]} failed in {root} (exit {proc.returncode}): {shlex.join(argv)}"
+            + (f"\n{tail}" if tail else "")
+        )
+    return proc
 
 
 def _bind_arg(src: Path, dst: str) -> str:
