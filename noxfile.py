@@ -30,6 +30,15 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *(session.posargs or ["tests"]))
 
 
+# Runs as root: boots robots with systemd-nspawn in network namespaces of their own.
+@nox.session(python=PYTHON, default=False)
+def sim(session: nox.Session) -> None:
+    """Boot simulated robots of an image (`-- demo-amd64 --count 5`), or stop them all (`-- --stop`)."""
+    install_tools(session)
+    session.install("--no-deps", "-e", ".")
+    session.run("python", "-m", "horus_pipeline.sim", *session.posargs)
+
+
 # REWRITES COMMITTED FILES: lockfiles/<image>.txt and apps/<app>/horus.lock.
 @nox.session(python=PYTHON)
 def lock(session: nox.Session) -> None:
