@@ -651,7 +651,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
     )
     parser.add_argument(
-        "image", nargs="?", help=f"robot image, a name under images/ ({', '.join(image_names())})"
+        "image",
+        nargs="?",
+        metavar="IMAGE",
+        help=f"robot image, a name under images/ ({', '.join(image_names())})",
     )
     parser.add_argument(
         "--count",
