@@ -22,12 +22,53 @@ def install_tools(session: nox.Session, *extra: str) -> None:
     session.install("-r", TOOLS, *extra)
 
 
+def install_core(session: nox.Session) -> None:
+    """Build the horus_core wheel for this machine with zig and install it: tests run what robots run."""
+    session.run("python", "-m", "horus_pipeline.core", "--host")
+    session.install("--no-index", "--find-links", "dist/wheels", "--force-reinstall", "--no-deps", "horus_core")
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """Build everything robots need: horus_core wheels for every CPU (bundles: see issue 9)."""
+    install_tools(session)
+    session.install("--no-deps", "-e", ".")
+    session.run("python", "-m", "horus_pipeline.core", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def core(session: nox.Session) -> None:
+    """Cross-compile horus_core wheels for every robot CPU into dist/wheels, checked by auditwheel."""
+    install_tools(session)
+    session.install("--no-deps", "-e", ".")
+    session.run("python", "-m", "horus_pipeline.core", *session.posargs)
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run every test: unit, integration and end-to-end on simulated robots."""
-    install_tools(session, "numpy", "pyzmq")
-    session.install("./horus_core", "-e", ".")
+    install_tools(session, "-r", "lockfiles/test.txt")
+    session.install("--no-deps", "-e", ".")
+    install_core(session)
     session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark the runtime against multiprocessing.Pipe and pyzmq; print a table, write dist/bench/*.json."""
+    install_tools(session, "-r", "lockfiles/test.txt")
+    session.install("--no-deps", "-e", ".")
+    install_core(session)
+    session.run("python", "tests/bench/runtime.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Check style and types: ruff and mypy on the pipeline, the runtime and the tests."""
+    install_tools(session, "-r", "lockfiles/test.txt")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", "horus_pipeline", "horus_core", "noxfile.py")
+    session.run("mypy", "horus_pipeline", "horus_core/horus", "noxfile.py")
 
 
 # Runs as root: boots robots with systemd-nspawn in network namespaces of their own.

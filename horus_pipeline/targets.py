@@ -45,7 +45,7 @@ class Arch:
         for (lmaj, lmin), alias in legacy.items():
             if (lmaj, lmin) <= glibc:
                 tags.insert(tags.index(f"manylinux_{lmaj}_{lmin}_{self.name}") + 1, f"{alias}_{self.name}")
-        return tags + [f"linux_{self.name}"]
+        return [*tags, f"linux_{self.name}"]
 
     def marker_environment(self, python: str) -> dict[str, str]:
         """PEP 508 marker environment of a Linux robot of this arch running CPython `python`."""

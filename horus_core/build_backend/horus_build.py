@@ -9,7 +9,7 @@ wheel is for this machine's CPU; cross builds pass config settings:
 
 The wheel is byte-for-byte reproducible: no debug info or build paths in the
 extension, entries sorted with fixed modes, every timestamp from
-SOURCE_DATE_EPOCH (default 1980-01-02, the zip format's floor plus a day).
+SOURCE_DATE_EPOCH (default 2026-01-01).
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ SOURCES = ("topic.c", "timing.c", "module.c")
 ZIG_VERSION = "0.17.0"  # keep in step with build-system.requires in pyproject.toml
 # The Limited API floor: one cp310-abi3 wheel serves CPython 3.10 and every later version.
 ABI_TAG = "cp310-abi3"
-DEFAULT_EPOCH = 315619200  # 1980-01-02T00:00:00Z
+# The pipeline passes SOURCE_DATE_EPOCH; this default is horus_pipeline.determinism.DEFAULT_EPOCH.
+DEFAULT_EPOCH = 1767225600  # 2026-01-01T00:00:00Z
+ZIP_FLOOR = 315532800  # 1980-01-01: zip cannot store an earlier time
 FILE_MODE = 0o644
 EXEC_MODE = 0o755
 WARNINGS = ("-Wall", "-Wextra", "-Werror")
@@ -141,7 +143,7 @@ def _entry_points(project: dict) -> str:
 
 
 def _zipinfo(name: str, mode: int) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=time.gmtime(max(_epoch(), DEFAULT_EPOCH))[:6])
+    info = zipfile.ZipInfo(name, date_time=time.gmtime(max(_epoch(), ZIP_FLOOR))[:6])
     info.external_attr = (0o100000 | mode) << 16
     info.compress_type = zipfile.ZIP_DEFLATED
     return info
@@ -177,7 +179,9 @@ def _wheel_name(project: dict, tag: str) -> str:
     return f"{_dist_name(project)}-{project['version']}-{ABI_TAG}-{tag}.whl"
 
 
-def build_wheel(wheel_directory: str, config_settings: dict | None = None, metadata_directory: str | None = None) -> str:
+def build_wheel(
+    wheel_directory: str, config_settings: dict | None = None, metadata_directory: str | None = None
+) -> str:
     project = _project()
     target, cpu, tag = _settings(config_settings)
     dist_info = f"{_dist_name(project)}-{project['version']}.dist-info"
@@ -222,7 +226,12 @@ def build_sdist(sdist_directory: str, config_settings: dict | None = None) -> st
         for member in members:
             for path in sorted([ROOT / member, *sorted((ROOT / member).rglob("*"))]):
                 if path.exists():
-                    tar.add(path, f"{base}/{path.relative_to(ROOT).as_posix()}", recursive=False, filter=_sdist_filter)
+                    tar.add(
+                        path,
+                        f"{base}/{path.relative_to(ROOT).as_posix()}",
+                        recursive=False,
+                        filter=_sdist_filter,
+                    )
     with open(out, "wb") as f, gzip.GzipFile(fileobj=f, mode="wb", mtime=0, filename="") as gz:
         gz.write(buf.getvalue())
     return out.name

@@ -57,6 +57,7 @@ __all__ = [
     "TopicBusyError",
     "TopicCorruptError",
     "TopicLayoutError",
+    "_core",
     "ms",
     "now_ns",
     "run",

@@ -21,7 +21,7 @@ parts, so they are copied once, straight into shared memory.
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, cast
 
 from .errors import DecodeError, EncodeError
 
@@ -124,7 +124,8 @@ def _enc_subclass(w: _Writer, v: Any, depth: int) -> None:
     """Subclasses of the plain types (IntEnum, OrderedDict, namedtuple) travel as their base type."""
     for base in (bool, int, float, str, bytes, dict, tuple, list):
         if isinstance(v, base):
-            _enc(w, base(v) if base is not tuple else tuple(v), depth)
+            plain: Any = base(cast(Any, v))
+            _enc(w, plain, depth)
             return
     raise EncodeError(
         f"cannot send a {type(v).__module__}.{type(v).__qualname__}: topics carry dict, list, tuple, str, "
@@ -194,7 +195,7 @@ def _dec(b: bytearray | bytes, pos: int, depth: int) -> tuple[Any, int]:
         end = pos + n
         if end > len(b):
             raise ValueError("length past end")
-        raw = bytes(b[pos:end])
+        raw = bytes(memoryview(b)[pos:end])  # one copy (slicing a bytearray first would make two)
         if tag == 0x73:
             return raw.decode("utf-8", "surrogatepass"), end
         if tag == 0x62:

@@ -24,9 +24,7 @@ def current() -> str:
     """The namespace of this process: $HORUS_NAMESPACE, or "default"."""
     ns = os.environ.get("HORUS_NAMESPACE") or "default"
     if not _NS_RE.match(ns):
-        raise ValueError(
-            f"HORUS_NAMESPACE={ns!r} is not a valid namespace: use 1-64 letters, digits, '_', '.', '-'"
-        )
+        raise ValueError(f"HORUS_NAMESPACE={ns!r} is not a valid namespace: use 1-64 letters, digits, '_', '.', '-'")
     return ns
 
 

@@ -29,7 +29,9 @@ def _parse_topics(spec: TopicSpec, what: str) -> dict[str, dict[str, Any]]:
                 raise TypeError(f"{what}[{name!r}] must be a dict of topic settings (capacity, max_msg_size)")
             unknown = set(cfg or {}) - {"capacity", "max_msg_size"}
             if unknown:
-                raise TypeError(f"{what}[{name!r}]: unknown topic settings {sorted(unknown)}; use capacity, max_msg_size")
+                raise TypeError(
+                    f"{what}[{name!r}]: unknown topic settings {sorted(unknown)}; use capacity, max_msg_size"
+                )
             out[name] = dict(cfg or {})
         return out
     if isinstance(spec, (list, tuple)):
@@ -83,7 +85,9 @@ class Node:
             raise ValueError(f"Node rate must be a positive number of Hz (got {rate!r})")
         for label, value in (("budget", budget), ("deadline", deadline), ("watchdog", watchdog)):
             if value is not None and value <= 0:
-                raise ValueError(f"Node {label} is in seconds and must be positive (got {value!r}); e.g. 300 * horus.us")
+                raise ValueError(
+                    f"Node {label} is in seconds and must be positive (got {value!r}); e.g. 300 * horus.us"
+                )
         self.name = name or f"node_{uuid.uuid4().hex[:8]}"
         self.rate = float(rate)
         self.period = 1.0 / self.rate

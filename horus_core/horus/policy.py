@@ -1,14 +1,14 @@
 """Failure policies: what the scheduler does when a node's tick (or init) raises.
 
-    fatal    stop the scheduler, run every shutdown hook, and make run() raise
-             NodeFailedError, so the process exits non-zero and systemd restarts it.
-             The default: on a robot nobody watches, a node that fails silently is
-             worse than a process that restarts cleanly.
-    restart  run init again after a backoff (0.1 s, doubling, at most 5 s); after
-             `max_restarts` failed attempts in a row, escalate to fatal.
-    skip     after `max_failures` consecutive failing ticks, suspend the node for
-             `cooldown` seconds, then try it again; the other nodes keep running.
-    ignore   count the error, log it, and tick again next period.
+fatal    stop the scheduler, run every shutdown hook, and make run() raise
+         NodeFailedError, so the process exits non-zero and systemd restarts it.
+         The default: on a robot nobody watches, a node that fails silently is
+         worse than a process that restarts cleanly.
+restart  run init again after a backoff (0.1 s, doubling, at most 5 s); after
+         `max_restarts` failed attempts in a row, escalate to fatal.
+skip     after `max_failures` consecutive failing ticks, suspend the node for
+         `cooldown` seconds, then try it again; the other nodes keep running.
+ignore   count the error, log it, and tick again next period.
 """
 
 from __future__ import annotations

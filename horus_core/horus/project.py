@@ -122,9 +122,7 @@ class _Reader:
                     return i
         return start
 
-    def fail(
-        self, table: str, key: str | None, expected: str, got: object = None, fix: str = ""
-    ) -> ManifestError:
+    def fail(self, table: str, key: str | None, expected: str, got: object = None, fix: str = "") -> ManifestError:
         line = self.line_of(table, key)
         where = f"{self.path}:{line}" if line else str(self.path)
         dotted = f"{table}.{key}" if key else table
@@ -158,9 +156,7 @@ class _Reader:
         seen: dict[str, str] = {}
         for dep in deps:
             if dep.key in seen:
-                raise self.fail(
-                    "dependencies", dep.name, f"each package once ({seen[dep.key]!r} is the same package)"
-                )
+                raise self.fail("dependencies", dep.name, f"each package once ({seen[dep.key]!r} is the same package)")
             seen[dep.key] = dep.name
         return Project(path=self.path, name=name, version=version, description=description, dependencies=deps)
 
@@ -187,9 +183,7 @@ class _Reader:
         extras = value.get("extras", [])
         if not isinstance(extras, list) or not all(isinstance(e, str) and _EXTRA.match(e) for e in extras):
             raise self.fail("dependencies", name, "extras as a list of names", extras)
-        return Dependency(
-            name=name, specifier=self.specifier(name, version), source=source, extras=tuple(extras)
-        )
+        return Dependency(name=name, specifier=self.specifier(name, version), source=source, extras=tuple(extras))
 
     def specifier(self, name: str, version: str) -> str:
         version = version.strip()
@@ -230,9 +224,7 @@ def render_pyproject(project: Project, requirements: list[str] | None = None) ->
     )
 
 
-def write_pyproject(
-    project: Project, directory: Path | None = None, requirements: list[str] | None = None
-) -> Path:
+def write_pyproject(project: Project, directory: Path | None = None, requirements: list[str] | None = None) -> Path:
     """Write `.horus/pyproject.toml` under `directory` (default: the project's own) and return its path."""
     out = (directory or project.root) / GENERATED
     out.parent.mkdir(parents=True, exist_ok=True)

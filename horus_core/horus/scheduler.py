@@ -201,8 +201,10 @@ class Scheduler:
                     self._stop.set()
             for loop_hook in self._loop_hooks:
                 loop_hook(now)
-            wake = min([s.resume_at if s.stats.state in ("suspended", "restarting") else s.next_due for s in slots],
-                       default=now + _MAX_SLEEP_NS)
+            wake = min(
+                [s.resume_at if s.stats.state in ("suspended", "restarting") else s.next_due for s in slots],
+                default=now + _MAX_SLEEP_NS,
+            )
             wake = min(wake, now + _MAX_SLEEP_NS, end if end is not None else wake)
             if any(s.future is not None for s in slots):
                 wake = min(wake, now + int(NS / self.tick_rate))
@@ -310,8 +312,12 @@ class Scheduler:
             if phase == "init" or slot.stats.consecutive_failures >= policy.max_failures:
                 slot.stats.set_state("suspended")
                 slot.resume_at = now + int(policy.cooldown * NS)
-                log.emit(log.WARNING, node.name, node.tick_count,
-                         f"suspended for {policy.cooldown:g}s after {slot.stats.consecutive_failures} failures")
+                log.emit(
+                    log.WARNING,
+                    node.name,
+                    node.tick_count,
+                    f"suspended for {policy.cooldown:g}s after {slot.stats.consecutive_failures} failures",
+                )
             return
         if policy.kind == "restart" and slot.restart_attempt < policy.max_restarts:
             slot.restart_attempt += 1
@@ -320,8 +326,12 @@ class Scheduler:
             slot.needs_init = True
             delay = policy.backoff(slot.restart_attempt)
             slot.resume_at = now + int(delay * NS)
-            log.emit(log.WARNING, node.name, node.tick_count,
-                     f"restarting in {delay:g}s (attempt {slot.restart_attempt} of {policy.max_restarts})")
+            log.emit(
+                log.WARNING,
+                node.name,
+                node.tick_count,
+                f"restarting in {delay:g}s (attempt {slot.restart_attempt} of {policy.max_restarts})",
+            )
             return
         slot.stats.set_state("failed")
         if self._fatal is None:

@@ -75,7 +75,8 @@ class NodeStats:
             self.last_error = message
 
     def health(self) -> str:
-        """healthy | warning (recent deadline misses) | unhealthy (failing, suspended, restarting) | failed | stopped."""
+        """healthy | warning (recent deadline misses) | unhealthy (failing, suspended, restarting)
+        | failed | stopped | starting."""
         if self.state in ("failed", "stopped", "created"):
             return {"failed": "failed", "stopped": "stopped", "created": "starting"}[self.state]
         if self.state in ("suspended", "restarting") or self.consecutive_failures:

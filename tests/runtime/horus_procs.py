@@ -48,4 +48,6 @@ def wait_line(proc: subprocess.Popen[str], expected: str) -> None:
     for line in proc.stdout:
         if line.strip() == expected:
             return
-    raise AssertionError(f"child exited ({proc.wait()}) before printing {expected!r}: {proc.stderr.read() if proc.stderr else ''}")
+    raise AssertionError(
+        f"child exited ({proc.wait()}) before printing {expected!r}: {proc.stderr.read() if proc.stderr else ''}"
+    )

@@ -7,7 +7,6 @@ import pickle
 
 import numpy as np
 import pytest
-
 from horus import DecodeError, EncodeError, codec
 
 

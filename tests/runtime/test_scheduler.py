@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
 import time
 from pathlib import Path
 
-import pytest
-from horus_procs import Py, wait_line
-
 import horus
+import pytest
 from horus import _core, namespace
+from horus_procs import Py, wait_line
 
 
 def background(sched: horus.Scheduler, duration: float | None = None) -> threading.Thread:
@@ -57,9 +57,21 @@ def test_the_seed_code_runs_and_stats_are_readable_while_running(ns: str) -> Non
     thread = background(sched)
     wait_for(lambda: sched.is_running() and sched.get_node_stats("motor")["total_ticks"] > 200)
     stats = sched.get_node_stats("sensor")  # from another thread, while running
-    for key in ("name", "total_ticks", "successful_ticks", "failed_ticks", "errors_count", "avg_tick_duration_ms",
-                "min_tick_duration_ms", "max_tick_duration_ms", "last_tick_duration_ms", "uptime_seconds",
-                "messages_sent", "messages_received", "deadline_misses"):
+    for key in (
+        "name",
+        "total_ticks",
+        "successful_ticks",
+        "failed_ticks",
+        "errors_count",
+        "avg_tick_duration_ms",
+        "min_tick_duration_ms",
+        "max_tick_duration_ms",
+        "last_tick_duration_ms",
+        "uptime_seconds",
+        "messages_sent",
+        "messages_received",
+        "deadline_misses",
+    ):
         assert key in stats
     assert stats["name"] == "sensor" and stats["total_ticks"] > 0 and stats["messages_sent"] > 0
     safety = sched.safety_stats()
@@ -78,7 +90,7 @@ def test_the_seed_code_runs_and_stats_are_readable_while_running(ns: str) -> Non
 
 def test_unknown_node_name_is_a_clear_error() -> None:
     sched = horus.Scheduler().add(horus.Node(name="camera", tick=lambda n: None))
-    with pytest.raises(horus.NodeNotFoundError, match="no node named 'lidar'.*camera"):
+    with pytest.raises(horus.NodeNotFoundError, match=r"no node named 'lidar'.*camera"):
         sched.get_node_stats("lidar")
 
 
@@ -90,9 +102,10 @@ def test_fatal_stops_the_scheduler_runs_shutdown_and_raises(ns: str) -> None:
             raise RuntimeError("motor timeout")
 
     good = horus.Node(name="good", tick=lambda n: None, shutdown=lambda n: calls.append("good"), rate=100)
-    motor = horus.Node(name="motor", tick=bad, shutdown=lambda n: calls.append("motor"), rate=100,
-                       failure_policy="fatal")
-    with pytest.raises(horus.NodeFailedError, match="motor.*motor timeout"):
+    motor = horus.Node(
+        name="motor", tick=bad, shutdown=lambda n: calls.append("motor"), rate=100, failure_policy="fatal"
+    )
+    with pytest.raises(horus.NodeFailedError, match=r"motor.*motor timeout"):
         horus.run(good, motor, duration=5)
     assert sorted(calls) == ["good", "motor"]
 
@@ -123,7 +136,7 @@ def test_restart_reruns_init_with_backoff_then_gives_up(ns: str) -> None:
     with pytest.raises(horus.NodeFailedError):
         sched.run(duration=10)
     assert len(inits) == 4  # first init + 3 restarts
-    gaps = [b - a for a, b in zip(inits, inits[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(inits)]
     assert gaps[1] > gaps[0] * 1.5 and gaps[2] > gaps[1] * 1.5  # backoff doubles
     assert sched.get_node_stats("cam")["restarts"] == 3
 
@@ -139,8 +152,13 @@ def test_restart_recovers_a_node_whose_init_fixes_it(ns: str) -> None:
         if not state["ok"]:
             raise OSError("not connected")
 
-    node = horus.Node(name="cam", tick=tick, init=init, rate=200,
-                      failure_policy=horus.FailurePolicy(kind="restart", initial_backoff=0.01))
+    node = horus.Node(
+        name="cam",
+        tick=tick,
+        init=init,
+        rate=200,
+        failure_policy=horus.FailurePolicy(kind="restart", initial_backoff=0.01),
+    )
     sched = horus.Scheduler().add(node)
     sched.run(duration=0.5)
     stats = sched.get_node_stats("cam")
@@ -184,8 +202,13 @@ def test_ignore_counts_errors_and_keeps_ticking(ns: str) -> None:
 
 def test_on_error_handles_instead_of_the_policy(ns: str) -> None:
     handled: list[str] = []
-    node = horus.Node(name="n", tick=lambda n: 1 / 0, rate=100, failure_policy="fatal",
-                      on_error=lambda node, exc: handled.append(type(exc).__name__))
+    node = horus.Node(
+        name="n",
+        tick=lambda n: 1 / 0,
+        rate=100,
+        failure_policy="fatal",
+        on_error=lambda node, exc: handled.append(type(exc).__name__),
+    )
     sched = horus.Scheduler().add(node)
     sched.run(duration=0.1)  # does not raise
     assert handled and set(handled) == {"ZeroDivisionError"}
@@ -221,8 +244,10 @@ def test_async_tick_init_and_shutdown(ns: str) -> None:
         events.append("shutdown")
 
     sub = horus.Topic("http.status")
-    horus.run(horus.Node(name="api", tick=tick, init=init, shutdown=shutdown, rate=50, pubs=["http.status"]),
-              duration=0.3)
+    horus.run(
+        horus.Node(name="api", tick=tick, init=init, shutdown=shutdown, rate=50, pubs=["http.status"]),
+        duration=0.3,
+    )
     assert events == ["init", "shutdown"] and sub.recv() == {"ok": True}
 
 

@@ -8,12 +8,10 @@ import stat
 import time
 from pathlib import Path
 
+import horus
 import numpy as np
 import pytest
-
-import horus
 from horus import _core, namespace
-
 from horus_procs import Py, wait_line
 
 PUBLISHER = """
@@ -159,7 +157,11 @@ def test_nodes_in_one_process_share_the_publisher(ns: str) -> None:
 
 
 def test_opening_with_another_size_is_a_clear_error_not_sigbus(ns: str, py: Py) -> None:
-    holder = py.start('import sys, horus; t = horus.Topic("img", max_msg_size=1024); t.send(1); print("ready", flush=True); sys.stdin.readline()', stdin=-1)
+    holder = py.start(
+        'import sys, horus; t = horus.Topic("img", max_msg_size=1024); t.send(1); '
+        'print("ready", flush=True); sys.stdin.readline()',
+        stdin=-1,
+    )
     wait_line(holder, "ready")
     with pytest.raises(horus.TopicLayoutError, match="max_msg_size"):
         horus.Topic("img", max_msg_size=4096).send(2)
@@ -183,7 +185,7 @@ def test_a_vga_frame_fits_when_asked_and_an_oversize_message_is_refused(ns: str)
     frame = np.random.default_rng(1).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     pub.send(frame)
     np.testing.assert_array_equal(sub.recv(), frame)
-    with pytest.raises(horus.MessageTooLargeError, match="camera.rgb"):
+    with pytest.raises(horus.MessageTooLargeError, match=r"camera\.rgb"):
         pub.send(np.zeros((481, 640, 3), np.uint8))
     assert sub.recv() is None  # nothing half-sent
 
@@ -215,7 +217,10 @@ def test_a_readable_namespace_directory_is_refused(ns: str) -> None:
 
 
 def test_liveness_follows_the_processes_that_map_a_segment(ns: str, py: Py) -> None:
-    proc = py.start('import sys, horus; horus.Topic("live").send(1); print("ready", flush=True); sys.stdin.readline()', stdin=-1)
+    proc = py.start(
+        'import sys, horus; horus.Topic("live").send(1); print("ready", flush=True); sys.stdin.readline()',
+        stdin=-1,
+    )
     wait_line(proc, "ready")
     seg = namespace.topics_dir(ns) / namespace.topic_file("live")
     assert _core.segment_in_use(str(seg))

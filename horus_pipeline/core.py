@@ -1,0 +1,133 @@
+"""`nox -s core`: horus_core wheels for every robot CPU, cross-compiled by zig on this host.
+
+For each arch of the target table the PEP 517 backend of horus_core compiles the
+C core with `zig cc -target <arch>-linux-gnu.2.17 -mcpu=baseline`; `auditwheel
+show` must then find each wheel consistent with its manylinux_2_17 tag, or the
+build fails. Output: dist/wheels/horus_core-<version>-cp310-abi3-manylinux_2_17_<arch>.whl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from . import REPO
+from .console import info, step
+from .determinism import child_env
+from .errors import PipelineError
+from .proc import run
+from .targets import ARCHES, Arch, get_arch
+
+CORE_SRC = REPO / "horus_core"
+WHEELS = REPO / "dist" / "wheels"
+
+
+class AuditError(PipelineError):
+    """auditwheel does not agree with the tag a wheel claims."""
+
+
+def zig_version() -> str:
+    proc = subprocess.run([sys.executable, "-m", "ziglang", "version"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise PipelineError(
+            "zig is not installed in this environment: `pip install -r lockfiles/tools.txt` installs the pinned "
+            "ziglang (or run through nox, which does)"
+        )
+    return proc.stdout.strip()
+
+
+def build_core_wheel(arch: Arch, out_dir: Path = WHEELS, src: Path = CORE_SRC) -> Path:
+    """Build the horus_core wheel for `arch` into out_dir (atomically) and return its path."""
+    from build import ProjectBuilder
+
+    settings = {
+        "zig-target": arch.zig_triple,
+        "zig-cpu": arch.zig_cpu,
+        "platform-tag": arch.core_platform_tag,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def runner(cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
+        proc = subprocess.run(cmd, cwd=cwd, env=child_env(extra_environ), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise PipelineError(f"building horus_core for {arch.name} failed:\n{proc.stderr.strip()}")
+
+    builder = ProjectBuilder(str(src), runner=runner)
+    # The backend writes `name~` and renames it, so a failed build leaves the last good wheel.
+    name = builder.build("wheel", str(out_dir), config_settings=settings)
+    return Path(name)
+
+
+_CONSISTENT = re.compile(r'consistent with the following platform tag:\s*"([^"]+)"')
+
+
+def audit(wheel: Path, arch: Arch) -> str:
+    """Return the platform tag auditwheel finds the wheel consistent with; fail if it is not ours."""
+    text = run(
+        [sys.executable, "-m", "auditwheel", "show", str(wheel)], what=f"auditwheel show {wheel.name}"
+    ).stdout.decode()
+    flat = " ".join(text.split())
+    match = _CONSISTENT.search(flat)
+    if not match:
+        raise AuditError(f"auditwheel could not place {wheel.name} on any manylinux tag:\n{text}")
+    tag = match.group(1)
+    if tag != arch.core_platform_tag:
+        raise AuditError(
+            f"{wheel.name} claims {arch.core_platform_tag} but auditwheel says it is consistent with {tag}:\n{text}"
+        )
+    return tag
+
+
+def build_all(arches: Sequence[Arch], out_dir: Path = WHEELS) -> list[Path]:
+    info(
+        f"zig {zig_version()}, Python {sys.version.split()[0]}; building horus_core for "
+        + ", ".join(a.name for a in arches)
+    )
+    wheels = []
+    for arch in arches:
+        with step(f"horus_core for {arch.name} ({arch.zig_triple}, -mcpu={arch.zig_cpu})"):
+            wheel = build_core_wheel(arch, out_dir)
+        with step(f"auditwheel show {wheel.name}"):
+            tag = audit(wheel, arch)
+        info(f"{wheel} ({wheel.stat().st_size // 1024} KiB) is consistent with {tag}")
+        wheels.append(wheel)
+    return wheels
+
+
+def wheel_for(arch: Arch, out_dir: Path = WHEELS) -> Path:
+    """The built core wheel for `arch`; an error saying how to build it if it is missing."""
+    found = sorted(out_dir.glob(f"horus_core-*-cp310-abi3-{arch.core_platform_tag}.whl"))
+    if not found:
+        raise PipelineError(f"no horus_core wheel for {arch.name} in {out_dir}: run `nox -s core`")
+    return found[-1]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="nox -s core",
+        description="Cross-compile the horus_core wheel for every robot CPU with zig, and check each with auditwheel.",
+    )
+    parser.add_argument(
+        "--arch", action="append", metavar="ARCH",
+        help=f"build only this arch (repeatable): {', '.join(ARCHES)}; default: all",
+    )  # fmt: skip
+    parser.add_argument("--host", action="store_true", help="build only for this machine's CPU (for local tests)")
+    parser.add_argument("--out", type=Path, default=WHEELS, help="output directory (default: dist/wheels)")
+    args = parser.parse_args(argv)
+    try:
+        names = [*(args.arch or []), *([platform.machine()] if args.host else [])]
+        arches = [get_arch(a) for a in names] if names else list(ARCHES.values())
+        build_all(arches, args.out)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

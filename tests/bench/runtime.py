@@ -1,0 +1,283 @@
+"""Runtime benchmark: HORUS topics against multiprocessing.Pipe and pyzmq, and scheduler jitter.
+
+    nox -s bench            (or: python tests/bench/runtime.py --json dist/bench/runtime.json)
+
+Everything is measured side by side in one run, because the machines are shared
+and noisy: compare the ratios, and read the absolute numbers with that in mind.
+Targets (issue 2): 64 B p50 < 10 us and >= 5x faster than Pipe; 1 MiB >= 2 GB/s;
+1 kHz p99 jitter < 200 us on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROUNDS = {64: 20000, 1 << 20: 500}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# -- echo servers (child processes) ------------------------------------------------
+
+
+def horus_echo(ns: str, size: int, ready: Any) -> None:
+    os.environ["HORUS_NAMESPACE"] = ns
+    import horus
+
+    ping = horus.Topic("bench.ping", max_msg_size=size)
+    pong = horus.Topic("bench.pong", max_msg_size=size)
+    ready.set()
+    while True:
+        msg = ping.recv()
+        if msg is None:
+            continue
+        if msg == b"stop":
+            return
+        pong.send(msg)
+
+
+def pipe_echo(conn: Any, ready: Any) -> None:
+    ready.set()
+    while True:
+        data = conn.recv_bytes()
+        if data == b"stop":
+            return
+        conn.send_bytes(data)
+
+
+def zmq_echo(address: str, ready: Any) -> None:
+    import zmq
+
+    sock = zmq.Context.instance().socket(zmq.PAIR)
+    sock.bind(address)
+    ready.set()
+    while True:
+        data = sock.recv(copy=True)
+        if data == b"stop":
+            return
+        sock.send(data, copy=False)
+
+
+# -- clients -------------------------------------------------------------------------
+
+
+def round_trips(send: Callable[[bytes], None], recv: Callable[[], bytes], payload: bytes, n: int) -> list[float]:
+    """One-way latency in microseconds, as half of each measured round trip."""
+    out = []
+    for i in range(n + n // 10):
+        t0 = time.perf_counter_ns()
+        send(payload)
+        recv()
+        if i >= n // 10:  # the first tenth warms caches and page tables
+            out.append((time.perf_counter_ns() - t0) / 2000)
+    return out
+
+
+def bench_horus(size: int, n: int) -> list[float]:
+    import horus
+
+    ns = f"bench-{uuid.uuid4().hex[:8]}"
+    os.environ["HORUS_NAMESPACE"] = ns
+    ping = horus.Topic("bench.ping", max_msg_size=size)
+    pong = horus.Topic("bench.pong", max_msg_size=size)
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=horus_echo, args=(ns, size, ready))
+    proc.start()
+    ready.wait()
+
+    def recv() -> bytes:
+        while (msg := pong.recv()) is None:
+            pass
+        return msg  # type: ignore[no-any-return]
+
+    try:
+        return round_trips(ping.send, recv, os.urandom(size), n)
+    finally:
+        ping.send(b"stop")
+        proc.join()
+        import shutil
+
+        shutil.rmtree(f"/dev/shm/horus.{ns}", ignore_errors=True)
+
+
+def bench_pipe(size: int, n: int) -> list[float]:
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    ready = ctx.Event()
+    proc = ctx.Process(target=pipe_echo, args=(child, ready))
+    proc.start()
+    ready.wait()
+    try:
+        return round_trips(parent.send_bytes, parent.recv_bytes, os.urandom(size), n)
+    finally:
+        parent.send_bytes(b"stop")
+        proc.join()
+
+
+def bench_zmq(size: int, n: int) -> list[float]:
+    import zmq
+
+    address = f"ipc:///tmp/horus-bench-{uuid.uuid4().hex[:8]}"
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=zmq_echo, args=(address, ready))
+    proc.start()
+    ready.wait()
+    sock = zmq.Context.instance().socket(zmq.PAIR)
+    sock.connect(address)
+    try:
+        return round_trips(lambda b: sock.send(b, copy=False), sock.recv, os.urandom(size), n)
+    finally:
+        sock.send(b"stop")
+        proc.join()
+        sock.close()
+
+
+def horus_streamer(ns: str, size: int, seconds: float, ready: Any) -> None:
+    os.environ["HORUS_NAMESPACE"] = ns
+    import horus
+
+    topic = horus.Topic("bench.stream", capacity=16, max_msg_size=size)
+    payload = os.urandom(size)
+    ready.wait()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        topic.send(payload)
+    topic.send(b"stop")
+
+
+def bench_throughput(size: int = 1 << 20, seconds: float = 3.0) -> dict[str, float]:
+    """Bytes delivered per second to one subscriber in another process (missed messages not counted)."""
+    import horus
+
+    ns = f"bench-{uuid.uuid4().hex[:8]}"
+    os.environ["HORUS_NAMESPACE"] = ns
+    sub = horus.Topic("bench.stream", capacity=16, max_msg_size=size)
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=horus_streamer, args=(ns, size, seconds, ready))
+    proc.start()
+    got = 0
+    ready.set()
+    start = None
+    while True:
+        msg = sub.recv()
+        if msg is None:
+            continue
+        if msg == b"stop":
+            break
+        start = start or time.perf_counter()
+        got += len(msg)
+    elapsed = time.perf_counter() - (start or time.perf_counter())
+    proc.join()
+    import shutil
+
+    shutil.rmtree(f"/dev/shm/horus.{ns}", ignore_errors=True)
+    return {
+        "gb_per_s": got / elapsed / 1e9 if elapsed else 0.0,
+        "messages": got // size,
+        "missed": sub.missed,
+    }
+
+
+def bench_jitter(gc_enabled: bool, seconds: float = 5.0) -> dict[str, float]:
+    """Lateness of each tick of a 1 kHz node against its ideal grid, in microseconds."""
+    import horus
+
+    os.environ["HORUS_NAMESPACE"] = f"bench-{uuid.uuid4().hex[:8]}"
+    stamps: list[int] = []
+    junk: list[Any] = []
+
+    def tick(node: horus.Node) -> None:
+        stamps.append(time.monotonic_ns())
+        junk.append([{"x": i} for i in range(20)])  # garbage, so the collector has work
+        if len(junk) > 200:
+            junk.clear()
+
+    was = gc.isenabled()
+    (gc.enable if gc_enabled else gc.disable)()
+    try:
+        horus.run(horus.Node(name="motor", tick=tick, rate=1000, failure_policy="fatal"), duration=seconds)
+    finally:
+        (gc.enable if was else gc.disable)()
+    period = 1_000_000
+    t0 = stamps[0]
+    late = [((t - t0) - round((t - t0) / period) * period) / 1000 for t in stamps[100:]]
+    late = [abs(x) for x in late]
+    return {
+        "p50_us": percentile(late, 0.5),
+        "p99_us": percentile(late, 0.99),
+        "max_us": max(late),
+        "ticks": len(stamps),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="nox -s bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", type=Path, default=Path("dist/bench/runtime.json"), help="where to write results")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run, not for quoting)")
+    args = parser.parse_args(argv)
+    scale = 0.1 if args.quick else 1.0
+    results: dict[str, Any] = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+        },
+        "latency_us": {},
+    }
+    for size, rounds in ROUNDS.items():
+        n = max(50, int(rounds * scale))
+        row = {}
+        for name, fn in (("horus", bench_horus), ("pipe", bench_pipe), ("zmq", bench_zmq)):
+            samples = fn(size, n)
+            row[name] = {"p50": statistics.median(samples), "p99": percentile(samples, 0.99)}
+        results["latency_us"][str(size)] = row
+    results["throughput_1mib"] = bench_throughput(seconds=3.0 * scale + 0.5)
+    results["jitter_1khz"] = {
+        "gc_enabled": bench_jitter(True, 5.0 * scale + 0.5),
+        "gc_disabled": bench_jitter(False, 5.0 * scale + 0.5),
+    }
+    print_table(results)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"\nwrote {args.json}")
+    return 0
+
+
+def print_table(r: dict[str, Any]) -> None:
+    print(f"{'one-way latency (us)':<24}{'horus p50/p99':>18}{'Pipe p50/p99':>18}{'zmq p50/p99':>18}{'Pipe/horus':>12}")
+    for size, row in r["latency_us"].items():
+        label = "64 B" if size == "64" else "1 MiB"
+        cells = [f"{row[k]['p50']:.1f}/{row[k]['p99']:.1f}" for k in ("horus", "pipe", "zmq")]
+        ratio = row["pipe"]["p50"] / row["horus"]["p50"]
+        print(f"{label:<24}{cells[0]:>18}{cells[1]:>18}{cells[2]:>18}{ratio:>11.1f}x")
+    t = r["throughput_1mib"]
+    print(f"\n1 MiB throughput: {t['gb_per_s']:.2f} GB/s ({t['messages']} delivered, {t['missed']} overwritten)")
+    for mode, j in r["jitter_1khz"].items():
+        print(
+            f"1 kHz tick jitter, {mode.replace('_', ' ')}: p50 {j['p50_us']:.1f} us, p99 {j['p99_us']:.1f} us, "
+            f"max {j['max_us']:.1f} us over {j['ticks']} ticks"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
