@@ -1,1 +1,17 @@
-"""placeholder"""
+"""Process `control` (unit demo-control): motor controller at 1 kHz, safety monitor, health endpoint.
+
+Real-time: the scheduler asks for SCHED_FIFO and locked memory (the unit grants CAP_SYS_NICE
+and CAP_IPC_LOCK); where the system refuses, the runtime logs it and the loop still runs.
+"""
+
+import horus
+from nodes.health import serve_health
+from nodes.monitor import make_monitor
+from nodes.motor import make_motor
+from nodes.safety import make_safety
+from nodes.topics import HEALTH_HOST, HEALTH_PORT
+
+sched = horus.Scheduler(tick_rate=1000, rt=True, name="control")
+sched.add(make_motor()).add(make_safety()).add(make_monitor("control"))
+serve_health(sched, host=HEALTH_HOST, port=HEALTH_PORT)
+sched.run()

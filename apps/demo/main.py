@@ -1,0 +1,22 @@
+"""Every node in one process, for development on a workstation: `horus run main.py`.
+
+On the robot each group runs as its own systemd unit (control.py, perception.py, planner.py;
+see images/demo-*.toml). Here gc stays enabled in the motor node, because torch shares the process.
+"""
+
+import horus
+from nodes.camera import make_camera
+from nodes.health import serve_health
+from nodes.inference import make_inference
+from nodes.monitor import make_monitor
+from nodes.motor import make_motor
+from nodes.planner import make_planner
+from nodes.safety import make_safety
+from nodes.topics import HEALTH_HOST, HEALTH_PORT
+
+sched = horus.Scheduler(tick_rate=1000, name="demo")
+for node in (make_camera(), make_inference(), make_planner(), make_motor(disable_gc=False), make_safety()):
+    sched.add(node)
+sched.add(make_monitor("demo"))
+serve_health(sched, host=HEALTH_HOST, port=HEALTH_PORT)
+sched.run()
