@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
 import sys
@@ -117,9 +118,7 @@ def check_lock_fresh(image: ImageSpec | str, lockfile: Path | None = None) -> Lo
     spec = image if isinstance(image, ImageSpec) else load_image(image)
     path = lockfile or spec.lockfile
     if not path.is_file():
-        raise StaleLockError(
-            f"{_show(path)} does not exist: lock image {spec.name} with: {relock_command(spec)}"
-        )
+        raise StaleLockError(f"{_show(path)} does not exist: lock image {spec.name} with: {relock_command(spec)}")
     lock = read_lock(path)
     expected = lock_inputs(spec).digest()
     if lock.inputs_hash != expected:
@@ -200,9 +199,7 @@ def finish_lock(text: str, spec: ImageSpec, inputs: LockInputs, work: Path) -> s
             "Report this: pip-compile's --no-emit-* options should have kept it out"
         )
     header = (
-        f"{HEADER}image = {spec.name}\n"
-        f"{HEADER}target = {spec.target.describe()}\n"
-        f"{HEADER}inputs = {inputs.digest()}\n"
+        f"{HEADER}image = {spec.name}\n{HEADER}target = {spec.target.describe()}\n{HEADER}inputs = {inputs.digest()}\n"
     )
     return header + body
 
@@ -259,11 +256,25 @@ def lock_image(
     """Lock one image into `lockdir` (default: lockfiles/ beside its images/), keeping existing pins."""
     output = (lockdir / f"{spec.name}.txt") if lockdir else spec.lockfile
     with step(f"lock {spec.name} for {spec.target.describe()}"):
-        lock = compile_lock(
-            spec, output, seed=spec.lockfile, upgrade=upgrade, upgrade_packages=upgrade_packages
-        )
+        lock = compile_lock(spec, output, seed=spec.lockfile, upgrade=upgrade, upgrade_packages=upgrade_packages)
     info(f"{_show(output)}: {len(lock.pins)} pins, {sum(len(p.hashes) for p in lock.pins.values())} hashes")
     return lock
+
+
+def install_lock(spec: ImageSpec, lockfile: Path | None = None, *, target_dir: Path | None = None) -> None:
+    """pip install the image's locked wheels (hash-checked, no resolution) into this Python or `target_dir`."""
+    path = lockfile or spec.lockfile
+    host = platform.machine()
+    if spec.target.arch.name != host:
+        raise LockError(f"cannot install {spec.name}'s lock ({spec.target.arch.name}) on this {host} machine")
+    argv: list[str | Path] = [sys.executable, "-m", "pip", "install", "--require-hashes", "--no-deps"]
+    argv += ["--only-binary", ":all:", "-r", path]
+    for url in reachable_indexes(spec.indexes):
+        argv += ["--extra-index-url", url]
+    if target_dir is not None:
+        argv += ["--target", target_dir]
+    with step(f"install the {len(read_lock(path).pins)} packages of {_show(path)}"):
+        run(argv, what=f"pip install -r {_show(path)}")
 
 
 def _show(path: Path) -> str:
@@ -280,9 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "then write the app's horus.lock. Existing pins are kept unless --upgrade is given.",
     )
     parser.add_argument("images", nargs="*", metavar="IMAGE", help="images to lock (default: all in images/)")
-    parser.add_argument(
-        "--upgrade", action="store_true", help="re-resolve every package to its newest allowed version"
-    )
+    parser.add_argument("--upgrade", action="store_true", help="re-resolve every package to its newest allowed version")
     parser.add_argument(
         "-P",
         "--upgrade-package",
@@ -290,6 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         metavar="NAME",
         help="re-resolve only this package (repeatable)",
+    )
+    parser.add_argument(
+        "--install",
+        action="store_true",
+        help="lock nothing: install the (fresh) locks of IMAGE into this Python environment (for tests)",
     )
     parser.add_argument(
         "--check",
@@ -301,10 +315,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         specs = [load_image(n) for n in args.images] if args.images else all_images()
-        if args.check:
+        if args.check or args.install:
             for spec in specs:
                 check_lock_fresh(spec)
                 info(f"{_show(spec.lockfile)} is fresh")
+                if args.install:
+                    install_lock(spec)
             return 0
         for spec in specs:
             lock_image(spec, upgrade=args.upgrade, upgrade_packages=args.upgrade_package)

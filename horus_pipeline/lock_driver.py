@@ -88,7 +88,7 @@ def patch(markers_env: dict[str, str], tag_strings: list[str]) -> None:
     def get_supported(*args: object, **kwargs: object) -> list[Tag]:
         return list(tags)
 
-    markers.default_environment = default_environment
+    markers.default_environment = default_environment  # type: ignore[assignment,unused-ignore]
     for module in (compatibility_tags, target_python, factory):
         module.get_supported = get_supported  # type: ignore[attr-defined]
 

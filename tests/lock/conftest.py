@@ -19,9 +19,7 @@ from horus_pipeline.lock_driver import TESTED
 def _load_require() -> Callable[[bool, str], None]:
     # tests/conftest.py's require(): skip locally, fail under CI=true. Every conftest here is
     # module "conftest" (no packages under tests/), so load the root one by path.
-    spec = importlib.util.spec_from_file_location(
-        "_tests_root_conftest", Path(__file__).parents[1] / "conftest.py"
-    )
+    spec = importlib.util.spec_from_file_location("_tests_root_conftest", Path(__file__).parents[1] / "conftest.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -41,9 +39,7 @@ def _tools_version(name: str) -> str | None:
 @pytest.fixture
 def lock_tools() -> None:
     found = {name: _tools_version(name) for name in TESTED}
-    require(
-        found == TESTED, f"the lock tools of lockfiles/tools.txt ({TESTED}) are not installed here: {found}"
-    )
+    require(found == TESTED, f"the lock tools of lockfiles/tools.txt ({TESTED}) are not installed here: {found}")
 
 
 @pytest.fixture
@@ -80,12 +76,8 @@ def make_image(tmp_path: Path) -> MakeImage:
         app = repo / "apps" / "fake"
         app.mkdir(parents=True, exist_ok=True)
         (app / "main.py").write_text("print('robot')\n")
-        dep_lines = "".join(
-            f'{pkg} = {{ version = "{ver}", source = "pypi" }}\n' for pkg, ver in (deps or {}).items()
-        )
-        (app / "horus.toml").write_text(
-            f'[package]\nname = "fake"\nversion = "0.1.0"\n\n[dependencies]\n{dep_lines}'
-        )
+        dep_lines = "".join(f'{pkg} = {{ version = "{ver}", source = "pypi" }}\n' for pkg, ver in (deps or {}).items())
+        (app / "horus.toml").write_text(f'[package]\nname = "fake"\nversion = "0.1.0"\n\n[dependencies]\n{dep_lines}')
         (repo / "images").mkdir(parents=True, exist_ok=True)
         spec = repo / "images" / f"{name}.toml"
         spec.write_text(

@@ -49,9 +49,7 @@ def wheel_bytes(dist: Dist) -> bytes:
     info = f"{dist.name.replace('-', '_')}-{dist.version}.dist-info"
     files = {
         f"{info}/METADATA": dist.metadata(),
-        f"{info}/WHEEL": (
-            f"Wheel-Version: 1.0\nGenerator: fakeindex\nRoot-Is-Purelib: false\nTag: {dist.tag}\n"
-        ),
+        f"{info}/WHEEL": (f"Wheel-Version: 1.0\nGenerator: fakeindex\nRoot-Is-Purelib: false\nTag: {dist.tag}\n"),
         **dist.files,
     }
     record = []

@@ -14,9 +14,7 @@ from horus_pipeline.lock import StaleLockError, check_lock_fresh, lock_image
 
 def test_fresh_lock_passes_and_stale_lock_is_refused(fake_index: FakeIndex, make_image: MakeImage) -> None:
     spec = make_image("fake-arm64", arch="aarch64", deps={"fakenum": "1.0"})
-    with pytest.raises(
-        StaleLockError, match=r"does not exist: lock image fake-arm64 with: nox -s lock -- fake-arm64"
-    ):
+    with pytest.raises(StaleLockError, match=r"does not exist: lock image fake-arm64 with: nox -s lock -- fake-arm64"):
         check_lock_fresh(spec)
     lock_image(spec)
     assert check_lock_fresh(spec).versions() == {"fakenum": "1.0"}

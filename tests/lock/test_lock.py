@@ -14,9 +14,7 @@ TORCH_ARM = Dist("torch", "9.0.0", ARM, CUDA_DEPS)
 TORCH_CPU = Dist("torch", "9.0.0+cpu", X86)
 
 
-def test_aarch64_lock_made_on_x86_64_has_no_cuda_packages(
-    fake_index: FakeIndex, make_image: MakeImage
-) -> None:
+def test_aarch64_lock_made_on_x86_64_has_no_cuda_packages(fake_index: FakeIndex, make_image: MakeImage) -> None:
     # The CUDA deps sit behind platform_machine == "x86_64": false on the robot, true on this host.
     spec = make_image("fake-arm64", arch="aarch64", deps={"torch": "9.0.0"})
     lock = lock_image(spec)
@@ -25,9 +23,7 @@ def test_aarch64_lock_made_on_x86_64_has_no_cuda_packages(
     assert lock.pins["torch"].hashes == (fake_index.hash_of(TORCH_ARM),)
 
 
-def test_x86_64_lock_of_a_cuda_build_pins_its_cuda_chain(
-    fake_index: FakeIndex, make_image: MakeImage
-) -> None:
+def test_x86_64_lock_of_a_cuda_build_pins_its_cuda_chain(fake_index: FakeIndex, make_image: MakeImage) -> None:
     # Only PyPI-like files: with the +cpu build visible too, pip would prefer it (9.0.0+cpu > 9.0.0).
     fake_index.remove(TORCH_CPU)
     spec = make_image("fake-amd64", deps={"torch": "9.0.0"}, cpu_only=False)
@@ -36,9 +32,7 @@ def test_x86_64_lock_of_a_cuda_build_pins_its_cuda_chain(
     assert lock.pins["torch"].hashes == (fake_index.hash_of(TORCH_X86),)
 
 
-def test_cpu_only_image_refuses_cuda_and_names_the_chain(
-    fake_index: FakeIndex, make_image: MakeImage
-) -> None:
+def test_cpu_only_image_refuses_cuda_and_names_the_chain(fake_index: FakeIndex, make_image: MakeImage) -> None:
     fake_index.remove(TORCH_CPU)
     spec = make_image("fake-amd64", deps={"torch": "9.0.0"}, cpu_only=True)
     spec.lockfile.parent.mkdir(parents=True)
@@ -62,9 +56,7 @@ def test_cpu_only_image_locks_the_cpu_build(fake_index: FakeIndex, make_image: M
     assert lock.pins["torch"].via == ("fake (.horus/pyproject.toml)",)
 
 
-def test_lock_records_no_index_url_or_local_path(
-    fake_index: FakeIndex, make_image: MakeImage, tmp_path
-) -> None:
+def test_lock_records_no_index_url_or_local_path(fake_index: FakeIndex, make_image: MakeImage, tmp_path) -> None:
     spec = make_image("fake-arm64", arch="aarch64", deps={"torch": "9.0.0", "fakenum": "1.0"})
     lock_image(spec)
     text = spec.lockfile.read_text()

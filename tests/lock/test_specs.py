@@ -92,9 +92,7 @@ def test_defaults(repo: Path) -> None:
         ),
     ],
 )
-def test_bad_spec_names_file_key_and_expectation(
-    repo: Path, change: tuple[str, str], key: str, expected: str
-) -> None:
+def test_bad_spec_names_file_key_and_expectation(repo: Path, change: tuple[str, str], key: str, expected: str) -> None:
     path = write(repo, GOOD.replace(*change, 1))
     with pytest.raises(ImageSpecError) as err:
         load_image(path)
@@ -104,9 +102,7 @@ def test_bad_spec_names_file_key_and_expectation(
 
 
 def test_missing_table_and_bad_toml(repo: Path) -> None:
-    with pytest.raises(
-        ImageSpecError, match=r"bad.toml: key 'target': expected a table. Fix: add a \[target\]"
-    ):
+    with pytest.raises(ImageSpecError, match=r"bad.toml: key 'target': expected a table. Fix: add a \[target\]"):
         load_image(write(repo, GOOD.replace('[target]\narch = "aarch64"\npython = "3.11"\n', "")))
     with pytest.raises(ImageSpecError, match=r"bad.toml: not valid TOML"):
         load_image(write(repo, GOOD + "[[services]\n"))

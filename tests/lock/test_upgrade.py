@@ -1,0 +1,85 @@
+"""`nox -s upgrade`: new pins land only when the tests pass; otherwise the committed locks stay byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import MakeImage
+from fakeindex import Dist, FakeIndex
+
+from horus_pipeline.horus_lock import write_horus_lock
+from horus_pipeline.lock import lock_image
+from horus_pipeline.upgrade import main
+
+ROBOT_TEST = """\
+import fakenum
+
+def test_robot_still_works():
+    assert fakenum.works(), f"fakenum {fakenum.VERSION} broke the robot"
+"""
+
+
+def fakenum(version: str, works: bool) -> Dist:
+    module = f"VERSION = {version!r}\n\ndef works():\n    return {works}\n"
+    return Dist("fakenum", version, "py3-none-any", files={"fakenum/__init__.py": module})
+
+
+@pytest.fixture
+def committed(fake_index: FakeIndex, make_image: MakeImage) -> tuple[Path, Path, Path]:
+    """A repo with a committed lock (fakenum 1.0), horus.lock and a robot test; returns their paths."""
+    fake_index.add(fakenum("1.0", works=True))
+    spec = make_image("fake-amd64", deps={"fakenum": ">=1"})
+    lock_image(spec)
+    write_horus_lock(spec.app, [spec])
+    tests = spec.path.parent.parent / "tests"
+    tests.mkdir()
+    (tests / "test_robot.py").write_text(ROBOT_TEST)
+    return spec.path, spec.lockfile, spec.app / "horus.lock"
+
+
+def upgrade(spec: Path, summary: Path, *extra: str) -> int:
+    return main([str(spec), "--tests", "tests -q", "--no-core", "--summary", str(summary), *extra])
+
+
+def test_passing_upgrade_writes_new_pins_and_a_summary(
+    fake_index: FakeIndex, committed: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    spec, lockfile, horus_lock = committed
+    fake_index.add(fakenum("1.1", works=True))
+    summary = tmp_path / "summary.md"
+    assert upgrade(spec, summary) == 0
+    assert "fakenum==1.1 \\" in lockfile.read_text()
+    assert 'name = "fakenum"\nversion = "1.1"' in horus_lock.read_text()
+    text = summary.read_text()
+    assert "## fake-amd64" in text and "| package | old | new |" in text
+    assert "| fakenum | 1.0 | 1.1 |" in text
+
+
+def test_failing_upgrade_leaves_committed_locks_untouched(
+    fake_index: FakeIndex, committed: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec, lockfile, horus_lock = committed
+    before = lockfile.read_bytes(), horus_lock.read_bytes()
+    fake_index.add(fakenum("2.0", works=False))
+    summary = tmp_path / "summary.md"
+    assert upgrade(spec, summary) != 0
+    assert (lockfile.read_bytes(), horus_lock.read_bytes()) == before
+    assert not summary.exists()
+    err = capsys.readouterr().err
+    assert "tests failed against the new lock of fake-amd64" in err
+    assert "committed lockfiles are unchanged" in err
+
+
+def test_upgrading_one_package_keeps_the_others(fake_index: FakeIndex, make_image: MakeImage, tmp_path: Path) -> None:
+    fake_index.add(fakenum("1.0", works=True), Dist("otherpkg", "1.0", "py3-none-any"))
+    spec = make_image("fake-amd64", deps={"fakenum": ">=1", "otherpkg": ">=1"})
+    lock_image(spec)
+    (spec.path.parent.parent / "tests").mkdir()
+    (spec.path.parent.parent / "tests" / "test_robot.py").write_text(ROBOT_TEST)
+    fake_index.add(fakenum("1.1", works=True), Dist("otherpkg", "1.1", "py3-none-any"))
+    summary = tmp_path / "summary.md"
+    assert upgrade(spec.path, summary, "--package", "otherpkg") == 0
+    text = spec.lockfile.read_text()
+    assert "otherpkg==1.1" in text and "fakenum==1.0" in text
+    assert "| otherpkg | 1.0 | 1.1 |" in summary.read_text()
