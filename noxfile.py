@@ -50,6 +50,8 @@ def tests(session: nox.Session) -> None:
     install_tools(session, "-r", "lockfiles/test.txt")
     session.install("--no-deps", "-e", ".")
     install_core(session)
+    # The demo robot's tests run against its robot's lock (CPU torch, scipy, numpy).
+    session.run("python", "-m", "horus_pipeline.lock", "--install", "demo-amd64")
     session.run("pytest", *(session.posargs or ["tests"]))
 
 
@@ -81,7 +83,7 @@ def sim(session: nox.Session) -> None:
 
 
 # REWRITES COMMITTED FILES: lockfiles/<image>.txt and apps/<app>/horus.lock.
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHON, default=False)
 def lock(session: nox.Session) -> None:
     """Lock each image's Python packages for its robot's CPU: lockfiles/<image>.txt."""
     install_tools(session)
