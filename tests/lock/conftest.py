@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import textwrap
 from collections.abc import Callable
@@ -11,22 +10,10 @@ from pathlib import Path
 
 import pytest
 from fakeindex import FakeIndex, default_dists
+from horus_testing import require
 
 from horus_pipeline.images import ImageSpec, load_image
 from horus_pipeline.lock_driver import TESTED
-
-
-def _load_require() -> Callable[[bool, str], None]:
-    # tests/conftest.py's require(): skip locally, fail under CI=true. Every conftest here is
-    # module "conftest" (no packages under tests/), so load the root one by path.
-    spec = importlib.util.spec_from_file_location("_tests_root_conftest", Path(__file__).parents[1] / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.require  # type: ignore[no-any-return]
-
-
-require = _load_require()
 
 
 def _tools_version(name: str) -> str | None:
