@@ -250,11 +250,7 @@ def _read_packages(path: Path) -> dict[str, str]:
 
 
 def _report_drift(old: Mapping[str, str], new: Mapping[str, str]) -> None:
-    changes = [
-        f"{p} {old.get(p, '-')} -> {new.get(p, '-')}"
-        for p in sorted({*old, *new})
-        if old.get(p) != new.get(p)
-    ]
+    changes = [f"{p} {old.get(p, '-')} -> {new.get(p, '-')}" for p in sorted({*old, *new}) if old.get(p) != new.get(p)]
     info("rootfs rebuilt: " + ("; ".join(changes) if changes else "same package versions as before"))
 
 
@@ -305,6 +301,25 @@ def copy_rootfs(src: Path, dst: Path) -> None:
         _remove_tree(tmp)
     run(["cp", "-a", "--reflink=auto", "--", str(src), str(tmp)], what=f"copying rootfs {src} to {dst}")
     tmp.rename(dst)
+
+
+def mount_overlay(base: Path, layer: Path, target: Path) -> None:
+    """Mount a copy-on-write view of `base` at `target`: writes land in `layer`, base stays as is.
+
+    A simulated robot's disk: ready at once, and the robots of one image share the base's
+    page cache. Unmount with unmount_under(target) before removing `layer`; the base must
+    not change while it is mounted.
+    """
+    upper, work = layer / "upper", layer / "work"
+    for path in (base, upper, work, target):
+        if any(c in str(path) for c in ",:"):
+            raise PipelineError(f"cannot use {path} in an overlay mount: no ',' or ':' in the path, please")
+    for d in (upper, work, target):
+        d.mkdir(parents=True, exist_ok=True)
+    run(
+        ["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={base},upperdir={upper},workdir={work}", str(target)],
+        what=f"mounting an overlay of {base} at {target} (needs the overlay kernel module)",
+    )
 
 
 def rootfs_arch(root: Path) -> Arch:
@@ -385,11 +400,7 @@ def run_in_rootfs(
         noise = re.compile(rb"^Attempted to remove disk file system under .*\n?", re.M)
         proc.stderr = noise.sub(b"", proc.stderr)
     if proc.returncode != 0:
-        tail = (
-            "\n".join((proc.stdout + proc.stderr).decode(errors="replace").splitlines()[-30:])
-            if capture
-            else ""
-        )
+        tail = "\n".join((proc.stdout + proc.stderr).decode(errors="replace").splitlines()[-30:]) if capture else ""
         raise CommandError(
             f"{what or argv[0]} failed in {root} (exit {proc.returncode}): {shlex.join(argv)}"
             + (f"\n{tail}" if tail else "")

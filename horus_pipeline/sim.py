@@ -8,7 +8,8 @@ what the robots need on the host:
 
     <dir>/inventory.yml             Ansible inventory: group `robots`, `horus_image` per host
     <dir>/id_ed25519                the key root's authorized_keys on every robot accepts
-    <dir>/robots/<name>/root/       the robot's disk; console.log beside it
+    <dir>/robots/<name>/root/       the robot's disk: an overlay mount of the image's cached base
+                                    rootfs, its changes in disk/ beside it; console.log too
 
 What runs (nspawn pids, namespaces, addresses) is noted in /run/horus-sim/<netns>.json, so a
 later `--stop` finds it, and robots of a test run that was killed are reaped.
@@ -40,7 +41,7 @@ from .errors import PipelineError
 from .images import ImageSpec, image_names, load_image
 from .prereqs import ensure_host_tools, require_root
 from .proc import run
-from .rootfs import CLEAN_PATH, copy_rootfs, ensure_rootfs, mounts_under, unmount_under
+from .rootfs import CLEAN_PATH, ensure_rootfs, mount_overlay, mounts_under, unmount_under
 from .targets import get_arch
 
 DEFAULT_DIR = REPO / "dist" / "sim"
@@ -146,9 +147,7 @@ class Robot:
             except OSError:
                 continue
             count += 1
-            total += sum(
-                int(line.split()[1]) * 1024 for line in rollup.splitlines() if line.startswith("Pss:")
-            )
+            total += sum(int(line.split()[1]) * 1024 for line in rollup.splitlines() if line.startswith("Pss:"))
         return total, count
 
     def running(self) -> bool:
@@ -183,6 +182,8 @@ class Sim:
         if len(mine) > count:
             self.stop(mine[count:])
         if rebuild_rootfs:
+            self.stop([r for r in self.robots() if r.image == image.name])  # their disks sit on the old base
+            mine = []
             ensure_rootfs(image, rebuild=True)
         if len(mine) < count:
             self.boot(image, count - len(mine))
@@ -261,9 +262,7 @@ class Sim:
                     cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                     if str(self.dir) in cmd or any(f"--machine={n} " in cmd + " " for n in names):
                         found.append(f"process {proc.name}: {cmd.strip()}")
-        losetup = subprocess.run(
-            ["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], capture_output=True, text=True
-        )
+        losetup = subprocess.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], capture_output=True, text=True)
         found += [f"loop device {line}" for line in losetup.stdout.splitlines() if str(self.dir) in line]
         return found
 
@@ -339,12 +338,13 @@ class Sim:
         return robot
 
     def _prepare(self, robot: Robot, base: Path, customize: Callable[[Path], None] | None) -> None:
-        """The robot's own disk: a copy of the base with its host keys, machine id, name, our key."""
+        """The robot's own disk: the base under an overlay (copy-on-write), with its own host keys,
+        machine id and name, and our key for root."""
         robot_dir = Path(robot.dir)
         if robot_dir.exists():  # left by a host reboot: nothing runs from it
             unmount_under(robot_dir)
             shutil.rmtree(robot_dir)
-        copy_rootfs(base, robot.root)
+        mount_overlay(base, robot_dir / "disk", robot.root)
         root = robot.root
         # Its own host keys: ed25519 and ECDSA (RSA takes seconds to make, per robot).
         for kind in ("ed25519", "ecdsa"):
@@ -424,16 +424,13 @@ class Sim:
             time.sleep(0.2)  # systemd not listening yet
         robot.boot_seconds = round(time.monotonic() - started, 1)
         if state != "running":
-            failed = robot.enter(["systemctl", "--failed", "--no-legend", "--plain"]).stdout.strip()
-            why = f"systemd says {state or 'nothing'!r}" + (f"; failed units:\n{failed}" if failed else "")
-            if time.monotonic() >= deadline:
-                why = f"not running after {timeout:.0f}s ({why})"
-            raise self._boot_error(robot, why)
-        while True:
-            if robot.ssh("true", check=False, timeout=10).returncode == 0:
-                break
-            if time.monotonic() > deadline:
-                raise self._boot_error(robot, f"sshd does not answer on {robot.address}:22")
+            raise self._boot_error(robot, _systemd_problem(robot, state, timeout, deadline))
+        while robot.ssh("true", check=False, timeout=10).returncode != 0:
+            # A unit may fail after startup finished (sshd restarting until it gives up).
+            state = robot.enter(["systemctl", "is-system-running"]).stdout.strip()
+            if state != "running" or time.monotonic() > deadline:
+                why = _systemd_problem(robot, state, timeout, deadline)
+                raise self._boot_error(robot, f"sshd does not answer on {robot.address}:22; {why}")
             time.sleep(0.2)
         robot.ssh_seconds = round(time.monotonic() - started, 1)
         _save(robot)
@@ -458,6 +455,12 @@ class Sim:
             _teardown(dead, self._procs)
 
 
+def _systemd_problem(robot: Robot, state: str, timeout: float, deadline: float) -> str:
+    failed = robot.enter(["systemctl", "--failed", "--no-legend", "--plain"]).stdout.strip()
+    why = f"systemd says {state or 'nothing'!r}" + (f"; failed units:\n{failed}" if failed else "")
+    return f"not running after {timeout:.0f}s ({why})" if time.monotonic() >= deadline else why
+
+
 def _without_credentials(root: Path) -> None:
     """Drop the systemd credentials of the units shipped in a foreign-CPU robot.
 
@@ -469,9 +472,7 @@ def _without_credentials(root: Path) -> None:
     """
     keys = ("LoadCredential", "LoadCredentialEncrypted", "SetCredential", "SetCredentialEncrypted")
     for unit in sorted((root / "usr/lib/systemd/system").glob("*.service")):
-        used = sorted(
-            {line.split("=", 1)[0] for line in unit.read_text().splitlines() if line.startswith(keys)}
-        )
+        used = sorted({line.split("=", 1)[0] for line in unit.read_text().splitlines() if line.startswith(keys)})
         if used:
             dropin = root / "etc/systemd/system" / f"{unit.name}.d" / "horus-sim-qemu.conf"
             dropin.parent.mkdir(parents=True, exist_ok=True)
@@ -509,9 +510,7 @@ def _robot_order(r: Robot) -> tuple[str, int]:
 
 def reap_orphans() -> list[str]:
     """Stop robots whose owner (a test run) has exited without stopping them; their names."""
-    orphans = [
-        r for r in _registry() if r.owner_pid is not None and not _same_process(r.owner_pid, r.owner_start)
-    ]
+    orphans = [r for r in _registry() if r.owner_pid is not None and not _same_process(r.owner_pid, r.owner_start)]
     if orphans:
         info(f"stopping robots left by a run that did not stop them: {', '.join(r.name for r in orphans)}")
         _teardown(orphans, {})
