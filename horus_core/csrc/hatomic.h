@@ -42,6 +42,17 @@ static inline uint64_t hatomic_add_relaxed(hatomic_u64 *p, uint64_t v) {
   return atomic_fetch_add_explicit(p, v, memory_order_relaxed);
 }
 
+/* Claim: set *p from *expected to v if nobody changed it; on failure *expected
+** gets the current value. Relaxed: callers order what follows with a fence. */
+static inline int hatomic_cas_relaxed(hatomic_u64 *p, uint64_t *expected, uint64_t v) {
+  return atomic_compare_exchange_strong_explicit(p, expected, v, memory_order_relaxed, memory_order_relaxed);
+}
+
+/* Finish: like hatomic_store_release, but only if *p still holds `expected`. */
+static inline int hatomic_cas_release(hatomic_u64 *p, uint64_t expected, uint64_t v) {
+  return atomic_compare_exchange_strong_explicit(p, &expected, v, memory_order_release, memory_order_relaxed);
+}
+
 /* Seqlock fences, named for the side that issues them (see [SEQLOCK] in topic.c). */
 static inline void hatomic_fence_writer_begin(void) { atomic_thread_fence(memory_order_release); }
 static inline void hatomic_fence_reader_end(void) { atomic_thread_fence(memory_order_acquire); }

@@ -168,4 +168,96 @@ void horus_timer_slack_min(void);
 /* mlockall(MCL_CURRENT|MCL_FUTURE); HORUS_ESYS with errno on refusal. */
 int horus_lock_memory(void);
 
+/* ---- Log ring ------------------------------------------------------------- */
+
+/*
+** One ring of log records per namespace, written by every process of the
+** robot at once and read by `horus logs`. Appending never blocks and never
+** waits for readers: when the ring is full the oldest records are
+** overwritten. Each record carries a checksum, so a reader never returns one
+** that two writers lapping each other could have mixed.
+*/
+typedef struct horus_logring horus_logring;
+
+#define HORUS_LOG_NODE_MAX 47
+#define HORUS_LOG_MSG_MAX 427
+#define HORUS_LOG_DEFAULT_CAPACITY 4096u
+
+typedef struct horus_log_record {
+  uint64_t seq;
+  uint64_t time_ns; /* CLOCK_REALTIME, for humans and --since */
+  uint64_t tick;
+  uint32_t pid;
+  uint8_t level;     /* 10 debug, 20 info, 30 warning, 40 error */
+  uint8_t truncated; /* the message was longer than HORUS_LOG_MSG_MAX bytes */
+  uint16_t msg_len;
+  char node[HORUS_LOG_NODE_MAX + 1];
+  char msg[HORUS_LOG_MSG_MAX + 1];
+} horus_log_record;
+
+/* Open (with create: create) the ring at path; capacity 0 = default. Any thread. */
+int horus_logring_open(const char *path, uint32_t capacity, int create, horus_logring **out, char *err);
+void horus_logring_close(horus_logring *r);
+
+/* Append one record; a message longer than HORUS_LOG_MSG_MAX is cut and marked truncated. Any thread, any process. */
+void horus_logring_append(horus_logring *r, uint8_t level, const char *node, uint64_t tick, const char *msg,
+                          size_t len);
+
+/* Records ever appended (the sequence number of the next one). */
+uint64_t horus_logring_head(const horus_logring *r);
+uint32_t horus_logring_capacity(const horus_logring *r);
+
+/*
+** Read record *next into *out. HORUS_OK: *next advanced past it. HORUS_EMPTY:
+** nothing at *next yet. HORUS_ERETRY: the record at *next is still being
+** written (or its writer died mid-write): call again later, or give up on it
+** by incrementing *next. Records overwritten before they were read are
+** skipped and added to *missed.
+*/
+int horus_logring_read(const horus_logring *r, uint64_t *next, uint64_t *missed, horus_log_record *out);
+
+/* ---- Stats registry --------------------------------------------------------- */
+
+/*
+** One file per scheduler, in which its thread publishes the state of each of
+** its nodes after every tick; `horus monitor` reads them all. Single writer
+** (the scheduler thread) per file; readers in any process, never blocking it.
+*/
+typedef struct horus_stats horus_stats;
+
+#define HORUS_STATS_MAX_NODES 64u
+#define HORUS_STATS_NAME_MAX 47
+
+typedef struct horus_node_stats {
+  char name[HORUS_STATS_NAME_MAX + 1];
+  uint32_t state;  /* the scheduler's state code (horus/registry.py) */
+  uint32_t health; /* likewise */
+  uint64_t total_ticks;
+  uint64_t errors;
+  uint64_t deadline_misses;
+  uint64_t budget_overruns;
+  uint64_t last_tick_ns;
+  uint64_t avg_tick_ns;
+  uint64_t max_tick_ns;
+  uint64_t updated_ns; /* CLOCK_MONOTONIC of the last update */
+  double rate_hz;
+  double actual_rate_hz;
+} horus_node_stats;
+
+/* Create the registry file at path (replacing one of a dead process) for `nodes` nodes. */
+int horus_stats_create(const char *path, const char *scheduler, uint32_t pid, uint32_t nodes, horus_stats **out,
+                       char *err);
+/* Attach an existing registry for reading. */
+int horus_stats_attach(const char *path, horus_stats **out, char *err);
+void horus_stats_close(horus_stats *s);
+
+/* Publish node i's stats. Only the creating thread calls this. */
+void horus_stats_update(horus_stats *s, uint32_t i, const horus_node_stats *v);
+
+uint32_t horus_stats_nodes(const horus_stats *s);
+uint32_t horus_stats_pid(const horus_stats *s);
+const char *horus_stats_scheduler(const horus_stats *s);
+/* Copy node i's latest consistent stats into *out (retries while it is being written). */
+void horus_stats_read(const horus_stats *s, uint32_t i, horus_node_stats *out);
+
 #endif /* HORUS_H */

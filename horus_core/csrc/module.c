@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "horus.h"
 
@@ -277,6 +278,176 @@ static PyType_Slot Cursor_slots[] = {{Py_tp_init, Cursor_init},
 
 static PyType_Spec Cursor_spec = {"horus._core.Cursor", sizeof(CursorObject), 0, Py_TPFLAGS_DEFAULT, Cursor_slots};
 
+/* ---- LogRing ------------------------------------------------------------------ */
+
+typedef struct {
+  PyObject_HEAD horus_logring *r;
+} LogRingObject;
+
+static int LogRing_init(LogRingObject *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"path", "capacity", "create", NULL};
+  const char *path;
+  unsigned int cap = 0;
+  int create = 1;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "s|Ip", kwlist, &path, &cap, &create)) return -1;
+  char err[HORUS_ERRLEN] = "";
+  int rc = horus_logring_open(path, cap, create, &self->r, err);
+  if (rc != HORUS_OK) {
+    raise_rc(rc, err);
+    return -1;
+  }
+  return 0;
+}
+
+static void LogRing_dealloc(LogRingObject *self) {
+  horus_logring_close(self->r);
+  PyTypeObject *tp = Py_TYPE(self);
+  freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+  tp_free(self);
+  Py_DECREF(tp);
+}
+
+/* append(level, node, tick, message): never blocks; a long message is cut (and marked). */
+static PyObject *LogRing_append(LogRingObject *self, PyObject *args) {
+  unsigned char level;
+  const char *node, *msg;
+  unsigned long long tick;
+  Py_ssize_t len;
+  if (!PyArg_ParseTuple(args, "bsKs#", &level, &node, &tick, &msg, &len)) return NULL;
+  horus_logring_append(self->r, level, node, tick, msg, (size_t)len);
+  Py_RETURN_NONE;
+}
+
+/* read(next) -> (next, missed, record | None, pending) */
+static PyObject *LogRing_read(LogRingObject *self, PyObject *arg) {
+  uint64_t next = PyLong_AsUnsignedLongLong(arg), missed = 0;
+  if (PyErr_Occurred()) return NULL;
+  horus_log_record rec;
+  int rc = horus_logring_read(self->r, &next, &missed, &rec);
+  if (rc != HORUS_OK) return Py_BuildValue("(KKOO)", next, missed, Py_None, rc == HORUS_ERETRY ? Py_True : Py_False);
+  return Py_BuildValue("(KK(KKKIbbss#)O)", next, missed, rec.seq, rec.time_ns, rec.tick, rec.pid, rec.level,
+                       rec.truncated, rec.node, rec.msg, (Py_ssize_t)rec.msg_len, Py_False);
+}
+
+static PyObject *LogRing_get_head(LogRingObject *self, void *c) {
+  (void)c;
+  return PyLong_FromUnsignedLongLong(horus_logring_head(self->r));
+}
+static PyObject *LogRing_get_capacity(LogRingObject *self, void *c) {
+  (void)c;
+  return PyLong_FromUnsignedLong(horus_logring_capacity(self->r));
+}
+
+static PyMethodDef LogRing_methods[] = {
+    {"append", (PyCFunction)LogRing_append, METH_VARARGS, "append(level, node, tick, message)"},
+    {"read", (PyCFunction)LogRing_read, METH_O, "read(next) -> (next, missed, record | None, pending)"},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef LogRing_getset[] = {
+    {"head", (getter)LogRing_get_head, NULL, "records ever appended", NULL},
+    {"capacity", (getter)LogRing_get_capacity, NULL, "records the ring holds", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyType_Slot LogRing_slots[] = {{Py_tp_init, LogRing_init},
+                                      {Py_tp_dealloc, LogRing_dealloc},
+                                      {Py_tp_methods, LogRing_methods},
+                                      {Py_tp_getset, LogRing_getset},
+                                      {Py_tp_new, PyType_GenericNew},
+                                      {Py_tp_doc, "LogRing(path, capacity=0, create=True)"},
+                                      {0, NULL}};
+
+static PyType_Spec LogRing_spec = {"horus._core.LogRing", sizeof(LogRingObject), 0, Py_TPFLAGS_DEFAULT, LogRing_slots};
+
+/* ---- Stats --------------------------------------------------------------------- */
+
+typedef struct {
+  PyObject_HEAD horus_stats *s;
+} StatsObject;
+
+/* Stats(path) attaches for reading; Stats(path, scheduler, nodes) creates this process's registry. */
+static int Stats_init(StatsObject *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"path", "scheduler", "nodes", NULL};
+  const char *path, *scheduler = NULL;
+  unsigned int nodes = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "s|zI", kwlist, &path, &scheduler, &nodes)) return -1;
+  char err[HORUS_ERRLEN] = "";
+  int rc = scheduler ? horus_stats_create(path, scheduler, (uint32_t)getpid(), nodes, &self->s, err)
+                     : horus_stats_attach(path, &self->s, err);
+  if (rc != HORUS_OK) {
+    raise_rc(rc, err);
+    return -1;
+  }
+  return 0;
+}
+
+static void Stats_dealloc(StatsObject *self) {
+  horus_stats_close(self->s);
+  PyTypeObject *tp = Py_TYPE(self);
+  freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+  tp_free(self);
+  Py_DECREF(tp);
+}
+
+/* update(i, name, state, health, ticks, errors, misses, overruns, last_ns, avg_ns, max_ns, rate, actual_rate) */
+static PyObject *Stats_update(StatsObject *self, PyObject *args) {
+  horus_node_stats v;
+  memset(&v, 0, sizeof v);
+  unsigned int i;
+  const char *name;
+  if (!PyArg_ParseTuple(args, "IsIIKKKKKKKdd", &i, &name, &v.state, &v.health, &v.total_ticks, &v.errors,
+                        &v.deadline_misses, &v.budget_overruns, &v.last_tick_ns, &v.avg_tick_ns, &v.max_tick_ns,
+                        &v.rate_hz, &v.actual_rate_hz))
+    return NULL;
+  strncpy(v.name, name, HORUS_STATS_NAME_MAX);
+  v.updated_ns = horus_now_ns();
+  horus_stats_update(self->s, i, &v);
+  Py_RETURN_NONE;
+}
+
+/* read(i) -> (name, state, health, ticks, errors, misses, overruns, last_ns, avg_ns, max_ns, updated_ns, rate, actual) */
+static PyObject *Stats_read(StatsObject *self, PyObject *arg) {
+  unsigned long i = PyLong_AsUnsignedLong(arg);
+  if (PyErr_Occurred()) return NULL;
+  horus_node_stats v;
+  horus_stats_read(self->s, (uint32_t)i, &v);
+  return Py_BuildValue("(sIIKKKKKKKKdd)", v.name, v.state, v.health, v.total_ticks, v.errors, v.deadline_misses,
+                       v.budget_overruns, v.last_tick_ns, v.avg_tick_ns, v.max_tick_ns, v.updated_ns, v.rate_hz,
+                       v.actual_rate_hz);
+}
+
+static PyObject *Stats_get_nodes(StatsObject *self, void *c) {
+  (void)c;
+  return PyLong_FromUnsignedLong(horus_stats_nodes(self->s));
+}
+static PyObject *Stats_get_pid(StatsObject *self, void *c) {
+  (void)c;
+  return PyLong_FromUnsignedLong(horus_stats_pid(self->s));
+}
+static PyObject *Stats_get_scheduler(StatsObject *self, void *c) {
+  (void)c;
+  return PyUnicode_FromString(horus_stats_scheduler(self->s));
+}
+
+static PyMethodDef Stats_methods[] = {
+    {"update", (PyCFunction)Stats_update, METH_VARARGS, "publish node i's stats (the scheduler thread only)"},
+    {"read", (PyCFunction)Stats_read, METH_O, "node i's latest consistent stats, as a tuple"},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef Stats_getset[] = {{"nodes", (getter)Stats_get_nodes, NULL, "node records", NULL},
+                                     {"pid", (getter)Stats_get_pid, NULL, "the scheduler's process", NULL},
+                                     {"scheduler", (getter)Stats_get_scheduler, NULL, "the scheduler's name", NULL},
+                                     {NULL, NULL, NULL, NULL, NULL}};
+
+static PyType_Slot Stats_slots[] = {{Py_tp_init, Stats_init},
+                                    {Py_tp_dealloc, Stats_dealloc},
+                                    {Py_tp_methods, Stats_methods},
+                                    {Py_tp_getset, Stats_getset},
+                                    {Py_tp_new, PyType_GenericNew},
+                                    {Py_tp_doc, "Stats(path, scheduler=None, nodes=0)"},
+                                    {0, NULL}};
+
+static PyType_Spec Stats_spec = {"horus._core.Stats", sizeof(StatsObject), 0, Py_TPFLAGS_DEFAULT, Stats_slots};
+
 /* ---- Functions ----------------------------------------------------------------- */
 
 static PyObject *fn_now_ns(PyObject *m, PyObject *unused) {
@@ -362,8 +533,14 @@ static int module_exec(PyObject *m) {
   TopicType = (PyTypeObject *)PyType_FromSpec(&Topic_spec);
   if (!TopicType || PyModule_AddObject(m, "Topic", (PyObject *)TopicType) != 0) return -1;
   Py_INCREF(TopicType); /* the module's reference went to PyModule_AddObject */
-  PyObject *cursor = PyType_FromSpec(&Cursor_spec);
-  if (!cursor || PyModule_AddObject(m, "Cursor", cursor) != 0) return -1;
+  const struct {
+    const char *name;
+    PyType_Spec *spec;
+  } types[] = {{"Cursor", &Cursor_spec}, {"LogRing", &LogRing_spec}, {"Stats", &Stats_spec}};
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+    PyObject *type = PyType_FromSpec(types[i].spec);
+    if (!type || PyModule_AddObject(m, types[i].name, type) != 0) return -1;
+  }
   if (add_int(m, "DEFAULT_SLOT_SIZE", HORUS_DEFAULT_SLOT_SIZE) || add_int(m, "DEFAULT_CAPACITY", HORUS_DEFAULT_CAPACITY) ||
       add_int(m, "MAX_SLOT_SIZE", HORUS_MAX_SLOT_SIZE) || add_int(m, "TOPIC_VERSION", HORUS_TOPIC_VERSION))
     return -1;

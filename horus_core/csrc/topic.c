@@ -47,17 +47,14 @@
 #define _GNU_SOURCE
 #include "horus.h"
 #include "hatomic.h"
+#include "segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* glibc 2.17 headers predate OFD locks; the kernel (3.15+) has them. */
@@ -99,20 +96,11 @@ _Static_assert(sizeof(slot_header) == 32, "layout v1: slot header is 32 bytes");
 #define SEQ_DONE(n) (2u * (uint64_t)(n) + 2u)
 
 struct horus_topic {
-  int fd;
+  hseg seg;
   int publisher;
-  size_t map_len;
   topic_header *hdr;
   char name[HORUS_NAME_MAX + 1];
 };
-
-static void set_err(char *err, const char *fmt, ...) {
-  if (!err) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, HORUS_ERRLEN, fmt, ap);
-  va_end(ap);
-}
 
 static int is_pow2(uint32_t v) { return v && !(v & (v - 1)); }
 
@@ -132,109 +120,52 @@ static slot_header *slot_at(const horus_topic *t, uint64_t seq) {
 
 static int join_path(char *out, size_t outlen, const char *dir, const char *name, char *err) {
   if (!*name || strlen(name) > HORUS_NAME_MAX || strchr(name, '/') || name[0] == '.') {
-    set_err(err, "invalid topic file name '%s': 1-%d characters, no '/', not starting with '.'", name,
-            HORUS_NAME_MAX);
+    hseg_err(err, "invalid topic file name '%s': 1-%d characters, no '/', not starting with '.'", name,
+             HORUS_NAME_MAX);
     return HORUS_EINVAL;
   }
   if ((size_t)snprintf(out, outlen, "%s/%s", dir, name) >= outlen) {
-    set_err(err, "topic path too long: %s/%s", dir, name);
+    hseg_err(err, "topic path too long: %s/%s", dir, name);
     return HORUS_EINVAL;
   }
   return HORUS_OK;
 }
 
-/* Map an open segment fd and check that its header is one we can read. */
-static int map_segment(horus_topic *t, const char *name, char *err) {
-  struct stat st;
-  if (fstat(t->fd, &st) != 0) {
-    set_err(err, "topic '%s': fstat failed: %s", name, strerror(errno));
-    return HORUS_ESYS;
-  }
-  if ((size_t)st.st_size < sizeof(topic_header)) {
-    set_err(err, "topic '%s': file is %lld bytes, too small for a HORUS topic: run horus clean --shm", name,
-            (long long)st.st_size);
-    return HORUS_ECORRUPT;
-  }
-  void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, t->fd, 0);
-  if (p == MAP_FAILED) {
-    set_err(err, "topic '%s': mmap failed: %s", name, strerror(errno));
-    return HORUS_ESYS;
-  }
-  t->hdr = p;
-  t->map_len = (size_t)st.st_size;
-  const topic_header *h = t->hdr;
-  if (h->magic != TOPIC_MAGIC) {
-    set_err(err, "topic '%s': not a HORUS topic segment (bad magic): run horus clean --shm", name);
+/* Check that an attached segment's header is one we can read. */
+static int check_header(horus_topic *t, char *err) {
+  const topic_header *h = t->seg.map;
+  const char *name = t->name;
+  if (t->seg.len < sizeof(topic_header) || h->magic != TOPIC_MAGIC) {
+    hseg_err(err, "topic '%s': not a HORUS topic segment: run horus clean --shm", name);
     return HORUS_ECORRUPT;
   }
   if (h->version != HORUS_TOPIC_VERSION) {
-    set_err(err, "topic '%s': created by another HORUS version (layout %u, this is %u): run horus clean --shm",
-            name, h->version, HORUS_TOPIC_VERSION);
+    hseg_err(err, "topic '%s': created by another HORUS version (layout %u, this is %u): run horus clean --shm",
+             name, h->version, HORUS_TOPIC_VERSION);
     return HORUS_ECORRUPT;
   }
   if (h->header_size != sizeof(topic_header) || !is_pow2(h->capacity) ||
-      h->slot_stride != stride_for(h->slot_size) || segment_len(h->slot_size, h->capacity) != t->map_len) {
-    set_err(err, "topic '%s': header does not match the file size: run horus clean --shm", name);
+      h->slot_stride != stride_for(h->slot_size) || segment_len(h->slot_size, h->capacity) != t->seg.len) {
+    hseg_err(err, "topic '%s': header does not match the file size: run horus clean --shm", name);
     return HORUS_ECORRUPT;
   }
+  t->hdr = t->seg.map;
   return HORUS_OK;
 }
 
-/*
-** Create a fully initialised segment under a temporary name, then link() it
-** into place: a file at the topic's name is always complete, and of two
-** processes creating the same topic at once exactly one link succeeds.
-** Returns HORUS_OK, or HORUS_ESYS with errno EEXIST when someone else won.
-*/
-static int create_segment(const char *dir, const char *path, uint32_t slot_size, uint32_t capacity,
-                          uint32_t format, char *err) {
-  char tmp[4096];
-  if ((size_t)snprintf(tmp, sizeof tmp, "%s/.tmp.%ld.%lu", dir, (long)getpid(),
-                       (unsigned long)horus_now_ns()) >= sizeof tmp) {
-    set_err(err, "namespace path too long: %s", dir);
-    return HORUS_EINVAL;
-  }
-  int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    set_err(err, "cannot create %s: %s", tmp, strerror(errno));
-    return HORUS_ESYS;
-  }
-  size_t len = segment_len(slot_size, capacity);
-  /* fallocate, not ftruncate alone: a full /dev/shm must fail here with
-  ** ENOSPC, not later with SIGBUS in the middle of a publish. */
-  int rc = fchmod(fd, 0600) == 0 ? posix_fallocate(fd, 0, (off_t)len) : errno;
-  void *p = MAP_FAILED;
-  if (rc == 0) p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (rc != 0 || p == MAP_FAILED) {
-    if (rc == 0) rc = errno;
-    set_err(err, "cannot allocate %zu bytes for topic %s: %s (is /dev/shm full?)", len, path, strerror(rc));
-    close(fd);
-    unlink(tmp);
-    errno = rc;
-    return HORUS_ESYS;
-  }
-  topic_header *h = p;
-  memset(h, 0, sizeof *h); /* slots are zero from fallocate: seq 0 = never written */
+/* hseg_init_fn for a new topic: slots stay zero (seq 0 = never written). */
+static void init_topic(void *map, size_t len, const void *arg) {
+  (void)len;
+  const horus_topic_cfg *cfg = arg;
+  topic_header *h = map;
   h->version = HORUS_TOPIC_VERSION;
   h->header_size = sizeof(topic_header);
-  h->slot_size = slot_size;
-  h->capacity = capacity;
-  h->format = format;
-  h->slot_stride = stride_for(slot_size);
+  h->slot_size = cfg->slot_size;
+  h->capacity = cfg->capacity;
+  h->format = cfg->format;
+  h->slot_stride = stride_for(cfg->slot_size);
   h->creator_pid = (uint32_t)getpid();
   h->magic = TOPIC_MAGIC;
-  munmap(p, len);
-  close(fd);
-  /* link() makes the finished file visible; other processes map it afresh,
-  ** and mmap of a file's pages needs no further ordering. */
-  rc = link(tmp, path) == 0 ? 0 : errno;
-  unlink(tmp);
-  if (rc != 0) {
-    if (rc != EEXIST) set_err(err, "cannot create topic %s: %s", path, strerror(rc));
-    errno = rc;
-    return HORUS_ESYS;
-  }
-  return HORUS_OK;
 }
 
 static int layout_matches(const topic_header *h, const horus_topic_cfg *cfg) {
@@ -244,55 +175,29 @@ static int layout_matches(const topic_header *h, const horus_topic_cfg *cfg) {
 
 static int check_cfg(const char *name, const horus_topic_cfg *cfg, char *err) {
   if (cfg->slot_size > HORUS_MAX_SLOT_SIZE) {
-    set_err(err, "topic '%s': slot size %u exceeds the maximum %u", name, cfg->slot_size, HORUS_MAX_SLOT_SIZE);
+    hseg_err(err, "topic '%s': slot size %u exceeds the maximum %u", name, cfg->slot_size, HORUS_MAX_SLOT_SIZE);
     return HORUS_EINVAL;
   }
   if (cfg->capacity && (!is_pow2(cfg->capacity) || cfg->capacity > (1u << 20))) {
-    set_err(err, "topic '%s': capacity %u must be a power of two up to 1048576", name, cfg->capacity);
+    hseg_err(err, "topic '%s': capacity %u must be a power of two up to 1048576", name, cfg->capacity);
     return HORUS_EINVAL;
   }
   return HORUS_OK;
 }
 
-/* Open the existing file at path, flock it shared, map it. */
-static int attach(horus_topic *t, const char *path, const char *name, char *err) {
-  t->fd = open(path, O_RDWR | O_CLOEXEC);
-  if (t->fd < 0) {
-    int e = errno;
-    set_err(err, "cannot open topic '%s' (%s): %s", name, path, strerror(e));
-    errno = e;
-    return HORUS_ESYS;
-  }
-  /* The shared flock is held until close: it is what marks the segment live. */
-  if (flock(t->fd, LOCK_SH) != 0) {
-    set_err(err, "cannot lock topic '%s': %s", name, strerror(errno));
-    return HORUS_ESYS;
-  }
-  return map_segment(t, name, err);
-}
-
-static void detach(horus_topic *t) {
-  if (t->hdr) munmap(t->hdr, t->map_len);
-  if (t->fd >= 0) close(t->fd);
-  t->hdr = NULL;
-  t->fd = -1;
-  t->publisher = 0;
-}
-
 /* A segment we hold shared whose layout we cannot use: replace it if it is stale. */
-static int replace_if_stale(horus_topic *t, const char *path, const char *name, const horus_topic_cfg *cfg,
-                            char *err) {
+static int replace_if_stale(horus_topic *t, const char *path, const horus_topic_cfg *cfg, char *err) {
   const topic_header *h = t->hdr;
-  if (flock(t->fd, LOCK_EX | LOCK_NB) != 0) {
-    set_err(err,
-            "topic '%s' is in use with slot size %u, capacity %u, format %u; this process asked for %u, %u, %u: "
-            "use the same max_msg_size/capacity in every process, or stop the others and run horus clean --shm",
-            name, h->slot_size, h->capacity, h->format, cfg->slot_size, cfg->capacity, cfg->format);
+  if (flock(t->seg.fd, LOCK_EX | LOCK_NB) != 0) {
+    hseg_err(err,
+             "topic '%s' is in use with slot size %u, capacity %u, format %u; this process asked for %u, %u, %u: "
+             "use the same max_msg_size/capacity in every process, or stop the others and run horus clean --shm",
+             t->name, h->slot_size, h->capacity, h->format, cfg->slot_size, cfg->capacity, cfg->format);
     return HORUS_ELAYOUT;
   }
   /* Nobody else holds it, so nobody uses it: a leftover from an older config. */
   unlink(path);
-  detach(t);
+  hseg_close(&t->seg);
   return HORUS_ERETRY;
 }
 
@@ -304,26 +209,22 @@ int horus_topic_open(const char *dir, const char *name, const horus_topic_cfg *c
   if (rc != HORUS_OK) return rc;
   horus_topic *t = calloc(1, sizeof *t);
   if (!t) {
-    set_err(err, "out of memory");
+    hseg_err(err, "out of memory");
     return HORUS_ESYS;
   }
-  t->fd = -1;
+  t->seg = (hseg)HSEG_INIT;
   snprintf(t->name, sizeof t->name, "%s", name);
-  for (int attempt = 0; attempt < 8; attempt++) {
-    rc = attach(t, path, name, err);
-    if (rc == HORUS_ESYS && errno == ENOENT && cfg->create) {
-      detach(t);
-      uint32_t slot = cfg->slot_size ? cfg->slot_size : HORUS_DEFAULT_SLOT_SIZE;
-      uint32_t cap = cfg->capacity ? cfg->capacity : HORUS_DEFAULT_CAPACITY;
-      rc = create_segment(dir, path, slot, cap, cfg->format, err);
-      if (rc == HORUS_OK || (rc == HORUS_ESYS && errno == EEXIST)) continue; /* attach what is there */
-      break;
-    }
-    if (rc == HORUS_OK && !layout_matches(t->hdr, cfg)) rc = replace_if_stale(t, path, name, cfg, err);
+  horus_topic_cfg full = *cfg;
+  if (!full.slot_size) full.slot_size = HORUS_DEFAULT_SLOT_SIZE;
+  if (!full.capacity) full.capacity = HORUS_DEFAULT_CAPACITY;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    rc = hseg_open(path, segment_len(full.slot_size, full.capacity), init_topic, &full, cfg->create, &t->seg, err);
+    if (rc == HORUS_OK) rc = check_header(t, err);
+    if (rc == HORUS_OK && !layout_matches(t->hdr, cfg)) rc = replace_if_stale(t, path, cfg, err);
     if (rc != HORUS_ERETRY) break;
   }
   if (rc != HORUS_OK) {
-    detach(t);
+    hseg_close(&t->seg);
     free(t);
     return rc;
   }
@@ -333,7 +234,7 @@ int horus_topic_open(const char *dir, const char *name, const horus_topic_cfg *c
 
 void horus_topic_close(horus_topic *t) {
   if (!t) return;
-  detach(t);
+  hseg_close(&t->seg);
   free(t);
 }
 
@@ -349,17 +250,17 @@ uint64_t horus_topic_head(const horus_topic *t) {
 int horus_topic_claim_publisher(horus_topic *t, char *err) {
   if (t->publisher) return HORUS_OK;
   struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
-  if (fcntl(t->fd, F_OFD_SETLK, &fl) == 0) {
+  if (fcntl(t->seg.fd, F_OFD_SETLK, &fl) == 0) {
     t->publisher = 1;
     /* Relaxed: only error messages read it, and a stale pid there is harmless. */
     hatomic_store_relaxed(&t->hdr->publisher, (uint64_t)getpid());
     return HORUS_OK;
   }
   if (errno != EAGAIN && errno != EACCES) {
-    set_err(err, "topic '%s': cannot take the publisher lock: %s", t->name, strerror(errno));
+    hseg_err(err, "topic '%s': cannot take the publisher lock: %s", t->name, strerror(errno));
     return HORUS_ESYS;
   }
-  set_err(err, "topic '%s' already has a publisher in another process (pid %llu): one process publishes "
+  hseg_err(err, "topic '%s' already has a publisher in another process (pid %llu): one process publishes "
           "per topic; publish from that process or use another topic name", t->name,
           (unsigned long long)hatomic_load_relaxed(&t->hdr->publisher));
   return HORUS_EBUSY;
@@ -367,14 +268,14 @@ int horus_topic_claim_publisher(horus_topic *t, char *err) {
 
 int horus_topic_publish(horus_topic *t, const horus_iov *parts, int nparts, uint64_t *seq_out, char *err) {
   if (!t->publisher) {
-    set_err(err, "topic '%s': publish without the publisher claim", t->name);
+    hseg_err(err, "topic '%s': publish without the publisher claim", t->name);
     return HORUS_EINVAL;
   }
   topic_header *h = t->hdr;
   size_t total = 0;
   for (int i = 0; i < nparts; i++) total += parts[i].len;
   if (total > h->slot_size) {
-    set_err(err, "message of %zu bytes does not fit topic '%s' (max %u bytes): raise max_msg_size where the "
+    hseg_err(err, "message of %zu bytes does not fit topic '%s' (max %u bytes): raise max_msg_size where the "
             "topic is first declared", total, t->name, h->slot_size);
     return HORUS_ETOOBIG;
   }
@@ -450,39 +351,4 @@ int horus_topic_confirm(const horus_topic *t, horus_cursor *c, const horus_msg_v
   if (hatomic_load_relaxed(&s->seq) != SEQ_DONE(v->seq)) return HORUS_ERETRY;
   c->next = v->seq + 1;
   return HORUS_OK;
-}
-
-int horus_ns_prepare(const char *path, char *err) {
-  if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-    set_err(err, "cannot create namespace directory %s: %s", path, strerror(errno));
-    return HORUS_ESYS;
-  }
-  struct stat st;
-  if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    set_err(err, "%s is not a directory: remove it (horus clean --shm --force)", path);
-    errno = ENOTDIR;
-    return HORUS_ESYS;
-  }
-  if (st.st_uid != geteuid() && geteuid() != 0) {
-    set_err(err, "namespace directory %s belongs to uid %u, not to this user (uid %u): run as that user or "
-            "set HORUS_NAMESPACE to another name", path, (unsigned)st.st_uid, (unsigned)geteuid());
-    errno = EPERM;
-    return HORUS_ESYS;
-  }
-  if ((st.st_mode & 077) != 0) {
-    set_err(err, "namespace directory %s is readable by other users (mode %o): chmod 700 %s", path,
-            (unsigned)(st.st_mode & 0777), path);
-    errno = EPERM;
-    return HORUS_ESYS;
-  }
-  return HORUS_OK;
-}
-
-int horus_segment_in_use(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return HORUS_ESYS;
-  /* Exclusive succeeds only if no process holds the shared lock it takes while mapped. */
-  int busy = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  close(fd); /* closing drops our probe lock, if we got it */
-  return busy;
 }

@@ -22,7 +22,7 @@ def test_stress_every_payload_checked_under_sanitizers(tmp_path: Path, sanitizer
     subprocess.run(
         [cc, "-std=c11", "-O1", "-g", f"-fsanitize={sanitizers}", "-fno-sanitize-recover=all",
          "-Wall", "-Wextra", "-Werror", "-I", str(CSRC),
-         str(CSRC / "topic.c"), str(CSRC / "timing.c"), str(STRESS), "-o", str(exe)],
+         str(CSRC / "segment.c"), str(CSRC / "topic.c"), str(CSRC / "timing.c"), str(STRESS), "-o", str(exe)],
         check=True,
     )  # fmt: skip
     shm = Path("/dev/shm") / f"horus-stress-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,224 @@
+/*
+** logring.c: the namespace's log ring, written by every process at once.
+**
+** Layout (version 1, native byte order: a transient, machine-local segment):
+**
+**   offset  size  field
+**   0       4     magic        "HRSL" (0x4C535248 as little-endian u32)
+**   4       4     version      HORUS_LOGRING_VERSION; other: HORUS_ECORRUPT, "run horus clean --shm"
+**   8       4     header_size  128
+**   12      4     capacity     records, a power of two
+**   16      4     record_size  512
+**   20      44    (reserved, zero)
+**   64      8     head         next sequence number; writers fetch_add it (any process)
+**   72      56    (reserved, zero)
+**   128     ...   capacity records of 512 bytes:
+**                   0   8    seq        [SEQLOCK] word, as in topic.c, but claimed by CAS
+**                   8   8    time_ns    CLOCK_REALTIME
+**                   16  8    tick
+**                   24  4    pid
+**                   28  1    level
+**                   29  1    truncated
+**                   30  2    msg_len
+**                   32  48   node       NUL-padded
+**                   80  4    checksum   FNV-1a of bytes 8..80 and the message
+**                   84  428  msg
+**
+** WARNING: changing any of this changes the format: bump HORUS_LOGRING_VERSION.
+**
+** Many writers: a writer takes sequence n from head, then claims its slot by
+** CAS from any older value to SEQ_WRITING(n); if a newer lap already owns the
+** slot, its own record is the one lost (the ring keeps the newest). A slow
+** writer can still be overtaken mid-write by one a whole lap later; the two
+** then write the same bytes at once. The [SEQLOCK] check cannot see that, so
+** readers also verify the checksum and drop a record that fails it.
+*/
+#define _GNU_SOURCE
+#include "hatomic.h"
+#include "horus.h"
+#include "segment.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOGRING_MAGIC 0x4C535248u
+#define HORUS_LOGRING_VERSION 1u
+#define RECORD_SIZE 512u
+
+typedef struct log_header {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t header_size;
+  uint32_t capacity;
+  uint32_t record_size;
+  uint8_t reserved0[44];
+  hatomic_u64 head; /* fetch_add by every writer */
+  uint8_t reserved1[56];
+} log_header;
+
+typedef struct log_slot {
+  hatomic_u64 seq;
+  uint64_t time_ns;
+  uint64_t tick;
+  uint32_t pid;
+  uint8_t level;
+  uint8_t truncated;
+  uint16_t msg_len;
+  char node[HORUS_LOG_NODE_MAX + 1];
+  uint32_t checksum;
+  char msg[HORUS_LOG_MSG_MAX + 1];
+} log_slot;
+
+_Static_assert(sizeof(log_header) == 128, "logring v1: header is 128 bytes");
+_Static_assert(offsetof(log_header, head) == 64, "logring v1: head at 64");
+_Static_assert(offsetof(log_slot, node) == 32, "logring v1: node at 32");
+_Static_assert(offsetof(log_slot, checksum) == 80, "logring v1: checksum at 80");
+_Static_assert(offsetof(log_slot, msg) == 84, "logring v1: msg at 84");
+_Static_assert(sizeof(log_slot) == RECORD_SIZE, "logring v1: records are 512 bytes");
+
+#define SEQ_WRITING(n) (2u * (uint64_t)(n) + 1u)
+#define SEQ_DONE(n) (2u * (uint64_t)(n) + 2u)
+
+struct horus_logring {
+  hseg seg;
+  log_header *hdr;
+};
+
+static uint32_t fnv1a(uint32_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 16777619u;
+  return h;
+}
+
+static uint32_t checksum(const log_slot *s, uint16_t msg_len) {
+  uint32_t h = fnv1a(2166136261u, (const char *)s + 8, offsetof(log_slot, checksum) - 8);
+  return fnv1a(h, s->msg, msg_len);
+}
+
+static void init_ring(void *map, size_t len, const void *arg) {
+  (void)len;
+  log_header *h = map;
+  h->version = HORUS_LOGRING_VERSION;
+  h->header_size = sizeof(log_header);
+  h->capacity = *(const uint32_t *)arg;
+  h->record_size = RECORD_SIZE;
+  h->magic = LOGRING_MAGIC;
+}
+
+int horus_logring_open(const char *path, uint32_t capacity, int create, horus_logring **out, char *err) {
+  if (!capacity) capacity = HORUS_LOG_DEFAULT_CAPACITY;
+  if (capacity & (capacity - 1)) {
+    hseg_err(err, "log ring capacity %u must be a power of two", capacity);
+    return HORUS_EINVAL;
+  }
+  horus_logring *r = calloc(1, sizeof *r);
+  if (!r) return HORUS_ESYS;
+  r->seg = (hseg)HSEG_INIT;
+  size_t len = sizeof(log_header) + (size_t)capacity * RECORD_SIZE;
+  int rc = hseg_open(path, len, init_ring, &capacity, create, &r->seg, err);
+  log_header *h = r->seg.map;
+  if (rc == HORUS_OK &&
+      (r->seg.len < sizeof *h || h->magic != LOGRING_MAGIC || h->version != HORUS_LOGRING_VERSION ||
+       h->record_size != RECORD_SIZE || sizeof *h + (size_t)h->capacity * RECORD_SIZE != r->seg.len)) {
+    hseg_err(err, "%s is not a log ring of this HORUS version: run horus clean --shm", path);
+    rc = HORUS_ECORRUPT;
+  }
+  if (rc != HORUS_OK) {
+    hseg_close(&r->seg);
+    free(r);
+    return rc;
+  }
+  r->hdr = h;
+  *out = r;
+  return HORUS_OK;
+}
+
+void horus_logring_close(horus_logring *r) {
+  if (!r) return;
+  hseg_close(&r->seg);
+  free(r);
+}
+
+static log_slot *slot_at(const horus_logring *r, uint64_t n) {
+  return (log_slot *)((char *)r->hdr + sizeof(log_header) + (size_t)(n & (r->hdr->capacity - 1u)) * RECORD_SIZE);
+}
+
+uint64_t horus_logring_head(const horus_logring *r) {
+  /* Relaxed: head only hands out sequence numbers; a record's contents are
+  ** ordered by its own seq word, read with acquire in horus_logring_read. */
+  return hatomic_load_relaxed(&r->hdr->head);
+}
+
+uint32_t horus_logring_capacity(const horus_logring *r) { return r->hdr->capacity; }
+
+void horus_logring_append(horus_logring *r, uint8_t level, const char *node, uint64_t tick, const char *msg,
+                          size_t len) {
+  uint64_t n = hatomic_add_relaxed(&r->hdr->head, 1);
+  log_slot *s = slot_at(r, n);
+  uint64_t old = hatomic_load_relaxed(&s->seq);
+  do {
+    if (old >= SEQ_WRITING(n)) return; /* a newer lap owns the slot: ours is the record lost */
+  } while (!hatomic_cas_relaxed(&s->seq, &old, SEQ_WRITING(n)));
+  /* [SEQLOCK] writer begin, as in topic.c: pairs with the reader's acquire fence. */
+  hatomic_fence_writer_begin();
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  s->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  s->tick = tick;
+  s->pid = (uint32_t)getpid();
+  s->level = level;
+  s->truncated = len > HORUS_LOG_MSG_MAX;
+  s->msg_len = (uint16_t)(s->truncated ? HORUS_LOG_MSG_MAX : len);
+  memset(s->node, 0, sizeof s->node);
+  strncpy(s->node, node, HORUS_LOG_NODE_MAX);
+  memcpy(s->msg, msg, s->msg_len);
+  s->checksum = checksum(s, s->msg_len);
+  /* [SEQLOCK] writer end; if a writer a lap ahead took the slot meanwhile, leave it theirs. */
+  hatomic_cas_release(&s->seq, SEQ_WRITING(n), SEQ_DONE(n));
+}
+
+int horus_logring_read(const horus_logring *r, uint64_t *next, uint64_t *missed, horus_log_record *out) {
+  uint32_t cap = r->hdr->capacity;
+  for (;;) {
+    uint64_t head = horus_logring_head(r);
+    if (*next >= head) return HORUS_EMPTY;
+    if (head - *next > cap) {
+      *missed += head - cap - *next;
+      *next = head - cap;
+    }
+    const log_slot *s = slot_at(r, *next);
+    /* [SEQLOCK] reader begin: pairs with the writer's release CAS. */
+    uint64_t seq = hatomic_load_acquire(&s->seq);
+    if (seq > SEQ_DONE(*next)) { /* overwritten by a newer lap */
+      (*missed)++;
+      (*next)++;
+      continue;
+    }
+    if (seq != SEQ_DONE(*next)) return HORUS_ERETRY;
+    log_slot copy;
+    memcpy(&copy, s, sizeof copy);
+    /* [SEQLOCK] reader end: the fence keeps the copy above before the recheck. */
+    hatomic_fence_reader_end();
+    if (hatomic_load_relaxed(&s->seq) != seq) continue; /* overwritten while copying: look again */
+    (*next)++;
+    uint16_t len = copy.msg_len > HORUS_LOG_MSG_MAX ? HORUS_LOG_MSG_MAX : copy.msg_len;
+    if (copy.checksum != checksum(&copy, len)) { /* two writers a lap apart mixed it: drop it */
+      (*missed)++;
+      continue;
+    }
+    out->seq = *next - 1;
+    out->time_ns = copy.time_ns;
+    out->tick = copy.tick;
+    out->pid = copy.pid;
+    out->level = copy.level;
+    out->truncated = copy.truncated;
+    out->msg_len = len;
+    memcpy(out->node, copy.node, sizeof out->node);
+    out->node[HORUS_LOG_NODE_MAX] = '\0';
+    memcpy(out->msg, copy.msg, len);
+    out->msg[len] = '\0';
+    return HORUS_OK;
+  }
+}

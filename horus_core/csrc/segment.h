@@ -1,0 +1,38 @@
+/*
+** segment.h: files in a namespace directory that processes map shared.
+** Internal to the core (not API): topics, the log ring and the stats
+** registry are all such files, created and attached the same way.
+*/
+#ifndef HORUS_SEGMENT_H
+#define HORUS_SEGMENT_H
+
+#include <stddef.h>
+
+typedef struct hseg {
+  int fd;
+  void *map;
+  size_t len;
+} hseg;
+
+#define HSEG_INIT {-1, NULL, 0}
+
+/* Fill a new segment's memory (it arrives zeroed). */
+typedef void (*hseg_init_fn)(void *map, size_t len, const void *arg);
+
+/* Format one line into err (HORUS_ERRLEN bytes); err may be NULL. */
+void hseg_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+** Attach the file at path: open it, take the shared flock that marks it live
+** for as long as it stays attached, and map it whole. With create and no file
+** there, first create one of len bytes, initialised by init, under a temporary
+** name and link() it into place: a file at `path` is always complete, and of
+** two processes creating it at once exactly one wins and both attach the same.
+** On error s is left detached and err says what failed.
+*/
+int hseg_open(const char *path, size_t len, hseg_init_fn init, const void *arg, int create, hseg *s, char *err);
+
+/* Unmap and close (dropping the flock). Safe on a detached hseg. */
+void hseg_close(hseg *s);
+
+#endif /* HORUS_SEGMENT_H */

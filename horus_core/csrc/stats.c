@@ -1,0 +1,168 @@
+/*
+** stats.c: the stats registry, one file per scheduler.
+**
+** Layout (version 1, native byte order, machine-local):
+**
+**   offset  size  field
+**   0       4     magic        "HRSS" (0x53535248 as little-endian u32)
+**   4       4     version      HORUS_STATS_VERSION; other: HORUS_ECORRUPT
+**   8       4     header_size  128
+**   12      4     nodes        records that follow
+**   16      4     record_size  256
+**   20      4     pid          of the scheduler's process
+**   24      40    (reserved, zero)
+**   64      48    scheduler    name, NUL-padded
+**   112     16    (reserved, zero)
+**   128     ...   nodes records of 256 bytes:
+**                   0   8    seq     [SEQLOCK] word; only the scheduler thread writes the record
+**                   8   ...  horus_node_stats, as declared in horus.h
+**
+** WARNING: changing this layout or horus_node_stats changes the format: bump
+** HORUS_STATS_VERSION.
+**
+** One writer per file, so the [SEQLOCK] of topic.c is used in its simplest
+** form: seq odd while the record is written, even when done.
+*/
+#define _GNU_SOURCE
+#include "hatomic.h"
+#include "horus.h"
+#include "segment.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STATS_MAGIC 0x53535248u
+#define HORUS_STATS_VERSION 1u
+#define STATS_RECORD 256u
+
+typedef struct stats_header {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t header_size;
+  uint32_t nodes;
+  uint32_t record_size;
+  uint32_t pid;
+  uint8_t reserved0[40];
+  char scheduler[48];
+  uint8_t reserved1[16];
+} stats_header;
+
+typedef struct stats_record {
+  hatomic_u64 seq;
+  horus_node_stats v;
+} stats_record;
+
+_Static_assert(sizeof(stats_header) == 128, "stats v1: header is 128 bytes");
+_Static_assert(offsetof(stats_header, scheduler) == 64, "stats v1: scheduler name at 64");
+_Static_assert(sizeof(stats_record) <= STATS_RECORD, "stats v1: a record fits 256 bytes");
+
+struct horus_stats {
+  hseg seg;
+  stats_header *hdr;
+};
+
+typedef struct stats_init {
+  const char *scheduler;
+  uint32_t pid, nodes;
+} stats_init;
+
+static void init_stats(void *map, size_t len, const void *arg) {
+  (void)len;
+  const stats_init *in = arg;
+  stats_header *h = map;
+  h->version = HORUS_STATS_VERSION;
+  h->header_size = sizeof *h;
+  h->nodes = in->nodes;
+  h->record_size = STATS_RECORD;
+  h->pid = in->pid;
+  strncpy(h->scheduler, in->scheduler, sizeof h->scheduler - 1);
+  h->magic = STATS_MAGIC;
+}
+
+static stats_record *record_at(const horus_stats *s, uint32_t i) {
+  return (stats_record *)((char *)s->hdr + sizeof(stats_header) + (size_t)i * STATS_RECORD);
+}
+
+static int open_registry(const char *path, const stats_init *in, int create, horus_stats **out, char *err) {
+  horus_stats *s = calloc(1, sizeof *s);
+  if (!s) return HORUS_ESYS;
+  s->seg = (hseg)HSEG_INIT;
+  size_t len = sizeof(stats_header) + (size_t)(in ? in->nodes : 0) * STATS_RECORD;
+  int rc = hseg_open(path, len, init_stats, in, create, &s->seg, err);
+  stats_header *h = s->seg.map;
+  if (rc == HORUS_OK && (s->seg.len < sizeof *h || h->magic != STATS_MAGIC || h->version != HORUS_STATS_VERSION ||
+                         h->record_size != STATS_RECORD || h->nodes > HORUS_STATS_MAX_NODES ||
+                         sizeof *h + (size_t)h->nodes * STATS_RECORD != s->seg.len)) {
+    hseg_err(err, "%s is not a stats registry of this HORUS version: run horus clean --shm", path);
+    rc = HORUS_ECORRUPT;
+  }
+  if (rc != HORUS_OK) {
+    hseg_close(&s->seg);
+    free(s);
+    return rc;
+  }
+  s->hdr = h;
+  *out = s;
+  return HORUS_OK;
+}
+
+int horus_stats_create(const char *path, const char *scheduler, uint32_t pid, uint32_t nodes, horus_stats **out,
+                       char *err) {
+  if (nodes > HORUS_STATS_MAX_NODES) {
+    hseg_err(err, "a scheduler publishes stats for at most %u nodes, not %u", HORUS_STATS_MAX_NODES, nodes);
+    return HORUS_EINVAL;
+  }
+  /* The path names our pid: a file there is a dead namesake's (pid reuse), never a live one's. */
+  if (unlink(path) != 0 && errno != ENOENT) {
+    hseg_err(err, "cannot replace %s: %s", path, strerror(errno));
+    return HORUS_ESYS;
+  }
+  stats_init in = {scheduler, pid, nodes};
+  return open_registry(path, &in, 1, out, err);
+}
+
+int horus_stats_attach(const char *path, horus_stats **out, char *err) { return open_registry(path, NULL, 0, out, err); }
+
+void horus_stats_close(horus_stats *s) {
+  if (!s) return;
+  hseg_close(&s->seg);
+  free(s);
+}
+
+uint32_t horus_stats_nodes(const horus_stats *s) { return s->hdr->nodes; }
+uint32_t horus_stats_pid(const horus_stats *s) { return s->hdr->pid; }
+const char *horus_stats_scheduler(const horus_stats *s) { return s->hdr->scheduler; }
+
+void horus_stats_update(horus_stats *s, uint32_t i, const horus_node_stats *v) {
+  if (i >= s->hdr->nodes) return;
+  stats_record *r = record_at(s, i);
+  /* Single writer: a relaxed load of our own last store is exact. */
+  uint64_t seq = hatomic_load_relaxed(&r->seq);
+  /* [SEQLOCK] writer begin/end, single-writer form (see topic.c). */
+  hatomic_store_relaxed(&r->seq, seq + 1);
+  hatomic_fence_writer_begin();
+  memcpy(&r->v, v, sizeof *v);
+  hatomic_store_release(&r->seq, seq + 2);
+}
+
+void horus_stats_read(const horus_stats *s, uint32_t i, horus_node_stats *out) {
+  memset(out, 0, sizeof *out);
+  if (i >= s->hdr->nodes) return;
+  const stats_record *r = record_at(s, i);
+  for (int spins = 0; spins < 100000; spins++) {
+    /* [SEQLOCK] reader: acquire pairs with the writer-end release store. */
+    uint64_t seq = hatomic_load_acquire(&r->seq);
+    if (seq & 1u) continue; /* being written: the writer finishes in well under a microsecond */
+    memcpy(out, &r->v, sizeof *out);
+    hatomic_fence_reader_end();
+    if (hatomic_load_relaxed(&r->seq) == seq) {
+      out->name[HORUS_STATS_NAME_MAX] = '\0';
+      return;
+    }
+  }
+  /* A writer killed mid-update leaves seq odd for ever: report the record as it is. */
+  memcpy(out, &r->v, sizeof *out);
+  out->name[HORUS_STATS_NAME_MAX] = '\0';
+}
