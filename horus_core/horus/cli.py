@@ -1,21 +1,45 @@
-"""The `horus` command: run node files the way a systemd unit does, and operate a running robot."""
+"""The `horus` command: run node files the way a systemd unit does, and operate a running robot.
+
+Every command works across all processes of one HORUS_NAMESPACE (default
+"default"), reading the shared memory under /dev/shm/horus.<namespace>/.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import runpy
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 
-from . import __version__
+from . import __version__, log, namespace
+
+LEVELS = {"debug": log.DEBUG, "info": log.INFO, "warning": log.WARNING, "warn": log.WARNING, "error": log.ERROR}
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _fail(message: str) -> int:
+    print(f"horus: {message}", file=sys.stderr)
+    return 2
+
+
+def _duration(text: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhd]?)", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: use e.g. 30s, 5m, 2h, 1d")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
+# -- horus run -------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
-        print(f"horus run: {path} does not exist (give the node file, e.g. nodes/camera.py)", file=sys.stderr)
-        return 2
-    # As a unit runs it: the script's directory first on sys.path, unbuffered output.
+        return _fail(f"run: {path} does not exist (give the node file, e.g. nodes/camera.py)")
+    # As a unit runs it: the script's directory first on sys.path, line-buffered output.
     sys.path.insert(0, str(path.resolve().parent))
     sys.argv = [str(path), *args.args]
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
@@ -23,27 +47,202 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- horus logs ------------------------------------------------------------------------
+
+
+def _format(rec: object, as_json: bool) -> str:
+    from .logring import Record
+
+    assert isinstance(rec, Record)
+    if as_json:
+        d = rec.as_dict()
+        d["level"] = log.LEVEL_NAMES.get(rec.level, str(rec.level))
+        d["time"] = datetime.fromtimestamp(rec.time_ns / 1e9).isoformat(timespec="milliseconds")
+        return json.dumps(d, sort_keys=True)
+    stamp = datetime.fromtimestamp(rec.time_ns / 1e9).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    level = log.LEVEL_NAMES.get(rec.level, str(rec.level))
+    cut = " [truncated]" if rec.truncated else ""
+    return f"{stamp} {level:<7} {rec.node}[{rec.pid}] tick {rec.tick}: {rec.message}{cut}"
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from .logring import Reader, ring_path
+
+    try:
+        reader = Reader(last=None if args.since else args.lines)
+    except FileNotFoundError:
+        if not args.follow:
+            print(f"no logs yet in namespace {namespace.current()!r} ({ring_path()} does not exist)", file=sys.stderr)
+            return 0
+        while not Path(ring_path()).exists():
+            time.sleep(0.2)
+        reader = Reader(last=0)
+    min_level = LEVELS[args.level]
+    since_ns = time.time_ns() - int(args.since * 1e9) if args.since else 0
+    try:
+        while True:
+            for rec in reader.poll():
+                if rec.level < min_level or (args.node and rec.node != args.node) or rec.time_ns < since_ns:
+                    continue
+                print(_format(rec, args.json), flush=True)
+            if not args.follow:
+                return 0
+            time.sleep(0.05)
+    except (KeyboardInterrupt, BrokenPipeError):
+        return 0
+
+
+# -- horus monitor ---------------------------------------------------------------------
+
+COLUMNS = ("node", "pid", "state", "health", "rate", "ticks", "errors", "misses", "last ms", "avg ms", "max ms")
+
+
+def _row(n: dict[str, object]) -> list[str]:
+    return [
+        str(n["node"]), str(n["pid"]), str(n["state"]), str(n["health"]),
+        f"{n['actual_rate_hz']:.1f}/{n['rate_hz']:g}", str(n["total_ticks"]), str(n["errors_count"]),
+        str(n["deadline_misses"]), f"{n['last_tick_ms']:.3f}", f"{n['avg_tick_ms']:.3f}", f"{n['max_tick_ms']:.3f}",
+    ]  # fmt: skip
+
+
+def _table(nodes: list[dict[str, object]]) -> object:
+    from rich.table import Table
+
+    table = Table(title=f"HORUS namespace {namespace.current()!r}: {len(nodes)} nodes", expand=False)
+    for col in COLUMNS:
+        table.add_column(col, justify="left" if col in ("node", "state", "health") else "right")
+    colors = {"healthy": "green", "warning": "yellow", "unhealthy": "red", "failed": "bold red"}
+    for n in nodes:
+        cells = _row(n)
+        color = colors.get(str(n["health"]))
+        cells[3] = f"[{color}]{cells[3]}[/]" if color else cells[3]
+        table.add_row(*cells)
+    return table
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from .registry import snapshot
+
+    if args.json:
+        print(json.dumps(snapshot(), indent=2, sort_keys=True))
+        return 0
+    try:
+        from rich.console import Console
+        from rich.live import Live
+    except ImportError:
+        return _fail("monitor needs rich for its dashboard: pip install rich (or use --once --json)")
+    console = Console()
+    if args.once:
+        console.print(_table(snapshot()))
+        return 0
+    try:
+        with Live(_table(snapshot()), console=console, refresh_per_second=4) as live:
+            while True:
+                time.sleep(args.interval)
+                live.update(_table(snapshot()))
+    except KeyboardInterrupt:
+        return 0
+
+
+# -- horus clean -----------------------------------------------------------------------
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from .clean import clean_namespaces
+
+    if not args.shm:
+        return _fail("clean: say what to clean: --shm removes shared memory no live process holds")
+    report = clean_namespaces(all_namespaces=args.all_namespaces, force=args.force, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for item in report.removed:
+        print(f"{verb} {item.path} ({item.human_size}{', IN USE' if item.in_use else ''})")
+    for item in report.kept:
+        print(f"kept {item.path} ({item.human_size}): in use by a live process (--force removes it)")
+    for path, why in report.errors:
+        print(f"could not check {path}: {why}", file=sys.stderr)
+    freed = "would free" if args.dry_run else "freed"
+    print(f"{verb} {len(report.removed)} segments, {freed} {report.human_freed}; kept {len(report.kept)} in use")
+    return 1 if report.errors else 0
+
+
+# -- horus build -----------------------------------------------------------------------
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .project import ManifestError, load_project, write_pyproject
+
+    manifest = Path(args.path)
+    if manifest.is_dir():
+        manifest = manifest / "horus.toml"
+    try:
+        project = load_project(manifest)
+        out = write_pyproject(project)
+    except (ManifestError, FileNotFoundError) as exc:
+        return _fail(f"build: {exc}")
+    print(f"wrote {out} from {manifest}: pip install -e {out.parent}")
+    return 0
+
+
+# -- the parser ------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="horus",
-        description="HORUS robot runtime: run nodes and inspect a running robot.",
+        description="HORUS robot runtime: run nodes and inspect a running robot. "
+        "Commands act on the processes of $HORUS_NAMESPACE (default: default).",
     )
     parser.add_argument("--version", action="version", version=f"horus {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = sub.add_parser(
-        "run",
-        help="run a node file as its systemd unit would",
-        description="Run FILE.py with unbuffered output, its directory on sys.path, in $HORUS_NAMESPACE.",
-    )
+
+    run = sub.add_parser("run", help="run a node file as its systemd unit would",
+                         description="Run FILE.py with line-buffered output and its directory on sys.path.")
     run.add_argument("file", metavar="FILE.py")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the file")
-    run.set_defaults(func=_cmd_run)
+    run.set_defaults(func=cmd_run)
+
+    for name in ("logs", "log"):
+        logs = sub.add_parser(name, help="show node log records from every process" if name == "logs" else None,
+                              description="Show the structured log records (node.log_*) of every process of "
+                              "the namespace, oldest first.")
+        logs.add_argument("-f", "--follow", action="store_true", help="keep printing new records until Ctrl-C")
+        logs.add_argument("--node", help="only this node's records")
+        logs.add_argument("--level", choices=sorted(LEVELS), default="debug", help="minimum level (default: all)")
+        logs.add_argument("-n", "--lines", type=int, default=100, metavar="N", help="start with the last N records")
+        logs.add_argument("--since", type=_duration, metavar="AGE", help="only records newer than AGE (30s, 5m, 2h)")
+        logs.add_argument("--json", action="store_true", help="one JSON object per record")
+        logs.set_defaults(func=cmd_logs)
+
+    mon = sub.add_parser("monitor", help="live dashboard of every node in every process",
+                         description="Per-node state, health, rate, ticks, errors, deadline misses and tick times.")
+    mon.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    mon.add_argument("--json", action="store_true", help="print one snapshot as JSON and exit (for scripts)")
+    mon.add_argument("--interval", type=float, default=0.5, help="refresh interval in seconds")
+    mon.set_defaults(func=cmd_monitor)
+
+    clean = sub.add_parser("clean", help="remove shared memory no live process holds",
+                           description="Remove topics, stats and logs of processes that are gone (a segment is "
+                           "live while any process holds its lock). Run before a first deploy.")
+    clean.add_argument("--shm", action="store_true", help="clean HORUS shared memory under /dev/shm")
+    clean.add_argument("--dry-run", action="store_true", help="only print what would be removed")
+    clean.add_argument("--force", action="store_true", help="also remove segments live processes hold (stop them first)")
+    clean.add_argument("--all-namespaces", action="store_true", help="every namespace, not only $HORUS_NAMESPACE")
+    clean.set_defaults(func=cmd_clean)
+
+    build = sub.add_parser("build", help="write .horus/pyproject.toml from horus.toml",
+                           description="Render the project's horus.toml [dependencies] into a PEP 621 "
+                           ".horus/pyproject.toml, as HORUS does: pip install -e .horus/")
+    build.add_argument("path", nargs="?", default=".", help="project directory or horus.toml (default: .)")
+    build.set_defaults(func=cmd_build)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except ValueError as exc:  # e.g. an invalid HORUS_NAMESPACE
+        return _fail(str(exc))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _core, log
+from . import _core, log, registry, sdnotify
 from .errors import HorusError, NodeNotFoundError
 from .node import Node, describe_exception
 from .stats import NodeStats
@@ -41,6 +41,7 @@ class _Slot:
     resume_at: int = 0  # for suspended / restarting nodes
     needs_init: bool = True
     restart_attempt: int = 0
+    index: int = 0  # its record in the stats registry
     future: Future[tuple[int, int, BaseException | None]] | None = None
     started_at: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -79,8 +80,11 @@ class Scheduler:
         self._fatal: tuple[str, BaseException] | None = None
         self._rt_status: dict[str, Any] = {"requested": rt, "sched_fifo": False, "memory_locked": False}
         self._pool: ThreadPoolExecutor | None = None
+        self._registry: registry.Publisher | None = None
         self._ready_hooks: list[Any] = []
         self._loop_hooks: list[Any] = []
+        # READY=1, WATCHDOG=1 and STOPPING=1 to systemd when NOTIFY_SOCKET is set (Type=notify units).
+        self._notifier = sdnotify.attach(self)
 
     # -- building -------------------------------------------------------------------
 
@@ -93,7 +97,7 @@ class Scheduler:
             raise RuntimeError("add nodes before run(): the scheduler is already running")
         period = max(node.period, 1.0 / self.tick_rate)
         stats = NodeStats(node.name, 1.0 / period, node.failure_policy.kind)
-        self._slots[node.name] = _Slot(node, stats, int(period * NS))
+        self._slots[node.name] = _Slot(node, stats, int(period * NS), index=len(self._slots))
         return self
 
     def node_names(self) -> list[str]:
@@ -167,10 +171,16 @@ class Scheduler:
             _core.timer_slack_min()
             if self.rt:
                 self._enter_rt()
+            self._open_registry()
             self._loop(duration)
         finally:
             self._state = "stopping"
+            if self._notifier is not None:
+                self._notifier.stopping()
             self._shutdown_all()
+            if self._registry is not None:
+                self._registry.close()
+                self._registry = None
             restore()
             self._running = False
             self._state = "failed" if self._fatal else "stopped"
@@ -277,6 +287,7 @@ class Scheduler:
             self._failed(slot, exc, "tick", end)
         elif slot.restart_attempt:
             slot.restart_attempt = 0
+        self._publish(slot)
 
     def _init(self, slot: _Slot, now: int) -> None:
         slot.stats.set_state("initializing")
@@ -287,12 +298,14 @@ class Scheduler:
             self._failed(slot, exc, "init", now)
             if slot.node.failure_policy.kind == "ignore":
                 slot.stats.set_state("running")
+            self._publish(slot)
             return
         slot.needs_init = False
         if slot.stats.total_ticks == 0 and slot.restart_attempt == 0:
             slot.stats.started()
         else:
             slot.stats.set_state("running")
+        self._publish(slot)
 
     def _failed(self, slot: _Slot, exc: BaseException, phase: str, now: int) -> None:
         node, policy = slot.node, slot.node.failure_policy
@@ -339,6 +352,16 @@ class Scheduler:
         self._stop.set()
 
     # -- start and stop ---------------------------------------------------------------
+
+    def _open_registry(self) -> None:
+        try:
+            self._registry = registry.Publisher(self.name, len(self._slots))
+        except (OSError, ValueError) as exc:
+            log.emit(log.WARNING, self.name, 0, f"stats registry unavailable, horus monitor will not see us: {exc}")
+
+    def _publish(self, slot: _Slot) -> None:
+        if self._registry is not None:
+            self._registry.publish(slot.index, slot.stats)
 
     def _pool_get(self) -> ThreadPoolExecutor:
         if self._pool is None:

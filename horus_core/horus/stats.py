@@ -30,10 +30,10 @@ class NodeStats:
         self.restarts = 0
         self.consecutive_failures = 0
         self.last_error = ""
-        self._sum_ns = 0
-        self._min_ns = 0
-        self._max_ns = 0
-        self._last_ns = 0
+        self.sum_ns = 0
+        self.min_ns = 0
+        self.max_ns = 0
+        self.last_ns = 0
         self._last_miss = -1e9
         self._started = 0.0
         self._rate_window: list[float] = []
@@ -55,10 +55,10 @@ class NodeStats:
                 self.consecutive_failures = 0
             else:
                 self.failed_ticks += 1
-            self._sum_ns += duration_ns
-            self._last_ns = duration_ns
-            self._min_ns = duration_ns if self.total_ticks == 1 else min(self._min_ns, duration_ns)
-            self._max_ns = max(self._max_ns, duration_ns)
+            self.sum_ns += duration_ns
+            self.last_ns = duration_ns
+            self.min_ns = duration_ns if self.total_ticks == 1 else min(self.min_ns, duration_ns)
+            self.max_ns = max(self.max_ns, duration_ns)
             if missed_deadline:
                 self.deadline_misses += 1
                 self._last_miss = time.monotonic()
@@ -110,10 +110,10 @@ class NodeStats:
                 "budget_overruns": self.budget_overruns,
                 "watchdog_expirations": self.watchdog_expirations,
                 "restarts": self.restarts,
-                "avg_tick_duration_ms": self._sum_ns / n / 1e6 if n else 0.0,
-                "min_tick_duration_ms": self._min_ns / 1e6,
-                "max_tick_duration_ms": self._max_ns / 1e6,
-                "last_tick_duration_ms": self._last_ns / 1e6,
+                "avg_tick_duration_ms": self.sum_ns / n / 1e6 if n else 0.0,
+                "min_tick_duration_ms": self.min_ns / 1e6,
+                "max_tick_duration_ms": self.max_ns / 1e6,
+                "last_tick_duration_ms": self.last_ns / 1e6,
                 "uptime_seconds": time.monotonic() - self._started if self._started else 0.0,
                 "last_error": self.last_error,
                 "pid": os.getpid(),

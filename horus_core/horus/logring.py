@@ -1,0 +1,101 @@
+"""The namespace's log ring: every process appends, `horus logs` reads across all of them.
+
+    /dev/shm/horus.<namespace>/log      4096 records of up to 427 message bytes
+
+Appending never blocks a tick (a full ring overwrites its oldest records) and
+never raises: a node's log call must not be what fails it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from . import _core, namespace
+
+_lock = threading.Lock()
+_rings: dict[str, _core.LogRing | None] = {}
+# How long a reader waits on a record still being written before it calls the writer dead.
+STUCK_S = 0.2
+
+
+def ring_path(ns: str | None = None) -> str:
+    return str(namespace.directory(ns) / "log")
+
+
+def _ring(ns: str) -> _core.LogRing | None:
+    ring = _rings.get(ns, False)
+    if ring is False:
+        with _lock:
+            try:
+                _core.ns_prepare(str(namespace.directory(ns)))
+                ring = _core.LogRing(ring_path(ns))
+            except OSError:
+                ring = None  # no /dev/shm or no permission: stderr and the journal still get the record
+            _rings[ns] = ring
+    return ring  # type: ignore[return-value]
+
+
+def _forget_in_child() -> None:
+    _rings.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
+def append(level: int, node: str, tick: int, message: str) -> None:
+    ring = _ring(namespace.current())
+    if ring is not None:
+        ring.append(level, node, tick, message)
+
+
+@dataclass(frozen=True)
+class Record:
+    seq: int
+    time_ns: int
+    tick: int
+    pid: int
+    level: int
+    truncated: bool
+    node: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Reader:
+    """Reads the ring of a namespace from a position on, across every process that writes it."""
+
+    def __init__(self, ns: str | None = None, last: int | None = None) -> None:
+        self.ring = _core.LogRing(ring_path(ns), create=False)
+        head = self.ring.head
+        self.next = max(0, head - min(last, self.ring.capacity)) if last is not None else max(0, head - self.ring.capacity)
+        self.missed = 0
+
+    def poll(self) -> Iterator[Record]:
+        """Every complete record available now."""
+        import time
+
+        stuck_since = None
+        while True:
+            self.next, missed, rec, pending = self.ring.read(self.next)
+            self.missed += missed
+            if rec is not None:
+                stuck_since = None
+                yield Record(*rec[:5], bool(rec[5]), rec[6], rec[7])
+                continue
+            if not pending:
+                return
+            # A writer is mid-record: give it a moment; past that, it died there.
+            now = time.monotonic()
+            stuck_since = stuck_since or now
+            if now - stuck_since < STUCK_S:
+                time.sleep(0.001)
+                continue
+            self.next += 1
+            self.missed += 1
+            stuck_since = None
