@@ -26,6 +26,7 @@ from .errors import (
     TopicCorruptError,
     TopicLayoutError,
 )
+from .health import serve_health
 from .node import Node
 from .policy import FailurePolicy
 from .scheduler import NodeFailedError, Scheduler, run
@@ -61,5 +62,6 @@ __all__ = [
     "ms",
     "now_ns",
     "run",
+    "serve_health",
     "us",
 ]

@@ -1,0 +1,234 @@
+"""A health and metrics endpoint for a running scheduler: ``horus.serve_health(sched)``.
+
+``GET /health``  every node's stats as JSON; 200 while the scheduler runs and every
+                 node is healthy (or only warning), 503 otherwise: what a load balancer,
+                 fleet manager or ``curl -f`` needs.
+``GET /metrics`` the Prometheus text exposition format 0.0.4.
+
+The server runs on daemon threads beside the scheduler and only reads its stats, so a
+request can cost a tick at most the few microseconds a stats lock is held. Every other
+path, method or malformed request gets a 4xx; no access log is written (a scrape every
+few seconds would flood the journal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from .scheduler import Scheduler
+
+# Seconds a client may take to send its request or read the answer before it is dropped.
+CLIENT_TIMEOUT = 5.0
+HEALTHY = ("healthy", "warning")
+HEALTH_STATES = ("healthy", "warning", "unhealthy", "failed", "stopped", "starting")
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+# -- /health ------------------------------------------------------------------------------
+
+
+def health_report(scheduler: Scheduler) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body): 200 only when the scheduler runs and no node is worse than "warning"."""
+    nodes = scheduler.get_all_node_stats()
+    safety = scheduler.safety_stats()
+    running = scheduler.is_running() and safety["state"] == "running"
+    unhealthy = sorted(name for name, stats in nodes.items() if stats["health"] not in HEALTHY)
+    ok = running and not unhealthy
+    body = {
+        "status": "ok" if ok else "unhealthy",
+        "scheduler": scheduler.name,
+        "running": running,
+        "unhealthy_nodes": unhealthy,
+        "safety": safety,
+        "nodes": nodes,
+    }
+    return (200 if ok else 503), body
+
+
+# -- /metrics -----------------------------------------------------------------------------
+
+
+def _escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value)) if isinstance(value, float) else str(int(value))
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return "{" + ",".join(f'{key}="{_escape_label(value)}"' for key, value in labels.items()) + "}"
+
+
+def _family(name: str, kind: str, help_text: str, samples: Iterable[tuple[str, dict[str, str], float]]) -> list[str]:
+    """One metric family: HELP, TYPE, then ``name{labels} value`` per sample (suffix, labels, value)."""
+    lines = [f"# HELP {name} {_escape_help(help_text)}", f"# TYPE {name} {kind}"]
+    lines += [f"{name}{suffix}{_labels(labels)} {_number(value)}" for suffix, labels, value in samples]
+    return lines
+
+
+# (metric, snapshot key, help): per-node counters straight from NodeStats.snapshot().
+_COUNTERS = (
+    ("horus_node_ticks_total", "total_ticks", "Ticks run (successful or not)."),
+    ("horus_node_errors_total", "errors_count", "Exceptions raised by the node's init or tick."),
+    ("horus_node_deadline_misses_total", "deadline_misses", "Ticks that ended after their deadline."),
+    ("horus_node_budget_overruns_total", "budget_overruns", "Ticks that took longer than their budget."),
+    ("horus_node_watchdog_expirations_total", "watchdog_expirations", "Ticks that ran past the watchdog."),
+    ("horus_node_restarts_total", "restarts", "Restarts by the node's failure policy."),
+)
+_GAUGES = (
+    ("horus_node_tick_duration_max_seconds", "max_tick_duration_ms", 1e-3, "Longest tick so far."),
+    ("horus_node_tick_duration_last_seconds", "last_tick_duration_ms", 1e-3, "Duration of the latest tick."),
+    ("horus_node_rate_hz", "actual_rate_hz", 1.0, "Achieved tick rate over the last 64 ticks."),
+)
+
+
+def metrics_text(scheduler: Scheduler) -> str:
+    """Every node's counters, tick durations and health, and the process's RSS, as Prometheus text."""
+    nodes = scheduler.get_all_node_stats()
+    keyed = [({"scheduler": scheduler.name, "node": name}, stats) for name, stats in nodes.items()]
+    lines: list[str] = []
+    for metric, key, help_text in _COUNTERS:
+        lines += _family(metric, "counter", help_text, [("", labels, s[key]) for labels, s in keyed])
+    # A summary without quantiles: _sum and _count are what rate() needs for a mean over any window.
+    durations = []
+    for labels, s in keyed:
+        durations += [("_sum", labels, s["avg_tick_duration_ms"] * 1e-3 * s["total_ticks"])]
+        durations += [("_count", labels, s["total_ticks"])]
+    lines += _family("horus_node_tick_duration_seconds", "summary", "Time spent in tick.", durations)
+    for metric, key, scale, help_text in _GAUGES:
+        lines += _family(metric, "gauge", help_text, [("", labels, s[key] * scale) for labels, s in keyed])
+    # One series per state, 1 for the current one (a state set), so alerts can match on the state.
+    health = [("", {**labels, "state": st}, float(s["health"] == st)) for labels, s in keyed for st in HEALTH_STATES]
+    lines += _family("horus_node_health", "gauge", "1 for the node's current health state.", health)
+    running = float(scheduler.is_running() and scheduler.status() == "running")
+    lines += _family("horus_scheduler_running", "gauge", "1 while the scheduler runs.", [("", {}, running)])
+    rss: list[tuple[str, dict[str, str], float]] = [("", {}, resident_bytes())]
+    lines += _family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", rss)
+    return "\n".join(lines) + "\n"
+
+
+def resident_bytes() -> int:
+    """This process's resident set size, from /proc/self/statm (pages)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE_SIZE
+
+
+# -- the server ---------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: HealthServer
+    timeout = CLIENT_TIMEOUT  # a client that stalls holds only its own thread, and not for long
+    error_content_type = "text/plain; charset=utf-8"
+    error_message_format = "%(code)d %(message)s: %(explain)s\n"
+
+    def do_GET(self) -> None:
+        self._answer(head=False)
+
+    def do_HEAD(self) -> None:
+        self._answer(head=True)
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers an unknown method with 501 (a server fault); it is the client's: 405.
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
+
+    def _not_allowed(self) -> None:
+        self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
+        self._body(b"405 only GET and HEAD\n", "text/plain; charset=utf-8", head=False, allow=True)
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":
+            # A bare "GET /path" would get a body without status line: refuse it visibly.
+            self.request_version = "HTTP/1.0"
+            self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 requests are not supported")
+            return False
+        return True
+
+    def _answer(self, head: bool) -> None:
+        try:
+            path = urlsplit(self.path).path
+            if path == "/health":
+                status, report = health_report(self.server.scheduler)
+                body, ctype = json.dumps(report, default=str).encode() + b"\n", "application/json"
+            elif path == "/metrics":
+                status, body, ctype = 200, metrics_text(self.server.scheduler).encode(), METRICS_CONTENT_TYPE
+            else:
+                self.send_error(HTTPStatus.NOT_FOUND, "try /health or /metrics")
+                return
+        except Exception as exc:  # whatever went wrong, it stays in this request
+            self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}")
+            return
+        self.send_response(status)
+        self._body(body, ctype, head)
+
+    def _body(self, body: bytes, ctype: str, head: bool, allow: bool = False) -> None:
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        if allow:
+            self.send_header("Allow", "GET, HEAD")
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # no access log: see the module docstring
+
+
+class HealthServer(ThreadingHTTPServer):
+    """The server serve_health() returns: ``server_address`` is where it listens, ``shutdown()`` stops it."""
+
+    daemon_threads = True  # a stuck client never keeps the process alive
+    scheduler: Scheduler
+
+    def __init__(self, scheduler: Scheduler, host: str, port: int) -> None:
+        self.scheduler = scheduler
+        super().__init__((host, port), _Handler)
+        self._thread = threading.Thread(target=self.serve_forever, name=f"horus-health-{scheduler.name}", daemon=True)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hangs up mid-answer is not news; never print tracebacks to stderr
+
+    def shutdown(self) -> None:
+        """Stop serving, close the listening socket and wait for the serving thread."""
+        super().shutdown()
+        self.server_close()
+        self._thread.join()
+
+
+def serve_health(scheduler: Scheduler, host: str = "127.0.0.1", port: int = 8080) -> HealthServer:
+    """Serve /health and /metrics for ``scheduler`` on a background thread; port 0 picks a free one.
+
+    Loopback by default: the stats name every node and its errors. Give host="0.0.0.0"
+    to let a fleet manager or Prometheus on another machine scrape it.
+    """
+    try:
+        server = HealthServer(scheduler, host, port)
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"cannot serve health on {host}:{port}: {exc.strerror}; pick a free port (0: any)"
+        ) from exc
+    server._thread.start()
+    return server
