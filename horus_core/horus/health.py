@@ -74,6 +74,8 @@ def _number(value: float) -> str:
 
 
 def _labels(labels: dict[str, str]) -> str:
+    if not labels:
+        return ""
     return "{" + ",".join(f'{key}="{_escape_label(value)}"' for key, value in labels.items()) + "}"
 
 
@@ -156,15 +158,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
         self._body(b"405 only GET and HEAD\n", "text/plain; charset=utf-8", head=False, allow=True)
 
+    # http.server assumes HTTP/0.9 until it has parsed a version, and answers 0.9 without a
+    # status line: a garbled request line would get a bare body instead of a visible 400.
+    default_request_version = "HTTP/1.0"
+
     def parse_request(self) -> bool:
-        if not super().parse_request():
-            return False
-        if self.request_version == "HTTP/0.9":
-            # A bare "GET /path" would get a body without status line: refuse it visibly.
-            self.request_version = "HTTP/1.0"
+        line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        if len(line.split()) == 2:  # a bare "GET /path" is HTTP/0.9, which has no status codes
+            self.command, self.requestline, self.request_version = "", line, self.default_request_version
+            self.close_connection = True
             self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 requests are not supported")
             return False
-        return True
+        return super().parse_request()
 
     def _answer(self, head: bool) -> None:
         try:

@@ -82,15 +82,27 @@ def default_identifier() -> str:
     name, which for a Python node is "python3" and says nothing; the unit's name is what
     a unit file would set SyslogIdentifier= to, so both kinds of line usually match.
     """
-    try:
-        cgroup = Path("/proc/self/cgroup").read_text()
-    except OSError:
-        cgroup = ""
-    for part in reversed(cgroup.strip().rsplit("/", 3)):
-        if part.endswith(".service"):
-            return part.removesuffix(".service")
+    unit = _unit_from_cgroup(Path("/proc/self/cgroup"))
+    if unit:
+        return unit
     program = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] not in ("", "-c", "-m") else ""
     return program or "horus"
+
+
+def _unit_from_cgroup(path: Path) -> str:
+    """``x`` from ``0::/system.slice/x.service[/sub]`` (cgroup v2) or ``N:name=systemd:...`` (v1), else ""."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, cgroup = rest.partition(":")
+        if hierarchy == "0" or controllers == "name=systemd":
+            units = [part for part in cgroup.split("/") if part.endswith(".service")]
+            if units:
+                return units[-1].removesuffix(".service")
+    return ""
 
 
 def _code_fields() -> list[bytes]:
