@@ -17,14 +17,15 @@ version is refused, because they reach into pip's internals):
 3. pip-tools hashes: take the `#sha256=` fragment the index gives with each link instead of
    downloading and hashing every file (pip-tools issue 1135: minutes instead of seconds), and
    hash only the files the target can install, so a lock does not depend on which other
-   platforms' files some mirror happens to carry. A link without a sha256 is downloaded and
-   hashed as pip-tools always did.
+   platforms' files some mirror happens to carry (and the index pages are not read twice).
+   A link without a sha256 is downloaded and hashed as pip-tools always did.
 
 Only the standard library, pip and pip-tools are imported: this runs in the tools environment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from importlib import metadata
@@ -76,6 +77,7 @@ def patch(markers_env: dict[str, str], tag_strings: list[str]) -> None:
         (PyPIRepository, "_get_req_hashes"),
         (PyPIRepository, "find_all_candidates"),
         (PyPIRepository, "_get_file_hash"),
+        (PyPIRepository, "allow_all_wheels"),
     ):
         _require(module, name)
 
@@ -93,16 +95,13 @@ def patch(markers_env: dict[str, str], tag_strings: list[str]) -> None:
         module.get_supported = get_supported  # type: ignore[attr-defined]
 
     def _get_req_hashes(self: PyPIRepository, ireq: Any) -> set[str]:
-        # pip-tools calls this under allow_all_wheels(): the candidates are every file of every
-        # version, for every platform. Keep the pinned version's wheels for the target (its
-        # sdists only if it has no wheel for the target).
+        # The finder lists the target's wheels and every sdist, of every version: keep the
+        # pinned version's wheels (its sdists only if it has no wheel for the target).
         # Exactly the pinned version: pip-tools' own matching lets "==2.10.0" pick the files of
         # "2.10.0+cpu" too (a specifier without a local label matches every local label).
         pinned = Version(next(iter(ireq.specifier)).version)
         links = [c.link for c in self.find_all_candidates(ireq.name) if c.version == pinned]
-        wheels = [
-            link for link in links if link.is_wheel and not tag_set.isdisjoint(Wheel(link.filename).file_tags)
-        ]
+        wheels = [link for link in links if link.is_wheel and not tag_set.isdisjoint(Wheel(link.filename).file_tags)]
         chosen = wheels or [link for link in links if not link.is_wheel]
         hashes = set()
         for link in chosen:
@@ -112,6 +111,10 @@ def patch(markers_env: dict[str, str], tag_strings: list[str]) -> None:
                 hashes.add(self._get_file_hash(link))
         return hashes
 
+    # pip-tools lists every platform's files for hashing by clearing the finder's caches and
+    # re-reading every index page with all wheels allowed (seconds for torch's thousands of
+    # links). We hash the target's files only, which resolution has already listed: keep them.
+    PyPIRepository.allow_all_wheels = lambda self: contextlib.nullcontext()  # type: ignore[method-assign,assignment,unused-ignore]
     PyPIRepository._get_req_hashes = _get_req_hashes  # type: ignore[method-assign,unused-ignore]
 
 
