@@ -206,6 +206,13 @@ def _finish(root: Path, epoch: int) -> None:
         key.unlink()  # one robot, one host key: sim.py generates them per copy
     (root / "etc/machine-id").write_text("")  # systemd takes the container's id until a copy sets one
     (root / "etc/hostname").write_text("robot\n")
+    # apt leaves its download dirs root-owned instead of _apt-owned when its sandbox user could
+    # not reach the build directory (a 0700 temporary directory): make them what apt makes.
+    passwd = (root / "etc/passwd").read_text().splitlines()
+    apt_uid = next((int(line.split(":")[2]) for line in passwd if line.startswith("_apt:")), None)
+    for partial in ("var/cache/apt/archives/partial", "var/lib/apt/lists/partial"):
+        if apt_uid is not None and (root / partial).is_dir():
+            os.chown(root / partial, apt_uid, 0)
     for path in _walk(root):
         st = path.lstat()
         if st.st_mtime > epoch:

@@ -32,10 +32,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import REPO, netns
+from . import REPO, cgroup, netns
 from .console import info, step
 from .errors import PipelineError
 from .images import ImageSpec, image_names, load_image
@@ -79,6 +79,7 @@ class Robot:
     nspawn_start: int | None = None
     leader_pid: int | None = None  # the robot's PID 1 (systemd), as the host sees it
     leader_start: int | None = None
+    cgroups: list[str] = field(default_factory=list)  # its own, one per hierarchy (cgroup.py)
     boot_seconds: float | None = None  # nspawn started -> systemd "running"
     ssh_seconds: float | None = None  # nspawn started -> first SSH command answered
 
@@ -256,6 +257,7 @@ class Sim:
         found += [f"network namespace {n}" for n in netns.namespaces() if n in names]
         found += [f"interface {n}" for n in netns.interfaces() if n in names]
         found += [f"mount {m}" for m in mounts_under(self.dir)]
+        found += [f"cgroup {g}" for g in cgroup.find(sorted(names))]
         for proc in Path("/proc").iterdir():
             if proc.name.isdigit() and int(proc.name) != os.getpid():
                 with contextlib.suppress(OSError):
@@ -387,6 +389,9 @@ class Sim:
             # Real-time nodes lock memory (mlockall); nspawn keeps CAP_SYS_NICE by default.
             "--capability=CAP_IPC_LOCK",
         ]
+        groups = cgroup.create(robot.netns)
+        robot.cgroups = [str(g) for g in groups]
+        _save(robot)
         log = (Path(robot.dir) / "console.log").open("wb")
         with log:
             proc = subprocess.Popen(
@@ -396,6 +401,7 @@ class Sim:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # outlives `nox -s sim`; no terminal signal reaches it
                 env=_clean_env(),
+                preexec_fn=cgroup.enter(groups),  # no other thread runs while we spawn
             )
         self._procs[proc.pid] = proc
         robot.nspawn_pid, robot.nspawn_start = proc.pid, _start_time(proc.pid)
@@ -458,6 +464,8 @@ class Sim:
 def _systemd_problem(robot: Robot, state: str, timeout: float, deadline: float) -> str:
     failed = robot.enter(["systemctl", "--failed", "--no-legend", "--plain"]).stdout.strip()
     why = f"systemd says {state or 'nothing'!r}" + (f"; failed units:\n{failed}" if failed else "")
+    for unit in [line.split()[0] for line in failed.splitlines() if line.strip()]:
+        why += f"\n--- {unit}:\n" + robot.journal(10, unit=unit).strip()
     return f"not running after {timeout:.0f}s ({why})" if time.monotonic() >= deadline else why
 
 
@@ -585,6 +593,7 @@ def _teardown(robots: list[Robot], procs: dict[int, subprocess.Popen[bytes]]) ->
             if proc is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=1)
+        cgroup.remove(r.cgroups)
         netns.destroy(r.netns)
         robot_dir = Path(r.dir)
         if robot_dir.exists():
