@@ -34,6 +34,7 @@ from typing import Any
 # The versions these patches were written against and tested with; see lockfiles/tools.txt.
 TESTED = {"pip": "25.3", "pip-tools": "7.6.2"}
 EXIT_TOOLS = 3  # the pipeline turns this exit code into "install lockfiles/tools.txt"
+EXIT_MIRROR = 4  # one file name, two contents on two indexes
 
 
 def check_versions() -> None:
@@ -103,18 +104,28 @@ def patch(markers_env: dict[str, str], tag_strings: list[str]) -> None:
         links = [c.link for c in self.find_all_candidates(ireq.name) if c.version == pinned]
         wheels = [link for link in links if link.is_wheel and not tag_set.isdisjoint(Wheel(link.filename).file_tags)]
         chosen = wheels or [link for link in links if not link.is_wheel]
-        hashes = set()
+        by_file: dict[str, set[str]] = {}
         for link in chosen:
-            if link.hash_name == "sha256" and link.hash:
-                hashes.add(f"sha256:{link.hash}")
-            else:
-                hashes.add(self._get_file_hash(link))
-        return hashes
+            from_index = link.hash_name == "sha256" and link.hash
+            digest = f"sha256:{link.hash}" if from_index else self._get_file_hash(link)
+            by_file.setdefault(link.filename, set()).add(digest)
+        for filename, digests in by_file.items():
+            if len(digests) > 1:
+                # Two indexes serve different bytes under one name: a rebuilt or tampered file.
+                sys.stderr.write(
+                    f"horus lock: {filename} has different sha256 on different indexes "
+                    f"({', '.join(sorted(digests))}): check this machine's mirrors (pip config list)\n"
+                )
+                raise SystemExit(EXIT_MIRROR)
+        return set().union(*by_file.values())
 
     # pip-tools lists every platform's files for hashing by clearing the finder's caches and
     # re-reading every index page with all wheels allowed (seconds for torch's thousands of
     # links). We hash the target's files only, which resolution has already listed: keep them.
-    PyPIRepository.allow_all_wheels = lambda self: contextlib.nullcontext()  # type: ignore[method-assign,assignment,unused-ignore]
+    def allow_all_wheels(self: PyPIRepository) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    PyPIRepository.allow_all_wheels = allow_all_wheels  # type: ignore[method-assign,assignment,unused-ignore]
     PyPIRepository._get_req_hashes = _get_req_hashes  # type: ignore[method-assign,unused-ignore]
 
 

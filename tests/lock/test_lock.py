@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import MakeImage
-from fakeindex import ARM, CUDA_DEPS, X86, Dist, FakeIndex
+from fakeindex import ARM, CUDA_DEPS, X86, Dist, FakeIndex, default_dists
 
 from horus_pipeline.lock import LockError, lock_image
 from horus_pipeline.lockfile import read_lock
@@ -99,3 +101,30 @@ def test_lock_reads_back_pins_and_hashes(fake_index: FakeIndex, make_image: Make
     again = read_lock(spec.lockfile)
     assert again.pins == made.pins
     assert again.inputs_hash and again.inputs_hash.startswith("sha256:")
+
+
+def test_lock_does_not_depend_on_which_mirror_served_a_file(
+    fake_index: FakeIndex, make_image: MakeImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = make_image("fake-amd64", deps={"torch": ">=9", "fakenum": "1.0"}, extras=["torch==9.0.0+cpu"])
+    lock_image(spec)
+    alone = spec.lockfile.read_text()
+    # A partial local mirror (as on this machine: some projects, some platforms) seen first.
+    mirror = FakeIndex(tmp_path / "mirror")
+    mirror.add(TORCH_CPU, *(d for d in default_dists() if d.name == "fakenum"))
+    monkeypatch.setenv("PIP_INDEX_URL", mirror.url)
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", fake_index.url)
+    spec.lockfile.unlink()
+    lock_image(spec)
+    assert spec.lockfile.read_text() == alone
+
+
+def test_a_mirror_serving_other_bytes_under_the_same_name_fails_the_lock(
+    fake_index: FakeIndex, make_image: MakeImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror = FakeIndex(tmp_path / "mirror")
+    mirror.add(Dist("fakenum", "1.0", "py3-none-any", files={"fakenum/__init__.py": "TAMPERED = True\n"}))
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", mirror.url)
+    spec = make_image("fake-arm64", arch="aarch64", deps={"fakenum": "1.0"})
+    with pytest.raises(LockError, match=r"fakenum-1.0-py3-none-any.whl has different sha256 on different indexes"):
+        lock_image(spec)
