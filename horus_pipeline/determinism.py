@@ -7,7 +7,11 @@ walk, and every child build (zig cc, pip, mmdebstrap) gets one environment.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
+import stat
+import tarfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -52,3 +56,62 @@ def sorted_walk(root: Path) -> Iterator[Path]:
         base = Path(top)
         for name in sorted([*dirs, *files]):
             yield base / name
+
+
+def _tar_info(path: Path, arcname: str) -> tarfile.TarInfo:
+    """A tar header for `path` that records nothing of this machine: epoch mtime, root owner, three modes."""
+    st = os.lstat(path)
+    info = tarfile.TarInfo(arcname)
+    info.mtime = source_date_epoch()
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if stat.S_ISLNK(st.st_mode):
+        info.type = tarfile.SYMTYPE
+        info.linkname = os.readlink(path)
+        info.mode = 0o777
+    elif stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+        info.mode = normalized_mode(st.st_mode, is_dir=True)
+    elif stat.S_ISREG(st.st_mode):
+        info.size = st.st_size
+        info.mode = normalized_mode(st.st_mode, is_dir=False)
+    else:
+        raise ValueError(f"{path}: only files, directories and symlinks go into an archive")
+    return info
+
+
+def write_tar_gz(root: Path, out: Path, compresslevel: int = 6) -> None:
+    """Archive the tree under `root` as `out` (a .tar.gz), byte-identical for the same tree anywhere.
+
+    Entries are relative to root in sorted_walk order (each directory before its contents),
+    with the epoch as mtime, uid/gid 0, empty owner names and normalised modes; the gzip
+    header has mtime 0 and no file name; hard links are stored as separate files. The
+    archive is written to `out~` and renamed, so `out` is either complete or absent.
+    """
+    tmp = out.with_name(out.name + "~")
+    try:
+        with (
+            open(tmp, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=compresslevel) as gz,
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
+            for path in sorted_walk(root):
+                info = _tar_info(path, path.relative_to(root).as_posix())
+                if info.isreg():
+                    with open(path, "rb") as f:
+                        tar.addfile(info, f)
+                else:
+                    tar.addfile(info)
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,289 @@
+"""`nox -s bundle`: offline, reproducible venv bundles per robot image, in content-addressed layers.
+
+For each image: check its lock is fresh, fetch its locked wheels for the robot's CPU
+(wheels.py), build one layer per locked package, one for the horus_core wheel of its arch,
+one for the app and one for the robot's assembly tool (layers.py), and publish
+
+    dist/bundles/<image>/layers/<layer-hash>.tar.gz (+ .sha256)
+    dist/bundles/<image>/releases/<release-id>.json (+ .sig with --sign)
+    dist/bundles/<image>/latest        the id of the newest release, one line
+
+Layers come from the cache when it has them, so a build with nothing changed builds
+nothing, an app edit builds only the app layer, a pin bump only that package's layer.
+Every file is written beside its destination and renamed into place: an interrupted
+build leaves the last complete bundle, never a half-written file with a final name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import REPO
+from .bundle_manifest import compose, dumps, read_manifest
+from .console import info, step
+from .core import WHEELS, build_core_wheel, wheel_for
+from .determinism import sha256_file
+from .errors import PipelineError
+from .images import ImageSpec, all_images, load_image
+from .layers import Layer, app_files, build_tree_layer, build_wheel_layer, cached_layer, layer_hash, pyc_mode
+from .lock import check_lock_fresh
+from .lockfile import Lock
+from .manifest import load_project
+from .proc import run
+from .robot.assemble import FORMAT
+from .wheels import chosen_hash, ensure_wheels
+
+BUNDLES = REPO / "dist" / "bundles"
+ASSEMBLER = Path(__file__).parent / "robot" / "assemble.py"
+SIGN_NAMESPACE = "horus-release"
+
+
+@dataclass
+class BundleResult:
+    image: str
+    release: str
+    manifest: Path
+    built: list[str] = field(default_factory=list)  # "<kind> <name> <version>" of layers built now
+    layers: list[Layer] = field(default_factory=list)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + "~")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _core_wheel(spec: ImageSpec, wheels_dir: Path) -> Path:
+    try:
+        return wheel_for(spec.target.arch, wheels_dir)
+    except PipelineError:
+        with step(f"horus_core wheel for {spec.target.arch.name} (none in {wheels_dir})"):
+            return build_core_wheel(spec.target.arch, wheels_dir)
+
+
+def build_layers(
+    spec: ImageSpec, lock: Lock, wheels_dir: Path = WHEELS
+) -> tuple[list[Layer], list[str], tuple[str, str]]:
+    """Every layer of the image's release (from the cache or built), what was built, and (app, version)."""
+    target = spec.target
+    layers: list[Layer] = []
+    built: list[str] = []
+    need = []
+    for pin in lock.pins.values():
+        hex_ = chosen_hash(pin, target)
+        cached = cached_layer(layer_hash("package", hex_, target)) if hex_ else None
+        if cached is not None:
+            layers.append(cached)
+        else:
+            need.append(pin)
+    wheels = ensure_wheels(spec, need) if need else {}
+    for pin in need:
+        wheel = wheels[pin.name]
+        layer, new = build_wheel_layer(wheel.path, wheel.sha256, "package", pin.name, pin.version, target)
+        layers.append(layer)
+        if new:
+            built.append(f"package {pin.name} {pin.version}")
+    core = _core_wheel(spec, wheels_dir)
+    version = core.name.split("-")[1]
+    layer, new = build_wheel_layer(core, sha256_file(core), "core", "horus-core", version, target)
+    layers.append(layer)
+    if new:
+        built.append(f"core horus-core {version}")
+    project = load_project(spec.app)
+    layer, new = build_tree_layer(spec.app, app_files(spec.app), "app", project.name, project.version, target, True)
+    layers.append(layer)
+    if new:
+        built.append(f"app {project.name} {project.version}")
+    layer, new = build_tree_layer(ASSEMBLER.parent, [ASSEMBLER], "tool", "assemble", str(FORMAT), target, False)
+    layers.append(layer)
+    if new:
+        built.append(f"tool assemble {FORMAT}")
+    return layers, built, (project.name, project.version)
+
+
+def publish_layer(layer: Layer, layers_dir: Path) -> None:
+    """Put the layer's archive (a hard link to the cache's, or a copy) and its .sha256 into layers_dir."""
+    dest = layers_dir / f"{layer.hash}.tar.gz"
+    src = layer.archive
+    if dest.exists() and os.path.samestat(dest.stat(), src.stat()):
+        return
+    actual = sha256_file(src)
+    if actual != layer.archive_sha256:
+        for stale in (src, src.with_suffix("").with_suffix(".json")):
+            stale.unlink(missing_ok=True)
+        raise PipelineError(
+            f"cached layer {src} has sha256 {actual}, not {layer.archive_sha256}: removed from the cache "
+            "(not used); run the build again to rebuild it"
+        )
+    tmp = dest.with_name(dest.name + "~")
+    tmp.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        tmp.replace(dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _atomic_write(layers_dir / f"{layer.hash}.tar.gz.sha256", f"{layer.archive_sha256}  {dest.name}\n".encode())
+
+
+def sign(manifest: Path, key: Path) -> Path:
+    """`ssh-keygen -Y sign` the manifest (namespace horus-release): writes <manifest>.sig."""
+    sig = manifest.with_name(manifest.name + ".sig")
+    sig.unlink(missing_ok=True)
+    run(
+        ["ssh-keygen", "-q", "-Y", "sign", "-f", key, "-n", SIGN_NAMESPACE, manifest],
+        what=f"signing {manifest.name} with {key}",
+    )
+    return sig
+
+
+def build_bundle(
+    spec: ImageSpec, out: Path = BUNDLES, *, wheels_dir: Path = WHEELS, sign_key: Path | None = None
+) -> BundleResult:
+    """Build (or reuse) every layer of the image and publish its release under out/<image>/."""
+    if pyc_mode(spec.target) == "none":
+        info(
+            f"{spec.name}: this is Python {platform.python_version()}, the robot runs {spec.target.python}: "
+            "layers ship no .pyc (the robot imports from source)"
+        )
+    lock = check_lock_fresh(spec)
+    layers, built, app = build_layers(spec, lock, wheels_dir)
+    manifest = compose(spec, lock, layers, app)
+    root = out / spec.name
+    (root / "layers").mkdir(parents=True, exist_ok=True)
+    (root / "releases").mkdir(parents=True, exist_ok=True)
+    for layer in layers:
+        publish_layer(layer, root / "layers")
+    path = root / "releases" / f"{manifest['id']}.json"
+    text = dumps(manifest).encode()
+    if not path.is_file() or path.read_bytes() != text:
+        _atomic_write(path, text)
+    if sign_key is not None:
+        sign(path, sign_key)
+    latest = root / "latest"
+    if not latest.is_file() or latest.read_text().strip() != manifest["id"]:
+        _atomic_write(latest, f"{manifest['id']}\n".encode())
+    return BundleResult(spec.name, manifest["id"], path, built, layers)
+
+
+def find_release(ref: str, out: Path = BUNDLES) -> Path:
+    """A release manifest by path, by `<image>/<id>`, or by id alone (searched under out)."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    if "/" in ref:
+        image, _, rid = ref.partition("/")
+        candidates = [out / image / "releases" / f"{rid}.json"]
+    else:
+        candidates = sorted(out.glob(f"*/releases/{ref}.json"))
+    found = [c for c in candidates if c.is_file()]
+    if not found:
+        raise PipelineError(f"no release {ref!r} under {out} (give a manifest path, IMAGE/ID or an ID)")
+    return found[0]
+
+
+def diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """Layers NEW shares with OLD, layers a robot that has OLD must receive, and the bytes to receive."""
+    have = {layer["hash"] for layer in old["layers"]}
+    shared = [layer for layer in new["layers"] if layer["hash"] in have]
+    fresh = [layer for layer in new["layers"] if layer["hash"] not in have]
+    manifest_bytes = len(dumps(new).encode())
+    return shared, fresh, manifest_bytes + sum(layer["archive_size"] for layer in fresh)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.2f} GiB"
+
+
+def print_diff(old_path: Path, new_path: Path) -> None:
+    old, new = read_manifest(old_path), read_manifest(new_path)
+    shared, fresh, total = diff(old, new)
+    print(f"{old['image']} {old['id']} -> {new['image']} {new['id']}")
+    print(f"shared layers ({len(shared)}, {_size(sum(la['archive_size'] for la in shared))}, not sent):")
+    for la in shared:
+        print(f"  = {la['kind']:<8}{la['name']} {la['version']}  {_size(la['archive_size'])}")
+    print(f"layers to send ({len(fresh)}):")
+    for la in fresh:
+        print(f"  + {la['kind']:<8}{la['name']} {la['version']}  {_size(la['archive_size'])}  {la['hash'][:16]}")
+    manifest_bytes = len(dumps(new).encode())
+    print(f"a robot with {old['id']} receives {total} bytes ({_size(total)}, manifest {_size(manifest_bytes)})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="nox -s bundle --",
+        description="Build offline venv bundles for robot images: one content-addressed layer per locked "
+        "package, one for horus_core, one for the app, and a release manifest, under "
+        "dist/bundles/<image>/. A robot that has an older release receives only the layers that changed. "
+        "Output is byte-identical for the same inputs.",
+        epilog="Examples: `nox -s bundle` (every image), `nox -s bundle -- demo-arm64`, "
+        "`nox -s bundle -- --diff demo-arm64/OLD_ID demo-arm64/NEW_ID`. On the robot, "
+        "releases are assembled by the assemble.py each release carries (see its --help).",
+    )
+    parser.add_argument("images", nargs="*", metavar="IMAGE", help="image names or spec files (default: all)")
+    parser.add_argument("--out", type=Path, default=BUNDLES, help="output directory (default: dist/bundles)")
+    parser.add_argument(
+        "--core-wheels", type=Path, default=WHEELS, metavar="DIR",
+        help="where the horus_core wheels are (default: dist/wheels; a missing one is built)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sign", type=Path, metavar="KEY",
+        help=f"sign each release manifest with this SSH private key (ssh-keygen -Y sign -n {SIGN_NAMESPACE})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--diff", nargs=2, metavar=("OLD", "NEW"),
+        help="build nothing: show which layers two releases share and the bytes a robot with OLD must receive "
+        "for NEW (each a manifest path, IMAGE/ID or ID)",
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    try:
+        if args.diff:
+            print_diff(find_release(args.diff[0], args.out), find_release(args.diff[1], args.out))
+            return 0
+        specs = [load_image(n) for n in args.images] if args.images else all_images()
+        for spec in specs:
+            with step(f"bundle {spec.name} ({spec.target.describe()})"):
+                result = build_bundle(spec, args.out, wheels_dir=args.core_wheels, sign_key=args.sign)
+            size = sum(layer.archive_size for layer in result.layers)
+            rebuilt = ", ".join(result.built) if result.built else "nothing (all layers cached)"
+            info(f"{spec.name}: release {result.release}, {len(result.layers)} layers, {_size(size)}; built {rebuilt}")
+            info(f"  {result.manifest}")
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            print(
+                f"error: disk full writing {exc.filename or 'the bundle'}: nothing half-written was kept; "
+                "free space (or set HORUS_CACHE to a larger disk) and build again",
+                file=sys.stderr,
+            )
+            return 1
+        raise
+    except (PipelineError, subprocess.CalledProcessError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

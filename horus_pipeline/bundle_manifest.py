@@ -1,0 +1,143 @@
+"""Release manifests: `dist/bundles/<image>/releases/<release-id>.json`, the contract with the robot.
+
+A manifest names the image, target, Python, lock, every layer, the console scripts to
+generate, and, through a chain of hashes, the sha256 of every file of the assembled release:
+each layer entry holds the sha256 of that layer's index (`.horus-layer.json` at the layer's
+root, canonical JSON `{"files": {"<path in layer>": "<sha256>", ...}}`), and the index holds
+the sha256 of each file. (Listing 20k file hashes in the manifest itself made it 3.6 MB,
+which a robot would receive for every app-only change; this way it is a few KB.)
+
+Its id is the first 16 hex digits of the sha256 of its canonical JSON
+without the `id` field (robot/assemble.py: `release_id`), so the same inputs give the same id
+on any machine and a modified manifest no longer matches its id. Format (FORMAT = 1):
+
+    {
+      "format": 1, "id": "3f0c...", "image": "demo-arm64",
+      "app": {"name": "demo", "version": "0.1.0"}, "prefix": "/opt/demo",
+      "target": {"arch": "aarch64", "python": "3.11", "glibc": "2.36"},
+      "python": {"executable": "/usr/bin/python3.11", "home": "/usr/bin", "pyc": "checked-hash"},
+      "lock": {"sha256": "...", "inputs": "sha256:..."},
+      "layers": [{"hash": "...", "kind": "package", "name": "numpy", "version": "2.4.6",
+                  "into": "venv", "archive": "layers/<hash>.tar.gz", "archive_sha256": "...",
+                  "archive_size": 1234, "size": 5678, "files": 1017, "index_sha256": "...",
+                  "source_sha256": "<wheel sha256>", "modules": ["numpy"]}, ...],
+      "console_scripts": [{"name": "f2py", "module": "numpy.f2py.f2py2e", "attr": "main",
+                           "section": "console"}, ...],
+      "assembler": "assemble.py"
+    }
+
+Layer kinds and where they go: `package` and `core` are hard-linked into `venv/`, `app` is
+linked as `app -> ../../layers/<hash>`, `tool` (this release's assemble.py) into the
+release directory itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .determinism import sha256_file
+from .errors import PipelineError
+from .images import ImageSpec
+from .layers import Layer
+from .lockfile import Lock
+from .robot.assemble import FORMAT, release_id
+
+INTO = {"package": "venv", "core": "venv", "app": "app", "tool": "tool"}
+_ORDER = {"package": 0, "core": 1, "app": 2, "tool": 3}
+
+
+class ConflictError(PipelineError):
+    """Two layers of one release would install the same file."""
+
+
+def _release_path(layer: Layer, rel: str) -> str:
+    into = INTO[layer.kind]
+    return rel if into == "tool" else f"{into}/{rel}"
+
+
+def compose(spec: ImageSpec, lock: Lock, layers: Sequence[Layer], app: tuple[str, str]) -> dict[str, Any]:
+    """The release manifest of these layers; refuses two layers that install the same file."""
+    target = spec.target
+    ordered = sorted(layers, key=lambda la: (_ORDER[la.kind], la.name, la.hash))
+    owner: dict[str, Layer] = {}
+    for layer in ordered:
+        for rel in layer.files:
+            path = _release_path(layer, rel)
+            if path in owner:
+                raise ConflictError(_conflict(spec, path, owner[path], layer))
+            owner[path] = layer
+    scripts = []
+    for layer in ordered:
+        for script in layer.console_scripts:
+            path = f"venv/bin/{script.name}"
+            if path in owner:
+                raise ConflictError(_conflict(spec, path, owner[path], layer))
+            owner[path] = layer
+            scripts.append(
+                {"name": script.name, "module": script.module, "attr": script.attr, "section": script.section}
+            )
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "image": spec.name,
+        "app": {"name": app[0], "version": app[1]},
+        "prefix": spec.prefix,
+        "target": {
+            "arch": target.arch.name,
+            "python": target.python,
+            "glibc": f"{target.glibc[0]}.{target.glibc[1]}",
+        },
+        "python": {
+            "executable": f"/usr/bin/python{target.python}",
+            "home": "/usr/bin",
+            "pyc": "checked-hash" if all(la.pyc != "none" for la in ordered if la.kind != "tool") else "none",
+        },
+        "lock": {"sha256": sha256_file(lock.path), "inputs": lock.inputs_hash},
+        "layers": [
+            {
+                "hash": la.hash,
+                "kind": la.kind,
+                "name": la.name,
+                "version": la.version,
+                "into": INTO[la.kind],
+                "archive": f"layers/{la.hash}.tar.gz",
+                "archive_sha256": la.archive_sha256,
+                "archive_size": la.archive_size,
+                "size": la.size,
+                "files": len(la.files),
+                "index_sha256": la.index_sha256,
+                "source_sha256": la.source_sha256,
+                "modules": la.modules,
+            }
+            for la in ordered
+        ],
+        "console_scripts": sorted(scripts, key=lambda s: s["name"]),
+        "assembler": "assemble.py",
+    }
+    manifest["id"] = release_id(manifest)
+    return manifest
+
+
+def _conflict(spec: ImageSpec, path: str, first: Layer, second: Layer) -> str:
+    return (
+        f"image {spec.name}: {first.name} {first.version} and {second.name} {second.version} both install "
+        f"{path}; a release cannot hold both. Drop one of them from the app's dependencies (or pin versions "
+        "that do not clash), then re-lock"
+    )
+
+
+def dumps(manifest: dict[str, Any]) -> str:
+    """The manifest file's text: sorted keys, one entry per line, newline at the end."""
+    return json.dumps(manifest, sort_keys=True, indent=1) + "\n"
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"cannot read release manifest {path}: {exc}") from None
+    if data.get("id") != release_id(data):
+        raise PipelineError(f"{path}: its content does not match its id {data.get('id')!r}: modified or corrupt")
+    return data

@@ -1,0 +1,1 @@
+"""What runs on the robot: the stdlib-only release assembly tool (assemble.py)."""

@@ -1,0 +1,375 @@
+"""Assemble a HORUS release on a robot from its unpacked layers. Standard library only.
+
+This file ships with every release (it is the release's `tool` layer, and each assembled
+release holds a copy as `assemble.py`) and runs under the robot's system Python:
+
+    python3 assemble.py unpack   --root /opt/demo ARCHIVE.tar.gz ...   # verify + unpack layers
+    python3 assemble.py assemble --root /opt/demo RELEASE.json         # build releases/<id>/
+    python3 assemble.py verify   --root /opt/demo RELEASE_ID           # check an assembled release
+
+Layout under the root (the image's install prefix):
+
+    layers/<layer-hash>/              unpacked layers; read, never written, by assembly
+    releases/<release-id>/            MANIFEST.json, assemble.py, venv/, app -> ../../layers/<app-layer>
+
+`unpack` checks each archive's sha256 (against `--manifest` or the `.sha256` file beside it),
+extracts it into a temporary directory and renames that into `layers/<hash>`. `assemble`
+builds the release in `releases/.<id>.tmp-<pid>` (hard links from the layers, `pyvenv.cfg`
+with home = the directory of the robot's Python, `bin/python` -> that Python, console
+scripts whose shebang is this release's venv python), verifies every file against the
+manifest, and renames it into place: a release directory that exists is complete. Running
+it again for an assembled release only verifies it. Exit status 0 on success, 1 on any
+error (the message on stderr says what and what to do), 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tarfile
+import time
+
+FORMAT = 1
+# Each layer's index: the sha256 of each of its files; the manifest holds the index's sha256.
+INDEX_NAME = ".horus-layer.json"
+_ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
+
+SCRIPT = """#!{python}
+# -*- coding: utf-8 -*-
+import re
+import sys
+from {module} import {head}
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit({call}())
+"""
+
+
+class AssemblyError(Exception):
+    """Something is wrong with the layers, the manifest or this robot; the message says what."""
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def release_id(manifest: dict) -> str:
+    """The id a manifest's content gives it (the manifest minus its `id` field)."""
+    body = {k: v for k, v in manifest.items() if k != "id"}
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def load_manifest(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise AssemblyError(f"cannot read release manifest {path}: {exc}") from None
+    if manifest.get("format") != FORMAT:
+        raise AssemblyError(
+            f"{path}: manifest format {manifest.get('format')!r}, this tool reads format {FORMAT}: "
+            "assemble with the assemble.py of that release"
+        )
+    if manifest.get("id") != release_id(manifest):
+        raise AssemblyError(f"{path}: its content does not match its id {manifest.get('id')!r}: modified or corrupt")
+    return manifest
+
+
+# ---------------------------------------------------------------- unpack
+
+
+def _safe_members(tar: tarfile.TarFile, archive: str) -> list[tarfile.TarInfo]:
+    members = tar.getmembers()
+    for m in members:
+        parts = m.name.split("/")
+        if m.name.startswith("/") or ".." in parts:
+            raise AssemblyError(f"{archive}: entry {m.name!r} points outside the layer")
+        if not (m.isreg() or m.isdir()):
+            raise AssemblyError(f"{archive}: entry {m.name!r} is not a file or directory")
+    return members
+
+
+def unpack(root: str, archive: str, expected: str | None) -> str:
+    """Verify one layer archive and unpack it to root/layers/<hash>; return that directory."""
+    name = os.path.basename(archive)
+    if not name.endswith(".tar.gz"):
+        raise AssemblyError(f"{archive}: a layer archive is named <layer-hash>.tar.gz")
+    layer = name[: -len(".tar.gz")]
+    dest = os.path.join(root, "layers", layer)
+    if expected is None:
+        try:
+            with open(archive + ".sha256", encoding="utf-8") as f:
+                expected = f.read().split()[0]
+        except (OSError, IndexError):
+            hint = f"give --manifest, or put {name}.sha256 beside it"
+            raise AssemblyError(f"{archive}: no expected sha256 ({hint})") from None
+    actual = sha256_file(archive)
+    if actual != expected:
+        raise AssemblyError(f"{archive}: sha256 {actual} but {expected} expected: corrupt or tampered, not unpacked")
+    if os.path.isdir(dest):
+        return dest
+    os.makedirs(os.path.join(root, "layers"), exist_ok=True)
+    tmp = os.path.join(root, "layers", f".{layer}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = _safe_members(tar, archive)
+            os.makedirs(tmp)
+            tar.extractall(tmp, members=members)  # members checked above: no links, nothing outside
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+# ---------------------------------------------------------------- assemble
+
+
+def _check_robot(manifest: dict) -> None:
+    target = manifest["target"]
+    machine = _ARCH_ALIASES.get(platform.machine(), platform.machine())
+    if machine != target["arch"]:
+        raise AssemblyError(f"release {manifest['id']} is for {target['arch']}, this robot is {machine}")
+    have = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if have != target["python"]:
+        raise AssemblyError(
+            f"release {manifest['id']} is for Python {target['python']}, this is Python {have} ({sys.executable})"
+        )
+    python = manifest["python"]["executable"]
+    if not os.path.exists(python):
+        raise AssemblyError(f"release {manifest['id']} runs {python}, which this robot does not have")
+
+
+def _layer_dir(root: str, layer: dict) -> str:
+    path = os.path.join(root, "layers", layer["hash"])
+    if not os.path.isdir(path):
+        raise AssemblyError(
+            f"layer {layer['hash']} ({layer['kind']} {layer['name']} {layer['version']}) is not unpacked in "
+            f"{os.path.join(root, 'layers')}: run `assemble.py unpack` on {layer['archive']} first"
+        )
+    return path
+
+
+def _layer_files(path: str) -> list[str]:
+    """The files of an unpacked layer (relative paths), its index aside."""
+    found = []
+    for top, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(top, name)
+            if os.path.islink(full):
+                raise AssemblyError(f"{full}: a layer holds no symlinks: the layer was modified")
+            rel = os.path.relpath(full, path)
+            if rel != INDEX_NAME:
+                found.append(rel)
+    return found
+
+
+def layer_index(root: str, layer: dict) -> dict[str, str]:
+    """The layer's file hashes, from its index, after checking the index against the manifest."""
+    path = os.path.join(_layer_dir(root, layer), INDEX_NAME)
+    try:
+        actual = sha256_file(path)
+        with open(path, encoding="utf-8") as f:
+            files: dict[str, str] = json.load(f)["files"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise AssemblyError(f"layer {layer['hash']} ({layer['name']}): cannot read its {INDEX_NAME}: {exc}") from None
+    if actual != layer["index_sha256"]:
+        raise AssemblyError(
+            f"layer {layer['hash']} ({layer['name']}): {INDEX_NAME} has sha256 {actual}, the manifest says "
+            f"{layer['index_sha256']}: the unpacked layer was modified; remove it and unpack it again"
+        )
+    return files
+
+
+def _write(path: str, text: str, mode: int) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def _console_script(venv_python: str, module: str, attr: str) -> str:
+    head = attr.split(".")[0]
+    return SCRIPT.format(python=venv_python, module=module, head=head, call=attr)
+
+
+def build_release(root: str, manifest: dict, work: str, final: str) -> int:
+    """Fill `work` (which becomes `final`) with the release; return the number of files linked."""
+    python = manifest["python"]
+    venv = os.path.join(work, "venv")
+    site = os.path.join(venv, "lib", f"python{manifest['target']['python']}", "site-packages")
+    os.makedirs(site)
+    os.makedirs(os.path.join(venv, "bin"), exist_ok=True)
+    linked = 0
+    for layer in manifest["layers"]:
+        layer_index(root, layer)  # refuse a modified layer before linking anything of it
+        src = _layer_dir(root, layer)
+        into = layer["into"]
+        if into == "app":
+            os.symlink(os.path.join("..", "..", "layers", layer["hash"]), os.path.join(work, "app"))
+            continue
+        base = venv if into == "venv" else work
+        for rel in _layer_files(src):
+            dest = os.path.join(base, rel)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            try:
+                os.link(os.path.join(src, rel), dest)
+            except FileExistsError:
+                clash = f"{rel} is in two layers (the second is {layer['name']})"
+                raise AssemblyError(f"{clash}: the manifest is wrong") from None
+            linked += 1
+    final_python = os.path.join(final, "venv", "bin", "python")
+    for script in manifest["console_scripts"]:
+        text = _console_script(final_python, script["module"], script["attr"])
+        _write(os.path.join(venv, "bin", script["name"]), text, 0o755)
+    os.symlink(python["executable"], os.path.join(venv, "bin", "python"))
+    for alias in ("python3", f"python{manifest['target']['python']}"):
+        os.symlink("python", os.path.join(venv, "bin", alias))
+    cfg = (
+        f"home = {python['home']}\n"
+        "include-system-site-packages = false\n"
+        f"version = {platform.python_version()}\n"
+        f"executable = {python['executable']}\n"
+    )
+    _write(os.path.join(venv, "pyvenv.cfg"), cfg, 0o644)
+    with open(os.path.join(work, "MANIFEST.json"), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, sort_keys=True, indent=1)
+        f.write("\n")
+    return linked
+
+
+def verify_release(root: str, manifest: dict, path: str) -> int:
+    """Check every file of an assembled release against the manifest; return how many were checked.
+
+    Each layer's index is checked against the manifest, the layer must hold exactly the files
+    of its index, and each file as the release sees it must have the index's sha256.
+    """
+    by_inode: dict[tuple[int, int], str] = {}
+    seen = 0
+    for layer in manifest["layers"]:
+        index = layer_index(root, layer)
+        src = _layer_dir(root, layer)
+        present = set(_layer_files(src))
+        if present != set(index):
+            extra = sorted(present - set(index))[:3]
+            missing = sorted(set(index) - present)[:3]
+            raise AssemblyError(
+                f"layer {layer['hash']} ({layer['name']}) does not hold the files of its index "
+                f"(extra {extra}, missing {missing}): remove it and unpack it again"
+            )
+        prefix = {"venv": "venv/", "app": "app/", "tool": ""}[layer["into"]]
+        for rel, digest in index.items():
+            full = os.path.join(path, prefix + rel)
+            try:
+                st = os.stat(full)
+            except OSError:
+                raise AssemblyError(f"release {manifest['id']}: {prefix + rel} is missing") from None
+            key = (st.st_dev, st.st_ino)
+            actual = by_inode.get(key)
+            if actual is None:
+                actual = by_inode[key] = sha256_file(full)
+            if actual != digest:
+                raise AssemblyError(
+                    f"release {manifest['id']}: {prefix + rel} has sha256 {actual}, the manifest says {digest}"
+                )
+            seen += 1
+        if layer["into"] == "app":
+            link = os.readlink(os.path.join(path, "app"))
+            if link != os.path.join("..", "..", "layers", layer["hash"]):
+                raise AssemblyError(f"release {manifest['id']}: app points at {link}, not its app layer")
+    for script in manifest["console_scripts"]:
+        if not os.access(os.path.join(path, "venv", "bin", script["name"]), os.X_OK):
+            raise AssemblyError(f"release {manifest['id']}: console script {script['name']} is missing")
+    return seen
+
+
+def assemble(root: str, manifest_path: str) -> str:
+    """Assemble the release of `manifest_path` under root; return its directory."""
+    root = os.path.abspath(root)
+    manifest = load_manifest(manifest_path)
+    _check_robot(manifest)
+    rid = manifest["id"]
+    releases = os.path.join(root, "releases")
+    final = os.path.join(releases, rid)
+    if os.path.isdir(final):
+        verify_release(root, manifest, final)
+        print(f"release {rid} is already assembled at {final} (verified)")
+        return final
+    os.makedirs(releases, exist_ok=True)
+    for name in os.listdir(releases):  # leftovers of an interrupted run
+        if name.startswith(f".{rid}.tmp-"):
+            shutil.rmtree(os.path.join(releases, name), ignore_errors=True)
+    work = os.path.join(releases, f".{rid}.tmp-{os.getpid()}")
+    start = time.monotonic()
+    try:
+        linked = build_release(root, manifest, work, final)
+        checked = verify_release(root, manifest, work)
+        os.rename(work, final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    took = time.monotonic() - start
+    print(f"release {rid} assembled at {final}: {linked} files linked, {checked} verified, in {took:.2f}s")
+    return final
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="assemble.py",
+        description="Unpack layers and assemble a HORUS release on this robot (standard library only).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_unpack = sub.add_parser("unpack", help="verify layer archives and unpack them into ROOT/layers/<hash>")
+    p_unpack.add_argument("--root", required=True, help="the app's install prefix, e.g. /opt/demo")
+    p_unpack.add_argument("--manifest", help="take expected sha256s from this release manifest")
+    p_unpack.add_argument("archives", nargs="+", metavar="ARCHIVE", help="layers/<hash>.tar.gz files")
+    p_asm = sub.add_parser("assemble", help="build ROOT/releases/<id>/ from unpacked layers and verify it")
+    p_asm.add_argument("--root", required=True, help="the app's install prefix, e.g. /opt/demo")
+    p_asm.add_argument("manifest", metavar="RELEASE.json", help="the release manifest")
+    p_ver = sub.add_parser("verify", help="check an assembled release against its manifest")
+    p_ver.add_argument("--root", required=True, help="the app's install prefix, e.g. /opt/demo")
+    p_ver.add_argument("release", metavar="RELEASE_ID")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "unpack":
+            expected: dict[str, str] = {}
+            if args.manifest:
+                for layer in load_manifest(args.manifest)["layers"]:
+                    expected[layer["hash"]] = layer["archive_sha256"]
+            for archive in args.archives:
+                layer = os.path.basename(archive)[: -len(".tar.gz")]
+                if args.manifest and layer not in expected:
+                    raise AssemblyError(f"{archive} is not a layer of {args.manifest}")
+                print(unpack(args.root, archive, expected.get(layer)))
+        elif args.command == "assemble":
+            assemble(args.root, args.manifest)
+        else:
+            path = os.path.join(os.path.abspath(args.root), "releases", args.release)
+            manifest = load_manifest(os.path.join(path, "MANIFEST.json"))
+            count = verify_release(os.path.abspath(args.root), manifest, path)
+            print(f"release {args.release}: {count} files verified")
+    except AssemblyError as exc:
+        print(f"assemble.py: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"assemble.py: error: {exc} (nothing was switched; fix it and run again)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
