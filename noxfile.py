@@ -30,10 +30,19 @@ def install_core(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def build(session: nox.Session) -> None:
-    """Build everything robots need: horus_core wheels for every CPU (bundles: see issue 9)."""
+    """Build everything robots need: horus_core wheels for every CPU, then a bundle per image (`-- IMAGE ...`)."""
     install_tools(session)
     session.install("--no-deps", "-e", ".")
-    session.run("python", "-m", "horus_pipeline.core", *session.posargs)
+    session.run("python", "-m", "horus_pipeline.core")
+    session.run("python", "-m", "horus_pipeline.bundle", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def bundle(session: nox.Session) -> None:
+    """Offline venv bundles in per-package layers: dist/bundles/<image>/ (`-- IMAGE ...`, `-- --diff OLD NEW`)."""
+    install_tools(session)
+    session.install("--no-deps", "-e", ".")
+    session.run("python", "-m", "horus_pipeline.bundle", *session.posargs)
 
 
 @nox.session(python=PYTHON)
