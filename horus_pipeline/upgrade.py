@@ -129,7 +129,7 @@ def upgrade(plan: Plan) -> dict[str, list[tuple[str, str, str]]]:
             run_tests(spec, work / f"{spec.name}.txt", plan, work, core_wheel)
         for spec in plan.specs:
             if spec.target.arch.name != host:
-                info(f"{spec.name} ({spec.target.arch.name}) was locked but not run here: its bundle test covers it")
+                info(f"{spec.name}: locked, but not tested: this {host} machine cannot run {spec.target.arch.name}")
         # Everything passed: publish. Each file is replaced atomically (copy beside, rename).
         for spec in plan.specs:
             tmp_out = spec.lockfile.with_name(spec.lockfile.name + "~")
