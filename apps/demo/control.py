@@ -5,7 +5,6 @@ and CAP_IPC_LOCK); where the system refuses, the runtime logs it and the loop st
 """
 
 import horus
-from nodes.health import serve_health
 from nodes.monitor import make_monitor
 from nodes.motor import make_motor
 from nodes.safety import make_safety
@@ -13,5 +12,5 @@ from nodes.topics import HEALTH_HOST, HEALTH_PORT
 
 sched = horus.Scheduler(tick_rate=1000, rt=True, name="control")
 sched.add(make_motor()).add(make_safety()).add(make_monitor("control"))
-serve_health(sched, host=HEALTH_HOST, port=HEALTH_PORT)
+horus.serve_health(sched, host=HEALTH_HOST, port=HEALTH_PORT)
 sched.run()

@@ -6,7 +6,6 @@ see images/demo-*.toml). Here gc stays enabled in the motor node, because torch 
 
 import horus
 from nodes.camera import make_camera
-from nodes.health import serve_health
 from nodes.inference import make_inference
 from nodes.monitor import make_monitor
 from nodes.motor import make_motor
@@ -18,5 +17,5 @@ sched = horus.Scheduler(tick_rate=1000, name="demo")
 for node in (make_camera(), make_inference(), make_planner(), make_motor(disable_gc=False), make_safety()):
     sched.add(node)
 sched.add(make_monitor("demo"))
-serve_health(sched, host=HEALTH_HOST, port=HEALTH_PORT)
+horus.serve_health(sched, host=HEALTH_HOST, port=HEALTH_PORT)
 sched.run()
