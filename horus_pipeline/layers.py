@@ -34,11 +34,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import BinaryIO
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.records import RecordEntry
 from installer.sources import WheelFile
+from installer.utils import Scheme
 
 from .cache import cache_dir
 from .console import step
@@ -144,6 +146,12 @@ class _LayerDestination(SchemeDictionaryDestination):
     def __init__(self, scheme_dict: dict[str, str]) -> None:
         super().__init__(scheme_dict=scheme_dict, interpreter=RELOCATABLE_INTERPRETER, script_kind="posix")
         self.console_scripts: list[ConsoleScript] = []
+
+    def write_file(
+        self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
+    ) -> RecordEntry:
+        # A wheel's own scripts are commands: executable whatever bits the zip carries (as pip does).
+        return super().write_file(scheme, path, stream, is_executable or scheme == "scripts")
 
     def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:
         self.console_scripts.append(ConsoleScript(name, module, attr, section))
