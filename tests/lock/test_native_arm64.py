@@ -2,8 +2,8 @@
 
 The native side runs pip-compile inside the image's arm64 Debian rootfs under qemu-user, with
 pins only (no hashes: hashing every file under emulation would cost minutes for nothing the
-comparison needs). Both sides see the same index (PyPI, none of this machine's local mirrors),
-at the same moment, from the same rendered input.
+comparison needs). Both sides see the same indexes (PyPI and the image's reachable extra indexes, none
+of this machine's local mirrors), at the same moment, from the same rendered input.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from horus_testing import require
 
 from horus_pipeline.errors import PipelineError
 from horus_pipeline.images import load_image
-from horus_pipeline.lock import compile_lock, lock_inputs
+from horus_pipeline.lock import compile_lock, lock_inputs, reachable_indexes
 from horus_pipeline.lock_driver import TESTED
 from horus_pipeline.lockfile import read_lock
 from horus_pipeline.manifest import load_project, write_pyproject
@@ -59,10 +59,12 @@ def test_cross_lock_matches_native_arm64_pip_compile(
     native_dir = tmp_path / "native"
     write_pyproject(load_project(spec.app), native_dir, list(lock_inputs(spec).requirements))
     tools = " ".join(f"{name}=={version}" for name, version in TESTED.items()) + " setuptools==80.9.0"
+    # The image's extra indexes (the PyTorch CPU index) where this machine reaches them, as the cross lock.
+    extra = " ".join(f"--extra-index-url {url}" for url in reachable_indexes(spec.indexes))
     script = (
         f"python3 -m venv /opt/lock && /opt/lock/bin/pip install -q {tools} && cd /in && "
         "/opt/lock/bin/pip-compile -q --no-build-isolation --allow-unsafe --strip-extras --no-emit-index-url "
-        "-o native.txt .horus/pyproject.toml"
+        f"{extra} -o native.txt .horus/pyproject.toml"
     )
     run_in_rootfs(
         arm64_root,
