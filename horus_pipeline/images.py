@@ -158,9 +158,7 @@ def _resolve(name_or_path: str | Path) -> Path:
     path = IMAGES_DIR / f"{text}.toml"
     if not path.is_file():
         known = ", ".join(image_names()) or "none"
-        raise ImageSpecError(
-            f"unknown image {text!r}: there is no {path.relative_to(REPO)} (images: {known})"
-        )
+        raise ImageSpecError(f"unknown image {text!r}: there is no {path.relative_to(REPO)} (images: {known})")
     return path
 
 
