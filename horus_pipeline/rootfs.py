@@ -135,8 +135,8 @@ def rootfs_record(root: Path) -> dict[str, object]:
 
 
 def _build(entry: Path, image: ImageSpec, inputs: Mapping[str, object]) -> None:
-    tmp = entry.with_name(entry.name + "~")
-    for stale in (tmp, entry):
+    tmp, old = entry.with_name(entry.name + "~"), entry.with_name(entry.name + "~old")
+    for stale in (tmp, old):
         if stale.exists():
             _remove_tree(stale)
     tmp.mkdir(parents=True)
@@ -195,7 +195,11 @@ def _build(entry: Path, image: ImageSpec, inputs: Mapping[str, object]) -> None:
             "build_seconds": round(time.monotonic() - start, 1),
         }
         (tmp / "rootfs.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        if entry.exists():  # a rebuild: the old tree goes only once the new one is complete
+            entry.rename(old)
         tmp.rename(entry)
+        if old.exists():
+            _remove_tree(old)
     count = len(packages.splitlines())
     info(f"rootfs {entry.name}: {count} packages, {size / 2**20:.0f} MiB, digest {digest[:16]}")
 

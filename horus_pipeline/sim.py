@@ -1,10 +1,11 @@
 """Simulated robots: booted Debian robots on this machine that Ansible reaches over SSH.
 
-Each robot is a private copy of its image's base rootfs (horus_pipeline.rootfs) booted by
-`systemd-nspawn --boot`: real systemd, journald and sshd, amd64 natively and arm64 through
-qemu-user. Each lives in a network namespace of its own (horus_pipeline.netns), so it has its
-own loopback and port 22, answering on the robot end of a private /30. A sim directory holds
-what the robots need on the host:
+Each robot is a copy-on-write overlay of its image's cached base rootfs (horus_pipeline.rootfs)
+with its own host keys and machine id, booted by `systemd-nspawn --boot`: real systemd,
+journald and sshd, amd64 natively and arm64 through qemu-user. Each lives in a network
+namespace of its own (horus_pipeline.netns), so it has its own loopback and port 22, answering
+on the robot end of a private /30, and in a cgroup of its own (horus_pipeline.cgroup). A sim
+directory holds what the robots need on the host:
 
     <dir>/inventory.yml             Ansible inventory: group `robots`, `horus_image` per host
     <dir>/id_ed25519                the key root's authorized_keys on every robot accepts
