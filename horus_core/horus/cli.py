@@ -14,8 +14,12 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, log, namespace
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 LEVELS = {"debug": log.DEBUG, "info": log.INFO, "warning": log.WARNING, "warn": log.WARNING, "error": log.ERROR}
 
@@ -76,7 +80,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
             return 0
         while not Path(ring_path()).exists():
             time.sleep(0.2)
-        reader = Reader(last=0)
+        reader = Reader()  # a ring that appeared after we started holds only new records
     min_level = LEVELS[args.level]
     since_ns = time.time_ns() - int(args.since * 1e9) if args.since else 0
     try:
@@ -97,7 +101,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 COLUMNS = ("node", "pid", "state", "health", "rate", "ticks", "errors", "misses", "last ms", "avg ms", "max ms")
 
 
-def _row(n: dict[str, object]) -> list[str]:
+def _row(n: dict[str, Any]) -> list[str]:
     return [
         str(n["node"]), str(n["pid"]), str(n["state"]), str(n["health"]),
         f"{n['actual_rate_hz']:.1f}/{n['rate_hz']:g}", str(n["total_ticks"]), str(n["errors_count"]),
@@ -105,7 +109,7 @@ def _row(n: dict[str, object]) -> list[str]:
     ]  # fmt: skip
 
 
-def _table(nodes: list[dict[str, object]]) -> object:
+def _table(nodes: list[dict[str, Any]]) -> Table:
     from rich.table import Table
 
     table = Table(title=f"HORUS namespace {namespace.current()!r}: {len(nodes)} nodes", expand=False)
@@ -131,7 +135,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         from rich.live import Live
     except ImportError:
         return _fail("monitor needs rich for its dashboard: pip install rich (or use --once --json)")
-    console = Console()
+    # Piped into a file or another program, rich would wrap at 80 columns; a snapshot should not.
+    console = Console() if sys.stdout.isatty() else Console(width=200)
     if args.once:
         console.print(_table(snapshot()))
         return 0
@@ -195,16 +200,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"horus {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run a node file as its systemd unit would",
-                         description="Run FILE.py with line-buffered output and its directory on sys.path.")
+    run = sub.add_parser(
+        "run",
+        help="run a node file as its systemd unit would",
+        description="Run FILE.py with line-buffered output and its directory on sys.path.",
+    )
     run.add_argument("file", metavar="FILE.py")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the file")
     run.set_defaults(func=cmd_run)
 
     for name in ("logs", "log"):
-        logs = sub.add_parser(name, help="show node log records from every process" if name == "logs" else None,
-                              description="Show the structured log records (node.log_*) of every process of "
-                              "the namespace, oldest first.")
+        logs = sub.add_parser(
+            name,
+            help="show node log records from every process" if name == "logs" else None,
+            description="Show the structured log records (node.log_*) of every process of the namespace, oldest first.",
+        )
         logs.add_argument("-f", "--follow", action="store_true", help="keep printing new records until Ctrl-C")
         logs.add_argument("--node", help="only this node's records")
         logs.add_argument("--level", choices=sorted(LEVELS), default="debug", help="minimum level (default: all)")
@@ -213,25 +223,36 @@ def build_parser() -> argparse.ArgumentParser:
         logs.add_argument("--json", action="store_true", help="one JSON object per record")
         logs.set_defaults(func=cmd_logs)
 
-    mon = sub.add_parser("monitor", help="live dashboard of every node in every process",
-                         description="Per-node state, health, rate, ticks, errors, deadline misses and tick times.")
+    mon = sub.add_parser(
+        "monitor",
+        help="live dashboard of every node in every process",
+        description="Per-node state, health, rate, ticks, errors, deadline misses and tick times.",
+    )
     mon.add_argument("--once", action="store_true", help="print one snapshot and exit")
     mon.add_argument("--json", action="store_true", help="print one snapshot as JSON and exit (for scripts)")
     mon.add_argument("--interval", type=float, default=0.5, help="refresh interval in seconds")
     mon.set_defaults(func=cmd_monitor)
 
-    clean = sub.add_parser("clean", help="remove shared memory no live process holds",
-                           description="Remove topics, stats and logs of processes that are gone (a segment is "
-                           "live while any process holds its lock). Run before a first deploy.")
+    clean = sub.add_parser(
+        "clean",
+        help="remove shared memory no live process holds",
+        description="Remove topics, stats and logs of processes that are gone (a segment is "
+        "live while any process holds its lock). Run before a first deploy.",
+    )
     clean.add_argument("--shm", action="store_true", help="clean HORUS shared memory under /dev/shm")
     clean.add_argument("--dry-run", action="store_true", help="only print what would be removed")
-    clean.add_argument("--force", action="store_true", help="also remove segments live processes hold (stop them first)")
+    clean.add_argument(
+        "--force", action="store_true", help="also remove segments live processes hold (stop them first)"
+    )
     clean.add_argument("--all-namespaces", action="store_true", help="every namespace, not only $HORUS_NAMESPACE")
     clean.set_defaults(func=cmd_clean)
 
-    build = sub.add_parser("build", help="write .horus/pyproject.toml from horus.toml",
-                           description="Render the project's horus.toml [dependencies] into a PEP 621 "
-                           ".horus/pyproject.toml, as HORUS does: pip install -e .horus/")
+    build = sub.add_parser(
+        "build",
+        help="write .horus/pyproject.toml from horus.toml",
+        description="Render the project's horus.toml [dependencies] into a PEP 621 "
+        ".horus/pyproject.toml, as HORUS does: pip install -e .horus/",
+    )
     build.add_argument("path", nargs="?", default=".", help="project directory or horus.toml (default: .)")
     build.set_defaults(func=cmd_build)
     return parser

@@ -27,16 +27,16 @@ def ring_path(ns: str | None = None) -> str:
 
 
 def _ring(ns: str) -> _core.LogRing | None:
-    ring = _rings.get(ns, False)
-    if ring is False:
+    if ns not in _rings:
         with _lock:
+            ring: _core.LogRing | None
             try:
                 _core.ns_prepare(str(namespace.directory(ns)))
                 ring = _core.LogRing(ring_path(ns))
             except OSError:
                 ring = None  # no /dev/shm or no permission: stderr and the journal still get the record
             _rings[ns] = ring
-    return ring  # type: ignore[return-value]
+    return _rings[ns]
 
 
 def _forget_in_child() -> None:
@@ -73,7 +73,9 @@ class Reader:
     def __init__(self, ns: str | None = None, last: int | None = None) -> None:
         self.ring = _core.LogRing(ring_path(ns), create=False)
         head = self.ring.head
-        self.next = max(0, head - min(last, self.ring.capacity)) if last is not None else max(0, head - self.ring.capacity)
+        self.next = (
+            max(0, head - min(last, self.ring.capacity)) if last is not None else max(0, head - self.ring.capacity)
+        )
         self.missed = 0
 
     def poll(self) -> Iterator[Record]:
@@ -86,7 +88,8 @@ class Reader:
             self.missed += missed
             if rec is not None:
                 stuck_since = None
-                yield Record(*rec[:5], bool(rec[5]), rec[6], rec[7])
+                seq, time_ns, tick, pid, level, truncated, node, message = rec
+                yield Record(seq, time_ns, tick, pid, level, bool(truncated), node, message)
                 continue
             if not pending:
                 return

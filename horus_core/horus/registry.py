@@ -47,10 +47,7 @@ class Publisher:
 
     def close(self) -> None:
         """Remove the file: a stopped scheduler's nodes leave `horus monitor` at once."""
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
+        self.path.unlink(missing_ok=True)
         del self.core
 
 
