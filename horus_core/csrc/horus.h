@@ -195,7 +195,8 @@ typedef struct horus_log_record {
   char msg[HORUS_LOG_MSG_MAX + 1];
 } horus_log_record;
 
-/* Open (with create: create) the ring at path; capacity 0 = default. Any thread. */
+/* Open (with create: create) the ring at path; capacity 0 = default. Any thread. The handle
+** records the pid of its process at open: a forked child opens a ring of its own. */
 int horus_logring_open(const char *path, uint32_t capacity, int create, horus_logring **out, char *err);
 void horus_logring_close(horus_logring *r);
 

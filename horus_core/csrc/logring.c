@@ -84,6 +84,7 @@ _Static_assert(sizeof(log_slot) == RECORD_SIZE, "logring v1: records are 512 byt
 struct horus_logring {
   hseg seg;
   log_header *hdr;
+  uint32_t pid; /* getpid() is a system call; a forked child opens its own ring */
 };
 
 static uint32_t fnv1a(uint32_t h, const void *p, size_t n) {
@@ -131,6 +132,7 @@ int horus_logring_open(const char *path, uint32_t capacity, int create, horus_lo
     return rc;
   }
   r->hdr = h;
+  r->pid = (uint32_t)getpid();
   *out = r;
   return HORUS_OK;
 }
@@ -167,7 +169,7 @@ void horus_logring_append(horus_logring *r, uint8_t level, const char *node, uin
   clock_gettime(CLOCK_REALTIME, &ts);
   s->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
   s->tick = tick;
-  s->pid = (uint32_t)getpid();
+  s->pid = r->pid;
   s->level = level;
   s->truncated = len > HORUS_LOG_MSG_MAX;
   s->msg_len = (uint16_t)(s->truncated ? HORUS_LOG_MSG_MAX : len);

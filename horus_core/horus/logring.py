@@ -46,8 +46,8 @@ def _forget_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_in_child)
 
 
-def append(level: int, node: str, tick: int, message: str) -> None:
-    ring = _ring(namespace.current())
+def append(level: int, node: str, tick: int, message: str, ns: str | None = None) -> None:
+    ring = _rings[ns] if ns in _rings else _ring(ns or namespace.current())
     if ring is not None:
         ring.append(level, node, tick, message)
 

@@ -9,6 +9,7 @@ Topic names may contain any character; those outside [A-Za-z0-9_.-] are
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -22,7 +23,12 @@ _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 
 def current() -> str:
     """The namespace of this process: $HORUS_NAMESPACE, or "default"."""
-    ns = os.environ.get("HORUS_NAMESPACE") or "default"
+    return _checked(os.environ.get("HORUS_NAMESPACE") or "default")
+
+
+@functools.lru_cache(maxsize=16)
+def _checked(ns: str) -> str:
+    # Cached: log calls ask for the namespace on every record.
     if not _NS_RE.match(ns):
         raise ValueError(f"HORUS_NAMESPACE={ns!r} is not a valid namespace: use 1-64 letters, digits, '_', '.', '-'")
     return ns

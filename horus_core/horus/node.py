@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from . import log
+from . import log, namespace
 from .policy import FailurePolicy
 from .topic import Topic
 
@@ -89,6 +89,7 @@ class Node:
                     f"Node {label} is in seconds and must be positive (got {value!r}); e.g. 300 * horus.us"
                 )
         self.name = name or f"node_{uuid.uuid4().hex[:8]}"
+        self.namespace = namespace.current()
         self.rate = float(rate)
         self.period = 1.0 / self.rate
         self.failure_policy = FailurePolicy.parse(failure_policy)
@@ -174,16 +175,16 @@ class Node:
     # -- logging ------------------------------------------------------------------
 
     def log_info(self, message: str) -> None:
-        log.emit(log.INFO, self.name, self.tick_count, message)
+        log.emit(log.INFO, self.name, self.tick_count, message, self.namespace)
 
     def log_warning(self, message: str) -> None:
-        log.emit(log.WARNING, self.name, self.tick_count, message)
+        log.emit(log.WARNING, self.name, self.tick_count, message, self.namespace)
 
     def log_error(self, message: str) -> None:
-        log.emit(log.ERROR, self.name, self.tick_count, message)
+        log.emit(log.ERROR, self.name, self.tick_count, message, self.namespace)
 
     def log_debug(self, message: str) -> None:
-        log.emit(log.DEBUG, self.name, self.tick_count, message)
+        log.emit(log.DEBUG, self.name, self.tick_count, message, self.namespace)
 
     def request_stop(self) -> None:
         """Ask the scheduler running this node to stop after the current pass."""

@@ -37,12 +37,11 @@ class Publisher:
         self.path = stats_dir(ns) / f"{os.getpid()}.{next(_serial)}"
         self.core = _core.Stats(str(self.path), scheduler, nodes)
 
-    def publish(self, index: int, s: NodeStats) -> None:
+    def publish(self, index: int, s: NodeStats, now_ns: int) -> None:
         n = s.total_ticks
         self.core.update(
-            index, s.name, _STATE_CODE.get(s.state, 0), _HEALTH_CODE.get(s.health(), 0), n, s.errors_count,
-            s.deadline_misses, s.budget_overruns, s.last_ns, s.sum_ns // n if n else 0, s.max_ns, s.rate,
-            s.achieved_rate(),
+            index, s.name, _STATE_CODE.get(s.state, 0), _HEALTH_CODE.get(s.health(now_ns), 0), n, s.errors_count,
+            s.deadline_misses, s.budget_overruns, s.last_ns, s.sum_ns // n if n else 0, s.max_ns, s.rate, s.rate_ewma,
         )  # fmt: skip
 
     def close(self) -> None:

@@ -41,6 +41,9 @@ class _Slot:
     resume_at: int = 0  # for suspended / restarting nodes
     needs_init: bool = True
     restart_attempt: int = 0
+    deadline_ns: int = 0
+    budget_ns: int = 0
+    watchdog_ns: int = 0  # 0: no watchdog
     index: int = 0  # its record in the stats registry
     future: Future[tuple[int, int, BaseException | None]] | None = None
     started_at: int = 0
@@ -97,7 +100,11 @@ class Scheduler:
             raise RuntimeError("add nodes before run(): the scheduler is already running")
         period = max(node.period, 1.0 / self.tick_rate)
         stats = NodeStats(node.name, 1.0 / period, node.failure_policy.kind)
-        self._slots[node.name] = _Slot(node, stats, int(period * NS), index=len(self._slots))
+        watchdog = node.watchdog or self.watchdog_ms / 1000
+        self._slots[node.name] = _Slot(
+            node, stats, int(period * NS), deadline_ns=int(node.deadline * NS), budget_ns=int(node.budget * NS),
+            watchdog_ns=int(watchdog * NS), index=len(self._slots),
+        )  # fmt: skip
         return self
 
     def node_names(self) -> list[str]:
@@ -267,16 +274,15 @@ class Scheduler:
         self._finish_tick(slot, start, end, exc)
 
     def _finish_tick(self, slot: _Slot, start: int, end: int, exc: BaseException | None) -> None:
-        node = slot.node
-        node.tick_count += 1
+        slot.node.tick_count += 1
         duration = end - start
-        watchdog_s = node.watchdog or (self.watchdog_ms / 1000 if self.watchdog_ms else None)
         slot.stats.record_tick(
-            duration,
-            ok=exc is None,
-            missed_deadline=end - slot.next_due > node.deadline * NS,
-            over_budget=duration > node.budget * NS,
-            watchdog=bool(watchdog_s and duration > watchdog_s * NS),
+            start,
+            end,
+            exc is None,
+            end - slot.next_due > slot.deadline_ns,
+            duration > slot.budget_ns,
+            0 < slot.watchdog_ns < duration,
         )
         # Next due on the grid of the period; periods that already passed are skipped, not replayed.
         slot.next_due += slot.period_ns
@@ -361,7 +367,7 @@ class Scheduler:
 
     def _publish(self, slot: _Slot) -> None:
         if self._registry is not None:
-            self._registry.publish(slot.index, slot.stats)
+            self._registry.publish(slot.index, slot.stats, _core.now_ns())
 
     def _pool_get(self) -> ThreadPoolExecutor:
         if self._pool is None:
