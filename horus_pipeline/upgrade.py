@@ -2,9 +2,10 @@
 
 1. Re-lock every image (or the named ones) into a staging directory, with `--upgrade` (or
    `--upgrade-package NAME` for each `--package`), seeded from the committed locks.
-2. Build what exists for the new locks (today: the host's horus_core wheel, `nox -s core`; the
-   bundle step joins here when it lands), install each new lock this machine can run into a
-   fresh directory, and run the tests against it.
+2. Build against the new locks: every image's bundle layers (each new pin's wheel for the
+   image's CPU, hash-checked, installed into its layer; `horus_pipeline.bundle`) and the host's
+   horus_core wheel. Then install each new lock this machine can run into a fresh directory
+   and run the tests against it.
 3. All green: replace lockfiles/<image>.txt and horus.lock, and write a Markdown summary
    (package, old, new, per image) for the pull request. Anything red: print it, exit non-zero,
    and leave every committed file byte for byte as it was.
@@ -48,7 +49,7 @@ class Plan:
     specs: list[ImageSpec]
     packages: list[str] = field(default_factory=list)  # empty: everything
     tests: list[str] = field(default_factory=lambda: list(DEFAULT_TESTS))  # pytest arguments
-    build_core: bool = True  # build and install the host's horus_core wheel for the tests
+    build: bool = True  # build every image's layers and the host's horus_core wheel
     summary: Path = DEFAULT_SUMMARY
 
 
@@ -104,6 +105,15 @@ def build_core() -> Path:
     return wheel_for(get_arch(platform.machine()))
 
 
+def build_layers_for(specs: Sequence[ImageSpec], locks: Mapping[str, Lock]) -> None:
+    """The bundle step's layers for each new lock: every pin has a wheel for its robot, and it installs."""
+    from .bundle import build_layers
+
+    for spec in specs:
+        with step(f"build {spec.name}'s layers from its new lock"):
+            build_layers(spec, locks[spec.name])
+
+
 def upgrade(plan: Plan) -> dict[str, list[tuple[str, str, str]]]:
     """Run the loop; return the changes per image. Raises (committed files untouched) on any failure."""
     host = platform.machine()
@@ -124,7 +134,10 @@ def upgrade(plan: Plan) -> dict[str, list[tuple[str, str, str]]]:
         runnable = [s for s in plan.specs if s.target.arch.name == host]
         if not runnable:
             raise UpgradeFailed(f"no image runs on this {host} machine: nothing can test the new locks")
-        core_wheel = build_core() if plan.build_core else None
+        core_wheel = None
+        if plan.build:
+            build_layers_for(plan.specs, staged)
+            core_wheel = build_core()
         for spec in runnable:
             run_tests(spec, work / f"{spec.name}.txt", plan, work, core_wheel)
         for spec in plan.specs:
@@ -156,7 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--summary", type=Path, default=DEFAULT_SUMMARY, help="where to write the Markdown summary")
     parser.add_argument(
-        "--no-core", action="store_true", help="do not build and install horus_core (tests that need no runtime)"
+        "--no-build",
+        action="store_true",
+        help="build neither bundle layers nor horus_core: only for tests that need neither",
     )
     args = parser.parse_args(argv)
     try:
@@ -165,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             specs=specs,
             packages=args.package,
             tests=shlex.split(args.tests),
-            build_core=not args.no_core,
+            build=not args.no_build,
             summary=args.summary,
         )
         changes = upgrade(plan)

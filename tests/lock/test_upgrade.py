@@ -39,7 +39,7 @@ def committed(fake_index: FakeIndex, make_image: MakeImage) -> tuple[Path, Path,
 
 
 def upgrade(spec: Path, summary: Path, *extra: str) -> int:
-    return main([str(spec), "--tests", "tests -q", "--no-core", "--summary", str(summary), *extra])
+    return main([str(spec), "--tests", "tests -q", "--no-build", "--summary", str(summary), *extra])
 
 
 def test_passing_upgrade_writes_new_pins_and_a_summary(
