@@ -10,7 +10,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import Repo
+from bundle_testing import Repo
 from horus_testing import require
 
 from horus_pipeline.bundle import BundleResult, build_bundle

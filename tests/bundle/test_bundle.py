@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Index, Repo
+from bundle_testing import Index, Repo
 
 from horus_pipeline import REPO
 from horus_pipeline.bundle import build_bundle, diff, main
