@@ -18,8 +18,10 @@ PYTHON = "3.11"
 TOOLS = "lockfiles/tools.txt"
 
 
-def install_tools(session: nox.Session, *extra: str) -> None:
+def install_pipeline(session: nox.Session, *extra: str) -> None:
+    """The pinned tools, anything `extra` names, and the pipeline package itself."""
     session.install("-r", TOOLS, *extra)
+    session.install("--no-deps", "-e", ".")
 
 
 def install_core(session: nox.Session) -> None:
@@ -31,8 +33,7 @@ def install_core(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def build(session: nox.Session) -> None:
     """Build everything robots need: horus_core wheels for every CPU, then a bundle per image (`-- IMAGE ...`)."""
-    install_tools(session)
-    session.install("--no-deps", "-e", ".")
+    install_pipeline(session)
     session.run("python", "-m", "horus_pipeline.core")
     session.run("python", "-m", "horus_pipeline.bundle", *session.posargs)
 
@@ -40,24 +41,21 @@ def build(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def bundle(session: nox.Session) -> None:
     """Offline venv bundles in per-package layers: dist/bundles/<image>/ (`-- IMAGE ...`, `-- --diff OLD NEW`)."""
-    install_tools(session)
-    session.install("--no-deps", "-e", ".")
+    install_pipeline(session)
     session.run("python", "-m", "horus_pipeline.bundle", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def core(session: nox.Session) -> None:
     """Cross-compile horus_core wheels for every robot CPU into dist/wheels, checked by auditwheel."""
-    install_tools(session)
-    session.install("--no-deps", "-e", ".")
+    install_pipeline(session)
     session.run("python", "-m", "horus_pipeline.core", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run every test: unit, integration and end-to-end on simulated robots."""
-    install_tools(session, "-r", "lockfiles/test.txt")
-    session.install("--no-deps", "-e", ".")
+    install_pipeline(session, "-r", "lockfiles/test.txt")
     install_core(session)
     # The demo robot's tests run against its robot's lock (CPU torch, scipy, numpy).
     session.run("python", "-m", "horus_pipeline.lock", "--install", "demo-amd64")
@@ -67,8 +65,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark the runtime against multiprocessing.Pipe and pyzmq; print a table, write dist/bench/*.json."""
-    install_tools(session, "-r", "lockfiles/test.txt")
-    session.install("--no-deps", "-e", ".")
+    install_pipeline(session, "-r", "lockfiles/test.txt")
     install_core(session)
     session.run("python", "tests/bench/runtime.py", *session.posargs)
 
@@ -76,7 +73,7 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Check style and types: ruff and mypy on the pipeline, the runtime and the tests."""
-    install_tools(session, "-r", "lockfiles/test.txt")
+    session.install("-r", TOOLS, "-r", "lockfiles/test.txt")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", "horus_pipeline", "horus_core", "noxfile.py")
     session.run("mypy", "horus_pipeline", "horus_core/horus", "noxfile.py")
@@ -86,8 +83,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def sim(session: nox.Session) -> None:
     """Boot simulated robots of an image (`-- demo-amd64 --count 5`), or stop them all (`-- --stop`)."""
-    install_tools(session)
-    session.install("--no-deps", "-e", ".")
+    install_pipeline(session)
     session.run("python", "-m", "horus_pipeline.sim", *session.posargs)
 
 
@@ -95,8 +91,7 @@ def sim(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def lock(session: nox.Session) -> None:
     """Lock each image's Python packages for its robot's CPU: lockfiles/<image>.txt."""
-    install_tools(session)
-    session.install("--no-deps", "-e", ".")
+    install_pipeline(session)
     session.run("python", "-m", "horus_pipeline.lock", *session.posargs)
 
 
@@ -104,6 +99,5 @@ def lock(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def upgrade(session: nox.Session) -> None:
     """Re-lock every image with newer versions, test them, and keep the new pins only if all pass."""
-    install_tools(session)
-    session.install("--no-deps", "-e", ".")
+    install_pipeline(session)
     session.run("python", "-m", "horus_pipeline.upgrade", *session.posargs)
