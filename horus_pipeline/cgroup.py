@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -65,14 +67,29 @@ def enter(groups: Sequence[Path]) -> Callable[[], None]:
 
 
 def remove(groups: Sequence[str | Path]) -> None:
-    """Remove the groups and whatever the robot's systemd left under them (all empty by now)."""
+    """Remove the groups and whatever the robot's systemd made under them, after SIGKILLing any
+    process still in them (none, unless the robot's PID 1 died and left orphans)."""
     for group in map(Path, groups):
         if not group.is_dir():
             continue
         subdirs = sorted((Path(d) for d, _, _ in os.walk(group)), key=lambda p: len(p.parts), reverse=True)
+        deadline = time.monotonic() + 10
+        while (pids := _pids(subdirs)) and time.monotonic() < deadline:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
         for sub in subdirs:
             with contextlib.suppress(OSError):
                 sub.rmdir()
+
+
+def _pids(groups: Sequence[Path]) -> list[int]:
+    pids = []
+    for group in groups:
+        with contextlib.suppress(OSError):
+            pids += [int(p) for p in (group / "cgroup.procs").read_text().split()]
+    return pids
 
 
 def find(names: Sequence[str]) -> list[Path]:

@@ -260,11 +260,18 @@ class Sim:
         found += [f"mount {m}" for m in mounts_under(self.dir)]
         found += [f"cgroup {g}" for g in cgroup.find(sorted(names))]
         for proc in Path("/proc").iterdir():
-            if proc.name.isdigit() and int(proc.name) != os.getpid():
-                with contextlib.suppress(OSError):
-                    cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                    if str(self.dir) in cmd or any(f"--machine={n} " in cmd + " " for n in names):
-                        found.append(f"process {proc.name}: {cmd.strip()}")
+            if not proc.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):  # gone meanwhile, or a kernel thread
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                nspawn = "systemd-nspawn" in cmd and (
+                    str(self.dir) in cmd or any(f"--machine={n} " in f"{cmd} " for n in names)
+                )
+                groups = (proc / "cgroup").read_text()
+                inside = any(f"/{n}/" in groups or groups.endswith(f"/{n}\n") for n in names)  # a robot's
+                exited = _start_time(int(proc.name)) is None  # a zombie: its parent has yet to reap it
+                if (nspawn or inside) and not exited:
+                    found.append(f"process {proc.name}: {cmd}")
         losetup = subprocess.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], capture_output=True, text=True)
         found += [f"loop device {line}" for line in losetup.stdout.splitlines() if str(self.dir) in line]
         return found
@@ -571,10 +578,11 @@ def _container_init(nspawn_pid: int) -> int | None:
 def _teardown(robots: list[Robot], procs: dict[int, subprocess.Popen[bytes]]) -> None:
     """Stop robots in parallel (orderly poweroff, then SIGKILL) and remove all they used."""
     for r in robots:
-        # An orderly poweroff. Not SIGTERM to nspawn: it becomes SIGRTMIN+3 to the robot's
-        # PID 1, which a systemd under qemu-user never sees.
+        # An orderly poweroff, asked of the robot's systemd directly: it also works when nspawn
+        # was killed and left the robot running. Not SIGTERM to nspawn first: that becomes
+        # SIGRTMIN+3 to the robot's PID 1, which a systemd under qemu-user never sees.
         poweroff = ["systemctl", "poweroff", "--no-block"]
-        if r.running() and r.nspawn_pid and r.enter(poweroff, timeout=30).returncode != 0:
+        if r.enter(poweroff, timeout=30).returncode != 0 and r.running() and r.nspawn_pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(r.nspawn_pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT

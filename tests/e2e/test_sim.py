@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -157,6 +158,16 @@ def test_stop_and_failed_boot_leave_nothing(sim: Sim, boot_robots: BootRobots) -
         boot_robots("demo-amd64", customize=break_sshd)
     assert netns.namespaces() == before
     assert sim.leftovers() == []
+
+    # nspawn killed: the robot's systemd goes on running, orphaned; stopping still removes it all.
+    (robot,) = sim.boot(load_image("demo-amd64"), 1)
+    assert robot.nspawn_pid is not None
+    os.kill(robot.nspawn_pid, signal.SIGKILL)
+    time.sleep(0.5)
+    assert robot.ssh("systemctl is-system-running", check=False).stdout.strip() in ("running", "degraded")
+    sim.stop([robot])
+    assert sim.leftovers([robot]) == []
+    assert netns.namespaces() == before
 
 
 SUBRUN_TEST = """
