@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from .images import ImageSpec
 
 # Bump when the recipe below changes what a tree contains: it is part of the cache key.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 # What every robot has, whatever its image adds (`os.packages`): an init, a bus, sshd for
 # Ansible, the image's Python with venv (releases are venvs on the system interpreter),
@@ -210,6 +210,9 @@ def _finish(root: Path, epoch: int) -> None:
         key.unlink()  # one robot, one host key: sim.py generates them per copy
     (root / "etc/machine-id").write_text("")  # systemd takes the container's id until a copy sets one
     (root / "etc/hostname").write_text("robot\n")
+    # mmdebstrap leaves the build host's resolv.conf: not ours to ship, and it differs per host.
+    (root / "etc/resolv.conf").unlink(missing_ok=True)
+    (root / "etc/default/locale").write_text("LANG=C.UTF-8\n")  # what pam_env reads at each login
     # apt leaves its download dirs root-owned instead of _apt-owned when its sandbox user could
     # not reach the build directory (a 0700 temporary directory): make them what apt makes.
     passwd = (root / "etc/passwd").read_text().splitlines()
@@ -364,7 +367,7 @@ def run_in_rootfs(
 
     `binds` are (host path, path inside) bind mounts, `ro_binds` the same read-only. The
     command gets /proc, /sys, /dev, a fresh tmpfs on /tmp (put files elsewhere), the host's
-    network, and a clean environment: PATH, LANG=C.UTF-8 and `env`, none of the host's
+    network and DNS, and a clean environment: PATH, LANG=C.UTF-8 and `env`, none of the host's
     variables (no PIP_*). `volatile` leaves the tree untouched: it is mounted read-only
     under a throwaway tmpfs overlay, so the command may write anywhere (bind mount points
     included) and nothing reaches the tree; that is how to use a cached base rootfs, and
@@ -383,7 +386,7 @@ def run_in_rootfs(
         "--register=no",
         "--keep-unit",
         "--pipe",
-        "--resolv-conf=off",
+        "--resolv-conf=copy-host",  # names resolve as on the host (written to the overlay or copy)
         "--timezone=off",
         "--link-journal=no",
         "--setenv=LANG=C.UTF-8",
