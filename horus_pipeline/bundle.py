@@ -32,6 +32,7 @@ from . import REPO
 from .bundle_manifest import compose, dumps, read_manifest
 from .console import info, step
 from .core import WHEELS, build_core_wheel, wheel_for
+from .deployvars import write_deploy_vars
 from .determinism import sha256_file
 from .errors import PipelineError
 from .images import ImageSpec, all_images, load_image
@@ -177,6 +178,7 @@ def build_bundle(
         _atomic_write(path, text)
     if sign_key is not None:
         sign(path, sign_key)
+    write_deploy_vars(spec, root)  # how the release runs on the robot: read by ansible/deploy.yml
     latest = root / "latest"
     if not latest.is_file() or latest.read_text().strip() != manifest["id"]:
         _atomic_write(latest, f"{manifest['id']}\n".encode())
