@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import platform
-import shlex
 import shutil
 import signal
 import subprocess
@@ -33,7 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from . import REPO, cgroup, netns
@@ -42,7 +41,8 @@ from .errors import PipelineError
 from .images import ImageSpec, image_names, load_image
 from .prereqs import ensure_host_tools, require_root
 from .proc import run
-from .rootfs import CLEAN_PATH, ensure_rootfs, mount_overlay, mounts_under, unmount_under
+from .rootfs import ensure_rootfs, mount_overlay, mounts_under, unmount_under
+from .simrobot import SSH_OPTIONS, Robot, clean_env, container_init, same_process, start_time
 from .targets import get_arch
 
 DEFAULT_DIR = REPO / "dist" / "sim"
@@ -52,109 +52,6 @@ DEFAULT_DIR = REPO / "dist" / "sim"
 # (every binary under qemu-user) 2-5 s.
 BOOT_TIMEOUT = {"x86_64": 120.0, "aarch64": 300.0}
 STOP_TIMEOUT = 60.0
-
-SSH_OPTIONS = (
-    "-o", "BatchMode=yes",
-    "-o", "StrictHostKeyChecking=no",
-    "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "LogLevel=ERROR",
-    "-o", "ConnectTimeout=5",
-)  # fmt: skip
-
-
-@dataclass
-class Robot:
-    """One simulated robot: what it is, where it answers, which processes are its own."""
-
-    name: str  # inventory and host name: <image>-<n>
-    image: str
-    arch: str  # uname -m of the robot
-    netns: str  # horus-sim-<n>: namespace, host interface and nspawn machine name
-    subnet: str
-    address: str  # the robot's eth0: SSH here
-    dir: str  # <sim dir>/robots/<name>
-    key: str  # private key for root@address
-    sim_dir: str
-    owner_pid: int | None = None  # a test run: when it is gone, its robots are orphans
-    owner_start: int | None = None
-    nspawn_pid: int | None = None
-    nspawn_start: int | None = None
-    leader_pid: int | None = None  # the robot's PID 1 (systemd), as the host sees it
-    leader_start: int | None = None
-    cgroups: list[str] = field(default_factory=list)  # its own, one per hierarchy (cgroup.py)
-    boot_seconds: float | None = None  # nspawn started -> systemd "running"
-    ssh_seconds: float | None = None  # nspawn started -> first SSH command answered
-
-    @property
-    def root(self) -> Path:
-        """The robot's disk as seen from the host."""
-        return Path(self.dir) / "root"
-
-    def ssh_argv(self, command: str | Sequence[str]) -> list[str]:
-        remote = command if isinstance(command, str) else shlex.join(command)
-        return ["ssh", "-i", self.key, *SSH_OPTIONS, f"root@{self.address}", remote]
-
-    def ssh(
-        self,
-        command: str | Sequence[str],
-        *,
-        check: bool = True,
-        input: str | None = None,
-        timeout: float = 300,
-    ) -> subprocess.CompletedProcess[str]:
-        """Run a shell command (a string, or argv that gets quoted) on the robot as root over SSH.
-
-        With `check`, a non-zero exit raises PipelineError with the command's output.
-        """
-        proc = subprocess.run(
-            self.ssh_argv(command), input=input, capture_output=True, text=True, timeout=timeout, check=False
-        )
-        if check and proc.returncode != 0:
-            output = f"{proc.stdout}{proc.stderr}".rstrip()
-            raise PipelineError(f"on robot {self.name}: {command!r} exited {proc.returncode}\n{output}")
-        return proc
-
-    def journal(self, lines: int = 80, unit: str | None = None) -> str:
-        """The tail of the robot's journal (this boot), read without SSH."""
-        argv = ["journalctl", "-b", "--no-pager", "-n", str(lines)] + (["-u", unit] if unit else [])
-        return self.enter(argv).stdout
-
-    def enter(self, argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run argv inside the running robot through its namespaces (no SSH), never raising."""
-        if self.leader_pid is None or not _same_process(self.leader_pid, self.leader_start):
-            return subprocess.CompletedProcess(list(argv), 1, "", "robot is not running")
-        nsenter = ["nsenter", "-t", str(self.leader_pid), "-m", "-u", "-i", "-n", "-p", "--", *argv]
-        try:
-            return subprocess.run(
-                nsenter, capture_output=True, text=True, timeout=timeout, check=False, env=_clean_env()
-            )
-        except subprocess.TimeoutExpired:
-            return subprocess.CompletedProcess(nsenter, 124, "", f"timed out after {timeout:.0f}s")
-
-    def memory(self) -> tuple[int, int]:
-        """(bytes, processes): proportional set size of every process of the robot, qemu included."""
-        if self.leader_pid is None:
-            return 0, 0
-        try:
-            ns = os.readlink(f"/proc/{self.leader_pid}/ns/pid")
-        except OSError:
-            return 0, 0
-        total = count = 0
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                if os.readlink(proc / "ns/pid") != ns:
-                    continue
-                rollup = (proc / "smaps_rollup").read_text()
-            except OSError:
-                continue
-            count += 1
-            total += sum(int(line.split()[1]) * 1024 for line in rollup.splitlines() if line.startswith("Pss:"))
-        return total, count
-
-    def running(self) -> bool:
-        return self.nspawn_pid is not None and _same_process(self.nspawn_pid, self.nspawn_start)
 
 
 class Sim:
@@ -270,7 +167,7 @@ class Sim:
                 )
                 groups = (proc / "cgroup").read_text()
                 inside = any(f"/{n}/" in groups or groups.endswith(f"/{n}\n") for n in names)  # a robot's
-                exited = _start_time(int(proc.name)) is None  # a zombie: its parent has yet to reap it
+                exited = start_time(int(proc.name)) is None  # a zombie: its parent has yet to reap it
                 if (nspawn or inside) and not exited:
                     found.append(f"process {proc.name}: {cmd}")
         losetup = subprocess.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], capture_output=True, text=True)
@@ -338,7 +235,7 @@ class Sim:
                 key=str(self.key),
                 sim_dir=str(self.dir),
                 owner_pid=self.owner_pid,
-                owner_start=_start_time(self.owner_pid) if self.owner_pid else None,
+                owner_start=start_time(self.owner_pid) if self.owner_pid else None,
             )
             _save(robot)
             try:
@@ -409,11 +306,11 @@ class Sim:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # outlives `nox -s sim`; no terminal signal reaches it
-                env=_clean_env(),
+                env=clean_env(),
                 preexec_fn=cgroup.enter(groups),  # no other thread runs while we spawn
             )
         self._procs[proc.pid] = proc
-        robot.nspawn_pid, robot.nspawn_start = proc.pid, _start_time(proc.pid)
+        robot.nspawn_pid, robot.nspawn_start = proc.pid, start_time(proc.pid)
         self._started[robot.netns] = time.monotonic()
         _save(robot)
 
@@ -424,11 +321,11 @@ class Sim:
         while robot.leader_pid is None:
             if not robot.running():
                 raise self._boot_error(robot, "systemd-nspawn exited")
-            robot.leader_pid = _container_init(robot.nspawn_pid or 0)
+            robot.leader_pid = container_init(robot.nspawn_pid or 0)
             if time.monotonic() > deadline:
                 raise self._boot_error(robot, f"no init process after {timeout:.0f}s")
             time.sleep(0.1)
-        robot.leader_start = _start_time(robot.leader_pid)
+        robot.leader_start = start_time(robot.leader_pid)
         _save(robot)
         state = ""
         while time.monotonic() < deadline:
@@ -527,53 +424,11 @@ def _robot_order(r: Robot) -> tuple[str, int]:
 
 def reap_orphans() -> list[str]:
     """Stop robots whose owner (a test run) has exited without stopping them; their names."""
-    orphans = [r for r in _registry() if r.owner_pid is not None and not _same_process(r.owner_pid, r.owner_start)]
+    orphans = [r for r in _registry() if r.owner_pid is not None and not same_process(r.owner_pid, r.owner_start)]
     if orphans:
         info(f"stopping robots left by a run that did not stop them: {', '.join(r.name for r in orphans)}")
         _teardown(orphans, {})
     return [r.name for r in orphans]
-
-
-# -- processes ------------------------------------------------------------------------------
-
-
-def _clean_env() -> dict[str, str]:
-    return {"PATH": CLEAN_PATH, "LANG": "C.UTF-8"}
-
-
-def _start_time(pid: int) -> int | None:
-    """The start time (clock ticks since boot) of a live process, None if gone or a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        return None
-    return int(fields[19])
-
-
-def _same_process(pid: int, start: int | None) -> bool:
-    """pid still runs and is the process we noted (not a later one that reused the number)."""
-    now = _start_time(pid)
-    return now is not None and (start is None or now == start)
-
-
-def _container_init(nspawn_pid: int) -> int | None:
-    """The robot's PID 1 as the host sees it: the child of nspawn that is pid 1 in its namespace."""
-    try:
-        children = Path(f"/proc/{nspawn_pid}/task/{nspawn_pid}/children").read_text().split()
-    except OSError:
-        return None
-    for child in children:
-        with contextlib.suppress(OSError):
-            status = Path(f"/proc/{child}/status").read_text()
-            nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
-            if len(nspid) > 1 and nspid[-1] == "1":
-                return int(child)
-    return None
 
 
 def _teardown(robots: list[Robot], procs: dict[int, subprocess.Popen[bytes]]) -> None:
@@ -591,13 +446,13 @@ def _teardown(robots: list[Robot], procs: dict[int, subprocess.Popen[bytes]]) ->
         for pid, start in ((r.nspawn_pid, r.nspawn_start), (r.leader_pid, r.leader_start)):
             if pid is None or start is None:
                 continue
-            while _same_process(pid, start) and time.monotonic() < deadline:
+            while same_process(pid, start) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if _same_process(pid, start):
+            if same_process(pid, start):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)  # PID 1 of the robot: takes every process in it along
                 kill_deadline = time.monotonic() + 10
-                while _same_process(pid, start) and time.monotonic() < kill_deadline:
+                while same_process(pid, start) and time.monotonic() < kill_deadline:
                     time.sleep(0.05)
             proc = procs.pop(pid, None)
             if proc is not None:
