@@ -1,9 +1,9 @@
 """One simulated robot as the host sees it: where it answers, and which processes are its own.
 
-Made and booted by horus_pipeline.sim (what runs *on* a robot is horus_pipeline/robot/); this module only talks to a running robot (SSH, or its
-namespaces through nsenter) and identifies its processes by pid *and* start time, so a
-number the kernel has reused never stands for a robot.
-"""
+Made and booted by horus_pipeline.sim (what runs *on* a robot is horus_pipeline/robot/).
+This module only talks to a running robot (SSH, or its namespaces through nsenter) and
+identifies its processes by pid *and* start time, so a number the kernel has reused never
+stands for a robot."""
 
 from __future__ import annotations
 
