@@ -3,7 +3,8 @@
 Made and booted by horus_pipeline.sim (what runs *on* a robot is horus_pipeline/robot/).
 This module only talks to a running robot (SSH, or its namespaces through nsenter) and
 identifies its processes by pid *and* start time, so a number the kernel has reused never
-stands for a robot."""
+stands for a robot.
+"""
 
 from __future__ import annotations
 
