@@ -517,6 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "  nox -s sim -- demo-arm64 --count 2     two arm64 robots, besides any others\n"
             "  nox -s sim                             list running robots: address, boot time, memory\n"
             "  ansible-playbook -i dist/sim/inventory.yml ansible/deploy.yml\n"
+            "  nox -s sim -- demo-arm64 --stop        stop the demo-arm64 robots only\n"
             "  nox -s sim -- --stop                   stop all, remove dist/sim\n\n"
             "The first run per image builds its base rootfs with mmdebstrap (amd64 ~30 s, arm64\n"
             "~3 min) and caches it; host tools (mmdebstrap, systemd-container, qemu-user-static)\n"
@@ -537,7 +538,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="how many robots of IMAGE should run (default 1): missing ones boot, extra ones stop",
     )
-    parser.add_argument("--stop", action="store_true", help="stop every simulated robot and remove dist/sim")
+    parser.add_argument(
+        "--stop",
+        action="store_true",
+        help="stop every simulated robot and remove dist/sim; with IMAGE, only the robots of IMAGE",
+    )
     parser.add_argument(
         "--rebuild-rootfs",
         action="store_true",
@@ -547,12 +552,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim = Sim(DEFAULT_DIR)
     try:
         if args.stop:
-            if args.image:
-                parser.error("--stop takes no IMAGE: it stops every robot")
             require_root("stopping simulated robots")
             reap_orphans()
-            sim.stop()
-            print("All simulated robots stopped; dist/sim removed.")
+            if args.image:
+                sim.stop([r for r in sim.robots() if r.image == args.image])
+                _report(sim)
+            else:
+                sim.stop()
+                print("All simulated robots stopped; dist/sim removed.")
         elif args.image:
             image = load_image(args.image)
             require_root("booting simulated robots")
