@@ -17,6 +17,7 @@
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free for shared memory");
 
 typedef _Atomic uint64_t hatomic_u64;
+typedef _Atomic uint32_t hatomic_u32; /* futex words: the kernel's futexes are 32-bit */
 
 /* Publish: every store before this one is visible to a reader that loads the
 ** same value with hatomic_load_acquire. */
@@ -52,6 +53,17 @@ static inline int hatomic_cas_relaxed(hatomic_u64 *p, uint64_t *expected, uint64
 static inline int hatomic_cas_release(hatomic_u64 *p, uint64_t expected, uint64_t v) {
   return atomic_compare_exchange_strong_explicit(p, &expected, v, memory_order_release, memory_order_relaxed);
 }
+
+static inline uint32_t hatomic_load32(const hatomic_u32 *p) {
+  return atomic_load_explicit((hatomic_u32 *)p, memory_order_relaxed);
+}
+static inline void hatomic_add32(hatomic_u32 *p, int32_t v) {
+  atomic_fetch_add_explicit(p, (uint32_t)v, memory_order_relaxed);
+}
+
+/* A full fence: the store before it is visible before the load after it. Pairs
+** with the same fence on the other side of a Dekker-style handshake. */
+static inline void hatomic_fence_full(void) { atomic_thread_fence(memory_order_seq_cst); }
 
 /* Seqlock fences, named for the side that issues them (see [SEQLOCK] in topic.c). */
 static inline void hatomic_fence_writer_begin(void) { atomic_thread_fence(memory_order_release); }

@@ -37,7 +37,7 @@
 #define HORUS_NAME_MAX 200
 
 /* Topic segment format version; see the layout drawing in topic.c. */
-#define HORUS_TOPIC_VERSION 1u
+#define HORUS_TOPIC_VERSION 2u
 
 /* ---- Topics --------------------------------------------------------------- */
 
@@ -109,6 +109,15 @@ typedef struct horus_cursor {
 /* Start a cursor at the next message to be published (a new subscriber does not see history). */
 void horus_cursor_init(const horus_topic *t, horus_cursor *c);
 
+/*
+** Wait until a message is ready for cursor c: spin for up to spin_ns, then
+** sleep on the topic's futex, for at most timeout_ns in all (UINT64_MAX:
+** no limit). HORUS_OK: a message is ready. HORUS_EMPTY: timed out.
+** HORUS_ESYS with errno EINTR: a signal arrived (handle it, then wait again).
+** Call without holding any lock a publisher might need: it may sleep.
+*/
+int horus_topic_wait(horus_topic *t, const horus_cursor *c, uint64_t spin_ns, uint64_t timeout_ns);
+
 /* A message in place, valid only until horus_topic_confirm says whether the copy held. */
 typedef struct horus_msg_view {
   uint64_t seq;
@@ -164,6 +173,13 @@ int horus_sleep_until(uint64_t deadline_ns);
 
 /* Lower this thread's timer slack to 1 ns so absolute sleeps wake on time. */
 void horus_timer_slack_min(void);
+
+/*
+** Keep freed heap memory in the process (glibc: mmap threshold 32 MiB, trim
+** threshold 256 MiB), so buffers for large messages are reused instead of
+** page-faulted in afresh on every receive. Process-wide; any thread, once.
+*/
+int horus_keep_heap(void);
 
 /* mlockall(MCL_CURRENT|MCL_FUTURE); HORUS_ESYS with errno on refusal. */
 int horus_lock_memory(void);

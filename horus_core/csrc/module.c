@@ -240,6 +240,24 @@ static PyObject *Cursor_recv(CursorObject *self, PyObject *unused) {
   }
 }
 
+/* wait(timeout_s, spin_s) -> bool: block (GIL released) until a message is ready or the timeout passes. */
+static PyObject *Cursor_wait(CursorObject *self, PyObject *args) {
+  double timeout, spin;
+  if (!PyArg_ParseTuple(args, "dd", &timeout, &spin)) return NULL;
+  horus_topic *t = cursor_topic(self);
+  if (!t) return NULL;
+  uint64_t deadline = horus_now_ns() + (uint64_t)(timeout * 1e9);
+  for (;;) {
+    uint64_t now = horus_now_ns();
+    uint64_t left = now < deadline ? deadline - now : 0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = horus_topic_wait(t, &self->c, (uint64_t)(spin * 1e9), left);
+    Py_END_ALLOW_THREADS if (rc == HORUS_OK) Py_RETURN_TRUE;
+    if (rc == HORUS_EMPTY) Py_RETURN_FALSE;
+    if (PyErr_CheckSignals() != 0) return NULL; /* EINTR: run Python's handlers, then wait on */
+  }
+}
+
 /* ready() -> bool: is a message waiting? Does not consume it. */
 static PyObject *Cursor_ready(CursorObject *self, PyObject *unused) {
   (void)unused;
@@ -261,6 +279,7 @@ static PyObject *Cursor_get_next(CursorObject *self, void *c) {
 static PyMethodDef Cursor_methods[] = {
     {"recv", (PyCFunction)Cursor_recv, METH_NOARGS, "recv() -> bytearray | None: the next message"},
     {"ready", (PyCFunction)Cursor_ready, METH_NOARGS, "ready() -> bool: a message is waiting (not consumed)"},
+    {"wait", (PyCFunction)Cursor_wait, METH_VARARGS, "wait(timeout_s, spin_s) -> bool: a message became ready"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef Cursor_getset[] = {
@@ -477,6 +496,12 @@ static PyObject *fn_timer_slack_min(PyObject *m, PyObject *unused) {
   Py_RETURN_NONE;
 }
 
+static PyObject *fn_keep_heap(PyObject *m, PyObject *unused) {
+  (void)m;
+  (void)unused;
+  return PyBool_FromLong(horus_keep_heap() == HORUS_OK);
+}
+
 static PyObject *fn_lock_memory(PyObject *m, PyObject *unused) {
   (void)m;
   (void)unused;
@@ -514,6 +539,7 @@ static PyMethodDef module_methods[] = {
     {"now_ns", fn_now_ns, METH_NOARGS, "CLOCK_MONOTONIC in nanoseconds"},
     {"sleep_until", fn_sleep_until, METH_O, "sleep_until(deadline_ns): absolute monotonic sleep, GIL released"},
     {"timer_slack_min", fn_timer_slack_min, METH_NOARGS, "lower this thread's timer slack to 1 ns"},
+    {"keep_heap", fn_keep_heap, METH_NOARGS, "keep freed heap memory in the process (glibc mallopt)"},
     {"lock_memory", fn_lock_memory, METH_NOARGS, "mlockall(MCL_CURRENT|MCL_FUTURE); OSError if refused"},
     {"ns_prepare", fn_ns_prepare, METH_O, "create/check a private (0700) namespace directory"},
     {"segment_in_use", fn_segment_in_use, METH_O, "True if a live process holds the segment"},

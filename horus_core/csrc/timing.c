@@ -5,11 +5,17 @@
 ** sleeping until an absolute CLOCK_MONOTONIC deadline does not. The default
 ** 50 us timer slack of a normal thread would add that much jitter to every
 ** wake-up, so schedulers lower it first.
+**
+** Receiving a large message allocates a buffer of its size. glibc serves
+** that from a fresh mmap and unmaps it on free, so every receive of a 1 MiB
+** frame would page-fault 256 fresh pages (measured here: 1 ms per round trip
+** instead of 75 us). horus_keep_heap makes freed memory stay in the process.
 */
 #define _GNU_SOURCE
 #include "horus.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -30,5 +36,11 @@ int horus_sleep_until(uint64_t deadline_ns) {
 }
 
 void horus_timer_slack_min(void) { prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); }
+
+int horus_keep_heap(void) {
+  /* 32 MiB is glibc's ceiling for the mmap threshold on 64-bit targets. */
+  return mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) && mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024) ? HORUS_OK
+                                                                                                      : HORUS_EINVAL;
+}
 
 int horus_lock_memory(void) { return mlockall(MCL_CURRENT | MCL_FUTURE) == 0 ? HORUS_OK : HORUS_ESYS; }

@@ -1,7 +1,7 @@
 /*
 ** topic.c: a topic is a ring of fixed-size slots in one shared-memory file.
 **
-** Segment layout (version 1). Native byte order: the segment is transient and
+** Segment layout (version 2). Native byte order: the segment is transient and
 ** only ever shared between processes of one machine.
 **
 **   offset  size  field
@@ -18,7 +18,9 @@
 **                              yet); informational, for error messages only
 **   40      24    (reserved, zero)
 **   64      8     head         messages published so far; only the publisher writes it
-**   72      56    (reserved, zero: keeps head on a cache line of its own)
+**   72      4     waiters      subscribers asleep in horus_topic_wait; see [DOORBELL]
+**   76      4     doorbell     futex word the publisher bumps to wake them
+**   80      48    (reserved, zero: keeps these on a cache line of their own)
 **   128     ...   capacity slots of slot_stride bytes each:
 **                   0   8  seq       seqlock word, see [SEQLOCK]
 **                   8   8  stamp_ns  CLOCK_MONOTONIC at publish
@@ -39,6 +41,15 @@
 ** release fence, writes the payload, then stores SEQ_DONE with release. The
 ** writer never waits for readers; readers only ever retry.
 **
+** [DOORBELL] Waking sleeping subscribers without a system call per message
+** when nobody sleeps. A waiter reads doorbell, increments waiters, issues a
+** full fence and checks head; only if nothing is new does it futex-wait on
+** doorbell (which returns at once if doorbell moved since it was read). The
+** publisher stores head, issues a full fence, and only if waiters is nonzero
+** bumps doorbell and wakes them. The two full fences make it impossible for
+** both sides to miss each other (store-load order, which release/acquire
+** alone does not give). Futexes on a MAP_SHARED file work across processes.
+**
 ** There is one publisher per topic at a time (an OFD write lock on byte 0 of
 ** the file), so no two writers ever race on a slot. A publisher killed in the
 ** middle of a write leaves that slot at SEQ_WRITING(head) and head unchanged:
@@ -51,6 +62,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,8 +90,10 @@ typedef struct topic_header {
   uint32_t creator_pid;
   hatomic_u64 publisher; /* written by the claim holder; read only to name it in errors */
   uint8_t reserved0[24];
-  hatomic_u64 head; /* written only by the publisher, with release: [SEQLOCK] */
-  uint8_t reserved1[56];
+  hatomic_u64 head;     /* written only by the publisher, with release: [SEQLOCK] */
+  hatomic_u32 waiters;  /* [DOORBELL] */
+  hatomic_u32 doorbell; /* [DOORBELL] */
+  uint8_t reserved1[48];
 } topic_header;
 
 typedef struct slot_header {
@@ -86,11 +103,13 @@ typedef struct slot_header {
   uint8_t reserved[12];
 } slot_header;
 
-_Static_assert(offsetof(topic_header, publisher) == 32, "layout v1: publisher at 32");
-_Static_assert(offsetof(topic_header, head) == 64, "layout v1: head at 64");
-_Static_assert(sizeof(topic_header) == 128, "layout v1: header is 128 bytes");
-_Static_assert(offsetof(slot_header, len) == 16, "layout v1: slot len at 16");
-_Static_assert(sizeof(slot_header) == 32, "layout v1: slot header is 32 bytes");
+_Static_assert(offsetof(topic_header, publisher) == 32, "layout v2: publisher at 32");
+_Static_assert(offsetof(topic_header, head) == 64, "layout v2: head at 64");
+_Static_assert(offsetof(topic_header, waiters) == 72, "layout v2: waiters at 72");
+_Static_assert(offsetof(topic_header, doorbell) == 76, "layout v2: doorbell at 76");
+_Static_assert(sizeof(topic_header) == 128, "layout v2: header is 128 bytes");
+_Static_assert(offsetof(slot_header, len) == 16, "layout v2: slot len at 16");
+_Static_assert(sizeof(slot_header) == 32, "layout v2: slot header is 32 bytes");
 
 #define SEQ_WRITING(n) (2u * (uint64_t)(n) + 1u)
 #define SEQ_DONE(n) (2u * (uint64_t)(n) + 2u)
@@ -299,7 +318,41 @@ int horus_topic_publish(horus_topic *t, const horus_iov *parts, int nparts, uint
   /* Pairs with the readers' acquire load in horus_topic_head/peek: a reader
   ** that sees head > n finds slot n complete (or already overwritten). */
   hatomic_store_release(&h->head, n + 1);
+  /* [DOORBELL] publisher side: head before waiters, or a waiter could sleep through this message. */
+  hatomic_fence_full();
+  if (hatomic_load32(&h->waiters)) {
+    hatomic_add32(&h->doorbell, 1);
+    syscall(SYS_futex, &h->doorbell, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+  }
   if (seq_out) *seq_out = n;
+  return HORUS_OK;
+}
+
+int horus_topic_wait(horus_topic *t, const horus_cursor *c, uint64_t spin_ns, uint64_t timeout_ns) {
+  topic_header *h = t->hdr;
+  uint64_t start = horus_now_ns();
+  /* Spin first: a reply that comes within spin_ns costs no system call and no wake-up latency. */
+  while (horus_topic_head(t) <= c->next) {
+    uint64_t now = horus_now_ns();
+    if (now - start >= timeout_ns) return HORUS_EMPTY;
+    if (now - start < spin_ns) continue;
+    uint32_t bell = hatomic_load32(&h->doorbell);
+    /* [DOORBELL] waiter side. */
+    hatomic_add32(&h->waiters, 1);
+    hatomic_fence_full();
+    int rc = 0;
+    if (horus_topic_head(t) <= c->next) {
+      uint64_t left = timeout_ns - (now - start);
+      struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u), .tv_nsec = (long)(left % 1000000000u)};
+      rc = (int)syscall(SYS_futex, &h->doorbell, FUTEX_WAIT, bell, timeout_ns == UINT64_MAX ? NULL : &ts, NULL, 0);
+    }
+    int e = errno;
+    hatomic_add32(&h->waiters, -1);
+    if (rc != 0 && e == EINTR) {
+      errno = EINTR;
+      return HORUS_ESYS;
+    }
+  }
   return HORUS_OK;
 }
 

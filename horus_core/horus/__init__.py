@@ -13,7 +13,13 @@
 
 Messages are plain data (dict, list, tuple, str, bytes, int, float, bool, None)
 and numpy arrays; never pickled. Processes in the same HORUS_NAMESPACE share topics.
+
+Importing horus keeps freed heap memory in the process (glibc mallopt), so the
+buffers of large messages are reused rather than page-faulted in on every
+receive; HORUS_KEEP_HEAP=0 leaves malloc as it was.
 """
+
+import os as _os
 
 from . import _core
 from .errors import (
@@ -33,6 +39,9 @@ from .scheduler import NodeFailedError, Scheduler, run
 from .topic import Topic
 
 __version__ = "0.1.0"
+
+if _os.environ.get("HORUS_KEEP_HEAP", "1") != "0":
+    _core.keep_heap()
 
 # Units for budget= and deadline= (seconds), as upstream HORUS: budget=300 * horus.us
 us = 1e-6

@@ -17,6 +17,8 @@ from . import _core, codec, namespace
 # max_msg_size of N bytes means an N-byte array or bytes object fits.
 FRAMING = 256
 DEFAULT_MAX_MSG_SIZE = 64 * 1024
+# recv(timeout=...) spins this long before it sleeps: a reply that comes sooner costs no wake-up.
+SPIN_S = 50e-6
 
 
 class _Segment:
@@ -140,13 +142,30 @@ class Topic:
             self._cursor = _core.Cursor(seg.core, 0 if self._pending_attach else None)
         return self._cursor
 
-    def recv(self) -> Any:
-        """The next message, or None when there is none."""
+    def recv(self, timeout: float | None = None) -> Any:
+        """The next message, or None when there is none.
+
+        With `timeout` (seconds), wait up to that long for one: spinning for the
+        first 50 us, then asleep on the topic's futex (the GIL released), woken by
+        the publisher. Node ticks should not wait; use this in tools and tests.
+        """
         cursor = self._reader()
+        if cursor is None and timeout:
+            cursor = self._wait_for_segment(timeout)
         if cursor is None:
             return None
         raw = cursor.recv()
+        if raw is None and timeout and cursor.wait(timeout, SPIN_S):
+            raw = cursor.recv()
         return None if raw is None else codec.decode(raw)
+
+    def _wait_for_segment(self, timeout: float) -> Any:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while (cursor := self._reader()) is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return cursor
 
     def has_msg(self) -> bool:
         """True if `recv()` would return a message now (the message is not consumed)."""

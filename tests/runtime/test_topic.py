@@ -233,3 +233,16 @@ def test_topic_names_cannot_escape_the_namespace(ns: str) -> None:
     horus.Topic("../../etc/robot/cmd").send(1)
     files = [p.name for p in Path(namespace.topics_dir(ns)).iterdir()]
     assert files == ["%2E.%2F..%2Fetc%2Frobot%2Fcmd"]
+
+
+def test_recv_with_a_timeout_sleeps_until_another_process_publishes(ns: str, py: Py) -> None:
+    sub = horus.Topic("wake")
+    t0 = time.monotonic()
+    assert sub.recv(timeout=0.2) is None  # nothing comes: waits the timeout, no error
+    assert 0.15 < time.monotonic() - t0 < 5
+    proc = py.start('import time, horus; t = horus.Topic("wake"); t.send(0); time.sleep(0.3); t.send("late")')
+    assert sub.recv(timeout=10) == 0
+    t0 = time.monotonic()
+    assert sub.recv(timeout=10) == "late"  # asleep on the futex, woken by the publisher
+    assert 0.1 < time.monotonic() - t0 < 5
+    assert proc.wait(10) == 0
