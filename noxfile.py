@@ -72,11 +72,13 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """Check style and types: ruff and mypy on the pipeline, the runtime and the tests."""
+    """Check style and types: ruff, mypy, and ansible-lint's production profile on ansible/."""
     session.install("-r", TOOLS, "-r", "lockfiles/test.txt")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", "horus_pipeline", "horus_core", "noxfile.py")
     session.run("mypy", "horus_pipeline", "horus_core/horus", "noxfile.py")
+    ansible = ["ansible/deploy.yml", "ansible/rollback.yml", "ansible/roles"]
+    session.run("ansible-lint", "--profile", "production", *ansible)
 
 
 # Runs as root: boots robots with systemd-nspawn in network namespaces of their own.

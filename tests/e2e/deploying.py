@@ -1,0 +1,177 @@
+"""Helpers for the deploy tests: inventories for simulated robots, ansible-playbook runs, bundles.
+
+Everything is real: bundles built by the pipeline, ansible-playbook over SSH into robots booted
+by systemd-nspawn, systemd and journald inside them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from horus_testing import require
+
+from horus_pipeline import REPO
+from horus_pipeline.bundle import build_bundle
+from horus_pipeline.images import load_image
+from horus_pipeline.sim import SSH_OPTIONS, Robot
+
+ANSIBLE = REPO / "ansible"
+_RECAP = re.compile(
+    r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)"
+)
+
+
+def ansible_playbook() -> str:
+    """The ansible-playbook of this environment (lockfiles/tools.txt pins ansible-core)."""
+    found = shutil.which("ansible-playbook") or str(Path(sys.executable).with_name("ansible-playbook"))
+    require(Path(found).exists(), "ansible-playbook is missing: install lockfiles/tools.txt (ansible-core)")
+    return found
+
+
+def write_inventory(path: Path, robots: list[Robot], **variables: object) -> Path:
+    """An inventory of these robots, in this order (group `robots`; JSON is YAML)."""
+    key = robots[0].key
+    hosts = {r.name: {"ansible_host": r.address, "horus_image": r.image} for r in robots}
+    group_vars = {
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": key,
+        "ansible_ssh_common_args": " ".join(SSH_OPTIONS[:6]),
+        "ansible_python_interpreter": "/usr/bin/python3",
+        **variables,
+    }
+    path.write_text(json.dumps({"robots": {"hosts": hosts, "vars": group_vars}}, indent=1) + "\n")
+    return path
+
+
+@dataclass
+class Run:
+    """One ansible-playbook run: exit status, output, PLAY RECAP per host, seconds, bytes sent."""
+
+    rc: int
+    output: str
+    seconds: float
+    recap: dict[str, dict[str, int]] = field(default_factory=dict)
+    sent: dict[str, int] = field(default_factory=dict)  # host -> bytes the host sent to the robot
+
+    def changed(self, host: str) -> int:
+        return self.recap[host]["changed"]
+
+    def failed(self, host: str) -> int:
+        return self.recap[host]["failed"]
+
+
+def _sent(robots: list[Robot]) -> dict[str, int]:
+    """Bytes the host has sent into each robot's network namespace (its veth's tx counter)."""
+    counts = {}
+    for r in robots:
+        path = Path(f"/sys/class/net/{r.netns}/statistics/tx_bytes")
+        counts[r.name] = int(path.read_text()) if path.exists() else 0
+    return counts
+
+
+def playbook(
+    inventory: Path,
+    robots: list[Robot],
+    *args: str,
+    name: str = "deploy.yml",
+    kill_at: str | None = None,
+    timeout: float = 1800,
+) -> Run:
+    """Run ansible/<name> with ansible/ansible.cfg, its output streamed to ours (pytest -s shows progress).
+
+    kill_at: SIGKILL ansible-playbook (and its SSH children) once a task whose name holds
+    this text starts.
+    """
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ANSIBLE / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(inventory.parent / "cp")  # our own SSH masters
+    argv = [ansible_playbook(), "-i", str(inventory), str(ANSIBLE / name), *args]
+    before = _sent(robots)
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        print(line, end="", flush=True)
+        if kill_at and line.startswith("TASK [") and kill_at in line:
+            time.sleep(1.0)  # let it begin
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+        if time.monotonic() - start > timeout:
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    rc = proc.wait()
+    output = "".join(lines)
+    run = Run(rc, output, time.monotonic() - start)
+    after = _sent(robots)
+    run.sent = {name: after[name] - before[name] for name in after}
+    for line in lines:
+        m = _RECAP.match(line)
+        if m:
+            keys = ("ok", "changed", "unreachable", "failed", "skipped", "rescued")
+            run.recap[m.group(1)] = dict(zip(keys, map(int, m.groups()[1:]), strict=True))
+    return run
+
+
+def copy_image(name: str, into: Path) -> Path:
+    """A repository of one image (its spec, lock and app) under `into`; returns the app directory."""
+    spec = load_image(name)
+    (into / "images").mkdir(parents=True, exist_ok=True)
+    (into / "lockfiles").mkdir(exist_ok=True)
+    shutil.copy2(spec.path, into / "images" / spec.path.name)
+    shutil.copy2(spec.lockfile, into / "lockfiles" / spec.lockfile.name)
+    app = into / spec.app.relative_to(REPO)
+    shutil.copytree(spec.app, app, ignore=shutil.ignore_patterns("__pycache__", ".horus"))
+    return app
+
+
+def bundle(repo: Path, image: str, out: Path, sign_key: Path | None = None) -> str:
+    """Build `image` of `repo` (a copy_image tree) into out/<image>/; return the release id."""
+    result = build_bundle(load_image(repo / "images" / f"{image}.toml"), out, sign_key=sign_key)
+    return result.release
+
+
+def dump_units(robot: Robot, app: str) -> str:
+    """The state and journal of the app's units, for a failed test's output."""
+    status = robot.enter(["systemctl", "--no-pager", "status", f"{app}.target", f"{app}-*.service"]).stdout
+    journal = robot.enter(["journalctl", "--no-pager", "-n", "80", "-u", f"{app}-*.service"]).stdout
+    return f"--- units of {app} on {robot.name}:\n{status}\n--- their journal:\n{journal}"
+
+
+def health(robot: Robot, port: int = 8080) -> int:
+    """The HTTP status of the robot's health endpoint, asked on the robot (0: no answer)."""
+    code = (
+        "import urllib.request, urllib.error\n"
+        "try:\n"
+        f"    print(urllib.request.urlopen('http://127.0.0.1:{port}/health', timeout=5).status)\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code)\n"
+        "except OSError:\n"
+        "    print(0)\n"
+    )
+    out = robot.ssh(["python3", "-c", code], check=False).stdout.strip()
+    return int(out) if out.isdigit() else 0
+
+
+def wait_health(robot: Robot, timeout: float = 60, port: int = 8080) -> int:
+    deadline = time.monotonic() + timeout
+    status = health(robot, port)
+    while status != 200 and time.monotonic() < deadline:
+        time.sleep(1)
+        status = health(robot, port)
+    return status
+
+
+def current_release(robot: Robot, prefix: str) -> str:
+    return robot.ssh(f"readlink {prefix}/current", check=False).stdout.strip().rsplit("/", 1)[-1]

@@ -1,0 +1,284 @@
+"""`ansible/deploy.yml` on light robots (images/fleet-amd64.toml: one node process, no torch).
+
+One robot for the module goes through a deploy's life: refused bundles (corrupt, wrong CPU,
+unsigned) leave it untouched; a signed release installs; a second run changes nothing; an
+app-only change; a release that crashes at start is rolled back; Ansible killed mid-deploy;
+a rollback by hand. Then a fleet of five with a broken canary stops after the first batch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from deploying import (
+    Run,
+    bundle,
+    copy_image,
+    current_release,
+    dump_units,
+    health,
+    playbook,
+    wait_health,
+    write_inventory,
+)
+
+from horus_pipeline.images import load_image
+from horus_pipeline.lock import lock_inputs
+from horus_pipeline.sim import Robot, Sim
+
+pytestmark = pytest.mark.e2e
+
+IMAGE = "fleet-amd64"
+PREFIX = "/opt/fleet"
+CRASH = 'raise SystemExit("fleet: crashing at start on purpose")\n'
+FIGURES: dict[str, tuple[float, int]] = {}  # case -> (seconds, bytes sent), printed at the end
+
+
+@dataclass
+class Bundles:
+    out: Path
+    good: str  # signed
+    app_change: str
+    bump: str  # app_change with one package at another version
+    crash: str
+    wrong_arch_out: Path
+    allowed_signers: Path
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
+    """Releases of the fleet image built by the pipeline: good (signed), app-only change, crashing."""
+    tmp = tmp_path_factory.mktemp("fleet-bundles")
+    key = tmp / "release_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "release", "-f", key], check=True)
+    signers = tmp / "allowed_signers"
+    signers.write_text(f'horus-release namespaces="horus-release" {key.with_suffix(".pub").read_text()}')
+    repo = tmp / "repo"
+    app = copy_image(IMAGE, repo)
+    out = tmp / "bundles"
+    crash = bundle_with(repo, app, "beat.py", CRASH, out)
+    app_change = bundle_with(repo, app, "beat.py", "# an app-only change\n", out)
+    lockfile = repo / "lockfiles" / f"{IMAGE}.txt"
+    pinned = lockfile.read_text()
+    lockfile.write_text(
+        pinned.replace("typing-extensions==4.16.0", "typing-extensions==4.15.0").replace(
+            "481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8",
+            "f0fa19c6845758ab08074a0cfa8b7aecb71c999ca73d62883bc25cc018c4e548",  # typing_extensions 4.15.0 wheel
+        )
+    )
+    bump = bundle(repo, IMAGE, out)
+    lockfile.write_text(pinned)
+    (app / "beat.py").write_text((load_image(IMAGE).app / "beat.py").read_text())
+    good = bundle(repo, IMAGE, out, sign_key=key)
+    # The same app for aarch64: a bundle a x86_64 robot must refuse before touching anything.
+    arm_spec = repo / "images" / "fleet-arm64.toml"
+    arm_spec.write_text((repo / "images" / f"{IMAGE}.toml").read_text().replace('"x86_64"', '"aarch64"'))
+    lock = (repo / "lockfiles" / f"{IMAGE}.txt").read_text().splitlines()
+    spec = load_image(arm_spec)
+    header = [
+        f"# horus-lock: image = {spec.name}",
+        f"# horus-lock: target = {spec.target.describe()}",
+        f"# horus-lock: inputs = {lock_inputs(spec).digest()}",
+    ]
+    (repo / "lockfiles" / "fleet-arm64.txt").write_text("\n".join(header + lock[3:]) + "\n")
+    wrong = tmp / "wrong-arch"
+    bundle(repo, "fleet-arm64", wrong)
+    return Bundles(out, good, app_change, bump, crash, wrong, signers)
+
+
+def bundle_with(repo: Path, app: Path, script: str, prepend: str, out: Path) -> str:
+    original = (load_image(IMAGE).app / script).read_text()
+    (app / script).write_text(prepend + original)
+    return bundle(repo, IMAGE, out)
+
+
+@pytest.fixture(scope="module")
+def robot(sim: Sim) -> Iterator[Robot]:
+    (r,) = sim.boot(load_image(IMAGE), 1)
+    try:
+        yield r
+    finally:
+        sim.stop([r])
+
+
+@pytest.fixture(scope="module")
+def inventory(robot: Robot, bundles: Bundles, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fleet-inventory") / "inventory.yml"
+    return write_inventory(path, [robot], horus_robot_bundles_dir=str(bundles.out), horus_robot_health_timeout=30)
+
+
+def deploy(inventory: Path, robot: Robot, *args: str, **kw: object) -> Run:
+    run = playbook(inventory, [robot], *args, **kw)  # type: ignore[arg-type]
+    if run.rc != 0 and "expect_fail" not in args:
+        print(dump_units(robot, "fleet"))
+    return run
+
+
+def words(text: str) -> str:
+    """Text with every run of whitespace one space (Ansible folds long messages)."""
+    return " ".join(text.split())
+
+
+def untouched(robot: Robot) -> bool:
+    return robot.ssh(f"test -e {PREFIX} || test -e /etc/systemd/system/fleet.target", check=False).returncode != 0
+
+
+def test_corrupt_bundle_refused_before_anything_changes(robot: Robot, inventory: Path, bundles: Bundles,
+                                                         tmp_path: Path) -> None:  # fmt: skip
+    corrupt = tmp_path / "bundles"
+    shutil.copytree(bundles.out, corrupt)
+    manifest = (corrupt / IMAGE / "releases" / f"{bundles.good}.json").read_text()
+    app_layer = next(line for line in manifest.splitlines() if '"archive": "layers/' in line)
+    archive = corrupt / IMAGE / app_layer.split('"')[3]
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    run = deploy(inventory, robot, "-e", f"horus_robot_bundles_dir={corrupt}", "-e", f"release={bundles.good}")
+    assert run.rc != 0 and run.failed(robot.name) == 1
+    assert "is corrupt: sha256" in words(run.output)
+    assert untouched(robot)
+
+
+def test_wrong_arch_refused_before_anything_changes(robot: Robot, inventory: Path, bundles: Bundles) -> None:
+    wrong = ("-e", f"horus_robot_bundles_dir={bundles.wrong_arch_out}", "-e", "horus_robot_image=fleet-arm64")
+    run = deploy(inventory, robot, *wrong)
+    assert run.rc != 0 and run.failed(robot.name) == 1
+    assert "needs systemd, aarch64 and Python 3.11" in words(run.output)
+    assert untouched(robot)
+
+
+def test_unsigned_release_refused_when_signing_is_on(robot: Robot, inventory: Path, bundles: Bundles) -> None:
+    signers = f"horus_robot_allowed_signers={bundles.allowed_signers}"
+    run = deploy(inventory, robot, "-e", signers, "-e", f"release={bundles.app_change}")
+    assert run.rc != 0 and run.failed(robot.name) == 1
+    assert "is unsigned or not signed by an allowed signer" in words(run.output)
+    assert untouched(robot)
+
+
+def test_signed_release_installs_and_serves(robot: Robot, inventory: Path, bundles: Bundles) -> None:
+    signers = f"horus_robot_allowed_signers={bundles.allowed_signers}"
+    run = deploy(inventory, robot, "-e", signers, "-e", f"release={bundles.good}")
+    FIGURES["fresh"] = (run.seconds, run.sent[robot.name])
+    assert run.rc == 0, run.output[-3000:]
+    assert current_release(robot, PREFIX) == bundles.good
+    assert health(robot) == 200
+    user = robot.ssh("ps -o user= -p $(systemctl show -P MainPID fleet-beat.service)").stdout.strip()
+    assert user == "horus"
+
+
+def test_second_run_and_check_mode_change_nothing(robot: Robot, inventory: Path, bundles: Bundles) -> None:
+    run = deploy(inventory, robot, "-e", f"release={bundles.good}")
+    FIGURES["no-op"] = (run.seconds, run.sent[robot.name])
+    assert run.rc == 0 and run.changed(robot.name) == 0
+    pid = robot.ssh("systemctl show -P MainPID fleet-beat.service").stdout.strip()
+    check = deploy(inventory, robot, "--check", "--diff", "-e", f"release={bundles.app_change}")
+    assert check.rc == 0 and check.changed(robot.name) > 0  # it says what would change ...
+    assert current_release(robot, PREFIX) == bundles.good  # ... and changes nothing
+    assert robot.ssh(f"test -e {PREFIX}/releases/{bundles.app_change}", check=False).returncode != 0
+    assert robot.ssh("systemctl show -P MainPID fleet-beat.service").stdout.strip() == pid
+
+
+def test_app_only_change_sends_the_app_layer(robot: Robot, inventory: Path, bundles: Bundles) -> None:
+    run = deploy(inventory, robot, "-e", f"release={bundles.app_change}")
+    FIGURES["app-only change"] = (run.seconds, run.sent[robot.name])
+    assert run.rc == 0
+    pushed = run.output.split("push the layers this robot lacks")[1].split("TASK [")[0]
+    assert "app fleet 0.1.0" in pushed and "typing-extensions" not in pushed
+    assert current_release(robot, PREFIX) == bundles.app_change and health(robot) == 200
+
+
+def test_one_package_bump_sends_that_package(robot: Robot, inventory: Path, bundles: Bundles) -> None:
+    run = deploy(inventory, robot, "-e", f"release={bundles.bump}")
+    FIGURES["one-package bump"] = (run.seconds, run.sent[robot.name])
+    assert run.rc == 0
+    pushed = run.output.split("push the layers this robot lacks")[1].split("TASK [")[0]
+    assert "typing-extensions 4.15.0" in pushed and "app fleet" not in pushed
+    assert current_release(robot, PREFIX) == bundles.bump and health(robot) == 200
+
+
+def test_release_crashing_at_start_is_rolled_back(robot: Robot, inventory: Path, bundles: Bundles) -> None:
+    run = deploy(inventory, robot, "-e", f"release={bundles.crash}")
+    assert run.rc != 0 and run.failed(robot.name) == 1 and run.recap[robot.name]["rescued"] == 1
+    assert f"Release {bundles.crash} of {IMAGE} did not become healthy" in run.output
+    message = run.output.split("fail with what the new release said")[1]
+    assert "crashing at start on purpose" in message  # the new release's journal
+    assert f"Rolled back to {bundles.bump}, which answers 200" in words(run.output)
+    assert current_release(robot, PREFIX) == bundles.bump
+    assert health(robot) == 200
+
+
+@pytest.mark.parametrize("kill_at", ["verify and unpack the layers", "wait for the health endpoint"])
+def test_ansible_killed_mid_deploy(robot: Robot, inventory: Path, bundles: Bundles, kill_at: str) -> None:
+    running = current_release(robot, PREFIX)
+    target = bundles.good if running != bundles.good else bundles.app_change
+    if kill_at.startswith("verify"):  # make it push and unpack again
+        robot.ssh(f"rm -rf {PREFIX}/releases/{target}")
+        robot.ssh(f"rm -rf {PREFIX}/layers/$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))" +
+                  f"[\"layers\"][-2][\"hash\"])' {PREFIX}/releases/{running}/MANIFEST.json)", check=False)  # fmt: skip
+    killed = deploy(inventory, robot, "-e", f"release={target}", kill_at=kill_at)
+    assert killed.rc != 0
+    # The robot is on a complete release: whichever `current` names verifies file by file.
+    now = current_release(robot, PREFIX)
+    assert now in (running, target)
+    verify = f"python3 {PREFIX}/releases/{now}/assemble.py verify --root {PREFIX} {now}"
+    assert robot.ssh(verify, check=False).returncode == 0
+    run = deploy(inventory, robot, "-e", f"release={target}")
+    assert run.rc == 0, run.output[-3000:]
+    assert current_release(robot, PREFIX) == target and wait_health(robot) == 200
+
+
+def test_rollback_by_hand(robot: Robot, inventory: Path) -> None:
+    before = current_release(robot, PREFIX)
+    previous = robot.ssh(f"cat {PREFIX}/previous").stdout.strip()
+    run = playbook(inventory, [robot], name="rollback.yml")
+    assert run.rc == 0, run.output[-3000:]
+    assert current_release(robot, PREFIX) == previous != before
+    assert health(robot) == 200
+
+
+def test_figures() -> None:
+    """Deploy time and bytes sent per case (the veth counter: SSH and Ansible's modules included)."""
+    for case, (seconds, sent) in FIGURES.items():
+        print(f"fleet-amd64 {case:<16} {seconds:6.1f} s  {sent / 1024:9.1f} KiB sent")
+
+
+def test_fleet_with_broken_canary_stops_after_first_batch(sim: Sim, bundles: Bundles, tmp_path: Path) -> None:
+    def squat_health_port(root: Path) -> None:
+        """Another program holds the health port: the app cannot serve, its health check fails."""
+        unit = root / "etc/systemd/system/squatter.service"
+        unit.write_text(
+            "[Service]\nExecStart=/usr/bin/python3 -m http.server 8080 --bind 127.0.0.1\n"
+            "[Install]\nWantedBy=multi-user.target\n"
+        )
+        wants = root / "etc/systemd/system/multi-user.target.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        (wants / "squatter.service").symlink_to("/etc/systemd/system/squatter.service")
+
+    spec = load_image(IMAGE)
+    robots = sim.boot(spec, 1, customize=squat_health_port)
+    try:
+        robots += sim.boot(spec, 4)
+        inventory = write_inventory(
+            tmp_path / "inventory.yml",
+            robots,
+            horus_robot_bundles_dir=str(bundles.out),
+            horus_robot_health_timeout=20,
+        )
+        run = playbook(inventory, robots, "-e", f"release={bundles.good}")
+        canary, rest = robots[0], robots[1:]
+        assert run.rc != 0
+        assert run.failed(canary.name) == 1 and "did not become healthy" in run.output
+        for r in rest:  # the rollout stopped: the other four were never touched
+            assert r.name not in run.recap or run.recap[r.name]["ok"] == 0
+            assert robot_untouched(r)
+    finally:
+        sim.stop(robots)
+
+
+def robot_untouched(robot: Robot) -> bool:
+    return untouched(robot)
