@@ -145,3 +145,19 @@ def test_a_missing_zig_says_how_to_get_the_pinned_one(tmp_path: Path) -> None:
     )
     assert out.returncode != 0
     assert "pip install ziglang==0.17.0" in out.stderr
+
+
+def test_the_sdist_is_complete_and_builds_the_same_wheel(tmp_path: Path, wheels: dict[str, Path]) -> None:
+    import tarfile
+
+    from build import ProjectBuilder
+
+    sdist = Path(ProjectBuilder(str(REPO / "horus_core")).build("sdist", str(tmp_path)))
+    with tarfile.open(sdist) as tar:
+        names = tar.getnames()
+        assert {i.mtime for i in tar.getmembers()} == {int(os.environ.get("SOURCE_DATE_EPOCH", 1767225600))}
+        tar.extractall(tmp_path / "src", filter="data")
+    assert "horus_core-0.1.0/csrc/horus.h" in names and "horus_core-0.1.0/PKG-INFO" in names
+    unpacked = tmp_path / "src" / "horus_core-0.1.0"
+    again = build_core_wheel(ARCHES["x86_64"], tmp_path / "from-sdist", src=unpacked)
+    assert sha256(again) == sha256(wheels["x86_64"])
