@@ -52,6 +52,7 @@ DEFAULT_DIR = REPO / "dist" / "sim"
 # (every binary under qemu-user) 2-5 s.
 BOOT_TIMEOUT = {"x86_64": 120.0, "aarch64": 300.0}
 STOP_TIMEOUT = 60.0
+NSPAWN_LOCKS = Path("/run/systemd/nspawn/locks")
 
 
 class Sim:
@@ -460,6 +461,9 @@ def _teardown(robots: list[Robot], procs: dict[int, subprocess.Popen[bytes]]) ->
                     proc.wait(timeout=1)
         cgroup.remove(r.cgroups)
         netns.destroy(r.netns)
+        with contextlib.suppress(OSError):  # nspawn's lock on the robot's tree, left if it was killed
+            st = os.stat(r.root)
+            (NSPAWN_LOCKS / f"inode-{st.st_dev}:{st.st_ino}").unlink(missing_ok=True)
         robot_dir = Path(r.dir)
         if robot_dir.exists():
             unmount_under(robot_dir)

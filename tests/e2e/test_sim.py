@@ -60,7 +60,7 @@ def test_fleet_of_five_amd64_robots(sim: Sim, boot_robots: BootRobots, capsys: p
     fleet_seconds = time.monotonic() - started
 
     # Ansible reaches every robot over SSH through the inventory the sim wrote.
-    facts = ansible_setup(sim.inventory)
+    facts = ansible_setup(sim.inventory, ":".join(r.name for r in robots))  # the session may have more
     assert sorted(facts) == sorted(r.name for r in robots)
     for robot in robots:
         f = facts[robot.name]
@@ -143,21 +143,23 @@ def test_run_in_arm64_rootfs_without_booting(tmp_path: Path, monkeypatch: pytest
 
 
 def test_stop_and_failed_boot_leave_nothing(sim: Sim, boot_robots: BootRobots) -> None:
-    before = netns.namespaces()
     (robot,) = sim.boot(load_image("demo-amd64"), 1)
     assert robot.netns in netns.namespaces() and robot.netns in netns.interfaces()
+    assert sim.leftovers([robot]) != []  # the check sees a running robot's parts...
     sim.stop([robot])
-    assert sim.leftovers([robot]) == []
-    assert netns.namespaces() == before
+    assert sim.leftovers([robot]) == []  # ...and none once it is stopped
     assert not Path(robot.dir).exists()
 
+    claimed: list[Robot] = []
+
     def break_sshd(root: Path) -> None:
+        claimed.extend(r for r in sim.robots() if r.root == root)
         (root / "etc/ssh/sshd_config.d/broken.conf").write_text("NoSuchOption yes\n")
 
     with pytest.raises(PipelineError, match=r"(?s)did not boot: .*systemd says 'degraded'.*ssh\.service"):
         boot_robots("demo-amd64", customize=break_sshd)
-    assert netns.namespaces() == before
-    assert sim.leftovers() == []
+    assert len(claimed) == 1
+    assert sim.leftovers(claimed) == []
 
     # nspawn killed: the robot's systemd goes on running, orphaned; stopping still removes it all.
     (robot,) = sim.boot(load_image("demo-amd64"), 1)
@@ -167,21 +169,24 @@ def test_stop_and_failed_boot_leave_nothing(sim: Sim, boot_robots: BootRobots) -
     assert robot.ssh("systemctl is-system-running", check=False).stdout.strip() in ("running", "degraded")
     sim.stop([robot])
     assert sim.leftovers([robot]) == []
-    assert netns.namespaces() == before
 
 
 SUBRUN_TEST = """
-import os, signal
+import dataclasses, json, os, signal
 from pathlib import Path
+
+def note(robot):
+    Path(os.environ["ROBOTS_NOTED"], robot.netns).write_text(json.dumps(dataclasses.asdict(robot)))
 
 def test_boots_then_fails(boot_robots):
     (robot,) = boot_robots("demo-amd64")
+    note(robot)
     assert robot.ssh("true").returncode == 0
     assert False, "failing on purpose with a robot running"
 
 def test_boots_then_is_killed(boot_robots):
     (robot,) = boot_robots("demo-amd64")
-    Path(os.environ["KILLED_MARKER"]).write_text(robot.netns)
+    note(robot)
     os.kill(os.getpid(), signal.SIGKILL)
 """
 
@@ -190,41 +195,31 @@ def test_failed_or_killed_test_run_leaves_nothing(tmp_path: Path) -> None:
     require(os.geteuid() == 0, "simulated robots need root")
     shutil.copy(Path(__file__).with_name("conftest.py"), tmp_path / "conftest.py")
     (tmp_path / "test_sub.py").write_text(textwrap.dedent(SUBRUN_TEST))
-    marker = tmp_path / "killed"
-    before = netns.namespaces()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)]),
-        "KILLED_MARKER": str(marker),
-    }
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "--rootdir",
-        str(tmp_path),
-        "-c",
-        os.devnull,
-    ]
+    noted = tmp_path / "noted"
+    noted.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)]), "ROBOTS_NOTED": str(noted)}
     base = tmp_path / "run"
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-c", os.devnull,
+            f"--basetemp={base}"]  # fmt: skip
 
-    failed = subprocess.run([*argv, f"--basetemp={base}", "test_sub.py::test_boots_then_fails"], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    def run_test(name: str) -> tuple[subprocess.CompletedProcess[str], Robot]:
+        for old in noted.iterdir():
+            old.unlink()
+        proc = subprocess.run([*argv, f"test_sub.py::{name}"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=600)  # fmt: skip
+        (robot_json,) = noted.iterdir()
+        return proc, Robot(**json.loads(robot_json.read_text()))
+
+    failed, robot = run_test("test_boots_then_fails")
     assert "1 failed" in failed.stdout, failed.stdout + failed.stderr
-    assert "--- journal of demo-amd64-1" in failed.stdout  # the failure report shows the robot's journal
-    assert netns.namespaces() == before
-    assert Sim(base / "sim0").leftovers() == []
+    assert f"--- journal of {robot.name}" in failed.stdout  # the failure report shows the robot's journal
+    assert Sim(Path(robot.sim_dir)).leftovers([robot]) == []
 
-    killed = subprocess.run([*argv, f"--basetemp={base}", "test_sub.py::test_boots_then_is_killed"], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    killed, robot = run_test("test_boots_then_is_killed")
     assert killed.returncode == -9, killed.stdout + killed.stderr
-    orphan = marker.read_text()
-    assert orphan in netns.namespaces()  # the killed run could not clean up...
-    assert "demo-amd64-1" in reap_orphans()  # ...the next run (or `nox -s sim -- --stop`) does
-    assert netns.namespaces() == before
-    assert Sim(base / "sim0").leftovers() == []
+    assert Sim(Path(robot.sim_dir)).leftovers([robot]) != []  # the killed run could not clean up...
+    assert robot.name in reap_orphans()  # ...the next run (or `nox -s sim -- --stop`) does
+    assert Sim(Path(robot.sim_dir)).leftovers([robot]) == []
 
 
 def test_rootfs_build_is_reproducible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
