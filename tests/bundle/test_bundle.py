@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bundle_testing import Index, Repo
+from bundle_testing import Repo
+from pypi_testing import Index
 
 from horus_pipeline import REPO
 from horus_pipeline.bundle import build_bundle, diff, main
@@ -228,7 +229,7 @@ def test_a_corrupt_cached_wheel_is_fetched_again_or_refused(repo: Repo, index: I
     wheel = _corrupt_cached_wheel("fakenum")
     again = build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
     assert again.release == first.release
-    assert sha256_file(wheel) == index.hashes[("fakenum", "1.0")]
+    assert sha256_file(wheel) == index.sha256_of("fakenum", "1.0")
     # With the index gone it cannot be fetched again: refused, never used.
     _corrupt_cached_wheel("fakenum")
     shutil.rmtree(index.root / "simple")

@@ -5,14 +5,13 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from conftest import MakeImage
-from fakeindex import FakeIndex
+from pypi_testing import Index, MakeImage
 
 from horus_pipeline.horus_lock import write_horus_lock
 from horus_pipeline.lock import StaleLockError, check_lock_fresh, lock_image
 
 
-def test_fresh_lock_passes_and_stale_lock_is_refused(fake_index: FakeIndex, make_image: MakeImage) -> None:
+def test_fresh_lock_passes_and_stale_lock_is_refused(fake_index: Index, make_image: MakeImage) -> None:
     spec = make_image("fake-arm64", arch="aarch64", deps={"fakenum": "1.0"})
     with pytest.raises(StaleLockError, match=r"does not exist: lock image fake-arm64 with: nox -s lock -- fake-arm64"):
         check_lock_fresh(spec)
@@ -28,7 +27,7 @@ def test_fresh_lock_passes_and_stale_lock_is_refused(fake_index: FakeIndex, make
     assert "Re-lock with: nox -s lock -- fake-arm64" in str(err.value)
 
 
-def test_comment_edits_do_not_make_a_lock_stale(fake_index: FakeIndex, make_image: MakeImage) -> None:
+def test_comment_edits_do_not_make_a_lock_stale(fake_index: Index, make_image: MakeImage) -> None:
     spec = make_image("fake-arm64", arch="aarch64", deps={"fakenum": "1.0"})
     lock_image(spec)
     manifest = spec.app / "horus.toml"
@@ -36,7 +35,7 @@ def test_comment_edits_do_not_make_a_lock_stale(fake_index: FakeIndex, make_imag
     check_lock_fresh(spec)
 
 
-def test_image_extras_are_lock_inputs(fake_index: FakeIndex, make_image: MakeImage) -> None:
+def test_image_extras_are_lock_inputs(fake_index: Index, make_image: MakeImage) -> None:
     spec = make_image("fake-amd64", deps={"torch": ">=9"}, extras=["torch==9.0.0+cpu"])
     lock_image(spec)
     changed = make_image("fake-amd64", deps={"torch": ">=9"}, extras=["torch==9.0.0"])
@@ -44,7 +43,7 @@ def test_image_extras_are_lock_inputs(fake_index: FakeIndex, make_image: MakeIma
         check_lock_fresh(changed)
 
 
-def test_horus_lock_v3_lists_every_locked_file(fake_index: FakeIndex, make_image: MakeImage) -> None:
+def test_horus_lock_v3_lists_every_locked_file(fake_index: Index, make_image: MakeImage) -> None:
     arm = make_image("fake-arm64", arch="aarch64", deps={"torch": ">=9", "fakenum": "1.0"})
     amd = make_image("fake-amd64", deps={"torch": ">=9", "fakenum": "1.0"}, extras=["torch==9.0.0+cpu"])
     arm_lock, amd_lock = lock_image(arm), lock_image(amd)

@@ -5,18 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MakeImage
-from fakeindex import ARM, CUDA_DEPS, X86, Dist, FakeIndex, default_dists
+from lock_testing import ARM, CUDA_DEPS, X86, default_wheels
+from pypi_testing import Index, MakeImage, Wheel
 
 from horus_pipeline.lock import LockError, lock_image
 from horus_pipeline.lockfile import read_lock
 
-TORCH_X86 = Dist("torch", "9.0.0", X86, CUDA_DEPS)
-TORCH_ARM = Dist("torch", "9.0.0", ARM, CUDA_DEPS)
-TORCH_CPU = Dist("torch", "9.0.0+cpu", X86)
+TORCH_X86 = Wheel("torch", "9.0.0", X86, CUDA_DEPS)
+TORCH_ARM = Wheel("torch", "9.0.0", ARM, CUDA_DEPS)
+TORCH_CPU = Wheel("torch", "9.0.0+cpu", X86)
 
 
-def test_aarch64_lock_made_on_x86_64_has_no_cuda_packages(fake_index: FakeIndex, make_image: MakeImage) -> None:
+def test_aarch64_lock_made_on_x86_64_has_no_cuda_packages(fake_index: Index, make_image: MakeImage) -> None:
     # The CUDA deps sit behind platform_machine == "x86_64": false on the robot, true on this host.
     spec = make_image("fake-arm64", arch="aarch64", deps={"torch": "9.0.0"})
     lock = lock_image(spec)
@@ -25,7 +25,7 @@ def test_aarch64_lock_made_on_x86_64_has_no_cuda_packages(fake_index: FakeIndex,
     assert lock.pins["torch"].hashes == (fake_index.hash_of(TORCH_ARM),)
 
 
-def test_x86_64_lock_of_a_cuda_build_pins_its_cuda_chain(fake_index: FakeIndex, make_image: MakeImage) -> None:
+def test_x86_64_lock_of_a_cuda_build_pins_its_cuda_chain(fake_index: Index, make_image: MakeImage) -> None:
     # Only PyPI-like files: with the +cpu build visible too, pip would prefer it (9.0.0+cpu > 9.0.0).
     fake_index.remove(TORCH_CPU)
     spec = make_image("fake-amd64", deps={"torch": "9.0.0"}, cpu_only=False)
@@ -34,7 +34,7 @@ def test_x86_64_lock_of_a_cuda_build_pins_its_cuda_chain(fake_index: FakeIndex, 
     assert lock.pins["torch"].hashes == (fake_index.hash_of(TORCH_X86),)
 
 
-def test_cpu_only_image_refuses_cuda_and_names_the_chain(fake_index: FakeIndex, make_image: MakeImage) -> None:
+def test_cpu_only_image_refuses_cuda_and_names_the_chain(fake_index: Index, make_image: MakeImage) -> None:
     fake_index.remove(TORCH_CPU)
     spec = make_image("fake-amd64", deps={"torch": "9.0.0"}, cpu_only=True)
     spec.lockfile.parent.mkdir(parents=True)
@@ -49,7 +49,7 @@ def test_cpu_only_image_refuses_cuda_and_names_the_chain(fake_index: FakeIndex, 
     assert spec.lockfile.read_text() == "# the committed lock\n"  # untouched
 
 
-def test_cpu_only_image_locks_the_cpu_build(fake_index: FakeIndex, make_image: MakeImage) -> None:
+def test_cpu_only_image_locks_the_cpu_build(fake_index: Index, make_image: MakeImage) -> None:
     # horus.toml asks for any torch 9; the image's extras pin the CPU build (per-image override).
     spec = make_image("fake-amd64", deps={"torch": ">=9", "fakenum": "1.0"}, extras=["torch==9.0.0+cpu"])
     lock = lock_image(spec)
@@ -58,7 +58,7 @@ def test_cpu_only_image_locks_the_cpu_build(fake_index: FakeIndex, make_image: M
     assert lock.pins["torch"].via == ("fake (.horus/pyproject.toml)",)
 
 
-def test_lock_records_no_index_url_or_local_path(fake_index: FakeIndex, make_image: MakeImage, tmp_path) -> None:
+def test_lock_records_no_index_url_or_local_path(fake_index: Index, make_image: MakeImage, tmp_path) -> None:
     spec = make_image("fake-arm64", arch="aarch64", deps={"torch": "9.0.0", "fakenum": "1.0"})
     lock_image(spec)
     text = spec.lockfile.read_text()
@@ -78,7 +78,7 @@ def test_lock_records_no_index_url_or_local_path(fake_index: FakeIndex, make_ima
     assert "#    nox -s lock -- fake-arm64\n" in text  # the command that re-makes it
 
 
-def test_hashes_come_from_the_index_not_from_downloads(fake_index: FakeIndex, make_image: MakeImage) -> None:
+def test_hashes_come_from_the_index_not_from_downloads(fake_index: Index, make_image: MakeImage) -> None:
     # Remove the wheel itself: only its link (#sha256=) and PEP 658 metadata remain. pip-tools
     # unpatched downloads every file to hash it (and would fail here).
     (fake_index.files / TORCH_ARM.filename).unlink()
@@ -87,15 +87,15 @@ def test_hashes_come_from_the_index_not_from_downloads(fake_index: FakeIndex, ma
     assert lock.pins["torch"].hashes == (fake_index.hash_of(TORCH_ARM),)
 
 
-def test_lock_keeps_pins_until_asked_to_upgrade(fake_index: FakeIndex, make_image: MakeImage) -> None:
+def test_lock_keeps_pins_until_asked_to_upgrade(fake_index: Index, make_image: MakeImage) -> None:
     spec = make_image("fake-arm64", arch="aarch64", deps={"fakenum": ">=1"})
     assert lock_image(spec).versions() == {"fakenum": "1.0"}
-    fake_index.add(Dist("fakenum", "1.1", "py3-none-any"))
+    fake_index.add(Wheel("fakenum", "1.1", "py3-none-any"))
     assert lock_image(spec).versions() == {"fakenum": "1.0"}
     assert lock_image(spec, upgrade_packages=["fakenum"]).versions() == {"fakenum": "1.1"}
 
 
-def test_lock_reads_back_pins_and_hashes(fake_index: FakeIndex, make_image: MakeImage) -> None:
+def test_lock_reads_back_pins_and_hashes(fake_index: Index, make_image: MakeImage) -> None:
     spec = make_image("fake-amd64", deps={"torch": "9.0.0+cpu", "fakenum": "1.0"})
     made = lock_image(spec)
     again = read_lock(spec.lockfile)
@@ -104,14 +104,14 @@ def test_lock_reads_back_pins_and_hashes(fake_index: FakeIndex, make_image: Make
 
 
 def test_lock_does_not_depend_on_which_mirror_served_a_file(
-    fake_index: FakeIndex, make_image: MakeImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake_index: Index, make_image: MakeImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = make_image("fake-amd64", deps={"torch": ">=9", "fakenum": "1.0"}, extras=["torch==9.0.0+cpu"])
     lock_image(spec)
     alone = spec.lockfile.read_text()
     # A partial local mirror (as on this machine: some projects, some platforms) seen first.
-    mirror = FakeIndex(tmp_path / "mirror")
-    mirror.add(TORCH_CPU, *(d for d in default_dists() if d.name == "fakenum"))
+    mirror = Index(tmp_path / "mirror")
+    mirror.add(TORCH_CPU, *(d for d in default_wheels() if d.name == "fakenum"))
     monkeypatch.setenv("PIP_INDEX_URL", mirror.url)
     monkeypatch.setenv("PIP_EXTRA_INDEX_URL", fake_index.url)
     spec.lockfile.unlink()
@@ -120,10 +120,10 @@ def test_lock_does_not_depend_on_which_mirror_served_a_file(
 
 
 def test_a_mirror_serving_other_bytes_under_the_same_name_fails_the_lock(
-    fake_index: FakeIndex, make_image: MakeImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake_index: Index, make_image: MakeImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mirror = FakeIndex(tmp_path / "mirror")
-    mirror.add(Dist("fakenum", "1.0", "py3-none-any", files={"fakenum/__init__.py": "TAMPERED = True\n"}))
+    mirror = Index(tmp_path / "mirror")
+    mirror.add(Wheel("fakenum", "1.0", "py3-none-any", files={"fakenum/__init__.py": "TAMPERED = True\n"}))
     monkeypatch.setenv("PIP_EXTRA_INDEX_URL", mirror.url)
     spec = make_image("fake-arm64", arch="aarch64", deps={"fakenum": "1.0"})
     with pytest.raises(LockError, match=r"fakenum-1.0-py3-none-any.whl has different sha256 on different indexes"):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MakeImage
-from fakeindex import Dist, FakeIndex
+from pypi_testing import Index, MakeImage, Wheel
 
 from horus_pipeline.horus_lock import write_horus_lock
 from horus_pipeline.lock import lock_image
@@ -20,13 +19,13 @@ def test_robot_still_works():
 """
 
 
-def fakenum(version: str, works: bool) -> Dist:
+def fakenum(version: str, works: bool) -> Wheel:
     module = f"VERSION = {version!r}\n\ndef works():\n    return {works}\n"
-    return Dist("fakenum", version, "py3-none-any", files={"fakenum/__init__.py": module})
+    return Wheel("fakenum", version, "py3-none-any", files={"fakenum/__init__.py": module})
 
 
 @pytest.fixture
-def committed(fake_index: FakeIndex, make_image: MakeImage) -> tuple[Path, Path, Path]:
+def committed(fake_index: Index, make_image: MakeImage) -> tuple[Path, Path, Path]:
     """A repo with a committed lock (fakenum 1.0), horus.lock and a robot test; returns their paths."""
     fake_index.add(fakenum("1.0", works=True))
     spec = make_image("fake-amd64", deps={"fakenum": ">=1"})
@@ -43,7 +42,7 @@ def upgrade(spec: Path, summary: Path, *extra: str) -> int:
 
 
 def test_passing_upgrade_writes_new_pins_and_a_summary(
-    fake_index: FakeIndex, committed: tuple[Path, Path, Path], tmp_path: Path
+    fake_index: Index, committed: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
     spec, lockfile, horus_lock = committed
     fake_index.add(fakenum("1.1", works=True))
@@ -57,7 +56,7 @@ def test_passing_upgrade_writes_new_pins_and_a_summary(
 
 
 def test_failing_upgrade_leaves_committed_locks_untouched(
-    fake_index: FakeIndex, committed: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fake_index: Index, committed: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec, lockfile, horus_lock = committed
     before = lockfile.read_bytes(), horus_lock.read_bytes()
@@ -71,13 +70,13 @@ def test_failing_upgrade_leaves_committed_locks_untouched(
     assert "committed lockfiles are unchanged" in err
 
 
-def test_upgrading_one_package_keeps_the_others(fake_index: FakeIndex, make_image: MakeImage, tmp_path: Path) -> None:
-    fake_index.add(fakenum("1.0", works=True), Dist("otherpkg", "1.0", "py3-none-any"))
+def test_upgrading_one_package_keeps_the_others(fake_index: Index, make_image: MakeImage, tmp_path: Path) -> None:
+    fake_index.add(fakenum("1.0", works=True), Wheel("otherpkg", "1.0", "py3-none-any"))
     spec = make_image("fake-amd64", deps={"fakenum": ">=1", "otherpkg": ">=1"})
     lock_image(spec)
     (spec.path.parent.parent / "tests").mkdir()
     (spec.path.parent.parent / "tests" / "test_robot.py").write_text(ROBOT_TEST)
-    fake_index.add(fakenum("1.1", works=True), Dist("otherpkg", "1.1", "py3-none-any"))
+    fake_index.add(fakenum("1.1", works=True), Wheel("otherpkg", "1.1", "py3-none-any"))
     summary = tmp_path / "summary.md"
     assert upgrade(spec.path, summary, "--package", "otherpkg") == 0
     text = spec.lockfile.read_text()
