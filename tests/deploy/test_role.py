@@ -37,7 +37,8 @@ def test_deploy_vars_carry_what_the_units_need(image: str, tmp_path: Path) -> No
     assert data == json.loads(json.dumps(deploy_vars(spec)))
     assert data["prefix"] == spec.prefix and data["user"] == spec.user
     assert [s["name"] for s in data["services"]] == [s.name for s in spec.services]
-    assert data["journald"] == {"system_max_use": spec.journald.system_max_use, "max_retention": spec.journald.max_retention}
+    journald = spec.journald
+    assert data["journald"] == {"system_max_use": journald.system_max_use, "max_retention": journald.max_retention}
     mtime = path.stat().st_mtime_ns
     write_deploy_vars(spec, tmp_path)
     assert path.stat().st_mtime_ns == mtime, "unchanged deploy vars are not rewritten"

@@ -67,7 +67,7 @@ def test_every_node_process_runs_as_the_service_user(deployed: Deployed) -> None
         pid = deployed.sh(f"systemctl show -P MainPID {unit}")
         assert state == "active", f"{unit}: {state}"
         assert deployed.sh(f"ps -o user= -p {pid}") == deployed.spec.user
-    assert deployed.sh(f"readlink /opt/demo/current") == f"releases/{deployed.release}"
+    assert deployed.sh("readlink /opt/demo/current") == f"releases/{deployed.release}"
 
 
 def test_health_endpoint_answers_200(deployed: Deployed) -> None:

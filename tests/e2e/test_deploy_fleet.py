@@ -216,10 +216,20 @@ def test_release_crashing_at_start_is_rolled_back(robot: Robot, inventory: Path,
 def test_ansible_killed_mid_deploy(robot: Robot, inventory: Path, bundles: Bundles, kill_at: str) -> None:
     running = current_release(robot, PREFIX)
     target = bundles.good if running != bundles.good else bundles.app_change
-    if kill_at.startswith("verify"):  # make it push and unpack again
-        robot.ssh(f"rm -rf {PREFIX}/releases/{target}")
-        robot.ssh(f"rm -rf {PREFIX}/layers/$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))" +
-                  f"[\"layers\"][-2][\"hash\"])' {PREFIX}/releases/{running}/MANIFEST.json)", check=False)  # fmt: skip
+    if kill_at.startswith("verify"):  # make it push and unpack the target's own layers again
+        forget = (
+            "import json, os, shutil, sys\n"
+            "prefix, target, running = sys.argv[1:]\n"
+            "path = f'{prefix}/releases/{target}'\n"
+            "if os.path.isdir(path):\n"
+            "    def hashes(rid):\n"
+            "        manifest = json.load(open(f'{prefix}/releases/{rid}/MANIFEST.json'))\n"
+            "        return {la['hash'] for la in manifest['layers']}\n"
+            "    for h in hashes(target) - hashes(running):\n"
+            "        shutil.rmtree(f'{prefix}/layers/{h}')\n"
+            "    shutil.rmtree(path)\n"
+        )
+        robot.ssh(["python3", "-c", forget, PREFIX, target, running])
     killed = deploy(inventory, robot, "-e", f"release={target}", kill_at=kill_at)
     assert killed.rc != 0
     # The robot is on a complete release: whichever `current` names verifies file by file.
