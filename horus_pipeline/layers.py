@@ -30,7 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -272,6 +272,28 @@ def _finish(tmp: Path, tree: Path, layer: Layer) -> Layer:
     return layer
 
 
+def _build_layer(label: str, lay_out: Callable[[Path], Layer]) -> Layer:
+    """Build a layer now, under a step named `label`: `lay_out` fills the tree directory it is given
+    and returns the layer's description (`_described`); the tree is then archived into the cache."""
+    with step(label), tempfile.TemporaryDirectory(prefix=".build-", dir=layer_store()) as tmp:
+        tree = Path(tmp) / "tree"
+        return _finish(Path(tmp), tree, lay_out(tree))
+
+
+def _described(
+    tree: Path, pyc: str, pyc_under: str, hash_: str, kind: str, name: str, version: str, source_sha256: str
+) -> Layer:
+    """A laid-out tree as a layer not yet archived: its .pyc compiled under `pyc_under` (unless pyc is
+    "none") and every file indexed."""
+    if pyc != "none":
+        compile_pyc(tree, pyc_under)
+    files, size = index_files(tree)
+    return Layer(
+            hash=hash_, kind=kind, name=name, version=version, source_sha256=source_sha256,
+            archive_sha256="", archive_size=0, size=size, pyc=pyc, files=files,
+        )  # fmt: skip
+
+
 def build_wheel_layer(
     wheel: Path, sha256: str, kind: str, name: str, version: str, target: Target
 ) -> tuple[Layer, bool]:
@@ -279,22 +301,15 @@ def build_wheel_layer(
     hash_ = layer_hash(kind, sha256, target)
     if (layer := cached_layer(hash_)) is not None:
         return layer, False
-    with (
-        step(f"layer {name} {version} ({wheel.stat().st_size // 1024} KiB wheel)"),
-        tempfile.TemporaryDirectory(prefix=".build-", dir=layer_store()) as tmp,
-    ):
-        tree = Path(tmp) / "tree"
+
+    def lay_out(tree: Path) -> Layer:
         scripts = install_wheel(wheel, tree, target)
-        mode = pyc_mode(target)
-        if mode != "none":
-            compile_pyc(tree, site_packages(target))
-        files, size = index_files(tree)
-        layer = Layer(
-                hash=hash_, kind=kind, name=name, version=version, source_sha256=sha256,
-                archive_sha256="", archive_size=0, size=size, pyc=mode, files=files,
-                console_scripts=scripts, modules=top_level_modules(files, target),
-            )  # fmt: skip
-        return _finish(Path(tmp), tree, layer), True
+        layer = _described(tree, pyc_mode(target), site_packages(target), hash_, kind, name, version, sha256)
+        layer.console_scripts = scripts
+        layer.modules = top_level_modules(layer.files, target)
+        return layer
+
+    return _build_layer(f"layer {name} {version} ({wheel.stat().st_size // 1024} KiB wheel)", lay_out), True
 
 
 def tree_content_hash(src: Path, paths: Sequence[Path]) -> str:
@@ -332,22 +347,13 @@ def build_tree_layer(
     hash_ = layer_hash(kind, content, target)
     if (layer := cached_layer(hash_)) is not None:
         return layer, False
-    with (
-        step(f"layer {kind} {name} {version} ({len(paths)} files)"),
-        tempfile.TemporaryDirectory(prefix=".build-", dir=layer_store()) as tmp,
-    ):
-        tree = Path(tmp) / "tree"
+
+    def lay_out(tree: Path) -> Layer:
         for path in paths:
             dest = tree / path.relative_to(src)
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, dest)
             os.chmod(dest, normalized_mode(path.stat().st_mode, is_dir=False))
-        mode = pyc_mode(target) if pyc else "none"
-        if mode != "none":
-            compile_pyc(tree, ".")
-        files, size = index_files(tree)
-        layer = Layer(
-                hash=hash_, kind=kind, name=name, version=version, source_sha256=content,
-                archive_sha256="", archive_size=0, size=size, pyc=mode, files=files,
-            )  # fmt: skip
-        return _finish(Path(tmp), tree, layer), True
+        return _described(tree, pyc_mode(target) if pyc else "none", ".", hash_, kind, name, version, content)
+
+    return _build_layer(f"layer {kind} {name} {version} ({len(paths)} files)", lay_out), True
