@@ -33,7 +33,7 @@ from .bundle_manifest import compose, dumps, read_manifest
 from .console import info, step
 from .core import WHEELS, build_core_wheel, wheel_for
 from .deployvars import write_deploy_vars
-from .determinism import sha256_file
+from .determinism import publishing, sha256_file
 from .errors import PipelineError
 from .images import ImageSpec, all_images, load_image
 from .layers import Layer, app_files, build_tree_layer, build_wheel_layer, cached_layer, layer_hash, pyc_mode
@@ -59,13 +59,8 @@ class BundleResult:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + "~")
-    try:
+    with publishing(path) as tmp:
         tmp.write_bytes(data)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _core_wheel(spec: ImageSpec, wheels_dir: Path) -> Path:
@@ -130,17 +125,12 @@ def publish_layer(layer: Layer, layers_dir: Path) -> None:
             f"cached layer {src} has sha256 {actual}, not {layer.archive_sha256}: removed from the cache "
             "(not used); run the build again to rebuild it"
         )
-    tmp = dest.with_name(dest.name + "~")
-    tmp.unlink(missing_ok=True)
-    try:
+    with publishing(dest) as tmp:
+        tmp.unlink(missing_ok=True)  # left by a killed run: os.link does not replace
         try:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-        tmp.replace(dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     _atomic_write(layers_dir / f"{layer.hash}.tar.gz.sha256", f"{layer.archive_sha256}  {dest.name}\n".encode())
 
 

@@ -13,6 +13,7 @@ import os
 import stat
 import tarfile
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 # SOURCE_DATE_EPOCH when the environment sets none: 2026-01-01T00:00:00Z. It only has
@@ -80,32 +81,42 @@ def _tar_info(path: Path, arcname: str) -> tarfile.TarInfo:
     return info
 
 
+@contextmanager
+def publishing(out: Path) -> Iterator[Path]:
+    """Yield `out~` to write in full; then rename it to `out`, so `out` is either complete or as it was.
+
+    On any failure inside the block `out~` is removed and the error goes on.
+    """
+    tmp = out.with_name(out.name + "~")
+    try:
+        yield tmp
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_tar_gz(root: Path, out: Path, compresslevel: int = 6) -> None:
     """Archive the tree under `root` as `out` (a .tar.gz), byte-identical for the same tree anywhere.
 
     Entries are relative to root in sorted_walk order (each directory before its contents),
     with the epoch as mtime, uid/gid 0, empty owner names and normalised modes; the gzip
     header has mtime 0 and no file name; hard links are stored as separate files. The
-    archive is written to `out~` and renamed, so `out` is either complete or absent.
+    archive is written to `out~` and renamed (`publishing`), so `out` is either complete or absent.
     """
-    tmp = out.with_name(out.name + "~")
-    try:
-        with (
-            open(tmp, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=compresslevel) as gz,
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            for path in sorted_walk(root):
-                info = _tar_info(path, path.relative_to(root).as_posix())
-                if info.isreg():
-                    with open(path, "rb") as f:
-                        tar.addfile(info, f)
-                else:
-                    tar.addfile(info)
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with (
+        publishing(out) as tmp,
+        open(tmp, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=compresslevel) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for path in sorted_walk(root):
+            info = _tar_info(path, path.relative_to(root).as_posix())
+            if info.isreg():
+                with open(path, "rb") as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)
 
 
 def sha256_file(path: Path) -> str:
