@@ -55,10 +55,17 @@ def deployed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         print(dump_units(robot, spec.app_name))
     assert run.rc == 0, f"deploy of {image} failed:\n{run.output[-4000:]}"
     print(f"{image}: fresh deploy {run.seconds:.1f} s, {run.sent[robot.name] / 2**20:.1f} MiB sent")
-    d = Deployed(robot, spec, inventory, release, run)
-    yield d
-    if getattr(request.node, "_report_call", None) is not None and request.node._report_call.failed:
-        print(dump_units(robot, spec.app_name))
+    yield Deployed(robot, spec, inventory, release, run)
+
+
+@pytest.fixture(autouse=True)
+def units_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A failed test's output ends with the state and journal of the robot's units."""
+    yield
+    report = getattr(request.node, "_report_call", None)
+    if report is not None and report.failed and "deployed" in request.fixturenames:
+        d: Deployed = request.getfixturevalue("deployed")
+        print(dump_units(d.robot, d.spec.app_name))
 
 
 def test_every_node_process_runs_as_the_service_user(deployed: Deployed) -> None:

@@ -112,6 +112,15 @@ def inventory(robot: Robot, bundles: Bundles, tmp_path_factory: pytest.TempPathF
     return write_inventory(path, [robot], horus_robot_bundles_dir=str(bundles.out), horus_robot_health_timeout=30)
 
 
+@pytest.fixture(autouse=True)
+def units_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A failed test's output ends with the state and journal of the robot's units."""
+    yield
+    report = getattr(request.node, "_report_call", None)
+    if report is not None and report.failed and "robot" in request.fixturenames:
+        print(dump_units(request.getfixturevalue("robot"), "fleet"))
+
+
 def deploy(inventory: Path, robot: Robot, *args: str, **kw: object) -> Run:
     run = playbook(inventory, [robot], *args, **kw)  # type: ignore[arg-type]
     if run.rc != 0 and "expect_fail" not in args:
