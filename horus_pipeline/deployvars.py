@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .determinism import publishing
 from .images import ImageSpec, all_images, load_image
 
 FORMAT = 1
@@ -61,9 +62,8 @@ def write_deploy_vars(spec: ImageSpec, image_dir: Path) -> Path:
     text = json.dumps(deploy_vars(spec), sort_keys=True, indent=1) + "\n"
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         image_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + "~")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        with publishing(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
     return path
 
 

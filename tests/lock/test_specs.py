@@ -46,8 +46,9 @@ def test_the_shipped_images_load() -> None:
     assert images["demo-arm64"].target.arch.name == "aarch64"
     for spec in images.values():
         assert spec.os.suite == "bookworm" and spec.target.python == "3.11" and spec.target.glibc == (2, 36)
-        assert spec.cpu_only and spec.prefix == "/opt/demo" and spec.health.port == 8080
-        assert spec.journald.system_max_use == "500M" and spec.journald.max_retention == "7d"
+        assert spec.cpu_only and spec.prefix == f"/opt/{spec.app_name}" and spec.health.port == 8080
+    for demo in (images["demo-amd64"], images["demo-arm64"]):
+        assert demo.journald.system_max_use == "500M" and demo.journald.max_retention == "7d"  # the seed's
 
 
 def test_defaults(repo: Path) -> None:
