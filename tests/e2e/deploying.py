@@ -103,7 +103,8 @@ def playbook(
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        print(line, end="", flush=True)
+        stamp = f"[{time.monotonic() - start:6.1f}s] " if line.startswith(("TASK [", "RUNNING HANDLER")) else ""
+        print(stamp + line, end="", flush=True)
         if kill_at and line.startswith("TASK [") and kill_at in line:
             time.sleep(1.0)  # let it begin
             os.killpg(proc.pid, signal.SIGKILL)
