@@ -169,6 +169,13 @@ def test_unsigned_release_refused_when_signing_is_on(robot: Robot, inventory: Pa
     assert untouched(robot)
 
 
+def test_check_mode_on_a_fresh_robot_changes_nothing(robot: Robot, inventory: Path, bundles: Bundles) -> None:
+    run = deploy(inventory, robot, "--check", "--diff", "-e", f"release={bundles.good}")
+    assert run.rc == 0 and run.changed(robot.name) > 0  # what a deploy would do ...
+    assert untouched(robot)  # ... and nothing done
+    assert robot.ssh("id horus", check=False).returncode != 0
+
+
 def test_signed_release_installs_and_serves(robot: Robot, inventory: Path, bundles: Bundles) -> None:
     signers = f"horus_robot_allowed_signers={bundles.allowed_signers}"
     run = deploy(inventory, robot, "-e", signers, "-e", f"release={bundles.good}")
