@@ -118,14 +118,21 @@ int horus_logring_open(const char *path, uint32_t capacity, int create, horus_lo
   if (!r) return HORUS_ESYS;
   r->seg = (hseg)HSEG_INIT;
   size_t len = sizeof(log_header) + (size_t)capacity * RECORD_SIZE;
-  int rc = hseg_open(path, len, init_ring, &capacity, create, &r->seg, err);
-  log_header *h = r->seg.map;
-  if (rc == HORUS_OK &&
-      (r->seg.len < sizeof *h || h->magic != LOGRING_MAGIC || h->version != HORUS_LOGRING_VERSION ||
-       h->record_size != RECORD_SIZE || sizeof *h + (size_t)h->capacity * RECORD_SIZE != r->seg.len)) {
-    hseg_err(err, "%s is not a log ring of this HORUS version: run horus clean --shm", path);
-    rc = HORUS_ECORRUPT;
+  int rc = HORUS_ERETRY;
+  for (int attempt = 0; attempt < 4 && rc == HORUS_ERETRY; attempt++) {
+    rc = hseg_open(path, len, init_ring, &capacity, create, &r->seg, err);
+    log_header *h = r->seg.map;
+    if (rc == HORUS_OK &&
+        (r->seg.len < sizeof *h || h->magic != LOGRING_MAGIC || h->version != HORUS_LOGRING_VERSION ||
+         h->record_size != RECORD_SIZE || sizeof *h + (size_t)h->capacity * RECORD_SIZE != r->seg.len)) {
+      /* Another version's ring: replace it if nobody uses it any more. */
+      rc = hseg_drop_if_stale(&r->seg, path) ? HORUS_ERETRY : HORUS_ECORRUPT;
+      if (rc == HORUS_ECORRUPT)
+        hseg_err(err, "%s is the log ring of a running process of another HORUS version: restart the robot's "
+                 "processes on one version", path);
+    }
   }
+  log_header *h = r->seg.map;
   if (rc != HORUS_OK) {
     hseg_close(&r->seg);
     free(r);

@@ -110,6 +110,13 @@ int hseg_open(const char *path, size_t len, hseg_init_fn init, const void *arg, 
   return HORUS_ESYS;
 }
 
+int hseg_drop_if_stale(hseg *s, const char *path) {
+  if (s->fd < 0 || flock(s->fd, LOCK_EX | LOCK_NB) != 0) return 0;
+  unlink(path);
+  hseg_close(s);
+  return 1;
+}
+
 void hseg_close(hseg *s) {
   if (s->map) munmap(s->map, s->len);
   if (s->fd >= 0) close(s->fd);

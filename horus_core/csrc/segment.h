@@ -32,6 +32,14 @@ void hseg_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 
 */
 int hseg_open(const char *path, size_t len, hseg_init_fn init, const void *arg, int create, hseg *s, char *err);
 
+/*
+** Remove the attached file at path if no other process holds it (it is
+** stale), and detach; 1 if it was removed, 0 (still attached) if it is live.
+** Converting our shared flock to exclusive without blocking succeeds only
+** when nobody else has one.
+*/
+int hseg_drop_if_stale(hseg *s, const char *path);
+
 /* Unmap and close (dropping the flock). Safe on a detached hseg. */
 void hseg_close(hseg *s);
 

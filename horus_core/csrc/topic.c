@@ -6,8 +6,8 @@
 **
 **   offset  size  field
 **   0       4     magic        "HRST" (0x54535248 read as little-endian u32)
-**   4       4     version      HORUS_TOPIC_VERSION; another value: HORUS_ECORRUPT,
-**                              "created by another HORUS version: run horus clean --shm"
+**   4       4     version      HORUS_TOPIC_VERSION; a segment of another version is
+**                              replaced when no process holds it, else HORUS_ECORRUPT
 **   8       4     header_size  offset of slot 0 (128)
 **   12      4     slot_size    max payload bytes per message
 **   16      4     capacity     slots in the ring, a power of two
@@ -159,7 +159,8 @@ static int check_header(horus_topic *t, char *err) {
     return HORUS_ECORRUPT;
   }
   if (h->version != HORUS_TOPIC_VERSION) {
-    hseg_err(err, "topic '%s': created by another HORUS version (layout %u, this is %u): run horus clean --shm",
+    hseg_err(err, "topic '%s': a process of another HORUS version (layout %u, this is %u) uses it: "
+             "restart every process of the robot on one version",
              name, h->version, HORUS_TOPIC_VERSION);
     return HORUS_ECORRUPT;
   }
@@ -207,17 +208,14 @@ static int check_cfg(const char *name, const horus_topic_cfg *cfg, char *err) {
 /* A segment we hold shared whose layout we cannot use: replace it if it is stale. */
 static int replace_if_stale(horus_topic *t, const char *path, const horus_topic_cfg *cfg, char *err) {
   const topic_header *h = t->hdr;
-  if (flock(t->seg.fd, LOCK_EX | LOCK_NB) != 0) {
+  if (!hseg_drop_if_stale(&t->seg, path)) {
     hseg_err(err,
              "topic '%s' is in use with slot size %u, capacity %u, format %u; this process asked for %u, %u, %u: "
              "use the same max_msg_size/capacity in every process, or stop the others and run horus clean --shm",
              t->name, h->slot_size, h->capacity, h->format, cfg->slot_size, cfg->capacity, cfg->format);
     return HORUS_ELAYOUT;
   }
-  /* Nobody else holds it, so nobody uses it: a leftover from an older config. */
-  unlink(path);
-  hseg_close(&t->seg);
-  return HORUS_ERETRY;
+  return HORUS_ERETRY; /* it was a leftover from an older config, now gone */
 }
 
 int horus_topic_open(const char *dir, const char *name, const horus_topic_cfg *cfg, horus_topic **out,
@@ -239,6 +237,7 @@ int horus_topic_open(const char *dir, const char *name, const horus_topic_cfg *c
   for (int attempt = 0; attempt < 4; attempt++) {
     rc = hseg_open(path, segment_len(full.slot_size, full.capacity), init_topic, &full, cfg->create, &t->seg, err);
     if (rc == HORUS_OK) rc = check_header(t, err);
+    if (rc == HORUS_ECORRUPT && hseg_drop_if_stale(&t->seg, path)) rc = HORUS_ERETRY;
     if (rc == HORUS_OK && !layout_matches(t->hdr, cfg)) rc = replace_if_stale(t, path, cfg, err);
     if (rc != HORUS_ERETRY) break;
   }

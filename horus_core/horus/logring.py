@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import _core, namespace
+from .errors import HorusError
 
 _lock = threading.Lock()
 _rings: dict[str, _core.LogRing | None] = {}
@@ -33,8 +34,10 @@ def _ring(ns: str) -> _core.LogRing | None:
             try:
                 _core.ns_prepare(str(namespace.directory(ns)))
                 ring = _core.LogRing(ring_path(ns))
-            except OSError:
-                ring = None  # no /dev/shm or no permission: stderr and the journal still get the record
+            except (OSError, HorusError):
+                # No /dev/shm, no permission, or a ring of a live older runtime: stderr and the
+                # journal still get the record.
+                ring = None
             _rings[ns] = ring
     return _rings[ns]
 

@@ -246,3 +246,32 @@ def test_recv_with_a_timeout_sleeps_until_another_process_publishes(ns: str, py:
     assert sub.recv(timeout=10) == "late"  # asleep on the futex, woken by the publisher
     assert 0.1 < time.monotonic() - t0 < 5
     assert proc.wait(10) == 0
+
+
+def old_version_segment(path: Path) -> None:
+    """A segment as an older runtime would have left it: our magic, another layout version."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_bytes(b"HRST" + (1).to_bytes(4, "little") + bytes(4096 - 8))
+    path.chmod(0o600)
+
+
+def test_a_stale_segment_of_an_older_runtime_is_replaced(ns: str) -> None:
+    namespace.directory(ns).mkdir(mode=0o700)
+    old_version_segment(namespace.topics_dir(ns) / "cmd_vel")
+    pub, sub = horus.Topic("cmd_vel"), horus.Topic("cmd_vel")
+    pub.send({"v": 1})
+    assert sub.recv() == {"v": 1}
+
+
+def test_a_live_older_runtime_segment_is_a_clear_error(ns: str, py: Py) -> None:
+    namespace.directory(ns).mkdir(mode=0o700)
+    seg = namespace.topics_dir(ns) / "cmd_vel"
+    old_version_segment(seg)
+    holder = py.start(
+        f'import fcntl, sys; f = open({str(seg)!r}); fcntl.flock(f, fcntl.LOCK_SH); print("ready", flush=True); '
+        "sys.stdin.readline()",
+        stdin=-1,
+    )
+    wait_line(holder, "ready")
+    with pytest.raises(horus.TopicCorruptError, match=r"another HORUS version \(layout 1, this is 2\)"):
+        horus.Topic("cmd_vel").send(1)
