@@ -92,8 +92,7 @@ def _host_networks() -> list[ipaddress.IPv4Network]:
         for row in json.loads(run(argv, what=" ".join(argv)).stdout or b"[]"):
             if "addr_info" in row:
                 nets += [
-                    ipaddress.IPv4Network(f"{a['local']}/{a['prefixlen']}", strict=False)
-                    for a in row["addr_info"]
+                    ipaddress.IPv4Network(f"{a['local']}/{a['prefixlen']}", strict=False) for a in row["addr_info"]
                 ]
             elif row.get("dst") not in (None, "default"):
                 with contextlib.suppress(ValueError):

@@ -93,9 +93,7 @@ def ensure_binfmt(arch: Arch) -> None:
     handler = BINFMT_DIR / arch.qemu
     interpreter = Path(f"/usr/bin/{arch.qemu}-static")
     if not interpreter.exists():
-        raise PipelineError(
-            f"{interpreter} is missing: install qemu-user-static (apt-get install qemu-user-static)"
-        )
+        raise PipelineError(f"{interpreter} is missing: install qemu-user-static (apt-get install qemu-user-static)")
     if handler.exists() and _handler_ok(handler):
         return
     if handler.exists():  # registered without the F flag (or disabled): it would fail inside a rootfs

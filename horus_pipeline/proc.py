@@ -41,7 +41,6 @@ def run(
         if capture and proc.stdout:
             tail = "\n".join(proc.stdout.decode(errors="replace").splitlines()[-30:])
         raise CommandError(
-            f"{what or 'command'} failed (exit {proc.returncode}): {shlex.join(args)}"
-            + (f"\n{tail}" if tail else "")
+            f"{what or 'command'} failed (exit {proc.returncode}): {shlex.join(args)}" + (f"\n{tail}" if tail else "")
         )
     return proc

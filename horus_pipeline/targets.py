@@ -80,9 +80,7 @@ def get_arch(name: str) -> Arch:
         return ARCHES[key]
     except KeyError:
         supported = ", ".join(f"{a.name} ({a.debian})" for a in ARCHES.values())
-        raise UnknownTargetError(
-            f"unknown robot arch {name!r}: supported arches are {supported}"
-        ) from None
+        raise UnknownTargetError(f"unknown robot arch {name!r}: supported arches are {supported}") from None
 
 
 @dataclass(frozen=True)
