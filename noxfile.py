@@ -64,10 +64,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmark the runtime against multiprocessing.Pipe and pyzmq; print a table, write dist/bench/*.json."""
+    """Benchmark the runtime against multiprocessing.Pipe and pyzmq, and `nox -s lock` against uv;
+    print tables, write dist/bench/*.json. `-- --quick` for a smoke run."""
     install_pipeline(session, "-r", "lockfiles/test.txt")
     install_core(session)
     session.run("python", "tests/bench/runtime.py", *session.posargs)
+    session.run("python", "tests/bench/lock.py", *[a for a in session.posargs if a == "--quick"])
 
 
 @nox.session(python=PYTHON)

@@ -149,9 +149,12 @@ def compile_lock(
     with tempfile.TemporaryDirectory(prefix="horus-lock-") as tmp:
         work = Path(tmp)
         write_pyproject(project, work, list(inputs.requirements))
-        (work / "target.json").write_text(
-            json.dumps({"markers": target.marker_environment(), "tags": target.wheel_tags()})
-        )
+        driver_input = {
+            "markers": target.marker_environment(),
+            "tags": target.wheel_tags(),
+            "cache": str(cache_dir("piptools") / "driver"),
+        }
+        (work / "target.json").write_text(json.dumps(driver_input))
         raw = work / "lock.txt"
         if seed is not None and seed.is_file() and not upgrade:
             shutil.copyfile(seed, raw)
@@ -301,6 +304,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="re-resolve only this package (repeatable)",
     )
     parser.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="write the locks to DIR/<image>.txt instead of lockfiles/ (apps' horus.lock are then left as they are)",
+    )
+    parser.add_argument(
         "--install",
         action="store_true",
         help="lock nothing: install the (fresh) locks of IMAGE into this Python environment (for tests)",
@@ -323,7 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     install_lock(spec)
             return 0
         for spec in specs:
-            lock_image(spec, upgrade=args.upgrade, upgrade_packages=args.upgrade_package)
+            lock_image(spec, upgrade=args.upgrade, upgrade_packages=args.upgrade_package, lockdir=args.output_dir)
+        if args.output_dir:
+            return 0
         for app in sorted({s.app for s in specs}):
             path = write_horus_lock(app, [s for s in all_images() if s.app == app])
             info(f"wrote {_show(path)}")

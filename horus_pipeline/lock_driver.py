@@ -4,9 +4,10 @@ Run in a subprocess, never imported by the pipeline:
 
     python -m horus_pipeline.lock_driver TARGET.json -- PIP-COMPILE-ARGS...
 
-TARGET.json holds {"markers": {PEP 508 environment}, "tags": ["cp311-cp311-manylinux_2_36_aarch64", ...]}.
+TARGET.json holds {"markers": {PEP 508 environment}, "tags": ["cp311-cp311-manylinux_2_36_aarch64", ...],
+"cache": "/path/to/dir" (optional, see 4. below)}.
 
-Three small patches, tested with exactly the pip and pip-tools of lockfiles/tools.txt (any other
+Small patches, tested with exactly the pip and pip-tools of lockfiles/tools.txt (any other
 version is refused, because they reach into pip's internals):
 
 1. `pip._vendor.packaging.markers.default_environment` returns the target's environment, so
@@ -19,6 +20,14 @@ version is refused, because they reach into pip's internals):
    hash only the files the target can install, so a lock does not depend on which other
    platforms' files some mirror happens to carry (and the index pages are not read twice).
    A link without a sha256 is downloaded and hashed as pip-tools always did.
+4. A wheel's METADATA is kept in a cache keyed by the wheel's sha256, so a re-lock reads a few
+   KiB instead of unzipping every pinned wheel again (torch is ~150 MB). This is what PEP 658
+   `.metadata` files give when an index serves them; a mirror or proxy often does not. An
+   entry is written only after the wheel's sha256 has been checked against its key. A local
+   file (find-links, file:// index) without a `#sha256=` has its digest cached by path, size,
+   mtime and inode, as git's index and make do, so it is not re-hashed on every lock.
+5. Links to wheels the target cannot install are dropped before pip parses them (speed only:
+   pip's own evaluation rejects exactly those).
 
 Only the standard library, pip and pip-tools are imported: this runs in the tools environment.
 """
@@ -26,8 +35,11 @@ Only the standard library, pip and pip-tools are imported: this runs in the tool
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import sys
+import tempfile
 from importlib import metadata
 from typing import Any
 
@@ -60,7 +72,7 @@ def _require(module: Any, name: str) -> None:
         raise SystemExit(EXIT_TOOLS)
 
 
-def patch(markers_env: dict[str, str], tag_strings: list[str]) -> None:
+def patch(markers_env: dict[str, str], tag_strings: list[str], cache: str | None = None) -> None:
     import pip._internal.models.target_python as target_python
     import pip._internal.resolution.resolvelib.factory as factory
     import pip._internal.utils.compatibility_tags as compatibility_tags
@@ -106,8 +118,8 @@ def patch(markers_env: dict[str, str], tag_strings: list[str]) -> None:
         chosen = wheels or [link for link in links if not link.is_wheel]
         by_file: dict[str, set[str]] = {}
         for link in chosen:
-            from_index = link.hash_name == "sha256" and link.hash
-            digest = f"sha256:{link.hash}" if from_index else self._get_file_hash(link)
+            known = link_sha256(link)
+            digest = f"sha256:{known}" if known else self._get_file_hash(link)
             by_file.setdefault(link.filename, set()).add(digest)
         for filename, digests in by_file.items():
             if len(digests) > 1:
@@ -127,6 +139,117 @@ def patch(markers_env: dict[str, str], tag_strings: list[str]) -> None:
 
     PyPIRepository.allow_all_wheels = allow_all_wheels  # type: ignore[method-assign,assignment,unused-ignore]
     PyPIRepository._get_req_hashes = _get_req_hashes  # type: ignore[method-assign,unused-ignore]
+    skip_foreign_wheels(tag_strings)
+    if cache:
+        cache_wheel_metadata(os.path.join(cache, "metadata"))
+
+
+def skip_foreign_wheels(tag_strings: list[str]) -> None:
+    """Drop index links to wheels the target cannot install before pip builds a Link for each.
+
+    PyPI lists ~10,000 torch files (every version, every platform); pip parses and evaluates
+    each one, which was most of a lock's time. pip's own evaluation rejects exactly these
+    wheels (no tag in common with the target's), so dropping them earlier changes no result.
+    """
+    from urllib.parse import unquote
+
+    from pip._internal.models.link import Link
+
+    _require(Link, "from_json")
+    _require(Link, "from_element")
+    supported = {tuple(t.split("-")) for t in tag_strings}
+
+    def installable(filename: str) -> bool:
+        if not filename.endswith(".whl"):
+            return True
+        parts = filename[:-4].lower().split("-")
+        if len(parts) not in (5, 6):
+            return True  # not a valid wheel name: pip reports it
+        pys, abis, plats = (part.split(".") for part in parts[-3:])
+        return any((py, abi, plat) in supported for py in pys for abi in abis for plat in plats)
+
+    from_json, from_element = Link.from_json.__func__, Link.from_element.__func__  # type: ignore[attr-defined]
+
+    def json_link(cls: type[Link], file_data: dict[str, Any], page_url: str) -> Link | None:
+        return from_json(cls, file_data, page_url) if installable(file_data.get("filename") or "") else None
+
+    def element_link(cls: type[Link], anchor: dict[str, Any], page_url: str, base_url: str) -> Link | None:
+        href = (anchor.get("href") or "").split("#", 1)[0]
+        name = unquote(href.rsplit("/", 1)[-1])
+        return from_element(cls, anchor, page_url, base_url) if installable(name) else None
+
+    Link.from_json = classmethod(json_link)  # type: ignore[method-assign,assignment]
+    Link.from_element = classmethod(element_link)  # type: ignore[method-assign,assignment]
+
+
+# Where link_sha256 keeps the digests of local files (set by main when a cache is given).
+_local_digests: str | None = None
+
+
+def link_sha256(link: Any) -> str | None:
+    """The sha256 of a link's file without fetching it: the index's, else a cached one of a local file."""
+    if link.hash_name == "sha256" and link.hash:
+        return str(link.hash)
+    if not link.is_file or _local_digests is None:
+        return None
+    path = link.file_path
+    st = os.stat(path)
+    key = hashlib.sha256(f"{os.path.realpath(path)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode()).hexdigest()
+    entry = os.path.join(_local_digests, key)
+    with contextlib.suppress(FileNotFoundError), open(entry, encoding="ascii") as f:
+        return f.read().strip()
+    digest = _sha256(path)
+    _write_atomically(entry, digest.encode("ascii"))
+    return digest
+
+
+def cache_wheel_metadata(directory: str) -> None:
+    """Serve a wheel's METADATA from `directory` (keyed by the wheel's sha256) instead of reading the wheel."""
+    from pip._internal.metadata import get_metadata_distribution
+    from pip._internal.operations.prepare import RequirementPreparer
+    from pip._internal.utils.direct_url_helpers import direct_url_from_link
+
+    _require(RequirementPreparer, "prepare_linked_requirement")
+    original = RequirementPreparer.prepare_linked_requirement
+
+    def entry(link: Any) -> tuple[str, str] | None:
+        digest = link_sha256(link) if link.is_wheel else None
+        return (os.path.join(directory, digest + ".METADATA"), digest) if digest else None
+
+    def prepare_linked_requirement(self: Any, req: Any, parallel_builds: bool = False) -> Any:
+        found = entry(req.link)
+        path, digest = found if found else ("", "")
+        if path and os.path.isfile(path):
+            with open(path, "rb") as f:
+                dist = get_metadata_distribution(f.read(), req.link.filename, req.req.name)
+            # As for PEP 658 metadata: the wheel itself is fetched only if something needs it.
+            req.needs_more_preparation = True
+            req.set_dist(dist)
+            if req.download_info is None:
+                req.download_info = direct_url_from_link(req.link, req.source_dir)
+            return dist
+        dist = original(self, req, parallel_builds)
+        if path and req.local_file_path and _sha256(req.local_file_path) == digest:
+            _write_atomically(path, dist.read_text("METADATA").encode("utf-8"))
+        return dist
+
+    RequirementPreparer.prepare_linked_requirement = prepare_linked_requirement  # type: ignore[method-assign]
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
 
 
 def main(argv: list[str]) -> None:
@@ -136,7 +259,10 @@ def main(argv: list[str]) -> None:
     check_versions()
     with open(argv[0], encoding="utf-8") as f:
         target = json.load(f)
-    patch(target["markers"], target["tags"])
+    global _local_digests
+    if target.get("cache"):
+        _local_digests = os.path.join(target["cache"], "local-files")
+    patch(target["markers"], target["tags"], target.get("cache"))
     from piptools.scripts.compile import cli
 
     cli.main(args=argv[2:], prog_name="pip-compile")

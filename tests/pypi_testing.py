@@ -77,8 +77,9 @@ class Wheel:
 class Index:
     """Wheels (and their PEP 658 `.metadata`) under `root/files`, pages under `root/simple`; `url` is the index."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, core_metadata: bool = True) -> None:
         self.root = root
+        self.core_metadata = core_metadata  # False: no PEP 658 files, as many proxies serve PyPI
         self.files = root / "files"
         self.files.mkdir(parents=True, exist_ok=True)
         self.wheels: dict[str, Wheel] = {}  # wheel filename -> wheel, for every file on the index
@@ -125,7 +126,8 @@ class Index:
             for fn in filenames:
                 meta = hashlib.sha256(self.wheels[fn].metadata().encode()).hexdigest()
                 href = html.escape(f"../../files/{fn}#sha256={self.sha256[fn]}")
-                links.append(f'<a href="{href}" data-core-metadata="sha256={meta}">{fn}</a><br/>')
+                attr = f' data-core-metadata="sha256={meta}"' if self.core_metadata else ""
+                links.append(f'<a href="{href}"{attr}>{fn}</a><br/>')
             page.write_text("<!DOCTYPE html><html><body>\n" + "\n".join(links) + "\n</body></html>\n")
 
 

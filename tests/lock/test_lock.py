@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 from lock_testing import ARM, CUDA_DEPS, X86, default_wheels
-from pypi_testing import Index, MakeImage, Wheel
+from pypi_testing import Index, MakeImage, Wheel, isolate_pip
 
 from horus_pipeline.lock import LockError, lock_image
 from horus_pipeline.lockfile import read_lock
@@ -128,3 +129,41 @@ def test_a_mirror_serving_other_bytes_under_the_same_name_fails_the_lock(
     spec = make_image("fake-arm64", arch="aarch64", deps={"fakenum": "1.0"})
     with pytest.raises(LockError, match=r"fakenum-1.0-py3-none-any.whl has different sha256 on different indexes"):
         lock_image(spec)
+
+
+def test_a_relock_reads_each_wheel_once_when_the_index_serves_no_metadata_files(
+    make_image: MakeImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lock_tools: None
+) -> None:
+    # As behind many PyPI proxies: no PEP 658 .metadata, so pip reads METADATA out of the wheel.
+    proxy = Index(tmp_path / "proxy", core_metadata=False)
+    proxy.add(*default_wheels())
+    isolate_pip(monkeypatch, proxy, tmp_path)
+    spec = make_image("fake-arm64", arch="aarch64", deps={"torch": "9.0.0"})
+    first = lock_image(spec)
+    # Kept by the sha256 the index gives: the wheel itself is not needed again.
+    (proxy.files / TORCH_ARM.filename).unlink()
+    spec.lockfile.unlink()
+    assert lock_image(spec).pins == first.pins
+    # Other bytes under the same name are another key: their own dependencies count.
+    proxy.add(Wheel("torch", "9.0.0", ARM, ["fakenum==1.0"]))
+    assert lock_image(spec).versions() == {"torch": "9.0.0", "fakenum": "1.0"}
+
+
+def test_a_find_links_wheel_rebuilt_in_place_keeps_its_locked_hash_until_relocked_from_scratch(
+    fake_index: Index, make_image: MakeImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A local directory of wheels gives no #sha256=: the lock hashes the file (and caches that by stat).
+    links = tmp_path / "wheels"
+    links.mkdir()
+    path = links / Wheel("fakelocal", "1.0").filename
+    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+    spec = make_image("fake-amd64", deps={"fakelocal": "1.0"})
+    path.write_bytes(Wheel("fakelocal", "1.0", files={"fakelocal/__init__.py": "A = 1\n"}).data())
+    first = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    assert lock_image(spec).pins["fakelocal"].hashes == (first,)
+    path.write_bytes(Wheel("fakelocal", "1.0", files={"fakelocal/__init__.py": "A = 2  # same version\n"}).data())
+    # Other bytes under a locked version do not slip in (the hash-checked install refuses them)...
+    assert lock_image(spec).pins["fakelocal"].hashes == (first,)
+    # ...until someone re-locks from scratch, and then the new file's hash is taken, not a cached one.
+    spec.lockfile.unlink()
+    assert lock_image(spec).pins["fakelocal"].hashes == ("sha256:" + hashlib.sha256(path.read_bytes()).hexdigest(),)
