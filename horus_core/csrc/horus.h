@@ -220,6 +220,22 @@ void horus_logring_close(horus_logring *r);
 void horus_logring_append(horus_logring *r, uint8_t level, const char *node, uint64_t tick, const char *msg,
                           size_t len);
 
+/*
+** The name a level is shown with on stderr: "DEBUG", "INFO", "WARNING" or
+** "ERROR" for 10, 20, 30, 40; NULL for any other level (show its number).
+*/
+const char *horus_log_level_name(long level);
+
+/*
+** Write one record to fd as the line "[LEVEL] node: message\n" (LEVEL from
+** horus_log_level_name, else the number), with writev(2): one system call
+** for the whole line unless the kernel takes part of it. Retries EINTR and
+** short writes; may block as long as fd does. HORUS_OK, or HORUS_ESYS with
+** errno (the rest of the line is dropped). Any thread; lines written by one
+** call each are never interleaved on a pipe (up to PIPE_BUF bytes).
+*/
+int horus_log_write_line(int fd, long level, const char *node, size_t node_len, const char *msg, size_t len);
+
 /* Records ever appended (the sequence number of the next one). */
 uint64_t horus_logring_head(const horus_logring *r);
 uint32_t horus_logring_capacity(const horus_logring *r);
@@ -245,10 +261,33 @@ typedef struct horus_stats horus_stats;
 #define HORUS_STATS_MAX_NODES 64u
 #define HORUS_STATS_NAME_MAX 47
 
+/* A node's state (horus_node_stats.state): horus/registry.py names them in this order. */
+enum horus_state {
+  HORUS_STATE_CREATED,
+  HORUS_STATE_INITIALIZING,
+  HORUS_STATE_RUNNING,
+  HORUS_STATE_SUSPENDED,
+  HORUS_STATE_RESTARTING,
+  HORUS_STATE_FAILED,
+  HORUS_STATE_STOPPED,
+  HORUS_STATE_COUNT
+};
+
+/* A node's health (horus_node_stats.health), likewise. */
+enum horus_health {
+  HORUS_HEALTH_STARTING,
+  HORUS_HEALTH_HEALTHY,
+  HORUS_HEALTH_WARNING,
+  HORUS_HEALTH_UNHEALTHY,
+  HORUS_HEALTH_FAILED,
+  HORUS_HEALTH_STOPPED,
+  HORUS_HEALTH_COUNT
+};
+
 typedef struct horus_node_stats {
   char name[HORUS_STATS_NAME_MAX + 1];
-  uint32_t state;  /* the scheduler's state code (horus/registry.py) */
-  uint32_t health; /* likewise */
+  uint32_t state;  /* enum horus_state */
+  uint32_t health; /* enum horus_health */
   uint64_t total_ticks;
   uint64_t errors;
   uint64_t deadline_misses;
@@ -276,5 +315,63 @@ uint32_t horus_stats_pid(const horus_stats *s);
 const char *horus_stats_scheduler(const horus_stats *s);
 /* Copy node i's latest consistent stats into *out (retries while it is being written). */
 void horus_stats_read(const horus_stats *s, uint32_t i, horus_node_stats *out);
+
+/* ---- Tick statistics ---------------------------------------------------------- */
+
+/*
+** One node's running totals, in the memory of its scheduler's process (the
+** registry record above is what other processes see of them). Plain fields:
+** one thread updates them, and readers on other threads of the process must
+** be serialised with it by the caller (the Python module: the GIL, held
+** through each call). Times are CLOCK_MONOTONIC nanoseconds, signed so that
+** differences of arbitrary stamps stay meaningful.
+*/
+typedef struct horus_tick_stats {
+  uint64_t total_ticks;
+  uint64_t successful_ticks;
+  uint64_t failed_ticks;
+  uint64_t errors;
+  uint64_t consecutive_failures; /* errors since the last successful tick */
+  uint64_t deadline_misses;
+  uint64_t budget_overruns;
+  uint64_t watchdog_expirations;
+  uint64_t restarts;
+  int64_t sum_ns, min_ns, max_ns, last_ns; /* tick durations */
+  int64_t last_start_ns;                   /* start of the latest tick; 0 before the first */
+  int64_t last_miss_ns;                    /* end of the latest deadline miss */
+  double rate_ewma;                        /* achieved ticks per second (HORUS_RATE_ALPHA) */
+  uint32_t state;                          /* enum horus_state */
+} horus_tick_stats;
+
+/* A deadline miss less than this long ago makes a running node's health HORUS_HEALTH_WARNING. */
+#define HORUS_RECENT_MISS_NS 5000000000LL
+/* Weight of the newest tick interval in the achieved-rate average. */
+#define HORUS_RATE_ALPHA 0.05
+
+/* What happened in one tick, for horus_tick_record: OR of these. */
+#define HORUS_TICK_OK 1u          /* it returned (else it raised) */
+#define HORUS_TICK_MISSED 2u      /* it ended past its deadline */
+#define HORUS_TICK_OVER_BUDGET 4u /* it ran longer than its budget */
+#define HORUS_TICK_WATCHDOG 8u    /* it ran past the watchdog */
+
+/* Zero every total, state HORUS_STATE_CREATED, no deadline miss yet. */
+void horus_tick_init(horus_tick_stats *t);
+
+/* Fold in one tick that ran from start_ns to end_ns; flags: HORUS_TICK_*. */
+void horus_tick_record(horus_tick_stats *t, int64_t start_ns, int64_t end_ns, unsigned flags);
+
+/* Count one error (a tick or init that raised). */
+void horus_tick_error(horus_tick_stats *t);
+
+/* The node's health at now_ns (enum horus_health), from its state, failures and deadline misses. */
+uint32_t horus_tick_health(const horus_tick_stats *t, int64_t now_ns);
+
+/*
+** Publish t as node i's record of registry s, named `name` (cut to
+** HORUS_STATS_NAME_MAX bytes), configured at rate_hz, its health taken at
+** now_ns, which also stamps the record. Only the thread that created s.
+*/
+void horus_stats_publish(horus_stats *s, uint32_t i, const char *name, double rate_hz, const horus_tick_stats *t,
+                         int64_t now_ns);
 
 #endif /* HORUS_H */

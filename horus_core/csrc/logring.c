@@ -38,8 +38,11 @@
 #include "horus.h"
 #include "segment.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -230,4 +233,68 @@ int horus_logring_read(const horus_logring *r, uint64_t *next, uint64_t *missed,
     out->msg[len] = '\0';
     return HORUS_OK;
   }
+}
+
+/* ---- The stderr copy of a record ------------------------------------------------ */
+
+const char *horus_log_level_name(long level) {
+  switch (level) {
+  case 10: return "DEBUG";
+  case 20: return "INFO";
+  case 30: return "WARNING";
+  case 40: return "ERROR";
+  default: return NULL;
+  }
+}
+
+/* writev all of iov[0..n) (n > 0, some bytes to write), resuming after short writes and signals. */
+static int writev_all(int fd, struct iovec *iov, int n) {
+  while (n > 0) {
+    ssize_t got = writev(fd, iov, n);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return HORUS_ESYS;
+    }
+    if (got == 0) { /* no progress on a non-empty request: give up rather than spin */
+      errno = EIO;
+      return HORUS_ESYS;
+    }
+    for (; n > 0 && (size_t)got >= iov->iov_len; iov++, n--) got -= (ssize_t)iov->iov_len;
+    if (n > 0) {
+      iov->iov_base = (char *)iov->iov_base + got;
+      iov->iov_len -= (size_t)got;
+    }
+  }
+  return HORUS_OK;
+}
+
+/* Lines up to this long are assembled on the stack and written with one write(2). */
+#define LINE_MAX_STACK 1024u
+
+int horus_log_write_line(int fd, long level, const char *node, size_t node_len, const char *msg, size_t len) {
+  char tag[32] = "[";
+  const char *name = horus_log_level_name(level);
+  size_t tag_len;
+  if (name) { /* the common case, without snprintf's cost */
+    size_t n = strlen(name);
+    memcpy(tag + 1, name, n);
+    memcpy(tag + 1 + n, "] ", 2);
+    tag_len = n + 3;
+  } else {
+    tag_len = (size_t)snprintf(tag, sizeof tag, "[%ld] ", level);
+  }
+  struct iovec iov[5] = {
+      {tag, tag_len}, {(void *)node, node_len}, {": ", 2}, {(void *)msg, len}, {"\n", 1},
+  };
+  size_t total = tag_len + node_len + 2 + len + 1;
+  if (total > LINE_MAX_STACK) return writev_all(fd, iov, 5);
+  /* Copying a short line costs less than the kernel's walk over five iovecs. */
+  char line[LINE_MAX_STACK];
+  size_t at = 0;
+  for (int k = 0; k < 5; k++) {
+    memcpy(line + at, iov[k].iov_base, iov[k].iov_len);
+    at += iov[k].iov_len;
+  }
+  struct iovec whole = {line, at};
+  return writev_all(fd, &whole, 1);
 }

@@ -8,6 +8,7 @@
 #define PY_SSIZE_T_CLEAN
 #define Py_LIMITED_API 0x030A0000
 #include <Python.h>
+#include <structmember.h>
 
 #include <errno.h>
 #include <string.h>
@@ -326,14 +327,65 @@ static void LogRing_dealloc(LogRingObject *self) {
   Py_DECREF(tp);
 }
 
-/* append(level, node, tick, message): never blocks; a long message is cut (and marked). */
-static PyObject *LogRing_append(LogRingObject *self, PyObject *args) {
-  unsigned char level;
-  const char *node, *msg;
+/*
+** UTF-8 of str s as sys.stderr writes it (errors="backslashreplace": a lone
+** surrogate becomes \\udXXX instead of failing a log call). *keep owns the
+** bytes when s does not (release with Py_XDECREF). NULL if s is not a str.
+*/
+static const char *text_utf8(PyObject *s, Py_ssize_t *len, PyObject **keep) {
+  *keep = NULL;
+  const char *utf8 = PyUnicode_AsUTF8AndSize(s, len);
+  if (utf8 || !PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return utf8;
+  PyErr_Clear();
+  *keep = PyUnicode_AsEncodedString(s, "utf-8", "backslashreplace");
+  char *bytes = NULL;
+  if (!*keep || PyBytes_AsStringAndSize(*keep, &bytes, len) != 0) return NULL;
+  return bytes;
+}
+
+/* One log record's arguments: (level, node, tick, message). */
+typedef struct {
+  long level;
   unsigned long long tick;
-  Py_ssize_t len;
-  if (!PyArg_ParseTuple(args, "bsKs#", &level, &node, &tick, &msg, &len)) return NULL;
-  horus_logring_append(self->r, level, node, tick, msg, (size_t)len);
+  const char *node, *msg;
+  Py_ssize_t node_len, msg_len;
+  PyObject *keep_node, *keep_msg;
+} log_args;
+
+static void log_args_release(log_args *a) {
+  Py_XDECREF(a->keep_node);
+  Py_XDECREF(a->keep_msg);
+}
+
+static int log_args_parse(PyObject *const *args, log_args *a) {
+  memset(a, 0, sizeof *a);
+  a->level = PyLong_AsLong(args[0]);
+  if (a->level == -1 && PyErr_Occurred()) return -1;
+  a->tick = PyLong_AsUnsignedLongLong(args[2]);
+  if (PyErr_Occurred()) return -1;
+  a->node = text_utf8(args[1], &a->node_len, &a->keep_node);
+  if (a->node) a->msg = text_utf8(args[3], &a->msg_len, &a->keep_msg);
+  if (a->msg) return 0;
+  log_args_release(a);
+  return -1;
+}
+
+static void log_args_append(horus_logring *r, const log_args *a) {
+  /* The ring stores a byte: a level outside 0..255 (none of horus.log's) is clamped, never an error. */
+  uint8_t level = a->level < 0 ? 0 : a->level > 255 ? 255 : (uint8_t)a->level;
+  horus_logring_append(r, level, a->node, a->tick, a->msg, (size_t)a->msg_len);
+}
+
+/* append(level, node, tick, message): never blocks; a long message is cut (and marked). */
+static PyObject *LogRing_append(LogRingObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  log_args a;
+  if (nargs != 4) {
+    PyErr_Format(PyExc_TypeError, "append(level, node, tick, message) takes 4 arguments, not %zd", nargs);
+    return NULL;
+  }
+  if (log_args_parse(args, &a) != 0) return NULL;
+  log_args_append(self->r, &a);
+  log_args_release(&a);
   Py_RETURN_NONE;
 }
 
@@ -358,7 +410,7 @@ static PyObject *LogRing_get_capacity(LogRingObject *self, void *c) {
 }
 
 static PyMethodDef LogRing_methods[] = {
-    {"append", (PyCFunction)LogRing_append, METH_VARARGS, "append(level, node, tick, message)"},
+    {"append", (PyCFunction)(void (*)(void))LogRing_append, METH_FASTCALL, "append(level, node, tick, message)"},
     {"read", (PyCFunction)LogRing_read, METH_O, "read(next) -> (next, missed, record | None, pending)"},
     {NULL, NULL, 0, NULL}};
 
@@ -407,22 +459,6 @@ static void Stats_dealloc(StatsObject *self) {
   Py_DECREF(tp);
 }
 
-/* update(i, name, state, health, ticks, errors, misses, overruns, last_ns, avg_ns, max_ns, rate, actual_rate) */
-static PyObject *Stats_update(StatsObject *self, PyObject *args) {
-  horus_node_stats v;
-  memset(&v, 0, sizeof v);
-  unsigned int i;
-  const char *name;
-  if (!PyArg_ParseTuple(args, "IsIIKKKKKKKdd", &i, &name, &v.state, &v.health, &v.total_ticks, &v.errors,
-                        &v.deadline_misses, &v.budget_overruns, &v.last_tick_ns, &v.avg_tick_ns, &v.max_tick_ns,
-                        &v.rate_hz, &v.actual_rate_hz))
-    return NULL;
-  strncpy(v.name, name, HORUS_STATS_NAME_MAX);
-  v.updated_ns = horus_now_ns();
-  horus_stats_update(self->s, i, &v);
-  Py_RETURN_NONE;
-}
-
 /* read(i) -> (name, state, health, ticks, errors, misses, overruns, last_ns, avg_ns, max_ns, updated_ns, rate, actual) */
 static PyObject *Stats_read(StatsObject *self, PyObject *arg) {
   unsigned long i = PyLong_AsUnsignedLong(arg);
@@ -448,7 +484,6 @@ static PyObject *Stats_get_scheduler(StatsObject *self, void *c) {
 }
 
 static PyMethodDef Stats_methods[] = {
-    {"update", (PyCFunction)Stats_update, METH_VARARGS, "publish node i's stats (the scheduler thread only)"},
     {"read", (PyCFunction)Stats_read, METH_O, "node i's latest consistent stats, as a tuple"},
     {NULL, NULL, 0, NULL}};
 
@@ -466,6 +501,239 @@ static PyType_Slot Stats_slots[] = {{Py_tp_init, Stats_init},
                                     {0, NULL}};
 
 static PyType_Spec Stats_spec = {"horus._core.Stats", sizeof(StatsObject), 0, Py_TPFLAGS_DEFAULT, Stats_slots};
+
+/* ---- NodeStats: one node's tick statistics, published as they change ---------------- */
+
+static PyTypeObject *StatsType, *LogRingType;
+static PyObject *StateNames, *HealthNames; /* tuples of str, indexed by enum horus_state / horus_health */
+
+/*
+** Written only by the scheduler thread, always inside one call of a method
+** below; every reader (any thread) is a getter or fields(), also one call.
+** The GIL is held through each call (no method releases it or runs Python
+** code midway), so a reader never sees half of a tick's update.
+*/
+typedef struct {
+  PyObject_HEAD horus_tick_stats t;
+  PyObject *name;       /* str */
+  PyObject *last_error; /* str: the latest error's description */
+  const char *name_utf8; /* owned by name */
+  double rate;          /* configured ticks per second */
+  StatsObject *registry; /* where every change is published, or NULL */
+  uint32_t index;        /* this node's record in registry */
+} NodeStatsObject;
+
+/* Show the node's current totals to other processes, if a registry is attached. */
+static void node_publish(NodeStatsObject *self) {
+  if (self->registry)
+    horus_stats_publish(self->registry->s, self->index, self->name_utf8, self->rate, &self->t, (int64_t)horus_now_ns());
+}
+
+static int NodeStats_init(NodeStatsObject *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"name", "rate", NULL};
+  PyObject *name;
+  double rate;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "Ud", kwlist, &name, &rate)) return -1;
+  const char *utf8 = PyUnicode_AsUTF8AndSize(name, NULL);
+  PyObject *empty = PyUnicode_FromString("");
+  if (!utf8 || !empty) {
+    Py_XDECREF(empty);
+    return -1;
+  }
+  PyObject *old_name = self->name, *old_error = self->last_error;
+  Py_INCREF(name);
+  self->name = name;
+  self->name_utf8 = utf8;
+  self->last_error = empty;
+  self->rate = rate;
+  horus_tick_init(&self->t);
+  Py_XDECREF(old_name);
+  Py_XDECREF(old_error);
+  return 0;
+}
+
+static void NodeStats_dealloc(NodeStatsObject *self) {
+  Py_XDECREF(self->name);
+  Py_XDECREF(self->last_error);
+  Py_XDECREF(self->registry);
+  PyTypeObject *tp = Py_TYPE(self);
+  freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+  tp_free(self);
+  Py_DECREF(tp);
+}
+
+/* record_tick(start_ns, end_ns, ok, missed, over_budget, watchdog): count one tick and publish it. */
+static PyObject *NodeStats_record_tick(NodeStatsObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  static const unsigned bits[] = {HORUS_TICK_OK, HORUS_TICK_MISSED, HORUS_TICK_OVER_BUDGET, HORUS_TICK_WATCHDOG};
+  if (nargs != 6) {
+    PyErr_Format(PyExc_TypeError, "record_tick(start_ns, end_ns, ok, missed, over_budget, watchdog) takes 6 "
+                 "arguments, not %zd", nargs);
+    return NULL;
+  }
+  long long start = PyLong_AsLongLong(args[0]);
+  long long end = PyLong_AsLongLong(args[1]);
+  if (PyErr_Occurred()) return NULL;
+  unsigned flags = 0;
+  for (int k = 0; k < 4; k++) {
+    int set = PyObject_IsTrue(args[2 + k]);
+    if (set < 0) return NULL;
+    if (set) flags |= bits[k];
+  }
+  horus_tick_record(&self->t, start, end, flags);
+  node_publish(self);
+  Py_RETURN_NONE;
+}
+
+/* record_error(message): count an error of a tick or init; message is kept as last_error. */
+static PyObject *NodeStats_record_error(NodeStatsObject *self, PyObject *message) {
+  if (!PyUnicode_Check(message)) {
+    PyErr_SetString(PyExc_TypeError, "record_error takes the error's description (str)");
+    return NULL;
+  }
+  PyObject *old = self->last_error;
+  Py_INCREF(message);
+  self->last_error = message;
+  horus_tick_error(&self->t);
+  node_publish(self);
+  Py_DECREF(old); /* a str: freeing it runs no Python code */
+  Py_RETURN_NONE;
+}
+
+/* set_state(state): one of horus._core.STATES. */
+static PyObject *NodeStats_set_state(NodeStatsObject *self, PyObject *state) {
+  for (Py_ssize_t i = 0; i < HORUS_STATE_COUNT; i++) {
+    int eq = PyObject_RichCompareBool(state, PyTuple_GetItem(StateNames, i), Py_EQ);
+    if (eq < 0) return NULL;
+    if (eq) {
+      self->t.state = (uint32_t)i;
+      node_publish(self);
+      Py_RETURN_NONE;
+    }
+  }
+  PyErr_Format(PyExc_ValueError, "unknown node state %R: one of %R", state, StateNames);
+  return NULL;
+}
+
+static PyObject *name_of(PyObject *names, uint32_t code) {
+  PyObject *name = PyTuple_GetItem(names, code);
+  Py_XINCREF(name);
+  return name;
+}
+
+/* health(now_ns=None): one of horus._core.HEALTHS, at now_ns (default: now). */
+static PyObject *NodeStats_health(NodeStatsObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs > 1) {
+    PyErr_SetString(PyExc_TypeError, "health(now_ns=None) takes at most one argument");
+    return NULL;
+  }
+  int64_t now = (int64_t)horus_now_ns();
+  if (nargs == 1 && args[0] != Py_None) {
+    now = PyLong_AsLongLong(args[0]);
+    if (PyErr_Occurred()) return NULL;
+  }
+  return name_of(HealthNames, horus_tick_health(&self->t, now));
+}
+
+/* fields() -> dict: every total at one instant, for snapshot(). */
+static PyObject *NodeStats_fields(NodeStatsObject *self, PyObject *unused) {
+  (void)unused;
+  /* Copy first: building the dict allocates, and a collection it triggers may run
+  ** Python code that lets the scheduler thread tick in between. */
+  horus_tick_stats t = self->t;
+  PyObject *last_error = self->last_error;
+  Py_INCREF(last_error);
+  PyObject *state = name_of(StateNames, t.state);
+  PyObject *health = name_of(HealthNames, horus_tick_health(&t, (int64_t)horus_now_ns()));
+  PyObject *out = NULL;
+  double n = (double)t.total_ticks;
+  if (state && health)
+    out = Py_BuildValue("{s:O,s:O,s:d,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:d,s:d,s:d,s:d,s:O}", "state", state,
+                        "health", health, "actual_rate_hz", t.rate_ewma, "total_ticks", t.total_ticks,
+                        "successful_ticks", t.successful_ticks, "failed_ticks", t.failed_ticks, "errors_count",
+                        t.errors, "consecutive_failures", t.consecutive_failures, "deadline_misses",
+                        t.deadline_misses, "budget_overruns", t.budget_overruns, "watchdog_expirations",
+                        t.watchdog_expirations, "restarts", t.restarts, "avg_tick_duration_ms",
+                        n ? (double)t.sum_ns / n / 1e6 : 0.0, "min_tick_duration_ms", (double)t.min_ns / 1e6,
+                        "max_tick_duration_ms", (double)t.max_ns / 1e6, "last_tick_duration_ms",
+                        (double)t.last_ns / 1e6, "last_error", last_error);
+  Py_XDECREF(state);
+  Py_XDECREF(health);
+  Py_DECREF(last_error);
+  return out;
+}
+
+/* publish_to(registry, index): publish to record `index` of a Stats registry from now on (None: stop). */
+static PyObject *NodeStats_publish_to(NodeStatsObject *self, PyObject *args) {
+  PyObject *registry;
+  unsigned int index = 0;
+  if (!PyArg_ParseTuple(args, "O|I", &registry, &index)) return NULL;
+  if (registry != Py_None && !PyObject_TypeCheck(registry, StatsType)) {
+    PyErr_SetString(PyExc_TypeError, "publish_to takes a horus._core.Stats registry this process created, or None");
+    return NULL;
+  }
+  StatsObject *old = self->registry;
+  self->registry = registry == Py_None ? NULL : (StatsObject *)registry;
+  Py_XINCREF(self->registry);
+  self->index = index;
+  node_publish(self);
+  Py_XDECREF(old);
+  Py_RETURN_NONE;
+}
+
+static PyObject *NodeStats_get_state(NodeStatsObject *self, void *c) {
+  (void)c;
+  return name_of(StateNames, self->t.state);
+}
+
+#define TOTAL(field, name, doc) {name, T_ULONGLONG, offsetof(NodeStatsObject, t.field), READONLY, doc}
+#define NANOS(field, doc) {#field, T_LONGLONG, offsetof(NodeStatsObject, t.field), READONLY, doc}
+
+static PyMemberDef NodeStats_members[] = {
+    {"name", T_OBJECT, offsetof(NodeStatsObject, name), READONLY, "the node's name"},
+    {"rate", T_DOUBLE, offsetof(NodeStatsObject, rate), READONLY, "configured ticks per second"},
+    {"last_error", T_OBJECT, offsetof(NodeStatsObject, last_error), READONLY, "the latest error, described"},
+    TOTAL(total_ticks, "total_ticks", "ticks run, successful or not"),
+    TOTAL(successful_ticks, "successful_ticks", "ticks that returned"),
+    TOTAL(failed_ticks, "failed_ticks", "ticks that raised"),
+    TOTAL(errors, "errors_count", "errors of ticks and inits"),
+    TOTAL(consecutive_failures, "consecutive_failures", "errors since the last successful tick"),
+    TOTAL(deadline_misses, "deadline_misses", "ticks that ended past their deadline"),
+    TOTAL(budget_overruns, "budget_overruns", "ticks longer than their budget"),
+    TOTAL(watchdog_expirations, "watchdog_expirations", "ticks that ran past the watchdog"),
+    {"restarts", T_ULONGLONG, offsetof(NodeStatsObject, t.restarts), 0, "restarts by the failure policy"},
+    NANOS(sum_ns, "total tick time"),
+    NANOS(min_ns, "shortest tick"),
+    NANOS(max_ns, "longest tick"),
+    NANOS(last_ns, "latest tick's duration"),
+    {"rate_ewma", T_DOUBLE, offsetof(NodeStatsObject, t.rate_ewma), READONLY, "achieved ticks per second"},
+    {NULL, 0, 0, 0, NULL}};
+
+static PyMethodDef NodeStats_methods[] = {
+    {"record_tick", (PyCFunction)(void (*)(void))NodeStats_record_tick, METH_FASTCALL,
+     "record_tick(start_ns, end_ns, ok, missed, over_budget, watchdog): count one tick and publish it"},
+    {"record_error", (PyCFunction)NodeStats_record_error, METH_O, "record_error(message): count one error"},
+    {"set_state", (PyCFunction)NodeStats_set_state, METH_O, "set_state(state): one of STATES"},
+    {"health", (PyCFunction)(void (*)(void))NodeStats_health, METH_FASTCALL,
+     "health(now_ns=None): one of HEALTHS, from the state, failures and recent deadline misses"},
+    {"fields", (PyCFunction)NodeStats_fields, METH_NOARGS, "fields() -> dict: every total at one instant"},
+    {"publish_to", (PyCFunction)NodeStats_publish_to, METH_VARARGS,
+     "publish_to(registry, index=0): publish every change to that Stats record (None: stop)"},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef NodeStats_getset[] = {
+    {"state", (getter)NodeStats_get_state, NULL, "one of STATES", NULL}, {NULL, NULL, NULL, NULL, NULL}};
+
+static PyType_Slot NodeStats_slots[] = {{Py_tp_init, NodeStats_init},
+                                        {Py_tp_dealloc, NodeStats_dealloc},
+                                        {Py_tp_methods, NodeStats_methods},
+                                        {Py_tp_members, NodeStats_members},
+                                        {Py_tp_getset, NodeStats_getset},
+                                        {Py_tp_new, PyType_GenericNew},
+                                        {Py_tp_doc, "NodeStats(name, rate): one node's tick statistics"},
+                                        {0, NULL}};
+
+static PyType_Spec NodeStats_spec = {"horus._core.NodeStats", sizeof(NodeStatsObject), 0,
+                                     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, NodeStats_slots};
 
 /* ---- Functions ----------------------------------------------------------------- */
 
@@ -509,6 +777,34 @@ static PyObject *fn_lock_memory(PyObject *m, PyObject *unused) {
   Py_RETURN_NONE;
 }
 
+/*
+** log_line(ring, level, node, tick, message): append the record to ring (a
+** LogRing, or None) and write it to fd 2 as "[LEVEL] node: message\n", in one
+** call. For horus.log when sys.stderr is the process's own, unbuffered or
+** just flushed. The GIL is released for the write, which blocks while a
+** reader of a full pipe lags, as sys.stderr's would.
+*/
+static PyObject *fn_log_line(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+  (void)m;
+  if (nargs != 5) {
+    PyErr_Format(PyExc_TypeError, "log_line(ring, level, node, tick, message) takes 5 arguments, not %zd", nargs);
+    return NULL;
+  }
+  if (args[0] != Py_None && !PyObject_TypeCheck(args[0], LogRingType)) {
+    PyErr_SetString(PyExc_TypeError, "log_line takes a horus._core.LogRing or None");
+    return NULL;
+  }
+  log_args a;
+  if (log_args_parse(args + 1, &a) != 0) return NULL;
+  if (args[0] != Py_None) log_args_append(((LogRingObject *)args[0])->r, &a);
+  Py_BEGIN_ALLOW_THREADS
+  /* A full disk or a closed stderr drops the line: a log call never fails a tick. */
+  (void)horus_log_write_line(2, a.level, a.node, (size_t)a.node_len, a.msg, (size_t)a.msg_len);
+  Py_END_ALLOW_THREADS
+  log_args_release(&a);
+  Py_RETURN_NONE;
+}
+
 static PyObject *fn_ns_prepare(PyObject *m, PyObject *arg) {
   (void)m;
   const char *path = PyUnicode_AsUTF8AndSize(arg, NULL);
@@ -543,7 +839,27 @@ static PyMethodDef module_methods[] = {
     {"lock_memory", fn_lock_memory, METH_NOARGS, "mlockall(MCL_CURRENT|MCL_FUTURE); OSError if refused"},
     {"ns_prepare", fn_ns_prepare, METH_O, "create/check a private (0700) namespace directory"},
     {"segment_in_use", fn_segment_in_use, METH_O, "True if a live process holds the segment"},
+    {"log_line", (PyCFunction)(void (*)(void))fn_log_line, METH_FASTCALL,
+     "log_line(ring, level, node, tick, message): append to ring (or None) and write the line to fd 2"},
     {NULL, NULL, 0, NULL}};
+
+/* The names of enum horus_state and enum horus_health, in order: horus/registry.py shows these. */
+static const char *const state_names[HORUS_STATE_COUNT] = {"created",    "initializing", "running", "suspended",
+                                                           "restarting", "failed",       "stopped"};
+static const char *const health_names[HORUS_HEALTH_COUNT] = {"starting",  "healthy", "warning",
+                                                             "unhealthy", "failed",  "stopped"};
+
+static PyObject *names_tuple(const char *const *names, Py_ssize_t n) {
+  PyObject *t = PyTuple_New(n);
+  for (Py_ssize_t i = 0; t && i < n; i++) {
+    PyObject *name = PyUnicode_InternFromString(names[i]);
+    if (!name || PyTuple_SetItem(t, i, name) != 0) {
+      Py_DECREF(t);
+      return NULL;
+    }
+  }
+  return t;
+}
 
 static int add_int(PyObject *m, const char *name, long v) { return PyModule_AddIntConstant(m, name, v); }
 
@@ -562,11 +878,27 @@ static int module_exec(PyObject *m) {
   const struct {
     const char *name;
     PyType_Spec *spec;
-  } types[] = {{"Cursor", &Cursor_spec}, {"LogRing", &LogRing_spec}, {"Stats", &Stats_spec}};
+    PyTypeObject **keep; /* a reference this module keeps, for type checks */
+  } types[] = {{"Cursor", &Cursor_spec, NULL},
+               {"LogRing", &LogRing_spec, &LogRingType},
+               {"Stats", &Stats_spec, &StatsType},
+               {"NodeStats", &NodeStats_spec, NULL}};
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
     PyObject *type = PyType_FromSpec(types[i].spec);
-    if (!type || PyModule_AddObject(m, types[i].name, type) != 0) return -1;
+    if (!type) return -1;
+    if (types[i].keep) {
+      Py_INCREF(type);
+      *types[i].keep = (PyTypeObject *)type;
+    }
+    if (PyModule_AddObject(m, types[i].name, type) != 0) return -1;
   }
+  StateNames = names_tuple(state_names, HORUS_STATE_COUNT);
+  HealthNames = names_tuple(health_names, HORUS_HEALTH_COUNT);
+  if (!StateNames || !HealthNames) return -1;
+  Py_INCREF(StateNames);
+  Py_INCREF(HealthNames);
+  if (PyModule_AddObject(m, "STATES", StateNames) != 0 || PyModule_AddObject(m, "HEALTHS", HealthNames) != 0)
+    return -1;
   if (add_int(m, "DEFAULT_SLOT_SIZE", HORUS_DEFAULT_SLOT_SIZE) || add_int(m, "DEFAULT_CAPACITY", HORUS_DEFAULT_CAPACITY) ||
       add_int(m, "MAX_SLOT_SIZE", HORUS_MAX_SLOT_SIZE) || add_int(m, "TOPIC_VERSION", HORUS_TOPIC_VERSION))
     return -1;

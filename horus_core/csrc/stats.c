@@ -22,6 +22,10 @@
 **
 ** One writer per file, so the [SEQLOCK] of topic.c is used in its simplest
 ** form: seq odd while the record is written, even when done.
+**
+** The totals a record is made from (horus_tick_stats) live in the
+** scheduler's process; horus_stats_publish turns them into a record, so one
+** call per tick both counts the tick and shows it to `horus monitor`.
 */
 #define _GNU_SOURCE
 #include "hatomic.h"
@@ -165,4 +169,78 @@ void horus_stats_read(const horus_stats *s, uint32_t i, horus_node_stats *out) {
   /* A writer killed mid-update leaves seq odd for ever: report the record as it is. */
   memcpy(out, &r->v, sizeof *out);
   out->name[HORUS_STATS_NAME_MAX] = '\0';
+}
+
+/* ---- Tick statistics: process-local totals, published into the registry -------- */
+
+void horus_tick_init(horus_tick_stats *t) {
+  memset(t, 0, sizeof *t);
+  t->state = HORUS_STATE_CREATED;
+  t->last_miss_ns = -HORUS_RECENT_MISS_NS; /* "no miss yet" is never recent (CLOCK_MONOTONIC >= 0) */
+}
+
+void horus_tick_record(horus_tick_stats *t, int64_t start_ns, int64_t end_ns, unsigned flags) {
+  uint64_t n = ++t->total_ticks;
+  if (flags & HORUS_TICK_OK) {
+    t->successful_ticks++;
+    t->consecutive_failures = 0;
+  } else {
+    t->failed_ticks++;
+  }
+  int64_t d = end_ns - start_ns;
+  t->sum_ns += d;
+  t->last_ns = d;
+  if (n == 1 || d < t->min_ns) t->min_ns = d;
+  if (d > t->max_ns) t->max_ns = d;
+  if (flags & HORUS_TICK_MISSED) {
+    t->deadline_misses++;
+    t->last_miss_ns = end_ns;
+  }
+  if (flags & HORUS_TICK_OVER_BUDGET) t->budget_overruns++;
+  if (flags & HORUS_TICK_WATCHDOG) t->watchdog_expirations++;
+  if (t->last_start_ns) {
+    int64_t gap = start_ns - t->last_start_ns;
+    double hz = 1e9 / (double)(gap > 1 ? gap : 1);
+    /* The first interval seeds the average; later ones move it by HORUS_RATE_ALPHA. */
+    t->rate_ewma = n == 2 ? hz : t->rate_ewma + HORUS_RATE_ALPHA * (hz - t->rate_ewma);
+  }
+  t->last_start_ns = start_ns;
+}
+
+void horus_tick_error(horus_tick_stats *t) {
+  t->errors++;
+  t->consecutive_failures++;
+}
+
+uint32_t horus_tick_health(const horus_tick_stats *t, int64_t now_ns) {
+  switch (t->state) {
+  case HORUS_STATE_FAILED: return HORUS_HEALTH_FAILED;
+  case HORUS_STATE_STOPPED: return HORUS_HEALTH_STOPPED;
+  case HORUS_STATE_CREATED: return HORUS_HEALTH_STARTING;
+  case HORUS_STATE_SUSPENDED:
+  case HORUS_STATE_RESTARTING: return HORUS_HEALTH_UNHEALTHY;
+  default: break;
+  }
+  if (t->consecutive_failures) return HORUS_HEALTH_UNHEALTHY;
+  return now_ns - t->last_miss_ns < HORUS_RECENT_MISS_NS ? HORUS_HEALTH_WARNING : HORUS_HEALTH_HEALTHY;
+}
+
+void horus_stats_publish(horus_stats *s, uint32_t i, const char *name, double rate_hz, const horus_tick_stats *t,
+                         int64_t now_ns) {
+  horus_node_stats v;
+  memset(&v, 0, sizeof v); /* the name's NUL padding too: readers copy the whole record */
+  strncpy(v.name, name, HORUS_STATS_NAME_MAX);
+  v.state = t->state;
+  v.health = horus_tick_health(t, now_ns);
+  v.total_ticks = t->total_ticks;
+  v.errors = t->errors;
+  v.deadline_misses = t->deadline_misses;
+  v.budget_overruns = t->budget_overruns;
+  v.last_tick_ns = (uint64_t)t->last_ns;
+  v.avg_tick_ns = t->total_ticks ? (uint64_t)t->sum_ns / t->total_ticks : 0;
+  v.max_tick_ns = (uint64_t)t->max_ns;
+  v.updated_ns = (uint64_t)now_ns;
+  v.rate_hz = rate_hz;
+  v.actual_rate_hz = t->rate_ewma;
+  horus_stats_update(s, i, &v);
 }

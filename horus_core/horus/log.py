@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import io
 import sys
+from typing import TextIO
 
-from . import journal, logring
+from . import _core, journal, logring
 
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 LEVEL_NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
+
+
+def _direct_stderr() -> tuple[TextIO | None, bool]:
+    """(stream, flush first): the process's own stderr when the core may write lines to fd 2 itself.
+
+    That takes one native call per line instead of Python's text layers, and is the
+    same bytes: sys.__stderr__ writes UTF-8 with errors="backslashreplace" to fd 2.
+    Under ``python -u`` (as units run nodes) it buffers nothing, so lines stay in
+    order with print(file=sys.stderr) as they are; otherwise a pending partial line
+    is flushed before each record. Any other stream (pytest's capture,
+    contextlib.redirect_stderr) is not sys.__stderr__ and keeps the Python path.
+    """
+    stream = sys.__stderr__
+    try:
+        if stream is None or stream.fileno() != 2 or codecs.lookup(stream.encoding).name != "utf-8":
+            return None, False
+        unbuffered = stream.write_through and isinstance(getattr(stream, "buffer", None), io.FileIO)
+    except (AttributeError, LookupError, OSError, ValueError):
+        return None, False
+    return stream, not unbuffered
+
+
+_STDERR, _FLUSH_FIRST = _direct_stderr()
 
 
 def emit(level: int, node: str, tick: int, message: str, ns: str | None = None) -> None:
@@ -15,10 +42,21 @@ def emit(level: int, node: str, tick: int, message: str, ns: str | None = None) 
 
     `ns` is the namespace when the caller knows it (nodes do): it saves a lookup in os.environ.
     """
-    logring.append(level, node, tick, message, ns)
+    ring = logring.ring(ns)
     # Under systemd stderr is itself a journal stream: writing the record there too would
     # put it in the journal twice (once without its fields), so stderr only without the sink.
-    if not journal.send(level, node, tick, message):
+    if journal.active_sink() is not None:
+        if ring is not None:
+            ring.append(level, node, tick, message)
+        journal.send(level, node, tick, message)
+    elif sys.stderr is _STDERR and _STDERR is not None:
+        if _FLUSH_FIRST:  # a partial line print()ed to stderr goes before this one
+            with contextlib.suppress(OSError, ValueError):
+                _STDERR.flush()
+        _core.log_line(ring, level, node, tick, message)
+    else:
+        if ring is not None:
+            ring.append(level, node, tick, message)
         _to_stderr(level, node, message)
 
 

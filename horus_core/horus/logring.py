@@ -49,10 +49,15 @@ def _forget_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_in_child)
 
 
+def ring(ns: str | None = None) -> _core.LogRing | None:
+    """The namespace's ring, opened once per process; None where it cannot be (stderr and the journal still work)."""
+    return _rings[ns] if ns in _rings else _ring(ns or namespace.current())
+
+
 def append(level: int, node: str, tick: int, message: str, ns: str | None = None) -> None:
-    ring = _rings[ns] if ns in _rings else _ring(ns or namespace.current())
-    if ring is not None:
-        ring.append(level, node, tick, message)
+    r = ring(ns)
+    if r is not None:
+        r.append(level, node, tick, message)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
     /dev/shm/horus.<namespace>/stats/<pid>.<n>    one file per scheduler, one record per node
 
-The scheduler thread rewrites a node's record after each of its ticks (a
-seqlock write of ~150 bytes); readers in other processes never slow it.
+Each node's NodeStats, once attached, rewrites its record in the same native call
+that counts a tick (a seqlock write of ~150 bytes); readers in other processes
+never slow it.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from typing import Any
 from . import _core, namespace
 from .stats import NodeStats
 
-STATES = ("created", "initializing", "running", "suspended", "restarting", "failed", "stopped")
-HEALTHS = ("starting", "healthy", "warning", "unhealthy", "failed", "stopped")
-_STATE_CODE = {s: i for i, s in enumerate(STATES)}
-_HEALTH_CODE = {h: i for i, h in enumerate(HEALTHS)}
+STATES = _core.STATES
+HEALTHS = _core.HEALTHS
 _serial = itertools.count()
 
 
@@ -36,16 +35,18 @@ class Publisher:
         _core.ns_prepare(str(stats_dir(ns)))
         self.path = stats_dir(ns) / f"{os.getpid()}.{next(_serial)}"
         self.core = _core.Stats(str(self.path), scheduler, nodes)
+        self._attached: list[NodeStats] = []
 
-    def publish(self, index: int, s: NodeStats, now_ns: int) -> None:
-        n = s.total_ticks
-        self.core.update(
-            index, s.name, _STATE_CODE.get(s.state, 0), _HEALTH_CODE.get(s.health(now_ns), 0), n, s.errors_count,
-            s.deadline_misses, s.budget_overruns, s.last_ns, s.sum_ns // n if n else 0, s.max_ns, s.rate, s.rate_ewma,
-        )  # fmt: skip
+    def attach(self, index: int, stats: NodeStats) -> None:
+        """Record `index` shows `stats` from now on: every tick, error and state change rewrites it."""
+        stats.publish_to(self.core, index)
+        self._attached.append(stats)
 
     def close(self) -> None:
         """Remove the file: a stopped scheduler's nodes leave `horus monitor` at once."""
+        for stats in self._attached:
+            stats.publish_to(None)
+        self._attached.clear()
         self.path.unlink(missing_ok=True)
         del self.core
 

@@ -293,7 +293,6 @@ class Scheduler:
             self._failed(slot, exc, "tick", end)
         elif slot.restart_attempt:
             slot.restart_attempt = 0
-        self._publish(slot)
 
     def _init(self, slot: _Slot, now: int) -> None:
         slot.stats.set_state("initializing")
@@ -304,14 +303,12 @@ class Scheduler:
             self._failed(slot, exc, "init", now)
             if slot.node.failure_policy.kind == "ignore":
                 slot.stats.set_state("running")
-            self._publish(slot)
             return
         slot.needs_init = False
         if slot.stats.total_ticks == 0 and slot.restart_attempt == 0:
             slot.stats.started()
         else:
             slot.stats.set_state("running")
-        self._publish(slot)
 
     def _failed(self, slot: _Slot, exc: BaseException, phase: str, now: int) -> None:
         node, policy = slot.node, slot.node.failure_policy
@@ -360,14 +357,14 @@ class Scheduler:
     # -- start and stop ---------------------------------------------------------------
 
     def _open_registry(self) -> None:
+        """From here on every change of a node's stats (each tick's among them) also rewrites its registry record."""
         try:
             self._registry = registry.Publisher(self.name, len(self._slots))
         except (OSError, ValueError) as exc:
             log.emit(log.WARNING, self.name, 0, f"stats registry unavailable, horus monitor will not see us: {exc}")
-
-    def _publish(self, slot: _Slot) -> None:
-        if self._registry is not None:
-            self._registry.publish(slot.index, slot.stats, _core.now_ns())
+            return
+        for slot in self._slots.values():
+            self._registry.attach(slot.index, slot.stats)
 
     def _pool_get(self) -> ThreadPoolExecutor:
         if self._pool is None:
