@@ -7,30 +7,44 @@ import subprocess
 import uuid
 from pathlib import Path
 
-import pytest
 from horus_testing import require
 
 CSRC = Path(__file__).resolve().parents[2] / "horus_core" / "csrc"
 STRESS = Path(__file__).with_name("c") / "stress.c"
+TICKLOG = Path(__file__).with_name("c") / "ticklog.c"
 
 
-@pytest.mark.parametrize("sanitizers", ["address,undefined"])
-def test_stress_every_payload_checked_under_sanitizers(tmp_path: Path, sanitizers: str) -> None:
+SANITIZERS = "address,undefined"
+
+
+def run_sanitized(tmp_path: Path, program: Path, sources: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Build `program` with the core's `sources` under the sanitizers; run it with a fresh shm dir, then `args`."""
     cc = shutil.which("gcc") or shutil.which("cc")
     require(cc is not None, "a host C compiler with sanitizer runtimes (gcc) is needed for the sanitizer run")
-    exe = tmp_path / "stress"
+    exe = tmp_path / program.stem
     subprocess.run(
-        [cc, "-std=c11", "-O1", "-g", f"-fsanitize={sanitizers}", "-fno-sanitize-recover=all",
+        [cc, "-std=c11", "-O1", "-g", f"-fsanitize={SANITIZERS}", "-fno-sanitize-recover=all",
          "-Wall", "-Wextra", "-Werror", "-I", str(CSRC),
-         str(CSRC / "segment.c"), str(CSRC / "topic.c"), str(CSRC / "timing.c"), str(STRESS), "-o", str(exe)],
+         *[str(CSRC / name) for name in sources], str(program), "-o", str(exe), "-lm"],
         check=True,
     )  # fmt: skip
-    shm = Path("/dev/shm") / f"horus-stress-{uuid.uuid4().hex[:8]}"
+    shm = Path("/dev/shm") / f"horus-{program.stem}-{uuid.uuid4().hex[:8]}"
     shm.mkdir(mode=0o700)
     try:
-        result = subprocess.run([str(exe), str(shm), "100000", "3"], capture_output=True, text=True, timeout=300)
+        return subprocess.run([str(exe), str(shm), *args], capture_output=True, text=True, timeout=300)
     finally:
         shutil.rmtree(shm, ignore_errors=True)
+
+
+def test_stress_every_payload_checked_under_sanitizers(tmp_path: Path) -> None:
+    result = run_sanitized(tmp_path, STRESS, ["segment.c", "topic.c", "timing.c"], "100000", "3")
     assert result.returncode == 0, result.stderr
     readers = [line for line in result.stdout.splitlines() if line.startswith("reader")]
     assert len(readers) == 3, result.stdout
+
+
+def test_tick_stats_registry_and_log_lines_under_sanitizers(tmp_path: Path) -> None:
+    result = run_sanitized(tmp_path, TICKLOG, ["segment.c", "stats.c", "logring.c", "timing.c"], "200000", "2")
+    assert result.returncode == 0, result.stderr
+    readers = [line for line in result.stdout.splitlines() if line.startswith("reader")]
+    assert len(readers) == 2, result.stdout
