@@ -9,6 +9,7 @@ import sys
 from typing import TextIO
 
 from . import _core, journal, logring
+from .logring import _rings
 
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 LEVEL_NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
@@ -42,13 +43,15 @@ def emit(level: int, node: str, tick: int, message: str, ns: str | None = None) 
 
     `ns` is the namespace when the caller knows it (nodes do): it saves a lookup in os.environ.
     """
-    ring = logring.ring(ns)
+    # A node logs every tick at most: the lookups below are inlined, each call would cost more.
+    ring = _rings[ns] if ns in _rings else logring.ring(ns)
+    sink = journal._sink if journal._decided else journal.active_sink()
     # Under systemd stderr is itself a journal stream: writing the record there too would
     # put it in the journal twice (once without its fields), so stderr only without the sink.
-    if journal.active_sink() is not None:
+    if sink is not None:
         if ring is not None:
             ring.append(level, node, tick, message)
-        journal.send(level, node, tick, message)
+        sink.send(level, node, tick, message)
     elif sys.stderr is _STDERR and _STDERR is not None:
         if _FLUSH_FIRST:  # a partial line print()ed to stderr goes before this one
             with contextlib.suppress(OSError, ValueError):
