@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import platform
 import re
 import shutil
@@ -131,63 +130,84 @@ def check_lock_fresh(image: ImageSpec | str, lockfile: Path | None = None) -> Lo
     return lock
 
 
-def compile_lock(
-    spec: ImageSpec,
-    output: Path,
-    *,
-    seed: Path | None = None,
-    upgrade: bool = False,
-    upgrade_packages: Sequence[str] = (),
-) -> Lock:
-    """Resolve the image's lock and write it to `output` atomically; on any error `output` is untouched.
+@dataclass(frozen=True)
+class LockJob:
+    """One image to lock: where its lock goes and the earlier lock whose pins it keeps."""
 
-    `seed` is an earlier lock whose pins pip-compile keeps where it can (unless `upgrade`).
+    spec: ImageSpec
+    output: Path
+    seed: Path | None = None
+
+
+def compile_locks(
+    jobs: Sequence[LockJob], *, upgrade: bool = False, upgrade_packages: Sequence[str] = ()
+) -> list[Lock]:
+    """Resolve each job's lock, in one pip-compile process, and write each to its `output` atomically.
+
+    Locks are written in order; on an error in one, the earlier ones are written and it and the
+    later ones are untouched. A seed's pins are kept where they can be (unless `upgrade`).
     """
-    inputs = lock_inputs(spec)
-    project = load_project(spec.app)
-    target = spec.target
     with tempfile.TemporaryDirectory(prefix="horus-lock-") as tmp:
-        work = Path(tmp)
-        write_pyproject(project, work, list(inputs.requirements))
-        driver_input = {
-            "markers": target.marker_environment(),
-            "tags": target.wheel_tags(),
-            "cache": str(cache_dir("piptools") / "driver"),
-        }
-        (work / "target.json").write_text(json.dumps(driver_input))
-        raw = work / "lock.txt"
-        if seed is not None and seed.is_file() and not upgrade:
-            shutil.copyfile(seed, raw)
-        argv: list[str | Path] = [
-            sys.executable, "-I", DRIVER, work / "target.json", "--",
-            "--generate-hashes",
-            "--allow-unsafe",  # torch needs setuptools: a hash-checked install needs it pinned
-            "--strip-extras",
-            "--no-emit-index-url", "--no-emit-find-links", "--no-emit-trusted-host",
-            "--no-build-isolation",  # read .horus/pyproject.toml with the pinned tools' setuptools
-            "--cache-dir", cache_dir("piptools") / input_key([target.describe(), TESTED]),
-            "--output-file", "lock.txt",
-        ]  # fmt: skip
-        for url in reachable_indexes(spec.indexes):
-            argv += ["--extra-index-url", url]
-        if upgrade:
-            argv.append("--upgrade")
-        for name in upgrade_packages:
-            argv += ["--upgrade-package", name]
-        argv.append(".horus/pyproject.toml")
-        env = dict(os.environ, CUSTOM_COMPILE_COMMAND=relock_command(spec))
+        driver_jobs = [_driver_job(job, Path(tmp) / str(i), upgrade, upgrade_packages) for i, job in enumerate(jobs)]
+        (Path(tmp) / "jobs.json").write_text(
+            json.dumps({"cache": str(cache_dir("piptools") / "driver"), "jobs": driver_jobs})
+        )
+        names = ", ".join(job.spec.name for job in jobs)
+        failure = None
         try:
-            run(argv, cwd=work, env=env, what=f"pip-compile for {spec.name} ({target.describe()})")
+            run([sys.executable, "-I", DRIVER, Path(tmp) / "jobs.json"], what=f"pip-compile for {names}")
         except CommandError as exc:
-            hint = "" if f"(exit {EXIT_TOOLS})" not in str(exc) else " (install the pinned lock tools)"
-            raise LockError(f"cannot lock image {spec.name}{hint}: {exc}") from None
-        text = finish_lock(raw.read_text(encoding="utf-8"), spec, inputs, work)
-    lock = parse_lock(text, output)
+            failure = exc
+        return [_finish(job, Path(tmp) / str(i), failure) for i, job in enumerate(jobs)]
+
+
+def _driver_job(job: LockJob, work: Path, upgrade: bool, upgrade_packages: Sequence[str]) -> dict[str, object]:
+    """Lay out the job's pip-compile input in `work`; what lock_driver needs to run it."""
+    spec, target = job.spec, job.spec.target
+    work.mkdir()
+    write_pyproject(load_project(spec.app), work, list(lock_inputs(spec).requirements))
+    if job.seed is not None and job.seed.is_file() and not upgrade:
+        shutil.copyfile(job.seed, work / "lock.txt")
+    args = [
+        "--generate-hashes",
+        "--allow-unsafe",  # torch needs setuptools: a hash-checked install needs it pinned
+        "--strip-extras",
+        "--no-emit-index-url", "--no-emit-find-links", "--no-emit-trusted-host",
+        "--no-build-isolation",  # read .horus/pyproject.toml with the pinned tools' setuptools
+        "--cache-dir", str(cache_dir("piptools") / input_key([target.describe(), TESTED])),
+        "--output-file", "lock.txt",
+    ]  # fmt: skip
+    for url in reachable_indexes(spec.indexes):
+        args += ["--extra-index-url", url]
+    if upgrade:
+        args.append("--upgrade")
+    for name in upgrade_packages:
+        args += ["--upgrade-package", name]
+    args.append(".horus/pyproject.toml")
+    return {
+        "name": spec.name,
+        "markers": target.marker_environment(),
+        "tags": target.wheel_tags(),
+        "cwd": str(work),
+        "env": {"CUSTOM_COMPILE_COMMAND": relock_command(spec)},
+        "args": args,
+    }
+
+
+def _finish(job: LockJob, work: Path, failure: CommandError | None) -> Lock:
+    """Check the job's pip-compile output and write it to job.output; raise if its run failed."""
+    spec = job.spec
+    if not (work / "ok").is_file():
+        text = str(failure) if failure else "pip-compile did not run"
+        hint = "" if f"(exit {EXIT_TOOLS})" not in text else " (install the pinned lock tools)"
+        raise LockError(f"cannot lock image {spec.name}{hint}: {text}")
+    text = finish_lock((work / "lock.txt").read_text(encoding="utf-8"), spec, lock_inputs(spec), work)
+    lock = parse_lock(text, job.output)
     check_lock(lock, spec)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = output.with_name(output.name + "~")
+    job.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = job.output.with_name(job.output.name + "~")
     tmp_out.write_text(text, encoding="utf-8")
-    tmp_out.replace(output)
+    tmp_out.replace(job.output)
     return lock
 
 
@@ -249,6 +269,23 @@ def reachable_indexes(indexes: Sequence[str], timeout: float = 5.0) -> list[str]
     return found
 
 
+def lock_images(
+    specs: Sequence[ImageSpec],
+    *,
+    upgrade: bool = False,
+    upgrade_packages: Sequence[str] = (),
+    lockdir: Path | None = None,
+) -> list[Lock]:
+    """Lock images into `lockdir` (default: lockfiles/ beside their images/), keeping existing pins."""
+    jobs = [LockJob(s, (lockdir / f"{s.name}.txt") if lockdir else s.lockfile, s.lockfile) for s in specs]
+    what = ", ".join(f"{s.name} ({s.target.describe()})" for s in specs)
+    with step(f"lock {what}"):
+        locks = compile_locks(jobs, upgrade=upgrade, upgrade_packages=upgrade_packages)
+    for job, lock in zip(jobs, locks, strict=True):
+        info(f"{_show(job.output)}: {len(lock.pins)} pins, {sum(len(p.hashes) for p in lock.pins.values())} hashes")
+    return locks
+
+
 def lock_image(
     spec: ImageSpec,
     *,
@@ -256,11 +293,8 @@ def lock_image(
     upgrade_packages: Sequence[str] = (),
     lockdir: Path | None = None,
 ) -> Lock:
-    """Lock one image into `lockdir` (default: lockfiles/ beside its images/), keeping existing pins."""
-    output = (lockdir / f"{spec.name}.txt") if lockdir else spec.lockfile
-    with step(f"lock {spec.name} for {spec.target.describe()}"):
-        lock = compile_lock(spec, output, seed=spec.lockfile, upgrade=upgrade, upgrade_packages=upgrade_packages)
-    info(f"{_show(output)}: {len(lock.pins)} pins, {sum(len(p.hashes) for p in lock.pins.values())} hashes")
+    """Lock one image (see lock_images)."""
+    (lock,) = lock_images([spec], upgrade=upgrade, upgrade_packages=upgrade_packages, lockdir=lockdir)
     return lock
 
 
@@ -331,8 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.install:
                     install_lock(spec)
             return 0
-        for spec in specs:
-            lock_image(spec, upgrade=args.upgrade, upgrade_packages=args.upgrade_package, lockdir=args.output_dir)
+        lock_images(specs, upgrade=args.upgrade, upgrade_packages=args.upgrade_package, lockdir=args.output_dir)
         if args.output_dir:
             return 0
         for app in sorted({s.app for s in specs}):

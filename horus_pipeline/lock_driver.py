@@ -2,10 +2,13 @@
 
 Run in a subprocess, never imported by the pipeline:
 
-    python -m horus_pipeline.lock_driver TARGET.json -- PIP-COMPILE-ARGS...
+    python -m horus_pipeline.lock_driver JOBS.json
 
-TARGET.json holds {"markers": {PEP 508 environment}, "tags": ["cp311-cp311-manylinux_2_36_aarch64", ...],
-"cache": "/path/to/dir" (optional, see 4. below)}.
+JOBS.json holds {"cache": "/path/to/dir" (optional, see 4. below), "jobs": [JOB, ...]}, one JOB
+per image, run in order in this one process (imports, index pages and caches are shared):
+{"name": "demo-arm64", "markers": {PEP 508 environment}, "tags": ["cp311-cp311-manylinux_2_36_aarch64",
+...], "cwd": "/work/dir", "env": {"CUSTOM_COMPILE_COMMAND": ...}, "args": [pip-compile arguments]}.
+A job that succeeds leaves `ok` in its cwd; the first that fails ends the run with its exit code.
 
 Small patches, tested with exactly the pip and pip-tools of lockfiles/tools.txt (any other
 version is refused, because they reach into pip's internals):
@@ -26,8 +29,9 @@ version is refused, because they reach into pip's internals):
    entry is written only after the wheel's sha256 has been checked against its key. A local
    file (find-links, file:// index) without a `#sha256=` has its digest cached by path, size,
    mtime and inode, as git's index and make do, so it is not re-hashed on every lock.
-5. Links to wheels the target cannot install are dropped before pip parses them (speed only:
-   pip's own evaluation rejects exactly those).
+5. Links to wheels no job's target can install are dropped before pip parses them, and each
+   index page is fetched once per run, not once per image (speed only: pip's own evaluation
+   rejects exactly those wheels, and a page is the same whichever robot it is read for).
 
 Only the standard library, pip and pip-tools are imported: this runs in the tools environment.
 """
@@ -41,7 +45,7 @@ import os
 import sys
 import tempfile
 from importlib import metadata
-from typing import Any
+from typing import Any, ClassVar
 
 # The versions these patches were written against and tested with; see lockfiles/tools.txt.
 TESTED = {"pip": "25.3", "pip-tools": "7.6.2"}
@@ -72,13 +76,28 @@ def _require(module: Any, name: str) -> None:
         raise SystemExit(EXIT_TOOLS)
 
 
-def patch(markers_env: dict[str, str], tag_strings: list[str], cache: str | None = None) -> None:
+class Target:
+    """The robot the current job locks for; the patches below read it at call time."""
+
+    markers: ClassVar[dict[str, str]] = {}
+    tags: ClassVar[list[Any]] = []
+    tag_set: ClassVar[frozenset[Any]] = frozenset()
+
+    @classmethod
+    def select(cls, markers: dict[str, str], tag_strings: list[str]) -> None:
+        from pip._vendor.packaging.tags import Tag
+
+        cls.markers = dict(markers)
+        cls.tags = [Tag(*t.split("-")) for t in tag_strings]
+        cls.tag_set = frozenset(cls.tags)
+
+
+def patch(all_tags: list[str], cache: str | None = None) -> None:
     import pip._internal.models.target_python as target_python
     import pip._internal.resolution.resolvelib.factory as factory
     import pip._internal.utils.compatibility_tags as compatibility_tags
     import pip._vendor.packaging.markers as markers
     from pip._internal.models.wheel import Wheel
-    from pip._vendor.packaging.tags import Tag
     from pip._vendor.packaging.version import Version
     from piptools.repositories.pypi import PyPIRepository
 
@@ -95,13 +114,10 @@ def patch(markers_env: dict[str, str], tag_strings: list[str], cache: str | None
         _require(module, name)
 
     def default_environment() -> dict[str, str]:
-        return dict(markers_env)
+        return dict(Target.markers)
 
-    tags = [Tag(*t.split("-")) for t in tag_strings]
-    tag_set = frozenset(tags)
-
-    def get_supported(*args: object, **kwargs: object) -> list[Tag]:
-        return list(tags)
+    def get_supported(*args: object, **kwargs: object) -> list[Any]:
+        return list(Target.tags)
 
     markers.default_environment = default_environment  # type: ignore[assignment,unused-ignore]
     for module in (compatibility_tags, target_python, factory):
@@ -114,7 +130,7 @@ def patch(markers_env: dict[str, str], tag_strings: list[str], cache: str | None
         # "2.10.0+cpu" too (a specifier without a local label matches every local label).
         pinned = Version(next(iter(ireq.specifier)).version)
         links = [c.link for c in self.find_all_candidates(ireq.name) if c.version == pinned]
-        wheels = [link for link in links if link.is_wheel and not tag_set.isdisjoint(Wheel(link.filename).file_tags)]
+        wheels = [w for w in links if w.is_wheel and not Target.tag_set.isdisjoint(Wheel(w.filename).file_tags)]
         chosen = wheels or [link for link in links if not link.is_wheel]
         by_file: dict[str, set[str]] = {}
         for link in chosen:
@@ -139,17 +155,35 @@ def patch(markers_env: dict[str, str], tag_strings: list[str], cache: str | None
 
     PyPIRepository.allow_all_wheels = allow_all_wheels  # type: ignore[method-assign,assignment,unused-ignore]
     PyPIRepository._get_req_hashes = _get_req_hashes  # type: ignore[method-assign,unused-ignore]
-    skip_foreign_wheels(tag_strings)
+    skip_foreign_wheels(all_tags)
+    fetch_each_page_once()
     if cache:
         cache_wheel_metadata(os.path.join(cache, "metadata"))
 
 
+def fetch_each_page_once() -> None:
+    """Keep each index page pip fetched for the rest of the run: every job reads the same pages."""
+    from pip._internal.index.collector import LinkCollector
+
+    _require(LinkCollector, "fetch_response")
+    original = LinkCollector.fetch_response
+    pages: dict[str, Any] = {}
+
+    def fetch_response(self: Any, location: Any) -> Any:
+        if location.url not in pages:
+            pages[location.url] = original(self, location)
+        return pages[location.url]
+
+    LinkCollector.fetch_response = fetch_response  # type: ignore[method-assign]
+
+
 def skip_foreign_wheels(tag_strings: list[str]) -> None:
-    """Drop index links to wheels the target cannot install before pip builds a Link for each.
+    """Drop index links to wheels no job's target can install before pip builds a Link for each.
 
     PyPI lists ~10,000 torch files (every version, every platform); pip parses and evaluates
-    each one, which was most of a lock's time. pip's own evaluation rejects exactly these
-    wheels (no tag in common with the target's), so dropping them earlier changes no result.
+    each one, which was most of a lock's time. pip's own evaluation rejects these wheels (no
+    tag in common with the target's), so dropping them earlier changes no result. The tags
+    are every job's, not the current one's, because pip caches parsed find-links pages.
     """
     from urllib.parse import unquote
 
@@ -252,20 +286,50 @@ def _write_atomically(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def run_job(job: dict[str, Any]) -> int:
+    """pip-compile one image's lock in job["cwd"]; its exit code."""
+    import click
+    from pip._internal.exceptions import PipError
+    from piptools.scripts.compile import cli
+
+    Target.select(job["markers"], job["tags"])
+    os.chdir(job["cwd"])
+    os.environ.update(job.get("env", {}))
+    try:
+        cli.main(args=job["args"], prog_name="pip-compile", standalone_mode=False)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        return 1
+    except PipError as exc:  # no such version, conflicting pins, an unreachable index: pip says which
+        sys.stderr.write(f"horus lock: {job['name']}: {exc}\n")
+        return 1
+    return 0
+
+
 def main(argv: list[str]) -> None:
-    if len(argv) < 2 or argv[1] != "--":
-        sys.stderr.write("usage: python -m horus_pipeline.lock_driver TARGET.json -- PIP-COMPILE-ARGS...\n")
+    if len(argv) != 1:
+        sys.stderr.write("usage: python -m horus_pipeline.lock_driver JOBS.json\n")
         raise SystemExit(2)
     check_versions()
     with open(argv[0], encoding="utf-8") as f:
-        target = json.load(f)
+        spec = json.load(f)
     global _local_digests
-    if target.get("cache"):
-        _local_digests = os.path.join(target["cache"], "local-files")
-    patch(target["markers"], target["tags"], target.get("cache"))
-    from piptools.scripts.compile import cli
-
-    cli.main(args=argv[2:], prog_name="pip-compile")
+    if spec.get("cache"):
+        _local_digests = os.path.join(spec["cache"], "local-files")
+    patch(sorted({tag for job in spec["jobs"] for tag in job["tags"]}), spec.get("cache"))
+    for job in spec["jobs"]:
+        code = run_job(job)
+        if code:
+            sys.stderr.write(f"horus lock: pip-compile for {job['name']} failed (exit {code})\n")
+            raise SystemExit(code)
+        with open(os.path.join(job["cwd"], "ok"), "w", encoding="ascii"):
+            pass
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from .console import info, step
 from .errors import PipelineError
 from .horus_lock import write_horus_lock
 from .images import ImageSpec, all_images, load_image
-from .lock import install_lock, lock_image
+from .lock import install_lock, lock_images
 from .lockfile import Lock, read_lock
 from .proc import run
 
@@ -119,11 +119,8 @@ def upgrade(plan: Plan) -> dict[str, list[tuple[str, str, str]]]:
     host = platform.machine()
     with tempfile.TemporaryDirectory(prefix="horus-upgrade-") as tmp:
         work = Path(tmp)
-        staged: dict[str, Lock] = {}
-        for spec in plan.specs:
-            staged[spec.name] = lock_image(
-                spec, upgrade=not plan.packages, upgrade_packages=plan.packages, lockdir=work
-            )
+        locks = lock_images(plan.specs, upgrade=not plan.packages, upgrade_packages=plan.packages, lockdir=work)
+        staged: dict[str, Lock] = {spec.name: lock for spec, lock in zip(plan.specs, locks, strict=True)}
         changes = {
             spec.name: diff_pins(
                 read_lock(spec.lockfile).versions() if spec.lockfile.is_file() else {},

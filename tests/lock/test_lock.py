@@ -9,7 +9,7 @@ import pytest
 from lock_testing import ARM, CUDA_DEPS, X86, default_wheels
 from pypi_testing import Index, MakeImage, Wheel, isolate_pip
 
-from horus_pipeline.lock import LockError, lock_image
+from horus_pipeline.lock import LockError, lock_image, lock_images
 from horus_pipeline.lockfile import read_lock
 
 TORCH_X86 = Wheel("torch", "9.0.0", X86, CUDA_DEPS)
@@ -167,3 +167,28 @@ def test_a_find_links_wheel_rebuilt_in_place_keeps_its_locked_hash_until_relocke
     # ...until someone re-locks from scratch, and then the new file's hash is taken, not a cached one.
     spec.lockfile.unlink()
     assert lock_image(spec).pins["fakelocal"].hashes == ("sha256:" + hashlib.sha256(path.read_bytes()).hexdigest(),)
+
+
+def test_one_run_locks_each_image_for_its_own_robot(fake_index: Index, make_image: MakeImage) -> None:
+    fake_index.remove(TORCH_CPU)  # PyPI's files only: the x86_64 build pulls its CUDA chain
+    arm = make_image("fake-arm64", arch="aarch64", deps={"torch": "9.0.0"})
+    gpu = make_image("fake-amd64", deps={"torch": "9.0.0"}, cpu_only=False)
+    arm_lock, gpu_lock = lock_images([arm, gpu])  # one pip-compile process for both
+    assert arm_lock.versions() == {"torch": "9.0.0"}
+    assert arm_lock.pins["torch"].hashes == (fake_index.hash_of(TORCH_ARM),)
+    assert set(gpu_lock.versions()) == {"torch", "nvidia-cublas-cu12", "triton", "nvidia-cuda-runtime-cu12"}
+    assert gpu_lock.pins["torch"].hashes == (fake_index.hash_of(TORCH_X86),)
+
+
+def test_an_image_that_cannot_be_locked_keeps_its_lock_and_the_images_before_it_are_locked(
+    fake_index: Index, make_image: MakeImage
+) -> None:
+    arm = make_image("fake-arm64", arch="aarch64", deps={"fakenum": "1.0"})
+    broken = make_image("fake-amd64", deps={"fakenum": "1.0"}, extras=["fakenum==7.0"])
+    broken.lockfile.parent.mkdir(parents=True, exist_ok=True)
+    broken.lockfile.write_text("# the last good lock\n")
+    why = r"(?s)cannot lock image fake-amd64: .*fake-amd64: No matching distribution found for fakenum==7\.0"
+    with pytest.raises(LockError, match=why):
+        lock_images([arm, broken])
+    assert read_lock(arm.lockfile).versions() == {"fakenum": "1.0"}
+    assert broken.lockfile.read_text() == "# the last good lock\n"

@@ -17,7 +17,7 @@ from horus_testing import require
 
 from horus_pipeline.errors import PipelineError
 from horus_pipeline.images import load_image
-from horus_pipeline.lock import compile_lock, lock_inputs, reachable_indexes
+from horus_pipeline.lock import LockJob, compile_locks, lock_inputs, reachable_indexes
 from horus_pipeline.lock_driver import TESTED
 from horus_pipeline.lockfile import read_lock
 from horus_pipeline.manifest import load_project, write_pyproject
@@ -54,7 +54,7 @@ def test_cross_lock_matches_native_arm64_pip_compile(
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("HORUS_CACHE", str(tmp_path / "cache"))
 
-    cross = compile_lock(spec, tmp_path / "cross.txt")  # no seed: a fresh resolution
+    (cross,) = compile_locks([LockJob(spec, tmp_path / "cross.txt")])  # no seed: a fresh resolution
 
     native_dir = tmp_path / "native"
     write_pyproject(load_project(spec.app), native_dir, list(lock_inputs(spec).requirements))
