@@ -313,7 +313,12 @@ void horus_stats_update(horus_stats *s, uint32_t i, const horus_node_stats *v);
 uint32_t horus_stats_nodes(const horus_stats *s);
 uint32_t horus_stats_pid(const horus_stats *s);
 const char *horus_stats_scheduler(const horus_stats *s);
-/* Copy node i's latest consistent stats into *out (retries while it is being written). */
+/*
+** Copy node i's latest consistent stats into *out. While the record is being
+** written it retries, yielding the CPU after a short spin (the writer may be
+** preempted mid-update); a record still mid-update after 100 ms belongs to a
+** writer that died there and is copied as it is. Zeroes for i out of range.
+*/
 void horus_stats_read(const horus_stats *s, uint32_t i, horus_node_stats *out);
 
 /* ---- Tick statistics ---------------------------------------------------------- */

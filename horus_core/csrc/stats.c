@@ -33,6 +33,7 @@
 #include "segment.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,6 +41,10 @@
 #define STATS_MAGIC 0x53535248u
 #define HORUS_STATS_VERSION 1u
 #define STATS_RECORD 256u
+/* A reader spins this many times on a record being written, then yields to its writer... */
+#define STATS_SPINS 1000u
+/* ...and takes the writer for dead after this long (a preempted one is back within a few ms). */
+#define STATS_STUCK_NS 100000000u
 
 typedef struct stats_header {
   uint32_t magic;
@@ -155,19 +160,27 @@ void horus_stats_read(const horus_stats *s, uint32_t i, horus_node_stats *out) {
   memset(out, 0, sizeof *out);
   if (i >= s->hdr->nodes) return;
   const stats_record *r = record_at(s, i);
-  for (int spins = 0; spins < 100000; spins++) {
+  uint64_t give_up = 0;
+  for (unsigned tries = 1;; tries++) {
     /* [SEQLOCK] reader: acquire pairs with the writer-end release store. */
     uint64_t seq = hatomic_load_acquire(&r->seq);
-    if (seq & 1u) continue; /* being written: the writer finishes in well under a microsecond */
-    memcpy(out, &r->v, sizeof *out);
-    hatomic_fence_reader_end();
-    if (hatomic_load_relaxed(&r->seq) == seq) {
-      out->name[HORUS_STATS_NAME_MAX] = '\0';
-      return;
+    if (!(seq & 1u)) {
+      memcpy(out, &r->v, sizeof *out);
+      hatomic_fence_reader_end();
+      if (hatomic_load_relaxed(&r->seq) == seq) break;
     }
+    /* Being written: that takes well under a microsecond, unless the writer was preempted
+    ** mid-update. Then spinning on would only keep it off the CPU: yield to it, and give up
+    ** only when it has been stuck so long that it must have died there. */
+    if (tries < STATS_SPINS) continue;
+    uint64_t now = horus_now_ns();
+    if (!give_up) give_up = now + STATS_STUCK_NS;
+    if (now >= give_up) { /* a writer killed mid-update leaves seq odd for ever: report the record as it is */
+      memcpy(out, &r->v, sizeof *out);
+      break;
+    }
+    sched_yield();
   }
-  /* A writer killed mid-update leaves seq odd for ever: report the record as it is. */
-  memcpy(out, &r->v, sizeof *out);
   out->name[HORUS_STATS_NAME_MAX] = '\0';
 }
 
