@@ -529,26 +529,37 @@ static void node_publish(NodeStatsObject *self) {
     horus_stats_publish(self->registry->s, self->index, self->name_utf8, self->rate, &self->t, (int64_t)horus_now_ns());
 }
 
+/* Valid before __init__ (a subclass may skip it): unnamed, nothing counted, publishing nowhere. */
+static PyObject *NodeStats_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+  (void)args;
+  (void)kw;
+  NodeStatsObject *self = (NodeStatsObject *)PyType_GenericNew(type, NULL, NULL);
+  if (!self) return NULL;
+  self->name = PyUnicode_FromString("");
+  if (!self->name) {
+    Py_DECREF(self);
+    return NULL;
+  }
+  Py_INCREF(self->name);
+  self->last_error = self->name;
+  self->name_utf8 = "";
+  horus_tick_init(&self->t);
+  return (PyObject *)self;
+}
+
 static int NodeStats_init(NodeStatsObject *self, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"name", "rate", NULL};
   PyObject *name;
   double rate;
   if (!PyArg_ParseTupleAndKeywords(args, kw, "Ud", kwlist, &name, &rate)) return -1;
   const char *utf8 = PyUnicode_AsUTF8AndSize(name, NULL);
-  PyObject *empty = PyUnicode_FromString("");
-  if (!utf8 || !empty) {
-    Py_XDECREF(empty);
-    return -1;
-  }
-  PyObject *old_name = self->name, *old_error = self->last_error;
+  if (!utf8) return -1;
+  PyObject *old_name = self->name;
   Py_INCREF(name);
   self->name = name;
   self->name_utf8 = utf8;
-  self->last_error = empty;
   self->rate = rate;
-  horus_tick_init(&self->t);
   Py_XDECREF(old_name);
-  Py_XDECREF(old_error);
   return 0;
 }
 
@@ -728,7 +739,7 @@ static PyType_Slot NodeStats_slots[] = {{Py_tp_init, NodeStats_init},
                                         {Py_tp_methods, NodeStats_methods},
                                         {Py_tp_members, NodeStats_members},
                                         {Py_tp_getset, NodeStats_getset},
-                                        {Py_tp_new, PyType_GenericNew},
+                                        {Py_tp_new, NodeStats_new},
                                         {Py_tp_doc, "NodeStats(name, rate): one node's tick statistics"},
                                         {0, NULL}};
 
