@@ -510,23 +510,27 @@ static PyObject *StateNames, *HealthNames; /* tuples of str, indexed by enum hor
 /*
 ** Written only by the scheduler thread, always inside one call of a method
 ** below; every reader (any thread) is a getter or fields(), also one call.
-** The GIL is held through each call (no method releases it or runs Python
-** code midway), so a reader never sees half of a tick's update.
+** A method parses its arguments (which may run Python code: __index__,
+** __bool__) before it changes anything, and from then on neither releases
+** the GIL nor runs Python code until it returns, so a reader holding the GIL
+** never sees half of a tick's update. (The Limited API has no free-threaded
+** build: the GIL is always there.)
 */
 typedef struct {
   PyObject_HEAD horus_tick_stats t;
-  PyObject *name;       /* str */
-  PyObject *last_error; /* str: the latest error's description */
+  PyObject *name;        /* str */
+  PyObject *last_error;  /* str: the latest error's description */
   const char *name_utf8; /* owned by name */
-  double rate;          /* configured ticks per second */
+  double rate;           /* configured ticks per second */
   StatsObject *registry; /* where every change is published, or NULL */
   uint32_t index;        /* this node's record in registry */
 } NodeStatsObject;
 
 /* Show the node's current totals to other processes, if a registry is attached. */
 static void node_publish(NodeStatsObject *self) {
-  if (self->registry)
-    horus_stats_publish(self->registry->s, self->index, self->name_utf8, self->rate, &self->t, (int64_t)horus_now_ns());
+  if (!self->registry) return;
+  int64_t now = (int64_t)horus_now_ns();
+  horus_stats_publish(self->registry->s, self->index, self->name_utf8, self->rate, &self->t, now);
 }
 
 /* Valid before __init__ (a subclass may skip it): unnamed, nothing counted, publishing nowhere. */
@@ -582,8 +586,9 @@ static PyObject *NodeStats_record_tick(NodeStatsObject *self, PyObject *const *a
     return NULL;
   }
   long long start = PyLong_AsLongLong(args[0]);
+  if (start == -1 && PyErr_Occurred()) return NULL;
   long long end = PyLong_AsLongLong(args[1]);
-  if (PyErr_Occurred()) return NULL;
+  if (end == -1 && PyErr_Occurred()) return NULL;
   unsigned flags = 0;
   for (int k = 0; k < 4; k++) {
     int set = PyObject_IsTrue(args[2 + k]);
