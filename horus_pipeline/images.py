@@ -24,7 +24,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from . import REPO
 from .errors import PipelineError
-from .targets import DEBIAN_GLIBC, Target, UnknownTargetError, get_arch
+from .targets import DEBIAN_GLIBC, DEBIAN_PYTHON_FULL, Target, UnknownTargetError, get_arch
 
 IMAGES_DIR = REPO / "images"
 
@@ -287,7 +287,7 @@ class _Parser:
                 python,
                 fix="change target.python or os.suite so they agree",
             )
-        return Target(arch=arch, python=python, glibc=DEBIAN_GLIBC[suite])
+        return Target(arch=arch, python=python, glibc=DEBIAN_GLIBC[suite], python_full=DEBIAN_PYTHON_FULL[suite])
 
     def app_dir(self, t: Mapping[str, Any]) -> Path:
         raw = self.str_(t, "app.dir")

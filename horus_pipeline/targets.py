@@ -47,18 +47,19 @@ class Arch:
                 tags.insert(tags.index(f"manylinux_{lmaj}_{lmin}_{self.name}") + 1, f"{alias}_{self.name}")
         return [*tags, f"linux_{self.name}"]
 
-    def marker_environment(self, python: str) -> dict[str, str]:
-        """PEP 508 marker environment of a Linux robot of this arch running CPython `python`."""
+    def marker_environment(self, python: str, full: str | None = None) -> dict[str, str]:
+        """PEP 508 marker environment of a Linux robot of this arch running CPython `python` (`full`: X.Y.Z)."""
+        full = full or f"{python}.0"
         return {
             "implementation_name": "cpython",
-            "implementation_version": f"{python}.0",
+            "implementation_version": full,
             "os_name": "posix",
             "platform_machine": self.name,
             "platform_python_implementation": "CPython",
             "platform_release": "",
             "platform_system": "Linux",
             "platform_version": "",
-            "python_full_version": f"{python}.0",
+            "python_full_version": full,
             "python_version": python,
             "sys_platform": "linux",
         }
@@ -90,13 +91,14 @@ class Target:
     arch: Arch
     python: str  # "3.11"
     glibc: tuple[int, int]  # of the robot's OS, e.g. (2, 36) for Debian 12
+    python_full: str | None = None  # "3.11.2": what `python_full_version` markers see on the robot
 
     @property
     def python_tag(self) -> str:
         return "cp" + self.python.replace(".", "")
 
     def marker_environment(self) -> dict[str, str]:
-        return self.arch.marker_environment(self.python)
+        return self.arch.marker_environment(self.python, self.python_full)
 
     def wheel_tags(self) -> list[str]:
         """Every `python-abi-platform` tag this robot's interpreter accepts, best first."""
@@ -119,3 +121,5 @@ class Target:
 
 # glibc of the Debian releases robots run; the rootfs and the wheel tags agree on it.
 DEBIAN_GLIBC = {"bookworm": (2, 36), "trixie": (2, 41)}
+# Their python3 (Debian ships one upstream release per suite and patches it without a version bump).
+DEBIAN_PYTHON_FULL = {"bookworm": "3.11.2", "trixie": "3.13.5"}

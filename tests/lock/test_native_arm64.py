@@ -8,6 +8,7 @@ of this machine's local mirrors), at the same moment, from the same rendered inp
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -64,7 +65,9 @@ def test_cross_lock_matches_native_arm64_pip_compile(
     script = (
         f"python3 -m venv /opt/lock && /opt/lock/bin/pip install -q {tools} && cd /in && "
         "/opt/lock/bin/pip-compile -q --no-build-isolation --allow-unsafe --strip-extras --no-emit-index-url "
-        f"{extra} -o native.txt .horus/pyproject.toml"
+        f"{extra} -o native.txt .horus/pyproject.toml && "
+        "/opt/lock/bin/python -c 'import json; from pip._vendor.packaging.markers import default_environment as e; "
+        "print(json.dumps(e()))' > markers.json"
     )
     run_in_rootfs(
         arm64_root,
@@ -77,6 +80,13 @@ def test_cross_lock_matches_native_arm64_pip_compile(
         what="pip-compile natively on arm64 (qemu-user)",
     )
     native = read_lock(native_dir / "native.txt")
+    # The robot's own marker environment is the one the cross lock evaluated markers with
+    # (kernel release and build strings aside: no package's markers can depend on those).
+    robot = json.loads((native_dir / "markers.json").read_text())
+    kernel = {"platform_release", "platform_version"}
+    assert {k: v for k, v in robot.items() if k not in kernel} == {
+        k: v for k, v in spec.target.marker_environment().items() if k not in kernel
+    }
 
     assert native.versions() == cross.versions()
     assert not any(name.startswith(("nvidia-", "cuda-")) or name == "triton" for name in cross.pins)
