@@ -63,6 +63,14 @@ static PyObject *raise_rc(int rc, const char *err) {
   return NULL;
 }
 
+/* The end of every tp_dealloc here: free the instance, then the reference it held to its (heap) type. */
+static void free_instance(PyObject *self) {
+  PyTypeObject *tp = Py_TYPE(self);
+  freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+  tp_free(self);
+  Py_DECREF(tp);
+}
+
 /* ---- Topic ------------------------------------------------------------------ */
 
 typedef struct {
@@ -94,10 +102,7 @@ static int Topic_init(TopicObject *self, PyObject *args, PyObject *kw) {
 
 static void Topic_dealloc(TopicObject *self) {
   horus_topic_close(self->t);
-  PyTypeObject *tp = Py_TYPE(self);
-  freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-  tp_free(self);
-  Py_DECREF(tp);
+  free_instance((PyObject *)self);
 }
 
 static PyObject *Topic_close(TopicObject *self, PyObject *unused) {
@@ -219,10 +224,7 @@ static int Cursor_init(CursorObject *self, PyObject *args, PyObject *kw) {
 
 static void Cursor_dealloc(CursorObject *self) {
   Py_XDECREF(self->topic);
-  PyTypeObject *tp = Py_TYPE(self);
-  freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-  tp_free(self);
-  Py_DECREF(tp);
+  free_instance((PyObject *)self);
 }
 
 /* recv() -> bytearray | None: the next message, copied out whole (never torn). */
@@ -321,10 +323,7 @@ static int LogRing_init(LogRingObject *self, PyObject *args, PyObject *kw) {
 
 static void LogRing_dealloc(LogRingObject *self) {
   horus_logring_close(self->r);
-  PyTypeObject *tp = Py_TYPE(self);
-  freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-  tp_free(self);
-  Py_DECREF(tp);
+  free_instance((PyObject *)self);
 }
 
 /*
@@ -453,10 +452,7 @@ static int Stats_init(StatsObject *self, PyObject *args, PyObject *kw) {
 
 static void Stats_dealloc(StatsObject *self) {
   horus_stats_close(self->s);
-  PyTypeObject *tp = Py_TYPE(self);
-  freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-  tp_free(self);
-  Py_DECREF(tp);
+  free_instance((PyObject *)self);
 }
 
 /* read(i) -> (name, state, health, ticks, errors, misses, overruns, last_ns, avg_ns, max_ns, updated_ns, rate, actual) */
@@ -571,10 +567,7 @@ static void NodeStats_dealloc(NodeStatsObject *self) {
   Py_XDECREF(self->name);
   Py_XDECREF(self->last_error);
   Py_XDECREF(self->registry);
-  PyTypeObject *tp = Py_TYPE(self);
-  freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
-  tp_free(self);
-  Py_DECREF(tp);
+  free_instance((PyObject *)self);
 }
 
 /* record_tick(start_ns, end_ns, ok, missed, over_budget, watchdog): count one tick and publish it. */
