@@ -202,9 +202,11 @@ def bench_throughput(size: int = 1 << 20, seconds: float = 3.0) -> dict[str, flo
 
 def bench_jitter(gc_enabled: bool, seconds: float = 5.0) -> dict[str, float]:
     """Lateness of each tick of a 1 kHz node against its ideal grid, in microseconds."""
+    import shutil
+
     import horus
 
-    os.environ["HORUS_NAMESPACE"] = f"bench-{uuid.uuid4().hex[:8]}"
+    os.environ["HORUS_NAMESPACE"] = ns = f"bench-{uuid.uuid4().hex[:8]}"
     stamps: list[int] = []
     junk: list[Any] = []
 
@@ -220,6 +222,7 @@ def bench_jitter(gc_enabled: bool, seconds: float = 5.0) -> dict[str, float]:
         horus.run(horus.Node(name="motor", tick=tick, rate=1000, failure_policy="fatal"), duration=seconds)
     finally:
         (gc.enable if was else gc.disable)()
+        shutil.rmtree(f"/dev/shm/horus.{ns}", ignore_errors=True)
     period = 1_000_000
     t0 = stamps[0]
     late = [((t - t0) - round((t - t0) / period) * period) / 1000 for t in stamps[100:]]
