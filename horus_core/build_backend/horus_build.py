@@ -35,7 +35,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("segment.c", "topic.c", "logring.c", "stats.c", "timing.c", "module.c")
+SOURCES = ("segment.c", "topic.c", "logring.c", "stats.c", "timing.c", "journal.c", "module.c")
 ZIG_VERSION = "0.17.0"  # keep in step with build-system.requires in pyproject.toml
 # The Limited API floor: one cp310-abi3 wheel serves CPython 3.10 and every later version.
 ABI_TAG = "cp310-abi3"

@@ -379,4 +379,49 @@ uint32_t horus_tick_health(const horus_tick_stats *t, int64_t now_ns);
 void horus_stats_publish(horus_stats *s, uint32_t i, const char *name, double rate_hz, const horus_tick_stats *t,
                          int64_t now_ns);
 
+/* ---- journald's native protocol ------------------------------------------------ */
+
+/*
+** One log record as journald stores it: an entry with the fields MESSAGE,
+** PRIORITY, SYSLOG_IDENTIFIER, HORUS_NODE, HORUS_TICK, HORUS_PID and, when
+** code_file is not NULL, CODE_FILE, CODE_LINE and CODE_FUNC. Strings are
+** (pointer, length) pairs of any bytes, newlines and NULs included.
+*/
+typedef struct horus_journal_record {
+  long level; /* horus.log's: >= 40 -> PRIORITY 3, >= 30 -> 4, >= 20 -> 6, else 7 */
+  uint64_t tick;
+  int64_t pid;
+  const char *message, *identifier, *node;
+  size_t message_len, identifier_len, node_len;
+  const char *code_file, *code_func; /* code_file NULL: no CODE_* fields */
+  size_t code_file_len, code_func_len;
+  int64_t code_line;
+} horus_journal_record;
+
+/* The syslog priority digit journald filters on (`journalctl -p`) for a horus.log level. */
+char horus_journal_priority(long level);
+
+/*
+** Encode rec as one datagram of journald's native protocol (systemd's
+** sd_journal_sendv): per field "KEY=value\n", or, for a value containing a
+** newline, "KEY\n" + its length as a little-endian u64 + value + "\n".
+** Writes at most cap bytes to buf (NULL if cap is 0) and returns the
+** datagram's full length: a result above cap means buf holds no complete
+** datagram; call again with that many bytes. Pure; any thread.
+*/
+size_t horus_journal_encode(char *buf, size_t cap, const horus_journal_record *rec);
+
+/*
+** Send rec as one datagram on fd (an AF_UNIX SOCK_DGRAM socket) to the socket
+** at path (path_len bytes, no NUL needed; a leading NUL names an abstract
+** socket), without blocking even if fd is a blocking socket. Retries EINTR.
+** HORUS_OK: journald's queue took it. HORUS_ESYS with errno: EAGAIN, the
+** queue is full; EMSGSIZE or ENOBUFS, too large for a datagram (journald's
+** answer: the same bytes in a sealed memfd, which is the caller's to send);
+** ENAMETOOLONG, path does not fit a sockaddr_un; ENOMEM; or sendto(2)'s
+** other errors (ENOENT, ECONNREFUSED: journald is not there). Any thread;
+** datagrams are never interleaved.
+*/
+int horus_journal_send(int fd, const char *path, size_t path_len, const horus_journal_record *rec);
+
 #endif /* HORUS_H */

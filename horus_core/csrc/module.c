@@ -744,6 +744,173 @@ static PyType_Slot NodeStats_slots[] = {{Py_tp_init, NodeStats_init},
 static PyType_Spec NodeStats_spec = {"horus._core.NodeStats", sizeof(NodeStatsObject), 0,
                                      Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, NodeStats_slots};
 
+/* ---- Journal -------------------------------------------------------------------- */
+
+/*
+** Journal(fd, path, identifier): records to journald's socket at path (bytes)
+** over the caller's AF_UNIX datagram socket fd, which stays the caller's to
+** close (call close() first: this object then never touches that number
+** again). Counters change only while the GIL is held, so threads may share it.
+*/
+typedef struct {
+  PyObject_HEAD int fd;
+  PyObject *path, *identifier; /* bytes */
+  unsigned long long sent, dropped;
+} JournalObject;
+
+static int Journal_init(JournalObject *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"fd", "path", "identifier", NULL};
+  int fd;
+  PyObject *path, *identifier;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "iSS", kwlist, &fd, &path, &identifier)) return -1;
+  PyObject *old_path = self->path, *old_identifier = self->identifier; /* __init__ may run again */
+  Py_INCREF(path);
+  Py_INCREF(identifier);
+  self->path = path;
+  self->identifier = identifier;
+  Py_XDECREF(old_path);
+  Py_XDECREF(old_identifier);
+  self->fd = fd;
+  return 0;
+}
+
+static void Journal_dealloc(JournalObject *self) {
+  Py_XDECREF(self->path);
+  Py_XDECREF(self->identifier);
+  free_instance((PyObject *)self);
+}
+
+/* A record's arguments: (level, node, tick, message, pid, code_file | None, code_line, code_func). */
+typedef struct {
+  log_args a;
+  horus_journal_record rec;
+  PyObject *keep_file, *keep_func;
+} journal_args;
+
+static void journal_args_release(journal_args *j) {
+  log_args_release(&j->a);
+  Py_XDECREF(j->keep_file);
+  Py_XDECREF(j->keep_func);
+}
+
+static int journal_args_parse(JournalObject *self, PyObject *const *args, journal_args *j) {
+  memset(j, 0, sizeof *j);
+  if (!self->identifier) {
+    PyErr_SetString(PyExc_ValueError, "Journal.__init__ was not called");
+    return -1;
+  }
+  if (log_args_parse(args, &j->a) != 0) return -1;
+  horus_journal_record *r = &j->rec;
+  r->level = j->a.level;
+  r->tick = j->a.tick;
+  r->node = j->a.node, r->node_len = (size_t)j->a.node_len;
+  r->message = j->a.msg, r->message_len = (size_t)j->a.msg_len;
+  r->identifier = PyBytes_AsString(self->identifier);
+  r->identifier_len = (size_t)PyBytes_Size(self->identifier);
+  r->pid = PyLong_AsLongLong(args[4]);
+  if (r->pid == -1 && PyErr_Occurred()) goto fail;
+  if (args[5] == Py_None) return 0;
+  Py_ssize_t file_len, func_len;
+  r->code_line = PyLong_AsLongLong(args[6]);
+  if (r->code_line == -1 && PyErr_Occurred()) goto fail;
+  if (!(r->code_file = text_utf8(args[5], &file_len, &j->keep_file))) goto fail;
+  if (!(r->code_func = text_utf8(args[7], &func_len, &j->keep_func))) goto fail;
+  r->code_file_len = (size_t)file_len, r->code_func_len = (size_t)func_len;
+  return 0;
+fail:
+  journal_args_release(j);
+  return -1;
+}
+
+/*
+** send(ring, level, node, tick, message, pid, code_file, code_line, code_func) -> errno:
+** append the record to ring (a LogRing, or None), then send it to journald.
+** 0: sent, counted. EMSGSIZE/ENOBUFS: too large for a datagram, not counted
+** (the caller sends it as a memfd, then calls count()). Any other errno:
+** dropped and counted. The GIL stays held: the send never blocks.
+*/
+static PyObject *Journal_send(JournalObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs != 9) {
+    PyErr_Format(PyExc_TypeError,
+                 "send(ring, level, node, tick, message, pid, code_file, code_line, code_func) takes 9 arguments, "
+                 "not %zd",
+                 nargs);
+    return NULL;
+  }
+  if (args[0] != Py_None && !PyObject_TypeCheck(args[0], LogRingType)) {
+    PyErr_SetString(PyExc_TypeError, "send takes a horus._core.LogRing or None");
+    return NULL;
+  }
+  journal_args j;
+  if (journal_args_parse(self, args + 1, &j) != 0) return NULL;
+  if (args[0] != Py_None) log_args_append(((LogRingObject *)args[0])->r, &j.a);
+  int err = 0;
+  if (self->fd < 0) {
+    err = EBADF;
+  } else if (horus_journal_send(self->fd, PyBytes_AsString(self->path), (size_t)PyBytes_Size(self->path), &j.rec) !=
+             HORUS_OK) {
+    err = errno;
+  }
+  journal_args_release(&j);
+  if (err == 0) self->sent++;
+  else if (err != EMSGSIZE && err != ENOBUFS) self->dropped++;
+  return PyLong_FromLong(err);
+}
+
+/* encode(level, node, tick, message, pid, code_file, code_line, code_func) -> bytes: the datagram send() builds. */
+static PyObject *Journal_encode(JournalObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs != 8) {
+    PyErr_Format(PyExc_TypeError, "encode takes 8 arguments, not %zd", nargs);
+    return NULL;
+  }
+  journal_args j;
+  if (journal_args_parse(self, args, &j) != 0) return NULL;
+  size_t len = horus_journal_encode(NULL, 0, &j.rec);
+  PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
+  if (out) (void)horus_journal_encode(PyBytes_AsString(out), len, &j.rec);
+  journal_args_release(&j);
+  return out;
+}
+
+/* count(ok): count a record the caller delivered (True) or lost (False) by other means. */
+static PyObject *Journal_count(JournalObject *self, PyObject *ok) {
+  int truth = PyObject_IsTrue(ok);
+  if (truth < 0) return NULL;
+  if (truth) self->sent++;
+  else self->dropped++;
+  Py_RETURN_NONE;
+}
+
+static PyObject *Journal_close(JournalObject *self, PyObject *unused) {
+  (void)unused;
+  self->fd = -1;
+  Py_RETURN_NONE;
+}
+
+static PyMemberDef Journal_members[] = {
+    {"sent", T_ULONGLONG, offsetof(JournalObject, sent), READONLY, "records journald's queue took"},
+    {"dropped", T_ULONGLONG, offsetof(JournalObject, dropped), READONLY, "records lost (queue full, no journald)"},
+    {NULL, 0, 0, 0, NULL}};
+
+static PyMethodDef Journal_methods[] = {
+    {"send", (PyCFunction)(void (*)(void))Journal_send, METH_FASTCALL,
+     "send(ring, level, node, tick, message, pid, code_file, code_line, code_func) -> errno (0: sent)"},
+    {"encode", (PyCFunction)(void (*)(void))Journal_encode, METH_FASTCALL,
+     "encode(level, node, tick, message, pid, code_file, code_line, code_func) -> bytes"},
+    {"count", (PyCFunction)Journal_count, METH_O, "count(ok): count one record sent (True) or dropped"},
+    {"close", (PyCFunction)Journal_close, METH_NOARGS, "forget the socket: later sends drop with EBADF"},
+    {NULL, NULL, 0, NULL}};
+
+static PyType_Slot Journal_slots[] = {{Py_tp_init, Journal_init},
+                                      {Py_tp_dealloc, Journal_dealloc},
+                                      {Py_tp_methods, Journal_methods},
+                                      {Py_tp_members, Journal_members},
+                                      {Py_tp_new, PyType_GenericNew},
+                                      {Py_tp_doc, "Journal(fd, path, identifier): records to journald"},
+                                      {0, NULL}};
+
+static PyType_Spec Journal_spec = {"horus._core.Journal", sizeof(JournalObject), 0, Py_TPFLAGS_DEFAULT, Journal_slots};
+
 /* ---- Functions ----------------------------------------------------------------- */
 
 static PyObject *fn_now_ns(PyObject *m, PyObject *unused) {
@@ -891,7 +1058,8 @@ static int module_exec(PyObject *m) {
   } types[] = {{"Cursor", &Cursor_spec, NULL},
                {"LogRing", &LogRing_spec, &LogRingType},
                {"Stats", &Stats_spec, &StatsType},
-               {"NodeStats", &NodeStats_spec, NULL}};
+               {"NodeStats", &NodeStats_spec, NULL},
+               {"Journal", &Journal_spec, NULL}};
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
     PyObject *type = PyType_FromSpec(types[i].spec);
     if (!type) return -1;

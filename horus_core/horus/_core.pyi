@@ -45,6 +45,38 @@ class LogRing:
     def append(self, level: int, node: str, tick: int, message: str, /) -> None: ...
     def read(self, next: int) -> tuple[int, int, LogRecordTuple | None, bool]: ...
 
+class Journal:
+    sent: int
+    dropped: int
+    def __init__(self, fd: int, path: bytes, identifier: bytes) -> None: ...
+    def send(
+        self,
+        ring: LogRing | None,
+        level: int,
+        node: str,
+        tick: int,
+        message: str,
+        pid: int,
+        code_file: str | None,
+        code_line: int,
+        code_func: str | None,
+        /,
+    ) -> int: ...
+    def encode(
+        self,
+        level: int,
+        node: str,
+        tick: int,
+        message: str,
+        pid: int,
+        code_file: str | None,
+        code_line: int,
+        code_func: str | None,
+        /,
+    ) -> bytes: ...
+    def count(self, ok: bool, /) -> None: ...
+    def close(self) -> None: ...
+
 StatsTuple = tuple[str, int, int, int, int, int, int, int, int, int, int, float, float]
 
 STATES: tuple[str, ...]

@@ -23,10 +23,12 @@ import os
 import socket
 import struct
 import sys
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
+
+from . import _core
+from ._core import LogRing
 
 SOCKET_PATH = "/run/systemd/journal/socket"
 
@@ -105,21 +107,26 @@ def _unit_from_cgroup(path: Path) -> str:
     return ""
 
 
-def _code_fields() -> list[bytes]:
-    """CODE_FILE/LINE/FUNC of the first frame outside the logging plumbing (a few frame hops)."""
-    frame: FrameType | None = sys._getframe(1)
+# Our pid for HORUS_PID, without a getpid(2) per record; a forked child (a node process
+# started by fork) must not report its parent's, so it takes its own at the fork.
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def caller(frame: FrameType | None) -> FrameType | None:
+    """``frame`` or the first frame above it outside the logging plumbing: the one CODE_* names (None: not found)."""
     for _ in range(_MAX_FRAMES):
-        if frame is None:
-            return []
-        code = frame.f_code
-        if code.co_filename not in _PLUMBING:
-            return [
-                encode_field(b"CODE_FILE", code.co_filename.encode(errors="backslashreplace")),
-                encode_field(b"CODE_LINE", str(frame.f_lineno).encode()),
-                encode_field(b"CODE_FUNC", code.co_name.encode(errors="backslashreplace")),
-            ]
+        if frame is None or frame.f_code.co_filename not in _PLUMBING:
+            return frame
         frame = frame.f_back
-    return []
+    return None
 
 
 class JournalSink:
@@ -127,17 +134,26 @@ class JournalSink:
 
     ``sent`` counts records journald accepted into its queue, ``dropped`` those lost
     because the queue was full or journald was unreachable (``last_error`` says why).
+    The record is built and sent by the native core (``_core.Journal``), in the same
+    call that appends it to the log ring; only a record too large for a datagram
+    takes the Python path (a sealed memfd).
     """
 
     def __init__(self, path: str = SOCKET_PATH, identifier: str | None = None) -> None:
         self.path = path
         self.identifier = (identifier or default_identifier()).encode(errors="backslashreplace")
-        self.sent = 0
-        self.dropped = 0
         self.last_error = ""
-        self._lock = threading.Lock()  # only for the counters: sends themselves need no lock
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self._sock.setblocking(False)
+        self._native = _core.Journal(self._sock.fileno(), os.fsencode(path), self.identifier)
+
+    @property
+    def sent(self) -> int:
+        return self._native.sent
+
+    @property
+    def dropped(self) -> int:
+        return self._native.dropped
 
     @classmethod
     def from_env(
@@ -149,39 +165,53 @@ class JournalSink:
         return cls(path, identifier)
 
     def encode(self, level: int, node: str, tick: int, message: str) -> bytes:
-        """The datagram for one record."""
-        return b"".join(
-            [
-                encode_field(b"MESSAGE", message.encode(errors="backslashreplace")),
-                encode_field(b"PRIORITY", syslog_priority(level)),
-                encode_field(b"SYSLOG_IDENTIFIER", self.identifier),
-                encode_field(b"HORUS_NODE", node.encode(errors="backslashreplace")),
-                encode_field(b"HORUS_TICK", str(tick).encode()),
-                encode_field(b"HORUS_PID", str(os.getpid()).encode()),
-                *_code_fields(),
-            ]
-        )
+        """The datagram for one record, with CODE_* naming the caller (past the logging plumbing)."""
+        return self._encode(level, node, tick, message, caller(sys._getframe(1)))
+
+    def _encode(self, level: int, node: str, tick: int, message: str, frame: FrameType | None) -> bytes:
+        if frame is None:
+            return self._native.encode(level, node, tick, message, _pid, None, 0, None)
+        code = frame.f_code
+        return self._native.encode(level, node, tick, message, _pid, code.co_filename, frame.f_lineno, code.co_name)
 
     def send(self, level: int, node: str, tick: int, message: str) -> bool:
         """Send one record; False if it was dropped. Never raises, never blocks."""
+        return self.record(None, level, node, tick, message, sys._getframe(1))
+
+    def record(self, ring: LogRing | None, level: int, node: str, tick: int, message: str, frame: FrameType) -> bool:
+        """Append one record to ``ring`` (or None) and send it, in one native call; CODE_* names
+        ``frame`` or the first one above it outside the logging plumbing. False if it was dropped.
+        Never raises, never blocks."""
+        found = caller(frame)
         try:
-            data = self.encode(level, node, tick, message)
-            try:
-                self._sock.sendto(data, self.path)
-            except OSError as exc:
-                # Too large for one datagram (EMSGSIZE), or no kernel buffer for one that
-                # size (ENOBUFS): journald's documented fallback is a sealed memfd.
-                if exc.errno not in (errno.EMSGSIZE, errno.ENOBUFS):
-                    raise
-                self._send_memfd(data)
+            if found is None:
+                err = self._native.send(ring, level, node, tick, message, _pid, None, 0, None)
+            else:
+                code = found.f_code
+                err = self._native.send(
+                    ring, level, node, tick, message, _pid, code.co_filename, found.f_lineno, code.co_name
+                )
         except Exception as exc:  # a log call must never fail a tick
-            with self._lock:
-                self.dropped += 1
-                self.last_error = _describe(exc, self.path)
+            return self._lost(exc)
+        return err == 0 or self._failed(err, level, node, tick, message, found)
+
+    def _failed(self, err: int, level: int, node: str, tick: int, message: str, frame: FrameType | None) -> bool:
+        if err not in (errno.EMSGSIZE, errno.ENOBUFS):  # the native call counted it as dropped
+            self.last_error = _describe(OSError(err, os.strerror(err)), self.path)
             return False
-        with self._lock:
-            self.sent += 1
+        # Too large for one datagram (EMSGSIZE), or no kernel buffer for one that
+        # size (ENOBUFS): journald's documented fallback is a sealed memfd.
+        try:
+            self._send_memfd(self._encode(level, node, tick, message, frame))
+        except Exception as exc:
+            return self._lost(exc)
+        self._native.count(True)
         return True
+
+    def _lost(self, exc: Exception) -> bool:
+        self._native.count(False)
+        self.last_error = _describe(exc, self.path)
+        return False
 
     def _send_memfd(self, data: bytes) -> None:
         fd = os.memfd_create("horus-journal", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
@@ -197,6 +227,7 @@ class JournalSink:
             os.close(fd)
 
     def close(self) -> None:
+        self._native.close()  # first: the descriptor's number may be reused once closed
         self._sock.close()
 
 

@@ -49,9 +49,7 @@ def emit(level: int, node: str, tick: int, message: str, ns: str | None = None) 
     # Under systemd stderr is itself a journal stream: writing the record there too would
     # put it in the journal twice (once without its fields), so stderr only without the sink.
     if sink is not None:
-        if ring is not None:
-            ring.append(level, node, tick, message)
-        sink.send(level, node, tick, message)
+        sink.record(ring, level, node, tick, message, sys._getframe(1))
     elif sys.stderr is _STDERR and _STDERR is not None:
         if _FLUSH_FIRST:  # a partial line print()ed to stderr goes before this one
             with contextlib.suppress(OSError, ValueError):
