@@ -415,6 +415,8 @@ size_t horus_journal_encode(char *buf, size_t cap, const horus_journal_record *r
 ** Send rec as one datagram on fd (an AF_UNIX SOCK_DGRAM socket) to the socket
 ** at path (path_len bytes, no NUL needed; a leading NUL names an abstract
 ** socket), without blocking even if fd is a blocking socket. Retries EINTR.
+** fd is connected to path on first use, and again when its peer is gone
+** (ECONNREFUSED: the socket at path was replaced): use one fd for one path.
 ** HORUS_OK: journald's queue took it. HORUS_ESYS with errno: EAGAIN, the
 ** queue is full; EMSGSIZE or ENOBUFS, too large for a datagram (journald's
 ** answer: the same bytes in a sealed memfd, which is the caller's to send);

@@ -182,7 +182,8 @@ class JournalSink:
         """Append one record to ``ring`` (or None) and send it, in one native call; CODE_* names
         ``frame`` or the first one above it outside the logging plumbing. False if it was dropped.
         Never raises, never blocks."""
-        found = caller(frame)
+        # The caller usually passes the right frame: the walk only when it did not.
+        found = caller(frame) if frame.f_code.co_filename in _PLUMBING else frame
         try:
             if found is None:
                 err = self._native.send(ring, level, node, tick, message, _pid, None, 0, None)

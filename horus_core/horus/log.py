@@ -38,10 +38,12 @@ def _direct_stderr() -> tuple[TextIO | None, bool]:
 _STDERR, _FLUSH_FIRST = _direct_stderr()
 
 
-def emit(level: int, node: str, tick: int, message: str, ns: str | None = None) -> None:
+def emit(level: int, node: str, tick: int, message: str, ns: str | None = None, depth: int = 1) -> None:
     """Write one record. Never raises: a full or closed stderr must not fail a tick.
 
     `ns` is the namespace when the caller knows it (nodes do): it saves a lookup in os.environ.
+    `depth` is where the journal's CODE_* fields start looking for the code to name: 1, our
+    caller; node.log_*() pass 2, their caller. Frames of the logging plumbing are skipped.
     """
     # A node logs every tick at most: the lookups below are inlined, each call would cost more.
     ring = _rings[ns] if ns in _rings else logring.ring(ns)
@@ -49,7 +51,7 @@ def emit(level: int, node: str, tick: int, message: str, ns: str | None = None) 
     # Under systemd stderr is itself a journal stream: writing the record there too would
     # put it in the journal twice (once without its fields), so stderr only without the sink.
     if sink is not None:
-        sink.record(ring, level, node, tick, message, sys._getframe(1))
+        sink.record(ring, level, node, tick, message, sys._getframe(depth))
     elif sys.stderr is _STDERR and _STDERR is not None:
         if _FLUSH_FIRST:  # a partial line print()ed to stderr goes before this one
             with contextlib.suppress(OSError, ValueError):

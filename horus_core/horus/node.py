@@ -173,18 +173,19 @@ class Node:
         return self._missed_closed + sum(t.missed for t in self._subs.values())
 
     # -- logging ------------------------------------------------------------------
+    # depth 2: the journal's CODE_* fields name the code that called log_*(), not log_*() itself.
 
     def log_info(self, message: str) -> None:
-        log.emit(log.INFO, self.name, self.tick_count, message, self.namespace)
+        log.emit(log.INFO, self.name, self.tick_count, message, self.namespace, 2)
 
     def log_warning(self, message: str) -> None:
-        log.emit(log.WARNING, self.name, self.tick_count, message, self.namespace)
+        log.emit(log.WARNING, self.name, self.tick_count, message, self.namespace, 2)
 
     def log_error(self, message: str) -> None:
-        log.emit(log.ERROR, self.name, self.tick_count, message, self.namespace)
+        log.emit(log.ERROR, self.name, self.tick_count, message, self.namespace, 2)
 
     def log_debug(self, message: str) -> None:
-        log.emit(log.DEBUG, self.name, self.tick_count, message, self.namespace)
+        log.emit(log.DEBUG, self.name, self.tick_count, message, self.namespace, 2)
 
     def request_stop(self) -> None:
         """Ask the scheduler running this node to stop after the current pass."""
