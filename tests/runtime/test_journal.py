@@ -254,3 +254,155 @@ def test_without_systemd_log_calls_write_stderr_only(
     horus.Node(name="n").log_info("plain")
     assert journal.active_sink() is None
     assert capfd.readouterr().err == "[INFO] n: plain\n"
+
+
+# -- the native encoder and sender (horus._core.Journal) ------------------------------
+
+
+def reference_record(identifier: bytes, level: int, node: str, tick: int, message: str, pid: int) -> bytes:
+    """The datagram, field by field, with the documented encoding (CODE_* aside)."""
+    return b"".join(
+        journal.encode_field(key, value)
+        for key, value in (
+            (b"MESSAGE", message.encode(errors="backslashreplace")),
+            (b"PRIORITY", journal.syslog_priority(level)),
+            (b"SYSLOG_IDENTIFIER", identifier),
+            (b"HORUS_NODE", node.encode(errors="backslashreplace")),
+            (b"HORUS_TICK", str(tick).encode()),
+            (b"HORUS_PID", str(pid).encode()),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("level", "node", "tick", "message"),
+    [
+        (log.INFO, "motor", 0, "plain"),
+        (log.DEBUG, "m", 2**64 - 1, ""),
+        (5, "n\n", 1, "\n"),
+        (45, "ünï", 10**12, "a\nb\r\n\x00c=d"),
+        (log.WARNING, "lone \udc80 surrogate", 3, "x" * 3000 + "\n" + "y" * 3000),  # past the stack buffer
+    ],
+)
+def test_the_native_datagram_is_the_documented_encoding(level: int, node: str, tick: int, message: str) -> None:
+    sink = journal.JournalSink("/nonexistent", identifier="id\nwith newline")
+    try:
+        fields = b"CODE_FILE=/a/b.py\nCODE_LINE=-1\nCODE_FUNC\n" + struct.pack("<Q", 4) + b"f\nun\n"
+        expected = reference_record(sink.identifier, level, node, tick, message, 4321)
+        assert sink._native.encode(level, node, tick, message, 4321, None, 0, None) == expected
+        assert sink._native.encode(level, node, tick, message, 4321, "/a/b.py", -1, "f\nun") == expected + fields
+    finally:
+        sink.close()
+
+
+def test_code_fields_name_the_tick_that_called_node_log(ns: str, journald: FakeJournald) -> None:
+    previous = journal.active_sink()
+    journal.install(journal.JournalSink(journald.path, identifier="robot"))
+    lines = []
+
+    class Camera:
+        def step(self, node: horus.Node) -> None:
+            lines.append(sys._getframe().f_lineno + 1)
+            node.log_warning("from a method")
+
+    def tick(node: horus.Node) -> None:
+        lines.append(sys._getframe().f_lineno + 1)
+        node.log_info("from a function")
+        log.emit(log.ERROR, node.name, node.tick_count, "straight to log.emit")
+        node.request_stop()
+
+    try:
+        horus.Node(name="n", tick=tick).log_info("outside any tick")
+        horus.run(horus.Node(name="n", tick=tick, rate=100), horus.Node(name="c", tick=Camera().step), duration=2)
+    finally:
+        journal.install(previous)
+    records = [journald.record() for _ in range(4)]
+    here = __file__.encode()
+    assert [(r["CODE_FILE"], r["CODE_FUNC"]) for r in records] == [
+        (here, b"test_code_fields_name_the_tick_that_called_node_log"),
+        (here, b"tick"),
+        (here, b"tick"),
+        (here, b"step"),
+    ]
+    assert [(r["HORUS_NODE"], int(r["CODE_LINE"])) for r in records[1:]][::2] == [(b"n", lines[0]), (b"c", lines[1])]
+
+
+def test_the_schedulers_own_records_name_the_scheduler(ns: str, journald: FakeJournald) -> None:
+    previous = journal.active_sink()
+    journal.install(journal.JournalSink(journald.path, identifier="robot"))
+
+    def tick(node: horus.Node) -> None:
+        node.request_stop()
+        raise ValueError("boom")
+
+    try:
+        horus.run(horus.Node(name="n", tick=tick, rate=100, failure_policy="ignore"), duration=2)
+    finally:
+        journal.install(previous)
+    record = journald.record()
+    assert b"tick failed" in record["MESSAGE"] and record["PRIORITY"] == b"3"
+    assert record["CODE_FILE"].endswith(b"horus/scheduler.py") and record["CODE_FUNC"] == b"_failed"
+
+
+def test_a_forked_child_sends_its_own_pid(journald: FakeJournald) -> None:
+    sink = journal.JournalSink(journald.path, identifier="robot")
+    sink.send(log.INFO, "parent", 0, "before")
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        os._exit(0 if sink.send(log.INFO, "child", 0, "after") else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    first, second = journald.record(), journald.record()
+    assert first["HORUS_PID"] == str(os.getpid()).encode()
+    assert second["HORUS_NODE"] == b"child" and second["HORUS_PID"] == str(child).encode()
+    assert sink.send(log.INFO, "parent", 1, "again") and journald.record()["HORUS_PID"] == str(os.getpid()).encode()
+
+
+def test_a_replaced_journald_socket_is_reconnected(journald: FakeJournald) -> None:
+    sink = journal.JournalSink(journald.path, identifier="robot")
+    assert sink.send(log.INFO, "motor", 1, "to the first")
+    assert journald.record()["MESSAGE"] == b"to the first"
+    journald.sock.close()
+    os.unlink(journald.path)
+    journald.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # journald's socket unit restarted
+    journald.sock.bind(journald.path)
+    journald.sock.settimeout(5)
+    assert sink.send(log.INFO, "motor", 2, "to the second"), sink.last_error
+    assert journald.record()["MESSAGE"] == b"to the second"
+    assert (sink.sent, sink.dropped) == (2, 0)
+
+
+def test_a_full_queue_drops_node_records_but_the_ring_keeps_them(ns: str, journald: FakeJournald) -> None:
+    from horus import logring
+
+    sink = journal.JournalSink(journald.path, identifier="robot")
+    previous = journal.active_sink()
+    journal.install(sink)
+    node = horus.Node(name="motor")
+    try:
+        start = time.monotonic()
+        for i in range(500):
+            node.log_info(f"line {i}")
+        assert time.monotonic() - start < 1.0
+    finally:
+        journal.install(previous)
+    assert sink.dropped > 0 and sink.sent + sink.dropped == 500 and "full" in sink.last_error
+    ring = logring.ring(ns)
+    assert ring is not None and ring.head == 500
+
+
+def test_a_closed_sink_drops_instead_of_writing_to_a_reused_descriptor(journald: FakeJournald) -> None:
+    sink = journal.JournalSink(journald.path, identifier="robot")
+    fd = sink._sock.fileno()
+    sink.close()
+    r, w = os.pipe()  # likely takes the closed socket's number
+    try:
+        assert not sink.send(log.INFO, "motor", 0, "late")
+        assert sink.dropped == 1
+        os.set_blocking(r, False)
+        with pytest.raises(BlockingIOError):
+            os.read(r, 1)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert fd >= 0 and journald.nothing_more()
