@@ -12,6 +12,7 @@ from horus_testing import require
 CSRC = Path(__file__).resolve().parents[2] / "horus_core" / "csrc"
 STRESS = Path(__file__).with_name("c") / "stress.c"
 TICKLOG = Path(__file__).with_name("c") / "ticklog.c"
+JOURNALWIRE = Path(__file__).with_name("c") / "journalwire.c"
 
 
 SANITIZERS = "address,undefined"
@@ -48,3 +49,9 @@ def test_tick_stats_registry_and_log_lines_under_sanitizers(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     readers = [line for line in result.stdout.splitlines() if line.startswith("reader")]
     assert len(readers) == 2, result.stdout
+
+
+def test_journald_records_encoded_and_sent_under_sanitizers(tmp_path: Path) -> None:
+    result = run_sanitized(tmp_path, JOURNALWIRE, ["journal.c"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "journal ok\n"
