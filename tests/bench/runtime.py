@@ -283,7 +283,7 @@ def bench_tick_overhead(n: int = 200_000) -> dict[str, float]:
         os.close(devnull)
         pub.close()
     try:
-        journald = bench_journald_line(max(1000, n // 4), ns, line)
+        journald, datagram_alone = bench_journald_line(max(1000, n // 4), ns, line)
     finally:
         shutil.rmtree(f"/dev/shm/horus.{ns}", ignore_errors=True)
     return {
@@ -294,12 +294,17 @@ def bench_tick_overhead(n: int = 200_000) -> dict[str, float]:
         "log_ring_only_us": ring_only,
         "log_stderr_only_us": stderr_only,
         "log_journald_us": journald,
+        "journald_datagram_alone_us": datagram_alone,
         "total_us": stats + log_line,
     }
 
 
-def bench_journald_line(n: int, ns: str, line: str) -> float:
-    """One log line under systemd: ring + a native-protocol datagram to a local socket standing in for journald."""
+def bench_journald_line(n: int, ns: str, line: str) -> tuple[float, float]:
+    """One log line under systemd: ring + a native-protocol datagram to a local socket standing in for journald.
+
+    Also, for reference, the system call alone: the same datagram written to the same socket
+    (connected, as the sink's is) with os.write, the least Python can add to it.
+    """
     import socket
     import tempfile
 
@@ -310,22 +315,32 @@ def bench_journald_line(n: int, ns: str, line: str) -> float:
         path = os.path.join(tmp, "journal.socket")
         server.bind(path)
         server.setblocking(False)
-        sink, previous = journal.JournalSink(path, identifier="bench"), journal.active_sink()
-        journal.install(sink)
-        spent = 0
-        try:
+
+        def timed(fn: Callable[[], object]) -> float:
+            spent = 0
             for _ in range(n // batch):
                 t0 = time.perf_counter_ns()
                 for _ in range(batch):
-                    log.emit(log.INFO, "motor", 1, line, ns)
+                    fn()
                 spent += time.perf_counter_ns() - t0
                 for _ in range(batch):  # what journald would do, outside the timed part
                     server.recv(1 << 16)
+            return spent / (n // batch * batch) / 1000
+
+        sink, previous = journal.JournalSink(path, identifier="bench"), journal.active_sink()
+        journal.install(sink)
+        try:
+            per_line = timed(lambda: log.emit(log.INFO, "motor", 1, line, ns))
         finally:
             journal.install(previous)
             sink.close()
-    assert sink.dropped == 0, sink.last_error
-    return spent / (n // batch * batch) / 1000
+        assert sink.dropped == 0, sink.last_error
+        datagram = sink.encode(log.INFO, "motor", 1, line)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as client:
+            client.connect(path)
+            fd = client.fileno()
+            alone = timed(lambda: os.write(fd, datagram))
+    return per_line, alone
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -379,7 +394,8 @@ def print_table(r: dict[str, Any]) -> None:
         f"  one log line to stderr (fd 2: /dev/null) {o['log_line_us']:>6.2f}"
         f"   (the ring alone {o['log_ring_only_us']:.2f}, the stderr line alone {o['log_stderr_only_us']:.2f})\n"
         f"  total                                    {o['total_us']:>6.2f}   (target < 2 us)\n"
-        f"  one log line to journald instead         {o['log_journald_us']:>6.2f}   (under systemd; not in the total)"
+        f"  one log line to journald instead         {o['log_journald_us']:>6.2f}   (under systemd; not in the total)\n"
+        f"    its datagram's system call alone       {o['journald_datagram_alone_us']:>6.2f}   (os.write, connected)"
     )
     t = r["throughput_1mib"]
     print(f"\n1 MiB throughput: {t['gb_per_s']:.2f} GB/s ({t['messages']} delivered, {t['missed']} lost)")
