@@ -780,17 +780,40 @@ static void Journal_dealloc(JournalObject *self) {
   free_instance((PyObject *)self);
 }
 
-/* A record's arguments: (level, node, tick, message, pid, code_file | None, code_line, code_func). */
+/* Attribute names of frames and code objects, interned once at import. */
+static PyObject *str_f_code, *str_f_lineno, *str_co_filename, *str_co_name;
+
+/* A record's arguments: (level, node, tick, message, pid, frame | None); CODE_* come from frame. */
 typedef struct {
   log_args a;
   horus_journal_record rec;
-  PyObject *keep_file, *keep_func;
+  PyObject *file, *func, *keep_file, *keep_func;
 } journal_args;
 
 static void journal_args_release(journal_args *j) {
   log_args_release(&j->a);
+  Py_XDECREF(j->file);
+  Py_XDECREF(j->func);
   Py_XDECREF(j->keep_file);
   Py_XDECREF(j->keep_func);
+}
+
+/* CODE_FILE, CODE_LINE, CODE_FUNC of a frame (any object with f_code and f_lineno will do). */
+static int journal_code(PyObject *frame, journal_args *j) {
+  horus_journal_record *r = &j->rec;
+  PyObject *code = PyObject_GetAttr(frame, str_f_code), *line = PyObject_GetAttr(frame, str_f_lineno);
+  if (code) j->file = PyObject_GetAttr(code, str_co_filename);
+  if (code) j->func = PyObject_GetAttr(code, str_co_name);
+  Py_XDECREF(code);
+  /* f_lineno is None where a frame has no line (never for one that is running a call): 0. */
+  r->code_line = line && line != Py_None ? PyLong_AsLongLong(line) : 0;
+  Py_XDECREF(line);
+  if (!code || !line || !j->file || !j->func || (r->code_line == -1 && PyErr_Occurred())) return -1;
+  Py_ssize_t file_len, func_len;
+  if (!(r->code_file = text_utf8(j->file, &file_len, &j->keep_file))) return -1;
+  if (!(r->code_func = text_utf8(j->func, &func_len, &j->keep_func))) return -1;
+  r->code_file_len = (size_t)file_len, r->code_func_len = (size_t)func_len;
+  return 0;
 }
 
 static int journal_args_parse(JournalObject *self, PyObject *const *args, journal_args *j) {
@@ -808,32 +831,21 @@ static int journal_args_parse(JournalObject *self, PyObject *const *args, journa
   r->identifier = PyBytes_AsString(self->identifier);
   r->identifier_len = (size_t)PyBytes_Size(self->identifier);
   r->pid = PyLong_AsLongLong(args[4]);
-  if (r->pid == -1 && PyErr_Occurred()) goto fail;
-  if (args[5] == Py_None) return 0;
-  Py_ssize_t file_len, func_len;
-  r->code_line = PyLong_AsLongLong(args[6]);
-  if (r->code_line == -1 && PyErr_Occurred()) goto fail;
-  if (!(r->code_file = text_utf8(args[5], &file_len, &j->keep_file))) goto fail;
-  if (!(r->code_func = text_utf8(args[7], &func_len, &j->keep_func))) goto fail;
-  r->code_file_len = (size_t)file_len, r->code_func_len = (size_t)func_len;
-  return 0;
-fail:
+  if ((r->pid != -1 || !PyErr_Occurred()) && (args[5] == Py_None || journal_code(args[5], j) == 0)) return 0;
   journal_args_release(j);
   return -1;
 }
 
 /*
-** send(ring, level, node, tick, message, pid, code_file, code_line, code_func) -> errno:
+** send(ring, level, node, tick, message, pid, frame) -> errno:
 ** append the record to ring (a LogRing, or None), then send it to journald.
 ** 0: sent, counted. EMSGSIZE/ENOBUFS: too large for a datagram, not counted
 ** (the caller sends it as a memfd, then calls count()). Any other errno:
 ** dropped and counted. The GIL stays held: the send never blocks.
 */
 static PyObject *Journal_send(JournalObject *self, PyObject *const *args, Py_ssize_t nargs) {
-  if (nargs != 9) {
-    PyErr_Format(PyExc_TypeError,
-                 "send(ring, level, node, tick, message, pid, code_file, code_line, code_func) takes 9 arguments, "
-                 "not %zd",
+  if (nargs != 7) {
+    PyErr_Format(PyExc_TypeError, "send(ring, level, node, tick, message, pid, frame) takes 7 arguments, not %zd",
                  nargs);
     return NULL;
   }
@@ -857,10 +869,10 @@ static PyObject *Journal_send(JournalObject *self, PyObject *const *args, Py_ssi
   return PyLong_FromLong(err);
 }
 
-/* encode(level, node, tick, message, pid, code_file, code_line, code_func) -> bytes: the datagram send() builds. */
+/* encode(level, node, tick, message, pid, frame) -> bytes: the datagram send() builds. */
 static PyObject *Journal_encode(JournalObject *self, PyObject *const *args, Py_ssize_t nargs) {
-  if (nargs != 8) {
-    PyErr_Format(PyExc_TypeError, "encode takes 8 arguments, not %zd", nargs);
+  if (nargs != 6) {
+    PyErr_Format(PyExc_TypeError, "encode(level, node, tick, message, pid, frame) takes 6 arguments, not %zd", nargs);
     return NULL;
   }
   journal_args j;
@@ -894,9 +906,9 @@ static PyMemberDef Journal_members[] = {
 
 static PyMethodDef Journal_methods[] = {
     {"send", (PyCFunction)(void (*)(void))Journal_send, METH_FASTCALL,
-     "send(ring, level, node, tick, message, pid, code_file, code_line, code_func) -> errno (0: sent)"},
+     "send(ring, level, node, tick, message, pid, frame) -> errno (0: sent)"},
     {"encode", (PyCFunction)(void (*)(void))Journal_encode, METH_FASTCALL,
-     "encode(level, node, tick, message, pid, code_file, code_line, code_func) -> bytes"},
+     "encode(level, node, tick, message, pid, frame) -> bytes"},
     {"count", (PyCFunction)Journal_count, METH_O, "count(ok): count one record sent (True) or dropped"},
     {"close", (PyCFunction)Journal_close, METH_NOARGS, "forget the socket: later sends drop with EBADF"},
     {NULL, NULL, 0, NULL}};
@@ -1069,6 +1081,10 @@ static int module_exec(PyObject *m) {
     }
     if (PyModule_AddObject(m, types[i].name, type) != 0) return -1;
   }
+  if (!(str_f_code = PyUnicode_InternFromString("f_code")) || !(str_f_lineno = PyUnicode_InternFromString("f_lineno")) ||
+      !(str_co_filename = PyUnicode_InternFromString("co_filename")) ||
+      !(str_co_name = PyUnicode_InternFromString("co_name")))
+    return -1;
   StateNames = names_tuple(state_names, HORUS_STATE_COUNT);
   HealthNames = names_tuple(health_names, HORUS_HEALTH_COUNT);
   if (!StateNames || !HealthNames) return -1;

@@ -1,5 +1,6 @@
 """Type stubs of horus._core, the native extension (csrc/module.c; contract in csrc/horus.h)."""
 
+from types import FrameType
 from typing import Any
 
 DEFAULT_SLOT_SIZE: int
@@ -45,35 +46,15 @@ class LogRing:
     def append(self, level: int, node: str, tick: int, message: str, /) -> None: ...
     def read(self, next: int) -> tuple[int, int, LogRecordTuple | None, bool]: ...
 
+# A journald record's arguments: level, node, tick, message, pid, and the frame CODE_* name (None: no CODE_*).
+JournalRecord = tuple[int, str, int, str, int, FrameType | None]
+
 class Journal:
     sent: int
     dropped: int
     def __init__(self, fd: int, path: bytes, identifier: bytes) -> None: ...
-    def send(
-        self,
-        ring: LogRing | None,
-        level: int,
-        node: str,
-        tick: int,
-        message: str,
-        pid: int,
-        code_file: str | None,
-        code_line: int,
-        code_func: str | None,
-        /,
-    ) -> int: ...
-    def encode(
-        self,
-        level: int,
-        node: str,
-        tick: int,
-        message: str,
-        pid: int,
-        code_file: str | None,
-        code_line: int,
-        code_func: str | None,
-        /,
-    ) -> bytes: ...
+    def send(self, ring: LogRing | None, /, *record: *JournalRecord) -> int: ...
+    def encode(self, /, *record: *JournalRecord) -> bytes: ...
     def count(self, ok: bool, /) -> None: ...
     def close(self) -> None: ...
 

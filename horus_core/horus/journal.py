@@ -166,13 +166,7 @@ class JournalSink:
 
     def encode(self, level: int, node: str, tick: int, message: str) -> bytes:
         """The datagram for one record, with CODE_* naming the caller (past the logging plumbing)."""
-        return self._encode(level, node, tick, message, caller(sys._getframe(1)))
-
-    def _encode(self, level: int, node: str, tick: int, message: str, frame: FrameType | None) -> bytes:
-        if frame is None:
-            return self._native.encode(level, node, tick, message, _pid, None, 0, None)
-        code = frame.f_code
-        return self._native.encode(level, node, tick, message, _pid, code.co_filename, frame.f_lineno, code.co_name)
+        return self._native.encode(level, node, tick, message, _pid, caller(sys._getframe(1)))
 
     def send(self, level: int, node: str, tick: int, message: str) -> bool:
         """Send one record; False if it was dropped. Never raises, never blocks."""
@@ -185,34 +179,21 @@ class JournalSink:
         # The caller usually passes the right frame: the walk only when it did not.
         found = caller(frame) if frame.f_code.co_filename in _PLUMBING else frame
         try:
-            if found is None:
-                err = self._native.send(ring, level, node, tick, message, _pid, None, 0, None)
-            else:
-                code = found.f_code
-                err = self._native.send(
-                    ring, level, node, tick, message, _pid, code.co_filename, found.f_lineno, code.co_name
-                )
+            err = self._native.send(ring, level, node, tick, message, _pid, found)
+            if err == 0:
+                return True
+            if err not in (errno.EMSGSIZE, errno.ENOBUFS):  # the native call counted it as dropped
+                self.last_error = _describe(OSError(err, os.strerror(err)), self.path)
+                return False
+            # Too large for one datagram (EMSGSIZE), or no kernel buffer for one that
+            # size (ENOBUFS): journald's documented fallback is a sealed memfd.
+            self._send_memfd(self._native.encode(level, node, tick, message, _pid, found))
         except Exception as exc:  # a log call must never fail a tick
-            return self._lost(exc)
-        return err == 0 or self._failed(err, level, node, tick, message, found)
-
-    def _failed(self, err: int, level: int, node: str, tick: int, message: str, frame: FrameType | None) -> bool:
-        if err not in (errno.EMSGSIZE, errno.ENOBUFS):  # the native call counted it as dropped
-            self.last_error = _describe(OSError(err, os.strerror(err)), self.path)
+            self._native.count(False)
+            self.last_error = _describe(exc, self.path)
             return False
-        # Too large for one datagram (EMSGSIZE), or no kernel buffer for one that
-        # size (ENOBUFS): journald's documented fallback is a sealed memfd.
-        try:
-            self._send_memfd(self._encode(level, node, tick, message, frame))
-        except Exception as exc:
-            return self._lost(exc)
         self._native.count(True)
         return True
-
-    def _lost(self, exc: Exception) -> bool:
-        self._native.count(False)
-        self.last_error = _describe(exc, self.path)
-        return False
 
     def _send_memfd(self, data: bytes) -> None:
         fd = os.memfd_create("horus-journal", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)

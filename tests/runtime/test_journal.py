@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import horus
 import pytest
@@ -287,10 +288,12 @@ def reference_record(identifier: bytes, level: int, node: str, tick: int, messag
 def test_the_native_datagram_is_the_documented_encoding(level: int, node: str, tick: int, message: str) -> None:
     sink = journal.JournalSink("/nonexistent", identifier="id\nwith newline")
     try:
+        code = SimpleNamespace(co_filename="/a/b.py", co_name="f\nun")  # a frame, as far as CODE_* go
+        frame = SimpleNamespace(f_code=code, f_lineno=-1)
         fields = b"CODE_FILE=/a/b.py\nCODE_LINE=-1\nCODE_FUNC\n" + struct.pack("<Q", 4) + b"f\nun\n"
         expected = reference_record(sink.identifier, level, node, tick, message, 4321)
-        assert sink._native.encode(level, node, tick, message, 4321, None, 0, None) == expected
-        assert sink._native.encode(level, node, tick, message, 4321, "/a/b.py", -1, "f\nun") == expected + fields
+        assert sink._native.encode(level, node, tick, message, 4321, None) == expected
+        assert sink._native.encode(level, node, tick, message, 4321, frame) == expected + fields
     finally:
         sink.close()
 
