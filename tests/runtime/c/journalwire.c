@@ -13,6 +13,7 @@
 ** socket at the same path is reconnected. Exit 0 on success.
 */
 #define _GNU_SOURCE
+#include "check.h"
 #include "horus.h"
 
 #include <errno.h>
@@ -22,16 +23,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-static int failures;
-
-#define CHECK(cond)                                                                                                    \
-  do {                                                                                                                 \
-    if (!(cond)) {                                                                                                     \
-      fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);                                                       \
-      failures++;                                                                                                      \
-    }                                                                                                                  \
-  } while (0)
 
 /* The reference encoder: obvious rather than fast. */
 static size_t ref_field(char *out, const char *key, const char *v, size_t n) {

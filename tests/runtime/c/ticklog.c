@@ -12,6 +12,7 @@
 ** Exit 0 on success.
 */
 #define _GNU_SOURCE
+#include "check.h"
 #include "horus.h"
 
 #include <math.h>
@@ -23,16 +24,6 @@
 
 #define MS 1000000LL
 #define T0 (1000 * MS)
-
-static int failures;
-
-#define CHECK(cond)                                                                                                    \
-  do {                                                                                                                 \
-    if (!(cond)) {                                                                                                     \
-      fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);                                                       \
-      failures++;                                                                                                      \
-    }                                                                                                                  \
-  } while (0)
 
 static void check_totals(void) {
   horus_tick_stats t;
