@@ -13,6 +13,12 @@ sealed memfd instead and the descriptor passed with SCM_RIGHTS in an empty datag
 
 Never blocks a tick: the socket is non-blocking and a record that does not fit in
 journald's queue is dropped and counted (``sink.dropped``).
+
+A node may log every tick, so the record is built and sent by the native core
+(``_core.Journal``, csrc/journal.c) in the call that also appends it to the log ring,
+on a socket connected to journald's once; only the memfd fallback is Python's.
+``encode_field`` and ``syslog_priority`` state the format in Python, as the reference
+the tests hold the native encoder to.
 """
 
 from __future__ import annotations
