@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -16,3 +17,19 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"prerequisite missing under CI=true: {reason}")
     pytest.skip(reason)
+
+
+def require_robot_host(arch: str) -> None:
+    """What booting a robot of `arch`, or running a command in its rootfs, needs of this host:
+    root, a Debian host, and the host tools (systemd-nspawn, mmdebstrap, qemu-user for arm64),
+    installed with apt when missing."""
+    from horus_pipeline.errors import PipelineError
+    from horus_pipeline.prereqs import ensure_host_tools
+    from horus_pipeline.targets import get_arch
+
+    require(os.geteuid() == 0, "simulated robots need root (network namespaces, systemd-nspawn, mounts)")
+    require(shutil.which("apt-get") is not None, "simulated robots need a Debian host (tools come from apt)")
+    try:
+        ensure_host_tools([get_arch(arch)])
+    except PipelineError as err:
+        require(False, f"host tools for {arch} robots: {err}")

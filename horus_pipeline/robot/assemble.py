@@ -33,11 +33,14 @@ import shutil
 import sys
 import tarfile
 import time
+from collections.abc import Iterator
 
 FORMAT = 1
 # Each layer's index: the sha256 of each of its files; the manifest holds the index's sha256.
 INDEX_NAME = ".horus-layer.json"
 _ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
+# Bytes per read when hashing and unpacking: few Python-level calls per file on a slow robot.
+COPY_BUFSIZE = 1 << 20
 
 SCRIPT = """#!{python}
 # -*- coding: utf-8 -*-
@@ -58,7 +61,7 @@ def sha256_file(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while True:
-            chunk = f.read(1 << 20)
+            chunk = f.read(COPY_BUFSIZE)
             if not chunk:
                 break
             digest.update(chunk)
@@ -91,19 +94,25 @@ def load_manifest(path: str) -> dict:
 # ---------------------------------------------------------------- unpack
 
 
-def _safe_members(tar: tarfile.TarFile, archive: str) -> list[tarfile.TarInfo]:
-    members = tar.getmembers()
-    for m in members:
+def _checked_members(tar: tarfile.TarFile, archive: str) -> Iterator[tarfile.TarInfo]:
+    """The archive's entries as they are read, each refused unless a plain file or directory inside the layer."""
+    for m in tar:
         parts = m.name.split("/")
         if m.name.startswith("/") or ".." in parts:
             raise AssemblyError(f"{archive}: entry {m.name!r} points outside the layer")
         if not (m.isreg() or m.isdir()):
             raise AssemblyError(f"{archive}: entry {m.name!r} is not a file or directory")
-    return members
+        yield m
 
 
 def unpack(root: str, archive: str, expected: str | None) -> str:
-    """Verify one layer archive and unpack it to root/layers/<hash>; return that directory."""
+    """Verify one layer archive and unpack it to root/layers/<hash>; return that directory.
+
+    The archive is hashed first and unpacked only when its sha256 is the expected one. Then it
+    is decompressed once: each entry is checked and extracted as it is read (listing all
+    entries first would decompress the archive twice, costly on a slow robot), into a
+    temporary directory that is renamed into place only once every entry was good.
+    """
     name = os.path.basename(archive)
     if not name.endswith(".tar.gz"):
         raise AssemblyError(f"{archive}: a layer archive is named <layer-hash>.tar.gz")
@@ -125,10 +134,9 @@ def unpack(root: str, archive: str, expected: str | None) -> str:
     tmp = os.path.join(root, "layers", f".{layer}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        with tarfile.open(archive, "r:gz") as tar:
-            members = _safe_members(tar, archive)
+        with tarfile.open(archive, "r:gz", copybufsize=COPY_BUFSIZE) as tar:
             os.makedirs(tmp)
-            tar.extractall(tmp, members=members)  # members checked above: no links, nothing outside
+            tar.extractall(tmp, members=_checked_members(tar, archive))  # no links, nothing outside
         os.rename(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -164,19 +172,30 @@ def _layer_dir(root: str, layer: dict) -> str:
     return path
 
 
-def _layer_files(path: str) -> list[str]:
-    """The files of an unpacked layer (relative paths), its index aside."""
-    found = []
-    for top, dirs, files in os.walk(path):
-        dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(top, name)
-            if os.path.islink(full):
-                raise AssemblyError(f"{full}: a layer holds no symlinks: the layer was modified")
-            rel = os.path.relpath(full, path)
-            if rel != INDEX_NAME:
-                found.append(rel)
-    return found
+def _layer_tree(path: str) -> tuple[list[str], list[str]]:
+    """The directories (each before its contents) and the files of an unpacked layer, as relative
+    paths, its index aside. One scandir per directory: an entry says what it is, no stat per file."""
+    dirs: list[str] = []
+    files: list[str] = []
+    pending = [""]
+    while pending:
+        rel_dir = pending.pop()
+        with os.scandir(os.path.join(path, rel_dir)) as entries:
+            found = sorted(entries, key=lambda e: e.name)
+        subdirs = []
+        for entry in found:
+            rel = os.path.join(rel_dir, entry.name) if rel_dir else entry.name
+            if entry.is_symlink():
+                raise AssemblyError(f"{entry.path}: a layer holds no symlinks: the layer was modified")
+            if entry.is_dir():
+                dirs.append(rel)
+                subdirs.append(rel)
+            elif not entry.is_file():
+                raise AssemblyError(f"{entry.path}: a layer holds only files and directories: the layer was modified")
+            elif rel != INDEX_NAME:
+                files.append(rel)
+        pending.extend(reversed(subdirs))
+    return dirs, files
 
 
 def layer_index(root: str, layer: dict) -> dict[str, str]:
@@ -207,27 +226,31 @@ def _console_script(venv_python: str, module: str, attr: str) -> str:
     return SCRIPT.format(python=venv_python, module=module, head=head, call=attr)
 
 
-def build_release(root: str, manifest: dict, work: str, final: str) -> int:
-    """Fill `work` (which becomes `final`) with the release; return the number of files linked."""
+def build_release(root: str, manifest: dict, work: str, final: str) -> tuple[int, dict[str, list[str]]]:
+    """Fill `work` (which becomes `final`) with the release; return the number of files linked, and
+    the files of each layer (by hash) as found while linking them."""
     python = manifest["python"]
     venv = os.path.join(work, "venv")
     site = os.path.join(venv, "lib", f"python{manifest['target']['python']}", "site-packages")
     os.makedirs(site)
     os.makedirs(os.path.join(venv, "bin"), exist_ok=True)
     linked = 0
+    layer_files: dict[str, list[str]] = {}
     for layer in manifest["layers"]:
         layer_index(root, layer)  # refuse a modified layer before linking anything of it
         src = _layer_dir(root, layer)
+        dirs, files = _layer_tree(src)
+        layer_files[layer["hash"]] = files
         into = layer["into"]
         if into == "app":
             os.symlink(os.path.join("..", "..", "layers", layer["hash"]), os.path.join(work, "app"))
             continue
         base = venv if into == "venv" else work
-        for rel in _layer_files(src):
-            dest = os.path.join(base, rel)
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
+        for rel in dirs:  # each before its contents
+            os.makedirs(os.path.join(base, rel), exist_ok=True)
+        for rel in files:
             try:
-                os.link(os.path.join(src, rel), dest)
+                os.link(os.path.join(src, rel), os.path.join(base, rel))
             except FileExistsError:
                 clash = f"{rel} is in two layers (the second is {layer['name']})"
                 raise AssemblyError(f"{clash}: the manifest is wrong") from None
@@ -249,21 +272,24 @@ def build_release(root: str, manifest: dict, work: str, final: str) -> int:
     with open(os.path.join(work, "MANIFEST.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, sort_keys=True, indent=1)
         f.write("\n")
-    return linked
+    return linked, layer_files
 
 
-def verify_release(root: str, manifest: dict, path: str) -> int:
+def verify_release(root: str, manifest: dict, path: str, layer_files: dict[str, list[str]] | None = None) -> int:
     """Check every file of an assembled release against the manifest; return how many were checked.
 
     Each layer's index is checked against the manifest, the layer must hold exactly the files
     of its index, and each file as the release sees it must have the index's sha256.
+    `layer_files` (layer hash -> its files), when given, is what build_release found in the
+    layers moments ago; otherwise the layers are listed here.
     """
     by_inode: dict[tuple[int, int], str] = {}
     seen = 0
     for layer in manifest["layers"]:
         index = layer_index(root, layer)
         src = _layer_dir(root, layer)
-        present = set(_layer_files(src))
+        files = layer_files[layer["hash"]] if layer_files is not None else _layer_tree(src)[1]
+        present = set(files)
         if present != set(index):
             extra = sorted(present - set(index))[:3]
             missing = sorted(set(index) - present)[:3]
@@ -316,8 +342,8 @@ def assemble(root: str, manifest_path: str) -> str:
     work = os.path.join(releases, f".{rid}.tmp-{os.getpid()}")
     start = time.monotonic()
     try:
-        linked = build_release(root, manifest, work, final)
-        checked = verify_release(root, manifest, work)
+        linked, layer_files = build_release(root, manifest, work, final)
+        checked = verify_release(root, manifest, work, layer_files)
         os.rename(work, final)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

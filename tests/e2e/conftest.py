@@ -7,7 +7,6 @@ Fixtures:
 - `boot_robots` (function): `boot_robots("demo-amd64", count=5) -> list[Robot]`; they are
   stopped and removed when the test ends, passed or failed (a failed test's output gets each
   robot's journal).
-- `amd64_robot`, `arm64_robot` (module): one demo-amd64 / demo-arm64 robot for a module.
 
 A Robot has `.name`, `.address`, `.root` (its disk on the host), `.ssh(cmd)`, `.journal()`;
 `sim.inventory` is the Ansible inventory of the session's running robots (group `robots`).
@@ -18,34 +17,21 @@ they fail.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from horus_testing import require
+from horus_testing import require_robot_host
 
-from horus_pipeline.errors import PipelineError
 from horus_pipeline.images import load_image
-from horus_pipeline.prereqs import ensure_host_tools
 from horus_pipeline.sim import Robot, Sim, reap_orphans
-from horus_pipeline.targets import ARCHES
 
 BootRobots = Callable[..., list[Robot]]
 
 
-def _host_ready(arch: str) -> None:
-    require(os.geteuid() == 0, "simulated robots need root (network namespaces, systemd-nspawn, mounts)")
-    require(shutil.which("apt-get") is not None, "simulated robots need a Debian host (tools come from apt)")
-    try:
-        ensure_host_tools([ARCHES[arch]])
-    except PipelineError as err:
-        require(False, f"host tools for {arch} robots: {err}")
-
-
 @pytest.fixture(scope="session")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
-    _host_ready("x86_64")
+    require_robot_host("x86_64")
     reap_orphans()  # robots of an earlier run that was killed
     the_sim = Sim(tmp_path_factory.mktemp("sim"), owner_pid=os.getpid())
     try:
@@ -73,7 +59,7 @@ def boot_robots(sim: Sim, request: pytest.FixtureRequest) -> Iterator[BootRobots
         timeout: float | None = None,
     ) -> list[Robot]:
         spec = load_image(image)
-        _host_ready(spec.target.arch.name)
+        require_robot_host(spec.target.arch.name)
         robots = sim.boot(spec, count, customize=customize, timeout=timeout)
         booted.extend(robots)
         return robots
@@ -84,23 +70,3 @@ def boot_robots(sim: Sim, request: pytest.FixtureRequest) -> Iterator[BootRobots
         for robot in booted:
             print(f"--- journal of {robot.name} ({robot.address}):\n{robot.journal(60)}")
     sim.stop(booted)
-
-
-def _module_robot(sim: Sim, image: str) -> Iterator[Robot]:
-    spec = load_image(image)
-    _host_ready(spec.target.arch.name)
-    (robot,) = sim.boot(spec, 1)
-    try:
-        yield robot
-    finally:
-        sim.stop([robot])
-
-
-@pytest.fixture(scope="module")
-def amd64_robot(sim: Sim) -> Iterator[Robot]:
-    yield from _module_robot(sim, "demo-amd64")
-
-
-@pytest.fixture(scope="module")
-def arm64_robot(sim: Sim) -> Iterator[Robot]:
-    yield from _module_robot(sim, "demo-arm64")

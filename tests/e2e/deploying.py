@@ -6,6 +6,7 @@ by systemd-nspawn, systemd and journald inside them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -85,8 +86,10 @@ def playbook(
     name: str = "deploy.yml",
     kill_at: str | None = None,
     timeout: float = 1800,
+    log: Path | None = None,
 ) -> Run:
-    """Run ansible/<name> with ansible/ansible.cfg, its output streamed to ours (pytest -s shows progress).
+    """Run ansible/<name> with ansible/ansible.cfg, its output streamed to ours (pytest -s shows progress),
+    or to the file `log` (a run in a thread of its own).
 
     kill_at: SIGKILL ansible-playbook (and its SSH children) once a task whose name holds
     this text starts.
@@ -101,17 +104,18 @@ def playbook(
     )
     assert proc.stdout is not None
     lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        stamp = f"[{time.monotonic() - start:6.1f}s] " if line.startswith(("TASK [", "RUNNING HANDLER")) else ""
-        print(stamp + line, end="", flush=True)
-        if kill_at and line.startswith("TASK [") and kill_at in line:
-            time.sleep(1.0)  # let it begin
-            os.killpg(proc.pid, signal.SIGKILL)
-            break
-        if time.monotonic() - start > timeout:
-            os.killpg(proc.pid, signal.SIGKILL)
-            break
+    with open(log, "w") if log else contextlib.nullcontext(sys.stdout) as out:
+        for line in proc.stdout:
+            lines.append(line)
+            stamp = f"[{time.monotonic() - start:6.1f}s] " if line.startswith(("TASK [", "RUNNING HANDLER")) else ""
+            print(stamp + line, end="", flush=True, file=out)
+            if kill_at and line.startswith("TASK [") and kill_at in line:
+                time.sleep(1.0)  # let it begin
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            if time.monotonic() - start > timeout:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
     rc = proc.wait()
     output = "".join(lines)
     run = Run(rc, output, time.monotonic() - start)

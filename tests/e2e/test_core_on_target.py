@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import _host_ready
+from horus_testing import require_robot_host
 
 from horus_pipeline.core import build_core_wheel
 from horus_pipeline.images import load_image
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_aarch64_wheel_installs_with_pip_and_passes_the_two_process_smoke_test(tmp_path: Path) -> None:
-    _host_ready("aarch64")
+    require_robot_host("aarch64")
     wheel = build_core_wheel(ARCHES["aarch64"], tmp_path / "wheels")
     root = ensure_rootfs(load_image("demo-arm64"))
     script = (

@@ -5,20 +5,28 @@ operator would check: every node process active as the service user, health 200,
 in the journal by HORUS_NODE, journald retention in effect, the real-time node on SCHED_FIFO
 with its memory locked, the `horus` command, units that pass `systemd-analyze verify` with a
 low exposure, a second run that changes nothing, a SIGKILLed node restarted by systemd.
+And the proof that the release the robot assembled is whole: every module of every locked
+package imports there (arm64: real aarch64 code under qemu-user), and the unpacked layers
+hold exactly what their archives hold.
 """
 
 from __future__ import annotations
 
+import json
+import shlex
+import tarfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from deploying import Run, bundle, copy_image, dump_units, health, playbook, wait_health, write_inventory
+from horus_testing import require_robot_host
 
 from horus_pipeline.images import ImageSpec, load_image
-from horus_pipeline.sim import Robot
+from horus_pipeline.sim import Robot, Sim
 
 pytestmark = pytest.mark.e2e
 
@@ -32,6 +40,11 @@ class Deployed:
     inventory: Path
     release: str
     run: Run
+    bundle: Path  # <bundles>/<image>: layers/, releases/
+
+    @property
+    def manifest(self) -> dict:
+        return json.loads((self.bundle / "releases" / f"{self.release}.json").read_text())
 
     @property
     def units(self) -> list[str]:
@@ -41,21 +54,65 @@ class Deployed:
         return self.robot.ssh(command).stdout.strip()
 
 
-@pytest.fixture(scope="module", params=["demo-amd64", "demo-arm64"])
-def deployed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    image = request.param
-    robot: Robot = request.getfixturevalue("amd64_robot" if image.endswith("amd64") else "arm64_robot")
-    tmp = tmp_path_factory.mktemp(image)
-    copy_image(image, tmp / "repo")
-    release = bundle(tmp / "repo", image, tmp / "bundles")
-    inventory = write_inventory(tmp / "inventory.yml", [robot], horus_robot_bundles_dir=str(tmp / "bundles"))
-    run = playbook(inventory, [robot], "-e", f"release={release}")
-    spec = load_image(image)
+IMAGES = ("demo-amd64", "demo-arm64")
+
+
+@dataclass
+class Deploy:
+    """An image's robot and its fresh deploy, whose ansible-playbook runs in a thread (output in `log`)."""
+
+    spec: ImageSpec
+    robot: Robot
+    inventory: Path
+    release: str
+    bundle: Path
+    log: Path
+    run: Future[Run]
+    stopped: bool = False
+
+
+@pytest.fixture(scope="module")
+def deploys(sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Deploy]]:
+    """Both robots boot, then both fresh deploys start at once, each ansible-playbook in a thread.
+
+    The arm64 deploy takes minutes (every robot-side step runs under qemu-user, mostly on one
+    core); the amd64 deploy and its checks run meanwhile. Each robot is stopped once its checks
+    are done (`deployed`), so its nodes take no CPU from the other.
+    """
+    deploys: dict[str, Deploy] = {}
+    with ThreadPoolExecutor(max_workers=len(IMAGES), thread_name_prefix="deploy") as pool:
+        try:
+            for image in IMAGES:
+                spec = load_image(image)
+                require_robot_host(spec.target.arch.name)
+                tmp = tmp_path_factory.mktemp(image)
+                copy_image(image, tmp / "repo")
+                release = bundle(tmp / "repo", image, tmp / "bundles")
+                (robot,) = sim.boot(spec, 1)
+                inventory = write_inventory(
+                    tmp / "inventory.yml", [robot], horus_robot_bundles_dir=str(tmp / "bundles")
+                )
+                log = tmp / "deploy.log"
+                run = pool.submit(playbook, inventory, [robot], "-e", f"release={release}", log=log)
+                deploys[image] = Deploy(spec, robot, inventory, release, tmp / "bundles" / image, log, run)
+            yield deploys
+        finally:
+            # A deploy still running (a test run interrupted) fails fast once its robot is gone.
+            sim.stop([d.robot for d in deploys.values() if not d.stopped])
+
+
+@pytest.fixture(scope="module", params=IMAGES)
+def deployed(request: pytest.FixtureRequest, sim: Sim, deploys: dict[str, Deploy]) -> Iterator[Deployed]:
+    d = deploys[request.param]
+    run = d.run.result()
+    print(d.log.read_text(), end="")
     if run.rc != 0:
-        print(dump_units(robot, spec.app_name))
-    assert run.rc == 0, f"deploy of {image} failed:\n{run.output[-4000:]}"
-    print(f"{image}: fresh deploy {run.seconds:.1f} s, {run.sent[robot.name] / 2**20:.1f} MiB sent")
-    yield Deployed(robot, spec, inventory, release, run)
+        print(dump_units(d.robot, d.spec.app_name))
+    assert run.rc == 0, f"deploy of {d.spec.name} failed:\n{run.output[-4000:]}"
+    print(f"{d.spec.name}: fresh deploy {run.seconds:.1f} s, {run.sent[d.robot.name] / 2**20:.1f} MiB sent")
+    yield Deployed(d.robot, d.spec, d.inventory, d.release, run, d.bundle)
+    sim.stop([d.robot])
+    d.stopped = True
 
 
 @pytest.fixture(autouse=True)
@@ -118,6 +175,38 @@ def test_units_verify_and_have_low_exposure(deployed: Deployed) -> None:
         exposure = float(out.split("level for")[1].split(":")[1].split()[0])
         print(f"{deployed.spec.name} {unit}: exposure {exposure}")
         assert exposure <= EXPOSURE_GOAL, out
+
+
+IMPORT_ALL = """import importlib, sys
+mods = sys.argv[1].split(",")
+for m in mods:
+    importlib.import_module(m)
+print("imported", len(mods), "modules")"""
+
+
+def test_release_imports_every_locked_module_on_the_robot(deployed: Deployed) -> None:
+    manifest = deployed.manifest
+    modules = sorted({m for la in manifest["layers"] if la["kind"] == "package" for m in la["modules"]})
+    modules = ["horus", *modules]
+    assert "torch" in modules and "numpy" in modules and "scipy" in modules
+    release = f"{deployed.spec.prefix}/releases/{deployed.release}"
+    assert deployed.sh("uname -m") == deployed.spec.target.arch.name
+    assert deployed.sh(f"readlink {release}/venv/bin/python") == f"/usr/bin/python{deployed.spec.target.python}"
+    assert "home = /usr/bin" in deployed.sh(f"cat {release}/venv/pyvenv.cfg").splitlines()
+    assert deployed.sh(f"head -1 {release}/venv/bin/torchrun") == f"#!{release}/venv/bin/python"
+    # As the nodes run it: the service user, from /, the release's own python.
+    argv = ["runuser", "-u", deployed.spec.user, "--", f"{release}/venv/bin/python", "-c", IMPORT_ALL]
+    out = deployed.robot.ssh(f"cd / && {shlex.join([*argv, ','.join(modules)])}").stdout
+    assert f"imported {len(modules)} modules" in out
+
+
+def test_unpacked_layers_hold_what_their_archives_hold(deployed: Deployed) -> None:
+    """Nothing the robot built went into its layers: they are as the archives hold them."""
+    for la in deployed.manifest["layers"]:
+        with tarfile.open(deployed.bundle / la["archive"]) as tar:
+            names = {m.name for m in tar.getmembers() if m.isreg()}
+        unpacked = deployed.robot.root / deployed.spec.prefix.lstrip("/") / "layers" / la["hash"]
+        assert {p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file()} == names, la["name"]
 
 
 # amd64 only (and the fleet robot): under qemu-user the same no-op tasks cost minutes of CI.
