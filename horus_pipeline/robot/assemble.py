@@ -13,7 +13,8 @@ Layout under the root (the image's install prefix):
     releases/<release-id>/            MANIFEST.json, assemble.py, venv/, app -> ../../layers/<app-layer>
 
 `unpack` checks each archive's sha256 (against `--manifest` or the `.sha256` file beside it),
-extracts it into a temporary directory and renames that into `layers/<hash>`. `assemble`
+extracts it into a temporary directory and renames that into `layers/<hash>`, several
+archives at once on up to MAX_JOBS threads (as `assemble` and `verify` hash files). `assemble`
 builds the release in `releases/.<id>.tmp-<pid>` (hard links from the layers, `pyvenv.cfg`
 with home = the directory of the robot's Python, `bin/python` -> that Python, console
 scripts whose shebang is this release's venv python), verifies every file against the
@@ -25,6 +26,7 @@ error (the message on stderr says what and what to do), 2 on bad usage.
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import os
@@ -32,8 +34,10 @@ import platform
 import shutil
 import sys
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 FORMAT = 1
 # Each layer's index: the sha256 of each of its files; the manifest holds the index's sha256.
@@ -41,6 +45,7 @@ INDEX_NAME = ".horus-layer.json"
 _ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
 # Bytes per read when hashing and unpacking: few Python-level calls per file on a slow robot.
 COPY_BUFSIZE = 1 << 20
+MAX_JOBS = 4
 
 SCRIPT = """#!{python}
 # -*- coding: utf-8 -*-
@@ -66,6 +71,36 @@ def sha256_file(path: str) -> str:
                 break
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def jobs() -> int:
+    """Threads for hashing and unpacking: the CPUs this process may run on, at most MAX_JOBS.
+
+    The heavy work (sha256, inflating, writing files) runs outside Python's global lock, so
+    threads use several cores; the cap leaves CPU to the nodes running beside a deploy.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_JOBS, cpus))
+
+
+def sha256_files(files: list[tuple[str, int]], threads: int) -> dict[str, str]:
+    """The sha256 of each (path, size), hashed on `threads` threads, each taking a share of the bytes."""
+    if threads <= 1 or len(files) <= 1:
+        return {path: sha256_file(path) for path, _ in files}
+    shares: list[list[str]] = [[] for _ in range(threads)]
+    load = [0] * threads
+    for path, size in sorted(files, key=lambda f: -f[1]):  # the biggest first, each to the least loaded share
+        i = load.index(min(load))
+        shares[i].append(path)
+        load[i] += size + 4096  # opening a file costs about as much as hashing 4 KiB
+    digests: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for part in pool.map(lambda share: {path: sha256_file(path) for path in share}, shares):
+            digests.update(part)
+    return digests
 
 
 def release_id(manifest: dict) -> str:
@@ -131,17 +166,36 @@ def unpack(root: str, archive: str, expected: str | None) -> str:
     if os.path.isdir(dest):
         return dest
     os.makedirs(os.path.join(root, "layers"), exist_ok=True)
-    tmp = os.path.join(root, "layers", f".{layer}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = tempfile.mkdtemp(prefix=f".{layer}.tmp-{os.getpid()}-", dir=os.path.join(root, "layers"))
     try:
-        with tarfile.open(archive, "r:gz", copybufsize=COPY_BUFSIZE) as tar:
-            os.makedirs(tmp)
+        with gzip.open(archive, "rb") as gz, tarfile.TarFile(fileobj=gz, copybufsize=COPY_BUFSIZE) as tar:
             tar.extractall(tmp, members=_checked_members(tar, archive))  # no links, nothing outside
-        os.rename(tmp, dest)
+        os.chmod(tmp, 0o755)  # what the tar's own root entry would give (mkdtemp makes it 0700)
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if not os.path.isdir(dest):
+                raise
+            shutil.rmtree(tmp)  # unpacked meanwhile by another unpack of the same layer
+    except (EOFError, gzip.BadGzipFile, tarfile.TarError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise AssemblyError(f"{archive}: not a readable layer archive ({exc}), though its sha256 matched") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
+
+
+def unpack_all(root: str, archives: list[tuple[str, str | None]], threads: int) -> list[str]:
+    """unpack() each (archive, expected sha256), the biggest first, `threads` at a time; their
+    directories in the given order. Each archive is unpacked or not at all, whatever the others do;
+    the first error (in the given order) is raised once all are done."""
+    if threads <= 1 or len(archives) <= 1:
+        return [unpack(root, archive, expected) for archive, expected in archives]
+    biggest_first = sorted(archives, key=lambda a: -os.path.getsize(a[0]))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = {archive: pool.submit(unpack, root, archive, expected) for archive, expected in biggest_first}
+    return [futures[archive].result() for archive, _ in archives]
 
 
 # ---------------------------------------------------------------- assemble
@@ -279,12 +333,13 @@ def verify_release(root: str, manifest: dict, path: str, layer_files: dict[str, 
     """Check every file of an assembled release against the manifest; return how many were checked.
 
     Each layer's index is checked against the manifest, the layer must hold exactly the files
-    of its index, and each file as the release sees it must have the index's sha256.
-    `layer_files` (layer hash -> its files), when given, is what build_release found in the
-    layers moments ago; otherwise the layers are listed here.
+    of its index, and each file as the release sees it must have the index's sha256 (each
+    inode hashed once, on jobs() threads). `layer_files` (layer hash -> its files), when
+    given, is what build_release found in the layers moments ago; otherwise the layers are
+    listed here.
     """
-    by_inode: dict[tuple[int, int], str] = {}
-    seen = 0
+    checks: list[tuple[str, tuple[int, int], str]] = []  # (path in the release, inode, sha256 expected)
+    inodes: dict[tuple[int, int], tuple[str, int]] = {}  # inode -> (a path to it, its size)
     for layer in manifest["layers"]:
         index = layer_index(root, layer)
         src = _layer_dir(root, layer)
@@ -305,22 +360,21 @@ def verify_release(root: str, manifest: dict, path: str, layer_files: dict[str, 
             except OSError:
                 raise AssemblyError(f"release {manifest['id']}: {prefix + rel} is missing") from None
             key = (st.st_dev, st.st_ino)
-            actual = by_inode.get(key)
-            if actual is None:
-                actual = by_inode[key] = sha256_file(full)
-            if actual != digest:
-                raise AssemblyError(
-                    f"release {manifest['id']}: {prefix + rel} has sha256 {actual}, the manifest says {digest}"
-                )
-            seen += 1
+            inodes.setdefault(key, (full, st.st_size))
+            checks.append((prefix + rel, key, digest))
         if layer["into"] == "app":
             link = os.readlink(os.path.join(path, "app"))
             if link != os.path.join("..", "..", "layers", layer["hash"]):
                 raise AssemblyError(f"release {manifest['id']}: app points at {link}, not its app layer")
+    digests = sha256_files(list(inodes.values()), jobs())
+    for rel, key, digest in checks:
+        actual = digests[inodes[key][0]]
+        if actual != digest:
+            raise AssemblyError(f"release {manifest['id']}: {rel} has sha256 {actual}, the manifest says {digest}")
     for script in manifest["console_scripts"]:
         if not os.access(os.path.join(path, "venv", "bin", script["name"]), os.X_OK):
             raise AssemblyError(f"release {manifest['id']}: console script {script['name']} is missing")
-    return seen
+    return len(checks)
 
 
 def assemble(root: str, manifest_path: str) -> str:
@@ -376,11 +430,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.manifest:
                 for layer in load_manifest(args.manifest)["layers"]:
                     expected[layer["hash"]] = layer["archive_sha256"]
+            archives: list[tuple[str, str | None]] = []
             for archive in args.archives:
                 layer = os.path.basename(archive)[: -len(".tar.gz")]
                 if args.manifest and layer not in expected:
                     raise AssemblyError(f"{archive} is not a layer of {args.manifest}")
-                print(unpack(args.root, archive, expected.get(layer)))
+                archives.append((archive, expected.get(layer)))
+            for unpacked in unpack_all(args.root, archives, jobs()):
+                print(unpacked)
         elif args.command == "assemble":
             assemble(args.root, args.manifest)
         else:
