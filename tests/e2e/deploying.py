@@ -15,17 +15,21 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from horus_testing import require
+from horus_testing import require, require_robot_host
 
 from horus_pipeline import REPO
 from horus_pipeline.bundle import build_bundle
-from horus_pipeline.images import load_image
-from horus_pipeline.sim import SSH_OPTIONS, Robot
+from horus_pipeline.images import ImageSpec, load_image
+from horus_pipeline.sim import SSH_OPTIONS, Robot, Sim
 
 ANSIBLE = REPO / "ansible"
+# The image whose fresh deploy test_deploy.py checks after the other end-to-end tests, having
+# started it before them (conftest.py: arm64_deploy).
+ARM64_IMAGE = "demo-arm64"
 _RECAP = re.compile(
     r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)"
 )
@@ -145,6 +149,37 @@ def bundle(repo: Path, image: str, out: Path, sign_key: Path | None = None) -> s
     """Build `image` of `repo` (a copy_image tree) into out/<image>/; return the release id."""
     result = build_bundle(load_image(repo / "images" / f"{image}.toml"), out, sign_key=sign_key)
     return result.release
+
+
+@dataclass
+class Deploy:
+    """A robot of an image and the fresh deploy of its bundle, whose ansible-playbook runs in a
+    thread of its own (its output goes to `log`; `run.result()` waits for it)."""
+
+    spec: ImageSpec
+    sim: Sim
+    robot: Robot
+    inventory: Path
+    release: str
+    bundle: Path  # <bundles>/<image>: layers/, releases/
+    log: Path
+    run: Future[Run]
+
+
+def start_deploy(sim: Sim, image: str, tmp: Path) -> Deploy:
+    """Bundle `image` (a copy_image tree under tmp), boot a robot of it in `sim`, and start deploying
+    the bundle to it in a thread. Stopping the robot ends a deploy still running (SSH fails)."""
+    spec = load_image(image)
+    require_robot_host(spec.target.arch.name)
+    copy_image(image, tmp / "repo")
+    release = bundle(tmp / "repo", image, tmp / "bundles")
+    (robot,) = sim.boot(spec, 1)
+    inventory = write_inventory(tmp / "inventory.yml", [robot], horus_robot_bundles_dir=str(tmp / "bundles"))
+    log = tmp / "deploy.log"
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"deploy-{image}")
+    run = pool.submit(playbook, inventory, [robot], "-e", f"release={release}", log=log)
+    pool.shutdown(wait=False)  # the thread ends with the playbook
+    return Deploy(spec, sim, robot, inventory, release, tmp / "bundles" / image, log, run)
 
 
 def dump_units(robot: Robot, app: str) -> str:

@@ -17,15 +17,13 @@ import shlex
 import tarfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from deploying import Run, bundle, copy_image, dump_units, health, playbook, wait_health, write_inventory
-from horus_testing import require_robot_host
+from deploying import ARM64_IMAGE, Deploy, Run, dump_units, health, playbook, start_deploy, wait_health
 
-from horus_pipeline.images import ImageSpec, load_image
+from horus_pipeline.images import ImageSpec
 from horus_pipeline.sim import Robot, Sim
 
 pytestmark = pytest.mark.e2e
@@ -54,65 +52,29 @@ class Deployed:
         return self.robot.ssh(command).stdout.strip()
 
 
-IMAGES = ("demo-amd64", "demo-arm64")
+@pytest.fixture(scope="module", params=["demo-amd64", "demo-arm64"])
+def deployed(request: pytest.FixtureRequest, sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    """A robot of the image after a fresh deploy; it is stopped once the module's checks of it are done.
 
-
-@dataclass
-class Deploy:
-    """An image's robot and its fresh deploy, whose ansible-playbook runs in a thread (output in `log`)."""
-
-    spec: ImageSpec
-    robot: Robot
-    inventory: Path
-    release: str
-    bundle: Path
-    log: Path
-    run: Future[Run]
-    stopped: bool = False
-
-
-@pytest.fixture(scope="module")
-def deploys(sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Deploy]]:
-    """Both robots boot, then both fresh deploys start at once, each ansible-playbook in a thread.
-
-    The arm64 deploy takes minutes (every robot-side step runs under qemu-user, mostly on one
-    core); the amd64 deploy and its checks run meanwhile. Each robot is stopped once its checks
-    are done (`deployed`), so its nodes take no CPU from the other.
+    The demo-arm64 deploy (minutes: every robot-side step runs under qemu-user) starts at the
+    first end-to-end test and runs while other end-to-end tests do (conftest.py: `arm64_deploy`).
     """
-    deploys: dict[str, Deploy] = {}
-    with ThreadPoolExecutor(max_workers=len(IMAGES), thread_name_prefix="deploy") as pool:
-        try:
-            for image in IMAGES:
-                spec = load_image(image)
-                require_robot_host(spec.target.arch.name)
-                tmp = tmp_path_factory.mktemp(image)
-                copy_image(image, tmp / "repo")
-                release = bundle(tmp / "repo", image, tmp / "bundles")
-                (robot,) = sim.boot(spec, 1)
-                inventory = write_inventory(
-                    tmp / "inventory.yml", [robot], horus_robot_bundles_dir=str(tmp / "bundles")
-                )
-                log = tmp / "deploy.log"
-                run = pool.submit(playbook, inventory, [robot], "-e", f"release={release}", log=log)
-                deploys[image] = Deploy(spec, robot, inventory, release, tmp / "bundles" / image, log, run)
-            yield deploys
-        finally:
-            # A deploy still running (a test run interrupted) fails fast once its robot is gone.
-            sim.stop([d.robot for d in deploys.values() if not d.stopped])
-
-
-@pytest.fixture(scope="module", params=IMAGES)
-def deployed(request: pytest.FixtureRequest, sim: Sim, deploys: dict[str, Deploy]) -> Iterator[Deployed]:
-    d = deploys[request.param]
-    run = d.run.result()
-    print(d.log.read_text(), end="")
-    if run.rc != 0:
-        print(dump_units(d.robot, d.spec.app_name))
-    assert run.rc == 0, f"deploy of {d.spec.name} failed:\n{run.output[-4000:]}"
-    print(f"{d.spec.name}: fresh deploy {run.seconds:.1f} s, {run.sent[d.robot.name] / 2**20:.1f} MiB sent")
-    yield Deployed(d.robot, d.spec, d.inventory, d.release, run, d.bundle)
-    sim.stop([d.robot])
-    d.stopped = True
+    image = request.param
+    d: Deploy = (
+        request.getfixturevalue("arm64_deploy")
+        if image == ARM64_IMAGE
+        else start_deploy(sim, image, tmp_path_factory.mktemp(image))
+    )
+    try:
+        run = d.run.result()
+        print(d.log.read_text(), end="")
+        if run.rc != 0:
+            print(dump_units(d.robot, d.spec.app_name))
+        assert run.rc == 0, f"deploy of {image} failed:\n{run.output[-4000:]}"
+        print(f"{image}: fresh deploy {run.seconds:.1f} s, {run.sent[d.robot.name] / 2**20:.1f} MiB sent")
+        yield Deployed(d.robot, d.spec, d.inventory, d.release, run, d.bundle)
+    finally:
+        d.sim.stop([d.robot])
 
 
 @pytest.fixture(autouse=True)

@@ -197,7 +197,8 @@ def test_failed_or_killed_test_run_leaves_nothing(tmp_path: Path) -> None:
     (tmp_path / "test_sub.py").write_text(textwrap.dedent(SUBRUN_TEST))
     noted = tmp_path / "noted"
     noted.mkdir()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)]), "ROBOTS_NOTED": str(noted)}
+    paths = [str(Path(__file__).parent), str(REPO / "tests"), str(REPO)]  # the conftest's helpers, then ours
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "ROBOTS_NOTED": str(noted)}
     base = tmp_path / "run"
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-c", os.devnull,
             f"--basetemp={base}"]  # fmt: skip
