@@ -37,15 +37,22 @@ BootRobots = Callable[..., list[Robot]]
 HERE = Path(__file__).parent
 
 
-@pytest.fixture(scope="session")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+@contextlib.contextmanager
+def _sim_of_own(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Sim]:
+    """A Sim in a new temporary directory; whatever it booted is stopped at the end."""
     require_robot_host("x86_64")
     reap_orphans()  # robots of an earlier run that was killed
-    the_sim = Sim(tmp_path_factory.mktemp("sim"), owner_pid=os.getpid())
+    the_sim = Sim(tmp_path_factory.mktemp(name), owner_pid=os.getpid())
     try:
         yield the_sim
     finally:
         the_sim.stop()
+
+
+@pytest.fixture(scope="session")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    with _sim_of_own(tmp_path_factory, "sim") as the_sim:
+        yield the_sim
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -110,13 +117,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def arm64_deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deploy]:
-    require_robot_host("x86_64")
-    reap_orphans()  # robots of an earlier run that was killed
-    own = Sim(tmp_path_factory.mktemp("sim-arm64"), owner_pid=os.getpid())
-    try:
+    # A deploy still running when the session ends fails fast once its robot is stopped.
+    with _sim_of_own(tmp_path_factory, "sim-arm64") as own:
         yield start_deploy(own, ARM64_IMAGE, tmp_path_factory.mktemp(ARM64_IMAGE))
-    finally:
-        own.stop()  # a deploy still running fails fast once its robot is gone
 
 
 @pytest.fixture(scope="session", autouse=True)
