@@ -96,6 +96,15 @@ def publishing(out: Path) -> Iterator[Path]:
         raise
 
 
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write a whole file through `publishing`: readers see the old content or the new, never part."""
+    with publishing(path) as tmp:
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8")
+        else:
+            tmp.write_bytes(data)
+
+
 def write_tar_gz(root: Path, out: Path, compresslevel: int = 6) -> None:
     """Archive the tree under `root` as `out` (a .tar.gz), byte-identical for the same tree anywhere.
 

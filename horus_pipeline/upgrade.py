@@ -3,7 +3,7 @@
 1. Re-lock every image (or the named ones) into a staging directory, with `--upgrade` (or
    `--upgrade-package NAME` for each `--package`), seeded from the committed locks.
 2. Build against the new locks: every image's bundle layers (each new pin's wheel for the
-   image's CPU, hash-checked, installed into its layer; `horus_pipeline.bundle`) and the host's
+   image's CPU, hash-checked, installed into its layer; `horus_pipeline.bundle.build`) and the host's
    horus_core wheel. Then install each new lock this machine can run into a fresh directory
    and run the tests against it.
 3. All green: replace lockfiles/<image>.txt and horus.lock, and write a Markdown summary
@@ -28,10 +28,10 @@ from pathlib import Path
 from . import REPO
 from .console import info, step
 from .errors import PipelineError
-from .horus_lock import write_horus_lock
 from .images import ImageSpec, all_images, load_image
-from .lock import install_lock, lock_images
-from .lockfile import Lock, read_lock
+from .lock.compile import install_lock, lock_images
+from .lock.horus_lock import write_horus_lock
+from .lock.lockfile import Lock, read_lock
 from .proc import run
 
 DEFAULT_TESTS = ("tests/demo",)
@@ -107,7 +107,7 @@ def build_core() -> Path:
 
 def build_layers_for(specs: Sequence[ImageSpec], locks: Mapping[str, Lock]) -> None:
     """The bundle step's layers for each new lock: every pin has a wheel for its robot, and it installs."""
-    from .bundle import build_layers
+    from .bundle.build import build_layers
 
     for spec in specs:
         with step(f"build {spec.name}'s layers from its new lock"):

@@ -24,7 +24,7 @@ def require_robot_host(arch: str) -> None:
     root, a Debian host, and the host tools (systemd-nspawn, mmdebstrap, qemu-user for arm64),
     installed with apt when missing."""
     from horus_pipeline.errors import PipelineError
-    from horus_pipeline.prereqs import ensure_host_tools
+    from horus_pipeline.sim.prereqs import ensure_host_tools
     from horus_pipeline.targets import get_arch
 
     require(os.geteuid() == 0, "simulated robots need root (network namespaces, systemd-nspawn, mounts)")

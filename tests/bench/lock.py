@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from horus_pipeline.images import ImageSpec, load_image
-from horus_pipeline.lock import lock_inputs, reachable_indexes
-from horus_pipeline.lockfile import parse_lock
+from horus_pipeline.indexes import reachable_indexes
+from horus_pipeline.lock.compile import lock_inputs
+from horus_pipeline.lock.lockfile import parse_lock
 
 IMAGES = ("demo-amd64", "demo-arm64")
 UV_PLATFORM = {"x86_64": "x86_64", "aarch64": "aarch64"}

@@ -12,7 +12,7 @@ from pathlib import Path
 from pypi_testing import APP_DIR, Index, Wheel, write_repo
 
 from horus_pipeline.images import ImageSpec, load_image
-from horus_pipeline.lock import lock_inputs
+from horus_pipeline.lock.compile import lock_inputs
 
 X86 = "cp311-cp311-manylinux_2_17_x86_64"
 ARM = "cp311-cp311-manylinux_2_17_aarch64"

@@ -13,7 +13,7 @@ import pytest
 from bundle_testing import Repo
 from horus_testing import require
 
-from horus_pipeline.bundle import BundleResult, build_bundle
+from horus_pipeline.bundle.build import BundleResult, build_bundle
 
 SYSTEM_PYTHON = "/usr/bin/python3.11"
 

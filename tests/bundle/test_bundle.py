@@ -18,12 +18,12 @@ from bundle_testing import Repo
 from pypi_testing import Index
 
 from horus_pipeline import REPO
-from horus_pipeline.bundle import build_bundle, diff, main
-from horus_pipeline.bundle_manifest import ConflictError, read_manifest
+from horus_pipeline.bundle.build import build_bundle, diff, main
+from horus_pipeline.bundle.release import ConflictError, read_manifest
+from horus_pipeline.bundle.wheels import WheelError
 from horus_pipeline.cache import cache_dir
 from horus_pipeline.determinism import DEFAULT_EPOCH, sha256_file, write_tar_gz
-from horus_pipeline.lock import StaleLockError
-from horus_pipeline.wheels import WheelError
+from horus_pipeline.lock.compile import StaleLockError
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

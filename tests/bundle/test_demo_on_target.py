@@ -12,9 +12,9 @@ import re
 
 import pytest
 
-from horus_pipeline.bundle import BundleResult, build_bundle
+from horus_pipeline.bundle.build import BundleResult, build_bundle
 from horus_pipeline.images import load_image
-from horus_pipeline.lock import CUDA_PACKAGE
+from horus_pipeline.lock.compile import CUDA_PACKAGE
 
 CUDA_FILE = re.compile(r"(^|/)(libcu[a-z]*|libnv[a-z]*|libcudnn[a-z]*)[^/]*\.so|(^|/)nvidia/|(^|/)triton/")
 

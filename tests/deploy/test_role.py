@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from horus_pipeline import REPO
-from horus_pipeline.deployvars import deploy_vars, write_deploy_vars
+from horus_pipeline.bundle.deploydata import deploy_vars, write_deploy_vars
 from horus_pipeline.images import image_names, load_image
 
 ROLE = REPO / "ansible" / "roles" / "horus_robot"

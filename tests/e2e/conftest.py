@@ -1,4 +1,4 @@
-"""Simulated robots for end-to-end tests: the code behind `nox -s sim` (horus_pipeline/sim.py).
+"""Simulated robots for end-to-end tests: the code behind `nox -s sim` (horus_pipeline/sim/).
 
 Fixtures:
 - `sim` (session): a Sim in a temporary directory of its own (its own inventory.yml and
@@ -31,7 +31,8 @@ from deploying import ARM64_IMAGE, Deploy, start_deploy
 from horus_testing import require_robot_host
 
 from horus_pipeline.images import load_image
-from horus_pipeline.sim import Robot, Sim, reap_orphans
+from horus_pipeline.sim.fleet import Sim, reap_orphans
+from horus_pipeline.sim.robot import Robot
 
 BootRobots = Callable[..., list[Robot]]
 HERE = Path(__file__).parent

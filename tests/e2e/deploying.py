@@ -22,9 +22,10 @@ from pathlib import Path
 from horus_testing import require, require_robot_host
 
 from horus_pipeline import REPO
-from horus_pipeline.bundle import build_bundle
+from horus_pipeline.bundle.build import build_bundle
 from horus_pipeline.images import ImageSpec, load_image
-from horus_pipeline.sim import SSH_OPTIONS, Robot, Sim
+from horus_pipeline.sim.fleet import Sim
+from horus_pipeline.sim.robot import SSH_OPTIONS, Robot
 
 ANSIBLE = REPO / "ansible"
 # The image whose fresh deploy test_deploy.py checks after the other end-to-end tests, having

@@ -9,7 +9,7 @@ from horus_testing import require_robot_host
 
 from horus_pipeline.core import build_core_wheel
 from horus_pipeline.images import load_image
-from horus_pipeline.rootfs import ensure_rootfs, run_in_rootfs
+from horus_pipeline.sim.rootfs import ensure_rootfs, run_in_rootfs
 from horus_pipeline.targets import ARCHES
 
 pytestmark = pytest.mark.e2e

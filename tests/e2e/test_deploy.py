@@ -24,7 +24,8 @@ import pytest
 from deploying import ARM64_IMAGE, Deploy, Run, dump_units, health, playbook, start_deploy, wait_health
 
 from horus_pipeline.images import ImageSpec
-from horus_pipeline.sim import Robot, Sim
+from horus_pipeline.sim.fleet import Sim
+from horus_pipeline.sim.robot import Robot
 
 pytestmark = pytest.mark.e2e
 

@@ -28,8 +28,9 @@ from deploying import (
 )
 
 from horus_pipeline.images import load_image
-from horus_pipeline.lock import lock_inputs
-from horus_pipeline.sim import Robot, Sim
+from horus_pipeline.lock.compile import lock_inputs
+from horus_pipeline.sim.fleet import Sim
+from horus_pipeline.sim.robot import Robot
 
 pytestmark = pytest.mark.e2e
 

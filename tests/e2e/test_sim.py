@@ -21,8 +21,9 @@ from horus_pipeline import REPO, netns
 from horus_pipeline.errors import PipelineError
 from horus_pipeline.images import load_image
 from horus_pipeline.proc import CommandError
-from horus_pipeline.rootfs import ensure_rootfs, rootfs_record, run_in_rootfs, tree_digest
-from horus_pipeline.sim import Robot, Sim, reap_orphans
+from horus_pipeline.sim.fleet import Sim, reap_orphans
+from horus_pipeline.sim.robot import Robot
+from horus_pipeline.sim.rootfs import ensure_rootfs, rootfs_record, run_in_rootfs, tree_digest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ from lock_testing import default_wheels
 from pypi_testing import Index, MakeImage, isolate_pip, write_repo
 
 from horus_pipeline.images import load_image
-from horus_pipeline.lock_driver import TESTED
+from horus_pipeline.lock.driver import TESTED
 
 
 def _tools_version(name: str) -> str | None:

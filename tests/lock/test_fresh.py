@@ -7,8 +7,8 @@ import tomllib
 import pytest
 from pypi_testing import Index, MakeImage
 
-from horus_pipeline.horus_lock import write_horus_lock
-from horus_pipeline.lock import StaleLockError, check_lock_fresh, lock_image
+from horus_pipeline.lock.compile import StaleLockError, check_lock_fresh, lock_image
+from horus_pipeline.lock.horus_lock import write_horus_lock
 
 
 def test_fresh_lock_passes_and_stale_lock_is_refused(fake_index: Index, make_image: MakeImage) -> None:

@@ -9,8 +9,8 @@ import pytest
 from lock_testing import ARM, CUDA_DEPS, X86, default_wheels
 from pypi_testing import Index, MakeImage, Wheel, isolate_pip
 
-from horus_pipeline.lock import LockError, lock_image, lock_images
-from horus_pipeline.lockfile import read_lock
+from horus_pipeline.lock.compile import LockError, lock_image, lock_images
+from horus_pipeline.lock.lockfile import read_lock
 
 TORCH_X86 = Wheel("torch", "9.0.0", X86, CUDA_DEPS)
 TORCH_ARM = Wheel("torch", "9.0.0", ARM, CUDA_DEPS)

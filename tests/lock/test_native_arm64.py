@@ -18,10 +18,11 @@ from horus_testing import require
 
 from horus_pipeline.errors import PipelineError
 from horus_pipeline.images import load_image
-from horus_pipeline.lock import LockJob, compile_locks, lock_inputs, reachable_indexes
-from horus_pipeline.lock_driver import TESTED
-from horus_pipeline.lockfile import read_lock
-from horus_pipeline.manifest import load_project, write_pyproject
+from horus_pipeline.indexes import reachable_indexes
+from horus_pipeline.lock.compile import LockJob, compile_locks, lock_inputs
+from horus_pipeline.lock.driver import TESTED
+from horus_pipeline.lock.lockfile import read_lock
+from horus_pipeline.project import load_project, write_pyproject
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -33,7 +34,7 @@ HOST_CA = Path(os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt
 def arm64_root() -> Path:
     require(os.geteuid() == 0, "running pip-compile in an arm64 rootfs needs root (systemd-nspawn)")
     require(shutil.which("apt-get") is not None, "the arm64 rootfs needs a Debian host (mmdebstrap, qemu-user)")
-    from horus_pipeline.rootfs import ensure_rootfs
+    from horus_pipeline.sim.rootfs import ensure_rootfs
 
     try:
         return ensure_rootfs(load_image("demo-arm64"))
@@ -45,7 +46,7 @@ def arm64_root() -> Path:
 def test_cross_lock_matches_native_arm64_pip_compile(
     arm64_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from horus_pipeline.rootfs import run_in_rootfs
+    from horus_pipeline.sim.rootfs import run_in_rootfs
 
     spec = load_image("demo-arm64")
     # PyPI only, on both sides: the comparison is about the target, not about mirrors.

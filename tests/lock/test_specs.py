@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from horus_pipeline.images import ImageSpecError, all_images, load_image
-from horus_pipeline.manifest import ManifestError, load_project
+from horus_pipeline.project import ManifestError, load_project
 
 GOOD = """\
 [target]

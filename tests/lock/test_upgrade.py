@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pypi_testing import Index, MakeImage, Wheel
 
-from horus_pipeline.horus_lock import write_horus_lock
-from horus_pipeline.lock import lock_image
+from horus_pipeline.lock.compile import lock_image
+from horus_pipeline.lock.horus_lock import write_horus_lock
 from horus_pipeline.upgrade import main
 
 ROBOT_TEST = """\

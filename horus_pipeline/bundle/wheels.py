@@ -24,15 +24,16 @@ from pathlib import Path
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
-from .cache import cache_dir
-from .console import info, step
-from .determinism import child_env, sha256_file
-from .errors import PipelineError
-from .images import ImageSpec
-from .lock import reachable_indexes, relock_command
-from .lockfile import Pin
-from .proc import CommandError, run
-from .targets import Target
+from ..cache import cache_dir
+from ..console import info, step
+from ..determinism import child_env, sha256_file
+from ..errors import PipelineError
+from ..images import ImageSpec
+from ..indexes import reachable_indexes
+from ..lock.compile import relock_command
+from ..lock.lockfile import Pin
+from ..proc import CommandError, run
+from ..targets import Target
 
 
 class WheelError(PipelineError):

@@ -42,12 +42,12 @@ from installer.records import RecordEntry
 from installer.sources import WheelFile
 from installer.utils import Scheme
 
-from .cache import cache_dir
-from .console import step
-from .determinism import child_env, normalized_mode, sha256_file, sorted_walk, write_tar_gz
-from .errors import PipelineError
-from .robot.assemble import INDEX_NAME  # each layer's file hashes; the manifest holds its sha256
-from .targets import Target
+from ..cache import cache_dir
+from ..console import step
+from ..determinism import child_env, normalized_mode, sha256_file, sorted_walk, write_tar_gz
+from ..errors import PipelineError
+from ..robot.assemble import INDEX_NAME  # each layer's file hashes; the manifest holds its sha256
+from ..targets import Target
 
 # Bump when what goes into a layer, or where, changes: every layer gets a new name.
 LAYOUT_VERSION = 1

@@ -28,24 +28,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import REPO
-from .bundle_manifest import compose, dumps, read_manifest
-from .console import info, step
-from .core import WHEELS, build_core_wheel, wheel_for
-from .deployvars import write_deploy_vars
-from .determinism import publishing, sha256_file
-from .errors import PipelineError
-from .images import ImageSpec, all_images, load_image
+from .. import REPO
+from ..console import info, step
+from ..core import WHEELS, build_core_wheel, wheel_for
+from ..determinism import publishing, sha256_file
+from ..errors import PipelineError
+from ..images import ImageSpec, all_images, load_image
+from ..lock.compile import check_lock_fresh
+from ..lock.lockfile import Lock
+from ..proc import run
+from ..project import load_project
+from ..robot.assemble import FORMAT
+from .deploydata import write_deploy_vars
 from .layers import Layer, app_files, build_tree_layer, build_wheel_layer, cached_layer, layer_hash, pyc_mode
-from .lock import check_lock_fresh
-from .lockfile import Lock
-from .manifest import load_project
-from .proc import run
-from .robot.assemble import FORMAT
+from .release import compose, dumps, read_manifest
 from .wheels import chosen_hash, ensure_wheels
 
 BUNDLES = REPO / "dist" / "bundles"
-ASSEMBLER = Path(__file__).parent / "robot" / "assemble.py"
+ASSEMBLER = Path(__file__).parent.parent / "robot" / "assemble.py"
 SIGN_NAMESPACE = "horus-release"
 
 
@@ -275,7 +275,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,7 @@
 
 Run in a subprocess, never imported by the pipeline:
 
-    python -m horus_pipeline.lock_driver JOBS.json
+    python -m horus_pipeline.lock.driver JOBS.json
 
 JOBS.json holds {"cache": "/path/to/dir" (optional, see 4. below), "jobs": [JOB, ...]}, one JOB
 per image, run in order in this one process (imports, index pages and caches are shared):
@@ -72,7 +72,7 @@ def _require(module: Any, name: str) -> None:
         sys.stderr.write(
             f"horus lock: {module.__name__}.{name} is gone: pip's internals moved. "
             "Install the pinned tools (pip install -r lockfiles/tools.txt) "
-            "or update horus_pipeline/lock_driver.py\n"
+            "or update horus_pipeline/lock/driver.py\n"
         )
         raise SystemExit(EXIT_TOOLS)
 
@@ -312,7 +312,7 @@ def run_job(job: dict[str, Any]) -> int:
 
 def main(argv: list[str]) -> None:
     if len(argv) != 1:
-        sys.stderr.write("usage: python -m horus_pipeline.lock_driver JOBS.json\n")
+        sys.stderr.write("usage: python -m horus_pipeline.lock.driver JOBS.json\n")
         raise SystemExit(2)
     check_versions()
     # A short-lived process whose big index pages make millions of objects: the cyclic GC's

@@ -1,6 +1,6 @@
 """One simulated robot as the host sees it: where it answers, and which processes are its own.
 
-Made and booted by horus_pipeline.sim (what runs *on* a robot is horus_pipeline/robot/).
+Made and booted by horus_pipeline.sim.fleet (what runs *on* a robot is horus_pipeline/robot/).
 This module only talks to a running robot (SSH, or its namespaces through nsenter) and
 identifies its processes by pid *and* start time, so a number the kernel has reused never
 stands for a robot.
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import PipelineError
+from ..errors import PipelineError
 from .rootfs import CLEAN_PATH
 
 # A robot's address and host key change with every boot: no known_hosts, never a prompt.

@@ -21,9 +21,9 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .images import ImageSpec
+from ..images import ImageSpec
+from ..project import load_project
 from .lockfile import Lock, read_lock
-from .manifest import load_project
 
 HORUS_LOCK_VERSION = 3
 

@@ -15,10 +15,10 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from .console import info, step
-from .errors import PipelineError
-from .proc import run
-from .targets import Arch, get_arch
+from ..console import info, step
+from ..errors import PipelineError
+from ..proc import run
+from ..targets import Arch, get_arch
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 

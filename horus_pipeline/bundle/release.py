@@ -38,12 +38,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .determinism import sha256_file
-from .errors import PipelineError
-from .images import ImageSpec
+from ..determinism import sha256_file
+from ..errors import PipelineError
+from ..images import ImageSpec
+from ..lock.lockfile import Lock
+from ..robot.assemble import FORMAT, release_id
 from .layers import Layer
-from .lockfile import Lock
-from .robot.assemble import FORMAT, release_id
 
 INTO = {"package": "venv", "core": "venv", "app": "app", "tool": "tool"}
 _ORDER = {"package": 0, "core": 1, "app": 2, "tool": 3}

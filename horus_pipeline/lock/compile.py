@@ -3,7 +3,7 @@
 Input: the app's horus.toml `source = "pypi"` dependencies, with the image's `[python] extras`
 added (an extra naming the same package replaces the manifest's entry), rendered to
 `.horus/pyproject.toml` exactly as `horus build` renders it. pip-compile (pip-tools, pinned
-with pip in lockfiles/tools.txt) runs in a subprocess through `lock_driver`, which makes pip
+with pip in lockfiles/tools.txt) runs in a subprocess through `driver`, which makes pip
 resolve with the target's marker environment and wheel tags and take hashes from the index.
 
 Where packages come from is pip's own configuration (`PIP_*`, pip.conf) plus the image's
@@ -22,25 +22,24 @@ import re
 import shutil
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import REPO
-from .cache import cache_dir, input_key
-from .console import info, step
-from .errors import PipelineError
-from .images import ImageSpec, all_images, load_image
-from .lock_driver import EXIT_TOOLS, TESTED
+from .. import REPO
+from ..cache import cache_dir, input_key
+from ..console import info, step
+from ..errors import PipelineError
+from ..images import ImageSpec, all_images, load_image
+from ..indexes import reachable_indexes
+from ..proc import CommandError, run
+from ..project import load_project, normalize, write_pyproject
+from .driver import EXIT_TOOLS, TESTED
 from .lockfile import HEADER, Lock, chain, machine_specific_lines, parse_lock, read_lock
-from .manifest import load_project, normalize, write_pyproject
-from .proc import CommandError, run
 
 # Bump when the lock's format or the meaning of its inputs changes: every lock becomes stale.
 LOCK_FORMAT = 1
-DRIVER = Path(__file__).with_name("lock_driver.py")
+DRIVER = Path(__file__).with_name("driver.py")
 # Packages a CPU-only robot must never get: CUDA runtime wheels and the GPU compiler.
 CUDA_PACKAGE = re.compile(r"^(nvidia-.+|cuda-.+|triton|pytorch-triton(-.+)?)$")
 
@@ -162,7 +161,7 @@ def compile_locks(
 
 
 def _driver_job(job: LockJob, work: Path, upgrade: bool, upgrade_packages: Sequence[str]) -> dict[str, object]:
-    """Lay out the job's pip-compile input in `work`; what lock_driver needs to run it."""
+    """Lay out the job's pip-compile input in `work`; what the driver needs to run it."""
     spec, target = job.spec, job.spec.target
     work.mkdir()
     write_pyproject(load_project(spec.app), work, list(lock_inputs(spec).requirements))
@@ -246,27 +245,6 @@ def check_lock(lock: Lock, spec: ImageSpec) -> None:
                 f"image {spec.name}: {pin.requirement} has no file for {spec.target.describe()}; "
                 f"pin another version in {_show(spec.path)} [python] extras"
             )
-
-
-def reachable_indexes(indexes: Sequence[str], timeout: float = 5.0) -> list[str]:
-    """The image's extra indexes this machine can reach; the others are skipped with a warning.
-
-    pip retries an unreachable index for minutes per package; a lock never depends on which
-    index served a file (same file, same hash), only on what can be found at all.
-    """
-    found = []
-    for url in indexes:
-        try:
-            with urllib.request.urlopen(url.rstrip("/") + "/", timeout=timeout):
-                pass
-        except urllib.error.HTTPError:
-            pass  # it answered: reachable
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            info(f"warning: index {url} is unreachable from this machine ({reason}); locking without it")
-            continue
-        found.append(url)
-    return found
 
 
 def lock_images(
@@ -375,7 +353,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

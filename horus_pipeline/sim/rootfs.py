@@ -33,15 +33,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cache import cache_dir, input_key
-from .console import info, step
-from .errors import PipelineError
+from ..cache import cache_dir, input_key
+from ..console import info, step
+from ..errors import PipelineError
+from ..proc import CommandError, run
+from ..targets import ARCHES, Arch
 from .prereqs import ensure_binfmt, ensure_host_tools, require_root
-from .proc import CommandError, run
-from .targets import ARCHES, Arch
 
 if TYPE_CHECKING:
-    from .images import ImageSpec
+    from ..images import ImageSpec
 
 # Bump when the recipe below changes what a tree contains: it is part of the cache key.
 RECIPE_VERSION = 2
@@ -207,7 +207,7 @@ def _build(entry: Path, image: ImageSpec, inputs: Mapping[str, object]) -> None:
 def _finish(root: Path, epoch: int) -> None:
     """Make the tree the same on every build and safe to copy into many robots."""
     for key in (root / "etc/ssh").glob("ssh_host_*"):
-        key.unlink()  # one robot, one host key: sim.py generates them per copy
+        key.unlink()  # one robot, one host key: sim/fleet.py generates them per copy
     (root / "etc/machine-id").write_text("")  # systemd takes the container's id until a copy sets one
     (root / "etc/hostname").write_text("robot\n")
     # mmdebstrap leaves the build host's resolv.conf: not ours to ship, and it differs per host.

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .determinism import publishing
-from .images import ImageSpec, all_images, load_image
+from ..determinism import publishing
+from ..images import ImageSpec, all_images, load_image
 
 FORMAT = 1
 NAME = "deploy.json"
@@ -68,7 +68,7 @@ def write_deploy_vars(spec: ImageSpec, image_dir: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m horus_pipeline.deployvars [IMAGE ...]`: print each image's deploy vars (a check by eye)."""
+    """`python -m horus_pipeline.bundle.deploydata [IMAGE ...]`: print each image's deploy vars (a check by eye)."""
     names = list(sys.argv[1:] if argv is None else argv)
     specs = [load_image(n) for n in names] if names else all_images()
     for spec in specs:

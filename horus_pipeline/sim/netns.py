@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PipelineError
-from .proc import run
+from ..errors import PipelineError
+from ..proc import run
 
 PREFIX = "horus-sim-"
 NETNS_DIR = Path("/run/netns")

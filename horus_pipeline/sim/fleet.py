@@ -1,10 +1,10 @@
 """Simulated robots: booted Debian robots on this machine that Ansible reaches over SSH.
 
-Each robot is a copy-on-write overlay of its image's cached base rootfs (horus_pipeline.rootfs)
+Each robot is a copy-on-write overlay of its image's cached base rootfs (horus_pipeline.sim.rootfs)
 with its own host keys and machine id, booted by `systemd-nspawn --boot`: real systemd,
 journald and sshd, amd64 natively and arm64 through qemu-user. Each lives in a network
-namespace of its own (horus_pipeline.netns), so it has its own loopback and port 22, answering
-on the robot end of a private /30, and in a cgroup of its own (horus_pipeline.cgroup). A sim
+namespace of its own (horus_pipeline.sim.netns), so it has its own loopback and port 22, answering
+on the robot end of a private /30, and in a cgroup of its own (horus_pipeline.sim.cgroup). A sim
 directory holds what the robots need on the host:
 
     <dir>/inventory.yml             Ansible inventory: group `robots`, `horus_image` per host
@@ -32,18 +32,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 
-from . import REPO, cgroup, netns
-from .console import info, step
-from .errors import PipelineError
-from .images import ImageSpec, image_names, load_image
+from .. import REPO
+from ..console import info, step
+from ..determinism import write_atomic
+from ..errors import PipelineError
+from ..images import ImageSpec, image_names, load_image
+from ..proc import run
+from ..targets import get_arch
+from . import cgroup, netns, registry
 from .prereqs import ensure_host_tools, require_root
-from .proc import run
+from .robot import SSH_OPTIONS, Robot, clean_env, container_init, same_process, start_time
 from .rootfs import ensure_rootfs, mount_overlay, mounts_under, unmount_under
-from .simrobot import SSH_OPTIONS, Robot, clean_env, container_init, same_process, start_time
-from .targets import get_arch
 
 DEFAULT_DIR = REPO / "dist" / "sim"
 
@@ -74,7 +75,7 @@ class Sim:
 
     def robots(self) -> list[Robot]:
         """This sim's robots, as noted in /run/horus-sim (booted or booting)."""
-        return sorted((r for r in _registry() if Path(r.sim_dir) == self.dir), key=_robot_order)
+        return sorted((r for r in registry.load() if Path(r.sim_dir) == self.dir), key=registry.order)
 
     def up(self, image: ImageSpec, count: int, *, rebuild_rootfs: bool = False) -> list[Robot]:
         """Have exactly `count` robots of `image` running: boot the missing, stop the extra."""
@@ -182,7 +183,7 @@ class Sim:
             self.inventory.unlink(missing_ok=True)
             return None
         lines = [
-            "# Simulated robots (horus_pipeline/sim.py): rewritten on every boot and stop.",
+            "# Simulated robots (horus_pipeline/sim/fleet.py): rewritten on every boot and stop.",
             "# `nox -s sim -- --stop` stops them and removes this file.",
             "robots:",
             "  hosts:",
@@ -201,7 +202,7 @@ class Sim:
             f"    ansible_ssh_common_args: {json.dumps(' '.join(SSH_OPTIONS[:6]))}",
             "    ansible_python_interpreter: /usr/bin/python3",
         ]
-        _write_atomic(self.inventory, "\n".join(lines) + "\n")
+        write_atomic(self.inventory, "\n".join(lines) + "\n")
         return self.inventory
 
     # -- boot steps ---------------------------------------------------------------------------
@@ -217,7 +218,7 @@ class Sim:
     def _claim(self, image: ImageSpec) -> Robot:
         """Pick names and a subnet under the host lock, note them, and make the network."""
         with netns.host_lock():
-            claims = _registry()
+            claims = registry.load()
             name = netns.free_name({r.netns for r in claims})
             subnet = netns.free_subnet({r.subnet for r in claims})
             taken = {r.name for r in claims if Path(r.sim_dir) == self.dir}
@@ -238,11 +239,11 @@ class Sim:
                 owner_pid=self.owner_pid,
                 owner_start=start_time(self.owner_pid) if self.owner_pid else None,
             )
-            _save(robot)
+            registry.save(robot)
             try:
                 netns.create(link)
             except BaseException:
-                _registry_path(robot).unlink(missing_ok=True)
+                registry.remove(robot)
                 raise
         return robot
 
@@ -298,7 +299,7 @@ class Sim:
         ]
         groups = cgroup.create(robot.netns)
         robot.cgroups = [str(g) for g in groups]
-        _save(robot)
+        registry.save(robot)
         log = (Path(robot.dir) / "console.log").open("wb")
         with log:
             proc = subprocess.Popen(
@@ -313,7 +314,7 @@ class Sim:
         self._procs[proc.pid] = proc
         robot.nspawn_pid, robot.nspawn_start = proc.pid, start_time(proc.pid)
         self._started[robot.netns] = time.monotonic()
-        _save(robot)
+        registry.save(robot)
 
     def _wait(self, robot: Robot, timeout: float) -> None:
         """Wait for systemd `running` (via nsenter), then for SSH; raise with the journal if not."""
@@ -327,7 +328,7 @@ class Sim:
                 raise self._boot_error(robot, f"no init process after {timeout:.0f}s")
             time.sleep(0.1)
         robot.leader_start = start_time(robot.leader_pid)
-        _save(robot)
+        registry.save(robot)
         state = ""
         while time.monotonic() < deadline:
             left = max(1.0, deadline - time.monotonic())
@@ -346,7 +347,7 @@ class Sim:
                 raise self._boot_error(robot, f"sshd does not answer on {robot.address}:22; {why}")
             time.sleep(0.2)
         robot.ssh_seconds = round(time.monotonic() - started, 1)
-        _save(robot)
+        registry.save(robot)
 
     def _boot_error(self, robot: Robot, why: str) -> PipelineError:
         journal = robot.journal(40).strip() if robot.running() else ""
@@ -397,35 +398,9 @@ def _without_credentials(root: Path) -> None:
             )
 
 
-# -- the registry in /run/horus-sim ---------------------------------------------------------
-
-
-def _registry_path(robot: Robot) -> Path:
-    return netns.RUN_DIR / f"{robot.netns}.json"
-
-
-def _save(robot: Robot) -> None:
-    netns.RUN_DIR.mkdir(parents=True, exist_ok=True)
-    _write_atomic(_registry_path(robot), json.dumps(asdict(robot), indent=2) + "\n")
-
-
-def _registry() -> list[Robot]:
-    robots = []
-    if netns.RUN_DIR.is_dir():
-        for path in sorted(netns.RUN_DIR.glob(f"{netns.PREFIX}*.json")):
-            with contextlib.suppress(OSError, ValueError, TypeError):
-                robots.append(Robot(**json.loads(path.read_text())))
-    return robots
-
-
-def _robot_order(r: Robot) -> tuple[str, int]:
-    image, _, n = r.name.rpartition("-")
-    return image, int(n) if n.isdigit() else 0
-
-
 def reap_orphans() -> list[str]:
     """Stop robots whose owner (a test run) has exited without stopping them; their names."""
-    orphans = [r for r in _registry() if r.owner_pid is not None and not same_process(r.owner_pid, r.owner_start)]
+    orphans = registry.orphans()
     if orphans:
         info(f"stopping robots left by a run that did not stop them: {', '.join(r.name for r in orphans)}")
         _teardown(orphans, {})
@@ -468,13 +443,7 @@ def _teardown(robots: list[Robot], procs: dict[int, subprocess.Popen[bytes]]) ->
         if robot_dir.exists():
             unmount_under(robot_dir)
             shutil.rmtree(robot_dir)
-        _registry_path(r).unlink(missing_ok=True)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + "~")
-    tmp.write_text(text)
-    tmp.replace(path)
+        registry.remove(r)
 
 
 # -- nox -s sim -----------------------------------------------------------------------------
@@ -576,7 +545,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

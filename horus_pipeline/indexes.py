@@ -1,0 +1,30 @@
+"""Which of an image's extra package indexes this machine can reach (the lock and bundle steps ask alike)."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+
+from .console import info
+
+
+def reachable_indexes(indexes: Sequence[str], timeout: float = 5.0) -> list[str]:
+    """The image's extra indexes this machine can reach; the others are skipped with a warning.
+
+    pip retries an unreachable index for minutes per package; a lock never depends on which
+    index served a file (same file, same hash), only on what can be found at all.
+    """
+    found = []
+    for url in indexes:
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/", timeout=timeout):
+                pass
+        except urllib.error.HTTPError:
+            pass  # it answered: reachable
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            info(f"warning: index {url} is unreachable from this machine ({reason}); going on without it")
+            continue
+        found.append(url)
+    return found
