@@ -3,7 +3,7 @@
 For each arch of the target table the PEP 517 backend of horus_core compiles the
 C core with `zig cc -target <arch>-linux-gnu.2.17 -mcpu=baseline`; `auditwheel
 show` must then find each wheel consistent with its manylinux_2_17 tag, or the
-build fails. Output: dist/wheels/horus_core-<version>-cp310-abi3-manylinux_2_17_<arch>.whl.
+build fails. Output: dist/wheels/horus_core-<version>-<Arch.core_wheel_tag>.whl.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def build_all(arches: Sequence[Arch], out_dir: Path = WHEELS) -> list[Path]:
 
 def wheel_for(arch: Arch, out_dir: Path = WHEELS) -> Path:
     """The built core wheel for `arch`; an error saying how to build it if it is missing."""
-    found = sorted(out_dir.glob(f"horus_core-*-cp310-abi3-{arch.core_platform_tag}.whl"))
+    found = sorted(out_dir.glob(f"horus_core-*-{arch.core_wheel_tag}.whl"))
     if not found:
         raise PipelineError(f"no horus_core wheel for {arch.name} in {out_dir}: run `nox -s core`")
     return found[-1]

@@ -24,6 +24,10 @@ DIR_MODE = 0o755
 EXEC_MODE = 0o755
 FILE_MODE = 0o644
 
+# PATH of a child that inherits nothing of ours (`child_env(inherit=False)`): enough for
+# mmdebstrap and nspawn on the host, and for commands inside a Debian tree.
+CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 
 def source_date_epoch() -> int:
     return int(os.environ.get("SOURCE_DATE_EPOCH") or DEFAULT_EPOCH)
@@ -36,9 +40,14 @@ def normalized_mode(mode: int, is_dir: bool) -> int:
     return FILE_MODE
 
 
-def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for child builds: our epoch, a fixed hash seed, no locale or timezone surprises."""
-    env = dict(os.environ)
+def child_env(extra: Mapping[str, str] | None = None, *, inherit: bool = True) -> dict[str, str]:
+    """The environment for child builds: our epoch, a fixed hash seed, no locale or timezone surprises.
+
+    With `inherit=False` nothing of this process's environment goes along (no PIP_*, no
+    proxies, no PATH of a virtualenv): PATH is CLEAN_PATH. That is what a child working in a
+    robot's tree gets.
+    """
+    env = dict(os.environ) if inherit else {"PATH": CLEAN_PATH}
     env.update(
         SOURCE_DATE_EPOCH=str(source_date_epoch()),
         PYTHONHASHSEED="0",

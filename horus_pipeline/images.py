@@ -16,21 +16,18 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from . import REPO
 from .errors import PipelineError
-from .targets import DEBIAN_GLIBC, DEBIAN_PYTHON_FULL, Target, UnknownTargetError, get_arch
+from .targets import DEBIAN_RELEASES, Target, UnknownTargetError, get_arch
 
 IMAGES_DIR = REPO / "images"
-
-# The Python each Debian release ships: robots run the system interpreter, so the spec's
-# `python` must agree with its suite (a venv cannot change the interpreter's minor).
-DEBIAN_PYTHON = {"bookworm": "3.11", "trixie": "3.13"}
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # CPU-only torch builds (`+cpu` local versions) for x86_64 and aarch64.
@@ -122,6 +119,11 @@ class ImageSpec:
             if svc.name == name:
                 return svc
         raise KeyError(name)
+
+
+def _default(cls: type, name: str) -> Any:
+    """A field's default as its dataclass declares it: spec defaults are written there only."""
+    return next(f.default for f in fields(cls) if f.name == name)
 
 
 def load_image(name_or_path: str | Path) -> ImageSpec:
@@ -262,9 +264,9 @@ class _Parser:
 
     def os(self, t: Mapping[str, Any]) -> OsSpec:
         suite = self.str_(t, "os.suite")
-        if suite not in DEBIAN_GLIBC:
-            raise self.fail("os.suite", f"a Debian release in {sorted(DEBIAN_GLIBC)}", suite)
-        mirror = self.str_(t, "os.mirror", DEFAULT_MIRROR)
+        if suite not in DEBIAN_RELEASES:
+            raise self.fail("os.suite", f"a Debian release in {sorted(DEBIAN_RELEASES)}", suite)
+        mirror = self.str_(t, "os.mirror", _default(OsSpec, "mirror"))
         if not mirror.startswith(("http://", "https://", "file://")):
             raise self.fail("os.mirror", "an http(s):// or file:// URL of a Debian mirror", mirror)
         packages = self.strings(t, "os.packages")
@@ -279,15 +281,16 @@ class _Parser:
             arch = get_arch(arch_name)
         except UnknownTargetError as exc:
             raise self.fail("target.arch", str(exc)) from None
-        python = self.str_(t, "target.python", DEBIAN_PYTHON[suite])
-        if python != DEBIAN_PYTHON[suite]:
+        release = DEBIAN_RELEASES[suite]
+        python = self.str_(t, "target.python", release.python)
+        if python != release.python:
             raise self.fail(
                 "target.python",
-                f"{DEBIAN_PYTHON[suite]!r}, the Python of Debian {suite} (robots run the system interpreter)",
+                f"{release.python!r}, the Python of Debian {suite} (robots run the system interpreter)",
                 python,
                 fix="change target.python or os.suite so they agree",
             )
-        return Target(arch=arch, python=python, glibc=DEBIAN_GLIBC[suite], python_full=DEBIAN_PYTHON_FULL[suite])
+        return release.target(arch)
 
     def app_dir(self, t: Mapping[str, Any]) -> Path:
         raw = self.str_(t, "app.dir")
@@ -324,7 +327,7 @@ class _Parser:
                 raise self.fail(
                     "python.extras", "PEP 508 requirements such as 'torch==2.10.0'", text, fix=str(exc)
                 ) from None
-            name = req.name.lower().replace("_", "-")
+            name = canonicalize_name(req.name)
             if name in seen:
                 raise self.fail("python.extras", "each package at most once", text)
             seen.add(name)
@@ -362,7 +365,7 @@ class _Parser:
             script = self.str_(entry, f"{key}.script")
             if script.startswith("/") or ".." in Path(script).parts or not (app / script).is_file():
                 raise self.fail(f"{key}.script", f"a file inside {app}", script)
-            kind = self.str_(entry, f"{key}.type", "simple")
+            kind = self.str_(entry, f"{key}.type", _default(Service, "type"))
             if kind not in ("notify", "simple"):
                 raise self.fail(f"{key}.type", "'notify' or 'simple'", kind)
             watchdog = self.seconds(entry, f"{key}.watchdog_sec", None)
@@ -376,7 +379,7 @@ class _Parser:
             env = entry.get("environment", {})
             if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
                 raise self.fail(f"{key}.environment", "a table of string values", env)
-            restart = self.seconds(entry, f"{key}.restart_sec", 2.0)
+            restart = self.seconds(entry, f"{key}.restart_sec", _default(Service, "restart_sec"))
             assert restart is not None
             services.append(
                 Service(
@@ -384,7 +387,7 @@ class _Parser:
                     script=script,
                     after=self.strings(entry, f"{key}.after"),
                     restart_sec=restart,
-                    realtime=self.bool_(entry, f"{key}.realtime", False),
+                    realtime=self.bool_(entry, f"{key}.realtime", _default(Service, "realtime")),
                     watchdog_sec=watchdog,
                     type="notify" if kind == "notify" else "simple",
                     environment=dict(env),
@@ -400,20 +403,20 @@ class _Parser:
         return tuple(services)
 
     def journald(self, t: Mapping[str, Any]) -> Journald:
-        use = self.str_(t, "journald.system_max_use", "500M")
+        use = self.str_(t, "journald.system_max_use", _default(Journald, "system_max_use"))
         if not _SIZE.match(use):
             raise self.fail("journald.system_max_use", "a size such as '500M' or '2G'", use)
-        keep = self.str_(t, "journald.max_retention", "7d")
+        keep = self.str_(t, "journald.max_retention", _default(Journald, "max_retention"))
         if not _SPAN.match(keep):
             raise self.fail("journald.max_retention", "a time span such as '7d' or '12h'", keep)
         return Journald(system_max_use=use, max_retention=keep)
 
     def health(self, t: Mapping[str, Any]) -> Health:
-        host = self.str_(t, "health.host", "127.0.0.1")
-        port = t.get("port", 8080)
+        host = self.str_(t, "health.host", _default(Health, "host"))
+        port = t.get("port", _default(Health, "port"))
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise self.fail("health.port", "a TCP port 1-65535", port)
-        path = self.str_(t, "health.path", "/health")
+        path = self.str_(t, "health.path", _default(Health, "path"))
         if not path.startswith("/"):
             raise self.fail("health.path", "a URL path starting with '/'", path)
         return Health(host=host, port=port, path=path)

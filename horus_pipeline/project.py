@@ -25,7 +25,8 @@ class ManifestError(PipelineError):
 
 
 @cache
-def _module() -> ModuleType:
+def runtime_module() -> ModuleType:
+    """horus_core/horus/project.py, loaded from its file."""
     spec = importlib.util.spec_from_file_location("_horus_project", PROJECT_PY)
     if spec is None or spec.loader is None:
         raise PipelineError(f"cannot load {PROJECT_PY}")
@@ -38,17 +39,12 @@ def _module() -> ModuleType:
 def load_project(path: Path) -> Any:
     """`horus.project.load_project`: the app's manifest as a `Project` (name, version, dependencies)."""
     try:
-        return _module().load_project(path)
-    except _module().ManifestError as exc:
+        return runtime_module().load_project(path)
+    except runtime_module().ManifestError as exc:
         raise ManifestError(str(exc)) from None
 
 
 def write_pyproject(project: Any, directory: Path, requirements: list[str]) -> Path:
     """`horus.project.write_pyproject`: `<directory>/.horus/pyproject.toml` for these requirements."""
-    path: Path = _module().write_pyproject(project, directory, requirements)
+    path: Path = runtime_module().write_pyproject(project, directory, requirements)
     return path
-
-
-def normalize(name: str) -> str:
-    result: str = _module().normalize(name)
-    return result

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from . import REPO
 from .console import info, step
+from .determinism import publishing
 from .errors import PipelineError
 from .images import ImageSpec, all_images, load_image
 from .lock.compile import install_lock, lock_images
@@ -140,11 +141,10 @@ def upgrade(plan: Plan) -> dict[str, list[tuple[str, str, str]]]:
         for spec in plan.specs:
             if spec.target.arch.name != host:
                 info(f"{spec.name}: locked, but not tested: this {host} machine cannot run {spec.target.arch.name}")
-        # Everything passed: publish. Each file is replaced atomically (copy beside, rename).
+        # Everything passed: publish. Each file is replaced atomically.
         for spec in plan.specs:
-            tmp_out = spec.lockfile.with_name(spec.lockfile.name + "~")
-            shutil.copyfile(work / f"{spec.name}.txt", tmp_out)
-            tmp_out.replace(spec.lockfile)
+            with publishing(spec.lockfile) as tmp_out:
+                shutil.copyfile(work / f"{spec.name}.txt", tmp_out)
         for app in sorted({s.app for s in plan.specs}):
             write_horus_lock(app, [s for s in all_images(plan.specs[0].path.parent) if s.app == app])
     return changes

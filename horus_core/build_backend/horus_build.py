@@ -74,10 +74,19 @@ def _settings(config_settings: dict | None) -> tuple[str, str, str]:
     return target, cpu, tag
 
 
+def cache_root() -> str:
+    """The pipeline's cache directory (horus_pipeline/cache.py decides the same way; a test holds them together).
+
+    This backend also builds on robots and in isolated build environments, where the pipeline
+    package is not importable: hence the second copy of the rule.
+    """
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.environ.get("HORUS_CACHE") or os.path.join(xdg, "horus-pipeline")
+
+
 def _zig_env(build_dir: str) -> dict[str, str]:
     env = dict(os.environ)
-    cache = os.environ.get("HORUS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "horus-pipeline")
-    env["ZIG_GLOBAL_CACHE_DIR"] = os.path.join(cache, "zig")
+    env["ZIG_GLOBAL_CACHE_DIR"] = os.path.join(cache_root(), "zig")
     env["ZIG_LOCAL_CACHE_DIR"] = os.path.join(build_dir, "zig-local")
     env["SOURCE_DATE_EPOCH"] = str(_epoch())
     return env

@@ -31,7 +31,7 @@ from typing import Any
 from .. import REPO
 from ..console import info, step
 from ..core import WHEELS, build_core_wheel, wheel_for
-from ..determinism import publishing, sha256_file
+from ..determinism import publishing, sha256_file, write_atomic
 from ..errors import PipelineError
 from ..images import ImageSpec, all_images, load_image
 from ..lock.compile import check_lock_fresh
@@ -56,11 +56,6 @@ class BundleResult:
     manifest: Path
     built: list[str] = field(default_factory=list)  # "<kind> <name> <version>" of layers built now
     layers: list[Layer] = field(default_factory=list)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    with publishing(path) as tmp:
-        tmp.write_bytes(data)
 
 
 def _core_wheel(spec: ImageSpec, wheels_dir: Path) -> Path:
@@ -131,7 +126,7 @@ def publish_layer(layer: Layer, layers_dir: Path) -> None:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-    _atomic_write(layers_dir / f"{layer.hash}.tar.gz.sha256", f"{layer.archive_sha256}  {dest.name}\n".encode())
+    write_atomic(layers_dir / f"{layer.hash}.tar.gz.sha256", f"{layer.archive_sha256}  {dest.name}\n".encode())
 
 
 def sign(manifest: Path, key: Path) -> Path:
@@ -165,13 +160,13 @@ def build_bundle(
     path = root / "releases" / f"{manifest['id']}.json"
     text = dumps(manifest).encode()
     if not path.is_file() or path.read_bytes() != text:
-        _atomic_write(path, text)
+        write_atomic(path, text)
     if sign_key is not None:
         sign(path, sign_key)
     write_deploy_vars(spec, root)  # how the release runs on the robot: read by ansible/deploy.yml
     latest = root / "latest"
     if not latest.is_file() or latest.read_text().strip() != manifest["id"]:
-        _atomic_write(latest, f"{manifest['id']}\n".encode())
+        write_atomic(latest, f"{manifest['id']}\n".encode())
     return BundleResult(spec.name, manifest["id"], path, built, layers)
 
 

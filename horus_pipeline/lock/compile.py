@@ -26,14 +26,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from .. import REPO
 from ..cache import cache_dir, input_key
 from ..console import info, step
+from ..determinism import write_atomic
 from ..errors import PipelineError
 from ..images import ImageSpec, all_images, load_image
 from ..indexes import reachable_indexes
 from ..proc import CommandError, run
-from ..project import load_project, normalize, write_pyproject
+from ..project import load_project, write_pyproject
 from .driver import EXIT_TOOLS, TESTED
 from .lockfile import HEADER, Lock, chain, machine_specific_lines, parse_lock, read_lock
 
@@ -96,7 +99,7 @@ def _req_name(requirement: str) -> str:
     match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
     if not match:
         raise LockError(f"not a requirement: {requirement!r}")
-    return normalize(match.group(1))
+    return canonicalize_name(match.group(1))
 
 
 def lock_inputs(spec: ImageSpec) -> LockInputs:
@@ -204,9 +207,7 @@ def _finish(job: LockJob, work: Path, failure: CommandError | None) -> Lock:
     lock = parse_lock(text, job.output)
     check_lock(lock, spec)
     job.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = job.output.with_name(job.output.name + "~")
-    tmp_out.write_text(text, encoding="utf-8")
-    tmp_out.replace(job.output)
+    write_atomic(job.output, text)
     return lock
 
 

@@ -21,6 +21,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ..determinism import write_atomic
 from ..images import ImageSpec
 from ..project import load_project
 from .lockfile import Lock, read_lock
@@ -62,7 +63,5 @@ def write_horus_lock(app: Path, specs: Sequence[ImageSpec], lockdir: Path | None
             locks[spec.name] = read_lock(path)
     project = load_project(app)
     out = app / "horus.lock"
-    tmp = out.with_name(out.name + "~")
-    tmp.write_text(render_horus_lock(project.config_hash(), locks), encoding="utf-8")
-    tmp.replace(out)
+    write_atomic(out, render_horus_lock(project.config_hash(), locks))
     return out

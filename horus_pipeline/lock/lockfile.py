@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from ..errors import PipelineError
 
 HEADER = "# horus-lock: "
@@ -61,10 +63,6 @@ class Lock:
         return {name: pin.version for name, pin in self.pins.items()}
 
 
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def parse_lock(text: str, path: Path) -> Lock:
     header: dict[str, str] = {}
     pins: list[tuple[str, str, list[str], list[str]]] = []
@@ -76,7 +74,7 @@ def parse_lock(text: str, path: Path) -> Lock:
             continue
         match = _PIN.match(line)
         if match:
-            pins.append((normalize(match.group(1)), match.group(3), [], []))
+            pins.append((canonicalize_name(match.group(1)), match.group(3), [], []))
             in_via = False
             continue
         if pins and (m := _HASH.match(line)):
@@ -101,7 +99,7 @@ def parse_lock(text: str, path: Path) -> Lock:
             name=name,
             version=version,
             hashes=tuple(sorted(hashes)),
-            via=tuple(v if " " in v else normalize(v) for v in via),
+            via=tuple(v if " " in v else canonicalize_name(v) for v in via),
         )
     return Lock(path=path, header=header, pins=result)
 

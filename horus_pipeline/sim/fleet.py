@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -36,22 +35,18 @@ from pathlib import Path
 
 from .. import REPO
 from ..console import info, step
-from ..determinism import write_atomic
+from ..determinism import child_env, write_atomic
 from ..errors import PipelineError
 from ..images import ImageSpec, image_names, load_image
 from ..proc import run
 from ..targets import get_arch
 from . import cgroup, netns, registry
 from .prereqs import ensure_host_tools, require_root
-from .robot import SSH_OPTIONS, Robot, clean_env, container_init, same_process, start_time
+from .robot import SSH_OPTIONS, Robot, container_init, same_process, start_time
 from .rootfs import ensure_rootfs, mount_overlay, mounts_under, unmount_under
 
 DEFAULT_DIR = REPO / "dist" / "sim"
 
-# Seconds from `systemd-nspawn --boot` to `systemctl is-system-running` = running, with room
-# for a loaded CI machine. Measured on a 2-core host: amd64 1-2 s (20 at once: 4-5 s), arm64
-# (every binary under qemu-user) 2-5 s.
-BOOT_TIMEOUT = {"x86_64": 120.0, "aarch64": 300.0}
 STOP_TIMEOUT = 60.0
 NSPAWN_LOCKS = Path("/run/systemd/nspawn/locks")
 
@@ -111,7 +106,7 @@ class Sim:
         ensure_host_tools([arch])
         base = ensure_rootfs(image)
         self._ensure_key()
-        timeout = timeout or BOOT_TIMEOUT[arch.name]
+        timeout = timeout or arch.boot_timeout
         robots: list[Robot] = []
         try:
             with step(f"Preparing {count} {image.name} robot(s)"):
@@ -275,7 +270,7 @@ class Sim:
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
         (ssh_dir / "authorized_keys").write_text(self.key.with_suffix(".pub").read_text())
         (ssh_dir / "authorized_keys").chmod(0o600)
-        if get_arch(robot.arch).name != platform.machine():
+        if not get_arch(robot.arch).native:
             _without_credentials(root)
         if customize:
             customize(root)
@@ -308,7 +303,7 @@ class Sim:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # outlives `nox -s sim`; no terminal signal reaches it
-                env=clean_env(),
+                env=child_env(inherit=False),
                 preexec_fn=cgroup.enter(groups),  # no other thread runs while we spawn
             )
         self._procs[proc.pid] = proc

@@ -9,7 +9,6 @@ rootfs without copying qemu into it.
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -18,7 +17,7 @@ from pathlib import Path
 from ..console import info, step
 from ..errors import PipelineError
 from ..proc import run
-from ..targets import Arch, get_arch
+from ..targets import Arch
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
@@ -26,19 +25,7 @@ BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 SIM_PACKAGES = ("mmdebstrap", "systemd-container", "iproute2", "openssh-client")
 FOREIGN_PACKAGES = ("qemu-user-static", "binfmt-support", "arch-test")  # mmdebstrap needs arch-test
 
-# ELF header match for each foreign CPU (the values qemu's own qemu-binfmt-conf.sh uses).
-_BINFMT_MAGIC = {
-    "aarch64": (
-        r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00",
-        r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff",
-    ),
-}
-
 _apt_updated = False
-
-
-def host_arch() -> Arch:
-    return get_arch(platform.machine())
 
 
 def require_root(what: str) -> None:
@@ -84,7 +71,7 @@ def ensure_packages(packages: Iterable[str]) -> None:
 
 def ensure_binfmt(arch: Arch) -> None:
     """Make binaries of `arch` run on this host: a binfmt_misc handler for its qemu-user (F flag)."""
-    if arch.qemu is None or arch.name == platform.machine():
+    if arch.native:
         return
     require_root(f"running {arch.name} binaries under qemu-user")
     mount_binfmt_misc()
@@ -104,8 +91,7 @@ def ensure_binfmt(arch: Arch) -> None:
     if not (handler.exists() and _handler_ok(handler)):
         if handler.exists():
             handler.write_text("-1")
-        magic, mask = _BINFMT_MAGIC[arch.name]
-        (BINFMT_DIR / "register").write_text(f":{arch.qemu}:M::{magic}:{mask}:{interpreter}:F")
+        (BINFMT_DIR / "register").write_text(f":{arch.qemu}:M::{arch.binfmt_magic}:{arch.binfmt_mask}:{interpreter}:F")
     if not _handler_ok(handler):
         raise PipelineError(
             f"could not register {arch.qemu} in binfmt_misc ({handler}): {arch.name} robots cannot run; "
@@ -132,7 +118,7 @@ def ensure_host_tools(arches: Iterable[Arch] = (), extra: Iterable[str] = ()) ->
     Other steps that run code in a foreign rootfs call this with the image's arch first.
     """
     arches = list(arches)
-    foreign = [a for a in arches if a.qemu is not None and a.name != platform.machine()]
+    foreign = [a for a in arches if not a.native]
     if foreign:  # before apt: binfmt-support's postinst registers handlers only if it is mounted
         require_root("registering qemu-user in binfmt_misc")
         mount_binfmt_misc()

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..determinism import child_env
 from ..errors import PipelineError
-from .rootfs import CLEAN_PATH
 
 # A robot's address and host key change with every boot: no known_hosts, never a prompt.
 SSH_OPTIONS = (
@@ -93,7 +93,7 @@ class Robot:
         nsenter = ["nsenter", "-t", str(self.leader_pid), "-m", "-u", "-i", "-n", "-p", "--", *argv]
         try:
             return subprocess.run(
-                nsenter, capture_output=True, text=True, timeout=timeout, check=False, env=clean_env()
+                nsenter, capture_output=True, text=True, timeout=timeout, check=False, env=child_env(inherit=False)
             )
         except subprocess.TimeoutExpired:
             return subprocess.CompletedProcess(nsenter, 124, "", f"timed out after {timeout:.0f}s")
@@ -122,10 +122,6 @@ class Robot:
 
     def running(self) -> bool:
         return self.nspawn_pid is not None and same_process(self.nspawn_pid, self.nspawn_start)
-
-
-def clean_env() -> dict[str, str]:
-    return {"PATH": CLEAN_PATH, "LANG": "C.UTF-8"}
 
 
 def start_time(pid: int) -> int | None:

@@ -5,7 +5,7 @@ A base rootfs is what a freshly flashed robot of an image holds before any deplo
 python3-venv), built by mmdebstrap. It is built once per set of inputs (arch, suite, mirror,
 package list, mmdebstrap version, recipe version) under `cache_dir("rootfs")`:
 
-    <debian-arch>-<suite>-<key>/root/          the tree: use it read-only, copy_rootfs() to change it
+    <debian-arch>-<suite>-<key>/root/          the tree: use it read-only (an overlay on top to change it)
     <debian-arch>-<suite>-<key>/packages.txt   `dpkg-query -W` of the tree: what a rebuild changed
     <debian-arch>-<suite>-<key>/rootfs.json    the inputs, the epoch and a digest of the tree
 
@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING
 
 from ..cache import cache_dir, input_key
 from ..console import info, step
+from ..determinism import CLEAN_PATH, child_env, sorted_walk, source_date_epoch
 from ..errors import PipelineError
 from ..proc import CommandError, run
-from ..targets import ARCHES, Arch
+from ..targets import Arch, arch_of_elf
 from .prereqs import ensure_binfmt, ensure_host_tools, require_root
 
 if TYPE_CHECKING:
@@ -68,19 +69,7 @@ _DPKG_OPTIONS = (
     "path-exclude=/usr/share/locale/*",
 )
 
-# SOURCE_DATE_EPOCH when the environment sets none: 2026-01-01T00:00:00Z. It only has to be
-# fixed; being later than the packages' own file dates keeps their bytecode caches valid.
-DEFAULT_EPOCH = 1767225600
-
-# Enough PATH for nspawn and for commands inside a Debian tree; nothing else of ours leaks in.
-CLEAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-_ELF_MACHINES = {0x3E: "x86_64", 0xB7: "aarch64"}
 _runs = itertools.count()
-
-
-def source_date_epoch() -> int:
-    return int(os.environ.get("SOURCE_DATE_EPOCH") or DEFAULT_EPOCH)
 
 
 def rootfs_packages(image: ImageSpec) -> list[str]:
@@ -110,7 +99,7 @@ def rootfs_inputs(image: ImageSpec) -> dict[str, object]:
 def ensure_rootfs(image: ImageSpec, *, rebuild: bool = False) -> Path:
     """The cached base rootfs of `image` (its `root/` directory), built first if missing.
 
-    Use it read-only (run_in_rootfs(..., volatile=True)), or copy_rootfs() it. `rebuild`
+    Use it read-only (run_in_rootfs(..., volatile=True), or mount_overlay()). `rebuild`
     builds it again and reports which package versions changed since the previous build.
     """
     require_root("building a robot rootfs")
@@ -154,7 +143,7 @@ def _build(entry: Path, image: ImageSpec, inputs: Mapping[str, object]) -> None:
         str(root),
         image.os.mirror,
     ]
-    env = {"PATH": CLEAN_PATH, "HOME": "/root", "LC_ALL": "C.UTF-8", "SOURCE_DATE_EPOCH": str(epoch)}
+    env = child_env({"HOME": "/root", "SOURCE_DATE_EPOCH": str(epoch)}, inherit=False)
     start = time.monotonic()
     with step(f"Building the {arch.debian} Debian {image.os.suite} rootfs for {image.name} (mmdebstrap)"):
         try:
@@ -220,26 +209,17 @@ def _finish(root: Path, epoch: int) -> None:
     for partial in ("var/cache/apt/archives/partial", "var/lib/apt/lists/partial"):
         if apt_uid is not None and (root / partial).is_dir():
             os.chown(root / partial, apt_uid, 0)
-    for path in _walk(root):
+    for path in sorted_walk(root):
         st = path.lstat()
         if st.st_mtime > epoch:
             os.utime(path, (epoch, epoch), follow_symlinks=False)
-
-
-def _walk(root: Path) -> Iterator[Path]:
-    """Every entry under root (not root itself), in a fixed order, not following symlinks."""
-    for dirpath, dirnames, filenames in os.walk(root, topdown=True, followlinks=False):
-        dirnames.sort()
-        base = Path(dirpath)
-        for name in sorted(dirnames + filenames):
-            yield base / name
 
 
 def tree_digest(root: Path) -> tuple[str, int, int]:
     """sha256 over every entry's path, type, mode, owner, mtime and content: (digest, files, bytes)."""
     h = hashlib.sha256()
     files = size = 0
-    for path in _walk(root):
+    for path in sorted_walk(root):
         st = path.lstat()
         rel = path.relative_to(root).as_posix()
         h.update(f"{rel}\0{st.st_mode:o}\0{st.st_uid}:{st.st_gid}\0{int(st.st_mtime)}\0".encode())
@@ -300,23 +280,6 @@ def unmount_under(path: Path) -> None:
         subprocess.run(["umount", "--lazy", str(point)], capture_output=True, check=False)
 
 
-def copy_rootfs(src: Path, dst: Path) -> None:
-    """Copy a rootfs tree to dst (which must not exist): a private, writable robot or build tree.
-
-    `cp -a --reflink=auto` keeps owners, modes, device nodes, hard links and xattrs, and
-    shares blocks on filesystems that can (btrfs, xfs); hard links would let a robot's writes
-    change the cached base.
-    """
-    if dst.exists():
-        raise PipelineError(f"cannot copy a rootfs to {dst}: it exists; remove it first")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + "~")
-    if tmp.exists():
-        _remove_tree(tmp)
-    run(["cp", "-a", "--reflink=auto", "--", str(src), str(tmp)], what=f"copying rootfs {src} to {dst}")
-    tmp.rename(dst)
-
-
 def mount_overlay(base: Path, layer: Path, target: Path) -> None:
     """Mount a copy-on-write view of `base` at `target`: writes land in `layer`, base stays as is.
 
@@ -344,9 +307,10 @@ def rootfs_arch(root: Path) -> Arch:
     except OSError as err:
         raise PipelineError(f"{root} is not a Debian rootfs (cannot read {env}: {err.strerror})") from None
     machine = int.from_bytes(header[18:20], "little") if header[:4] == b"\x7fELF" else -1
-    if machine not in _ELF_MACHINES:
+    arch = arch_of_elf(machine)
+    if arch is None:
         raise PipelineError(f"{root}: {env} is not an ELF binary of a supported robot CPU")
-    return ARCHES[_ELF_MACHINES[machine]]
+    return arch
 
 
 def run_in_rootfs(
@@ -372,7 +336,7 @@ def run_in_rootfs(
     under a throwaway tmpfs overlay, so the command may write anywhere (bind mount points
     included) and nothing reaches the tree; that is how to use a cached base rootfs, and
     several callers may do so at once. Without it the command changes the tree (use a
-    copy_rootfs() copy). With `capture` (default) the result holds the command's stdout and
+    mount_overlay() view). With `capture` (default) the result holds the command's stdout and
     stderr apart; without, they go to ours. Raises CommandError on a non-zero exit, with the
     output tail.
     """
@@ -402,7 +366,7 @@ def run_in_rootfs(
     args += ["--", *argv]
     proc = subprocess.run(
         args,
-        env={"PATH": CLEAN_PATH, "LANG": "C.UTF-8"},
+        env=child_env(inherit=False),
         input=input,
         stdout=subprocess.PIPE if capture else None,
         stderr=subprocess.PIPE if capture else None,

@@ -62,6 +62,8 @@ def test_extension_is_lean_and_carries_nothing_of_the_build_machine(wheels: dict
     assert name == "horus/_core.abi3.so"
     elf = ELFFile(io.BytesIO(data))
     assert elf["e_machine"] == ELF_MACHINE[arch]
+    # The arch table's number is what tells a rootfs's CPU (sim/rootfs.py reads it from /usr/bin/env).
+    assert int.from_bytes(data[18:20], "little") == ARCHES[arch].elf_machine
     sections = [s.name for s in elf.iter_sections()]
     assert not [s for s in sections if s.startswith((".debug", ".zdebug"))], sections
     assert ".symtab" not in sections  # stripped

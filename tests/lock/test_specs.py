@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from horus_pipeline.images import ImageSpecError, all_images, load_image
-from horus_pipeline.project import ManifestError, load_project
+from horus_pipeline.project import ManifestError, load_project, runtime_module
 
 GOOD = """\
 [target]
@@ -84,6 +85,11 @@ def test_defaults(repo: Path) -> None:
             "names of other services",
         ),
         (("[os]", '[python]\nextras = ["torch=2.1"]\n[os]'), "python.extras", "PEP 508 requirements"),
+        (
+            ("[os]", '[python]\nextras = ["Ruamel.Yaml==0.18", "ruamel-yaml==0.17"]\n[os]'),
+            "python.extras",
+            "each package at most once",
+        ),
         (("[os]", "[health]\nport = 70000\n[os]"), "health.port", "a TCP port"),
         (("[os]", '[journald]\nmax_retention = "a week"\n[os]'), "journald.max_retention", "a time span"),
         (
@@ -141,3 +147,9 @@ def test_manifest_renders_pip_compile_input(tmp_path: Path) -> None:
     project = load_project(tmp_path)
     # Bare versions mean ==; only pypi sources are Python packages to lock.
     assert project.pypi_requirements() == ["numpy==1.26.4", "scipy>=1.12,<2"]
+
+
+@pytest.mark.parametrize("name", ["NumPy", "ruamel.yaml", "typing_extensions", "Foo__Bar-.baz", "a"])
+def test_the_runtime_names_packages_as_the_pipeline_does(name: str) -> None:
+    # `horus build` (runtime, no `packaging` on a robot) and the lock step must agree on names.
+    assert runtime_module().normalize(name) == canonicalize_name(name)
