@@ -1,12 +1,17 @@
-"""Progress for long steps: a live spinner on a terminal, plain timestamped lines in CI or logs."""
+"""What commands tell their user: progress for long steps (a live spinner on a terminal, plain lines in
+CI or logs), and errors as one actionable message instead of a traceback (`run_cli`)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+from .errors import PipelineError
 
 
 def interactive() -> bool:
@@ -40,3 +45,31 @@ def step(title: str) -> Iterator[None]:
         info(f"{title}: failed after {time.monotonic() - start:.1f}s")
         raise
     info(f"{title}: done in {time.monotonic() - start:.1f}s")
+
+
+def run_cli(body: Callable[[], int | None], *, after_error: str = "") -> int:
+    """Run a command's body and return its exit status: what every `main()` of the pipeline ends with.
+
+    A PipelineError (or a failed child it did not wrap) prints `error: <message>` and gives 1; a
+    full disk says so and how to get room (everything is written beside its destination and
+    renamed, so nothing half-written has a final name); Ctrl-C gives 130. `after_error` is a
+    line added to every error (e.g. what was left untouched). Other exceptions are bugs: they
+    keep their traceback.
+    """
+    tail = f"\n{after_error}" if after_error else ""
+    try:
+        return body() or 0
+    except (PipelineError, subprocess.CalledProcessError) as exc:
+        print(f"error: {exc}{tail}", file=sys.stderr)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        print(
+            f"error: disk full writing {exc.filename or 'the output'}: nothing half-written was kept; "
+            f"free space (or set HORUS_CACHE to a larger disk) and run it again{tail}",
+            file=sys.stderr,
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted{tail}", file=sys.stderr)
+        return 130
+    return 1

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from . import REPO
-from .console import info, step
+from .console import info, run_cli, step
 from .determinism import child_env
 from .errors import PipelineError
 from .proc import run
@@ -119,14 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", action="store_true", help="build only for this machine's CPU (for local tests)")
     parser.add_argument("--out", type=Path, default=WHEELS, help="output directory (default: dist/wheels)")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> None:
         names = [*(args.arch or []), *([platform.machine()] if args.host else [])]
-        arches = [get_arch(a) for a in names] if names else list(ARCHES.values())
-        build_all(arches, args.out)
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        build_all([get_arch(a) for a in names] if names else list(ARCHES.values()), args.out)
+
+    return run_cli(body)
 
 
 if __name__ == "__main__":

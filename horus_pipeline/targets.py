@@ -13,6 +13,8 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass
 
+from .errors import PipelineError
+
 # glibc 2.17 is the manylinux2014 floor: the native core links against nothing
 # newer, so one wheel serves every robot from CentOS-7-era boards to Debian 12.
 LIBC_FLOOR = (2, 17)
@@ -21,7 +23,7 @@ LIBC_FLOOR = (2, 17)
 CORE_ABI_TAG = "cp310-abi3"
 
 
-class UnknownTargetError(ValueError):
+class UnknownTargetError(PipelineError, ValueError):
     """Raised for an arch that is not in the table; the message lists the table."""
 
 

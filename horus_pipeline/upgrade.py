@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import REPO
-from .console import info, step
+from .console import info, run_cli, step
 from .determinism import publishing
 from .errors import PipelineError
 from .images import ImageSpec, all_images, load_image
@@ -171,7 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="build neither bundle layers nor horus_core: only for tests that need neither",
     )
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> None:
         specs = [load_image(n) for n in args.images] if args.images else all_images()
         plan = Plan(
             specs=specs,
@@ -180,16 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             build=not args.no_build,
             summary=args.summary,
         )
-        changes = upgrade(plan)
-    except PipelineError as exc:
-        print(f"error: {exc}\nThe committed lockfiles are unchanged.", file=sys.stderr)
-        return 1
-    text = render_summary(changes, plan)
-    plan.summary.parent.mkdir(parents=True, exist_ok=True)
-    plan.summary.write_text(text, encoding="utf-8")
-    print(text)
-    info(f"wrote the new locks and {plan.summary}")
-    return 0
+        text = render_summary(upgrade(plan), plan)
+        plan.summary.parent.mkdir(parents=True, exist_ok=True)
+        plan.summary.write_text(text, encoding="utf-8")
+        print(text)
+        info(f"wrote the new locks and {plan.summary}")
+
+    return run_cli(body, after_error="The committed lockfiles are unchanged.")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ import os
 import signal
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from . import _core, log, registry, sdnotify
 from .errors import HorusError, NodeNotFoundError
@@ -24,6 +24,9 @@ from .stats import NodeStats
 NS = 1_000_000_000
 # Upper bound on one sleep, so stop() and pool results are noticed promptly.
 _MAX_SLEEP_NS = 50_000_000
+
+# What status() returns: idle until run(), then starting -> running -> stopping -> stopped or failed.
+SchedulerState = Literal["idle", "starting", "running", "stopping", "stopped", "failed"]
 
 
 class NodeFailedError(HorusError):
@@ -47,7 +50,6 @@ class _Slot:
     index: int = 0  # its record in the stats registry
     future: Future[tuple[int, int, BaseException | None]] | None = None
     started_at: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Scheduler:
@@ -79,7 +81,7 @@ class Scheduler:
         self._slots: dict[str, _Slot] = {}
         self._stop = threading.Event()
         self._running = False
-        self._state = "idle"
+        self._state: SchedulerState = "idle"
         self._fatal: tuple[str, BaseException] | None = None
         self._rt_status: dict[str, Any] = {"requested": rt, "sched_fifo": False, "memory_locked": False}
         self._pool: ThreadPoolExecutor | None = None
@@ -142,7 +144,7 @@ class Scheduler:
             "rt": dict(self._rt_status),
         }
 
-    def status(self) -> str:
+    def status(self) -> SchedulerState:
         return self._state
 
     def is_running(self) -> bool:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, Literal
 
 from . import _core
+
+# The node states and health levels of the native core (_core.STATES, _core.HEALTHS, in
+# enum order): written here for type checkers; a test holds the two lists together.
+NodeStateName = Literal["created", "initializing", "running", "suspended", "restarting", "failed", "stopped"]
+HealthName = Literal["starting", "healthy", "warning", "unhealthy", "failed", "stopped"]
 
 
 class NodeStats(_core.NodeStats):

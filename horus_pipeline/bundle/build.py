@@ -17,19 +17,15 @@ build leaves the last complete bundle, never a half-written file with a final na
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import platform
 import shutil
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .. import REPO
-from ..console import info, step
+from ..console import info, run_cli, step
 from ..core import WHEELS, build_core_wheel, wheel_for
 from ..determinism import publishing, sha256_file, write_atomic
 from ..errors import PipelineError
@@ -41,7 +37,7 @@ from ..project import load_project
 from ..robot.assemble import FORMAT
 from .deploydata import write_deploy_vars
 from .layers import Layer, app_files, build_tree_layer, build_wheel_layer, cached_layer, layer_hash, pyc_mode
-from .release import compose, dumps, read_manifest
+from .release import ManifestLayer, ReleaseManifest, compose, dumps, read_manifest
 from .wheels import chosen_hash, ensure_wheels
 
 BUNDLES = REPO / "dist" / "bundles"
@@ -186,7 +182,7 @@ def find_release(ref: str, out: Path = BUNDLES) -> Path:
     return found[0]
 
 
-def diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+def diff(old: ReleaseManifest, new: ReleaseManifest) -> tuple[list[ManifestLayer], list[ManifestLayer], int]:
     """Layers NEW shares with OLD, layers a robot that has OLD must receive, and the bytes to receive."""
     have = {layer["hash"] for layer in old["layers"]}
     shared = [layer for layer in new["layers"] if layer["hash"] in have]
@@ -245,10 +241,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "for NEW (each a manifest path, IMAGE/ID or ID)",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> None:
         if args.diff:
             print_diff(find_release(args.diff[0], args.out), find_release(args.diff[1], args.out))
-            return 0
+            return
         specs = [load_image(n) for n in args.images] if args.images else all_images()
         for spec in specs:
             with step(f"bundle {spec.name} ({spec.target.describe()})"):
@@ -257,16 +254,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             rebuilt = ", ".join(result.built) if result.built else "nothing (all layers cached)"
             info(f"{spec.name}: release {result.release}, {len(result.layers)} layers, {_size(size)}; built {rebuilt}")
             info(f"  {result.manifest}")
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            print(
-                f"error: disk full writing {exc.filename or 'the bundle'}: nothing half-written was kept; "
-                "free space (or set HORUS_CACHE to a larger disk) and build again",
-                file=sys.stderr,
-            )
-            return 1
-        raise
-    except (PipelineError, subprocess.CalledProcessError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_cli(body)

@@ -20,7 +20,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Literal, TypedDict
 
 from ..determinism import publishing
 from ..images import ImageSpec, all_images, load_image
@@ -29,7 +29,43 @@ FORMAT = 1
 NAME = "deploy.json"
 
 
-def deploy_vars(spec: ImageSpec) -> dict[str, Any]:
+class DeployService(TypedDict):
+    name: str
+    script: str  # relative to the app directory
+    after: list[str]
+    restart_sec: float
+    realtime: bool
+    watchdog_sec: float | None
+    type: Literal["notify", "simple"]
+    environment: dict[str, str]
+
+
+class DeployJournald(TypedDict):
+    system_max_use: str
+    max_retention: str
+
+
+class DeployHealth(TypedDict):
+    host: str
+    port: int
+    path: str
+
+
+class DeployData(TypedDict):
+    """`deploy.json`: what the writer (deploy_vars) promises and the role and tests rely on."""
+
+    format: int
+    image: str
+    app: str
+    prefix: str
+    user: str
+    group: str
+    services: list[DeployService]
+    journald: DeployJournald
+    health: DeployHealth
+
+
+def deploy_vars(spec: ImageSpec) -> DeployData:
     """The deploy part of an image spec, as plain JSON data (keys sorted when written)."""
     return {
         "format": FORMAT,

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal, get_args
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -56,7 +56,8 @@ LAYOUT_VERSION = 1
 RELOCATABLE_INTERPRETER = '/bin/sh\n\'\'\'exec\' "$(dirname -- "$(realpath -- "$0")")/python" "$0" "$@"\n\' \'\'\''
 # Files never put into an app layer: caches and hidden files of the working tree.
 APP_EXCLUDE = {"__pycache__", ".horus", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
-KINDS = ("package", "core", "app", "tool")
+LayerKind = Literal["package", "core", "app", "tool"]
+KINDS: tuple[LayerKind, ...] = get_args(LayerKind)
 
 
 class LayerError(PipelineError):
@@ -76,7 +77,7 @@ class Layer:
     """A built layer: its name (hash), what it holds and its archive in the cache."""
 
     hash: str
-    kind: str  # one of KINDS
+    kind: LayerKind
     name: str
     version: str
     source_sha256: str  # the wheel's sha256, or the content hash of the app / tool
@@ -281,7 +282,7 @@ def _build_layer(label: str, lay_out: Callable[[Path], Layer]) -> Layer:
 
 
 def _described(
-    tree: Path, pyc: str, pyc_under: str, hash_: str, kind: str, name: str, version: str, source_sha256: str
+    tree: Path, pyc: str, pyc_under: str, hash_: str, kind: LayerKind, name: str, version: str, source_sha256: str
 ) -> Layer:
     """A laid-out tree as a layer not yet archived: its .pyc compiled under `pyc_under` (unless pyc is
     "none") and every file indexed."""
@@ -295,7 +296,7 @@ def _described(
 
 
 def build_wheel_layer(
-    wheel: Path, sha256: str, kind: str, name: str, version: str, target: Target
+    wheel: Path, sha256: str, kind: LayerKind, name: str, version: str, target: Target
 ) -> tuple[Layer, bool]:
     """The layer of this wheel for the target, from the cache or built now; and whether it was built."""
     hash_ = layer_hash(kind, sha256, target)
@@ -340,7 +341,7 @@ def app_files(app: Path) -> list[Path]:
 
 
 def build_tree_layer(
-    src: Path, paths: Sequence[Path], kind: str, name: str, version: str, target: Target, pyc: bool
+    src: Path, paths: Sequence[Path], kind: LayerKind, name: str, version: str, target: Target, pyc: bool
 ) -> tuple[Layer, bool]:
     """A layer of plain files (the app, the assembly tool), keyed by their content hash."""
     content = tree_content_hash(src, paths)

@@ -34,19 +34,80 @@ release directory itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict, cast
 
 from ..determinism import sha256_file
 from ..errors import PipelineError
 from ..images import ImageSpec
 from ..lock.lockfile import Lock
 from ..robot.assemble import FORMAT, release_id
-from .layers import Layer
+from .layers import Layer, LayerKind
 
-INTO = {"package": "venv", "core": "venv", "app": "app", "tool": "tool"}
+INTO: dict[str, str] = {"package": "venv", "core": "venv", "app": "app", "tool": "tool"}
 _ORDER = {"package": 0, "core": 1, "app": 2, "tool": 3}
+
+
+class ManifestLayer(TypedDict):
+    hash: str
+    kind: LayerKind
+    name: str
+    version: str
+    into: str  # INTO[kind]
+    archive: str  # layers/<hash>.tar.gz, relative to the image's bundle directory
+    archive_sha256: str
+    archive_size: int
+    size: int  # bytes unpacked
+    files: int
+    index_sha256: str  # of the layer's .horus-layer.json
+    source_sha256: str  # of the wheel or tree it was built from
+    modules: list[str]  # top-level importable names
+
+
+class ManifestScript(TypedDict):
+    name: str
+    module: str
+    attr: str
+    section: str  # "console" or "gui"
+
+
+class ManifestApp(TypedDict):
+    name: str
+    version: str
+
+
+class ManifestTarget(TypedDict):
+    arch: str
+    python: str
+    glibc: str  # "2.36"
+
+
+class ManifestPython(TypedDict):
+    executable: str
+    home: str
+    pyc: Literal["checked-hash", "none"]
+
+
+class ManifestLock(TypedDict):
+    sha256: str
+    inputs: str | None
+
+
+class ReleaseManifest(TypedDict):
+    """`releases/<id>.json`: what the writer (compose) promises and every reader may rely on."""
+
+    format: int
+    id: str
+    image: str
+    app: ManifestApp
+    prefix: str
+    target: ManifestTarget
+    python: ManifestPython
+    lock: ManifestLock
+    layers: list[ManifestLayer]
+    console_scripts: list[ManifestScript]
+    assembler: str
 
 
 class ConflictError(PipelineError):
@@ -58,7 +119,7 @@ def _release_path(layer: Layer, rel: str) -> str:
     return rel if into == "tool" else f"{into}/{rel}"
 
 
-def compose(spec: ImageSpec, lock: Lock, layers: Sequence[Layer], app: tuple[str, str]) -> dict[str, Any]:
+def compose(spec: ImageSpec, lock: Lock, layers: Sequence[Layer], app: tuple[str, str]) -> ReleaseManifest:
     """The release manifest of these layers; refuses two layers that install the same file."""
     target = spec.target
     ordered = sorted(layers, key=lambda la: (_ORDER[la.kind], la.name, la.hash))
@@ -69,7 +130,7 @@ def compose(spec: ImageSpec, lock: Lock, layers: Sequence[Layer], app: tuple[str
             if path in owner:
                 raise ConflictError(_conflict(spec, path, owner[path], layer))
             owner[path] = layer
-    scripts = []
+    scripts: list[ManifestScript] = []
     for layer in ordered:
         for script in layer.console_scripts:
             path = f"venv/bin/{script.name}"
@@ -79,8 +140,9 @@ def compose(spec: ImageSpec, lock: Lock, layers: Sequence[Layer], app: tuple[str
             scripts.append(
                 {"name": script.name, "module": script.module, "attr": script.attr, "section": script.section}
             )
-    manifest: dict[str, Any] = {
+    manifest: ReleaseManifest = {
         "format": FORMAT,
+        "id": "",  # release_id() leaves it out; set below
         "image": spec.name,
         "app": {"name": app[0], "version": app[1]},
         "prefix": spec.prefix,
@@ -128,16 +190,18 @@ def _conflict(spec: ImageSpec, path: str, first: Layer, second: Layer) -> str:
     )
 
 
-def dumps(manifest: dict[str, Any]) -> str:
+def dumps(manifest: Mapping[str, Any]) -> str:
     """The manifest file's text: sorted keys, one entry per line, newline at the end."""
     return json.dumps(manifest, sort_keys=True, indent=1) + "\n"
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
+def read_manifest(path: Path) -> ReleaseManifest:
+    """A release manifest whose content matches its id (the pipeline wrote it, nobody changed it since)."""
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise PipelineError(f"cannot read release manifest {path}: {exc}") from None
-    if data.get("id") != release_id(data):
-        raise PipelineError(f"{path}: its content does not match its id {data.get('id')!r}: modified or corrupt")
-    return data
+    if not isinstance(data, dict) or data.get("id") != release_id(data):
+        got = data.get("id") if isinstance(data, dict) else None
+        raise PipelineError(f"{path}: its content does not match its id {got!r}: modified or corrupt")
+    return cast(ReleaseManifest, data)

@@ -30,7 +30,7 @@ from packaging.utils import canonicalize_name
 
 from .. import REPO
 from ..cache import cache_dir, input_key
-from ..console import info, step
+from ..console import info, run_cli, step
 from ..determinism import write_atomic
 from ..errors import PipelineError
 from ..images import ImageSpec, all_images, load_image
@@ -335,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from .horus_lock import write_horus_lock
 
-    try:
+    def body() -> None:
         specs = [load_image(n) for n in args.images] if args.images else all_images()
         if args.check or args.install:
             for spec in specs:
@@ -343,14 +343,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 info(f"{_show(spec.lockfile)} is fresh")
                 if args.install:
                     install_lock(spec)
-            return 0
+            return
         lock_images(specs, upgrade=args.upgrade, upgrade_packages=args.upgrade_package, lockdir=args.output_dir)
         if args.output_dir:
-            return 0
+            return
         for app in sorted({s.app for s in specs}):
             path = write_horus_lock(app, [s for s in all_images() if s.app == app])
             info(f"wrote {_show(path)}")
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_cli(body)

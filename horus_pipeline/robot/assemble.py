@@ -36,7 +36,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 FORMAT = 1
@@ -103,7 +103,7 @@ def sha256_files(files: list[tuple[str, int]], threads: int) -> dict[str, str]:
     return digests
 
 
-def release_id(manifest: dict) -> str:
+def release_id(manifest: Mapping[str, object]) -> str:
     """The id a manifest's content gives it (the manifest minus its `id` field)."""
     body = {k: v for k, v in manifest.items() if k != "id"}
     blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()

@@ -26,7 +26,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -34,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .. import REPO
-from ..console import info, step
+from ..console import info, run_cli, step
 from ..determinism import child_env, write_atomic
 from ..errors import PipelineError
 from ..images import ImageSpec, image_names, load_image
@@ -518,7 +517,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     sim = Sim(DEFAULT_DIR)
-    try:
+
+    def body() -> None:
         if args.stop:
             require_root("stopping simulated robots")
             reap_orphans()
@@ -536,7 +536,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             _report(sim)
         else:
             _report(sim)
-    except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_cli(body)

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 from bundle_testing import Repo
+from horus_testing import require
 from pypi_testing import Index
 
 from horus_pipeline import REPO
 from horus_pipeline.bundle.build import build_bundle, diff, main
-from horus_pipeline.bundle.release import ConflictError, read_manifest
+from horus_pipeline.bundle.deploydata import DeployData, DeployService
+from horus_pipeline.bundle.release import ConflictError, ManifestLayer, ReleaseManifest, read_manifest
 from horus_pipeline.bundle.wheels import WheelError
 from horus_pipeline.cache import cache_dir
 from horus_pipeline.determinism import DEFAULT_EPOCH, sha256_file, write_tar_gz
@@ -160,6 +162,8 @@ def test_an_app_only_change_ships_only_the_app_layer(repo: Repo, capsys: pytest.
 def test_the_manifest_names_layers_scripts_and_every_file(repo: Repo) -> None:
     result = build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
     manifest = read_manifest(result.manifest)
+    assert set(manifest) == ReleaseManifest.__required_keys__
+    assert all(set(la) == ManifestLayer.__required_keys__ for la in manifest["layers"])
     assert manifest["target"] == {"arch": "x86_64", "python": "3.11", "glibc": "2.36"}
     assert manifest["python"] == {"executable": "/usr/bin/python3.11", "home": "/usr/bin", "pyc": "checked-hash"}
     kinds = [(la["kind"], la["name"]) for la in manifest["layers"]]
@@ -240,8 +244,7 @@ def test_a_corrupt_cached_wheel_is_fetched_again_or_refused(repo: Repo, index: I
 
 
 def test_a_full_disk_keeps_nothing_half_written(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root to mount a small tmpfs")
+    require(os.geteuid() == 0 and shutil.which("mount") is not None, "needs root to mount a small tmpfs")
     small = repo.root / "small"
     small.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(small)], check=True)
@@ -263,8 +266,7 @@ def test_a_full_disk_keeps_nothing_half_written(repo: Repo, capsys: pytest.Captu
 
 
 def test_signed_manifests_verify_with_ssh_keygen(repo: Repo, tmp_path: Path) -> None:
-    if shutil.which("ssh-keygen") is None:
-        pytest.skip("ssh-keygen is not installed")
+    require(shutil.which("ssh-keygen") is not None, "ssh-keygen is not installed (openssh-client)")
     key = tmp_path / "release_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ci", "-f", str(key)], check=True)
     result = build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels, sign_key=key)
@@ -278,9 +280,21 @@ def test_signed_manifests_verify_with_ssh_keygen(repo: Repo, tmp_path: Path) -> 
     assert bad.returncode != 0
 
 
-def test_gzip_of_an_archive_is_stable(repo: Repo) -> None:
+def test_layer_archives_are_whole_gzip_streams_with_no_name_or_time(repo: Repo) -> None:
     result = build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
     for la in result.layers:
-        with gzip.open(la.archive) as f:
-            assert f.read(1)  # readable
-        assert la.archive.read_bytes()[4:8] == b"\0\0\0\0"
+        data = la.archive.read_bytes()
+        magic, method, flags, mtime = data[:2], data[2], data[3], data[4:8]
+        # No FNAME/FCOMMENT/FEXTRA (flags 0) and mtime 0: nothing of the build machine or hour.
+        assert (magic, method, flags, mtime) == (b"\x1f\x8b", 8, 0, b"\0\0\0\0"), la.name
+        tar = gzip.decompress(data)  # checks the trailer's CRC and length: the archive is complete
+        assert len(tar) % 512 == 0 and tar[-1024:] == bytes(1024), la.name
+
+
+def test_deploy_data_holds_the_image_spec_how_the_role_expects(repo: Repo) -> None:
+    build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
+    data = json.loads((repo.out / "fake-x86_64" / "deploy.json").read_text())
+    assert set(data) == DeployData.__required_keys__
+    assert [set(s) for s in data["services"]] == [DeployService.__required_keys__] * len(repo.spec.services)
+    assert data["user"] == repo.spec.user and data["prefix"] == repo.spec.prefix
+    assert data["health"] == {"host": "127.0.0.1", "port": 8080, "path": "/health"}

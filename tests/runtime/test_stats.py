@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import get_args
 
 import pytest
-from horus import registry
-from horus.stats import NodeStats
+from horus import _core, registry
+from horus.stats import HealthName, NodeStateName, NodeStats
 from horus_procs import Py
 
 MS = 1_000_000
@@ -140,3 +141,8 @@ def test_the_registry_shows_each_tick_to_another_process(ns: str, py: Py) -> Non
     assert json.loads(py.run(READ_REGISTRY).stdout) == []
     stats.record_tick(T0 + 20 * MS, T0 + 21 * MS, True, False, False, False)  # detached: in-process only
     assert stats.total_ticks == 4
+
+
+def test_the_typed_state_names_are_the_native_cores() -> None:
+    assert get_args(NodeStateName) == _core.STATES
+    assert get_args(HealthName) == _core.HEALTHS
