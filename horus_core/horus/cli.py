@@ -7,11 +7,14 @@ Every command works across all processes of one HORUS_NAMESPACE (default
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import runpy
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +30,23 @@ LEVELS = {"debug": log.DEBUG, "info": log.INFO, "warning": log.WARNING, "warn": 
 def _fail(message: str) -> int:
     print(f"horus: {message}", file=sys.stderr)
     return 2
+
+
+@contextlib.contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """Let Ctrl-C and SIGTERM end a long-running view cleanly (KeyboardInterrupt), whatever this
+    process inherited: a shell's background job starts with SIGINT ignored, and a service
+    manager or a test stops it with SIGTERM."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _duration(text: str) -> float:
@@ -84,14 +104,15 @@ def cmd_logs(args: argparse.Namespace) -> int:
     min_level = LEVELS[args.level]
     since_ns = time.time_ns() - int(args.since * 1e9) if args.since else 0
     try:
-        while True:
-            for rec in reader.poll():
-                if rec.level < min_level or (args.node and rec.node != args.node) or rec.time_ns < since_ns:
-                    continue
-                print(_format(rec, args.json), flush=True)
-            if not args.follow:
-                return 0
-            time.sleep(0.05)
+        with _stopped_by_signals():
+            while True:
+                for rec in reader.poll():
+                    if rec.level < min_level or (args.node and rec.node != args.node) or rec.time_ns < since_ns:
+                        continue
+                    print(_format(rec, args.json), flush=True)
+                if not args.follow:
+                    return 0
+                time.sleep(0.05)
     except (KeyboardInterrupt, BrokenPipeError):
         return 0
 
@@ -133,19 +154,48 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     try:
         from rich.console import Console
         from rich.live import Live
-    except ImportError:
-        return _fail("monitor needs rich for its dashboard: pip install rich (or use --once --json)")
+    except ImportError:  # a robot's release need not ship rich: the same table, in plain text
+        return _plain_monitor(args, snapshot)
     # Piped into a file or another program, rich would wrap at 80 columns; a snapshot should not.
     console = Console() if sys.stdout.isatty() else Console(width=200)
     if args.once:
         console.print(_table(snapshot()))
         return 0
     try:
-        with Live(_table(snapshot()), console=console, refresh_per_second=4) as live:
+        with _stopped_by_signals(), Live(_table(snapshot()), console=console, refresh_per_second=4) as live:
             while True:
                 time.sleep(args.interval)
                 live.update(_table(snapshot()))
     except KeyboardInterrupt:
+        return 0
+
+
+def _plain_table(nodes: list[dict[str, Any]]) -> str:
+    rows = [list(COLUMNS), *(_row(n) for n in nodes)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    left = {0, 2, 3}  # node, state, health
+    lines = [
+        "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in rows
+    ]
+    title = f"HORUS namespace {namespace.current()!r}: {len(nodes)} nodes"
+    return "\n".join([title, *(line.rstrip() for line in lines)])
+
+
+def _plain_monitor(args: argparse.Namespace, snapshot: Any) -> int:
+    """The monitor without rich: one table (--once or not a terminal), or the table redrawn in place."""
+    if args.once or not sys.stdout.isatty():
+        print(_plain_table(snapshot()), flush=True)
+        if args.once:
+            return 0
+    try:
+        with _stopped_by_signals():
+            while True:
+                time.sleep(args.interval)
+                # On a terminal: home the cursor and clear, then redraw; elsewhere one table per interval.
+                prefix = "\x1b[H\x1b[2J" if sys.stdout.isatty() else "\n"
+                print(prefix + _plain_table(snapshot()), flush=True)
+    except (KeyboardInterrupt, BrokenPipeError):
         return 0
 
 

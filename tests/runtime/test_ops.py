@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from horus import _core, logring, namespace, registry
 from horus_procs import Py, wait_line
 
@@ -70,18 +71,31 @@ def test_logs_from_every_process_with_filters(ns: str, py: Py) -> None:
     assert horus_cli("logs", "--since", "1h").stdout == horus_cli("logs").stdout
 
 
-def test_logs_follow_prints_new_records(ns: str, py: Py) -> None:
+@pytest.mark.parametrize(
+    ("inherited", "stop"),
+    [(signal.SIG_DFL, signal.SIGINT), (signal.SIG_IGN, signal.SIGINT), (signal.SIG_IGN, signal.SIGTERM)],
+    ids=["ctrl-c", "ctrl-c-in-a-background-job", "sigterm"],
+)
+def test_logs_follow_prints_new_records_and_stops_when_asked(
+    ns: str, py: Py, inherited: signal.Handlers, stop: signal.Signals
+) -> None:
+    # A shell's background job starts with SIGINT ignored; the follower must stop all the same.
     follower = subprocess.Popen(
-        [sys.executable, "-m", "horus.cli", "logs", "-f", "--level", "warning"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "horus.cli", "logs", "-f", "--level", "warning"],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, inherited),
     )
     try:
         start_nodes(py, "lidar")
-        assert follower.stdout is not None
         lines = read_lines(follower, 3, timeout=20)
-        assert all("lidar warning" in line for line in lines), lines
-    finally:
-        follower.send_signal(signal.SIGINT)
+        assert [line.split("lidar warning ", 1)[-1].strip() for line in lines] == ["0", "1", "2"], lines
+        follower.send_signal(stop)
         assert follower.wait(10) == 0
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
 
 
 def test_the_ring_keeps_the_newest_records_from_many_writers(ns: str, py: Py) -> None:
@@ -125,6 +139,22 @@ def test_monitor_snapshot_shows_every_node_of_every_process(ns: str, py: Py) -> 
         assert n["health"] in ("healthy", "warning") and n["actual_rate_hz"] > 50
     table = horus_cli("monitor", "--once").stdout
     assert "camera" in table and "motor" in table
+
+
+def test_monitor_prints_its_table_where_rich_is_not_installed(ns: str, py: Py) -> None:
+    procs = start_nodes(py, "camera", "motor")
+    without_rich = "import sys; sys.modules['rich'] = None; from horus.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run(
+        [sys.executable, "-c", without_rich, "monitor", "--once"], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    header, *rows = proc.stdout.splitlines()[1:]
+    assert header.split() == ["node", "pid", "state", "health", "rate", "ticks", "errors", "misses", "last", "ms",
+                              "avg", "ms", "max", "ms"]  # fmt: skip
+    by_node = {row.split()[0]: row.split() for row in rows}
+    assert set(by_node) == {"camera", "motor"}
+    assert {int(cells[1]) for cells in by_node.values()} == {p.pid for p in procs}
+    assert all(cells[2] == "running" for cells in by_node.values())
 
 
 def test_monitor_forgets_a_scheduler_that_stopped_or_died(ns: str, py: Py) -> None:
