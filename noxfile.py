@@ -1,10 +1,12 @@
 """Jobs of the HORUS robot image pipeline: `nox -l` lists them, `nox -s NAME -- --help` explains one.
 
-Sessions stay thin: each installs the pinned tools (lockfiles/tools.txt) and calls
-the pipeline package (horus_pipeline/) or pytest.
+Sessions stay thin: each installs the pinned tools (lockfiles/tools.txt, hash-checked) and
+calls the pipeline package (horus_pipeline/) or pytest.
 """
 
 from __future__ import annotations
+
+import os
 
 import nox
 
@@ -16,11 +18,15 @@ nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
 TOOLS = "lockfiles/tools.txt"
+TEST_TOOLS = "lockfiles/test.txt"
+# The pins of the pipeline's own tools, each made by pip-compile from its .in file; test.in and
+# nox.in are constrained by tools.txt, so a package in two of them has one version and hash set.
+TOOL_PINS = ("tools", "test", "nox")
 
 
 def install_pipeline(session: nox.Session, *extra: str) -> None:
-    """The pinned tools, anything `extra` names, and the pipeline package itself."""
-    session.install("-r", TOOLS, *extra)
+    """The pinned tools, anything `extra` names (hash-checked too), and the pipeline package itself."""
+    session.install("--require-hashes", "-r", TOOLS, *extra)
     session.install("--no-deps", "-e", ".")
 
 
@@ -55,7 +61,7 @@ def core(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run every test: unit, integration and end-to-end on simulated robots."""
-    install_pipeline(session, "-r", "lockfiles/test.txt")
+    install_pipeline(session, "-r", TEST_TOOLS)
     install_core(session)
     # The demo robot's tests run against its robot's lock (CPU torch, scipy, numpy).
     session.run("python", "-m", "horus_pipeline.lock", "--install", "demo-amd64")
@@ -67,7 +73,7 @@ def tests(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmark the runtime against multiprocessing.Pipe and pyzmq, and `nox -s lock` against uv;
     print tables, write dist/bench/*.json. `-- --quick` for a smoke run."""
-    install_pipeline(session, "-r", "lockfiles/test.txt")
+    install_pipeline(session, "-r", TEST_TOOLS)
     install_core(session)
     session.run("python", "tests/bench/runtime.py", *session.posargs)
     session.run("python", "tests/bench/lock.py", *[a for a in session.posargs if a == "--quick"])
@@ -76,7 +82,7 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Check style and types: ruff, mypy, and ansible-lint's production profile on ansible/."""
-    session.install("-r", TOOLS, "-r", "lockfiles/test.txt")
+    session.install("--require-hashes", "-r", TOOLS, "-r", TEST_TOOLS)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", "horus_pipeline", "horus_core", "noxfile.py")
     session.run("mypy", "horus_pipeline", "horus_core/horus", "noxfile.py")
@@ -106,3 +112,19 @@ def upgrade(session: nox.Session) -> None:
     """Re-lock every image with newer versions, test them, and keep the new pins only if all pass."""
     install_pipeline(session)
     session.run("python", "-m", "horus_pipeline.upgrade", *session.posargs)
+
+
+# REWRITES COMMITTED FILES: lockfiles/{tools,test,nox}.txt.
+@nox.session(python=PYTHON, default=False)
+def tool_pins(session: nox.Session) -> None:
+    """Re-pin the pipeline's own tools from lockfiles/*.in (hash-checked, PyPI only); `-- --upgrade` for newer."""
+    session.install("--require-hashes", "-r", TOOLS)
+    # Only PyPI: none of this machine's pip configuration (local wheel directories, constraints).
+    env = {"PIP_CONFIG_FILE": os.devnull, "CUSTOM_COMPILE_COMMAND": "nox -s tool_pins"}
+    for name in TOOL_PINS:
+        session.run(
+            "pip-compile", "--quiet", "--generate-hashes", "--allow-unsafe", "--strip-extras",
+            "--no-emit-index-url", "--no-emit-find-links", "--no-emit-trusted-host", "--pip-args", "--isolated",
+            "--output-file", f"lockfiles/{name}.txt", f"lockfiles/{name}.in", *session.posargs,
+            env=env,
+        )  # fmt: skip
