@@ -34,6 +34,8 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+# What the unit's environment and the health gate's URL take as they are: no spaces, quotes or '%'.
+_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]*$")
 _SIZE = re.compile(r"^[0-9]+[KMGT]?$")  # journald.conf SystemMaxUse=
 _SPAN = re.compile(r"^[0-9]+(s|min|h|d|week|month|year)?$")  # journald.conf MaxRetentionSec=
 
@@ -413,6 +415,8 @@ class _Parser:
 
     def health(self, t: Mapping[str, Any]) -> Health:
         host = self.str_(t, "health.host", _default(Health, "host"))
+        if not _HOST.match(host):
+            raise self.fail("health.host", "an IP address or host name such as '127.0.0.1'", host)
         port = t.get("port", _default(Health, "port"))
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise self.fail("health.port", "a TCP port 1-65535", port)

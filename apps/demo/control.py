@@ -8,9 +8,8 @@ import horus
 from nodes.monitor import make_monitor
 from nodes.motor import make_motor
 from nodes.safety import make_safety
-from nodes.topics import HEALTH_HOST, HEALTH_PORT
 
 sched = horus.Scheduler(tick_rate=1000, rt=True, name="control")
 sched.add(make_motor()).add(make_safety()).add(make_monitor("control"))
-horus.serve_health(sched, host=HEALTH_HOST, port=HEALTH_PORT)
+horus.serve_health(sched)  # where HORUS_HEALTH_HOST/PORT say: the image's [health]
 sched.run()

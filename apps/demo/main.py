@@ -11,11 +11,10 @@ from nodes.monitor import make_monitor
 from nodes.motor import make_motor
 from nodes.planner import make_planner
 from nodes.safety import make_safety
-from nodes.topics import HEALTH_HOST, HEALTH_PORT
 
 sched = horus.Scheduler(tick_rate=1000, name="demo")
 for node in (make_camera(), make_inference(), make_planner(), make_motor(disable_gc=False), make_safety()):
     sched.add(node)
 sched.add(make_monitor("demo"))
-horus.serve_health(sched, host=HEALTH_HOST, port=HEALTH_PORT)
+horus.serve_health(sched)  # where HORUS_HEALTH_HOST/PORT say: the image's [health]
 sched.run()

@@ -1,11 +1,6 @@
 """Process `beat` (unit fleet-beat): a 10 Hz heartbeat node and the health endpoint."""
 
-import os
-
 import horus
-
-HOST = os.environ.get("FLEET_HEALTH_HOST", "127.0.0.1")
-PORT = int(os.environ.get("FLEET_HEALTH_PORT", "8080"))
 
 
 def tick(node: horus.Node) -> None:
@@ -14,5 +9,5 @@ def tick(node: horus.Node) -> None:
 
 sched = horus.Scheduler(tick_rate=100, name="beat")
 sched.add(horus.Node(name="beat", tick=tick, rate=10, pubs=["fleet.beat"]))
-horus.serve_health(sched, host=HOST, port=PORT)
+horus.serve_health(sched)  # where HORUS_HEALTH_HOST/PORT say: the image's [health]
 sched.run()

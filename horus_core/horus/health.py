@@ -22,13 +22,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from . import _core
+
 if TYPE_CHECKING:
     from .scheduler import Scheduler
 
 # Seconds a client may take to send its request or read the answer before it is dropped.
 CLIENT_TIMEOUT = 5.0
 HEALTHY = ("healthy", "warning")
-HEALTH_STATES = ("healthy", "warning", "unhealthy", "failed", "stopped", "starting")
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -118,7 +119,7 @@ def metrics_text(scheduler: Scheduler) -> str:
     for metric, key, scale, help_text in _GAUGES:
         lines += _family(metric, "gauge", help_text, [("", labels, s[key] * scale) for labels, s in keyed])
     # One series per state, 1 for the current one (a state set), so alerts can match on the state.
-    health = [("", {**labels, "state": st}, float(s["health"] == st)) for labels, s in keyed for st in HEALTH_STATES]
+    health = [("", {**labels, "state": st}, float(s["health"] == st)) for labels, s in keyed for st in _core.HEALTHS]
     lines += _family("horus_node_health", "gauge", "1 for the node's current health state.", health)
     running = float(scheduler.is_running() and scheduler.status() == "running")
     lines += _family("horus_scheduler_running", "gauge", "1 while the scheduler runs.", [("", {}, running)])
@@ -223,12 +224,20 @@ class HealthServer(ThreadingHTTPServer):
         self._thread.join()
 
 
-def serve_health(scheduler: Scheduler, host: str = "127.0.0.1", port: int = 8080) -> HealthServer:
+def serve_health(scheduler: Scheduler, host: str | None = None, port: int | None = None) -> HealthServer:
     """Serve /health and /metrics for ``scheduler`` on a background thread; port 0 picks a free one.
 
-    Loopback by default: the stats name every node and its errors. Give host="0.0.0.0"
-    to let a fleet manager or Prometheus on another machine scrape it.
+    Where: the arguments, else HORUS_HEALTH_HOST and HORUS_HEALTH_PORT (a deployed unit's
+    environment holds the image's health settings, which the deploy's health gate asks),
+    else 127.0.0.1:8080. Loopback by default: the stats name every node and its errors.
+    Give host="0.0.0.0" to let a fleet manager or Prometheus on another machine scrape it.
     """
+    host = host or os.environ.get("HORUS_HEALTH_HOST") or "127.0.0.1"
+    if port is None:
+        text = os.environ.get("HORUS_HEALTH_PORT") or "8080"
+        if not text.isdigit() or not 0 <= int(text) <= 65535:
+            raise ValueError(f"HORUS_HEALTH_PORT={text!r} is not a TCP port: set it to 0-65535 (0: any free port)")
+        port = int(text)
     try:
         server = HealthServer(scheduler, host, port)
     except OSError as exc:

@@ -46,7 +46,7 @@ def robot(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, dict[str, subp
     monkeypatch.setenv("HORUS_NAMESPACE", namespace)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for service in spec.services:
-        env = dict(os.environ, **service.environment, DEMO_HEALTH_PORT=str(port))
+        env = dict(os.environ, **service.environment, HORUS_HEALTH_PORT=str(port))
         procs[service.name] = subprocess.Popen(
             [sys.executable, "-u", str(APP / service.script)], cwd=APP, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

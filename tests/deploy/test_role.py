@@ -1,18 +1,55 @@
-"""The deploy role's contract, checked without robots: its variables and the deploy vars it reads."""
+"""The deploy role's contract, checked without robots: its variables, the units it renders from an
+image's deploy data, and the facts it shares with the pipeline (release ids, signing namespace)."""
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
+from ansible.template import Templar, trust_as_template
 
 from horus_pipeline import REPO
-from horus_pipeline.bundle.deploydata import deploy_vars, write_deploy_vars
-from horus_pipeline.images import image_names, load_image
+from horus_pipeline.bundle.build import SIGN_NAMESPACE
+from horus_pipeline.bundle.deploydata import write_deploy_vars
+from horus_pipeline.images import ImageSpec, image_names, load_image
+from horus_pipeline.robot.assemble import release_id
 
 ROLE = REPO / "ansible" / "roles" / "horus_robot"
+
+
+def trusted(value: Any) -> Any:
+    """Role files are trusted templates to Ansible: mark what we read from them the same way."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {k: trusted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [trusted(v) for v in value]
+    return value
+
+
+def role_vars(**extra: Any) -> dict[str, Any]:
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    internal = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    return {**trusted({**defaults, **internal}), **extra}
+
+
+@functools.cache
+def plugins() -> None:
+    init_plugin_loader()
+
+
+def render(template: str, variables: dict[str, Any]) -> Any:
+    """Template `template` as the role's tasks would: Ansible's own engine, filters and lookups."""
+    plugins()
+    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(template))
 
 
 def test_argument_specs_document_exactly_the_defaults() -> None:
@@ -29,16 +66,70 @@ def test_internal_variables_are_prefixed() -> None:
     assert all(name.startswith("_horus_robot_") for name in internal)
 
 
+def units(spec: ImageSpec, bundles: Path) -> dict[str, str]:
+    """Every unit file the role renders for `spec`, by service name (deploy data written by the pipeline)."""
+    write_deploy_vars(spec, bundles / spec.name)
+    variables = role_vars(horus_robot_bundles_dir=str(bundles), horus_robot_image=spec.name, ansible_managed="x")
+    services = render("{{ _horus_robot_deploy.services }}", variables)
+    template = (ROLE / "templates" / "service.j2").read_text()
+    return {svc["name"]: render(template, {**variables, "svc": svc}) for svc in services}
+
+
+def directives(unit: str, key: str) -> list[str]:
+    return [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith(f"{key}=")]
+
+
 @pytest.mark.parametrize("image", image_names())
-def test_deploy_vars_carry_what_the_units_need(image: str, tmp_path: Path) -> None:
+def test_each_service_of_the_image_gets_a_unit_that_runs_it_as_the_spec_says(image: str, tmp_path: Path) -> None:
     spec = load_image(image)
+    rendered = units(spec, tmp_path)
+    assert sorted(rendered) == sorted(s.name for s in spec.services)
+    prefix, app = spec.prefix, spec.app_name
+    for svc in spec.services:
+        unit = rendered[svc.name]
+        assert directives(unit, "User") == [spec.user] and directives(unit, "Group") == [spec.group]
+        assert directives(unit, "ExecStart") == [
+            f"{prefix}/current/venv/bin/python -u {prefix}/current/app/{svc.script}"
+        ]
+        assert directives(unit, "Type") == [svc.type]
+        assert float(directives(unit, "RestartSec")[0]) == svc.restart_sec
+        assert directives(unit, "WatchdogSec") == ([] if svc.watchdog_sec is None else [str(svc.watchdog_sec)])
+        env = dict(e.strip('"').split("=", 1) for e in directives(unit, "Environment"))
+        # The app serves health where the deploy's health gate asks: the image's [health].
+        assert env["HORUS_HEALTH_HOST"] == spec.health.host and env["HORUS_HEALTH_PORT"] == str(spec.health.port)
+        assert env["HORUS_NAMESPACE"] == app and env.items() >= dict(svc.environment).items()
+        after = directives(unit, "After")[0].split()
+        assert after == ["network.target", *(f"{app}-{dep}.service" for dep in svc.after)]
+        assert ("CAP_SYS_NICE CAP_IPC_LOCK" in directives(unit, "AmbientCapabilities")) == svc.realtime
+
+
+def test_unchanged_deploy_data_is_not_rewritten(tmp_path: Path) -> None:
+    spec = load_image(image_names()[0])
     path = write_deploy_vars(spec, tmp_path)
-    data = json.loads(path.read_text())
-    assert data == json.loads(json.dumps(deploy_vars(spec)))
-    assert data["prefix"] == spec.prefix and data["user"] == spec.user
-    assert [s["name"] for s in data["services"]] == [s.name for s in spec.services]
-    journald = spec.journald
-    assert data["journald"] == {"system_max_use": journald.system_max_use, "max_retention": journald.max_retention}
-    mtime = path.stat().st_mtime_ns
+    before = path.stat().st_mtime_ns
     write_deploy_vars(spec, tmp_path)
-    assert path.stat().st_mtime_ns == mtime, "unchanged deploy vars are not rewritten"
+    assert path.stat().st_mtime_ns == before
+
+
+MANIFESTS = [
+    {"format": 1, "id": "x", "image": "demo-amd64", "layers": [{"hash": "ab", "size": 3, "modules": ["numpy"]}]},
+    {"id": "", "app": {"name": "démo ☃", "version": "1.0"}, "ratio": 0.1, "big": 2**53, "flags": [True, False, None]},
+    {"nested": {"b": {"z": 1, "a": [1.5, -2, 'x\ny"z\\']}}, "empty": {}, "none": [], "id": "ignored"},
+]
+
+
+@pytest.mark.parametrize("manifest", MANIFESTS)
+def test_the_role_computes_a_release_id_as_the_pipeline_does(manifest: dict[str, Any]) -> None:
+    variables = role_vars(_horus_robot_manifest=manifest)
+    role_id = render("{{ _horus_robot_manifest_id }}", variables)
+    assert re.fullmatch(r"[0-9a-f]{16}", role_id) and role_id == release_id(manifest)
+    changed = json.loads(json.dumps(manifest))
+    changed["image"] = str(changed.get("image", "")) + "-x"
+    assert render("{{ _horus_robot_manifest_id }}", role_vars(_horus_robot_manifest=changed)) != role_id
+
+
+def test_releases_are_signed_in_the_namespace_the_role_verifies() -> None:
+    internal = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    assert internal["_horus_robot_sign_namespace"] == SIGN_NAMESPACE
+    tasks = "".join(p.read_text() for p in (ROLE / "tasks").glob("*.yml"))
+    assert SIGN_NAMESPACE not in tasks, "tasks name the namespace through _horus_robot_sign_namespace only"

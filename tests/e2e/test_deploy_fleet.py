@@ -26,6 +26,7 @@ from deploying import (
     wait_health,
     write_inventory,
 )
+from horus_testing import require
 
 from horus_pipeline.images import load_image
 from horus_pipeline.lock.compile import lock_inputs
@@ -268,10 +269,17 @@ def test_rollback_by_hand(robot: Robot, inventory: Path) -> None:
     assert health(robot) == 200
 
 
-def test_figures() -> None:
-    """Deploy time and bytes sent per case (the veth counter: SSH and Ansible's modules included)."""
+def test_a_deploy_sends_what_changed_and_a_no_op_least() -> None:
+    """Deploy time and bytes sent per case (the veth counter: SSH and Ansible's modules included),
+    printed for the figures; the layers are what makes an app-only change cheaper than a fresh
+    install, and a deploy with nothing to do cheaper still."""
+    cases = ("fresh", "no-op", "app-only change", "one-package bump")
+    require(all(c in FIGURES for c in cases), f"the deploys of this module's earlier tests ({', '.join(cases)})")
     for case, (seconds, sent) in FIGURES.items():
         print(f"fleet-amd64 {case:<16} {seconds:6.1f} s  {sent / 1024:9.1f} KiB sent")
+    sent = {case: FIGURES[case][1] for case in cases}
+    assert sent["no-op"] < sent["app-only change"] < sent["fresh"], sent
+    assert sent["no-op"] < sent["one-package bump"] < sent["fresh"], sent
 
 
 def test_fleet_with_broken_canary_stops_after_first_batch(sim: Sim, bundles: Bundles, tmp_path: Path) -> None:

@@ -91,6 +91,7 @@ def test_defaults(repo: Path) -> None:
             "each package at most once",
         ),
         (("[os]", "[health]\nport = 70000\n[os]"), "health.port", "a TCP port"),
+        (("[os]", '[health]\nhost = "127.0.0.1\\"\\nExecStartPre=+/bin/sh"\n[os]'), "health.host", "an IP address"),
         (("[os]", '[journald]\nmax_retention = "a week"\n[os]'), "journald.max_retention", "a time span"),
         (
             ('suite = "bookworm"', 'suite = "bookworm"\nsuit = "x"'),

@@ -178,3 +178,33 @@ def test_503_when_the_scheduler_is_not_running_and_shutdown_frees_the_port(ns: s
         server.shutdown()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_units_environment_says_where_health_is_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The deploy role puts the image's [health] host and port there; its health gate asks that port.
+    sched = horus.Scheduler(tick_rate=100)
+    port = free_port()
+    monkeypatch.setenv("HORUS_HEALTH_HOST", "127.0.0.1")
+    monkeypatch.setenv("HORUS_HEALTH_PORT", str(port))
+    server = horus.serve_health(sched)
+    try:
+        assert server.server_address == ("127.0.0.1", port)
+    finally:
+        server.shutdown()
+    explicit = horus.serve_health(sched, port=0)  # an argument still wins
+    try:
+        assert explicit.server_address[1] not in (port, 0)
+    finally:
+        explicit.shutdown()
+
+
+def test_a_bad_health_port_in_the_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HORUS_HEALTH_PORT", "80; rm -rf /")
+    with pytest.raises(ValueError, match="HORUS_HEALTH_PORT="):
+        horus.serve_health(horus.Scheduler(tick_rate=100))

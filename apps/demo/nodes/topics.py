@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 FRAME_SHAPE = (120, 160, 3)  # synthetic RGB camera frame, uint8
 
 CAMERA = "camera.rgb"
@@ -19,6 +17,3 @@ def memory_topic(process: str) -> str:
 
 # The frame plus its header; every other message is small and fits the runtime's default.
 CAMERA_TOPIC = {CAMERA: {"max_msg_size": 64 * 1024}}
-
-HEALTH_HOST = os.environ.get("DEMO_HEALTH_HOST", "127.0.0.1")
-HEALTH_PORT = int(os.environ.get("DEMO_HEALTH_PORT", "8080"))
