@@ -19,6 +19,10 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free fo
 typedef _Atomic uint64_t hatomic_u64;
 typedef _Atomic uint32_t hatomic_u32; /* futex words: the kernel's futexes are 32-bit */
 
+/* One load of a plain shared-memory field that the code then checks and uses: the compiler may
+** not load it again (another process could have changed it between the check and the use). */
+#define READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+
 /* Publish: every store before this one is visible to a reader that loads the
 ** same value with hatomic_load_acquire. */
 static inline void hatomic_store_release(hatomic_u64 *p, uint64_t v) {
@@ -54,10 +58,11 @@ static inline int hatomic_cas_release(hatomic_u64 *p, uint64_t expected, uint64_
   return atomic_compare_exchange_strong_explicit(p, &expected, v, memory_order_release, memory_order_relaxed);
 }
 
-static inline uint32_t hatomic_load32(const hatomic_u32 *p) {
+/* Futex words: relaxed, because the [DOORBELL] full fences order them (see topic.c). */
+static inline uint32_t hatomic_load32_relaxed(const hatomic_u32 *p) {
   return atomic_load_explicit((hatomic_u32 *)p, memory_order_relaxed);
 }
-static inline void hatomic_add32(hatomic_u32 *p, int32_t v) {
+static inline void hatomic_add32_relaxed(hatomic_u32 *p, int32_t v) {
   atomic_fetch_add_explicit(p, (uint32_t)v, memory_order_relaxed);
 }
 
@@ -65,8 +70,40 @@ static inline void hatomic_add32(hatomic_u32 *p, int32_t v) {
 ** with the same fence on the other side of a Dekker-style handshake. */
 static inline void hatomic_fence_full(void) { atomic_thread_fence(memory_order_seq_cst); }
 
-/* Seqlock fences, named for the side that issues them (see [SEQLOCK] in topic.c). */
-static inline void hatomic_fence_writer_begin(void) { atomic_thread_fence(memory_order_release); }
-static inline void hatomic_fence_reader_end(void) { atomic_thread_fence(memory_order_acquire); }
+/* ---- [SEQLOCK] ----------------------------------------------------------------
+** The one torn-read protocol of the core, for topic slots, log ring records
+** and stats records (topic.c draws it in full). A record's seq word is
+** HSEQ_WRITING(n) (odd) while record n is written and HSEQ_DONE(n) (even)
+** once it is complete. Both grow with n, so a reader tells "not written yet",
+** "record n" and "overwritten by a newer lap" apart; seq 0 is "never written".
+** Writers never wait; a reader copies the record, then asks hseq_read_valid
+** whether the copy is whole, and otherwise discards it and retries.
+*/
+#define HSEQ_WRITING(n) (2u * (uint64_t)(n) + 1u)
+#define HSEQ_DONE(n) (2u * (uint64_t)(n) + 2u)
+
+/* Writer begin, after the slot is ours (claimed, or ours alone): the release
+** fence orders the odd seq before every store of the record, pairing with the
+** acquire fence of hseq_read_valid. Without it a reader could copy a new byte
+** and still reload the old even seq. */
+static inline void hseq_fence_write_begin(void) { atomic_thread_fence(memory_order_release); }
+
+/* Writer begin for a slot with one writer: mark record n in progress. */
+static inline void hseq_write_begin(hatomic_u64 *seq, uint64_t n) {
+  hatomic_store_relaxed(seq, HSEQ_WRITING(n));
+  hseq_fence_write_begin();
+}
+
+/* Writer end: a reader that loads HSEQ_DONE(n) with acquire sees the whole record. */
+static inline void hseq_write_end(hatomic_u64 *seq, uint64_t n) { hatomic_store_release(seq, HSEQ_DONE(n)); }
+
+/* Reader end: the copy just taken, of a record whose seq the reader loaded
+** (acquire) as `seen`, is whole if seq still holds `seen`. The acquire fence
+** keeps the copy's loads before this reload; it pairs with the writer-begin
+** release fence. */
+static inline int hseq_read_valid(const hatomic_u64 *seq, uint64_t seen) {
+  atomic_thread_fence(memory_order_acquire);
+  return hatomic_load_relaxed(seq) == seen;
+}
 
 #endif /* HORUS_HATOMIC_H */

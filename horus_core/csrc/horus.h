@@ -13,9 +13,21 @@
 ** only if the caller serialises calls on it (the Python module holds the GIL).
 ** Different handles, in any processes, need no coordination.
 **
-** Every function returns HORUS_OK (0) or a negative HORUS_E* code. Functions
-** that can fail for a reason worth telling a human also fill `err` (a buffer
-** of HORUS_ERRLEN bytes) with a one-line message naming the topic and the fix.
+** Every function that can fail returns HORUS_OK (0) or a negative HORUS_E*
+** code; each says which codes it returns. Functions that can fail for a reason
+** worth telling a human also fill `err` (a buffer of HORUS_ERRLEN bytes, or
+** NULL for no message) with a one-line message naming the file and the fix.
+**
+** Pointers: a handle argument (horus_topic, horus_logring, horus_stats) must
+** be one its open function returned and not yet closed; the close functions
+** also take NULL and do nothing. Other pointer arguments must not be NULL
+** unless the function says what NULL means.
+**
+** Shared memory is not trusted after it was checked: a handle copies the
+** geometry of its segment (slot size, capacity, node count, names) when it
+** opens it, and every index and bound comes from that copy, so another process
+** of the same user rewriting a header cannot send a read or write outside the
+** mapping.
 */
 #ifndef HORUS_H
 #define HORUS_H
@@ -177,7 +189,10 @@ void horus_timer_slack_min(void);
 /*
 ** Keep freed heap memory in the process (glibc: mmap threshold 32 MiB, trim
 ** threshold 256 MiB), so buffers for large messages are reused instead of
-** page-faulted in afresh on every receive. Process-wide; any thread, once.
+** page-faulted in afresh on every receive. Process-wide; any thread; calling
+** it again changes nothing. HORUS_OK when the allocator took both settings,
+** HORUS_EINVAL when it refused one (a libc without mallopt's thresholds):
+** nothing is wrong then, large buffers are just returned to the system.
 */
 int horus_keep_heap(void);
 
@@ -211,12 +226,27 @@ typedef struct horus_log_record {
   char msg[HORUS_LOG_MSG_MAX + 1];
 } horus_log_record;
 
-/* Open (with create: create) the ring at path; capacity 0 = default. Any thread. The handle
-** records the pid of its process at open: a forked child opens a ring of its own. */
+/*
+** Open (with create: create) the ring at path; capacity 0 = default. Any
+** thread. The handle records the pid of its process at open: a forked child
+** opens a ring of its own. Results: HORUS_OK (*out set); HORUS_EINVAL, the
+** capacity is not a power of two; HORUS_ESYS with errno (ENOENT without
+** create, or open/mmap/flock failing); HORUS_ECORRUPT, the file is the ring of
+** a live process of another version (a stale one is replaced). *out is
+** untouched on error. path, out: not NULL.
+*/
 int horus_logring_open(const char *path, uint32_t capacity, int create, horus_logring **out, char *err);
+/* Unmap and close. NULL is a no-op. */
 void horus_logring_close(horus_logring *r);
 
-/* Append one record; a message longer than HORUS_LOG_MSG_MAX is cut and marked truncated. Any thread, any process. */
+/*
+** Append one record; cannot fail. node is a NUL-terminated string (cut to
+** HORUS_LOG_NODE_MAX bytes); msg holds len bytes, any bytes, and may be NULL
+** only when len is 0; a message longer than HORUS_LOG_MSG_MAX is cut and
+** marked truncated. When a writer a whole lap ahead takes the slot first,
+** this record is the one lost (readers count it as missed). Any thread, any
+** process.
+*/
 void horus_logring_append(horus_logring *r, uint8_t level, const char *node, uint64_t tick, const char *msg,
                           size_t len);
 
@@ -238,14 +268,16 @@ int horus_log_write_line(int fd, long level, const char *node, size_t node_len, 
 
 /* Records ever appended (the sequence number of the next one). */
 uint64_t horus_logring_head(const horus_logring *r);
+/* Records the ring holds (a power of two), as checked at open. */
 uint32_t horus_logring_capacity(const horus_logring *r);
 
 /*
 ** Read record *next into *out. HORUS_OK: *next advanced past it. HORUS_EMPTY:
 ** nothing at *next yet. HORUS_ERETRY: the record at *next is still being
 ** written (or its writer died mid-write): call again later, or give up on it
-** by incrementing *next. Records overwritten before they were read are
-** skipped and added to *missed.
+** by incrementing *next. Records overwritten before they were read, and
+** records whose checksum fails (two writers a lap apart), are skipped and
+** added to *missed. Never blocks. next, missed, out: not NULL.
 */
 int horus_logring_read(const horus_logring *r, uint64_t *next, uint64_t *missed, horus_log_record *out);
 
@@ -300,24 +332,54 @@ typedef struct horus_node_stats {
   double actual_rate_hz;
 } horus_node_stats;
 
-/* Create the registry file at path (replacing one of a dead process) for `nodes` nodes. */
+/* horus_node_stats is part of the registry file's format (stats.c): these hold it fixed. */
+_Static_assert(sizeof(horus_node_stats) == 136, "stats v1: a node record is 136 bytes");
+_Static_assert(_Alignof(horus_node_stats) == 8, "stats v1: node records are 8-byte aligned");
+_Static_assert(offsetof(horus_node_stats, state) == 48, "stats v1: state at 48");
+_Static_assert(offsetof(horus_node_stats, health) == 52, "stats v1: health at 52");
+_Static_assert(offsetof(horus_node_stats, total_ticks) == 56, "stats v1: total_ticks at 56");
+_Static_assert(offsetof(horus_node_stats, errors) == 64, "stats v1: errors at 64");
+_Static_assert(offsetof(horus_node_stats, deadline_misses) == 72, "stats v1: deadline_misses at 72");
+_Static_assert(offsetof(horus_node_stats, budget_overruns) == 80, "stats v1: budget_overruns at 80");
+_Static_assert(offsetof(horus_node_stats, last_tick_ns) == 88, "stats v1: last_tick_ns at 88");
+_Static_assert(offsetof(horus_node_stats, avg_tick_ns) == 96, "stats v1: avg_tick_ns at 96");
+_Static_assert(offsetof(horus_node_stats, max_tick_ns) == 104, "stats v1: max_tick_ns at 104");
+_Static_assert(offsetof(horus_node_stats, updated_ns) == 112, "stats v1: updated_ns at 112");
+_Static_assert(offsetof(horus_node_stats, rate_hz) == 120, "stats v1: rate_hz at 120");
+_Static_assert(offsetof(horus_node_stats, actual_rate_hz) == 128, "stats v1: actual_rate_hz at 128");
+
+/*
+** Create the registry file at path (replacing one of a dead process: the path
+** names the pid) for `nodes` nodes, every record zero. scheduler: a
+** NUL-terminated name, cut to 47 bytes. Results: HORUS_OK (*out set);
+** HORUS_EINVAL, nodes > HORUS_STATS_MAX_NODES; HORUS_ESYS with errno (the old
+** file cannot be removed, or open/mmap fails). path, scheduler, out: not NULL.
+*/
 int horus_stats_create(const char *path, const char *scheduler, uint32_t pid, uint32_t nodes, horus_stats **out,
                        char *err);
-/* Attach an existing registry for reading. */
+/*
+** Attach an existing registry for reading. HORUS_OK; HORUS_ESYS with errno
+** (ENOENT: no such registry); HORUS_ECORRUPT, the file is not a registry of
+** this version (wrong magic, version, record size, or a node count that does
+** not match its size). path, out: not NULL.
+*/
 int horus_stats_attach(const char *path, horus_stats **out, char *err);
+/* Unmap and close. NULL is a no-op. */
 void horus_stats_close(horus_stats *s);
 
-/* Publish node i's stats. Only the creating thread calls this. */
+/* Publish node i's stats; cannot fail; i out of range is ignored. Only the creating thread calls this. */
 void horus_stats_update(horus_stats *s, uint32_t i, const horus_node_stats *v);
 
+/* The header's node count, pid and scheduler name (NUL-terminated, at most 47 bytes), as checked at open. */
 uint32_t horus_stats_nodes(const horus_stats *s);
 uint32_t horus_stats_pid(const horus_stats *s);
 const char *horus_stats_scheduler(const horus_stats *s);
 /*
-** Copy node i's latest consistent stats into *out. While the record is being
-** written it retries, yielding the CPU after a short spin (the writer may be
-** preempted mid-update); a record still mid-update after 100 ms belongs to a
-** writer that died there and is copied as it is. Zeroes for i out of range.
+** Copy node i's latest consistent stats into *out; cannot fail. While the
+** record is being written it retries, yielding the CPU after a short spin
+** (the writer may be preempted mid-update); a record still mid-update after
+** 100 ms belongs to a writer that died there and is copied as it is. Zeroes
+** for i out of range. out->name is always NUL-terminated.
 */
 void horus_stats_read(const horus_stats *s, uint32_t i, horus_node_stats *out);
 
@@ -358,6 +420,8 @@ typedef struct horus_tick_stats {
 #define HORUS_TICK_MISSED 2u      /* it ended past its deadline */
 #define HORUS_TICK_OVER_BUDGET 4u /* it ran longer than its budget */
 #define HORUS_TICK_WATCHDOG 8u    /* it ran past the watchdog */
+
+/* Tick statistics live in the caller's memory: t is never NULL, and none of these can fail. */
 
 /* Zero every total, state HORUS_STATE_CREATED, no deadline miss yet. */
 void horus_tick_init(horus_tick_stats *t);

@@ -28,7 +28,7 @@
 ** WARNING: changing any of this changes the format: bump HORUS_LOGRING_VERSION.
 **
 ** Many writers: a writer takes sequence n from head, then claims its slot by
-** CAS from any older value to SEQ_WRITING(n); if a newer lap already owns the
+** CAS from any older value to HSEQ_WRITING(n); if a newer lap already owns the
 ** slot, its own record is the one lost (the ring keeps the newest). A slow
 ** writer can still be overtaken mid-write by one a whole lap later; the two
 ** then write the same bytes at once. The [SEQLOCK] check cannot see that, so
@@ -82,13 +82,12 @@ _Static_assert(offsetof(log_slot, checksum) == 80, "logring v2: checksum at 80")
 _Static_assert(offsetof(log_slot, msg) == 84, "logring v2: msg at 84");
 _Static_assert(sizeof(log_slot) == RECORD_SIZE, "logring v2: records are 512 bytes");
 
-#define SEQ_WRITING(n) (2u * (uint64_t)(n) + 1u)
-#define SEQ_DONE(n) (2u * (uint64_t)(n) + 2u)
 
 struct horus_logring {
   hseg seg;
   log_header *hdr;
-  uint32_t pid; /* getpid() is a system call; a forked child opens its own ring */
+  uint32_t capacity; /* the header's, checked at open: indexes never read it from shared memory again */
+  uint32_t pid;      /* getpid() is a system call; a forked child opens its own ring */
 };
 
 /*
@@ -135,12 +134,14 @@ int horus_logring_open(const char *path, uint32_t capacity, int create, horus_lo
   r->seg = (hseg)HSEG_INIT;
   size_t len = sizeof(log_header) + (size_t)capacity * RECORD_SIZE;
   int rc = HORUS_ERETRY;
+  uint32_t cap = 0; /* the header's capacity, loaded once, checked, then the only one used */
   for (int attempt = 0; attempt < 4 && rc == HORUS_ERETRY; attempt++) {
     rc = hseg_open(path, len, init_ring, &capacity, create, &r->seg, err);
     log_header *h = r->seg.map;
-    if (rc == HORUS_OK &&
-        (r->seg.len < sizeof *h || h->magic != LOGRING_MAGIC || h->version != HORUS_LOGRING_VERSION ||
-         h->record_size != RECORD_SIZE || sizeof *h + (size_t)h->capacity * RECORD_SIZE != r->seg.len)) {
+    cap = rc == HORUS_OK && r->seg.len >= sizeof *h ? READ_ONCE(h->capacity) : 0;
+    if (rc == HORUS_OK && (r->seg.len < sizeof *h || h->magic != LOGRING_MAGIC || h->version != HORUS_LOGRING_VERSION ||
+                           h->record_size != RECORD_SIZE || !cap || (cap & (cap - 1)) ||
+                           sizeof *h + (size_t)cap * RECORD_SIZE != r->seg.len)) {
       /* Another version's ring: replace it if nobody uses it any more. */
       rc = hseg_drop_if_stale(&r->seg, path) ? HORUS_ERETRY : HORUS_ECORRUPT;
       if (rc == HORUS_ECORRUPT)
@@ -155,6 +156,7 @@ int horus_logring_open(const char *path, uint32_t capacity, int create, horus_lo
     return rc;
   }
   r->hdr = h;
+  r->capacity = cap;
   r->pid = (uint32_t)getpid();
   *out = r;
   return HORUS_OK;
@@ -167,7 +169,7 @@ void horus_logring_close(horus_logring *r) {
 }
 
 static log_slot *slot_at(const horus_logring *r, uint64_t n) {
-  return (log_slot *)((char *)r->hdr + sizeof(log_header) + (size_t)(n & (r->hdr->capacity - 1u)) * RECORD_SIZE);
+  return (log_slot *)((char *)r->hdr + sizeof(log_header) + (size_t)(n & (r->capacity - 1u)) * RECORD_SIZE);
 }
 
 uint64_t horus_logring_head(const horus_logring *r) {
@@ -176,7 +178,7 @@ uint64_t horus_logring_head(const horus_logring *r) {
   return hatomic_load_relaxed(&r->hdr->head);
 }
 
-uint32_t horus_logring_capacity(const horus_logring *r) { return r->hdr->capacity; }
+uint32_t horus_logring_capacity(const horus_logring *r) { return r->capacity; }
 
 void horus_logring_append(horus_logring *r, uint8_t level, const char *node, uint64_t tick, const char *msg,
                           size_t len) {
@@ -184,10 +186,10 @@ void horus_logring_append(horus_logring *r, uint8_t level, const char *node, uin
   log_slot *s = slot_at(r, n);
   uint64_t old = hatomic_load_relaxed(&s->seq);
   do {
-    if (old >= SEQ_WRITING(n)) return; /* a newer lap owns the slot: ours is the record lost */
-  } while (!hatomic_cas_relaxed(&s->seq, &old, SEQ_WRITING(n)));
-  /* [SEQLOCK] writer begin, as in topic.c: pairs with the reader's acquire fence. */
-  hatomic_fence_writer_begin();
+    if (old >= HSEQ_WRITING(n)) return; /* a newer lap owns the slot: ours is the record lost */
+  } while (!hatomic_cas_relaxed(&s->seq, &old, HSEQ_WRITING(n)));
+  /* [SEQLOCK] writer begin: the CAS made the slot ours; the fence orders it before our stores. */
+  hseq_fence_write_begin();
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   s->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -198,14 +200,14 @@ void horus_logring_append(horus_logring *r, uint8_t level, const char *node, uin
   s->msg_len = (uint16_t)(s->truncated ? HORUS_LOG_MSG_MAX : len);
   memset(s->node, 0, sizeof s->node);
   strncpy(s->node, node, HORUS_LOG_NODE_MAX);
-  memcpy(s->msg, msg, s->msg_len);
+  if (s->msg_len) memcpy(s->msg, msg, s->msg_len); /* msg may be NULL when len is 0 */
   s->checksum = checksum(s, s->msg_len);
   /* [SEQLOCK] writer end; if a writer a lap ahead took the slot meanwhile, leave it theirs. */
-  hatomic_cas_release(&s->seq, SEQ_WRITING(n), SEQ_DONE(n));
+  hatomic_cas_release(&s->seq, HSEQ_WRITING(n), HSEQ_DONE(n));
 }
 
 int horus_logring_read(const horus_logring *r, uint64_t *next, uint64_t *missed, horus_log_record *out) {
-  uint32_t cap = r->hdr->capacity;
+  uint32_t cap = r->capacity;
   for (;;) {
     uint64_t head = horus_logring_head(r);
     if (*next >= head) return HORUS_EMPTY;
@@ -216,17 +218,15 @@ int horus_logring_read(const horus_logring *r, uint64_t *next, uint64_t *missed,
     const log_slot *s = slot_at(r, *next);
     /* [SEQLOCK] reader begin: pairs with the writer's release CAS. */
     uint64_t seq = hatomic_load_acquire(&s->seq);
-    if (seq > SEQ_DONE(*next)) { /* overwritten by a newer lap */
+    if (seq > HSEQ_DONE(*next)) { /* overwritten by a newer lap */
       (*missed)++;
       (*next)++;
       continue;
     }
-    if (seq != SEQ_DONE(*next)) return HORUS_ERETRY;
+    if (seq != HSEQ_DONE(*next)) return HORUS_ERETRY;
     log_slot copy;
     memcpy(&copy, s, sizeof copy);
-    /* [SEQLOCK] reader end: the fence keeps the copy above before the recheck. */
-    hatomic_fence_reader_end();
-    if (hatomic_load_relaxed(&s->seq) != seq) continue; /* overwritten while copying: look again */
+    if (!hseq_read_valid(&s->seq, seq)) continue; /* [SEQLOCK] reader end: overwritten while copying */
     (*next)++;
     uint16_t len = copy.msg_len > HORUS_LOG_MSG_MAX ? HORUS_LOG_MSG_MAX : copy.msg_len;
     if (copy.checksum != checksum(&copy, len)) { /* two writers a lap apart mixed it: drop it */

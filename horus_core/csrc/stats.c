@@ -67,9 +67,13 @@ _Static_assert(sizeof(stats_header) == 128, "stats v1: header is 128 bytes");
 _Static_assert(offsetof(stats_header, scheduler) == 64, "stats v1: scheduler name at 64");
 _Static_assert(sizeof(stats_record) <= STATS_RECORD, "stats v1: a record fits 256 bytes");
 
+/* The header's fields, copied at open: shared memory another process could rewrite is never
+** trusted for a bound or a string after it was checked. */
 struct horus_stats {
   hseg seg;
   stats_header *hdr;
+  uint32_t nodes, pid;
+  char scheduler[sizeof(((stats_header *)0)->scheduler)]; /* always NUL-terminated */
 };
 
 typedef struct stats_init {
@@ -101,9 +105,10 @@ static int open_registry(const char *path, const stats_init *in, int create, hor
   size_t len = sizeof(stats_header) + (size_t)(in ? in->nodes : 0) * STATS_RECORD;
   int rc = hseg_open(path, len, init_stats, in, create, &s->seg, err);
   stats_header *h = s->seg.map;
+  uint32_t nodes = rc == HORUS_OK && s->seg.len >= sizeof *h ? READ_ONCE(h->nodes) : 0;
   if (rc == HORUS_OK && (s->seg.len < sizeof *h || h->magic != STATS_MAGIC || h->version != HORUS_STATS_VERSION ||
-                         h->record_size != STATS_RECORD || h->nodes > HORUS_STATS_MAX_NODES ||
-                         sizeof *h + (size_t)h->nodes * STATS_RECORD != s->seg.len)) {
+                         h->record_size != STATS_RECORD || nodes > HORUS_STATS_MAX_NODES ||
+                         sizeof *h + (size_t)nodes * STATS_RECORD != s->seg.len)) {
     hseg_err(err, "%s is not a stats registry of this HORUS version: run horus clean --shm", path);
     rc = HORUS_ECORRUPT;
   }
@@ -113,6 +118,9 @@ static int open_registry(const char *path, const stats_init *in, int create, hor
     return rc;
   }
   s->hdr = h;
+  s->nodes = nodes;
+  s->pid = READ_ONCE(h->pid);
+  memcpy(s->scheduler, h->scheduler, sizeof s->scheduler - 1);
   *out = s;
   return HORUS_OK;
 }
@@ -140,25 +148,23 @@ void horus_stats_close(horus_stats *s) {
   free(s);
 }
 
-uint32_t horus_stats_nodes(const horus_stats *s) { return s->hdr->nodes; }
-uint32_t horus_stats_pid(const horus_stats *s) { return s->hdr->pid; }
-const char *horus_stats_scheduler(const horus_stats *s) { return s->hdr->scheduler; }
+uint32_t horus_stats_nodes(const horus_stats *s) { return s->nodes; }
+uint32_t horus_stats_pid(const horus_stats *s) { return s->pid; }
+const char *horus_stats_scheduler(const horus_stats *s) { return s->scheduler; }
 
 void horus_stats_update(horus_stats *s, uint32_t i, const horus_node_stats *v) {
-  if (i >= s->hdr->nodes) return;
+  if (i >= s->nodes) return;
   stats_record *r = record_at(s, i);
-  /* Single writer: a relaxed load of our own last store is exact. */
-  uint64_t seq = hatomic_load_relaxed(&r->seq);
-  /* [SEQLOCK] writer begin/end, single-writer form (see topic.c). */
-  hatomic_store_relaxed(&r->seq, seq + 1);
-  hatomic_fence_writer_begin();
+  /* Single writer: a relaxed load of our own last store (HSEQ_DONE of the last update) is exact. */
+  uint64_t n = hatomic_load_relaxed(&r->seq) / 2u;
+  hseq_write_begin(&r->seq, n);
   memcpy(&r->v, v, sizeof *v);
-  hatomic_store_release(&r->seq, seq + 2);
+  hseq_write_end(&r->seq, n);
 }
 
 void horus_stats_read(const horus_stats *s, uint32_t i, horus_node_stats *out) {
   memset(out, 0, sizeof *out);
-  if (i >= s->hdr->nodes) return;
+  if (i >= s->nodes) return;
   const stats_record *r = record_at(s, i);
   uint64_t give_up = 0;
   for (unsigned tries = 1;; tries++) {
@@ -166,8 +172,7 @@ void horus_stats_read(const horus_stats *s, uint32_t i, horus_node_stats *out) {
     uint64_t seq = hatomic_load_acquire(&r->seq);
     if (!(seq & 1u)) {
       memcpy(out, &r->v, sizeof *out);
-      hatomic_fence_reader_end();
-      if (hatomic_load_relaxed(&r->seq) == seq) break;
+      if (hseq_read_valid(&r->seq, seq)) break;
     }
     /* Being written: that takes well under a microsecond, unless the writer was preempted
     ** mid-update. Then spinning on would only keep it off the CPU: yield to it, and give up

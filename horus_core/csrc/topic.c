@@ -32,14 +32,37 @@
 ** bump HORUS_TOPIC_VERSION so old segments are refused, not misread.
 **
 ** [SEQLOCK] The torn-read protocol. Message n lives in slot n & (capacity-1).
-** Its seq word goes SEQ_WRITING(n) (odd) while the publisher writes the slot
-** and SEQ_DONE(n) (even) once it is complete; SEQ_DONE values grow with n, so
+** Its seq word goes HSEQ_WRITING(n) (odd) while the publisher writes the slot
+** and HSEQ_DONE(n) (even) once it is complete; HSEQ_DONE values grow with n, so
 ** a reader can tell "not yet written", "this message" and "overwritten by a
 ** newer lap" apart. The reader loads seq (acquire), copies the payload, issues
-** an acquire fence and loads seq again: only if both loads saw SEQ_DONE(n) is
-** the copy the message as published. The writer stores SEQ_WRITING, issues a
-** release fence, writes the payload, then stores SEQ_DONE with release. The
+** an acquire fence and loads seq again: only if both loads saw HSEQ_DONE(n) is
+** the copy the message as published. The writer stores HSEQ_WRITING, issues a
+** release fence, writes the payload, then stores HSEQ_DONE with release. The
 ** writer never waits for readers; readers only ever retry.
+** (hatomic.h holds the macros and the fence pairs, used alike by logring.c
+** and stats.c.)
+**
+** [PAYLOAD RACE] The payload copy is a data race, on purpose. A reader copies
+** the slot's plain (non-atomic) bytes with memcpy (module.c, between
+** horus_topic_peek and horus_topic_confirm) while the publisher may be
+** overwriting them. The C11 memory model calls that undefined behaviour; the
+** core relies on what every seqlock (Linux's included) relies on instead:
+**   - The copy's result is never used unless the recheck in
+**     horus_topic_confirm sees the same HSEQ_DONE(n): the acquire fence keeps
+**     every load of the copy before that recheck, and the writer's release
+**     fence keeps its first new byte after its HSEQ_WRITING store. So a copy
+**     that read any byte of a newer message is always discarded.
+**   - On the targets we build for (x86_64, aarch64) a racing plain load
+**     returns some old or new value of those bytes and never traps; memcpy of
+**     a byte range has no other effect. The length and position the copy uses
+**     come from the header and are bounded by slot_size before the copy.
+**   - The compiler cannot move the copy past the fence or invent reads that
+**     matter: the data is only read through memcpy into private memory, and
+**     the fences are compiler barriers too.
+** ThreadSanitizer would report this race; it is the one the protocol is
+** built to tolerate (see Boehm, "Can seqlocks get along with programming
+** language memory models?", MSPC 2012, for the fence-based form used here).
 **
 ** [DOORBELL] Waking sleeping subscribers without a system call per message
 ** when nobody sleeps. A waiter reads doorbell, increments waiters, issues a
@@ -52,7 +75,7 @@
 **
 ** There is one publisher per topic at a time (an OFD write lock on byte 0 of
 ** the file), so no two writers ever race on a slot. A publisher killed in the
-** middle of a write leaves that slot at SEQ_WRITING(head) and head unchanged:
+** middle of a write leaves that slot at HSEQ_WRITING(head) and head unchanged:
 ** readers see "nothing new", and the next publisher rewrites the same slot.
 */
 #define _GNU_SOURCE
@@ -98,7 +121,7 @@ typedef struct topic_header {
 
 typedef struct slot_header {
   hatomic_u64 seq;   /* [SEQLOCK] */
-  uint64_t stamp_ns; /* written by the publisher between SEQ_WRITING and SEQ_DONE */
+  uint64_t stamp_ns; /* written by the publisher between HSEQ_WRITING and HSEQ_DONE */
   uint32_t len;      /* likewise */
   uint8_t reserved[12];
 } slot_header;
@@ -111,13 +134,22 @@ _Static_assert(sizeof(topic_header) == 128, "layout v2: header is 128 bytes");
 _Static_assert(offsetof(slot_header, len) == 16, "layout v2: slot len at 16");
 _Static_assert(sizeof(slot_header) == 32, "layout v2: slot header is 32 bytes");
 
-#define SEQ_WRITING(n) (2u * (uint64_t)(n) + 1u)
-#define SEQ_DONE(n) (2u * (uint64_t)(n) + 2u)
+
+/*
+** The ring's geometry, copied from the header when it was checked: every index
+** and bound the core computes comes from this private copy, never again from
+** shared memory, where another process of the same user could rewrite it under
+** a running publisher or subscriber.
+*/
+typedef struct topic_geometry {
+  uint32_t slot_size, capacity, stride, format;
+} topic_geometry;
 
 struct horus_topic {
   hseg seg;
   int publisher;
   topic_header *hdr;
+  topic_geometry geo;
   char name[HORUS_NAME_MAX + 1];
 };
 
@@ -132,9 +164,8 @@ static size_t segment_len(uint32_t slot_size, uint32_t capacity) {
 }
 
 static slot_header *slot_at(const horus_topic *t, uint64_t seq) {
-  const topic_header *h = t->hdr;
-  size_t idx = (size_t)(seq & (h->capacity - 1u));
-  return (slot_header *)((char *)t->hdr + h->header_size + idx * h->slot_stride);
+  size_t idx = (size_t)(seq & (t->geo.capacity - 1u));
+  return (slot_header *)((char *)t->hdr + sizeof(topic_header) + idx * t->geo.stride);
 }
 
 static int join_path(char *out, size_t outlen, const char *dir, const char *name, char *err) {
@@ -164,11 +195,14 @@ static int check_header(horus_topic *t, char *err) {
              name, h->version, HORUS_TOPIC_VERSION);
     return HORUS_ECORRUPT;
   }
-  if (h->header_size != sizeof(topic_header) || !is_pow2(h->capacity) ||
-      h->slot_stride != stride_for(h->slot_size) || segment_len(h->slot_size, h->capacity) != t->seg.len) {
+  topic_geometry g = {READ_ONCE(h->slot_size), READ_ONCE(h->capacity), READ_ONCE(h->slot_stride),
+                      READ_ONCE(h->format)};
+  if (READ_ONCE(h->header_size) != sizeof(topic_header) || !is_pow2(g.capacity) || g.slot_size > HORUS_MAX_SLOT_SIZE ||
+      g.stride != stride_for(g.slot_size) || segment_len(g.slot_size, g.capacity) != t->seg.len) {
     hseg_err(err, "topic '%s': header does not match the file size: run horus clean --shm", name);
     return HORUS_ECORRUPT;
   }
+  t->geo = g;
   t->hdr = t->seg.map;
   return HORUS_OK;
 }
@@ -188,9 +222,9 @@ static void init_topic(void *map, size_t len, const void *arg) {
   h->magic = TOPIC_MAGIC;
 }
 
-static int layout_matches(const topic_header *h, const horus_topic_cfg *cfg) {
-  return (!cfg->slot_size || cfg->slot_size == h->slot_size) && (!cfg->capacity || cfg->capacity == h->capacity) &&
-         (!cfg->format || cfg->format == h->format);
+static int layout_matches(const topic_geometry *g, const horus_topic_cfg *cfg) {
+  return (!cfg->slot_size || cfg->slot_size == g->slot_size) && (!cfg->capacity || cfg->capacity == g->capacity) &&
+         (!cfg->format || cfg->format == g->format);
 }
 
 static int check_cfg(const char *name, const horus_topic_cfg *cfg, char *err) {
@@ -207,12 +241,12 @@ static int check_cfg(const char *name, const horus_topic_cfg *cfg, char *err) {
 
 /* A segment we hold shared whose layout we cannot use: replace it if it is stale. */
 static int replace_if_stale(horus_topic *t, const char *path, const horus_topic_cfg *cfg, char *err) {
-  const topic_header *h = t->hdr;
+  const topic_geometry *g = &t->geo;
   if (!hseg_drop_if_stale(&t->seg, path)) {
     hseg_err(err,
              "topic '%s' is in use with slot size %u, capacity %u, format %u; this process asked for %u, %u, %u: "
              "use the same max_msg_size/capacity in every process, or stop the others and run horus clean --shm",
-             t->name, h->slot_size, h->capacity, h->format, cfg->slot_size, cfg->capacity, cfg->format);
+             t->name, g->slot_size, g->capacity, g->format, cfg->slot_size, cfg->capacity, cfg->format);
     return HORUS_ELAYOUT;
   }
   return HORUS_ERETRY; /* it was a leftover from an older config, now gone */
@@ -238,7 +272,7 @@ int horus_topic_open(const char *dir, const char *name, const horus_topic_cfg *c
     rc = hseg_open(path, segment_len(full.slot_size, full.capacity), init_topic, &full, cfg->create, &t->seg, err);
     if (rc == HORUS_OK) rc = check_header(t, err);
     if (rc == HORUS_ECORRUPT && hseg_drop_if_stale(&t->seg, path)) rc = HORUS_ERETRY;
-    if (rc == HORUS_OK && !layout_matches(t->hdr, cfg)) rc = replace_if_stale(t, path, cfg, err);
+    if (rc == HORUS_OK && !layout_matches(&t->geo, cfg)) rc = replace_if_stale(t, path, cfg, err);
     if (rc != HORUS_ERETRY) break;
   }
   if (rc != HORUS_OK) {
@@ -256,9 +290,9 @@ void horus_topic_close(horus_topic *t) {
   free(t);
 }
 
-uint32_t horus_topic_slot_size(const horus_topic *t) { return t->hdr->slot_size; }
-uint32_t horus_topic_capacity(const horus_topic *t) { return t->hdr->capacity; }
-uint32_t horus_topic_format(const horus_topic *t) { return t->hdr->format; }
+uint32_t horus_topic_slot_size(const horus_topic *t) { return t->geo.slot_size; }
+uint32_t horus_topic_capacity(const horus_topic *t) { return t->geo.capacity; }
+uint32_t horus_topic_format(const horus_topic *t) { return t->geo.format; }
 
 uint64_t horus_topic_head(const horus_topic *t) {
   /* Pairs with the publisher's release store of head in horus_topic_publish. */
@@ -292,19 +326,15 @@ int horus_topic_publish(horus_topic *t, const horus_iov *parts, int nparts, uint
   topic_header *h = t->hdr;
   size_t total = 0;
   for (int i = 0; i < nparts; i++) total += parts[i].len;
-  if (total > h->slot_size) {
+  if (total > t->geo.slot_size) {
     hseg_err(err, "message of %zu bytes does not fit topic '%s' (max %u bytes): raise max_msg_size where the "
-            "topic is first declared", total, t->name, h->slot_size);
+            "topic is first declared", total, t->name, t->geo.slot_size);
     return HORUS_ETOOBIG;
   }
   /* Only this process writes head (publisher claim), so a relaxed load is exact. */
   uint64_t n = hatomic_load_relaxed(&h->head);
   slot_header *s = slot_at(t, n);
-  /* [SEQLOCK] writer begin: the release fence orders the odd seq before the
-  ** payload stores, pairing with the reader's acquire fence after its copy;
-  ** a weaker order could let a reader see new payload bytes with the old seq. */
-  hatomic_store_relaxed(&s->seq, SEQ_WRITING(n));
-  hatomic_fence_writer_begin();
+  hseq_write_begin(&s->seq, n); /* one publisher: the slot is ours */
   char *dst = (char *)(s + 1);
   for (int i = 0; i < nparts; i++) {
     if (parts[i].len) memcpy(dst, parts[i].base, parts[i].len);
@@ -312,15 +342,14 @@ int horus_topic_publish(horus_topic *t, const horus_iov *parts, int nparts, uint
   }
   s->len = (uint32_t)total;
   s->stamp_ns = horus_now_ns();
-  /* [SEQLOCK] writer end: release so a reader that acquires SEQ_DONE(n) sees the whole payload. */
-  hatomic_store_release(&s->seq, SEQ_DONE(n));
+  hseq_write_end(&s->seq, n);
   /* Pairs with the readers' acquire load in horus_topic_head/peek: a reader
   ** that sees head > n finds slot n complete (or already overwritten). */
   hatomic_store_release(&h->head, n + 1);
   /* [DOORBELL] publisher side: head before waiters, or a waiter could sleep through this message. */
   hatomic_fence_full();
-  if (hatomic_load32(&h->waiters)) {
-    hatomic_add32(&h->doorbell, 1);
+  if (hatomic_load32_relaxed(&h->waiters)) {
+    hatomic_add32_relaxed(&h->doorbell, 1);
     syscall(SYS_futex, &h->doorbell, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
   }
   if (seq_out) *seq_out = n;
@@ -335,9 +364,9 @@ int horus_topic_wait(horus_topic *t, const horus_cursor *c, uint64_t spin_ns, ui
     uint64_t now = horus_now_ns();
     if (now - start >= timeout_ns) return HORUS_EMPTY;
     if (now - start < spin_ns) continue;
-    uint32_t bell = hatomic_load32(&h->doorbell);
+    uint32_t bell = hatomic_load32_relaxed(&h->doorbell);
     /* [DOORBELL] waiter side. */
-    hatomic_add32(&h->waiters, 1);
+    hatomic_add32_relaxed(&h->waiters, 1);
     hatomic_fence_full();
     int rc = 0;
     if (horus_topic_head(t) <= c->next) {
@@ -346,7 +375,7 @@ int horus_topic_wait(horus_topic *t, const horus_cursor *c, uint64_t spin_ns, ui
       rc = (int)syscall(SYS_futex, &h->doorbell, FUTEX_WAIT, bell, timeout_ns == UINT64_MAX ? NULL : &ts, NULL, 0);
     }
     int e = errno;
-    hatomic_add32(&h->waiters, -1);
+    hatomic_add32_relaxed(&h->waiters, -1);
     if (rc != 0 && e == EINTR) {
       errno = EINTR;
       return HORUS_ESYS;
@@ -361,28 +390,33 @@ void horus_cursor_init(const horus_topic *t, horus_cursor *c) {
 }
 
 int horus_topic_peek(const horus_topic *t, horus_cursor *c, horus_msg_view *v) {
-  const topic_header *h = t->hdr;
+  const uint32_t capacity = t->geo.capacity;
   for (;;) {
     uint64_t head = horus_topic_head(t);
     if (c->next >= head) return HORUS_EMPTY;
-    if (head - c->next > h->capacity) {
+    if (head - c->next > capacity) {
       /* Lagged a whole ring: the oldest slot that can still hold a message is head - capacity. */
-      c->missed += head - h->capacity - c->next;
-      c->next = head - h->capacity;
+      c->missed += head - capacity - c->next;
+      c->next = head - capacity;
     }
     slot_header *s = slot_at(t, c->next);
     /* [SEQLOCK] reader begin; pairs with the writer-end release store. */
     uint64_t seq = hatomic_load_acquire(&s->seq);
-    if (seq == SEQ_DONE(c->next)) {
-      uint32_t len = s->len;
-      if (len > h->slot_size) continue; /* torn header: the seq recheck will fail, go round */
+    if (seq == HSEQ_DONE(c->next)) {
+      uint32_t len = READ_ONCE(s->len);
+      /* A torn header fails the seq recheck; a hostile one must not send the copy out of the slot. */
+      if (len > t->geo.slot_size) {
+        c->missed += 1;
+        c->next += 1;
+        continue;
+      }
       v->seq = c->next;
       v->stamp_ns = s->stamp_ns;
       v->len = len;
       v->data = s + 1;
       return HORUS_OK;
     }
-    if (seq > SEQ_DONE(c->next)) {
+    if (seq > HSEQ_DONE(c->next)) {
       /* A newer lap is in this slot: our message is gone. Count it and move on. */
       c->missed += 1;
       c->next += 1;
@@ -397,10 +431,8 @@ int horus_topic_peek(const horus_topic *t, horus_cursor *c, horus_msg_view *v) {
 
 int horus_topic_confirm(const horus_topic *t, horus_cursor *c, const horus_msg_view *v) {
   const slot_header *s = slot_at(t, v->seq);
-  /* [SEQLOCK] reader end: the acquire fence keeps the payload copy before
-  ** this second seq load; it pairs with the writer-begin release fence. */
-  hatomic_fence_reader_end();
-  if (hatomic_load_relaxed(&s->seq) != SEQ_DONE(v->seq)) return HORUS_ERETRY;
+  /* [SEQLOCK] reader end, for the copy the caller took between peek and now. */
+  if (!hseq_read_valid(&s->seq, HSEQ_DONE(v->seq))) return HORUS_ERETRY;
   c->next = v->seq + 1;
   return HORUS_OK;
 }

@@ -275,3 +275,33 @@ def test_a_live_older_runtime_segment_is_a_clear_error(ns: str, py: Py) -> None:
     wait_line(holder, "ready")
     with pytest.raises(horus.TopicCorruptError, match=r"another HORUS version \(layout 1, this is 2\)"):
         horus.Topic("cmd_vel").send(1)
+
+
+REWRITE_HEADER = """
+import struct, sys
+path = sys.argv[1]
+with open(path, "r+b") as f:
+    f.seek(12)  # slot_size, capacity, format, slot_stride: as hostile as a u32 gets
+    f.write(struct.pack("<4I", 0xFFFFFFF0, 0x80000000, 7, 0xFFFFFFC0))
+    f.seek(128 + 16)  # slot 0's payload length
+    f.write(struct.pack("<I", 0xFFFFFFFF))
+print("rewritten", flush=True)
+"""
+
+
+def test_a_rewritten_topic_header_changes_nothing_for_processes_already_attached(ns: str, py: Py) -> None:
+    # Another process of the service user rewrites the header after both ends checked it: the
+    # publisher must not write past its ring, the subscriber must not read past it (no SIGSEGV).
+    pub = horus.Topic("victim", capacity=4)
+    sub = horus.Topic("victim", capacity=4)
+    pub.send({"i": -1})  # both ends attach (and check the header) now
+    assert drain(sub, 1) == [{"i": -1}]
+    path = namespace.topics_dir() / namespace.topic_file("victim")
+    rewriter = py.start(REWRITE_HEADER, str(path))
+    wait_line(rewriter, "rewritten")
+    assert rewriter.wait(10) == 0
+    for i in range(10):
+        pub.send({"i": i})
+    got = drain(sub, 4)
+    assert [m["i"] for m in got] == [6, 7, 8, 9]  # type: ignore[index]
+    assert sub.missed == 6
