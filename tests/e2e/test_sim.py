@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from horus_testing import require
 
-from horus_pipeline import REPO, netns
+from horus_pipeline import REPO
 from horus_pipeline.errors import PipelineError
 from horus_pipeline.images import load_image
 from horus_pipeline.proc import CommandError
+from horus_pipeline.sim import netns
 from horus_pipeline.sim.fleet import Sim, reap_orphans
 from horus_pipeline.sim.robot import Robot
 from horus_pipeline.sim.rootfs import ensure_rootfs, rootfs_record, run_in_rootfs, tree_digest
