@@ -41,11 +41,10 @@ def test_planned_path_keeps_clear_of_the_obstacle(obstacle: list[float] | None) 
     assert clearance(path, obstacles) > 0.0
 
 
-def test_motor_loop_runs_with_gc_off_and_leaks_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_motor_loop_runs_with_gc_off_and_leaks_nothing(ns: str) -> None:
     import horus
     from nodes.motor import make_motor
 
-    monkeypatch.setenv("HORUS_NAMESPACE", "test-demo-motor")
     motor = make_motor()
     sched = horus.Scheduler(tick_rate=1000, name="motor-test").add(motor)
     seen: dict[str, object] = {}
