@@ -34,8 +34,17 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+# Services never run as root, nor as a user or group that owns the system's files.
+_PRIVILEGED = frozenset({"root", "daemon", "bin", "sys", "adm", "disk", "shadow", "sudo", "systemd-journal"})
 # What the unit's environment and the health gate's URL take as they are: no spaces, quotes or '%'.
 _HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]*$")
+# Service environment: a unit's Environment= line takes these as they are; anything that
+# quotes, escapes or expands (", ', \, %, $, newlines) could smuggle directives or change meaning.
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_VALUE = re.compile(r"^[^\x00-\x1f\x7f\"'\\%$]*$")
+# Set by the role (HORUS_*) or able to change what code the interpreter or loader runs.
+_ENV_RESERVED = frozenset({"PATH", "HOME", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONINSPECT"})
+_ENV_RESERVED_PREFIXES = ("LD_", "HORUS_")
 _SIZE = re.compile(r"^[0-9]+[KMGT]?$")  # journald.conf SystemMaxUse=
 _SPAN = re.compile(r"^[0-9]+(s|min|h|d|week|month|year)?$")  # journald.conf MaxRetentionSec=
 
@@ -244,6 +253,8 @@ class _Parser:
         for key, value in (("app.user", user), ("app.group", group)):
             if not _NAME.match(value):
                 raise self.fail(key, "a system user name (lower case letters, digits, '-')", value)
+            if value in _PRIVILEGED:
+                raise self.fail(key, "an unprivileged system user of the app's own", value, fix='use "horus"')
         prefix = self.str_(app_t, "app.prefix", f"/opt/{app.name}")
         if not prefix.startswith("/") or prefix.rstrip("/") in ("", "/usr", "/etc", "/opt"):
             raise self.fail("app.prefix", "an absolute directory of its own, such as /opt/<app>", prefix)
@@ -378,9 +389,7 @@ class _Parser:
                     watchdog,
                     fix='set type = "notify" (the node must send WATCHDOG=1) or drop it',
                 )
-            env = entry.get("environment", {})
-            if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
-                raise self.fail(f"{key}.environment", "a table of string values", env)
+            env = self.environment(entry.get("environment", {}), f"{key}.environment")
             restart = self.seconds(entry, f"{key}.restart_sec", _default(Service, "restart_sec"))
             assert restart is not None
             services.append(
@@ -403,6 +412,27 @@ class _Parser:
                         f"services[{i}].after", f"names of other services ({', '.join(sorted(names))})", dep
                     )
         return tuple(services)
+
+    def environment(self, env: object, key: str) -> dict[str, str]:
+        """A service's environment: names and values a unit file takes as they are (no quoting games)."""
+        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+            raise self.fail(key, "a table of string values", env)
+        for name, value in env.items():
+            if not _ENV_NAME.match(name) or name in _ENV_RESERVED or name.startswith(_ENV_RESERVED_PREFIXES):
+                raise self.fail(
+                    f"{key}.{name}",
+                    "a variable name of letters, digits and '_' that the loader and the role leave alone",
+                    name,
+                    fix=f"rename it (not {', '.join(sorted(_ENV_RESERVED))} or {'*, '.join(_ENV_RESERVED_PREFIXES)}*)",
+                )
+            if not _ENV_VALUE.match(value):
+                raise self.fail(
+                    f"{key}.{name}",
+                    "printable characters without quotes, backslashes, '%' or '$'",
+                    value,
+                    fix="put such data in a file of the app and its path here",
+                )
+        return dict(env)
 
     def journald(self, t: Mapping[str, Any]) -> Journald:
         use = self.str_(t, "journald.system_max_use", _default(Journald, "system_max_use"))

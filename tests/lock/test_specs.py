@@ -91,6 +91,22 @@ def test_defaults(repo: Path) -> None:
             "each package at most once",
         ),
         (("[os]", "[health]\nport = 70000\n[os]"), "health.port", "a TCP port"),
+        (('dir = "apps/fake"', 'dir = "apps/fake"\nuser = "root"'), "app.user", "an unprivileged system user"),
+        (
+            ('name = "main"', 'name = "main"\nenvironment = { LD_PRELOAD = "/tmp/evil.so" }'),
+            "services[0].environment.LD_PRELOAD",
+            "a variable name",
+        ),
+        (
+            ('name = "main"', 'name = "main"\nenvironment = { HORUS_HEALTH_PORT = "1" }'),
+            "services[0].environment.HORUS_HEALTH_PORT",
+            "the role leave alone",
+        ),
+        (
+            ('name = "main"', 'name = "main"\nenvironment = { MODE = "a\\"\\nExecStartPre=+/bin/sh -c id" }'),
+            "services[0].environment.MODE",
+            "without quotes, backslashes",
+        ),
         (("[os]", '[health]\nhost = "127.0.0.1\\"\\nExecStartPre=+/bin/sh"\n[os]'), "health.host", "an IP address"),
         (("[os]", '[journald]\nmax_retention = "a week"\n[os]'), "journald.max_retention", "a time span"),
         (
