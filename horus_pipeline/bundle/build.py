@@ -35,7 +35,6 @@ from ..lock.lockfile import Lock
 from ..proc import run
 from ..project import load_project
 from ..robot.assemble import FORMAT
-from .deploydata import write_deploy_vars
 from .layers import Layer, app_files, build_tree_layer, build_wheel_layer, cached_layer, layer_hash, pyc_mode
 from .release import ManifestLayer, ReleaseManifest, compose, dumps, read_manifest
 from .wheels import chosen_hash, ensure_wheels
@@ -159,7 +158,6 @@ def build_bundle(
         write_atomic(path, text)
     if sign_key is not None:
         sign(path, sign_key)
-    write_deploy_vars(spec, root)  # how the release runs on the robot: read by ansible/deploy.yml
     latest = root / "latest"
     if not latest.is_file() or latest.read_text().strip() != manifest["id"]:
         write_atomic(latest, f"{manifest['id']}\n".encode())

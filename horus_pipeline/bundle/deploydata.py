@@ -1,17 +1,16 @@
-"""What a deploy needs from an image spec: `dist/bundles/<image>/deploy.json`, read by Ansible.
+"""How a release runs on the robot: the `deploy` section of its (signed) release manifest.
 
-The release manifest says what to install; this file says how it runs on the robot: the
-install prefix, the service user, one entry per node process (the role renders one systemd
-unit per entry from its templates, the only source of unit text), journald retention and the
-health endpoint. Ansible has no TOML reader in ansible.builtin, so the bundle step writes the
-image spec's deploy part as JSON beside the releases:
+The manifest's layers say what to install; this section says how it runs: the app's name, the
+service user and group, one entry per node process (the role renders one systemd unit per entry
+from its templates, the only source of unit text), journald retention and the health endpoint.
+It is part of the manifest, so the release id and the signature cover it: nothing a robot obeys
+comes from an unsigned side file, and a rollback runs the units of the release it goes back to.
 
-    {"format": 1, "image": "demo-amd64", "app": "demo", "prefix": "/opt/demo",
-     "user": "horus", "group": "horus",
-     "services": [{"name": "control", "script": "control.py", "after": [], "restart_sec": 1.0,
-                   "realtime": true, "watchdog_sec": 2.0, "type": "notify", "environment": {}}],
-     "journald": {"system_max_use": "500M", "max_retention": "7d"},
-     "health": {"host": "127.0.0.1", "port": 8080, "path": "/health"}}
+    "deploy": {"app": "demo", "user": "horus", "group": "horus",
+               "services": [{"name": "control", "script": "control.py", "after": [], "restart_sec": 1.0,
+                             "realtime": true, "watchdog_sec": 2.0, "type": "notify", "environment": {}}],
+               "journald": {"system_max_use": "500M", "max_retention": "7d"},
+               "health": {"host": "127.0.0.1", "port": 8080, "path": "/health"}}
 """
 
 from __future__ import annotations
@@ -19,14 +18,9 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Literal, TypedDict
 
-from ..determinism import publishing
 from ..images import ImageSpec, all_images, load_image
-
-FORMAT = 1
-NAME = "deploy.json"
 
 
 class DeployService(TypedDict):
@@ -52,12 +46,9 @@ class DeployHealth(TypedDict):
 
 
 class DeployData(TypedDict):
-    """`deploy.json`: what the writer (deploy_vars) promises and the role and tests rely on."""
+    """The manifest's `deploy` section: what the writer (deploy_vars) promises and the role relies on."""
 
-    format: int
-    image: str
     app: str
-    prefix: str
     user: str
     group: str
     services: list[DeployService]
@@ -66,12 +57,9 @@ class DeployData(TypedDict):
 
 
 def deploy_vars(spec: ImageSpec) -> DeployData:
-    """The deploy part of an image spec, as plain JSON data (keys sorted when written)."""
+    """The deploy part of an image spec, as plain JSON data (the image spec validated every value)."""
     return {
-        "format": FORMAT,
-        "image": spec.name,
         "app": spec.app_name,
-        "prefix": spec.prefix,
         "user": spec.user,
         "group": spec.group,
         "services": [
@@ -92,19 +80,8 @@ def deploy_vars(spec: ImageSpec) -> DeployData:
     }
 
 
-def write_deploy_vars(spec: ImageSpec, image_dir: Path) -> Path:
-    """Write `<image_dir>/deploy.json` (atomically, only when its content changes); return its path."""
-    path = image_dir / NAME
-    text = json.dumps(deploy_vars(spec), sort_keys=True, indent=1) + "\n"
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        image_dir.mkdir(parents=True, exist_ok=True)
-        with publishing(path) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-    return path
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m horus_pipeline.bundle.deploydata [IMAGE ...]`: print each image's deploy vars (a check by eye)."""
+    """`python -m horus_pipeline.bundle.deploydata [IMAGE ...]`: print each image's deploy section (a check by eye)."""
     names = list(sys.argv[1:] if argv is None else argv)
     specs = [load_image(n) for n in names] if names else all_images()
     for spec in specs:

@@ -9,10 +9,10 @@ which a robot would receive for every app-only change; this way it is a few KB.)
 
 Its id is the first 16 hex digits of the sha256 of its canonical JSON
 without the `id` field (robot/assemble.py: `release_id`), so the same inputs give the same id
-on any machine and a modified manifest no longer matches its id. Format (FORMAT = 1):
+on any machine and a modified manifest no longer matches its id. Format (FORMAT = 2):
 
     {
-      "format": 1, "id": "3f0c...", "image": "demo-arm64",
+      "format": 2, "id": "3f0c...", "image": "demo-arm64",
       "app": {"name": "demo", "version": "0.1.0"}, "prefix": "/opt/demo",
       "target": {"arch": "aarch64", "python": "3.11", "glibc": "2.36"},
       "python": {"executable": "/usr/bin/python3.11", "home": "/usr/bin", "pyc": "checked-hash"},
@@ -23,7 +23,8 @@ on any machine and a modified manifest no longer matches its id. Format (FORMAT 
                   "source_sha256": "<wheel sha256>", "modules": ["numpy"]}, ...],
       "console_scripts": [{"name": "f2py", "module": "numpy.f2py.f2py2e", "attr": "main",
                            "section": "console"}, ...],
-      "assembler": "assemble.py"
+      "assembler": "assemble.py",
+      "deploy": {"app": "demo", "user": "horus", "services": [...], ...}   (deploydata.py)
     }
 
 Layer kinds and where they go: `package` and `core` are hard-linked into `venv/`, `app` is
@@ -43,6 +44,7 @@ from ..errors import PipelineError
 from ..images import ImageSpec
 from ..lock.lockfile import Lock
 from ..robot.assemble import FORMAT, release_id
+from .deploydata import DeployData, deploy_vars
 from .layers import Layer, LayerKind
 
 INTO: dict[str, str] = {"package": "venv", "core": "venv", "app": "app", "tool": "tool"}
@@ -108,6 +110,7 @@ class ReleaseManifest(TypedDict):
     layers: list[ManifestLayer]
     console_scripts: list[ManifestScript]
     assembler: str
+    deploy: DeployData  # how it runs on the robot (deploydata.py)
 
 
 class ConflictError(PipelineError):
@@ -177,6 +180,7 @@ def compose(spec: ImageSpec, lock: Lock, layers: Sequence[Layer], app: tuple[str
         ],
         "console_scripts": sorted(scripts, key=lambda s: s["name"]),
         "assembler": "assemble.py",
+        "deploy": deploy_vars(spec),
     }
     manifest["id"] = release_id(manifest)
     return manifest

@@ -39,7 +39,8 @@ import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-FORMAT = 1
+# 2: the manifest carries how the release runs (`deploy`), under the id and the signature.
+FORMAT = 2
 # Each layer's index: the sha256 of each of its files; the manifest holds the index's sha256.
 INDEX_NAME = ".horus-layer.json"
 _ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}

@@ -25,6 +25,7 @@ from horus_pipeline.bundle.release import ConflictError, ManifestLayer, ReleaseM
 from horus_pipeline.bundle.wheels import WheelError
 from horus_pipeline.cache import cache_dir
 from horus_pipeline.determinism import DEFAULT_EPOCH, sha256_file, write_tar_gz
+from horus_pipeline.errors import PipelineError
 from horus_pipeline.lock.compile import StaleLockError
 
 
@@ -291,10 +292,16 @@ def test_layer_archives_are_whole_gzip_streams_with_no_name_or_time(repo: Repo) 
         assert len(tar) % 512 == 0 and tar[-1024:] == bytes(1024), la.name
 
 
-def test_deploy_data_holds_the_image_spec_how_the_role_expects(repo: Repo) -> None:
-    build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
-    data = json.loads((repo.out / "fake-x86_64" / "deploy.json").read_text())
+def test_how_the_release_runs_is_in_its_manifest_under_its_id(repo: Repo) -> None:
+    result = build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
+    data = read_manifest(result.manifest)["deploy"]
     assert set(data) == DeployData.__required_keys__
     assert [set(s) for s in data["services"]] == [DeployService.__required_keys__] * len(repo.spec.services)
-    assert data["user"] == repo.spec.user and data["prefix"] == repo.spec.prefix
+    assert data["user"] == repo.spec.user and data["app"] == "fake"
     assert data["health"] == {"host": "127.0.0.1", "port": 8080, "path": "/health"}
+    assert not (repo.out / "fake-x86_64" / "deploy.json").exists()  # no unsigned side file
+    # Editing how it runs (here: the service user) after the build breaks the manifest's id.
+    text = result.manifest.read_text().replace('"user": "horus"', '"user": "root"')
+    result.manifest.write_text(text)
+    with pytest.raises(PipelineError, match="does not match its id"):
+        read_manifest(result.manifest)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from ansible.template import Templar, trust_as_template
 
 from horus_pipeline import REPO
 from horus_pipeline.bundle.build import SIGN_NAMESPACE
-from horus_pipeline.bundle.deploydata import write_deploy_vars
+from horus_pipeline.bundle.deploydata import deploy_vars
 from horus_pipeline.images import ImageSpec, image_names, load_image
 from horus_pipeline.robot.assemble import release_id
 
@@ -66,10 +65,10 @@ def test_internal_variables_are_prefixed() -> None:
     assert all(name.startswith("_horus_robot_") for name in internal)
 
 
-def units(spec: ImageSpec, bundles: Path) -> dict[str, str]:
-    """Every unit file the role renders for `spec`, by service name (deploy data written by the pipeline)."""
-    write_deploy_vars(spec, bundles / spec.name)
-    variables = role_vars(horus_robot_bundles_dir=str(bundles), horus_robot_image=spec.name, ansible_managed="x")
+def units(spec: ImageSpec) -> dict[str, str]:
+    """Every unit file the role renders for `spec`, by service name, from the manifest's deploy section."""
+    manifest = {"prefix": spec.prefix, "deploy": deploy_vars(spec)}
+    variables = role_vars(_horus_robot_manifest=manifest, horus_robot_image=spec.name, ansible_managed="x")
     services = render("{{ _horus_robot_deploy.services }}", variables)
     template = (ROLE / "templates" / "service.j2").read_text()
     return {svc["name"]: render(template, {**variables, "svc": svc}) for svc in services}
@@ -80,9 +79,9 @@ def directives(unit: str, key: str) -> list[str]:
 
 
 @pytest.mark.parametrize("image", image_names())
-def test_each_service_of_the_image_gets_a_unit_that_runs_it_as_the_spec_says(image: str, tmp_path: Path) -> None:
+def test_each_service_of_the_image_gets_a_unit_that_runs_it_as_the_spec_says(image: str) -> None:
     spec = load_image(image)
-    rendered = units(spec, tmp_path)
+    rendered = units(spec)
     assert sorted(rendered) == sorted(s.name for s in spec.services)
     prefix, app = spec.prefix, spec.app_name
     for svc in spec.services:
@@ -101,14 +100,6 @@ def test_each_service_of_the_image_gets_a_unit_that_runs_it_as_the_spec_says(ima
         after = directives(unit, "After")[0].split()
         assert after == ["network.target", *(f"{app}-{dep}.service" for dep in svc.after)]
         assert ("CAP_SYS_NICE CAP_IPC_LOCK" in directives(unit, "AmbientCapabilities")) == svc.realtime
-
-
-def test_unchanged_deploy_data_is_not_rewritten(tmp_path: Path) -> None:
-    spec = load_image(image_names()[0])
-    path = write_deploy_vars(spec, tmp_path)
-    before = path.stat().st_mtime_ns
-    write_deploy_vars(spec, tmp_path)
-    assert path.stat().st_mtime_ns == before
 
 
 MANIFESTS = [
