@@ -13,12 +13,17 @@ few seconds would flood the journal).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import sys
 import threading
+import time
 from collections.abc import Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -29,6 +34,11 @@ if TYPE_CHECKING:
 
 # Seconds a client may take to send its request or read the answer before it is dropped.
 CLIENT_TIMEOUT = 5.0
+# A connection's whole life, however slowly its bytes drip in: then it is cut.
+REQUEST_DEADLINE = 5.0
+# Connections served at once; more are closed at once. One thread each, so this bounds the
+# threads (and the locked memory of a real-time process) that clients can make it spend.
+MAX_CLIENTS = 8
 HEALTHY = ("healthy", "warning")
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -37,8 +47,28 @@ _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 # -- /health ------------------------------------------------------------------------------
 
 
+def running_release(prefix: str = sys.prefix) -> str | None:
+    """The id of the release this process runs, read once at start: a deployed venv is
+    <app>/releases/<id>/venv, reached through <app>/current, which a later deploy re-points.
+    None outside a deployed release (a laptop, a test)."""
+    release = Path(os.path.realpath(prefix)).parent
+    try:
+        manifest = json.loads((release / "MANIFEST.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    rid = manifest.get("id") if isinstance(manifest, dict) else None
+    return rid if isinstance(rid, str) and rid == release.name else None
+
+
+# Resolved at import, before anything can switch `current` under this process.
+RELEASE = running_release()
+
+
 def health_report(scheduler: Scheduler) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, JSON body): 200 only when the scheduler runs and no node is worse than "warning"."""
+    """(HTTP status, JSON body): 200 only when the scheduler runs and no node is worse than "warning".
+
+    The body names the release this process runs, so a deploy's health gate can tell the new
+    release's answer from an old process's (or another program's) on the same port."""
     nodes = scheduler.get_all_node_stats()
     safety = scheduler.safety_stats()
     running = scheduler.is_running() and safety["state"] == "running"
@@ -46,6 +76,7 @@ def health_report(scheduler: Scheduler) -> tuple[int, dict[str, Any]]:
     ok = running and not unhealthy
     body = {
         "status": "ok" if ok else "unhealthy",
+        "release": RELEASE,
         "scheduler": scheduler.name,
         "running": running,
         "unhealthy_nodes": unhealthy,
@@ -212,16 +243,62 @@ class HealthServer(ThreadingHTTPServer):
     def __init__(self, scheduler: Scheduler, host: str, port: int) -> None:
         self.scheduler = scheduler
         super().__init__((host, port), _Handler)
-        self._thread = threading.Thread(target=self.serve_forever, name=f"horus-health-{scheduler.name}", daemon=True)
+        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        self._deadlines: dict[socket.socket, float] = {}
+        self._deadlines_lock = threading.Lock()
+        self._closed = threading.Event()
+        name = f"horus-health-{scheduler.name}"
+        self._thread = threading.Thread(target=self.serve_forever, name=name, daemon=True)
+        self._reaper = threading.Thread(target=self._cut_late_clients, name=f"{name}-reaper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._reaper.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # full: this client is refused, the served ones go on
+            return
+        with self._deadlines_lock:
+            self._deadlines[request] = time.monotonic() + REQUEST_DEADLINE
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._forget(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._forget(request)
+
+    def _forget(self, request: Any) -> None:
+        with self._deadlines_lock:
+            self._deadlines.pop(request, None)
+        self._slots.release()
+
+    def _cut_late_clients(self) -> None:
+        """Shut down connections past their deadline: their blocked reads end, their threads exit."""
+        while not self._closed.wait(0.2):
+            now = time.monotonic()
+            with self._deadlines_lock:
+                late = [sock for sock, deadline in self._deadlines.items() if deadline <= now]
+            for sock in late:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that hangs up mid-answer is not news; never print tracebacks to stderr
 
     def shutdown(self) -> None:
-        """Stop serving, close the listening socket and wait for the serving thread."""
+        """Stop serving, close the listening socket and wait for the serving threads."""
         super().shutdown()
+        self._closed.set()
         self.server_close()
         self._thread.join()
+        if self._reaper.is_alive():
+            self._reaper.join()
 
 
 def serve_health(scheduler: Scheduler, host: str | None = None, port: int | None = None) -> HealthServer:
@@ -244,5 +321,5 @@ def serve_health(scheduler: Scheduler, host: str | None = None, port: int | None
         raise OSError(
             exc.errno, f"cannot serve health on {host}:{port}: {exc.strerror}; pick a free port (0: any)"
         ) from exc
-    server._thread.start()
+    server.start()
     return server

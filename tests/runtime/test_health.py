@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -208,3 +209,46 @@ def test_a_bad_health_port_in_the_environment_names_the_variable(monkeypatch: py
     monkeypatch.setenv("HORUS_HEALTH_PORT", "80; rm -rf /")
     with pytest.raises(ValueError, match="HORUS_HEALTH_PORT="):
         horus.serve_health(horus.Scheduler(tick_rate=100))
+
+
+def threads(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+
+
+def test_drip_fed_connections_are_bounded_and_cut_at_the_deadline(robot: Robot) -> None:
+    from horus.health import MAX_CLIENTS, REQUEST_DEADLINE
+
+    before = threads(robot.proc.pid)
+    drips = [socket.create_connection(("127.0.0.1", robot.port), timeout=30) for _ in range(MAX_CLIENTS * 3)]
+    try:
+        start = time.monotonic()
+        while time.monotonic() - start < REQUEST_DEADLINE / 2:
+            for sock in drips:
+                with contextlib.suppress(OSError):
+                    sock.send(b"G")  # a request that never ends, one byte at a time
+            time.sleep(0.2)
+        # One thread per served connection at most: the others were closed at once.
+        assert threads(robot.proc.pid) <= before + MAX_CLIENTS
+        wait_until(lambda: robot.health()[0] == 200, timeout=REQUEST_DEADLINE + 5)  # late ones were cut
+        for sock in drips:  # every one was closed by the server, none answered
+            sock.settimeout(REQUEST_DEADLINE + 5)
+            with contextlib.suppress(ConnectionResetError):
+                assert sock.recv(1024) == b""
+    finally:
+        for sock in drips:
+            sock.close()
+    assert robot.health()[1]["release"] is None  # not a deployed release: nothing to name
+
+
+def test_health_names_the_release_the_process_started_from(tmp_path: Path) -> None:
+    from horus.health import running_release
+
+    release = tmp_path / "opt/demo/releases/3f0c9a1b2c3d4e5f"
+    (release / "venv").mkdir(parents=True)
+    (release / "MANIFEST.json").write_text(json.dumps({"id": "3f0c9a1b2c3d4e5f"}))
+    (tmp_path / "opt/demo/current").symlink_to("releases/3f0c9a1b2c3d4e5f")
+    assert running_release(str(tmp_path / "opt/demo/current/venv")) == "3f0c9a1b2c3d4e5f"
+    (release / "MANIFEST.json").write_text(json.dumps({"id": "another"}))  # not what the directory says
+    assert running_release(str(tmp_path / "opt/demo/current/venv")) is None
+    assert running_release(str(tmp_path)) is None
