@@ -31,6 +31,12 @@ FORMAT_ID = 1
 _ZERO_COPY_MIN = 2048
 _ALIGN = 16
 _MAX_DEPTH = 64
+# Dict keys whose hashes a sender can steer into collisions (floats, tuples, ints beyond the
+# range that hashes to itself) make building the dict quadratic; a message may carry this
+# many per dict. str and bytes hash with this process's random seed, an int in
+# [-_SELF_HASHING, _SELF_HASHING] hashes to itself: those are unlimited.
+_MAX_STEERABLE_KEYS = 256
+_SELF_HASHING = 2**61 - 2
 
 _U32 = struct.Struct("<I")
 _I64 = struct.Struct("<q")
@@ -212,14 +218,24 @@ def _dec(b: bytearray | bytes, pos: int, depth: int) -> tuple[Any, int]:
     if tag == 0x64:  # d
         n = _U32.unpack_from(b, pos)[0]
         pos += 4
-        out = {}
+        pairs = []
         for _ in range(n):
             key, pos = _dec(b, pos, depth + 1)
-            out[key], pos = _dec(b, pos, depth + 1)
-        return out, pos
+            item, pos = _dec(b, pos, depth + 1)
+            pairs.append((key, item))
+        if sum(_steerable(key) for key, _ in pairs) > _MAX_STEERABLE_KEYS:
+            raise ValueError(f"a dict with more than {_MAX_STEERABLE_KEYS} float, tuple or huge int keys")
+        return dict(pairs), pos
     if tag == 0x61:  # a
         return _dec_array(b, pos)
     raise ValueError(f"unknown tag {tag:#x} at offset {pos - 1}")
+
+
+def _steerable(key: Any) -> bool:
+    t = type(key)
+    if t is str or t is bytes or t is bool or key is None:
+        return False
+    return not (t is int and -_SELF_HASHING <= key <= _SELF_HASHING)
 
 
 def _dec_array(b: bytearray | bytes, pos: int) -> tuple[Any, int]:

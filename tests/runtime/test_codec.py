@@ -109,3 +109,14 @@ def test_a_pickle_payload_is_never_executed() -> None:
 def test_malformed_payloads_are_a_clear_error(junk: bytes) -> None:
     with pytest.raises(DecodeError, match="malformed"):
         codec.decode(bytearray(junk))
+
+
+def test_dict_keys_built_to_collide_cost_no_more_than_plain_ones() -> None:
+    # Every one of these ints hashes to 0: a dict of them is quadratic to build (16,000 took 1.2 s).
+    colliding = {i * (2**61 - 1): i for i in range(1, 2_001)}
+    with pytest.raises(DecodeError, match="more than 256 float, tuple or huge int keys"):
+        codec.decode(bytearray(codec.encode_bytes(colliding)))
+    plain = {i: i for i in range(16_000)}  # ints that hash to themselves, and strings: any number
+    assert codec.decode(bytearray(codec.encode_bytes(plain))) == plain
+    named = {f"k{i}": i for i in range(16_000)}
+    assert codec.decode(bytearray(codec.encode_bytes(named))) == named
