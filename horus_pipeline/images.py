@@ -13,6 +13,7 @@ Relative paths in a spec (`[app] dir`) are relative to the directory that holds 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -45,6 +46,7 @@ _ENV_VALUE = re.compile(r"^[^\x00-\x1f\x7f\"'\\%$]*$")
 # Set by the role (HORUS_*) or able to change what code the interpreter or loader runs.
 _ENV_RESERVED = frozenset({"PATH", "HOME", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONINSPECT"})
 _ENV_RESERVED_PREFIXES = ("LD_", "HORUS_")
+_MEMORY = re.compile(r"^((1[6-9]|[2-9][0-9]|[1-9][0-9]{2,})M|[1-9][0-9]*G)$")
 _SIZE = re.compile(r"^[0-9]+[KMGT]?$")  # journald.conf SystemMaxUse=
 _SPAN = re.compile(r"^[0-9]+(s|min|h|d|week|month|year)?$")  # journald.conf MaxRetentionSec=
 
@@ -74,6 +76,11 @@ class Service:
     watchdog_sec: float | None = None  # needs type = "notify"
     type: Literal["notify", "simple"] = "simple"
     environment: Mapping[str, str] = field(default_factory=dict)
+    # Kernel-enforced bounds: a leaking or runaway node is stopped (and restarted), the robot lives.
+    memory_max: str = "1G"  # MemoryMax= (and LimitMEMLOCK= of a real-time node)
+    tasks_max: int = 256  # TasksMax=: threads and processes
+    # Networks it may talk to besides loopback (IPAddressAllow=); everything else is denied.
+    ip_allow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -364,6 +371,9 @@ class _Parser:
             "watchdog_sec",
             "type",
             "environment",
+            "memory_max",
+            "tasks_max",
+            "ip_allow",
         }
         for i, entry in enumerate(raw):
             key = f"services[{i}]"
@@ -402,6 +412,9 @@ class _Parser:
                     watchdog_sec=watchdog,
                     type="notify" if kind == "notify" else "simple",
                     environment=dict(env),
+                    memory_max=self.memory(entry, f"{key}.memory_max"),
+                    tasks_max=self.count(entry, f"{key}.tasks_max", _default(Service, "tasks_max")),
+                    ip_allow=self.networks(entry, f"{key}.ip_allow"),
                 )
             )
         names = {s.name for s in services}
@@ -412,6 +425,27 @@ class _Parser:
                         f"services[{i}].after", f"names of other services ({', '.join(sorted(names))})", dep
                     )
         return tuple(services)
+
+    def memory(self, entry: Mapping[str, Any], key: str) -> str:
+        value = self.str_(entry, key, _default(Service, "memory_max"))
+        if not _MEMORY.match(value):
+            raise self.fail(key, "a size such as '512M' or '2G' (at least 16M)", value)
+        return value
+
+    def count(self, entry: Mapping[str, Any], key: str, default: int) -> int:
+        value = entry.get(key.rsplit(".", 1)[-1], default)
+        if isinstance(value, bool) or not isinstance(value, int) or not 16 <= value <= 65536:
+            raise self.fail(key, "a whole number from 16 to 65536", value)
+        return value
+
+    def networks(self, entry: Mapping[str, Any], key: str) -> tuple[str, ...]:
+        nets = self.strings(entry, key)
+        for net in nets:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise self.fail(key, "IP networks such as '10.0.0.0/8' or addresses", net) from None
+        return nets
 
     def environment(self, env: object, key: str) -> dict[str, str]:
         """A service's environment: names and values a unit file takes as they are (no quoting games)."""

@@ -32,6 +32,9 @@ class DeployService(TypedDict):
     watchdog_sec: float | None
     type: Literal["notify", "simple"]
     environment: dict[str, str]
+    memory_max: str
+    tasks_max: int
+    ip_allow: list[str]
 
 
 class DeployJournald(TypedDict):
@@ -72,6 +75,9 @@ def deploy_vars(spec: ImageSpec) -> DeployData:
                 "watchdog_sec": s.watchdog_sec,
                 "type": s.type,
                 "environment": dict(sorted(s.environment.items())),
+                "memory_max": s.memory_max,
+                "tasks_max": s.tasks_max,
+                "ip_allow": list(s.ip_allow),
             }
             for s in spec.services
         ],

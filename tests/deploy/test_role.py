@@ -65,13 +65,13 @@ def test_internal_variables_are_prefixed() -> None:
     assert all(name.startswith("_horus_robot_") for name in internal)
 
 
-def units(spec: ImageSpec) -> dict[str, str]:
-    """Every unit file the role renders for `spec`, by service name, from the manifest's deploy section."""
+def units(spec: ImageSpec) -> dict[str, tuple[str, str]]:
+    """(unit file, environment file) the role renders per service of `spec`, from the manifest's deploy section."""
     manifest = {"prefix": spec.prefix, "deploy": deploy_vars(spec)}
     variables = role_vars(_horus_robot_manifest=manifest, horus_robot_image=spec.name, ansible_managed="x")
     services = render("{{ _horus_robot_deploy.services }}", variables)
-    template = (ROLE / "templates" / "service.j2").read_text()
-    return {svc["name"]: render(template, {**variables, "svc": svc}) for svc in services}
+    unit, env = ((ROLE / "templates" / name).read_text() for name in ("service.j2", "env.j2"))
+    return {s["name"]: (render(unit, {**variables, "svc": s}), render(env, {**variables, "svc": s})) for s in services}
 
 
 def directives(unit: str, key: str) -> list[str]:
@@ -85,7 +85,8 @@ def test_each_service_of_the_image_gets_a_unit_that_runs_it_as_the_spec_says(ima
     assert sorted(rendered) == sorted(s.name for s in spec.services)
     prefix, app = spec.prefix, spec.app_name
     for svc in spec.services:
-        unit = rendered[svc.name]
+        unit, env_file = rendered[svc.name]
+        assert f"# horus_robot unit of app {app}" in unit.splitlines()  # what pruning looks for
         assert directives(unit, "User") == [spec.user] and directives(unit, "Group") == [spec.group]
         assert directives(unit, "ExecStart") == [
             f"{prefix}/current/venv/bin/python -u {prefix}/current/app/{svc.script}"
@@ -93,13 +94,20 @@ def test_each_service_of_the_image_gets_a_unit_that_runs_it_as_the_spec_says(ima
         assert directives(unit, "Type") == [svc.type]
         assert float(directives(unit, "RestartSec")[0]) == svc.restart_sec
         assert directives(unit, "WatchdogSec") == ([] if svc.watchdog_sec is None else [str(svc.watchdog_sec)])
-        env = dict(e.strip('"').split("=", 1) for e in directives(unit, "Environment"))
+        assert directives(unit, "Environment") == []  # unit files are world-readable; the env file is not
+        assert directives(unit, "EnvironmentFile") == [f"/etc/horus/{app}/{svc.name}.env"]
+        env = dict(line.split("=", 1) for line in env_file.splitlines() if line and not line.startswith("#"))
         # The app serves health where the deploy's health gate asks: the image's [health].
         assert env["HORUS_HEALTH_HOST"] == spec.health.host and env["HORUS_HEALTH_PORT"] == str(spec.health.port)
         assert env["HORUS_NAMESPACE"] == app and env.items() >= dict(svc.environment).items()
         after = directives(unit, "After")[0].split()
         assert after == ["network.target", *(f"{app}-{dep}.service" for dep in svc.after)]
         assert ("CAP_SYS_NICE CAP_IPC_LOCK" in directives(unit, "AmbientCapabilities")) == svc.realtime
+        assert directives(unit, "MemoryMax") == [svc.memory_max] and directives(unit, "TasksMax") == [
+            str(svc.tasks_max)
+        ]
+        assert directives(unit, "IPAddressDeny") == ["any"] and directives(unit, "IPAddressAllow") == ["localhost"]
+        assert directives(unit, "LimitMEMLOCK") == ([svc.memory_max] if svc.realtime else [])
 
 
 MANIFESTS = [

@@ -91,6 +91,9 @@ def test_defaults(repo: Path) -> None:
             "each package at most once",
         ),
         (("[os]", "[health]\nport = 70000\n[os]"), "health.port", "a TCP port"),
+        (('name = "main"', 'name = "main"\nmemory_max = "lots"'), "services[0].memory_max", "a size such as"),
+        (('name = "main"', 'name = "main"\ntasks_max = 0'), "services[0].tasks_max", "a whole number from 16"),
+        (('name = "main"', 'name = "main"\nip_allow = ["any"]'), "services[0].ip_allow", "IP networks"),
         (('dir = "apps/fake"', 'dir = "apps/fake"\nuser = "root"'), "app.user", "an unprivileged system user"),
         (
             ('name = "main"', 'name = "main"\nenvironment = { LD_PRELOAD = "/tmp/evil.so" }'),
