@@ -46,7 +46,7 @@ from ..cache import cache_dir
 from ..console import step
 from ..determinism import child_env, normalized_mode, sha256_file, sorted_walk, write_tar_gz
 from ..errors import PipelineError
-from ..robot.assemble import INDEX_NAME  # each layer's file hashes; the manifest holds its sha256
+from ..robot.assemble import INDEX_NAME, console_script_problem  # the robot's rules, checked at build
 from ..targets import Target
 
 # Bump when what goes into a layer, or where, changes: every layer gets a new name.
@@ -141,6 +141,10 @@ def cached_layer(hash_: str) -> Layer | None:
     return Layer.from_json(json.loads(meta.read_text(encoding="utf-8")))
 
 
+class _BadEntryPoint(Exception):
+    """A wheel's console script with a name, module or attribute no robot may write."""
+
+
 class _LayerDestination(SchemeDictionaryDestination):
     """installer's destination for one layer: entry points are recorded, not written."""
 
@@ -155,6 +159,10 @@ class _LayerDestination(SchemeDictionaryDestination):
         return super().write_file(scheme, path, stream, is_executable or scheme == "scripts")
 
     def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:
+        # The robot writes these as root into venv/bin: a hostile name must stop the build here.
+        problem = console_script_problem(name, module, attr)
+        if problem:
+            raise _BadEntryPoint(problem)
         self.console_scripts.append(ConsoleScript(name, module, attr, section))
         return RecordEntry(name, None, None)
 
@@ -176,6 +184,11 @@ def install_wheel(wheel: Path, root: Path, target: Target) -> list[ConsoleScript
     try:
         with WheelFile.open(wheel) as source:
             install(source, destination, {"INSTALLER": b"horus-bundle\n"})
+    except _BadEntryPoint as exc:
+        raise LayerError(
+            f"{wheel.name} declares a console script a robot must not write: {exc}. "
+            "Pin another version of that package (or drop it) and re-lock"
+        ) from None
     except Exception as exc:  # installer raises several kinds for a broken wheel
         raise LayerError(f"cannot install {wheel.name} into a layer: {exc}") from exc
     return sorted(destination.console_scripts, key=lambda s: s.name)

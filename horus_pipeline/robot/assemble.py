@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tarfile
@@ -47,6 +48,12 @@ _ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
 # Bytes per read when hashing and unpacking: few Python-level calls per file on a slow robot.
 COPY_BUFSIZE = 1 << 20
 MAX_JOBS = 4
+# A layer's index lists one hash per file: no real one comes near this.
+MAX_INDEX_BYTES = 64 << 20
+# Console scripts become executables in venv/bin written by root: what a wheel says about them
+# (untrusted input) must be a plain file name and dotted Python names.
+_SCRIPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+_DOTTED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 SCRIPT = """#!{python}
 # -*- coding: utf-8 -*-
@@ -111,6 +118,16 @@ def release_id(manifest: Mapping[str, object]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def console_script_problem(name: str, module: str, attr: str) -> str | None:
+    """What is wrong with a console script entry point (None: nothing); the build and the robot both ask."""
+    if not _SCRIPT_NAME.match(name):
+        return f"script name {name!r} is not a plain file name (letters, digits, '._+-', not starting with '.')"
+    for what, value in (("module", module), ("attribute", attr)):
+        if not _DOTTED_NAME.match(value):
+            return f"script {name!r}: {what} {value!r} is not a dotted Python name"
+    return None
+
+
 def load_manifest(path: str) -> dict:
     try:
         with open(path, encoding="utf-8") as f:
@@ -124,24 +141,44 @@ def load_manifest(path: str) -> dict:
         )
     if manifest.get("id") != release_id(manifest):
         raise AssemblyError(f"{path}: its content does not match its id {manifest.get('id')!r}: modified or corrupt")
+    for script in manifest.get("console_scripts", []):
+        problem = console_script_problem(str(script.get("name")), str(script.get("module")), str(script.get("attr")))
+        if problem:
+            raise AssemblyError(f"{path}: {problem}: refused, nothing written")
     return manifest
 
 
 # ---------------------------------------------------------------- unpack
 
 
-def _checked_members(tar: tarfile.TarFile, archive: str) -> Iterator[tarfile.TarInfo]:
-    """The archive's entries as they are read, each refused unless a plain file or directory inside the layer."""
+def _checked_members(tar: tarfile.TarFile, archive: str, max_bytes: int | None) -> Iterator[tarfile.TarInfo]:
+    """The archive's entries as they are read, each refused unless a plain file or directory inside
+    the layer that no earlier entry named, and normalised as the build made it: owned by root,
+    mode 0755 or 0644 (no setuid, setgid, sticky or group/world write bits). The layer's files
+    (its index aside) may add up to `max_bytes` at most (the manifest's unpacked size)."""
+    seen: set[str] = set()
+    total = 0
     for m in tar:
-        parts = m.name.split("/")
-        if m.name.startswith("/") or ".." in parts:
+        name = m.name.rstrip("/")
+        parts = name.split("/")
+        if m.name.startswith("/") or ".." in parts or "." in parts or "" in parts:
             raise AssemblyError(f"{archive}: entry {m.name!r} points outside the layer")
         if not (m.isreg() or m.isdir()):
             raise AssemblyError(f"{archive}: entry {m.name!r} is not a file or directory")
+        if name in seen:
+            raise AssemblyError(f"{archive}: entry {m.name!r} appears twice: which one is the layer's?")
+        seen.add(name)
+        if m.isreg():
+            total += 0 if name == INDEX_NAME else m.size
+            if (name == INDEX_NAME and m.size > MAX_INDEX_BYTES) or (max_bytes is not None and total > max_bytes):
+                raise AssemblyError(f"{archive}: entry {m.name!r} takes the layer past its size in the manifest")
+        m.mode = 0o755 if m.isdir() or m.mode & 0o100 else 0o644
+        m.uid = m.gid = 0
+        m.uname = m.gname = "root"
         yield m
 
 
-def unpack(root: str, archive: str, expected: str | None) -> str:
+def unpack(root: str, archive: str, expected: str | None, max_bytes: int | None = None) -> str:
     """Verify one layer archive and unpack it to root/layers/<hash>; return that directory.
 
     The archive is hashed first and unpacked only when its sha256 is the expected one. Then it
@@ -170,7 +207,7 @@ def unpack(root: str, archive: str, expected: str | None) -> str:
     tmp = tempfile.mkdtemp(prefix=f".{layer}.tmp-{os.getpid()}-", dir=os.path.join(root, "layers"))
     try:
         with gzip.open(archive, "rb") as gz, tarfile.TarFile(fileobj=gz, copybufsize=COPY_BUFSIZE) as tar:
-            tar.extractall(tmp, members=_checked_members(tar, archive))  # no links, nothing outside
+            tar.extractall(tmp, members=_checked_members(tar, archive, max_bytes))  # no links, nothing outside
         os.chmod(tmp, 0o755)  # what the tar's own root entry would give (mkdtemp makes it 0700)
         try:
             os.rename(tmp, dest)
@@ -187,16 +224,16 @@ def unpack(root: str, archive: str, expected: str | None) -> str:
     return dest
 
 
-def unpack_all(root: str, archives: list[tuple[str, str | None]], threads: int) -> list[str]:
-    """unpack() each (archive, expected sha256), the biggest first, `threads` at a time; their
-    directories in the given order. Each archive is unpacked or not at all, whatever the others do;
-    the first error (in the given order) is raised once all are done."""
+def unpack_all(root: str, archives: list[tuple[str, str | None, int | None]], threads: int) -> list[str]:
+    """unpack() each (archive, expected sha256, unpacked size cap), the biggest first, `threads` at
+    a time; their directories in the given order. Each archive is unpacked or not at all, whatever
+    the others do; the first error (in the given order) is raised once all are done."""
     if threads <= 1 or len(archives) <= 1:
-        return [unpack(root, archive, expected) for archive, expected in archives]
+        return [unpack(root, *archive) for archive in archives]
     biggest_first = sorted(archives, key=lambda a: -os.path.getsize(a[0]))
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = {archive: pool.submit(unpack, root, archive, expected) for archive, expected in biggest_first}
-    return [futures[archive].result() for archive, _ in archives]
+        futures = {a[0]: pool.submit(unpack, root, *a) for a in biggest_first}
+    return [futures[archive].result() for archive, _, _ in archives]
 
 
 # ---------------------------------------------------------------- assemble
@@ -271,9 +308,11 @@ def layer_index(root: str, layer: dict) -> dict[str, str]:
 
 
 def _write(path: str, text: str, mode: int) -> None:
-    with open(path, "w", encoding="utf-8") as f:
+    """Create a new file (never one that exists, never through a planted symlink) with `text`."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    with open(fd, "w", encoding="utf-8") as f:
         f.write(text)
-    os.chmod(path, mode)
+    os.chmod(path, mode)  # as asked, whatever the umask
 
 
 def _console_script(venv_python: str, module: str, attr: str) -> str:
@@ -427,16 +466,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "unpack":
-            expected: dict[str, str] = {}
+            expected: dict[str, tuple[str, int]] = {}
             if args.manifest:
                 for layer in load_manifest(args.manifest)["layers"]:
-                    expected[layer["hash"]] = layer["archive_sha256"]
-            archives: list[tuple[str, str | None]] = []
+                    expected[layer["hash"]] = (layer["archive_sha256"], int(layer["size"]))
+            archives: list[tuple[str, str | None, int | None]] = []
             for archive in args.archives:
                 layer = os.path.basename(archive)[: -len(".tar.gz")]
                 if args.manifest and layer not in expected:
                     raise AssemblyError(f"{archive} is not a layer of {args.manifest}")
-                archives.append((archive, expected.get(layer)))
+                sha, size = expected.get(layer, (None, None))
+                archives.append((archive, sha, size))
             for unpacked in unpack_all(args.root, archives, jobs()):
                 print(unpacked)
         elif args.command == "assemble":
