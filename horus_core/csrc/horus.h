@@ -11,7 +11,12 @@
 **
 ** Threads: a horus_topic handle may be used by several threads of one process
 ** only if the caller serialises calls on it (the Python module holds the GIL).
-** Different handles, in any processes, need no coordination.
+** A horus_logring handle may be used by any threads at once (nothing but its
+** close changes it). A horus_stats handle has one writer thread (the one that
+** calls horus_stats_update or horus_stats_publish on the handle
+** horus_stats_create returned) and any number of reading threads at once.
+** Different handles, in any processes, need no coordination. No handle may be
+** closed while another thread is still in a call on it.
 **
 ** Every function that can fail returns HORUS_OK (0) or a negative HORUS_E*
 ** code; each says which codes it returns. Functions that can fail for a reason
@@ -189,10 +194,14 @@ void horus_timer_slack_min(void);
 /*
 ** Keep freed heap memory in the process (glibc: mmap threshold 32 MiB, trim
 ** threshold 256 MiB), so buffers for large messages are reused instead of
-** page-faulted in afresh on every receive. Process-wide; any thread; calling
-** it again changes nothing. HORUS_OK when the allocator took both settings,
-** HORUS_EINVAL when it refused one (a libc without mallopt's thresholds):
+** page-faulted in afresh on every receive. Process-wide: it changes what
+** every later free does, in every thread. Any thread, at any time; calling it
+** again changes nothing. No pointer arguments. Results: HORUS_OK, the
+** allocator took both settings; HORUS_EINVAL, it refused one (an allocator
+** without mallopt's thresholds, such as musl's or a sanitizer's, or a
+** ceiling below these values; the first setting may have been taken):
 ** nothing is wrong then, large buffers are just returned to the system.
+** errno is left as it was.
 */
 int horus_keep_heap(void);
 
@@ -227,57 +236,79 @@ typedef struct horus_log_record {
 } horus_log_record;
 
 /*
-** Open (with create: create) the ring at path; capacity 0 = default. Any
-** thread. The handle records the pid of its process at open: a forked child
-** opens a ring of its own. Results: HORUS_OK (*out set); HORUS_EINVAL, the
-** capacity is not a power of two; HORUS_ESYS with errno (ENOENT without
-** create, or open/mmap/flock failing); HORUS_ECORRUPT, the file is the ring of
-** a live process of another version (a stale one is replaced). *out is
-** untouched on error. path, out: not NULL.
+** Open the ring at path, first creating it if create is nonzero and there is
+** no file. capacity (0: HORUS_LOG_DEFAULT_CAPACITY) sizes a ring this call
+** creates; an existing ring keeps its own (horus_logring_capacity). Any
+** thread, any process. The handle records the pid of its process at open: a
+** forked child opens a ring of its own. path, out: not NULL. Results:
+**   HORUS_OK: *out is the new handle.
+**   HORUS_EINVAL: capacity is not a power of two (even if the ring exists).
+**   HORUS_ESYS, errno set: ENOENT, no ring and create is 0; ENOMEM; or
+**     open, flock, posix_fallocate (ENOSPC: /dev/shm is full) or mmap failed.
+**   HORUS_ECORRUPT: the file is empty, or is the ring of a live process of
+**     another version (one no process holds any more is replaced).
+** On error *out is untouched and err (if not NULL) says what failed.
 */
 int horus_logring_open(const char *path, uint32_t capacity, int create, horus_logring **out, char *err);
-/* Unmap and close. NULL is a no-op. */
+/* Unmap and close; the ring itself stays for the other processes. NULL is a no-op. */
 void horus_logring_close(horus_logring *r);
 
 /*
-** Append one record; cannot fail. node is a NUL-terminated string (cut to
-** HORUS_LOG_NODE_MAX bytes); msg holds len bytes, any bytes, and may be NULL
-** only when len is 0; a message longer than HORUS_LOG_MSG_MAX is cut and
-** marked truncated. When a writer a whole lap ahead takes the slot first,
-** this record is the one lost (readers count it as missed). Any thread, any
-** process.
+** Append one record; cannot fail, never blocks. r: not NULL. level: any byte
+** (horus.log's are 10 to 40). node: a NUL-terminated string, not NULL (cut to
+** HORUS_LOG_NODE_MAX bytes). msg: len bytes, any bytes, NULL only when len is
+** 0; a message longer than HORUS_LOG_MSG_MAX is cut and marked truncated.
+** The record can still be lost: when a writer a whole lap ahead takes the
+** slot first, this record is the one overwritten (readers count it as
+** missed). Any thread, any process, several threads on one handle at once.
 */
 void horus_logring_append(horus_logring *r, uint8_t level, const char *node, uint64_t tick, const char *msg,
                           size_t len);
 
 /*
 ** The name a level is shown with on stderr: "DEBUG", "INFO", "WARNING" or
-** "ERROR" for 10, 20, 30, 40; NULL for any other level (show its number).
+** "ERROR" (static strings) for 10, 20, 30, 40; NULL for any other level
+** (show its number). Pure; any thread.
 */
 const char *horus_log_level_name(long level);
 
 /*
 ** Write one record to fd as the line "[LEVEL] node: message\n" (LEVEL from
 ** horus_log_level_name, else the number), with writev(2): one system call
-** for the whole line unless the kernel takes part of it. Retries EINTR and
-** short writes; may block as long as fd does. HORUS_OK, or HORUS_ESYS with
-** errno (the rest of the line is dropped). Any thread; lines written by one
-** call each are never interleaved on a pipe (up to PIPE_BUF bytes).
+** for the whole line unless the kernel takes part of it. node holds node_len
+** bytes and msg len bytes, any bytes (NULs included); either may be NULL when
+** its length is 0. Retries EINTR and short writes; may block as long as fd
+** does. Results: HORUS_OK, the whole line was written; HORUS_ESYS with errno
+** from write(2) (EBADF, EPIPE, EAGAIN on a non-blocking fd, ...), or EIO when
+** fd took no bytes of a non-empty write; the rest of the line is dropped.
+** Any thread; lines written by one call each are never interleaved on a pipe
+** (up to PIPE_BUF bytes).
 */
 int horus_log_write_line(int fd, long level, const char *node, size_t node_len, const char *msg, size_t len);
 
-/* Records ever appended (the sequence number of the next one). */
+/*
+** Records ever appended (the sequence number of the next one), as it was at
+** some moment during the call: other processes append at any time.
+** r: not NULL; cannot fail.
+*/
 uint64_t horus_logring_head(const horus_logring *r);
-/* Records the ring holds (a power of two), as checked at open. */
+/* Records the ring holds (a power of two), as checked at open. r: not NULL; cannot fail. */
 uint32_t horus_logring_capacity(const horus_logring *r);
 
 /*
-** Read record *next into *out. HORUS_OK: *next advanced past it. HORUS_EMPTY:
-** nothing at *next yet. HORUS_ERETRY: the record at *next is still being
-** written (or its writer died mid-write): call again later, or give up on it
-** by incrementing *next. Records overwritten before they were read, and
-** records whose checksum fails (two writers a lap apart), are skipped and
-** added to *missed. Never blocks. next, missed, out: not NULL.
+** Read the record numbered *next into *out. r, next, missed, out: not NULL.
+** First, records at *next that were overwritten before they were read, or
+** whose checksum fails (two writers a lap apart mixed them), are skipped:
+** *next moves past them and their number is added to *missed (which the
+** caller zeroes or keeps counting in). Then:
+**   HORUS_OK: *out holds the record (out->seq is its number; *out's strings
+**     are NUL-terminated) and *next is past it.
+**   HORUS_EMPTY: nothing has been appended at *next yet.
+**   HORUS_ERETRY: the record at *next is still being written (or its writer
+**     died mid-write): call again later, or give up on it by incrementing
+**     *next (and counting it as missed).
+** *out is written only on HORUS_OK. Never blocks. Any thread, any process,
+** many readers at once, each with its own next and missed.
 */
 int horus_logring_read(const horus_logring *r, uint64_t *next, uint64_t *missed, horus_log_record *out);
 
@@ -316,8 +347,15 @@ enum horus_health {
   HORUS_HEALTH_COUNT
 };
 
+/*
+** One node's record in a registry: part of the registry file's format (the
+** layout in stats.c), so its size and offsets are pinned below. Only the
+** scheduler thread writes a record, under [SEQLOCK] (hatomic.h); readers
+** copy it whole with horus_stats_read. Native byte order: the file never
+** leaves its machine.
+*/
 typedef struct horus_node_stats {
-  char name[HORUS_STATS_NAME_MAX + 1];
+  char name[HORUS_STATS_NAME_MAX + 1]; /* NUL-padded */
   uint32_t state;  /* enum horus_state */
   uint32_t health; /* enum horus_health */
   uint64_t total_ticks;
@@ -332,9 +370,10 @@ typedef struct horus_node_stats {
   double actual_rate_hz;
 } horus_node_stats;
 
-/* horus_node_stats is part of the registry file's format (stats.c): these hold it fixed. */
+/* WARNING: these hold the format fixed; changing a field means bumping HORUS_STATS_VERSION (stats.c). */
 _Static_assert(sizeof(horus_node_stats) == 136, "stats v1: a node record is 136 bytes");
 _Static_assert(_Alignof(horus_node_stats) == 8, "stats v1: node records are 8-byte aligned");
+_Static_assert(offsetof(horus_node_stats, name) == 0, "stats v1: name at 0");
 _Static_assert(offsetof(horus_node_stats, state) == 48, "stats v1: state at 48");
 _Static_assert(offsetof(horus_node_stats, health) == 52, "stats v1: health at 52");
 _Static_assert(offsetof(horus_node_stats, total_ticks) == 56, "stats v1: total_ticks at 56");
@@ -349,37 +388,65 @@ _Static_assert(offsetof(horus_node_stats, rate_hz) == 120, "stats v1: rate_hz at
 _Static_assert(offsetof(horus_node_stats, actual_rate_hz) == 128, "stats v1: actual_rate_hz at 128");
 
 /*
-** Create the registry file at path (replacing one of a dead process: the path
-** names the pid) for `nodes` nodes, every record zero. scheduler: a
-** NUL-terminated name, cut to 47 bytes. Results: HORUS_OK (*out set);
-** HORUS_EINVAL, nodes > HORUS_STATS_MAX_NODES; HORUS_ESYS with errno (the old
-** file cannot be removed, or open/mmap fails). path, scheduler, out: not NULL.
+** Create the registry file at path for `nodes` records (0 to
+** HORUS_STATS_MAX_NODES), every record zero, and open it as its writer. path
+** must be this process's own (horus/registry.py names it after the pid): a
+** file already there is taken for a dead namesake's and replaced. scheduler:
+** a NUL-terminated name, cut to HORUS_STATS_NAME_MAX bytes. pid: stored for
+** readers (horus_stats_pid), normally getpid(). path, scheduler, out: not
+** NULL. Any thread. Results:
+**   HORUS_OK: *out is the new handle.
+**   HORUS_EINVAL: nodes > HORUS_STATS_MAX_NODES.
+**   HORUS_ESYS, errno set: the old file cannot be removed; ENOMEM; or open,
+**     flock, posix_fallocate (ENOSPC: /dev/shm is full) or mmap failed.
+**   HORUS_ECORRUPT: only if another process put a different file at path
+**     at the same moment.
+** On error *out is untouched and err (if not NULL) says what failed.
 */
 int horus_stats_create(const char *path, const char *scheduler, uint32_t pid, uint32_t nodes, horus_stats **out,
                        char *err);
 /*
-** Attach an existing registry for reading. HORUS_OK; HORUS_ESYS with errno
-** (ENOENT: no such registry); HORUS_ECORRUPT, the file is not a registry of
-** this version (wrong magic, version, record size, or a node count that does
-** not match its size). path, out: not NULL.
+** Attach an existing registry for reading. A registry is never seen half
+** made (it appears under its name complete), and it outlives its process
+** until removed: horus_stats_pid says whose it is. path, out: not NULL. Any
+** thread, any process. Results:
+**   HORUS_OK: *out is the new handle.
+**   HORUS_ESYS, errno set: ENOENT, no such registry; ENOMEM; or open, flock
+**     or mmap failed.
+**   HORUS_ECORRUPT: the file is not a registry of this version (empty, wrong
+**     magic, version or record size, more than HORUS_STATS_MAX_NODES
+**     records, or a record count that does not match its size).
+** On error *out is untouched and err (if not NULL) says what failed.
 */
 int horus_stats_attach(const char *path, horus_stats **out, char *err);
-/* Unmap and close. NULL is a no-op. */
+/* Unmap and close; the file stays (its creator removes it). NULL is a no-op. */
 void horus_stats_close(horus_stats *s);
 
-/* Publish node i's stats; cannot fail; i out of range is ignored. Only the creating thread calls this. */
+/*
+** Publish node i's stats ([SEQLOCK] writer); cannot fail, never blocks.
+** i >= horus_stats_nodes(s) is ignored. s: the handle horus_stats_create
+** returned; v: not NULL. Only one thread per registry ever writes (this or
+** horus_stats_publish): a second writer would let readers take torn records
+** for whole ones.
+*/
 void horus_stats_update(horus_stats *s, uint32_t i, const horus_node_stats *v);
 
-/* The header's node count, pid and scheduler name (NUL-terminated, at most 47 bytes), as checked at open. */
+/*
+** The header's node count, pid and scheduler name (NUL-terminated, at most
+** HORUS_STATS_NAME_MAX bytes, valid until horus_stats_close), as checked at
+** open. s: not NULL; cannot fail.
+*/
 uint32_t horus_stats_nodes(const horus_stats *s);
 uint32_t horus_stats_pid(const horus_stats *s);
 const char *horus_stats_scheduler(const horus_stats *s);
 /*
-** Copy node i's latest consistent stats into *out; cannot fail. While the
-** record is being written it retries, yielding the CPU after a short spin
-** (the writer may be preempted mid-update); a record still mid-update after
-** 100 ms belongs to a writer that died there and is copied as it is. Zeroes
-** for i out of range. out->name is always NUL-terminated.
+** Copy node i's latest consistent stats into *out; cannot fail. s, out: not
+** NULL. While the record is being written it retries, yielding the CPU after
+** a short spin (the writer may be preempted mid-update); a record still
+** mid-update after 100 ms belongs to a writer that died there and is copied
+** as it is (torn, if its writer was only preempted that long). Zeroes for
+** i >= horus_stats_nodes(s). out->name is always NUL-terminated. Any
+** thread, any process, many readers at once; never delays the writer.
 */
 void horus_stats_read(const horus_stats *s, uint32_t i, horus_node_stats *out);
 
@@ -436,9 +503,11 @@ void horus_tick_error(horus_tick_stats *t);
 uint32_t horus_tick_health(const horus_tick_stats *t, int64_t now_ns);
 
 /*
-** Publish t as node i's record of registry s, named `name` (cut to
-** HORUS_STATS_NAME_MAX bytes), configured at rate_hz, its health taken at
-** now_ns, which also stamps the record. Only the thread that created s.
+** Publish t as node i's record of registry s, named `name` (NUL-terminated,
+** not NULL; cut to HORUS_STATS_NAME_MAX bytes), configured at rate_hz, its
+** health taken at now_ns, which also stamps the record. Cannot fail; i out
+** of range is ignored. s: a handle from horus_stats_create, written by one
+** thread only, as for horus_stats_update.
 */
 void horus_stats_publish(horus_stats *s, uint32_t i, const char *name, double rate_hz, const horus_tick_stats *t,
                          int64_t now_ns);

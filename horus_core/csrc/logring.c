@@ -13,7 +13,7 @@
 **   64      8     head         next sequence number; writers fetch_add it (any process)
 **   72      56    (reserved, zero)
 **   128     ...   capacity records of 512 bytes:
-**                   0   8    seq        [SEQLOCK] word, as in topic.c, but claimed by CAS
+**                   0   8    seq        [SEQLOCK] word (hatomic.h), claimed by CAS
 **                   8   8    time_ns    CLOCK_REALTIME
 **                   16  8    tick
 **                   24  4    pid
@@ -27,12 +27,15 @@
 **
 ** WARNING: changing any of this changes the format: bump HORUS_LOGRING_VERSION.
 **
-** Many writers: a writer takes sequence n from head, then claims its slot by
-** CAS from any older value to HSEQ_WRITING(n); if a newer lap already owns the
-** slot, its own record is the one lost (the ring keeps the newest). A slow
-** writer can still be overtaken mid-write by one a whole lap later; the two
-** then write the same bytes at once. The [SEQLOCK] check cannot see that, so
-** readers also verify the checksum and drop a record that fails it.
+** Many writers: a writer takes sequence n from head, then claims its slot with
+** hseq_write_claim (CAS from any older value to HSEQ_WRITING(n)); if a newer
+** lap already owns the slot, its own record is the one lost (the ring keeps
+** the newest). A slow writer can still be overtaken mid-write by one a whole
+** lap later; the two then write the same bytes at once. The [SEQLOCK] check
+** cannot see that, so readers also verify the checksum and drop a record that
+** fails it. A writer killed between taking n and finishing leaves its slot
+** below HSEQ_DONE(n) until a later lap reuses it: readers get HORUS_ERETRY
+** for it and decide when to give up on it.
 */
 #define _GNU_SOURCE
 #include "hatomic.h"
@@ -76,7 +79,17 @@ typedef struct log_slot {
 } log_slot;
 
 _Static_assert(sizeof(log_header) == 128, "logring v2: header is 128 bytes");
+_Static_assert(offsetof(log_header, version) == 4, "logring v2: version at 4");
+_Static_assert(offsetof(log_header, header_size) == 8, "logring v2: header_size at 8");
+_Static_assert(offsetof(log_header, capacity) == 12, "logring v2: capacity at 12");
+_Static_assert(offsetof(log_header, record_size) == 16, "logring v2: record_size at 16");
 _Static_assert(offsetof(log_header, head) == 64, "logring v2: head at 64");
+_Static_assert(offsetof(log_slot, time_ns) == 8, "logring v2: time_ns at 8");
+_Static_assert(offsetof(log_slot, tick) == 16, "logring v2: tick at 16");
+_Static_assert(offsetof(log_slot, pid) == 24, "logring v2: pid at 24");
+_Static_assert(offsetof(log_slot, level) == 28, "logring v2: level at 28");
+_Static_assert(offsetof(log_slot, truncated) == 29, "logring v2: truncated at 29");
+_Static_assert(offsetof(log_slot, msg_len) == 30, "logring v2: msg_len at 30");
 _Static_assert(offsetof(log_slot, node) == 32, "logring v2: node at 32");
 _Static_assert(offsetof(log_slot, checksum) == 80, "logring v2: checksum at 80");
 _Static_assert(offsetof(log_slot, msg) == 84, "logring v2: msg at 84");
@@ -130,7 +143,10 @@ int horus_logring_open(const char *path, uint32_t capacity, int create, horus_lo
     return HORUS_EINVAL;
   }
   horus_logring *r = calloc(1, sizeof *r);
-  if (!r) return HORUS_ESYS;
+  if (!r) {
+    hseg_err(err, "out of memory"); /* errno is calloc's ENOMEM */
+    return HORUS_ESYS;
+  }
   r->seg = (hseg)HSEG_INIT;
   size_t len = sizeof(log_header) + (size_t)capacity * RECORD_SIZE;
   int rc = HORUS_ERETRY;
@@ -184,12 +200,7 @@ void horus_logring_append(horus_logring *r, uint8_t level, const char *node, uin
                           size_t len) {
   uint64_t n = hatomic_add_relaxed(&r->hdr->head, 1);
   log_slot *s = slot_at(r, n);
-  uint64_t old = hatomic_load_relaxed(&s->seq);
-  do {
-    if (old >= HSEQ_WRITING(n)) return; /* a newer lap owns the slot: ours is the record lost */
-  } while (!hatomic_cas_relaxed(&s->seq, &old, HSEQ_WRITING(n)));
-  /* [SEQLOCK] writer begin: the CAS made the slot ours; the fence orders it before our stores. */
-  hseq_fence_write_begin();
+  if (!hseq_write_claim(&s->seq, n)) return; /* [SEQLOCK]: a newer lap owns the slot, ours is the record lost */
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   s->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -202,8 +213,7 @@ void horus_logring_append(horus_logring *r, uint8_t level, const char *node, uin
   strncpy(s->node, node, HORUS_LOG_NODE_MAX);
   if (s->msg_len) memcpy(s->msg, msg, s->msg_len); /* msg may be NULL when len is 0 */
   s->checksum = checksum(s, s->msg_len);
-  /* [SEQLOCK] writer end; if a writer a lap ahead took the slot meanwhile, leave it theirs. */
-  hatomic_cas_release(&s->seq, HSEQ_WRITING(n), HSEQ_DONE(n));
+  hseq_write_end_claimed(&s->seq, n); /* [SEQLOCK] writer end, unless a lap ahead took the slot */
 }
 
 int horus_logring_read(const horus_logring *r, uint64_t *next, uint64_t *missed, horus_log_record *out) {
@@ -216,8 +226,7 @@ int horus_logring_read(const horus_logring *r, uint64_t *next, uint64_t *missed,
       *next = head - cap;
     }
     const log_slot *s = slot_at(r, *next);
-    /* [SEQLOCK] reader begin: pairs with the writer's release CAS. */
-    uint64_t seq = hatomic_load_acquire(&s->seq);
+    uint64_t seq = hseq_read_begin(&s->seq); /* [SEQLOCK] reader begin */
     if (seq > HSEQ_DONE(*next)) { /* overwritten by a newer lap */
       (*missed)++;
       (*next)++;
@@ -225,7 +234,7 @@ int horus_logring_read(const horus_logring *r, uint64_t *next, uint64_t *missed,
     }
     if (seq != HSEQ_DONE(*next)) return HORUS_ERETRY;
     log_slot copy;
-    memcpy(&copy, s, sizeof copy);
+    memcpy(&copy, s, sizeof copy); /* races the writers: [PAYLOAD RACE]; nothing in it is used before the checks */
     if (!hseq_read_valid(&s->seq, seq)) continue; /* [SEQLOCK] reader end: overwritten while copying */
     (*next)++;
     uint16_t len = copy.msg_len > HORUS_LOG_MSG_MAX ? HORUS_LOG_MSG_MAX : copy.msg_len;
@@ -306,7 +315,7 @@ int horus_log_write_line(int fd, long level, const char *node, size_t node_len, 
   char line[LINE_MAX_STACK];
   size_t at = 0;
   for (int k = 0; k < 5; k++) {
-    memcpy(line + at, iov[k].iov_base, iov[k].iov_len);
+    if (iov[k].iov_len) memcpy(line + at, iov[k].iov_base, iov[k].iov_len); /* node or msg may be NULL when empty */
     at += iov[k].iov_len;
   }
   struct iovec whole = {line, at};

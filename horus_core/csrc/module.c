@@ -237,7 +237,7 @@ static PyObject *Cursor_recv(CursorObject *self, PyObject *unused) {
     if (horus_topic_peek(t, &self->c, &v) == HORUS_EMPTY) Py_RETURN_NONE;
     PyObject *out = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)v.len);
     if (!out) return NULL;
-    /* Races the publisher on purpose: see [PAYLOAD RACE] in topic.c; confirm decides. */
+    /* Races the publisher on purpose: see [PAYLOAD RACE] in hatomic.h; confirm decides. */
     memcpy(PyByteArray_AsString(out), v.data, v.len);
     if (horus_topic_confirm(t, &self->c, &v) == HORUS_OK) return out;
     Py_DECREF(out); /* overwritten while copying: peek again */

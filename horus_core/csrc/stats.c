@@ -14,14 +14,16 @@
 **   64      48    scheduler    name, NUL-padded
 **   112     16    (reserved, zero)
 **   128     ...   nodes records of 256 bytes:
-**                   0   8    seq     [SEQLOCK] word; only the scheduler thread writes the record
+**                   0   8    seq     [SEQLOCK] word (hatomic.h); only the scheduler thread writes the record
 **                   8   ...  horus_node_stats, as declared in horus.h
 **
 ** WARNING: changing this layout or horus_node_stats changes the format: bump
 ** HORUS_STATS_VERSION.
 **
-** One writer per file, so the [SEQLOCK] of topic.c is used in its simplest
-** form: seq odd while the record is written, even when done.
+** One writer per file, so the [SEQLOCK] is used in its simplest form: seq
+** odd while the record is written, even when done, with no lap to tell apart
+** (a record's n is just how many updates it has had). horus_stats_read's copy
+** races the writer: [PAYLOAD RACE].
 **
 ** The totals a record is made from (horus_tick_stats) live in the
 ** scheduler's process; horus_stats_publish turns them into a record, so one
@@ -64,7 +66,13 @@ typedef struct stats_record {
 } stats_record;
 
 _Static_assert(sizeof(stats_header) == 128, "stats v1: header is 128 bytes");
+_Static_assert(offsetof(stats_header, version) == 4, "stats v1: version at 4");
+_Static_assert(offsetof(stats_header, header_size) == 8, "stats v1: header_size at 8");
+_Static_assert(offsetof(stats_header, nodes) == 12, "stats v1: nodes at 12");
+_Static_assert(offsetof(stats_header, record_size) == 16, "stats v1: record_size at 16");
+_Static_assert(offsetof(stats_header, pid) == 20, "stats v1: pid at 20");
 _Static_assert(offsetof(stats_header, scheduler) == 64, "stats v1: scheduler name at 64");
+_Static_assert(offsetof(stats_record, v) == 8, "stats v1: horus_node_stats at 8 in a record");
 _Static_assert(sizeof(stats_record) <= STATS_RECORD, "stats v1: a record fits 256 bytes");
 
 /* The header's fields, copied at open: shared memory another process could rewrite is never
@@ -100,7 +108,10 @@ static stats_record *record_at(const horus_stats *s, uint32_t i) {
 
 static int open_registry(const char *path, const stats_init *in, int create, horus_stats **out, char *err) {
   horus_stats *s = calloc(1, sizeof *s);
-  if (!s) return HORUS_ESYS;
+  if (!s) {
+    hseg_err(err, "out of memory"); /* errno is calloc's ENOMEM */
+    return HORUS_ESYS;
+  }
   s->seg = (hseg)HSEG_INIT;
   size_t len = sizeof(stats_header) + (size_t)(in ? in->nodes : 0) * STATS_RECORD;
   int rc = hseg_open(path, len, init_stats, in, create, &s->seg, err);
@@ -157,9 +168,9 @@ void horus_stats_update(horus_stats *s, uint32_t i, const horus_node_stats *v) {
   stats_record *r = record_at(s, i);
   /* Single writer: a relaxed load of our own last store (HSEQ_DONE of the last update) is exact. */
   uint64_t n = hatomic_load_relaxed(&r->seq) / 2u;
-  hseq_write_begin(&r->seq, n);
+  hseq_write_begin(&r->seq, n); /* [SEQLOCK] writer begin */
   memcpy(&r->v, v, sizeof *v);
-  hseq_write_end(&r->seq, n);
+  hseq_write_end(&r->seq, n); /* [SEQLOCK] writer end */
 }
 
 void horus_stats_read(const horus_stats *s, uint32_t i, horus_node_stats *out) {
@@ -168,10 +179,9 @@ void horus_stats_read(const horus_stats *s, uint32_t i, horus_node_stats *out) {
   const stats_record *r = record_at(s, i);
   uint64_t give_up = 0;
   for (unsigned tries = 1;; tries++) {
-    /* [SEQLOCK] reader: acquire pairs with the writer-end release store. */
-    uint64_t seq = hatomic_load_acquire(&r->seq);
+    uint64_t seq = hseq_read_begin(&r->seq); /* [SEQLOCK] reader begin */
     if (!(seq & 1u)) {
-      memcpy(out, &r->v, sizeof *out);
+      memcpy(out, &r->v, sizeof *out); /* races the writer: [PAYLOAD RACE] */
       if (hseq_read_valid(&r->seq, seq)) break;
     }
     /* Being written: that takes well under a microsecond, unless the writer was preempted
@@ -180,7 +190,9 @@ void horus_stats_read(const horus_stats *s, uint32_t i, horus_node_stats *out) {
     if (tries < STATS_SPINS) continue;
     uint64_t now = horus_now_ns();
     if (!give_up) give_up = now + STATS_STUCK_NS;
-    if (now >= give_up) { /* a writer killed mid-update leaves seq odd for ever: report the record as it is */
+    /* A writer killed mid-update leaves seq odd for ever: report the record as it is
+    ** ([PAYLOAD RACE], exception two). */
+    if (now >= give_up) {
       memcpy(out, &r->v, sizeof *out);
       break;
     }

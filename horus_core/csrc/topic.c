@@ -31,38 +31,16 @@
 ** WARNING: changing any offset, size or constant here changes the format:
 ** bump HORUS_TOPIC_VERSION so old segments are refused, not misread.
 **
-** [SEQLOCK] The torn-read protocol. Message n lives in slot n & (capacity-1).
-** Its seq word goes HSEQ_WRITING(n) (odd) while the publisher writes the slot
-** and HSEQ_DONE(n) (even) once it is complete; HSEQ_DONE values grow with n, so
-** a reader can tell "not yet written", "this message" and "overwritten by a
-** newer lap" apart. The reader loads seq (acquire), copies the payload, issues
-** an acquire fence and loads seq again: only if both loads saw HSEQ_DONE(n) is
-** the copy the message as published. The writer stores HSEQ_WRITING, issues a
-** release fence, writes the payload, then stores HSEQ_DONE with release. The
-** writer never waits for readers; readers only ever retry.
-** (hatomic.h holds the macros and the fence pairs, used alike by logring.c
-** and stats.c.)
-**
-** [PAYLOAD RACE] The payload copy is a data race, on purpose. A reader copies
-** the slot's plain (non-atomic) bytes with memcpy (module.c, between
-** horus_topic_peek and horus_topic_confirm) while the publisher may be
-** overwriting them. The C11 memory model calls that undefined behaviour; the
-** core relies on what every seqlock (Linux's included) relies on instead:
-**   - The copy's result is never used unless the recheck in
-**     horus_topic_confirm sees the same HSEQ_DONE(n): the acquire fence keeps
-**     every load of the copy before that recheck, and the writer's release
-**     fence keeps its first new byte after its HSEQ_WRITING store. So a copy
-**     that read any byte of a newer message is always discarded.
-**   - On the targets we build for (x86_64, aarch64) a racing plain load
-**     returns some old or new value of those bytes and never traps; memcpy of
-**     a byte range has no other effect. The length and position the copy uses
-**     come from the header and are bounded by slot_size before the copy.
-**   - The compiler cannot move the copy past the fence or invent reads that
-**     matter: the data is only read through memcpy into private memory, and
-**     the fences are compiler barriers too.
-** ThreadSanitizer would report this race; it is the one the protocol is
-** built to tolerate (see Boehm, "Can seqlocks get along with programming
-** language memory models?", MSPC 2012, for the fence-based form used here).
+** [SEQLOCK] (hatomic.h, where the protocol and its fences are defined once)
+** guards each slot: message n lives in slot n & (capacity-1), and its seq word
+** goes HSEQ_WRITING(n) while the publisher writes it, HSEQ_DONE(n) once it is
+** complete. One publisher, so the plain hseq_write_begin/end. A subscriber's
+** copy spans two calls: horus_topic_peek loads seq (hseq_read_begin) and
+** hands out a view, the caller copies the payload (module.c), and
+** horus_topic_confirm rechecks seq (hseq_read_valid). That copy races the
+** publisher on purpose: [PAYLOAD RACE] in hatomic.h says why a copy that
+** passes confirm is the message as published, and why the race is tolerated.
+** The writer never waits for readers; readers only ever retry.
 **
 ** [DOORBELL] Waking sleeping subscribers without a system call per message
 ** when nobody sleeps. A waiter reads doorbell, increments waiters, issues a
@@ -126,11 +104,19 @@ typedef struct slot_header {
   uint8_t reserved[12];
 } slot_header;
 
+_Static_assert(offsetof(topic_header, version) == 4, "layout v2: version at 4");
+_Static_assert(offsetof(topic_header, header_size) == 8, "layout v2: header_size at 8");
+_Static_assert(offsetof(topic_header, slot_size) == 12, "layout v2: slot_size at 12");
+_Static_assert(offsetof(topic_header, capacity) == 16, "layout v2: capacity at 16");
+_Static_assert(offsetof(topic_header, format) == 20, "layout v2: format at 20");
+_Static_assert(offsetof(topic_header, slot_stride) == 24, "layout v2: slot_stride at 24");
+_Static_assert(offsetof(topic_header, creator_pid) == 28, "layout v2: creator_pid at 28");
 _Static_assert(offsetof(topic_header, publisher) == 32, "layout v2: publisher at 32");
 _Static_assert(offsetof(topic_header, head) == 64, "layout v2: head at 64");
 _Static_assert(offsetof(topic_header, waiters) == 72, "layout v2: waiters at 72");
 _Static_assert(offsetof(topic_header, doorbell) == 76, "layout v2: doorbell at 76");
 _Static_assert(sizeof(topic_header) == 128, "layout v2: header is 128 bytes");
+_Static_assert(offsetof(slot_header, stamp_ns) == 8, "layout v2: slot stamp_ns at 8");
 _Static_assert(offsetof(slot_header, len) == 16, "layout v2: slot len at 16");
 _Static_assert(sizeof(slot_header) == 32, "layout v2: slot header is 32 bytes");
 
@@ -334,7 +320,7 @@ int horus_topic_publish(horus_topic *t, const horus_iov *parts, int nparts, uint
   /* Only this process writes head (publisher claim), so a relaxed load is exact. */
   uint64_t n = hatomic_load_relaxed(&h->head);
   slot_header *s = slot_at(t, n);
-  hseq_write_begin(&s->seq, n); /* one publisher: the slot is ours */
+  hseq_write_begin(&s->seq, n); /* [SEQLOCK] writer begin; one publisher: the slot is ours */
   char *dst = (char *)(s + 1);
   for (int i = 0; i < nparts; i++) {
     if (parts[i].len) memcpy(dst, parts[i].base, parts[i].len);
@@ -342,7 +328,7 @@ int horus_topic_publish(horus_topic *t, const horus_iov *parts, int nparts, uint
   }
   s->len = (uint32_t)total;
   s->stamp_ns = horus_now_ns();
-  hseq_write_end(&s->seq, n);
+  hseq_write_end(&s->seq, n); /* [SEQLOCK] writer end */
   /* Pairs with the readers' acquire load in horus_topic_head/peek: a reader
   ** that sees head > n finds slot n complete (or already overwritten). */
   hatomic_store_release(&h->head, n + 1);
@@ -400,11 +386,11 @@ int horus_topic_peek(const horus_topic *t, horus_cursor *c, horus_msg_view *v) {
       c->next = head - capacity;
     }
     slot_header *s = slot_at(t, c->next);
-    /* [SEQLOCK] reader begin; pairs with the writer-end release store. */
-    uint64_t seq = hatomic_load_acquire(&s->seq);
+    uint64_t seq = hseq_read_begin(&s->seq); /* [SEQLOCK] reader begin */
     if (seq == HSEQ_DONE(c->next)) {
       uint32_t len = READ_ONCE(s->len);
-      /* A torn header fails the seq recheck; a hostile one must not send the copy out of the slot. */
+      /* [PAYLOAD RACE], exception one: a torn len fails the recheck, a hostile one must not
+      ** send the copy out of the slot. */
       if (len > t->geo.slot_size) {
         c->missed += 1;
         c->next += 1;

@@ -9,12 +9,15 @@
 ** one whole update (its fields agree with each other), and the last must be
 ** the final one. Then writes log lines of every kind into a pipe and checks
 ** the bytes, and round-trips records of every length through the log ring.
-** Exit 0 on success.
+** Last, the result cases and NULL rules horus.h states for the log ring, the
+** registry and horus_keep_heap. Exit 0 on success.
 */
 #define _GNU_SOURCE
 #include "check.h"
 #include "horus.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +141,15 @@ static void check_lines(void) {
   snprintf(expect, sizeof expect, "[DEBUG] arm: %s\n", msg);
   check_line(10, "arm", msg, expect);
   CHECK(horus_log_write_line(-1, 20, "a", 1, "b", 1) == HORUS_ESYS);
+  /* NULL with length 0 is an empty node or message (UBSan checks no NULL reaches memcpy). */
+  int fds[2];
+  if (pipe(fds) != 0) exit(2);
+  CHECK(horus_log_write_line(fds[1], 30, NULL, 0, NULL, 0) == HORUS_OK);
+  close(fds[1]);
+  char buf[32];
+  ssize_t n = read(fds[0], buf, sizeof buf);
+  close(fds[0]);
+  CHECK(n == 13 && memcmp(buf, "[WARNING] : \n", 13) == 0);
 }
 
 static void check_ring(const char *dir) {
@@ -161,7 +173,63 @@ static void check_ring(const char *dir) {
     CHECK(memcmp(rec.msg, msg, kept) == 0 && rec.msg[kept] == '\0' && strcmp(rec.node, "arm") == 0);
   }
   CHECK(missed == 0 && next == sizeof msg);
+  horus_logring_append(r, 20, "arm", 0, NULL, 0); /* msg may be NULL when len is 0 */
+  horus_log_record rec;
+  CHECK(horus_logring_read(r, &next, &missed, &rec) == HORUS_OK && rec.msg_len == 0 && rec.msg[0] == '\0');
+  CHECK(horus_logring_read(r, &next, &missed, &rec) == HORUS_EMPTY && next == horus_logring_head(r));
   horus_logring_close(r);
+}
+
+/* The result cases and NULL rules of horus.h for the log ring, the registry and horus_keep_heap. */
+static void check_contract(const char *dir) {
+  char path[512], err[HORUS_ERRLEN];
+  horus_logring *r = NULL; /* stays NULL through every failed open: *out is untouched on error */
+  snprintf(path, sizeof path, "%s/ring2", dir);
+  CHECK(horus_logring_open(path, 12, 1, &r, err) == HORUS_EINVAL && !r);
+  errno = 0;
+  CHECK(horus_logring_open(path, 0, 0, &r, NULL) == HORUS_ESYS && errno == ENOENT && !r);
+  CHECK(horus_logring_open(path, 0, 1, &r, err) == HORUS_OK && r);
+  CHECK(horus_logring_capacity(r) == HORUS_LOG_DEFAULT_CAPACITY && horus_logring_head(r) == 0);
+  horus_logring *again = NULL; /* an existing ring keeps its own capacity */
+  CHECK(horus_logring_open(path, 16, 1, &again, err) == HORUS_OK);
+  CHECK(again && horus_logring_capacity(again) == HORUS_LOG_DEFAULT_CAPACITY);
+  horus_logring_close(again);
+  horus_logring_close(r);
+  horus_logring_close(NULL);
+  snprintf(path, sizeof path, "%s/empty", dir);
+  int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  CHECK(fd >= 0);
+  close(fd);
+  r = NULL;
+  CHECK(horus_logring_open(path, 0, 1, &r, err) == HORUS_ECORRUPT && !r);
+
+  horus_stats *s = NULL;
+  CHECK(horus_stats_attach(path, &s, err) == HORUS_ECORRUPT && !s); /* the empty file */
+  snprintf(path, sizeof path, "%s/stats2", dir);
+  errno = 0;
+  CHECK(horus_stats_attach(path, &s, NULL) == HORUS_ESYS && errno == ENOENT && !s);
+  CHECK(horus_stats_create(path, "s", 1, HORUS_STATS_MAX_NODES + 1, &s, err) == HORUS_EINVAL && !s);
+  CHECK(horus_stats_create(path, "s", 4242, 2, &s, err) == HORUS_OK && s);
+  horus_stats *reader = NULL;
+  CHECK(horus_stats_attach(path, &reader, err) == HORUS_OK && reader);
+  CHECK(horus_stats_nodes(reader) == 2 && horus_stats_pid(reader) == 4242);
+  CHECK(strcmp(horus_stats_scheduler(reader), "s") == 0);
+  horus_node_stats v;
+  memset(&v, 0xff, sizeof v);
+  horus_stats_update(s, 2, &v);    /* out of range: ignored */
+  horus_stats_read(reader, 2, &v); /* out of range: zeroes */
+  CHECK(v.total_ticks == 0 && v.name[0] == '\0');
+  horus_stats_read(reader, 1, &v); /* never written: zeroes too */
+  CHECK(v.total_ticks == 0 && v.name[0] == '\0');
+  horus_stats_close(reader);
+  horus_stats_close(s);
+  horus_stats_close(NULL);
+
+  /* glibc takes both settings; under ASan the allocator is the sanitizer's, whose mallopt
+  ** refuses them: the HORUS_EINVAL case. Either way, calling again changes nothing. */
+  int heap = horus_keep_heap();
+  CHECK(heap == HORUS_OK || heap == HORUS_EINVAL);
+  CHECK(horus_keep_heap() == heap);
 }
 
 int main(int argc, char **argv) {
@@ -173,5 +241,6 @@ int main(int argc, char **argv) {
   check_registry(argv[1], strtoull(argv[2], NULL, 10), atoi(argv[3]));
   check_lines();
   check_ring(argv[1]);
+  check_contract(argv[1]);
   return failures != 0;
 }
