@@ -11,8 +11,10 @@
                        pubs=["motor.status"], failure_policy="fatal")
     horus.run(motor, rt=True)
 
-Messages are plain data (dict, list, tuple, str, bytes, int, float, bool, None)
-and numpy arrays; never pickled. Processes in the same HORUS_NAMESPACE share topics.
+Messages are plain data (dict, list, tuple, str, bytes, int, float, bool, None),
+numpy arrays, and upstream HORUS's typed messages (horus.CmdVel, horus.Imu, ...: fixed
+layouts shared with C, csrc/horus_msgs.h); never pickled. Processes in the same
+HORUS_NAMESPACE share topics.
 
 Importing horus keeps freed heap memory in the process (glibc mallopt), so the
 buffers of large messages are reused rather than page-faulted in on every
@@ -33,6 +35,9 @@ from .errors import (
     TopicLayoutError,
 )
 from .health import serve_health
+from .message import Message
+from .messages import *  # noqa: F403  (the standard message set: __all__ of horus.messages)
+from .messages import __all__ as _MESSAGES
 from .node import Node
 from .policy import FailurePolicy
 from .scheduler import NodeFailedError, Scheduler, run
@@ -54,10 +59,12 @@ def now_ns() -> int:
 
 
 __all__ = [
+    *_MESSAGES,
     "DecodeError",
     "EncodeError",
     "FailurePolicy",
     "HorusError",
+    "Message",
     "MessageTooLargeError",
     "Node",
     "NodeFailedError",

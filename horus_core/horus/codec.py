@@ -10,6 +10,8 @@ hook, class lookup or eval anywhere in it. Format 1 (the topic header's
     f  float64          s      str: u32 byte count, UTF-8
     b  bytes: u32 count, raw   l / t  list / tuple: u32 count, items
     d  dict: u32 count, key-value pairs
+    M  typed message (horus.messages): u32 type id, u64 layout hash, the message's C layout
+       (its SIZE bytes, csrc/horus_msgs.h); a receiver refuses an unknown type or another layout
     a  numpy array: u8 dtype-string length, dtype string (e.g. "<f4"), u8 ndim,
        u64 per dimension, u64 byte count, zero padding to a 16-byte boundary, raw
        C-order data
@@ -24,6 +26,7 @@ import struct
 from typing import Any, cast
 
 from .errors import DecodeError, EncodeError
+from .message import Message, message_type
 
 FORMAT_ID = 1
 
@@ -118,6 +121,8 @@ def _enc(w: _Writer, v: Any, depth: int) -> None:
         for key, item in v.items():
             _enc(w, key, depth + 1)
             _enc(w, item, depth + 1)
+    elif isinstance(v, Message):
+        w.cur += b"M" + _U32.pack(v.TYPE_ID) + _U64.pack(v.LAYOUT_HASH) + v.to_bytes()
     elif _np is not None and isinstance(v, _np.ndarray):
         _enc_array(w, v)
     elif _np is not None and isinstance(v, _np.generic):
@@ -228,7 +233,26 @@ def _dec(b: bytearray | bytes, pos: int, depth: int) -> tuple[Any, int]:
         return dict(pairs), pos
     if tag == 0x61:  # a
         return _dec_array(b, pos)
+    if tag == 0x4D:  # M
+        return _dec_message(b, pos)
     raise ValueError(f"unknown tag {tag:#x} at offset {pos - 1}")
+
+
+def _dec_message(b: bytearray | bytes, pos: int) -> tuple[Message, int]:
+    type_id = _U32.unpack_from(b, pos)[0]
+    layout = _U64.unpack_from(b, pos + 4)[0]
+    cls = message_type(type_id)
+    if cls is None:
+        raise ValueError(f"a typed message of type id {type_id:#010x}, which this process does not know")
+    if layout != cls.LAYOUT_HASH:
+        raise ValueError(
+            f"a {cls.__name__} of another layout (hash {layout:#018x}, here {cls.LAYOUT_HASH:#018x}): the sender "
+            "was built from another messages.toml; run one HORUS version on both ends"
+        )
+    start = pos + 12
+    if start + cls.SIZE > len(b):
+        raise ValueError(f"{cls.__name__} past end")
+    return cls.from_bytes(memoryview(b)[start : start + cls.SIZE]), start + cls.SIZE
 
 
 def _steerable(key: Any) -> bool:

@@ -10,14 +10,20 @@ from collections.abc import Callable
 from typing import Any
 
 from . import log, namespace
+from .message import Message
 from .policy import FailurePolicy
 from .topic import Topic
 
 TopicSpec = str | list[Any] | dict[str, Any] | None
 
 
+def _is_message_class(value: object) -> bool:
+    return isinstance(value, type) and issubclass(value, Message)
+
+
 def _parse_topics(spec: TopicSpec, what: str) -> dict[str, dict[str, Any]]:
-    """pubs/subs as upstream HORUS takes them: "name", ["a", "b"] or {"name": {"max_msg_size": ..}}."""
+    """pubs/subs as upstream HORUS takes them: "name", ["a", horus.CmdVel] (a message class: the
+    topic its __topic_name__ names), {"name": horus.CmdVel} or {"name": {"max_msg_size": ..}}."""
     if spec is None:
         return {}
     if isinstance(spec, str):
@@ -25,8 +31,14 @@ def _parse_topics(spec: TopicSpec, what: str) -> dict[str, dict[str, Any]]:
     if isinstance(spec, dict):
         out = {}
         for name, cfg in spec.items():
+            if _is_message_class(cfg):
+                out[name] = {"type": cfg}
+                continue
             if cfg is not None and not isinstance(cfg, dict):
-                raise TypeError(f"{what}[{name!r}] must be a dict of topic settings (capacity, max_msg_size)")
+                raise TypeError(
+                    f"{what}[{name!r}] must be a message class (horus.CmdVel) or a dict of topic settings "
+                    "(capacity, max_msg_size)"
+                )
             unknown = set(cfg or {}) - {"capacity", "max_msg_size"}
             if unknown:
                 raise TypeError(
@@ -35,10 +47,15 @@ def _parse_topics(spec: TopicSpec, what: str) -> dict[str, dict[str, Any]]:
             out[name] = dict(cfg or {})
         return out
     if isinstance(spec, (list, tuple)):
+        out = {}
         for item in spec:
-            if not isinstance(item, str):
-                raise TypeError(f"{what} items must be topic names (str), got {type(item).__name__}")
-        return {name: {} for name in spec}
+            if _is_message_class(item):
+                out[item.__topic_name__] = {"type": item}
+            elif isinstance(item, str):
+                out[item] = {}
+            else:
+                raise TypeError(f"{what} items must be topic names or message classes, got {type(item).__name__}")
+        return out
     raise TypeError(f"{what} must be a str, list or dict, got {type(spec).__name__}")
 
 

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from . import _core, codec, namespace
+from .message import Message
 
 # What the codec adds around a payload (tags, dtype, shape, alignment): a
 # max_msg_size of N bytes means an N-byte array or bytes object fits.
@@ -82,7 +83,8 @@ class Topic:
     """A topic by name. `send()` publishes; `recv()` returns the next message or None.
 
     Args:
-        name: topic name, e.g. "camera.rgb".
+        name: topic name, e.g. "camera.rgb", or a message class (``Topic(horus.CmdVel)``: the
+            topic its ``__topic_name__`` names, "cmd_vel").
         capacity: ring slots (a power of two, default 16); a reader more than this many
             messages behind skips to the newest and counts the loss in `missed`.
         max_msg_size: largest payload in bytes (default 64 KiB); e.g. 640*480*3 for a VGA frame.
@@ -92,7 +94,7 @@ class Topic:
 
     def __init__(
         self,
-        name: str,
+        name: str | type[Message],
         capacity: int | None = None,
         max_msg_size: int | None = None,
         *,
@@ -100,6 +102,10 @@ class Topic:
     ) -> None:
         from . import namespace as ns_mod
 
+        if isinstance(name, type) and issubclass(name, Message):
+            name = name.__topic_name__
+        if not isinstance(name, str):
+            raise TypeError(f"Topic takes a topic name or a message class such as horus.CmdVel, not {name!r}")
         self.name = name
         self._ns = namespace or ns_mod.current()
         ns_mod.topic_file(name)  # validate early

@@ -1,0 +1,169 @@
+"""Typed messages over fixed binary layouts: the base of every class in horus.messages.
+
+A message class (generated from horus_core/msgs/messages.toml) lists its fields and the
+`struct` format of its C layout (csrc/horus_msgs.h). Attribute values are kept as the layout
+stores them: an f32 field holds the nearest float32, an integer must fit its width, a str[N]
+field at most N bytes of UTF-8, a T[N] field exactly N numbers (shorter lists are padded with
+the field's default). So a message equals itself after a trip through any topic, and a value
+that would not survive the trip is refused when it is set, naming the field.
+
+On a topic (horus.codec) a message travels as its TYPE_ID, its LAYOUT_HASH and its bytes; a
+receiver refuses one whose type it does not know or whose layout differs from its own.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, ClassVar, NamedTuple
+
+_INT_RANGES = {
+    "u8": (0, 2**8 - 1),
+    "u16": (0, 2**16 - 1),
+    "u32": (0, 2**32 - 1),
+    "u64": (0, 2**64 - 1),
+    "i8": (-(2**7), 2**7 - 1),
+    "i16": (-(2**15), 2**15 - 1),
+    "i32": (-(2**31), 2**31 - 1),
+    "i64": (-(2**63), 2**63 - 1),
+}
+_F32 = struct.Struct("<f")
+_REGISTRY: dict[int, type[Message]] = {}
+
+
+class Field(NamedTuple):
+    name: str
+    kind: str  # the scalar type itself, "str" or "array"
+    scalar: str  # element type
+    items: int  # 1, or N of str[N] / T[N]
+    default: Any
+
+
+def message_type(type_id: int) -> type[Message] | None:
+    """The message class with this TYPE_ID in this process, None if there is none."""
+    return _REGISTRY.get(type_id)
+
+
+class Message:
+    """A message of a fixed layout; subclasses are generated (horus.messages)."""
+
+    __slots__ = ()
+    __topic_name__: ClassVar[str]
+    FIELDS: ClassVar[tuple[Field, ...]]
+    FORMAT: ClassVar[str]
+    SIZE: ClassVar[int]
+    TYPE_ID: ClassVar[int]
+    LAYOUT_HASH: ClassVar[int]
+    _STRUCT: ClassVar[struct.Struct]
+    _BY_NAME: ClassVar[dict[str, Field]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._STRUCT = struct.Struct(cls.FORMAT)
+        if cls._STRUCT.size != cls.SIZE:
+            raise TypeError(f"{cls.__name__}: FORMAT packs {cls._STRUCT.size} bytes, SIZE says {cls.SIZE}")
+        cls._BY_NAME = {f.name: f for f in cls.FIELDS}
+        _REGISTRY[cls.TYPE_ID] = cls
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(self.FIELDS):
+            raise TypeError(f"{type(self).__name__}() takes at most {len(self.FIELDS)} positional arguments")
+        for field, value in zip(self.FIELDS, args, strict=False):
+            if field.name in kwargs:
+                raise TypeError(f"{type(self).__name__}() got multiple values for {field.name!r}")
+            kwargs[field.name] = value
+        unknown = set(kwargs) - self._BY_NAME.keys()
+        if unknown:
+            names = ", ".join(f.name for f in self.FIELDS)
+            raise TypeError(f"{type(self).__name__}() has no field {sorted(unknown)[0]!r} (fields: {names})")
+        for field in self.FIELDS:
+            # A missing array is all defaults (None), a missing scalar or string its default.
+            setattr(self, field.name, kwargs.get(field.name, None if field.kind == "array" else field.default))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        field = self._BY_NAME.get(name)
+        if field is None:
+            raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+        object.__setattr__(self, name, self._coerce(field, value))
+
+    def _coerce(self, field: Field, value: Any) -> Any:
+        where = f"{type(self).__name__}.{field.name}"
+        if field.kind == "array":
+            items = [field.default] * field.items if value is None else [self._scalar(field, v, where) for v in value]
+            if len(items) > field.items:
+                raise ValueError(f"{where}: at most {field.items} values, got {len(items)}")
+            return items + [field.default] * (field.items - len(items))
+        if field.kind == "str":
+            text = "" if value is None else str(value)
+            if len(text.encode("utf-8")) > field.items:
+                raise ValueError(f"{where}: at most {field.items} bytes of UTF-8, got {len(text.encode('utf-8'))}")
+            return text
+        return self._scalar(field, value, where)
+
+    @staticmethod
+    def _scalar(field: Field, value: Any, where: str) -> Any:
+        if field.scalar == "bool":
+            return bool(value)
+        if field.scalar == "f64":
+            return float(value)
+        if field.scalar == "f32":
+            return _F32.unpack(_F32.pack(float(value)))[0]
+        if isinstance(value, bool) or not isinstance(value, int):
+            if not (isinstance(value, float) and value.is_integer()):
+                raise TypeError(f"{where}: an integer ({field.scalar}), got {value!r}")
+            value = int(value)
+        low, high = _INT_RANGES[field.scalar]
+        if not low <= value <= high:
+            raise ValueError(f"{where}: {value} does not fit {field.scalar} ({low}..{high})")
+        return value
+
+    def to_bytes(self) -> bytes:
+        """The message in its C layout (horus_msgs.h), SIZE bytes."""
+        values: list[Any] = []
+        for field in self.FIELDS:
+            value = getattr(self, field.name)
+            if field.kind == "array":
+                values.extend(value)
+            elif field.kind == "str":
+                values.append(value.encode("utf-8"))
+            else:
+                values.append(value)
+        return self._STRUCT.pack(*values)
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> Message:
+        """A message from its C layout; ValueError for the wrong size or a str field that is not UTF-8."""
+        if len(data) != cls.SIZE:
+            raise ValueError(f"{cls.__name__} is {cls.SIZE} bytes, got {len(data)}")
+        raw = cls._STRUCT.unpack(data)
+        msg = cls.__new__(cls)
+        at = 0
+        for field in cls.FIELDS:
+            if field.kind == "array":
+                value: Any = list(raw[at : at + field.items])
+                at += field.items
+            else:
+                value = raw[at]
+                at += 1
+                if field.kind == "str":
+                    value = value.rstrip(b"\0").decode("utf-8")
+            object.__setattr__(msg, field.name, value)
+        return msg
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in self.FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: fields can be set
+
+    def __repr__(self) -> str:
+        parts = []
+        for field in self.FIELDS:
+            value = getattr(self, field.name)
+            if field.kind == "array":
+                shown = ", ".join(repr(v) for v in value[:4])
+                value_text = f"[{shown}, ... ({field.items} values)]" if field.items > 4 else f"[{shown}]"
+            else:
+                value_text = repr(value)
+            parts.append(f"{field.name}={value_text}")
+        return f"{type(self).__name__}({', '.join(parts)})"

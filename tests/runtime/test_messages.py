@@ -1,0 +1,197 @@
+"""Typed messages: one definition (horus_core/msgs/messages.toml), the same bytes in Python and C."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import horus
+import pytest
+from horus import DecodeError, codec
+from horus_procs import Py, wait_line
+from horus_testing import require
+
+from horus_pipeline import REPO
+
+MSGS = REPO / "horus_core" / "msgs"
+
+
+def generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("horus_msggen", MSGS / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_generated_python_and_c_are_what_the_schema_gives() -> None:
+    for path, text in generator().outputs().items():
+        assert path.read_text() == text, f"{path} is stale: run python horus_core/msgs/generate.py"
+
+
+# Values for every field of a few messages with padding, strings, arrays and unsigned widths.
+SAMPLES = {
+    "CmdVel": horus.CmdVel(1.5, -0.25, 123456789),
+    "MotorCommand": horus.MotorCommand(
+        motor_id=513, mode=2, target=-3.5, max_velocity=8.0, enable=False, timestamp_ns=7
+    ),
+    "EmergencyStop": horus.EmergencyStop(True, "bumper hit ✓", 42, source="safety", auto_reset=True),
+    "LaserScan": horus.LaserScan(-1.5, 1.5, 0.01, 0.1, 12.0, [0.5 * i for i in range(360)], 99, scan_time=0.1),
+    "DiagnosticStatus": horus.DiagnosticStatus(2, 70000, "motor hot", "motor", 5),
+}
+
+C_WRITER = r"""
+#include <stdio.h>
+#include <string.h>
+#include "horus_msgs.h"
+static void out(const void *p, size_t n) { fwrite(p, 1, n, stdout); }
+int main(void) {
+  horus_msg_cmd_vel a; memset(&a, 0, sizeof a);
+  a.linear = 1.5f; a.angular = -0.25f; a.timestamp_ns = 123456789u; out(&a, sizeof a);
+  horus_msg_motor_command b; memset(&b, 0, sizeof b);
+  b.motor_id = 513; b.mode = 2; b.target = -3.5; b.max_velocity = 8.0; b.max_acceleration = 1.0 / 0.0;
+  b.feed_forward = 0.0; b.enable = false; b.timestamp_ns = 7; out(&b, sizeof b);
+  horus_msg_emergency_stop c; memset(&c, 0, sizeof c);
+  c.engaged = true; strcpy(c.reason, "bumper hit \xe2\x9c\x93"); c.timestamp_ns = 42; strcpy(c.source, "safety");
+  c.auto_reset = true; out(&c, sizeof c);
+  horus_msg_laser_scan d; memset(&d, 0, sizeof d);
+  d.angle_min = -1.5f; d.angle_max = 1.5f; d.angle_increment = 0.01f; d.range_min = 0.1f; d.range_max = 12.0f;
+  for (int i = 0; i < 360; i++) d.ranges[i] = 0.5f * (float)i;
+  d.timestamp_ns = 99; d.time_increment = 0.0f; d.scan_time = 0.1f; out(&d, sizeof d);
+  horus_msg_diagnostic_status e; memset(&e, 0, sizeof e);
+  e.level = 2; e.code = 70000; strcpy(e.message, "motor hot"); strcpy(e.component, "motor"); e.timestamp_ns = 5;
+  out(&e, sizeof e);
+  return 0;
+}
+"""
+
+
+def zig_cc(*args: str) -> subprocess.CompletedProcess[bytes]:
+    require(importlib.util.find_spec("ziglang") is not None, "zig (ziglang from lockfiles/tools.txt) compiles C here")
+    return subprocess.run([sys.executable, "-m", "ziglang", "cc", *args], capture_output=True, timeout=300)
+
+
+def test_c_structs_hold_the_same_bytes_as_python_messages(tmp_path: Path) -> None:
+    source = tmp_path / "writer.c"
+    source.write_text(C_WRITER)
+    exe = tmp_path / "writer"
+    include = str(REPO / "horus_core" / "csrc")
+    built = zig_cc(
+        "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-div-by-zero", "-I", include, "-o", str(exe), str(source)
+    )
+    assert built.returncode == 0, built.stderr.decode()
+    from_c = subprocess.run([str(exe)], capture_output=True, check=True).stdout
+    from_python = b"".join(msg.to_bytes() for msg in SAMPLES.values())
+    assert from_c == from_python
+
+
+@pytest.mark.parametrize("target", ["x86_64-linux-gnu", "aarch64-linux-gnu"])
+def test_every_robot_cpus_compiler_accepts_the_asserted_layout(target: str, tmp_path: Path) -> None:
+    # The header _Static_asserts every size and offset: it compiles only where the layout holds.
+    source = tmp_path / "all.c"
+    source.write_text('#include "horus_msgs.h"\nint horus_msgs_compiled;\n')
+    include = str(REPO / "horus_core" / "csrc")
+    built = zig_cc(
+        "-target", target, "-std=c11", "-Werror", "-I", include, "-c", "-o", str(tmp_path / "all.o"), str(source)
+    )
+    assert built.returncode == 0, built.stderr.decode()
+
+
+def test_constructors_defaults_and_names_are_upstreams() -> None:
+    assert horus.CmdVel.__topic_name__ == "cmd_vel" and horus.Imu.__topic_name__ == "imu"
+    assert horus.CmdVel(1.0, 0.5) == horus.CmdVel(linear=1.0, angular=0.5, timestamp_ns=0)
+    assert horus.Quaternion().w == 1.0 and horus.BatteryState().temperature == 25.0
+    assert horus.ServoCommand().speed == 0.5 and horus.RangeSensor().max_range == 4.0
+    assert math.isinf(horus.MotorCommand().max_velocity) and horus.MotorCommand().enable is True
+    assert horus.Pose3D(1, 2, 3).qw == 1.0 and horus.LaserScan().ranges == [0.0] * 360
+    assert repr(horus.CmdVel(1.0, 0.5)) == "CmdVel(linear=1.0, angular=0.5, timestamp_ns=0)"
+    cmd = horus.CmdVel()
+    cmd.linear = 0.1  # stored as the float32 it travels as: equal after any topic
+    assert cmd.linear == struct.unpack("<f", struct.pack("<f", 0.1))[0]
+    assert horus.CmdVel.from_bytes(cmd.to_bytes()) == cmd
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "words"),
+    [
+        (lambda: horus.MotorCommand(motor_id=70000), ValueError, "MotorCommand.motor_id: 70000 does not fit u16"),
+        (lambda: horus.Heartbeat(node_name="n" * 33), ValueError, "Heartbeat.node_name: at most 32 bytes"),
+        (lambda: horus.LaserScan(ranges=[1.0] * 361), ValueError, "LaserScan.ranges: at most 360 values"),
+        (lambda: horus.CmdVel(speed=1.0), TypeError, "CmdVel() has no field 'speed'"),
+        (lambda: horus.CmdVel(1.0, 2.0, 3, 4), TypeError, "at most 3 positional arguments"),
+        (lambda: horus.Heartbeat(node_id="7"), TypeError, "Heartbeat.node_id: an integer (u32)"),
+    ],
+)
+def test_a_value_that_would_not_survive_the_trip_is_refused_naming_the_field(
+    make: object, error: type[Exception], words: str
+) -> None:
+    with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
+        make()  # type: ignore[operator]
+
+
+def test_messages_travel_inside_plain_data_and_come_back_equal() -> None:
+    value = {"scan": SAMPLES["LaserScan"], "cmds": [horus.CmdVel(1.0), horus.Twist(angular_z=0.5)]}
+    assert codec.decode(bytearray(codec.encode_bytes(value))) == value
+
+
+def test_a_message_of_another_layout_or_an_unknown_type_is_refused() -> None:
+    payload = bytearray(codec.encode_bytes(horus.CmdVel(1.0)))
+    other_layout = bytearray(payload)
+    other_layout[5] ^= 0xFF  # a byte of the layout hash
+    with pytest.raises(DecodeError, match="a CmdVel of another layout"):
+        codec.decode(other_layout)
+    unknown = bytearray(payload)
+    unknown[1:5] = struct.pack("<I", 0xDEADBEEF)
+    with pytest.raises(DecodeError, match="type id 0xdeadbeef, which this process does not know"):
+        codec.decode(unknown)
+
+
+PUBLISHER = """
+import sys, horus
+t = horus.Topic("cmd_vel")
+t.send(horus.CmdVel(0.0))
+print("ready", flush=True)
+sys.stdin.readline()
+t.send(horus.CmdVel(1.5, 0.25, 77))
+t.send(horus.Imu(accel_z=9.81, gyro_x=0.1, timestamp_ns=78))
+print("done", flush=True)
+"""
+
+
+def test_typed_messages_cross_processes_on_a_topic(ns: str, py: Py) -> None:
+    sub = horus.Topic("cmd_vel")
+    sub.recv()
+    pub = py.start(PUBLISHER, stdin=-1)
+    wait_line(pub, "ready")
+    while sub.recv() is not None:  # the priming message
+        pass
+    assert pub.stdin is not None
+    pub.stdin.write("go\n")
+    pub.stdin.flush()
+    wait_line(pub, "done")
+    got = [sub.recv(timeout=5), sub.recv(timeout=5)]
+    assert got == [horus.CmdVel(1.5, 0.25, 77), horus.Imu(accel_z=9.81, gyro_x=0.1, timestamp_ns=78)]
+
+
+def test_nodes_declare_typed_topics_as_upstream_does(ns: str) -> None:
+    got: list[object] = []
+
+    def drive(node: horus.Node) -> None:
+        node.send("cmd_vel", horus.CmdVel(0.5, 0.1 * node.tick_count))
+
+    def watch(node: horus.Node) -> None:
+        msg = node.recv("cmd_vel")
+        if msg is not None:
+            got.append(msg)
+
+    driver = horus.Node(name="driver", tick=drive, rate=100, pubs={"cmd_vel": horus.CmdVel, "odom": {}})
+    monitor = horus.Node(name="monitor", tick=watch, rate=100, subs=[horus.CmdVel])
+    horus.run(driver, monitor, duration=0.5)
+    assert horus.Topic(horus.CmdVel).name == "cmd_vel"
+    assert got and all(type(m) is horus.CmdVel and m.linear == 0.5 for m in got)
