@@ -223,14 +223,16 @@ def _dec(b: bytearray | bytes, pos: int, depth: int) -> tuple[Any, int]:
     if tag == 0x64:  # d
         n = _U32.unpack_from(b, pos)[0]
         pos += 4
-        pairs = []
+        out = {}
+        steerable = 0
         for _ in range(n):
             key, pos = _dec(b, pos, depth + 1)
-            item, pos = _dec(b, pos, depth + 1)
-            pairs.append((key, item))
-        if sum(_steerable(key) for key, _ in pairs) > _MAX_STEERABLE_KEYS:
-            raise ValueError(f"a dict with more than {_MAX_STEERABLE_KEYS} float, tuple or huge int keys")
-        return dict(pairs), pos
+            if type(key) is not str and _steerable(key):  # str, the common key, needs no look
+                steerable += 1
+                if steerable > _MAX_STEERABLE_KEYS:
+                    raise ValueError(f"a dict with more than {_MAX_STEERABLE_KEYS} float, tuple or huge int keys")
+            out[key], pos = _dec(b, pos, depth + 1)
+        return out, pos
     if tag == 0x61:  # a
         return _dec_array(b, pos)
     if tag == 0x4D:  # M
