@@ -271,6 +271,7 @@ class Sim:
         (ssh_dir / "authorized_keys").chmod(0o600)
         if not get_arch(robot.arch).native:
             _without_credentials(root)
+            _slow_start_allowed(root)
         if customize:
             customize(root)
 
@@ -390,6 +391,23 @@ def _without_credentials(root: Path) -> None:
                 "# Simulated robot under qemu-user, which cannot set up systemd credentials: none here.\n"
                 "[Service]\n" + "".join(f"{key}=\n" for key in used)
             )
+
+
+# An emulated CPU runs a node's imports 10-30x slower than the robot it stands for (torch under
+# qemu-user on a loaded 2-core CI runner: over 90 s). systemd's default start timeout would then
+# kill a healthy node mid-import and restart it until its start limit, so the deploy never
+# settles. The real robot keeps systemd's default.
+_EMULATED_START_TIMEOUT = "10min"
+
+
+def _slow_start_allowed(root: Path) -> None:
+    """Raise systemd's default start timeout on a foreign-CPU robot (see above)."""
+    conf = root / "etc/systemd/system.conf.d/horus-sim-qemu.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(
+        "# Simulated robot under qemu-user: node imports are far slower than on the real CPU.\n"
+        f"[Manager]\nDefaultTimeoutStartSec={_EMULATED_START_TIMEOUT}\n"
+    )
 
 
 def reap_orphans() -> list[str]:
