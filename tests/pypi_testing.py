@@ -41,6 +41,7 @@ class Wheel:
     files: dict[str, str] = field(default_factory=dict)  # path in the wheel -> text
     entry_points: str = ""
     executable: tuple[str, ...] = ()
+    license: str = ""  # License-Expression (PEP 639)
 
     @property
     def filename(self) -> str:
@@ -49,6 +50,7 @@ class Wheel:
     def metadata(self) -> str:
         lines = ["Metadata-Version: 2.1", f"Name: {self.name}", f"Version: {self.version}"]
         lines += [f"Requires-Dist: {r}" for r in self.requires]
+        lines += [f"License-Expression: {self.license}"] if self.license else []
         return "\n".join(lines) + "\n"
 
     def data(self) -> bytes:

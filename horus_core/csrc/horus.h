@@ -163,8 +163,11 @@ int horus_topic_confirm(const horus_topic *t, horus_cursor *c, const horus_msg_v
 
 /*
 ** Create (if needed) the namespace directory `path` with mode 0700 and check
-** that it is a directory owned by this user and private. Refuses a directory
-** that other users can read or write (HORUS_ESYS with EPERM, err says chmod).
+** that it is a directory owned by this user (root included: root does not
+** adopt another user's directory) and private. Refuses a directory that other
+** users own, read or write (HORUS_ESYS with EPERM, err says what to do).
+** Segments inside are opened only if they are regular files of this user
+** (no symlinks followed).
 */
 int horus_ns_prepare(const char *path, char *err);
 

@@ -376,9 +376,17 @@ static void log_args_append(horus_logring *r, const log_args *a) {
   horus_logring_append(r, level, a->node, a->tick, a->msg, (size_t)a->msg_len);
 }
 
+/* An object made by __new__ alone (its __init__ never ran, or failed) has no ring. */
+static int logring_live(LogRingObject *self) {
+  if (self->r) return 1;
+  PyErr_SetString(PyExc_ValueError, "log ring is not open");
+  return 0;
+}
+
 /* append(level, node, tick, message): never blocks; a long message is cut (and marked). */
 static PyObject *LogRing_append(LogRingObject *self, PyObject *const *args, Py_ssize_t nargs) {
   log_args a;
+  if (!logring_live(self)) return NULL;
   if (nargs != 4) {
     PyErr_Format(PyExc_TypeError, "append(level, node, tick, message) takes 4 arguments, not %zd", nargs);
     return NULL;
@@ -391,6 +399,7 @@ static PyObject *LogRing_append(LogRingObject *self, PyObject *const *args, Py_s
 
 /* read(next) -> (next, missed, record | None, pending) */
 static PyObject *LogRing_read(LogRingObject *self, PyObject *arg) {
+  if (!logring_live(self)) return NULL;
   uint64_t next = PyLong_AsUnsignedLongLong(arg), missed = 0;
   if (PyErr_Occurred()) return NULL;
   horus_log_record rec;
@@ -402,11 +411,11 @@ static PyObject *LogRing_read(LogRingObject *self, PyObject *arg) {
 
 static PyObject *LogRing_get_head(LogRingObject *self, void *c) {
   (void)c;
-  return PyLong_FromUnsignedLongLong(horus_logring_head(self->r));
+  return logring_live(self) ? PyLong_FromUnsignedLongLong(horus_logring_head(self->r)) : NULL;
 }
 static PyObject *LogRing_get_capacity(LogRingObject *self, void *c) {
   (void)c;
-  return PyLong_FromUnsignedLong(horus_logring_capacity(self->r));
+  return logring_live(self) ? PyLong_FromUnsignedLong(horus_logring_capacity(self->r)) : NULL;
 }
 
 static PyMethodDef LogRing_methods[] = {
@@ -456,8 +465,16 @@ static void Stats_dealloc(StatsObject *self) {
   free_instance((PyObject *)self);
 }
 
+/* An object made by __new__ alone (its __init__ never ran, or failed) has no registry. */
+static int stats_live(StatsObject *self) {
+  if (self->s) return 1;
+  PyErr_SetString(PyExc_ValueError, "stats registry is not open");
+  return 0;
+}
+
 /* read(i) -> (name, state, health, ticks, errors, misses, overruns, last_ns, avg_ns, max_ns, updated_ns, rate, actual) */
 static PyObject *Stats_read(StatsObject *self, PyObject *arg) {
+  if (!stats_live(self)) return NULL;
   unsigned long i = PyLong_AsUnsignedLong(arg);
   if (PyErr_Occurred()) return NULL;
   horus_node_stats v;
@@ -469,15 +486,15 @@ static PyObject *Stats_read(StatsObject *self, PyObject *arg) {
 
 static PyObject *Stats_get_nodes(StatsObject *self, void *c) {
   (void)c;
-  return PyLong_FromUnsignedLong(horus_stats_nodes(self->s));
+  return stats_live(self) ? PyLong_FromUnsignedLong(horus_stats_nodes(self->s)) : NULL;
 }
 static PyObject *Stats_get_pid(StatsObject *self, void *c) {
   (void)c;
-  return PyLong_FromUnsignedLong(horus_stats_pid(self->s));
+  return stats_live(self) ? PyLong_FromUnsignedLong(horus_stats_pid(self->s)) : NULL;
 }
 static PyObject *Stats_get_scheduler(StatsObject *self, void *c) {
   (void)c;
-  return PyUnicode_FromString(horus_stats_scheduler(self->s));
+  return stats_live(self) ? PyUnicode_FromString(horus_stats_scheduler(self->s)) : NULL;
 }
 
 static PyMethodDef Stats_methods[] = {

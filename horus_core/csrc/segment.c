@@ -69,7 +69,8 @@ static int create(const char *path, size_t len, hseg_init_fn init, const void *a
 }
 
 static int attach(const char *path, hseg *s, char *err) {
-  s->fd = open(path, O_RDWR | O_CLOEXEC);
+  /* O_NOFOLLOW: a link planted in the namespace must not make us map (and write) another file. */
+  s->fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   if (s->fd < 0) {
     int e = errno;
     hseg_err(err, "cannot open %s: %s", path, strerror(e));
@@ -79,6 +80,14 @@ static int attach(const char *path, hseg *s, char *err) {
   struct stat st;
   if (flock(s->fd, LOCK_SH) != 0 || fstat(s->fd, &st) != 0) {
     hseg_err(err, "cannot lock %s: %s", path, strerror(errno));
+    return HORUS_ESYS;
+  }
+  /* Only segments of this user: a file another user made (root included) is theirs to rewrite. */
+  if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+    hseg_err(err, "%s is not a segment of this user (uid %u; it belongs to uid %u): refused; run horus clean "
+             "--shm as that user, or set HORUS_NAMESPACE to another name", path, (unsigned)geteuid(),
+             (unsigned)st.st_uid);
+    errno = EPERM;
     return HORUS_ESYS;
   }
   if (st.st_size <= 0) {
@@ -136,7 +145,8 @@ int horus_ns_prepare(const char *path, char *err) {
     errno = ENOTDIR;
     return HORUS_ESYS;
   }
-  if (st.st_uid != geteuid() && geteuid() != 0) {
+  /* Root too: a directory another user planted would let them swap our segments under us. */
+  if (st.st_uid != geteuid()) {
     hseg_err(err, "namespace directory %s belongs to uid %u, not to this user (uid %u): run as that user or "
             "set HORUS_NAMESPACE to another name", path, (unsigned)st.st_uid, (unsigned)geteuid());
     errno = EPERM;

@@ -238,6 +238,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sbom(args: argparse.Namespace) -> int:
+    from . import sbom
+
+    doc = sbom.load(args.file or sbom.release_sbom())
+    print(sbom.components_table(doc) if args.components else json.dumps(doc, indent=1))
+    return 0
+
+
 # -- the parser ------------------------------------------------------------------------
 
 
@@ -305,6 +313,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("path", nargs="?", default=".", help="project directory or horus.toml (default: .)")
     build.set_defaults(func=cmd_build)
+
+    bom = sub.add_parser(
+        "sbom",
+        help="print the software bill of materials of the running release",
+        description="Print the CycloneDX SBOM the build made for this release (every package with its version, "
+        "wheel sha256 and license; the app; the target). On a robot: `horus sbom --components` for a table.",
+    )
+    bom.add_argument("--components", action="store_true", help="a table of the packages instead of the JSON")
+    bom.add_argument("--file", type=Path, metavar="PATH", help="read this SBOM instead of the release's")
+    bom.set_defaults(func=cmd_sbom)
     return parser
 
 

@@ -20,6 +20,7 @@ import argparse
 import os
 import platform
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,16 +33,16 @@ from ..errors import PipelineError
 from ..images import ImageSpec, all_images, load_image
 from ..lock.compile import check_lock_fresh
 from ..lock.lockfile import Lock
-from ..proc import run
 from ..project import load_project
 from ..robot.assemble import FORMAT
+from . import sbom
 from .layers import Layer, app_files, build_tree_layer, build_wheel_layer, cached_layer, layer_hash, pyc_mode
 from .release import ManifestLayer, ReleaseManifest, compose, dumps, read_manifest
+from .signing import SIGN_NAMESPACE, configured_key, how_to_make_a_key, release_serial, sign
 from .wheels import chosen_hash, ensure_wheels
 
 BUNDLES = REPO / "dist" / "bundles"
 ASSEMBLER = Path(__file__).parent.parent / "robot" / "assemble.py"
-SIGN_NAMESPACE = "horus-release"
 
 
 @dataclass
@@ -49,6 +50,7 @@ class BundleResult:
     image: str
     release: str
     manifest: Path
+    serial: int
     built: list[str] = field(default_factory=list)  # "<kind> <name> <version>" of layers built now
     layers: list[Layer] = field(default_factory=list)
 
@@ -98,7 +100,14 @@ def build_layers(
     layers.append(layer)
     if new:
         built.append(f"tool assemble {FORMAT}")
-    return layers, built, (project.name, project.version)
+    app = (project.name, project.version)
+    with tempfile.TemporaryDirectory(prefix="horus-sbom-") as tmp:
+        doc = sbom.write(spec, layers, app, Path(tmp))
+        layer, new = build_tree_layer(Path(tmp), [doc], "sbom", "sbom", "cyclonedx-1.6", target, False)
+    layers.append(layer)
+    if new:
+        built.append("sbom")
+    return layers, built, app
 
 
 def publish_layer(layer: Layer, layers_dir: Path) -> None:
@@ -124,29 +133,28 @@ def publish_layer(layer: Layer, layers_dir: Path) -> None:
     write_atomic(layers_dir / f"{layer.hash}.tar.gz.sha256", f"{layer.archive_sha256}  {dest.name}\n".encode())
 
 
-def sign(manifest: Path, key: Path) -> Path:
-    """`ssh-keygen -Y sign` the manifest (namespace horus-release): writes <manifest>.sig."""
-    sig = manifest.with_name(manifest.name + ".sig")
-    sig.unlink(missing_ok=True)
-    run(
-        ["ssh-keygen", "-q", "-Y", "sign", "-f", key, "-n", SIGN_NAMESPACE, manifest],
-        what=f"signing {manifest.name} with {key}",
-    )
-    return sig
-
-
 def build_bundle(
-    spec: ImageSpec, out: Path = BUNDLES, *, wheels_dir: Path = WHEELS, sign_key: Path | None = None
+    spec: ImageSpec,
+    out: Path = BUNDLES,
+    *,
+    wheels_dir: Path = WHEELS,
+    sign_key: Path | None = None,
+    serial: int | None = None,
 ) -> BundleResult:
-    """Build (or reuse) every layer of the image and publish its release under out/<image>/."""
+    """Build (or reuse) every layer of the image and publish its release under out/<image>/.
+
+    serial: the release's place in the robot's downgrade order (default: signing.release_serial).
+    An unsigned release replaces any signature an earlier build of the same id left."""
     if pyc_mode(spec.target) == "none":
         info(
             f"{spec.name}: this is Python {platform.python_version()}, the robot runs {spec.target.python}: "
             "layers ship no .pyc (the robot imports from source)"
         )
     lock = check_lock_fresh(spec)
+    if serial is None:
+        serial = release_serial(spec.path.parent)
     layers, built, app = build_layers(spec, lock, wheels_dir)
-    manifest = compose(spec, lock, layers, app)
+    manifest = compose(spec, lock, layers, app, serial)
     root = out / spec.name
     (root / "layers").mkdir(parents=True, exist_ok=True)
     (root / "releases").mkdir(parents=True, exist_ok=True)
@@ -158,10 +166,12 @@ def build_bundle(
         write_atomic(path, text)
     if sign_key is not None:
         sign(path, sign_key)
+    else:
+        path.with_name(path.name + ".sig").unlink(missing_ok=True)
     latest = root / "latest"
     if not latest.is_file() or latest.read_text().strip() != manifest["id"]:
         write_atomic(latest, f"{manifest['id']}\n".encode())
-    return BundleResult(spec.name, manifest["id"], path, built, layers)
+    return BundleResult(spec.name, manifest["id"], path, serial, built, layers)
 
 
 def find_release(ref: str, out: Path = BUNDLES) -> Path:
@@ -198,6 +208,17 @@ def _size(n: int) -> str:
     return f"{value:.2f} GiB"
 
 
+def print_sbom_diff(old: ReleaseManifest, old_bundle: Path, new: ReleaseManifest, new_bundle: Path) -> None:
+    docs = sbom.of_release(old, old_bundle), sbom.of_release(new, new_bundle)
+    if docs[0] is None or docs[1] is None:
+        print("SBOM: not in both releases (built before SBOMs)")
+        return
+    lines = sbom.diff_lines(docs[0], docs[1])
+    print(f"SBOM packages changed ({len(lines)}):" if lines else "SBOM: same packages, versions and licenses")
+    for line in lines:
+        print(line)
+
+
 def print_diff(old_path: Path, new_path: Path) -> None:
     old, new = read_manifest(old_path), read_manifest(new_path)
     shared, fresh, total = diff(old, new)
@@ -210,6 +231,7 @@ def print_diff(old_path: Path, new_path: Path) -> None:
         print(f"  + {la['kind']:<8}{la['name']} {la['version']}  {_size(la['archive_size'])}  {la['hash'][:16]}")
     manifest_bytes = len(dumps(new).encode())
     print(f"a robot with {old['id']} receives {total} bytes ({_size(total)}, manifest {_size(manifest_bytes)})")
+    print_sbom_diff(old, old_path.parent.parent, new, new_path.parent.parent)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -229,9 +251,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--core-wheels", type=Path, default=WHEELS, metavar="DIR",
         help="where the horus_core wheels are (default: dist/wheels; a missing one is built)",
     )  # fmt: skip
-    parser.add_argument(
+    signing = parser.add_mutually_exclusive_group()
+    signing.add_argument(
         "--sign", type=Path, metavar="KEY",
-        help=f"sign each release manifest with this SSH private key (ssh-keygen -Y sign -n {SIGN_NAMESPACE})",
+        help=f"sign each release manifest with this SSH private key (ssh-keygen -Y sign -n {SIGN_NAMESPACE}); "
+        "default: $HORUS_RELEASE_KEY, else ~/.config/horus/release_key when it exists",
+    )  # fmt: skip
+    signing.add_argument(
+        "--unsigned", action="store_true",
+        help="do not sign, even with a key configured (robots refuse the release unless their inventory sets "
+        "horus_robot_allow_unsigned: true)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--serial", type=int, metavar="N",
+        help="the release serial robots order releases by (default: $SOURCE_DATE_EPOCH, else the commit time of "
+        "the checkout); a robot refuses a release with a lower serial than the newest it ran",
     )  # fmt: skip
     parser.add_argument(
         "--diff", nargs=2, metavar=("OLD", "NEW"),
@@ -245,12 +279,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print_diff(find_release(args.diff[0], args.out), find_release(args.diff[1], args.out))
             return
         specs = [load_image(n) for n in args.images] if args.images else all_images()
+        key = None if args.unsigned else configured_key(args.sign)
+        if key is None:
+            info(
+                "releases are NOT signed: robots refuse them unless the inventory sets horus_robot_allow_unsigned: "
+                f"true (simulated robots do). {how_to_make_a_key()}"
+            )
         for spec in specs:
             with step(f"bundle {spec.name} ({spec.target.describe()})"):
-                result = build_bundle(spec, args.out, wheels_dir=args.core_wheels, sign_key=args.sign)
+                result = build_bundle(spec, args.out, wheels_dir=args.core_wheels, sign_key=key, serial=args.serial)
             size = sum(layer.archive_size for layer in result.layers)
             rebuilt = ", ".join(result.built) if result.built else "nothing (all layers cached)"
             info(f"{spec.name}: release {result.release}, {len(result.layers)} layers, {_size(size)}; built {rebuilt}")
-            info(f"  {result.manifest}")
+            signed = f", signed with {key}" if key else ""
+            info(f"  {result.manifest} (serial {result.serial}{signed})")
 
     return run_cli(body)

@@ -56,7 +56,7 @@ LAYOUT_VERSION = 1
 RELOCATABLE_INTERPRETER = '/bin/sh\n\'\'\'exec\' "$(dirname -- "$(realpath -- "$0")")/python" "$0" "$@"\n\' \'\'\''
 # Files never put into an app layer: caches and hidden files of the working tree.
 APP_EXCLUDE = {"__pycache__", ".horus", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
-LayerKind = Literal["package", "core", "app", "tool"]
+LayerKind = Literal["package", "core", "app", "tool", "sbom"]
 KINDS: tuple[LayerKind, ...] = get_args(LayerKind)
 
 

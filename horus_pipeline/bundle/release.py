@@ -12,7 +12,7 @@ without the `id` field (robot/assemble.py: `release_id`), so the same inputs giv
 on any machine and a modified manifest no longer matches its id. Format (FORMAT = 2):
 
     {
-      "format": 2, "id": "3f0c...", "image": "demo-arm64",
+      "format": 2, "id": "3f0c...", "image": "demo-arm64", "serial": 1764000000,
       "app": {"name": "demo", "version": "0.1.0"}, "prefix": "/opt/demo",
       "target": {"arch": "aarch64", "python": "3.11", "glibc": "2.36"},
       "python": {"executable": "/usr/bin/python3.11", "home": "/usr/bin", "pyc": "checked-hash"},
@@ -28,8 +28,8 @@ on any machine and a modified manifest no longer matches its id. Format (FORMAT 
     }
 
 Layer kinds and where they go: `package` and `core` are hard-linked into `venv/`, `app` is
-linked as `app -> ../../layers/<hash>`, `tool` (this release's assemble.py) into the
-release directory itself.
+linked as `app -> ../../layers/<hash>`, `tool` (this release's assemble.py) and `sbom` (its
+sbom.cdx.json, sbom.py) into the release directory itself.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ from ..robot.assemble import FORMAT, release_id
 from .deploydata import DeployData, deploy_vars
 from .layers import Layer, LayerKind
 
-INTO: dict[str, str] = {"package": "venv", "core": "venv", "app": "app", "tool": "tool"}
-_ORDER = {"package": 0, "core": 1, "app": 2, "tool": 3}
+INTO: dict[str, str] = {"package": "venv", "core": "venv", "app": "app", "tool": "tool", "sbom": "tool"}
+_ORDER = {"package": 0, "core": 1, "app": 2, "tool": 3, "sbom": 4}
 
 
 class ManifestLayer(TypedDict):
@@ -102,6 +102,7 @@ class ReleaseManifest(TypedDict):
     format: int
     id: str
     image: str
+    serial: int  # signing.release_serial: robots refuse a lower one than the newest they ran
     app: ManifestApp
     prefix: str
     target: ManifestTarget
@@ -122,7 +123,7 @@ def _release_path(layer: Layer, rel: str) -> str:
     return rel if into == "tool" else f"{into}/{rel}"
 
 
-def compose(spec: ImageSpec, lock: Lock, layers: Sequence[Layer], app: tuple[str, str]) -> ReleaseManifest:
+def compose(spec: ImageSpec, lock: Lock, layers: Sequence[Layer], app: tuple[str, str], serial: int) -> ReleaseManifest:
     """The release manifest of these layers; refuses two layers that install the same file."""
     target = spec.target
     ordered = sorted(layers, key=lambda la: (_ORDER[la.kind], la.name, la.hash))
@@ -147,6 +148,7 @@ def compose(spec: ImageSpec, lock: Lock, layers: Sequence[Layer], app: tuple[str
         "format": FORMAT,
         "id": "",  # release_id() leaves it out; set below
         "image": spec.name,
+        "serial": serial,
         "app": {"name": app[0], "version": app[1]},
         "prefix": spec.prefix,
         "target": {
@@ -157,7 +159,9 @@ def compose(spec: ImageSpec, lock: Lock, layers: Sequence[Layer], app: tuple[str
         "python": {
             "executable": f"/usr/bin/python{target.python}",
             "home": "/usr/bin",
-            "pyc": "checked-hash" if all(la.pyc != "none" for la in ordered if la.kind != "tool") else "none",
+            "pyc": "checked-hash"
+            if all(la.pyc != "none" for la in ordered if la.kind not in ("tool", "sbom"))
+            else "none",
         },
         "lock": {"sha256": sha256_file(lock.path), "inputs": lock.inputs_hash},
         "layers": [

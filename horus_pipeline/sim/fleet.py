@@ -144,6 +144,23 @@ class Sim:
         else:
             self.write_inventory()
 
+    def reboot(self, robot: Robot, timeout: float | None = None) -> None:
+        """Reboot a robot from its own disk (orderly poweroff, then boot), as after a power cycle;
+        wait until it runs and answers SSH again."""
+        pid, start = robot.nspawn_pid, robot.nspawn_start
+        robot.enter(["systemctl", "poweroff", "--no-block"], timeout=30)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while pid is not None and same_process(pid, start) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if pid is not None and same_process(pid, start):
+            raise PipelineError(f"robot {robot.name} did not power off within {STOP_TIMEOUT:.0f}s")
+        proc = self._procs.pop(pid, None) if pid is not None else None
+        if proc is not None:
+            proc.wait()
+        robot.leader_pid = robot.leader_start = None
+        self._spawn(robot)
+        self._wait(robot, timeout or get_arch(robot.arch).boot_timeout)
+
     def leftovers(self, robots: Iterable[Robot] = ()) -> list[str]:
         """What of this sim (and of `robots`) is still on the host: empty after a clean stop."""
         found = []
@@ -195,6 +212,9 @@ class Sim:
             f"    ansible_ssh_private_key_file: {json.dumps(str(self.key))}",
             f"    ansible_ssh_common_args: {json.dumps(' '.join(SSH_OPTIONS[:6]))}",
             "    ansible_python_interpreter: /usr/bin/python3",
+            "    # Simulated robots take unsigned releases (the deploy warns on each). A real fleet sets",
+            "    # horus_robot_allowed_signers instead: see ansible/inventory/example.yml.",
+            "    horus_robot_allow_unsigned: true",
         ]
         write_atomic(self.inventory, "\n".join(lines) + "\n")
         return self.inventory

@@ -25,6 +25,7 @@ def fakenum(version: str) -> Wheel:
         version,
         files={"fakenum/__init__.py": f"VERSION = {version!r}\n\ndef main():\n    print('fakenum', VERSION)\n"},
         entry_points="[console_scripts]\nfakenum-cli = fakenum:main\n",
+        license="MIT" if version == "1.0" else "MIT OR Apache-2.0",
     )
 
 

@@ -22,6 +22,7 @@ from horus_pipeline import REPO
 from horus_pipeline.bundle.build import build_bundle, diff, main
 from horus_pipeline.bundle.deploydata import DeployData, DeployService
 from horus_pipeline.bundle.release import ConflictError, ManifestLayer, ReleaseManifest, read_manifest
+from horus_pipeline.bundle.signing import configured_key
 from horus_pipeline.bundle.wheels import WheelError
 from horus_pipeline.cache import cache_dir
 from horus_pipeline.determinism import DEFAULT_EPOCH, sha256_file, write_tar_gz
@@ -138,11 +139,11 @@ def test_a_one_pin_bump_rebuilds_only_that_layer(repo: Repo) -> None:
     assert again.built == [] and again.release == old.release
     repo.lock(fakenum="1.1", fakeext="2.0")
     new = build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
-    assert new.built == ["package fakenum 1.1"]
+    assert new.built == ["package fakenum 1.1", "sbom"]  # the SBOM names the new version
     shared, fresh, nbytes = diff(read_manifest(old.manifest), read_manifest(new.manifest))
-    assert [(la["name"], la["version"]) for la in fresh] == [("fakenum", "1.1")]
+    assert [(la["name"], la["version"]) for la in fresh] == [("fakenum", "1.1"), ("sbom", "cyclonedx-1.6")]
     assert {la["name"] for la in shared} == {"fakeext", "horus-core", "fake", "assemble"}
-    assert nbytes == fresh[0]["archive_size"] + new.manifest.stat().st_size
+    assert nbytes == sum(la["archive_size"] for la in fresh) + new.manifest.stat().st_size
     assert (repo.out / "fake-x86_64" / "latest").read_text() == f"{new.release}\n"
 
 
@@ -169,7 +170,7 @@ def test_the_manifest_names_layers_scripts_and_every_file(repo: Repo) -> None:
     assert manifest["python"] == {"executable": "/usr/bin/python3.11", "home": "/usr/bin", "pyc": "checked-hash"}
     kinds = [(la["kind"], la["name"]) for la in manifest["layers"]]
     assert kinds == [("package", "fakeext"), ("package", "fakenum"), ("core", "horus-core"), ("app", "fake"),
-                     ("tool", "assemble")]  # fmt: skip
+                     ("tool", "assemble"), ("sbom", "sbom")]  # fmt: skip
     assert manifest["console_scripts"] == [
         {"name": "fakenum-cli", "module": "fakenum", "attr": "main", "section": "console"}
     ]
@@ -279,6 +280,38 @@ def test_signed_manifests_verify_with_ssh_keygen(repo: Repo, tmp_path: Path) -> 
     subprocess.run(verify, input=result.manifest.read_bytes(), check=True, capture_output=True)
     bad = subprocess.run(verify, input=result.manifest.read_bytes() + b" ", capture_output=True)
     assert bad.returncode != 0
+    first = sig.read_bytes()
+    build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels, sign_key=key)
+    assert sig.read_bytes() == first  # Ed25519: the same release signs to the same bytes
+    build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
+    assert not sig.exists()  # an unsigned rebuild of the id leaves no signature it did not make
+
+
+def test_release_serial_orders_releases_and_is_part_of_the_id(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    default = build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
+    assert read_manifest(default.manifest)["serial"] == default.serial == 1700000000
+    later = build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels, serial=1700000001)
+    assert read_manifest(later.manifest)["serial"] == 1700000001 and later.release != default.release
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(PipelineError, match="SOURCE_DATE_EPOCH='yesterday' is not a whole number"):
+        build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
+
+
+def test_signing_key_comes_from_the_flag_the_environment_or_the_default_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("HORUS_RELEASE_KEY", raising=False)
+    assert configured_key() is None  # nothing configured: unsigned, and the build says so
+    default = tmp_path / "config" / "horus" / "release_key"
+    default.parent.mkdir(parents=True)
+    default.write_text("key")
+    assert configured_key() == default
+    monkeypatch.setenv("HORUS_RELEASE_KEY", str(tmp_path / "missing"))
+    with pytest.raises(PipelineError, match=r"\(from \$HORUS_RELEASE_KEY\) does not exist.*ssh-keygen -t ed25519"):
+        configured_key()
+    assert configured_key(default) == default
 
 
 def test_layer_archives_are_whole_gzip_streams_with_no_name_or_time(repo: Repo) -> None:

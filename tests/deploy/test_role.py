@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +18,8 @@ from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
 
 from horus_pipeline import REPO
-from horus_pipeline.bundle.build import SIGN_NAMESPACE
 from horus_pipeline.bundle.deploydata import deploy_vars
+from horus_pipeline.bundle.signing import SIGN_NAMESPACE
 from horus_pipeline.images import ImageSpec, image_names, load_image
 from horus_pipeline.robot.assemble import release_id
 
@@ -132,3 +135,53 @@ def test_releases_are_signed_in_the_namespace_the_role_verifies() -> None:
     assert internal["_horus_robot_sign_namespace"] == SIGN_NAMESPACE
     tasks = "".join(p.read_text() for p in (ROLE / "tasks").glob("*.yml"))
     assert SIGN_NAMESPACE not in tasks, "tasks name the namespace through _horus_robot_sign_namespace only"
+
+
+def guard(prefix: Path, *args: str) -> str:
+    """Run the role's release-guard script, rendered for an app installed under `prefix`."""
+    variables = role_vars(
+        ansible_managed="managed",
+        _horus_robot_app="demo",
+        _horus_robot_prefix=str(prefix),
+        _horus_robot_units=["demo-control.service"],
+        _horus_robot_target_unit="demo.target",
+    )
+    script = prefix / "release-guard"
+    script.write_text(render((ROLE / "templates" / "release-guard.sh.j2").read_text(), variables))
+    out = subprocess.run(["sh", str(script), *args], capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+def installed(tmp_path: Path, current: str, confirmed: str | None) -> Path:
+    for rid in ("a1", "b2"):
+        (tmp_path / "releases" / rid).mkdir(parents=True)
+    (tmp_path / "current").symlink_to(f"releases/{current}")
+    if confirmed:
+        (tmp_path / "healthy").write_text(f"{confirmed}\n")
+    return tmp_path
+
+
+def test_guard_puts_back_the_confirmed_release_when_current_was_never_confirmed(tmp_path: Path) -> None:
+    prefix = installed(tmp_path, current="b2", confirmed="a1")
+    assert "release b2 was never confirmed: back on confirmed release a1" in guard(prefix)
+    assert os.readlink(prefix / "current") == "releases/a1"
+    assert not (prefix / ".current-new").exists()
+
+
+def test_guard_leaves_a_confirmed_release_alone(tmp_path: Path) -> None:
+    prefix = installed(tmp_path, current="a1", confirmed="a1")
+    assert guard(prefix) == ""
+    assert os.readlink(prefix / "current") == "releases/a1"
+
+
+def test_guard_armed_for_one_release_ignores_another(tmp_path: Path) -> None:
+    """A timer armed at an earlier switch must not undo a later deploy still being judged."""
+    prefix = installed(tmp_path, current="b2", confirmed="a1")
+    assert guard(prefix, "--restart", "c3") == ""
+    assert os.readlink(prefix / "current") == "releases/b2"
+
+
+def test_guard_without_a_confirmed_release_leaves_none_running(tmp_path: Path) -> None:
+    prefix = installed(tmp_path, current="b2", confirmed=None)
+    assert "no release was before it" in guard(prefix)
+    assert not (prefix / "current").is_symlink()

@@ -52,6 +52,7 @@ def write_inventory(path: Path, robots: list[Robot], **variables: object) -> Pat
         "ansible_ssh_private_key_file": key,
         "ansible_ssh_common_args": " ".join(SSH_OPTIONS[:6]),
         "ansible_python_interpreter": "/usr/bin/python3",
+        "horus_robot_allow_unsigned": True,  # as the sim's own inventory; tests of signing override it
         **variables,
     }
     path.write_text(json.dumps({"robots": {"hosts": hosts, "vars": group_vars}}, indent=1) + "\n")
@@ -146,9 +147,9 @@ def copy_image(name: str, into: Path) -> Path:
     return app
 
 
-def bundle(repo: Path, image: str, out: Path, sign_key: Path | None = None) -> str:
+def bundle(repo: Path, image: str, out: Path, sign_key: Path | None = None, serial: int | None = None) -> str:
     """Build `image` of `repo` (a copy_image tree) into out/<image>/; return the release id."""
-    result = build_bundle(load_image(repo / "images" / f"{image}.toml"), out, sign_key=sign_key)
+    result = build_bundle(load_image(repo / "images" / f"{image}.toml"), out, sign_key=sign_key, serial=serial)
     return result.release
 
 

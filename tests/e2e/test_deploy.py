@@ -123,6 +123,17 @@ def test_realtime_node_on_sched_fifo_with_memory_locked(deployed: Deployed) -> N
     assert locked_kb > 10_000, f"VmLck {locked_kb} kB"
 
 
+def test_horus_sbom_on_the_robot_lists_what_the_release_installed(deployed: Deployed) -> None:
+    doc = json.loads(deployed.sh("horus sbom"))
+    versions = {c["name"]: c["version"] for c in doc["components"]}
+    wheels = [la for la in deployed.manifest["layers"] if la["kind"] in ("package", "core")]
+    assert versions == {la["name"]: la["version"] for la in wheels}
+    hashes = {c["name"]: c["hashes"][0]["content"] for c in doc["components"]}
+    assert hashes == {la["name"]: la["source_sha256"] for la in wheels}
+    print(f"{deployed.spec.name} SBOM: {len(json.dumps(doc)) // 1024} KiB, {len(versions)} packages")
+    assert "numpy" in deployed.sh("horus sbom --components")
+
+
 def test_horus_command_sees_the_running_nodes(deployed: Deployed) -> None:
     out = deployed.sh("horus monitor --once --json")
     for node in ("motor", "camera", "planner"):
@@ -130,7 +141,8 @@ def test_horus_command_sees_the_running_nodes(deployed: Deployed) -> None:
 
 
 def test_units_verify_and_have_low_exposure(deployed: Deployed) -> None:
-    files = " ".join(f"/etc/systemd/system/{u}" for u in [*deployed.units, "demo.target"])
+    units = [*deployed.units, "demo.target", "horus-release-guard-demo.service"]
+    files = " ".join(f"/etc/systemd/system/{u}" for u in units)
     verify = deployed.robot.ssh(f"systemd-analyze verify {files}", check=False)
     assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
     for unit in deployed.units:

@@ -38,6 +38,7 @@ pytestmark = pytest.mark.e2e
 IMAGE = "fleet-amd64"
 PREFIX = "/opt/fleet"
 CRASH = 'raise SystemExit("fleet: crashing at start on purpose")\n'
+SERIAL = 1000  # of every release here but `older`
 FIGURES: dict[str, tuple[float, int]] = {}  # case -> (seconds, bytes sent), printed at the end
 
 
@@ -48,6 +49,7 @@ class Bundles:
     app_change: str
     bump: str  # app_change with one package at another version
     crash: str
+    older: str  # app_change with a lower serial than every other release
     wrong_arch_out: Path
     allowed_signers: Path
 
@@ -64,6 +66,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     app = copy_image(IMAGE, repo)
     out = tmp / "bundles"
     crash = bundle_with(repo, app, "beat.py", CRASH, out)
+    older = bundle_with(repo, app, "beat.py", "# an app-only change\n", out, serial=SERIAL - 1)
     app_change = bundle_with(repo, app, "beat.py", "# an app-only change\n", out)
     lockfile = repo / "lockfiles" / f"{IMAGE}.txt"
     pinned = lockfile.read_text()
@@ -73,10 +76,10 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
             "f0fa19c6845758ab08074a0cfa8b7aecb71c999ca73d62883bc25cc018c4e548",  # typing_extensions 4.15.0 wheel
         )
     )
-    bump = bundle(repo, IMAGE, out)
+    bump = bundle(repo, IMAGE, out, serial=SERIAL)
     lockfile.write_text(pinned)
     (app / "beat.py").write_text((load_image(IMAGE).app / "beat.py").read_text())
-    good = bundle(repo, IMAGE, out, sign_key=key)
+    good = bundle(repo, IMAGE, out, sign_key=key, serial=SERIAL)
     # The same app for aarch64: a bundle a x86_64 robot must refuse before touching anything.
     arm_spec = repo / "images" / "fleet-arm64.toml"
     arm_spec.write_text((repo / "images" / f"{IMAGE}.toml").read_text().replace('"x86_64"', '"aarch64"'))
@@ -90,13 +93,13 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     (repo / "lockfiles" / "fleet-arm64.txt").write_text("\n".join(header + lock[3:]) + "\n")
     wrong = tmp / "wrong-arch"
     bundle(repo, "fleet-arm64", wrong)
-    return Bundles(out, good, app_change, bump, crash, wrong, signers)
+    return Bundles(out, good, app_change, bump, crash, older, wrong, signers)
 
 
-def bundle_with(repo: Path, app: Path, script: str, prepend: str, out: Path) -> str:
+def bundle_with(repo: Path, app: Path, script: str, prepend: str, out: Path, serial: int = SERIAL) -> str:
     original = (load_image(IMAGE).app / script).read_text()
     (app / script).write_text(prepend + original)
-    return bundle(repo, IMAGE, out)
+    return bundle(repo, IMAGE, out, serial=serial)
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +174,13 @@ def test_unsigned_release_refused_when_signing_is_on(robot: Robot, inventory: Pa
     assert untouched(robot)
 
 
+def test_unsigned_release_refused_by_default(robot: Robot, inventory: Path, bundles: Bundles) -> None:
+    run = deploy(inventory, robot, "-e", "horus_robot_allow_unsigned=false", "-e", f"release={bundles.good}")
+    assert run.rc != 0 and run.failed(robot.name) == 1
+    assert "robots obey only signed releases" in words(run.output)
+    assert untouched(robot)
+
+
 def test_check_mode_on_a_fresh_robot_changes_nothing(robot: Robot, inventory: Path, bundles: Bundles) -> None:
     run = deploy(inventory, robot, "--check", "--diff", "-e", f"release={bundles.good}")
     assert run.rc == 0 and run.changed(robot.name) > 0  # what a deploy would do ...
@@ -187,6 +197,8 @@ def test_signed_release_installs_and_serves(robot: Robot, inventory: Path, bundl
     assert health(robot) == 200
     user = robot.ssh("ps -o user= -p $(systemctl show -P MainPID fleet-beat.service)").stdout.strip()
     assert user == "horus"
+    # The nodes' namespace is made by systemd-tmpfiles for the service user, also at every boot.
+    assert robot.ssh("stat -c '%U %a' /dev/shm/horus.fleet").stdout.split() == ["horus", "700"]
 
 
 def test_second_run_and_check_mode_change_nothing(robot: Robot, inventory: Path, bundles: Bundles) -> None:
@@ -228,6 +240,31 @@ def test_release_crashing_at_start_is_rolled_back(robot: Robot, inventory: Path,
     assert f"Rolled back to {bundles.bump}, which answers 200" in words(run.output)
     assert current_release(robot, PREFIX) == bundles.bump
     assert health(robot) == 200
+
+
+def test_older_release_refused_as_a_downgrade(robot: Robot, inventory: Path, bundles: Bundles) -> None:
+    running = current_release(robot, PREFIX)
+    run = deploy(inventory, robot, "-e", f"release={bundles.older}")
+    assert run.rc != 0 and run.failed(robot.name) == 1
+    assert f"has serial {SERIAL - 1}, older than serial {SERIAL}" in words(run.output)
+    assert current_release(robot, PREFIX) == running
+    assert robot.ssh(f"test -e {PREFIX}/releases/{bundles.older}", check=False).returncode != 0
+
+
+def test_killed_deploy_then_reboot_comes_back_on_the_confirmed_release(
+    sim: Sim, robot: Robot, inventory: Path, bundles: Bundles
+) -> None:
+    confirmed = current_release(robot, PREFIX)
+    killed = deploy(inventory, robot, "-e", f"release={bundles.crash}", kill_at="wait for the health endpoint")
+    assert killed.rc != 0
+    assert current_release(robot, PREFIX) == bundles.crash  # switched, never confirmed
+    pending = robot.ssh("systemctl is-active horus-release-guard-fleet-pending.timer", check=False)
+    assert pending.stdout.strip() == "active"  # without a reboot, the timer would take it back
+    sim.reboot(robot)
+    assert current_release(robot, PREFIX) == confirmed
+    assert wait_health(robot) == 200
+    guard = robot.ssh("journalctl -b -u horus-release-guard-fleet --no-pager").stdout
+    assert f"release {bundles.crash} was never confirmed: back on confirmed release {confirmed}" in guard
 
 
 @pytest.mark.parametrize("kill_at", ["verify and unpack the layers", "wait for the health endpoint"])

@@ -1,0 +1,84 @@
+"""Release signatures and serials: what makes a robot obey a release, and refuse an older one.
+
+A release manifest is signed with an SSH key (`ssh-keygen -Y sign`, namespace horus-release):
+Ed25519 signatures are deterministic, so a rebuild of the same release writes the same `.sig`.
+The key comes from `--sign KEY`, else $HORUS_RELEASE_KEY, else the default key file
+($XDG_CONFIG_HOME/horus/release_key, ~/.config/horus/release_key), when it exists. Robots refuse
+unsigned releases unless their inventory says `horus_robot_allow_unsigned: true`.
+
+The serial orders releases for the robot's downgrade check. It must be reproducible (no clock):
+it is SOURCE_DATE_EPOCH when set (the reproducible-builds convention), else the commit time of
+the project's checkout, which grows with every commit a release is built from.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from ..errors import PipelineError
+from ..proc import run
+
+SIGN_NAMESPACE = "horus-release"
+SIGNER_IDENTITY = "horus-release"  # the role's default horus_robot_signer_identity
+KEY_ENV = "HORUS_RELEASE_KEY"
+
+
+def default_key() -> Path:
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return Path(config) / "horus" / "release_key"
+
+
+def configured_key(explicit: Path | None = None) -> Path | None:
+    """The signing key to use: --sign, then $HORUS_RELEASE_KEY, then the default file if present."""
+    if explicit is not None:
+        key, origin = explicit, "--sign"
+    elif os.environ.get(KEY_ENV):
+        key, origin = Path(os.environ[KEY_ENV]), f"${KEY_ENV}"
+    else:
+        key = default_key()
+        return key if key.is_file() else None
+    if not key.is_file():
+        raise PipelineError(f"signing key {key} (from {origin}) does not exist. {how_to_make_a_key(key)}")
+    return key
+
+
+def how_to_make_a_key(key: Path | None = None) -> str:
+    key = key or default_key()
+    return (
+        f"Make one with `ssh-keygen -t ed25519 -N '' -C {SIGNER_IDENTITY} -f {key}` and give robots its public key: "
+        f'`echo "{SIGNER_IDENTITY} namespaces=\\"{SIGN_NAMESPACE}\\" $(cat {key}.pub)" > ansible/allowed_signers`, '
+        "then set horus_robot_allowed_signers to that file in the inventory"
+    )
+
+
+def sign(manifest: Path, key: Path) -> Path:
+    """`ssh-keygen -Y sign` the manifest: writes <manifest>.sig (renamed into place whole)."""
+    sig = manifest.with_name(manifest.name + ".sig")
+    made = manifest.with_name(f".{manifest.name}")
+    made.write_bytes(manifest.read_bytes())
+    try:
+        run(
+            ["ssh-keygen", "-q", "-Y", "sign", "-f", key, "-n", SIGN_NAMESPACE, made],
+            what=f"signing {manifest.name} with {key}",
+        )
+        made.with_name(made.name + ".sig").replace(sig)
+    finally:
+        made.unlink(missing_ok=True)
+        made.with_name(made.name + ".sig").unlink(missing_ok=True)
+    return sig
+
+
+def release_serial(project: Path) -> int:
+    """The serial of a release built now from `project` (see the module's docstring)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None:
+        if not epoch.isdigit():
+            raise PipelineError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds: unset it or fix it")
+        return int(epoch)
+    found = subprocess.run(
+        ["git", "-C", str(project), "log", "-1", "--format=%ct"], capture_output=True, text=True, check=False
+    )
+    stamp = found.stdout.strip()
+    return int(stamp) if found.returncode == 0 and stamp.isdigit() else 0
