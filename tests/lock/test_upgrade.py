@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,8 @@ def test_failing_upgrade_leaves_committed_locks_untouched(
     assert (lockfile.read_bytes(), horus_lock.read_bytes()) == before
     assert not summary.exists()
     err = capsys.readouterr().err
-    assert "tests failed against the new lock of fake-amd64" in err
+    assert "every changed package fails the checks on its own: fakenum" in err
+    assert "fakenum 2.0 broke the robot" in err  # pytest's own words, for whoever reads the CI log
     assert "committed lockfiles are unchanged" in err
 
 
@@ -82,3 +84,63 @@ def test_upgrading_one_package_keeps_the_others(fake_index: Index, make_image: M
     text = spec.lockfile.read_text()
     assert "otherpkg==1.1" in text and "fakenum==1.0" in text
     assert "| otherpkg | 1.0 | 1.1 |" in summary.read_text()
+
+
+@pytest.fixture
+def two_packages(fake_index: Index, make_image: MakeImage) -> Path:
+    """fakenum and otherpkg locked at 1.0, a robot test that needs fakenum to work."""
+    fake_index.add(fakenum("1.0", works=True), Wheel("otherpkg", "1.0", "py3-none-any"))
+    spec = make_image("fake-amd64", deps={"fakenum": ">=1", "otherpkg": ">=1"})
+    lock_image(spec)
+    write_horus_lock(spec.app, [spec])
+    (spec.path.parent.parent / "tests").mkdir()
+    (spec.path.parent.parent / "tests" / "test_robot.py").write_text(ROBOT_TEST)
+    return spec.path
+
+
+def test_the_breaking_package_is_held_back_and_the_rest_kept(
+    fake_index: Index, two_packages: Path, tmp_path: Path
+) -> None:
+    fake_index.add(fakenum("2.0", works=False), Wheel("otherpkg", "1.1", "py3-none-any"))
+    summary = tmp_path / "summary.md"
+    assert upgrade(two_packages, summary) == 0
+    lock = (two_packages.parent.parent / "lockfiles" / "fake-amd64.txt").read_text()
+    assert "otherpkg==1.1" in lock and "fakenum==1.0" in lock
+    text = summary.read_text()
+    assert "| otherpkg | 1.0 | 1.1 |" in text and "| fakenum |" not in text
+    assert "### fakenum" in text and "Wanted fake-amd64: fakenum 2.0" in text
+    assert "fakenum 2.0 broke the robot" in text  # the failing check's own output
+    report = json.loads(summary.with_suffix(".json").read_text())
+    assert report["kept"]["fake-amd64"] == [{"package": "otherpkg", "old": "1.0", "new": "1.1"}]
+    assert [h["packages"] for h in report["held_back"]] == [["fakenum"]]
+    assert report["trials"] == 4  # everything, fakenum alone, otherpkg alone, the kept subset
+
+
+def test_a_package_moves_with_the_upgrade_that_needs_it(
+    fake_index: Index, make_image: MakeImage, tmp_path: Path
+) -> None:
+    fake_index.add(fakenum("1.0", works=True), Wheel("plugin", "1.0", "py3-none-any", requires=["fakenum>=1"]))
+    fake_index.add(Wheel("otherpkg", "1.0", "py3-none-any"))
+    spec = make_image("fake-amd64", deps={"plugin": ">=1", "otherpkg": ">=1"})
+    lock_image(spec)
+    (spec.path.parent.parent / "tests").mkdir()
+    (spec.path.parent.parent / "tests" / "test_robot.py").write_text(ROBOT_TEST)
+    # plugin 2.0 needs the broken fakenum 2.0: the two are one change, held back together.
+    fake_index.add(fakenum("2.0", works=False), Wheel("plugin", "2.0", "py3-none-any", requires=["fakenum>=2"]))
+    fake_index.add(Wheel("otherpkg", "1.1", "py3-none-any"))
+    summary = tmp_path / "summary.md"
+    assert upgrade(spec.path, summary) == 0
+    lock = spec.lockfile.read_text()
+    assert "otherpkg==1.1" in lock and "plugin==1.0" in lock and "fakenum==1.0" in lock
+    assert "### fakenum + plugin" in summary.read_text()
+
+
+def test_no_bisect_keeps_nothing_when_anything_fails(
+    fake_index: Index, two_packages: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lockfile = two_packages.parent.parent / "lockfiles" / "fake-amd64.txt"
+    before = lockfile.read_bytes()
+    fake_index.add(fakenum("2.0", works=False), Wheel("otherpkg", "1.1", "py3-none-any"))
+    assert upgrade(two_packages, tmp_path / "summary.md", "--no-bisect") != 0
+    assert lockfile.read_bytes() == before
+    assert "pytest tests -q against fake-amd64's new lock failed" in capsys.readouterr().err
