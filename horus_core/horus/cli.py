@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import re
 import runpy
@@ -238,6 +239,29 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- horus doctor, horus fleet ----------------------------------------------------------
+
+# Commands for the operator's machine, where the repository's pipeline (horus_pipeline) is
+# installed; a robot's release has only the runtime, so there they say where to run them.
+PIPELINE_COMMANDS = {
+    "doctor": "check an image (and its robots) against the pre-deployment checklist",
+    "fleet": "status of every robot of an Ansible inventory in one table",
+}
+
+
+def cmd_pipeline(command: str, argv: list[str]) -> int:
+    try:
+        cli = importlib.import_module(f"horus_pipeline.{command}.cli")
+    except ModuleNotFoundError as exc:
+        missing = exc.name or "?"
+        return _fail(
+            f"{command} runs on an operator's machine with the HORUS pipeline installed "
+            f"(module {missing} is missing here): in the repository, `nox -s {command} -- ...`, "
+            "or `pip install -r lockfiles/tools.txt && pip install -e .` and then `horus " + command + " ...`"
+        )
+    return int(cli.main(argv, prog=f"horus {command}"))
+
+
 # -- the parser ------------------------------------------------------------------------
 
 
@@ -305,10 +329,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("path", nargs="?", default=".", help="project directory or horus.toml (default: .)")
     build.set_defaults(func=cmd_build)
+
+    for name, help_text in PIPELINE_COMMANDS.items():
+        # Parsed by the pipeline's own parser (main() hands it the rest of the line): `horus NAME --help`.
+        sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in PIPELINE_COMMANDS:
+        return cmd_pipeline(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
