@@ -107,4 +107,5 @@ def ssh_argv(h: Host, remote: Sequence[str], connect_timeout: float) -> list[str
     argv += ["-p", str(h.port)] if h.port else []
     argv += ["-l", h.user] if h.user else []
     argv += ["-i", h.key] if h.key else []
-    return [*argv, *h.ssh_args, h.address, "--", shlex.join(remote)]
+    # `--` before the address: an inventory's host name is never read as an option.
+    return [*argv, *h.ssh_args, "--", h.address, shlex.join(remote)]

@@ -71,7 +71,7 @@ def test_ssh_connects_as_ansible_would_and_never_prompts() -> None:
     h = Host(name="t", address="truck-7.example", port=2222, user="robot", key="/keys/fleet", ssh_args=("-o", "X=y"))
     argv = ssh_argv(h, ["/usr/bin/python3", "-", "--shm"], connect_timeout=4)
     assert argv[:5] == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=4"]
-    assert argv[5:] == ["-p", "2222", "-l", "robot", "-i", "/keys/fleet", "-o", "X=y", "truck-7.example", "--",
+    assert argv[5:] == ["-p", "2222", "-l", "robot", "-i", "/keys/fleet", "-o", "X=y", "--", "truck-7.example",
                         "/usr/bin/python3 - --shm"]  # fmt: skip
 
 
