@@ -9,6 +9,12 @@ operator runs it (`python -m horus_pipeline.fleet status -i INVENTORY --limit ..
 by ansible-inventory, one SSH round-trip per robot, all at once) for the first N robots, and
 prints medians. Every robot is stopped at the end, also on failure. Goal (issue 19): 20 robots
 answer in under 10 s.
+
+Measured 2026-11-25 on the 2-core sandbox, shared with other test runs (load average 7-13), the
+20 robots on the same 2 cores: 1 robot 2.72 s, 5 robots 3.11 s, 20 robots 8.84 s (medians of 3,
+all healthy). About 1.3 s of each is fixed (the command's start and ansible-inventory); the rest
+grows with the robots because here every robot's probe and `horus monitor` share two cores,
+where a real fleet runs each on its own computer. Deploying the 20 took 681 s.
 """
 
 from __future__ import annotations
