@@ -51,7 +51,7 @@ def _unit(unit: str, text: str) -> Iterator[Check]:
         yield Check(
             "unit.restart", "pipeline", "fail", title, f"Restart={restart or 'unset'}", f"set Restart=on-failure {fix}"
         )
-    if delay and float(delay[-1].rstrip("s")) > 0:
+    if delay and delay[-1] not in ("0", "0s", "0ms"):  # a time span: "2", "2.0", "500ms", "1min"
         yield Check("unit.restart_sec", "pipeline", "pass", title, f"RestartSec={delay[-1]}")
     else:
         yield Check(
