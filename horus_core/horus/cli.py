@@ -257,7 +257,7 @@ def cmd_pipeline(command: str, argv: list[str]) -> int:
         return _fail(
             f"{command} runs on an operator's machine with the HORUS pipeline installed "
             f"(module {missing} is missing here): in the repository, `nox -s {command} -- ...`, "
-            "or `pip install -r lockfiles/tools.txt && pip install -e .` and then `horus " + command + " ...`"
+            f"or `pip install -r lockfiles/tools.txt && pip install -e .` and then `horus {command} ...`"
         )
     return int(cli.main(argv, prog=f"horus {command}"))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -58,7 +59,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed runs per size (the median is shown)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="horus-bench-fleet-"))
+    work = Path(tempfile.mkdtemp(prefix="horus-bench-fleet-"))  # under $TMPDIR
     sim = Sim(work / "sim", owner_pid=os.getpid())
     try:
         copy_image(IMAGE, work / "repo")
@@ -83,6 +84,7 @@ def main() -> int:
         return 0
     finally:
         sim.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
