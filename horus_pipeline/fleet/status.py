@@ -21,7 +21,7 @@ from .inventory import Host, ssh_argv
 
 PROBE = Path(__file__).with_name("probe.py")
 DEFAULT_TIMEOUT = 8.0  # seconds per robot, connection included: a fleet answers in about this long
-MAX_PARALLEL = 64  # SSH processes at once: far below any sshd's MaxStartups per robot
+MAX_PARALLEL = 64  # ssh processes at once on the operator's machine (each robot gets one connection)
 
 
 @dataclass
