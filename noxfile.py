@@ -98,6 +98,20 @@ def sim(session: nox.Session) -> None:
     session.run("python", "-m", "horus_pipeline.sim", *session.posargs)
 
 
+@nox.session(python=PYTHON, default=False)
+def doctor(session: nox.Session) -> None:
+    """Walk the pre-deployment checklist for an image, and its robots with -i (`-- demo-amd64 [-i INVENTORY]`)."""
+    install_pipeline(session)
+    session.run("python", "-m", "horus_pipeline.doctor", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def fleet(session: nox.Session) -> None:
+    """Show every robot of an inventory in one table: releases, units, health, errors (`-- -i INVENTORY`)."""
+    install_pipeline(session)
+    session.run("python", "-m", "horus_pipeline.fleet", *session.posargs)
+
+
 # REWRITES COMMITTED FILES: lockfiles/<image>.txt and apps/<app>/horus.lock.
 @nox.session(python=PYTHON, default=False)
 def lock(session: nox.Session) -> None:

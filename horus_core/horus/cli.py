@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import re
 import runpy
@@ -246,6 +247,29 @@ def cmd_sbom(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- horus doctor, horus fleet ----------------------------------------------------------
+
+# Commands for the operator's machine, where the repository's pipeline (horus_pipeline) is
+# installed; a robot's release has only the runtime, so there they say where to run them.
+PIPELINE_COMMANDS = {
+    "doctor": "check an image (and its robots) against the pre-deployment checklist",
+    "fleet": "status of every robot of an Ansible inventory in one table",
+}
+
+
+def cmd_pipeline(command: str, argv: list[str]) -> int:
+    try:
+        cli = importlib.import_module(f"horus_pipeline.{command}.cli")
+    except ModuleNotFoundError as exc:
+        missing = exc.name or "?"
+        return _fail(
+            f"{command} runs on an operator's machine with the HORUS pipeline installed "
+            f"(module {missing} is missing here): in the repository, `nox -s {command} -- ...`, "
+            f"or `pip install -r lockfiles/tools.txt && pip install -e .` and then `horus {command} ...`"
+        )
+    return int(cli.main(argv, prog=f"horus {command}"))
+
+
 # -- the parser ------------------------------------------------------------------------
 
 
@@ -323,10 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
     bom.add_argument("--components", action="store_true", help="a table of the packages instead of the JSON")
     bom.add_argument("--file", type=Path, metavar="PATH", help="read this SBOM instead of the release's")
     bom.set_defaults(func=cmd_sbom)
+
+    for name, help_text in PIPELINE_COMMANDS.items():
+        # Parsed by the pipeline's own parser (main() hands it the rest of the line): `horus NAME --help`.
+        sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in PIPELINE_COMMANDS:
+        return cmd_pipeline(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

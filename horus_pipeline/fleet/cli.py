@@ -1,0 +1,55 @@
+"""The `horus fleet` command line (also `nox -s fleet --` and `python -m horus_pipeline.fleet`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..console import run_cli, step
+from .inventory import load_inventory
+from .status import DEFAULT_TIMEOUT, query
+from .table import render
+
+
+def build_parser(prog: str = "horus fleet") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="What runs where and whether it is healthy: every robot of an Ansible inventory, asked in "
+        "parallel over SSH (one round-trip each, as ansible-playbook would connect), in one table: image, current "
+        "and previous release, pending/confirmed state, units, health endpoint, node errors and deadline misses "
+        "(horus monitor), restarts since the deploy, disk free, when it was deployed. A robot that does not "
+        "answer within --timeout is listed as such.",
+        epilog="Exit status: 0 when every robot answered and is healthy, 1 otherwise (2 on bad usage). "
+        "Example: horus fleet status -i dist/sim/inventory.yml --limit 'demo-amd64-*' --json",
+    )
+    parser.add_argument("command", nargs="?", choices=["status"], default="status", help="what to show (status)")
+    parser.add_argument("-i", "--inventory", type=Path, required=True, help="the Ansible inventory of the robots")
+    parser.add_argument("--limit", metavar="PATTERN", help="only these hosts (Ansible's --limit pattern)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"per robot, connection included (default: {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON document: a list with an object per robot")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "nox -s fleet --") -> int:
+    args = build_parser(prog).parse_args(argv)
+
+    def body() -> int:
+        hosts = load_inventory(args.inventory, args.limit)
+        with step(f"asking {len(hosts)} robot(s)"):
+            robots = query(hosts, timeout=args.timeout)
+        if args.json:
+            print(json.dumps([r.as_dict() for r in robots], indent=1, sort_keys=True))
+        else:
+            print(render(robots, time.time()))
+        return 0 if all(r.healthy for r in robots) else 1
+
+    return run_cli(body)

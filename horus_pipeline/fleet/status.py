@@ -1,0 +1,202 @@
+"""Ask every robot of an inventory how it is, in parallel, one SSH round-trip each.
+
+`query(hosts)` sends probe.py to each robot's Python over SSH (one process per robot, all at
+once, each with its own timeout) and turns each answer into a `RobotStatus`; a robot that does
+not answer in time, refuses the key or returns garbage is a `RobotStatus` with `error` set, never
+left out. `parse(host, document)` is the pure half, tested on captured probe output.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .inventory import Host, ssh_argv
+
+PROBE = Path(__file__).with_name("probe.py")
+DEFAULT_TIMEOUT = 8.0  # seconds per robot, connection included: a fleet answers in about this long
+MAX_PARALLEL = 64  # ssh processes at once on the operator's machine (each robot gets one connection)
+
+
+@dataclass
+class Unit:
+    name: str
+    state: str  # ActiveState/SubState, e.g. "active/running", "failed/failed"
+    restarts: int  # NRestarts: automatic restarts since the unit was last started by hand (the deploy)
+
+    @property
+    def active(self) -> bool:
+        return self.state.startswith("active/")
+
+
+@dataclass
+class Node:
+    name: str
+    process: str  # the scheduler that runs it
+    health: str
+    errors: int
+    deadline_misses: int
+
+
+@dataclass
+class App:
+    """One HORUS app installed on the robot by the deploy role."""
+
+    name: str
+    prefix: str
+    image: str | None
+    current: str | None
+    previous: str | None
+    state: str  # "pending", "confirmed", "healthy" (the role's health gate passed), or "-"
+    deployed_at: float | None  # when `current` was switched (epoch seconds)
+    units: list[Unit]
+    health: int | None  # HTTP status of the health endpoint, None when it did not answer
+    health_error: str | None
+    nodes: list[Node]
+    monitor_error: str | None
+    units_error: str | None = None
+    journald: bool | None = None  # the role's journald drop-in is installed
+
+    @property
+    def errors(self) -> int:
+        return sum(n.errors for n in self.nodes)
+
+    @property
+    def deadline_misses(self) -> int:
+        return sum(n.deadline_misses for n in self.nodes)
+
+    @property
+    def restarts(self) -> int:
+        return sum(u.restarts for u in self.units)
+
+    @property
+    def healthy(self) -> bool:
+        return (
+            self.health == 200
+            and all(u.active for u in self.units)
+            and self.monitor_error is None
+            and self.units_error is None
+            and all(n.health == "healthy" for n in self.nodes)
+        )
+
+
+@dataclass
+class RobotStatus:
+    host: str
+    address: str
+    seconds: float  # how long the robot took to answer (or to fail)
+    error: str | None = None  # set when the robot did not answer: the rest is empty
+    hostname: str | None = None
+    apps: list[App] = field(default_factory=list)
+    disk_free: int | None = None  # bytes free on the install prefix's filesystem
+    disk_total: int | None = None
+    stale_shm: list[str] | None = None  # with shm=True: segments no live process holds
+    shm_error: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.error is None
+
+    @property
+    def healthy(self) -> bool:
+        return self.answered and bool(self.apps) and all(a.healthy for a in self.apps)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["answered"], data["healthy"] = self.answered, self.healthy
+        for app, obj in zip(data["apps"], self.apps, strict=True):
+            app.update(errors=obj.errors, deadline_misses=obj.deadline_misses, restarts=obj.restarts)
+        return data
+
+
+def query(hosts: Sequence[Host], *, timeout: float = DEFAULT_TIMEOUT, shm: bool = False) -> list[RobotStatus]:
+    """Every host's status, in the order given; all asked at once, each within `timeout` seconds."""
+    source = PROBE.read_bytes()
+    with ThreadPoolExecutor(max_workers=max(1, min(len(hosts), MAX_PARALLEL))) as pool:
+        return list(pool.map(lambda h: ask(h, source, timeout, shm), hosts))
+
+
+def ask(h: Host, source: bytes, timeout: float, shm: bool) -> RobotStatus:
+    """One robot: run the probe over SSH and parse its answer, or say why there was none."""
+    argv = ssh_argv(h, [h.python, "-", *(["--shm"] if shm else [])], connect_timeout=min(timeout - 1, 5))
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(argv, input=source, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return RobotStatus(h.name, h.address, time.monotonic() - start, error=f"timed out after {timeout:g}s")
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        said = proc.stderr.decode(errors="replace").strip().splitlines()
+        why = said[-1] if said else f"exit {proc.returncode}"
+        return RobotStatus(h.name, h.address, seconds, error=f"ssh {h.address}: {why}")
+    try:
+        document = json.loads(proc.stdout)
+    except ValueError:
+        return RobotStatus(h.name, h.address, seconds, error=f"unreadable answer: {proc.stdout[:200]!r}")
+    return parse(h, document, seconds)
+
+
+def parse(h: Host, doc: dict[str, Any], seconds: float = 0.0) -> RobotStatus:
+    """A RobotStatus from the probe's JSON document."""
+    disk = doc.get("disk") or {}
+    shm = doc.get("shm")
+    return RobotStatus(
+        host=h.name,
+        address=h.address,
+        seconds=seconds,
+        hostname=doc.get("hostname"),
+        apps=[_app(name, entry) for name, entry in sorted(doc.get("apps", {}).items())],
+        disk_free=disk.get("free"),
+        disk_total=disk.get("total"),
+        stale_shm=None if shm is None else shm.get("stale"),
+        shm_error=None if shm is None else shm.get("error"),
+    )
+
+
+def _app(name: str, entry: dict[str, Any]) -> App:
+    rel, units, health, monitor = (entry.get(k) or {} for k in ("release", "units", "health", "monitor"))
+    nodes = [
+        Node(n["node"], n.get("scheduler", ""), n["health"], int(n["errors_count"]), int(n["deadline_misses"]))
+        for n in monitor.get("nodes", [])
+    ]
+    return App(
+        name=name,
+        prefix=entry.get("prefix", ""),
+        image=rel.get("image"),
+        current=rel.get("current"),
+        previous=rel.get("previous"),
+        state=release_state(rel),
+        deployed_at=rel.get("switched_at"),
+        units=[
+            Unit(unit, f"{p.get('ActiveState', '?')}/{p.get('SubState', '?')}", int(p.get("NRestarts") or 0))
+            for unit, p in sorted(units.items())
+            if isinstance(p, dict)
+        ],
+        health=health.get("status"),
+        health_error=health.get("error"),
+        nodes=nodes,
+        monitor_error=monitor.get("error"),
+        journald=entry.get("journald"),
+        units_error=units.get("error") if isinstance(units.get("error"), str) else None,
+    )
+
+
+def release_state(rel: dict[str, Any]) -> str:
+    """pending/confirmed where the robot records them; else `healthy` when the role's health gate
+    passed the current release; else "-" (nothing says)."""
+    current = rel.get("current")
+    if current is None:
+        return "-"
+    if rel.get("pending") == current:
+        return "pending"
+    if rel.get("confirmed") == current:
+        return "confirmed"
+    if rel.get("healthy") == current:
+        return "healthy"
+    return "-"

@@ -1,0 +1,159 @@
+"""`horus fleet status` without robots: the inventory as Ansible reads it, real ssh to robots that
+cannot answer, and the parsing and rendering of answers captured from simulated robots.
+
+answers/*.json are probe.py's output on robots of tests/e2e/test_fleet_status.py, captured as is:
+fleet-amd64-1 (healthy, its node killed once and restarted by systemd), fleet-amd64-2 (its unit
+stopped) and demo-arm64-1 (units installed, no release switched yet: mid first deploy).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from horus_pipeline.fleet.inventory import Host, load_inventory, ssh_argv
+from horus_pipeline.fleet.status import parse, query, release_state
+from horus_pipeline.fleet.table import ago, human_bytes, render
+
+ANSWERS = Path(__file__).with_name("answers")
+INVENTORY = """\
+all:
+  children:
+    lab:
+      hosts:
+        bench-1:
+          ansible_host: 10.1.0.11
+          horus_image: demo-amd64
+    field:
+      children:
+        north:
+          hosts:
+            truck-7:
+              ansible_host: truck-7.example
+              ansible_port: 2222
+              ansible_user: robot
+      vars:
+        ansible_ssh_extra_args: "-o ProxyJump=gw.example"
+  vars:
+    ansible_user: root
+    ansible_ssh_private_key_file: /keys/fleet
+    ansible_ssh_common_args: "-o StrictHostKeyChecking=no -o 'UserKnownHostsFile=/dev/null'"
+"""
+
+
+def answer(name: str) -> dict[str, object]:
+    return json.loads((ANSWERS / f"{name}.json").read_text())
+
+
+def host(name: str) -> Host:
+    return Host(name=name, address="198.18.0.2")
+
+
+def test_the_inventory_is_read_as_ansible_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yml"
+    path.write_text(INVENTORY)
+    bench, truck = load_inventory(path)
+    assert bench == Host(
+        name="bench-1", address="10.1.0.11", user="root", key="/keys/fleet",
+        ssh_args=("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"), image="demo-amd64",
+    )  # fmt: skip
+    assert (truck.address, truck.port, truck.user) == ("truck-7.example", 2222, "robot")  # host vars win
+    assert truck.ssh_args[-2:] == ("-o", "ProxyJump=gw.example")  # a group's extra args
+    assert [h.name for h in load_inventory(path, "field")] == ["truck-7"]
+
+
+def test_ssh_connects_as_ansible_would_and_never_prompts() -> None:
+    h = Host(name="t", address="truck-7.example", port=2222, user="robot", key="/keys/fleet", ssh_args=("-o", "X=y"))
+    argv = ssh_argv(h, ["/usr/bin/python3", "-", "--shm"], connect_timeout=4)
+    assert argv[:5] == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=4"]
+    assert argv[5:] == ["-p", "2222", "-l", "robot", "-i", "/keys/fleet", "-o", "X=y", "--", "truck-7.example",
+                        "/usr/bin/python3 - --shm"]  # fmt: skip
+
+
+def test_robots_that_do_not_answer_are_listed_in_order_never_dropped() -> None:
+    refused = Host(name="refused", address="127.0.0.1", port=1)  # nothing listens: refused at once
+    silent = Host(name="silent", address="192.0.2.1")  # TEST-NET-1: never routed, the timeout ends it
+    start = time.monotonic()
+    robots = query([silent, refused], timeout=2)
+    assert time.monotonic() - start < 4  # in parallel, each within its timeout
+    assert [r.host for r in robots] == ["silent", "refused"]
+    assert not any(r.answered for r in robots)
+    assert "refused" in (robots[1].error or "").lower()
+    table = render(robots)
+    assert "silent" in table and "NO ANSWER" in table.splitlines()[2]
+    assert table.endswith("2 robot(s): 0 answered, 0 healthy, 2 no answer")
+
+
+def test_a_healthy_robot_answer() -> None:
+    robot = parse(host("fleet-amd64-1"), answer("fleet-amd64-1"), 0.4)
+    assert robot.answered and robot.healthy and robot.hostname == "fleet-amd64-1"
+    (app,) = robot.apps
+    assert (app.name, app.image, app.current, app.previous) == ("fleet", "fleet-amd64", "556e4f31e5ef026e", None)
+    assert app.state == "healthy" and app.health == 200 and app.restarts == 1
+    assert [(n.name, n.health, n.errors, n.deadline_misses) for n in app.nodes] == [("beat", "healthy", 0, 0)]
+    assert robot.stale_shm == ["would remove /dev/shm/horus.fleet/stats/494.0 (4.0 KiB)"]
+    data = robot.as_dict()
+    json.dumps(data)
+    assert data["healthy"] and data["apps"][0]["restarts"] == 1 and data["apps"][0]["errors"] == 0
+
+
+def test_a_robot_whose_unit_is_stopped_is_unhealthy() -> None:
+    robot = parse(host("fleet-amd64-2"), answer("fleet-amd64-2"))
+    (app,) = robot.apps
+    assert robot.answered and not robot.healthy
+    assert [u.state for u in app.units] == ["inactive/dead"] and app.health is None and app.nodes == []
+
+
+def test_a_robot_mid_first_deploy_has_units_but_no_release() -> None:
+    robot = parse(host("demo-arm64-1"), answer("demo-arm64-1"))
+    (app,) = robot.apps
+    assert (app.current, app.image, app.state) == (None, None, "-")
+    assert len(app.units) == 3 and app.monitor_error == "horus: no release of demo is installed (/opt/demo/current)"
+    assert not robot.healthy
+
+
+def test_the_table_has_a_row_per_robot_with_what_an_operator_asks() -> None:
+    robots = [parse(host(n), answer(n)) for n in ("fleet-amd64-1", "fleet-amd64-2", "demo-arm64-1")]
+    switched = answer("fleet-amd64-1")["apps"]["fleet"]["release"]["switched_at"]  # type: ignore[index]
+    lines = render(robots, now=switched + 125).splitlines()
+    assert lines[0].split()[:6] == ["robot", "image", "current", "previous", "state", "units"]
+    first, second, third = lines[1:4]
+    assert first.split() == ["fleet-amd64-1", "fleet-amd64", "556e4f31e5ef026e", "-", "healthy", "1/1", "active",
+                             "200", "0", "0", "1", "55.6G", "2m", "ago"]  # fmt: skip
+    assert "0/1 active (beat:inactive)" in second and "no answer" in second
+    assert "0/3 active (control:inactive, perception:inactive, planner:inactive)" in third
+    assert lines[-1] == "3 robot(s): 3 answered, 1 healthy, 0 no answer"
+
+
+@pytest.mark.parametrize(
+    ("markers", "state"),
+    [
+        ({"current": None}, "-"),
+        ({"current": "a", "healthy": "a"}, "healthy"),
+        ({"current": "b", "healthy": "a"}, "-"),
+        ({"current": "b", "healthy": "a", "pending": "b"}, "pending"),
+        ({"current": "b", "confirmed": "b", "healthy": "a"}, "confirmed"),
+    ],
+)
+def test_release_state_reads_what_the_robot_records(markers: dict[str, str | None], state: str) -> None:
+    assert release_state(markers) == state
+
+
+def test_sizes_and_ages_read_at_a_glance() -> None:
+    assert [human_bytes(n) for n in (None, 512, 1536, 5 * 2**30)] == ["-", "512B", "1.5K", "5.0G"]
+    assert [ago(t, 100_000.0) for t in (None, 99_955.0, 100_000.0 - 720, 100_000.0 - 3 * 3600, 0.0)] == [
+        "-", "45s ago", "12m ago", "3h ago", "1d ago",
+    ]  # fmt: skip
+
+
+def test_the_command_explains_itself_and_a_missing_inventory_is_one_error_line(tmp_path: Path) -> None:
+    run = [sys.executable, "-m", "horus_pipeline.fleet"]
+    helped = subprocess.run([*run, "--help"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: nox -s fleet")
+    missing = subprocess.run([*run, "status", "-i", str(tmp_path / "none.yml")], capture_output=True, text=True)
+    assert missing.returncode == 1 and missing.stderr.startswith(f"error: {tmp_path / 'none.yml'}: no such inventory")
