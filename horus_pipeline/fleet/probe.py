@@ -8,8 +8,8 @@ It finds the apps the deploy role installed from the role's unit files (their fi
 and sees what is really there. Per app:
 
     <prefix>/current -> releases/<id>     the running release (its link's mtime: when it was switched)
-    <prefix>/previous, healthy            the role's markers: the release before, the last one that passed
-    <prefix>/pending, confirmed           the A/B state, where the role writes it (absent: null)
+    <prefix>/previous, healthy, serial    the role's markers: the release before, the confirmed one (current
+                                          and not healthy: pending), the newest serial the robot ran
     <prefix>/releases/<id>/MANIFEST.json  image, app, health endpoint
 
 and asks systemd for each unit's state and NRestarts (automatic restarts since the deploy's
@@ -38,7 +38,7 @@ UNIT_DIR = "/etc/systemd/system"
 MARKER = re.compile(r"^# horus_robot unit of app (\S+)$", re.M)
 EXEC = re.compile(r"^ExecStart=(\S+)/current/venv/bin/python ", re.M)
 HORUS = "/usr/local/bin/horus"  # the role's wrapper: the current release's horus as the service user
-MARKERS = ("previous", "healthy", "pending", "confirmed")
+MARKERS = ("previous", "healthy", "serial")
 UNIT_PROPS = ("ActiveState", "SubState", "NRestarts", "ActiveEnterTimestamp")
 COMMAND_TIMEOUT = 4.0  # seconds each robot-side command may take: the whole probe stays under the SSH timeout
 

@@ -53,7 +53,7 @@ class App:
     image: str | None
     current: str | None
     previous: str | None
-    state: str  # "pending", "confirmed", "healthy" (the role's health gate passed), or "-"
+    state: str  # "confirmed", "pending" (switched, not yet confirmed), or "-" (no release)
     deployed_at: float | None  # when `current` was switched (epoch seconds)
     units: list[Unit]
     health: int | None  # HTTP status of the health endpoint, None when it did not answer
@@ -188,15 +188,10 @@ def _app(name: str, entry: dict[str, Any]) -> App:
 
 
 def release_state(rel: dict[str, Any]) -> str:
-    """pending/confirmed where the robot records them; else `healthy` when the role's health gate
-    passed the current release; else "-" (nothing says)."""
+    """`confirmed` when the deploy confirmed the current release (the role's `healthy` marker names
+    it), `pending` when `current` was switched and not confirmed (the robot goes back by itself:
+    the role's release-guard), "-" when no release runs."""
     current = rel.get("current")
     if current is None:
         return "-"
-    if rel.get("pending") == current:
-        return "pending"
-    if rel.get("confirmed") == current:
-        return "confirmed"
-    if rel.get("healthy") == current:
-        return "healthy"
-    return "-"
+    return "confirmed" if rel.get("healthy") == current else "pending"

@@ -94,7 +94,7 @@ def test_a_healthy_robot_answer() -> None:
     assert robot.answered and robot.healthy and robot.hostname == "fleet-amd64-1"
     (app,) = robot.apps
     assert (app.name, app.image, app.current, app.previous) == ("fleet", "fleet-amd64", "556e4f31e5ef026e", None)
-    assert app.state == "healthy" and app.health == 200 and app.restarts == 1
+    assert app.state == "confirmed" and app.health == 200 and app.restarts == 1
     assert [(n.name, n.health, n.errors, n.deadline_misses) for n in app.nodes] == [("beat", "healthy", 0, 0)]
     assert robot.stale_shm == ["would remove /dev/shm/horus.fleet/stats/494.0 (4.0 KiB)"]
     data = robot.as_dict()
@@ -123,7 +123,7 @@ def test_the_table_has_a_row_per_robot_with_what_an_operator_asks() -> None:
     lines = render(robots, now=switched + 125).splitlines()
     assert lines[0].split()[:6] == ["robot", "image", "current", "previous", "state", "units"]
     first, second, third = lines[1:4]
-    assert first.split() == ["fleet-amd64-1", "fleet-amd64", "556e4f31e5ef026e", "-", "healthy", "1/1", "active",
+    assert first.split() == ["fleet-amd64-1", "fleet-amd64", "556e4f31e5ef026e", "-", "confirmed", "1/1", "active",
                              "200", "0", "0", "1", "55.6G", "2m", "ago"]  # fmt: skip
     assert "0/1 active (beat:inactive)" in second and "no answer" in second
     assert "0/3 active (control:inactive, perception:inactive, planner:inactive)" in third
@@ -134,10 +134,9 @@ def test_the_table_has_a_row_per_robot_with_what_an_operator_asks() -> None:
     ("markers", "state"),
     [
         ({"current": None}, "-"),
-        ({"current": "a", "healthy": "a"}, "healthy"),
-        ({"current": "b", "healthy": "a"}, "-"),
-        ({"current": "b", "healthy": "a", "pending": "b"}, "pending"),
-        ({"current": "b", "confirmed": "b", "healthy": "a"}, "confirmed"),
+        ({"current": "a", "healthy": "a"}, "confirmed"),
+        ({"current": "b", "healthy": "a"}, "pending"),  # switched, not confirmed: the guard takes it back
+        ({"current": "b"}, "pending"),
     ],
 )
 def test_release_state_reads_what_the_robot_records(markers: dict[str, str | None], state: str) -> None:
