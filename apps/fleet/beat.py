@@ -8,6 +8,6 @@ def tick(node: horus.Node) -> None:
 
 
 sched = horus.Scheduler(tick_rate=100, name="beat")
-sched.add(horus.Node(name="beat", tick=tick, rate=10, pubs=["fleet.beat"]))
+sched.add(horus.Node(name="beat", tick=tick, rate=10, pubs=["fleet.beat"], failure_policy="fatal"))
 horus.serve_health(sched)  # where HORUS_HEALTH_HOST/PORT say: the image's [health]
 sched.run()

@@ -29,6 +29,7 @@ from .. import REPO
 from ..console import info, run_cli, step
 from ..core import WHEELS, build_core_wheel, wheel_for
 from ..determinism import publishing, sha256_file, write_atomic
+from ..doctor.checks import require_release_ok
 from ..errors import PipelineError
 from ..images import ImageSpec, all_images, load_image
 from ..lock.compile import check_lock_fresh
@@ -263,6 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "horus_robot_allow_unsigned: true)",
     )  # fmt: skip
     parser.add_argument(
+        "--no-doctor", action="store_true",
+        help="build even when the image fails horus doctor's app and pipeline checks (they run first and "
+        "refuse a failing release by default)",
+    )  # fmt: skip
+    parser.add_argument(
         "--serial", type=int, metavar="N",
         help="the release serial robots order releases by (default: $SOURCE_DATE_EPOCH, else the commit time of "
         "the checkout); a robot refuses a release with a lower serial than the newest it ran",
@@ -286,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"true (simulated robots do). {how_to_make_a_key()}"
             )
         for spec in specs:
+            if not args.no_doctor:
+                require_release_ok(spec)  # the seed's checklist, before anything is built or shipped
             with step(f"bundle {spec.name} ({spec.target.describe()})"):
                 result = build_bundle(spec, args.out, wheels_dir=args.core_wheels, sign_key=key, serial=args.serial)
             size = sum(layer.archive_size for layer in result.layers)

@@ -338,3 +338,18 @@ def test_how_the_release_runs_is_in_its_manifest_under_its_id(repo: Repo) -> Non
     result.manifest.write_text(text)
     with pytest.raises(PipelineError, match="does not match its id"):
         read_manifest(result.manifest)
+
+
+def test_a_release_failing_the_doctor_is_not_built_unless_asked(
+    repo: Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo.app / "main.py").write_text(
+        "import horus\n\nhorus.run(horus.Node(name='motor', tick=lambda n: None, rate=10))\n"
+    )
+    args = [str(repo.spec_path), "--out", str(repo.out), "--core-wheels", str(repo.wheels)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "fails 1 pre-deployment check(s)" in err and "failure_policy" in err
+    assert not (repo.out / repo.spec.name).exists()  # nothing built, nothing to deploy
+    assert main([*args, "--no-doctor"]) == 0
+    assert (repo.out / repo.spec.name / "latest").is_file()
