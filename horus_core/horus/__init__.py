@@ -45,6 +45,7 @@ from .messages import *  # noqa: F403  (the standard message set: __all__ of hor
 from .messages import __all__ as _MESSAGES
 from .node import LogOutsideSchedulerWarning, Node
 from .nodeinfo import NodeInfo, NodeState
+from .params import Params
 from .policy import FailurePolicy, Miss
 from .schedconfig import Priority, SchedulerConfig
 from .scheduler import NodeFailedError, Scheduler, run
@@ -82,6 +83,7 @@ __all__ = [
     "Miss",
     "Node",
     "NodeFailedError",
+    "Params",
     "NodeInfo",
     "NodeNotFoundError",
     "NodeState",

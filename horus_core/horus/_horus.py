@@ -18,6 +18,7 @@ from .errors import HorusNotFoundError, HorusTimeoutError, HorusTransformError
 from .messages import *  # noqa: F403  (the standard message set, as upstream's extension registers it)
 from .messages import __all__ as _MESSAGES
 from .nodeinfo import NodeInfo, NodeState
+from .params import Params
 from .policy import Miss
 from .schedconfig import Priority, SchedulerConfig
 from .scheduler import Scheduler
@@ -31,6 +32,7 @@ __all__ = [
     "Miss",
     "NodeInfo",
     "NodeState",
+    "Params",
     "Priority",
     "Rate",
     "Scheduler",
