@@ -50,6 +50,8 @@ from .policy import FailurePolicy, Miss
 from .schedconfig import Priority, SchedulerConfig
 from .scheduler import NodeFailedError, Scheduler, run
 from .topic import Topic
+from .transform import Transform
+from .transform_frame import TransformFrame, TransformFrameConfig
 
 # Upstream HORUS's time_* spellings of the framework clock (horus.clock).
 time_now, time_dt, time_elapsed, time_tick = now, dt, elapsed, tick
@@ -95,6 +97,9 @@ __all__ = [
     "TopicBusyError",
     "TopicCorruptError",
     "TopicLayoutError",
+    "Transform",
+    "TransformFrame",
+    "TransformFrameConfig",
     "__version__",
     "_core",
     "budget_remaining",

@@ -23,6 +23,8 @@ from .policy import Miss
 from .schedconfig import Priority, SchedulerConfig
 from .scheduler import Scheduler
 from .topic import Topic
+from .transform import Transform
+from .transform_frame import TransformFrame, TransformFrameConfig
 
 __all__ = [
     *_MESSAGES,
@@ -38,6 +40,9 @@ __all__ = [
     "Scheduler",
     "SchedulerConfig",
     "Topic",
+    "Transform",
+    "TransformFrame",
+    "TransformFrameConfig",
     "get_timestamp_ns",
     "get_version",
     "time_budget_remaining",
