@@ -10,13 +10,14 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import log, namespace
+from . import codec, log, namespace
 from .message import Message
 from .policy import FailurePolicy, Miss
 from .topic import Topic
 
 if TYPE_CHECKING:
     from .nodeinfo import NodeInfo
+    from .recording import Feed, TickTap
 
 TopicSpec = str | list[Any] | dict[str, Any] | None
 
@@ -200,6 +201,8 @@ class Node:
         self.messages_received = 0
         self._missed_closed = 0
         self._stop_requested = False
+        self._tap: TickTap | None = None  # recording: what this tick received and sent
+        self._feed: Feed | None = None  # replay: recv answers come from the recording, sends go nowhere
 
     # -- timing, as the scheduler applies it -----------------------------------------------
 
@@ -262,25 +265,41 @@ class Node:
 
     def send(self, topic: str, msg: Any) -> bool:
         """Publish ``msg`` on ``topic``. Raises MessageTooLargeError / EncodeError on bad input."""
-        sent = self._topic(self._pubs, self._pub_cfg, topic).send(msg)
+        if self._tap is not None:  # encoded now: the caller may reuse its buffer after send
+            self._tap.sent.append([topic, codec.encode_bytes(msg)])
+        sent = True if self._feed is not None else self._topic(self._pubs, self._pub_cfg, topic).send(msg)
         self.messages_sent += 1
         return sent
 
     def recv(self, topic: str) -> Any:
         """The next message on ``topic``, or None."""
-        msg = self._topic(self._subs, self._sub_cfg, topic).recv()
+        feed = self._feed
+        msg = feed.next(topic) if feed is not None else self._topic(self._subs, self._sub_cfg, topic).recv()
+        if self._tap is not None:
+            self._tap.received.append([topic, msg])
         if msg is not None:
             self.messages_received += 1
         return msg
 
     def recv_all(self, topic: str) -> list[Any]:
-        msgs = self._topic(self._subs, self._sub_cfg, topic).recv_all()
+        if self._feed is not None:
+            msgs = self._feed.next("*" + topic, [])
+        else:
+            msgs = self._topic(self._subs, self._sub_cfg, topic).recv_all()
+        if self._tap is not None:
+            self._tap.received.append(["*" + topic, msgs])
         self.messages_received += len(msgs)
         return msgs
 
     def has_msg(self, topic: str) -> bool:
         """True if ``recv(topic)`` would return a message; does not consume it."""
-        return self._topic(self._subs, self._sub_cfg, topic).has_msg()
+        if self._feed is not None:
+            answer = bool(self._feed.next("?" + topic, False))
+        else:
+            answer = self._topic(self._subs, self._sub_cfg, topic).has_msg()
+        if self._tap is not None:
+            self._tap.received.append(["?" + topic, answer])
+        return answer
 
     def publishers(self) -> list[str]:
         return list(dict.fromkeys([*self._pub_cfg, *self._pubs]))

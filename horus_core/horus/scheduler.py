@@ -20,6 +20,7 @@ import threading
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from . import _core, clock, log, registry, sdnotify
@@ -28,6 +29,7 @@ from .errors import HorusError, NodeNotFoundError
 from .node import Node, describe_exception
 from .nodeinfo import NodeInfo
 from .policy import Miss
+from .recording import Divergence, Feed, Recorder, TickTap, default_directory, load
 from .schedconfig import SchedulerConfig
 from .stats import NodeStats
 
@@ -94,7 +96,7 @@ class Scheduler:
         max_deadline_misses: int | None = None,
         verbose: bool = False,
         config: SchedulerConfig | None = None,
-        recording: bool = False,
+        recording: bool | str | os.PathLike[str] = False,
         blackbox_mb: int = 0,
         telemetry: str | None = None,
         net: bool = False,
@@ -111,7 +113,7 @@ class Scheduler:
             raise ValueError(f"tick_rate must be positive Hz (got {tick_rate!r})")
         if max_deadline_misses is not None and max_deadline_misses < 1:
             raise ValueError(f"max_deadline_misses must be at least 1 (got {max_deadline_misses!r})")
-        _warn_not_provided(recording=recording, blackbox_mb=blackbox_mb, telemetry=telemetry, net=net)
+        _warn_not_provided(blackbox_mb=blackbox_mb, telemetry=telemetry, net=net)
         self.tick_rate = float(tick_rate)
         self.rt = rt
         self.name = name or "scheduler"
@@ -122,6 +124,10 @@ class Scheduler:
         self.max_deadline_misses = max_deadline_misses
         self.verbose = verbose
         self._clock: Clock = VirtualClock() if deterministic else WallClock()
+        self._recording: Path | None = None
+        if recording:
+            self._recording = default_directory(self.name) if recording is True else Path(recording)
+        self._recorder: Recorder | None = None
         self._workers = workers
         self._slots: dict[str, _Slot] = {}
         self._removals: set[str] = set()
@@ -244,6 +250,59 @@ class Scheduler:
         """Scheduler passes so far in which at least one node ticked."""
         return self._tick
 
+    # -- recording and replay (horus.recording) ------------------------------------------
+
+    def is_recording(self) -> bool:
+        return self._recorder is not None
+
+    def stop_recording(self) -> list[str]:
+        """Stop recording (the nodes keep running); returns the recording's segment files."""
+        if self._recorder is None:
+            return []
+        self._recorder.close()
+        directory, self._recorder, self._recording = self._recorder.directory, None, None
+        return [str(p) for p in sorted(directory.glob("*.hrec"))]
+
+    def replay(self, path: str | os.PathLike[str]) -> list[Divergence]:
+        """Run this scheduler's nodes through a recording's ticks (see horus.recording); returns
+        the ticks whose sends differ from the recorded ones. Records of nodes not added are skipped."""
+        if self._running or self._started:
+            raise RuntimeError("replay needs a scheduler that is not running")
+        records = load(path)
+        self._clock = replay_clock = VirtualClock()
+        self._start_ns, self._state, self._started = 0, "running", True
+        for each in self._ordered():
+            each.node._feed = Feed.empty()  # init and shutdown read nothing live either
+            self._init(each, 0)
+        divergences = []
+        try:
+            for record in records:
+                slot = self._slots.get(record.node)
+                if slot is None:
+                    continue
+                node = slot.node
+                node.tick_count, node._feed, node._tap = record.tick, Feed(record), TickTap()
+                replay_clock.sleep_until(record.t_ns)
+                self._replayed_tick(slot, record.t_ns)
+                if node._tap.sent != record.sent:
+                    divergences.append(Divergence(node.name, record.tick, record.sent, node._tap.sent))
+                node._tap, node._feed = None, Feed.empty()
+        finally:
+            self._finish()
+            for slot in self._slots.values():
+                slot.node._feed = None
+        return divergences
+
+    def _replayed_tick(self, slot: _Slot, t_ns: int) -> None:
+        previous = clock.enter(self._context(slot, t_ns))
+        try:
+            slot.node._run_tick_with_error_handling(slot.info)
+        except Exception as exc:  # as recorded, most likely: the comparison of sends tells
+            slot.stats.record_error(describe_exception(exc))
+        finally:
+            clock.leave(previous)
+        slot.node.tick_count += 1
+
     # -- control --------------------------------------------------------------------
 
     def stop(self) -> None:
@@ -295,6 +354,8 @@ class Scheduler:
             if slot.stats.state != "failed":
                 self._tick_inline(slot, now)
         self._tick += 1
+        if self._recorder is not None:
+            self._recorder.flush()
         self._raise_fatal()
 
     def tick_for(self, duration: float, node_names: list[str] | None = None) -> None:
@@ -334,6 +395,8 @@ class Scheduler:
         if self.cores:
             self._pin_cores()
         self._open_registry()
+        if self._recording is not None:
+            self._recorder = Recorder(self._recording)
         now = self._start_ns = self._clock.now_ns()
         for slot in self._ordered():
             if self.verbose:
@@ -351,6 +414,7 @@ class Scheduler:
             if self._notifier is not None:
                 self._notifier.stopping()
             self._shutdown_all()
+            self.stop_recording()
             if self._registry is not None:
                 self._registry.close()
                 self._registry = None
@@ -383,6 +447,8 @@ class Scheduler:
                 self._stop.set()
             for loop_hook in self._loop_hooks:
                 loop_hook(now)
+            if self._recorder is not None:
+                self._recorder.flush()
             wake = min(
                 [s.resume_at if s.stats.state in ("suspended", "restarting") else s.next_due for s in slots],
                 default=now + _MAX_SLEEP_NS,
@@ -475,6 +541,8 @@ class Scheduler:
     def _timed_tick(self, slot: _Slot, now: int) -> tuple[int, int, BaseException | None]:
         start = self._clock.now_ns()
         previous = clock.enter(self._context(slot, start))
+        if self._recorder is not None:
+            slot.node._tap = TickTap()
         try:
             slot.node._run_tick_with_error_handling(slot.info)
             exc = None
@@ -491,7 +559,12 @@ class Scheduler:
         self._finish_tick(slot, start, end, exc)
 
     def _finish_tick(self, slot: _Slot, start: int, end: int, exc: BaseException | None) -> None:
-        slot.node.tick_count += 1
+        node = slot.node
+        if self._recorder is not None and node._tap is not None:
+            error = describe_exception(exc) if exc is not None else None
+            self._recorder.record(node.name, node.tick_count, start - self._start_ns, node._tap, error)
+            node._tap = None
+        node.tick_count += 1
         duration = end - start
         # An event-driven node has no due time: its deadline counts from when it started.
         due = start if slot.node._horus_on is not None else slot.next_due
