@@ -397,6 +397,8 @@ class Scheduler:
         self._open_registry()
         if self._recording is not None:
             self._recorder = Recorder(self._recording)
+        if os.environ.get("INVOCATION_ID"):  # systemd runs us: a robot in production
+            self._check_policies()
         now = self._start_ns = self._clock.now_ns()
         for slot in self._ordered():
             if self.verbose:
@@ -422,6 +424,16 @@ class Scheduler:
             self._running = False
             self._started = False
             self._state = "failed" if self._fatal else "stopped"
+
+    def _check_policies(self) -> None:
+        """In production every node should say what its failure does: the default only logs and goes on."""
+        for slot in self._ordered():
+            if slot.node.failure_policy is None:
+                log.emit(
+                    log.WARNING, slot.node.name, 0,
+                    "no failure_policy: an exception is logged and the node keeps ticking (upstream's default); "
+                    "on a robot say which it needs: fatal, restart, skip or ignore",
+                )  # fmt: skip
 
     def _ordered(self) -> list[_Slot]:
         """Nodes in tick order: by order, then as added (stable, so reproducible)."""

@@ -228,6 +228,19 @@ def test_a_node_without_a_policy_logs_the_error_and_keeps_ticking(ns: str, capfd
     assert "[ERROR] cam: tick failed: ValueError: one bad frame" in capfd.readouterr().err
 
 
+def test_under_systemd_a_node_without_a_policy_is_flagged(ns: str, py: Py, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = """
+import horus
+horus.run(horus.Node(name="cam", tick=lambda n: None), horus.Node(name="motor", failure_policy="fatal"), duration=0.05)
+"""
+    monkeypatch.setenv("INVOCATION_ID", "0123456789abcdef")  # what systemd sets for every unit it starts
+    result = py.run(code)
+    assert result.returncode == 0 and "[WARNING] cam: no failure_policy" in result.stderr
+    assert "motor: no failure_policy" not in result.stderr
+    monkeypatch.delenv("INVOCATION_ID")
+    assert "no failure_policy" not in py.run(code).stderr
+
+
 def test_a_slow_compute_node_does_not_delay_a_fast_node(ns: str) -> None:
     def planner(node: horus.Node) -> None:
         time.sleep(0.2)  # stands for a scipy solve that releases the GIL
