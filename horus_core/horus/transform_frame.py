@@ -8,6 +8,10 @@ transform for all time. Thread-safe: nodes on worker threads may update and look
 
 Errors: an unknown frame is HorusNotFoundError; frames in different trees, or no sample
 near the asked time, HorusTransformError; wait_for_transform running out, HorusTimeoutError.
+
+``TransformFrame(share="tf")`` shares the tree with every process of the namespace that
+opens the same name (horus.tf_share): frames, static transforms and updates made in one
+process are seen by the others' lookups.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 from . import clock
 from .errors import HorusNotFoundError, HorusTimeoutError, HorusTransformError
+from .tf_share import Share
 from .transform import Transform
 
 NS = 1_000_000_000
@@ -83,12 +88,25 @@ class _Frame:
 class TransformFrame:
     """The frame tree. ``register_frame("base_link", parent="world")``, ``update_transform``, ``tf``."""
 
-    def __init__(self, config: TransformFrameConfig | None = None) -> None:
+    def __init__(self, config: TransformFrameConfig | None = None, *, share: str | None = None) -> None:
         self._config = config or TransformFrameConfig()
         self._frames: dict[str, _Frame] = {}
         self._by_id: dict[int, str] = {}
         self._next_id = 0
         self._lock = threading.Condition()
+        self._owned: dict[str, None] = {}  # frames registered here, in order (parents first)
+        self._updated: dict[str, None] = {}  # frames whose transforms are set here
+        self._share = Share(share) if share else None
+
+    def close(self) -> None:
+        """Stop sharing (a tree made with share=); the frames stay."""
+        if self._share is not None:
+            self._share.close()
+            self._share = None
+
+    def _sync(self) -> None:
+        if self._share is not None:
+            self._share.sync(self)
 
     @staticmethod
     def small() -> TransformFrame:
@@ -110,6 +128,7 @@ class TransformFrame:
 
     def register_frame(self, name: str, parent: str | None = None) -> int:
         """Add `name` under `parent` (None: a root); returns its id. Again with the same parent: a no-op."""
+        self._sync()
         with self._lock:
             frame = self._frames.get(name)
             if frame is not None:
@@ -118,14 +137,20 @@ class TransformFrame:
                 return frame.id
             if parent is not None:
                 self._frame(parent)
-            if len(self._frames) >= self._config.max_frames:
-                raise ValueError(
-                    f"the tree is full ({self._config.max_frames} frames): use a larger TransformFrameConfig"
-                )
-            frame = _Frame(name, self._next_id, parent)
-            self._next_id += 1
-            self._frames[name], self._by_id[frame.id] = frame, name
-            return frame.id
+            frame_id = self._add(name, parent)
+            self._owned[name] = None
+        if self._share is not None:
+            self._share.frame(name, parent)
+        return frame_id
+
+    def _add(self, name: str, parent: str | None) -> int:
+        if len(self._frames) >= self._config.max_frames:
+            raise ValueError(f"the tree is full ({self._config.max_frames} frames): use a larger TransformFrameConfig")
+        frame = _Frame(name, self._next_id, parent)
+        self._next_id += 1
+        self._frames[name], self._by_id[frame.id] = frame, name
+        self._lock.notify_all()
+        return frame.id
 
     def register_static_frame(self, name: str, transform: Transform, parent: str | None = None) -> int:
         frame_id = self.register_frame(name, parent)
@@ -149,18 +174,23 @@ class TransformFrame:
         return self._by_id.get(frame_id)
 
     def has_frame(self, name: str) -> bool:
+        self._sync()
         return name in self._frames
 
     def all_frames(self) -> list[str]:
+        self._sync()
         return list(self._frames)
 
     def frame_count(self) -> int:
+        self._sync()
         return len(self._frames)
 
     def parent(self, name: str) -> str | None:
+        self._sync()
         return self._frame(name).parent
 
     def children(self, name: str) -> list[str]:
+        self._sync()
         self._frame(name)
         return [f.name for f in list(self._frames.values()) if f.parent == name]
 
@@ -169,20 +199,30 @@ class TransformFrame:
     def update_transform(self, name: str, transform: Transform, timestamp_ns: int | None = None) -> None:
         """`transform` maps points of `name` into its parent, from `timestamp_ns` (default: horus.timestamp_ns())."""
         stamp = clock.timestamp_ns() if timestamp_ns is None else int(timestamp_ns)
+        self._sync()  # also answers peers: a process that only publishes transforms must still be heard
         with self._lock:
             frame = self._frame(name)
             if frame.parent is None:
                 raise ValueError(f"frame {name!r} is a root: it has no parent to be placed in")
             if frame.static is not None:
                 raise ValueError(f"frame {name!r} is static: use set_static_transform")
-            at = bisect.bisect_right(frame.stamps, stamp)  # out-of-order samples still land in time order
-            frame.stamps.insert(at, stamp)
-            frame.samples.insert(at, transform)
-            while len(frame.stamps) > self._config.history_len:
-                frame.stamps.popleft()
-                frame.samples.popleft()
-            frame.updated_at = time.monotonic()
-            self._lock.notify_all()
+            self._insert(frame, stamp, transform)
+            self._updated[name] = None
+        if self._share is not None:
+            self._share.transform(name, stamp, transform)
+
+    def _insert(self, frame: _Frame, stamp: int, transform: Transform) -> None:
+        at = bisect.bisect_right(frame.stamps, stamp)  # out-of-order samples still land in time order
+        if at and frame.stamps[at - 1] == stamp:  # the same sample again (a peer's state repeats it)
+            frame.samples[at - 1] = transform
+            return
+        frame.stamps.insert(at, stamp)
+        frame.samples.insert(at, transform)
+        while len(frame.stamps) > self._config.history_len:
+            frame.stamps.popleft()
+            frame.samples.popleft()
+        frame.updated_at = time.monotonic()
+        self._lock.notify_all()
 
     def update_transform_by_id(self, frame_id: int, transform: Transform, timestamp_ns: int | None = None) -> None:
         name = self._by_id.get(frame_id)
@@ -191,12 +231,46 @@ class TransformFrame:
         self.update_transform(name, transform, timestamp_ns)
 
     def set_static_transform(self, name: str, transform: Transform) -> None:
+        self._sync()
         with self._lock:
-            frame = self._frame(name)
-            frame.static, frame.updated_at = transform, time.monotonic()
-            frame.stamps.clear()
-            frame.samples.clear()
-            self._lock.notify_all()
+            self._set_static(self._frame(name), transform)
+            self._updated[name] = None
+        if self._share is not None:
+            self._share.static(name, transform)
+
+    def _set_static(self, frame: _Frame, transform: Transform) -> None:
+        frame.static, frame.updated_at = transform, time.monotonic()
+        frame.stamps.clear()
+        frame.samples.clear()
+        self._lock.notify_all()
+
+    # -- what peers sharing the tree send (horus.tf_share); never published again --------------
+
+    def _remote_frame(self, name: str, parent: str | None) -> None:
+        with self._lock:
+            # A child whose parent has not arrived yet comes again with its owner's next state.
+            if name not in self._frames and (parent is None or parent in self._frames):
+                self._add(name, parent)
+
+    def _remote_static(self, name: str, transform: Transform) -> None:
+        with self._lock:
+            if name in self._frames:
+                self._set_static(self._frames[name], transform)
+
+    def _remote_transform(self, name: str, stamp: int, transform: Transform) -> None:
+        with self._lock:
+            frame = self._frames.get(name)
+            if frame is not None and frame.static is None and frame.parent is not None:
+                self._insert(frame, stamp, transform)
+
+    def _owned_state(self) -> tuple[list[list[Any]], list[tuple[str, Transform]], list[tuple[str, int, Transform]]]:
+        """What this tree registered and set, for a peer that attached late."""
+        with self._lock:
+            frames = [[n, self._frames[n].parent] for n in self._owned if n in self._frames]
+            updated = [self._frames[n] for n in self._updated if n in self._frames]
+            statics = [(f.name, f.static) for f in updated if f.static is not None]
+            newest = [(f.name, f.stamps[-1], f.samples[-1]) for f in updated if f.static is None and f.samples]
+            return frames, statics, newest
 
     # -- lookups ---------------------------------------------------------------------
 
@@ -239,6 +313,7 @@ class TransformFrame:
 
     def frame_chain(self, src: str, dst: str) -> list[str]:
         """The frames from `src` up to the common ancestor and down to `dst`."""
+        self._sync()
         with self._lock:
             up, down = self._paths(src, dst)
             return [*up, *reversed(down[:-1])] if up[-1] == down[-1] else []
@@ -256,7 +331,8 @@ class TransformFrame:
                         raise HorusTimeoutError(
                             f"no transform {src!r} -> {dst!r} within {timeout_sec:g}s: {exc}"
                         ) from exc
-                    self._lock.wait(left)
+                    # A local update notifies; a peer's arrives only when we look, so look every 10 ms.
+                    self._lock.wait(min(left, 0.01) if self._share is not None else left)
 
     def wait_for_transform_async(self, src: str, dst: str, timeout_sec: float = 5.0) -> Future[Transform]:
         """wait_for_transform on a thread of its own; ``await asyncio.wrap_future(...)`` it."""
@@ -273,6 +349,7 @@ class TransformFrame:
 
     def is_stale(self, name: str, max_age_sec: float = 1.0) -> bool:
         """True when `name` (not static) has not been updated for `max_age_sec`, or never."""
+        self._sync()
         frame = self._frame(name)
         if frame.static is not None or frame.parent is None:
             return False
@@ -341,6 +418,7 @@ class TransformFrame:
         return chain
 
     def _lookup(self, src: str, dst: str, at: int | None, tolerance: int | None) -> Transform:
+        self._sync()
         with self._lock:
             up, down = self._paths(src, dst)
             if up[-1] != down[-1]:

@@ -8,6 +8,7 @@ import threading
 import horus
 import pytest
 from horus import Transform, TransformFrame
+from horus_procs import Py, wait_line
 
 
 def close(a: list[float], b: list[float], tol: float = 1e-9) -> bool:
@@ -87,3 +88,32 @@ def test_wait_for_transform_wakes_on_the_update_or_times_out() -> None:
         timer.join()
     with pytest.raises(horus.HorusTimeoutError, match="no transform 'camera' -> 'map'"):
         tf.wait_for_transform("camera", "map", 0.01)
+
+
+def test_a_shared_tree_is_seen_by_every_process_of_the_namespace(ns: str, py: Py) -> None:
+    # The localisation process owns world -> base_link and the camera mount; it joins first.
+    child = py.start("""
+import sys, time, horus
+tf = horus.TransformFrame(share="tf")
+tf.register_frame("world")
+tf.register_frame("base_link", parent="world")
+tf.register_static_frame("camera", horus.Transform([0.2, 0.0, 0.5]), parent="base_link")
+print("ready", flush=True)
+x = 0.0
+while not tf.can_transform("lidar", "world"):  # the other process's frame, once it arrives
+    x += 0.01
+    tf.update_transform("base_link", horus.Transform([x, 0.0, 0.0]))
+    time.sleep(0.01)
+print("lidar", tf.transform_point("lidar", "base_link", [0.0, 0.0, 0.0]), flush=True)
+time.sleep(0.5)
+""")
+    wait_line(child, "ready")
+    tf = TransformFrame(share="tf")  # joins late: everything so far reaches it all the same
+    try:
+        seen = tf.wait_for_transform("camera", "world", 10)
+        assert seen.translation[0] > 0.2 and seen.translation[1:] == [0.0, 0.5]
+        tf.register_static_frame("lidar", Transform([0.0, 0.0, 1.0]), parent="base_link")
+        assert child.stdout is not None and child.stdout.readline() == "lidar [0.0, 0.0, 1.0]\n"
+        assert child.wait(10) == 0
+    finally:
+        tf.close()
