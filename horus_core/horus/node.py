@@ -358,7 +358,7 @@ class Node:
         previous, self.info = self.info, info
         try:
             result = method(info) if self._takes_info[phase] else method()
-            if inspect.iscoroutine(result):
+            if self._horus_async and inspect.iscoroutine(result):
                 if self._loop is None:
                     self._loop = asyncio.new_event_loop()
                 self._loop.run_until_complete(result)

@@ -67,6 +67,7 @@ class _Slot:
     started_at: int = 0
     thread: ThreadPoolExecutor | None = None  # a thread of its own (priority= or core=)
     skip_next: bool = False  # on_miss="skip" after a deadline miss
+    ctx: TickContext | None = None  # what horus.now(), dt(), ... read while this node runs
 
 
 class Scheduler:
@@ -545,16 +546,26 @@ class Scheduler:
         self._finish_tick(slot, start, end, exc)
 
     def _context(self, slot: _Slot, tick_start: int) -> TickContext:
-        return TickContext(
-            self._clock, slot.node.name, slot.node.tick_count, slot.period_ns / NS, self._start_ns, tick_start,
-            slot.budget_ns or None,
-        )  # fmt: skip
+        """The slot's tick context, brought up to date (one object per node: it runs one callback at a time)."""
+        ctx = slot.ctx
+        if ctx is None:
+            ctx = slot.ctx = TickContext(self._clock, slot.node.name, 0, 0.0, 0, 0, None)
+        ctx.clock, ctx.start_ns, ctx.tick, ctx.tick_start_ns = (
+            self._clock,
+            self._start_ns,
+            slot.node.tick_count,
+            tick_start,
+        )
+        ctx.dt, ctx.budget_ns, ctx._rng = slot.period_ns / NS, slot.budget_ns or None, None
+        return ctx
 
     def _timed_tick(self, slot: _Slot, now: int) -> tuple[int, int, BaseException | None]:
-        start = self._clock.now_ns()
-        previous = clock.enter(self._context(slot, start))
+        ctx = self._context(slot, 0)
+        previous = clock.enter(ctx)
         if self._recorder is not None:
             slot.node._tap = TickTap()
+        # Timed from here: the scheduler's own bookkeeping is not the node's budget.
+        start = ctx.tick_start_ns = self._clock.now_ns()
         try:
             slot.node._run_tick_with_error_handling(slot.info)
             exc = None
