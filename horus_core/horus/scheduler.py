@@ -335,7 +335,8 @@ class Scheduler:
         self._stop.clear()
         restore = self._install_signals()
         try:
-            self._start()
+            if not self._started:  # tick_once/tick_for may have run the inits already
+                self._start()
             self._loop(duration)
         finally:
             self._finish()

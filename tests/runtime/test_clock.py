@@ -58,6 +58,10 @@ def test_tick_once_tick_for_current_tick_and_remove_node(ns: str) -> None:
     with sched:
         sched.tick_once()
     assert events[-2:] == ["a", "shutdown a"] and sched.node_names() == ["a"]
+    events.clear()
+    sched.tick_once()
+    sched.run(duration=0.05)  # goes on from the stepped state: init ran once
+    assert events == ["init a", "a", "a", "a", "a", "a", "shutdown a"]
 
 
 def test_set_node_rate_changes_the_period_and_default_deadline(ns: str) -> None:
