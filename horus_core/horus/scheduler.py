@@ -68,6 +68,7 @@ class _Slot:
     thread: ThreadPoolExecutor | None = None  # a thread of its own (priority= or core=)
     skip_next: bool = False  # on_miss="skip" after a deadline miss
     ctx: TickContext | None = None  # what horus.now(), dt(), ... read while this node runs
+    critical_ns: int = 0  # add_critical_node: a tick longer than this puts every node in safe state and stops
 
 
 class Scheduler:
@@ -226,6 +227,45 @@ class Scheduler:
 
     def get_all_node_stats(self) -> dict[str, dict[str, Any]]:
         return {name: self.get_node_stats(name) for name in list(self._slots)}
+
+    def get_all_nodes(self) -> list[dict[str, Any]]:
+        """Upstream's summary of every node: name, order, rate, state, policy, ticks, errors."""
+        return [
+            {"name": s.node.name, "order": s.node.order, "rate": NS / s.period_ns, "state": s.stats.state,
+             "failure_policy": s.node.policy.kind, "total_ticks": s.stats.total_ticks, "errors": s.stats.errors_count}
+            for s in self._ordered()
+        ]  # fmt: skip
+
+    def get_node_info(self, name: str) -> int | None:
+        """The node's order, or None without such a node (upstream's meaning of it)."""
+        slot = self._slots.get(name)
+        return slot.node.order if slot else None
+
+    def scheduler_name(self) -> str:
+        return self.name
+
+    def has_full_rt(self) -> bool:
+        """Whether rt=True obtained both SCHED_FIFO and locked memory."""
+        return bool(self._rt_status["sched_fifo"] and self._rt_status["memory_locked"])
+
+    def degradations(self) -> list[str]:
+        """What rt=True asked for and the system refused, each with what to grant."""
+        return list(self._rt_status.get("problems", []))
+
+    def set_tick_budget(self, name: str, budget_us: int) -> None:
+        """Change a node's tick budget (microseconds), also while running."""
+        if budget_us <= 0:
+            raise ValueError(f"set_tick_budget({name!r}, {budget_us!r}): the budget must be positive microseconds")
+        slot = self._slot(name)
+        slot.node.budget = budget_us / 1e6
+        slot.budget_ns = budget_us * 1000
+
+    def add_critical_node(self, name: str, timeout_ms: int) -> None:
+        """Mark a node safety-critical: a tick longer than `timeout_ms` calls enter_safe_state() on
+        every node that has one, then stops the scheduler (run() raises NodeFailedError)."""
+        if timeout_ms <= 0:
+            raise ValueError(f"add_critical_node({name!r}, {timeout_ms!r}): the timeout must be positive ms")
+        self._slot(name).critical_ns = int(timeout_ms * 1e6)
 
     def safety_stats(self) -> dict[str, Any]:
         stats = [s.stats for s in self._slots.values()]
@@ -596,6 +636,8 @@ class Scheduler:
         overran, expired = duration > slot.budget_ns, 0 < slot.watchdog_ns < duration
         slot.stats.record_tick(start, end, exc is None, missed, overran, expired)
         self._advance(slot, end)
+        if 0 < slot.critical_ns < duration:
+            self._critical_overrun(slot, duration)
         if missed:
             self._missed(slot)
         if exc is not None:
@@ -629,6 +671,16 @@ class Scheduler:
                 f"{self._deadline_misses} deadline misses reached max_deadline_misses={self.max_deadline_misses} "
                 f"(the last by node {node.name!r})",
             )
+
+    def _critical_overrun(self, slot: _Slot, duration: int) -> None:
+        for each in self._ordered():
+            self._enter_safe_state(each.node)
+        self._miss_actions += 1
+        self._fail(
+            slot.node.name,
+            f"critical node {slot.node.name!r} ticked for {duration / 1e6:.3g} ms, over its "
+            f"{slot.critical_ns / 1e6:g} ms: every node was put in its safe state",
+        )
 
     @staticmethod
     def _enter_safe_state(node: Node) -> None:

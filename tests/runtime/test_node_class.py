@@ -157,3 +157,15 @@ def test_priority_gets_sched_fifo_for_the_node_thread_only(ns: str) -> None:
     node = horus.Node(name="rt", tick=lambda n: seen.append(os.sched_getscheduler(0)), rate=100, priority=10)
     horus.run(node, duration=0.1)
     assert seen and set(seen) == {os.SCHED_FIFO} and os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+def test_a_critical_node_overrunning_puts_every_node_in_safe_state_and_stops(ns: str) -> None:
+    arm, motor = Overrunner(horus.Miss.WARN), Overrunner(horus.Miss.WARN)
+    arm.name = "arm"
+    sched = horus.Scheduler().add(arm).add(motor)
+    sched.add_critical_node("motor", timeout_ms=3)
+    with pytest.raises(horus.NodeFailedError, match="critical node 'motor' ticked for .* over its 3 ms"):
+        sched.run(duration=5)
+    assert (arm.safe_states, motor.safe_states) == (1, 1)
+    assert sched.get_node_info("motor") == 100 and sched.get_node_info("none") is None
+    assert [n["name"] for n in sched.get_all_nodes()] == ["arm", "motor"]
