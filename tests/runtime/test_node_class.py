@@ -164,7 +164,7 @@ def test_a_critical_node_overrunning_puts_every_node_in_safe_state_and_stops(ns:
     arm.name = "arm"
     sched = horus.Scheduler().add(arm).add(motor)
     sched.add_critical_node("motor", timeout_ms=3)
-    with pytest.raises(horus.NodeFailedError, match="critical node 'motor' ticked for .* over its 3 ms"):
+    with pytest.raises(horus.NodeFailedError, match=r"critical node 'motor' ticked for .* over its 3 ms"):
         sched.run(duration=5)
     assert (arm.safe_states, motor.safe_states) == (1, 1)
     assert sched.get_node_info("motor") == 100 and sched.get_node_info("none") is None
