@@ -195,6 +195,7 @@ class Node:
             self._sub_cfg[on] = {}
         self._pubs: dict[str, Topic] = {}
         self._subs: dict[str, Topic] = {}
+        self._declared = {name: cfg["type"] for name, cfg in self._pub_cfg.items() if "type" in cfg}
         self.info: NodeInfo | None = None  # set by the scheduler while a callback runs
         self.tick_count = 0
         self.messages_sent = 0
@@ -264,7 +265,14 @@ class Node:
         self._subs.clear()
 
     def send(self, topic: str, msg: Any) -> bool:
-        """Publish ``msg`` on ``topic``. Raises MessageTooLargeError / EncodeError on bad input."""
+        """Publish ``msg`` on ``topic``. Raises MessageTooLargeError / EncodeError on bad input.
+
+        On a topic declared with a message class (``pubs={"cmd": horus.CmdVel}``), a dict is
+        built into that class and anything else is a TypeError, as upstream HORUS does.
+        """
+        declared = self._declared.get(topic)
+        if declared is not None and not isinstance(msg, declared):
+            msg = _as_declared(declared, topic, msg)
         if self._tap is not None:  # encoded now: the caller may reuse its buffer after send
             self._tap.sent.append([topic, codec.encode_bytes(msg)])
         sent = True if self._feed is not None else self._topic(self._pubs, self._pub_cfg, topic).send(msg)
@@ -385,6 +393,17 @@ class Node:
 
     def __repr__(self) -> str:
         return f"Node({self.name!r}, rate={self.rate:g}, policy={self._policy.kind!r})"
+
+
+def _as_declared(declared: type[Message], topic: str, msg: Any) -> Message:
+    if isinstance(msg, dict):
+        try:
+            return declared(**msg)
+        except TypeError as exc:
+            raise TypeError(
+                f"topic {topic!r} carries {declared.__name__}: cannot build one from {msg!r} ({exc})"
+            ) from exc
+    raise TypeError(f"topic {topic!r} carries {declared.__name__} messages, not {type(msg).__name__}")
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -169,3 +169,16 @@ def test_a_critical_node_overrunning_puts_every_node_in_safe_state_and_stops(ns:
     assert (arm.safe_states, motor.safe_states) == (1, 1)
     assert sched.get_node_info("motor") == 100 and sched.get_node_info("none") is None
     assert [n["name"] for n in sched.get_all_nodes()] == ["arm", "motor"]
+
+
+def test_a_topic_declared_with_a_message_class_takes_only_that_class(ns: str) -> None:
+    node = horus.Node(name="drive", pubs={"cmd_vel": horus.CmdVel}, subs=["cmd_vel"])
+    node.open_topics()
+    node.send("cmd_vel", {"linear": 0.5, "angular": 0.1})  # built into a CmdVel
+    got = node.recv("cmd_vel")
+    assert isinstance(got, horus.CmdVel) and (got.linear, round(got.angular, 6)) == (0.5, 0.1)
+    with pytest.raises(TypeError, match="'cmd_vel' carries CmdVel messages, not str"):
+        node.send("cmd_vel", "forward")
+    with pytest.raises(TypeError, match="cannot build one from"):
+        node.send("cmd_vel", {"speed": 1})
+    node.close_topics()
