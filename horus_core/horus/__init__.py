@@ -65,6 +65,15 @@ us = 1e-6
 ms = 1e-3
 
 
+def __getattr__(name: str) -> object:
+    # horus.Tensor needs numpy: imported when asked for, so a robot without numpy imports horus all the same.
+    if name == "Tensor":
+        from .tensor import Tensor
+
+        return Tensor
+    raise AttributeError(f"module 'horus' has no attribute {name!r}")
+
+
 def now_ns() -> int:
     """CLOCK_MONOTONIC in nanoseconds (the clock the scheduler and message stamps use)."""
     return _core.now_ns()
