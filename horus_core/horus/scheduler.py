@@ -391,10 +391,9 @@ class Scheduler:
         leaving a ``with`` block) runs the shutdowns. Raises NodeFailedError like run().
         """
         self._step()
-        now = self._clock.now_ns()
         for slot in self._ordered():
             if slot.stats.state != "failed":
-                self._tick_inline(slot, now)
+                self._tick_inline(slot)
         self._tick += 1
         if self._recorder is not None:
             self._recorder.flush()
@@ -561,10 +560,10 @@ class Scheduler:
             return False
         executor = self._executor(slot)
         if executor is None:
-            self._tick_inline(slot, now)
+            self._tick_inline(slot)
         else:
             slot.started_at = now
-            slot.future = executor.submit(self._timed_tick, slot, now)
+            slot.future = executor.submit(self._timed_tick, slot)
         return True
 
     def _executor(self, slot: _Slot) -> ThreadPoolExecutor | None:
@@ -582,8 +581,8 @@ class Scheduler:
             return self._pool_get()
         return None
 
-    def _tick_inline(self, slot: _Slot, now: int) -> None:
-        start, end, exc = self._timed_tick(slot, now)
+    def _tick_inline(self, slot: _Slot) -> None:
+        start, end, exc = self._timed_tick(slot)
         self._finish_tick(slot, start, end, exc)
 
     def _context(self, slot: _Slot, tick_start: int) -> TickContext:
@@ -600,7 +599,7 @@ class Scheduler:
         ctx.dt, ctx.budget_ns, ctx._rng = slot.period_ns / NS, slot.budget_ns or None, None
         return ctx
 
-    def _timed_tick(self, slot: _Slot, now: int) -> tuple[int, int, BaseException | None]:
+    def _timed_tick(self, slot: _Slot) -> tuple[int, int, BaseException | None]:
         ctx = self._context(slot, 0)
         previous = clock.enter(ctx)
         if self._recorder is not None:
