@@ -409,6 +409,10 @@ class Scheduler:
         self._running = True
         try:
             self._loop(duration, only)
+            for slot in self._slots.values():  # a pool tick still running ends here, not in the next step
+                if slot.future is not None:
+                    slot.future.result()
+                    self._collect(slot)
         finally:
             self._running = False
         self._raise_fatal()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import time
 
 import horus
 import pytest
@@ -97,3 +98,17 @@ def test_upstream_types_and_module_layout() -> None:
     assert issubclass(horus.HorusTimeoutError, TimeoutError)
     with pytest.warns(RuntimeWarning, match=r"Scheduler\(net=True\) is not provided"):
         horus.Scheduler(net=True)
+
+
+def test_tick_for_returns_with_no_compute_tick_still_running(ns: str) -> None:
+    running: list[int] = []
+
+    def slow(node: horus.Node) -> None:
+        running.append(1)
+        time.sleep(0.05)
+        running.pop()
+
+    sched = horus.Scheduler().add(horus.Node(name="plan", tick=slow, rate=100, compute=True))
+    with sched:
+        sched.tick_for(0.12)
+        assert not running and sched.get_node_stats("plan")["total_ticks"] >= 2
