@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from . import _core, clock, log, registry, sdnotify
+from . import _core, clock, log, placement, registry, sdnotify
 from .clock import Clock, TickContext, VirtualClock, WallClock
 from .errors import HorusError, NodeNotFoundError
 from .node import Node, describe_exception
@@ -438,7 +438,7 @@ class Scheduler:
         if self.rt:
             self._enter_rt()
         if self.cores:
-            self._pin_cores()
+            placement.pin_cores(self.cores, self.name)
         self._open_registry()
         if self._recording is not None:
             self._recorder = Recorder(self._recording)
@@ -578,7 +578,7 @@ class Scheduler:
         if node.priority is not None or node.core is not None:
             if slot.thread is None:
                 slot.thread = ThreadPoolExecutor(
-                    1, thread_name_prefix=f"horus-{node.name}", initializer=_pin_thread, initargs=(node,)
+                    1, thread_name_prefix=f"horus-{node.name}", initializer=placement.pin_thread, initargs=(node,)
                 )
             return slot.thread
         if node.compute or node._horus_async:
@@ -828,14 +828,6 @@ class Scheduler:
             f"budget {slot.budget_ns / 1e3:g} us, deadline {slot.deadline_ns / 1e3:g} us, on_miss {node.on_miss}",
         )  # fmt: skip
 
-    def _pin_cores(self) -> None:
-        """cores=: this thread, and the worker threads it starts later, run on those CPUs only."""
-        assert self.cores is not None
-        try:
-            os.sched_setaffinity(0, self.cores)
-        except (OSError, ValueError) as exc:
-            log.emit(log.WARNING, self.name, 0, f"cores={self.cores} refused ({exc}); running unpinned")
-
     def _enter_rt(self) -> None:
         problems = []
         try:
@@ -863,24 +855,6 @@ class Scheduler:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _pin_thread(node: Node) -> None:
-    """Start of a node's own thread: its CPU (core=) and SCHED_FIFO priority (priority=), as far as allowed."""
-    if node.core is not None:
-        try:
-            os.sched_setaffinity(0, {node.core})
-        except (OSError, ValueError) as exc:
-            log.emit(log.WARNING, node.name, 0, f"core={node.core} refused ({exc}); running unpinned")
-    if node.priority:
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(node.priority))
-        except OSError as exc:
-            log.emit(
-                log.WARNING, node.name, 0,
-                f"SCHED_FIFO priority {node.priority} refused ({exc.strerror}): grant CAP_SYS_NICE "
-                "(systemd: AmbientCapabilities=CAP_SYS_NICE); running without it",
-            )  # fmt: skip
 
 
 def _warn_not_provided(**options: object) -> None:
