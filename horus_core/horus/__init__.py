@@ -24,10 +24,15 @@ receive; HORUS_KEEP_HEAP=0 leaves malloc as it was.
 import os as _os
 
 from . import _core
+from ._version import __version__, get_version
+from .clock import Rate, budget_remaining, dt, elapsed, now, rng_float, tick, timestamp_ns
 from .errors import (
     DecodeError,
     EncodeError,
     HorusError,
+    HorusNotFoundError,
+    HorusTimeoutError,
+    HorusTransformError,
     MessageTooLargeError,
     NodeNotFoundError,
     TopicBusyError,
@@ -38,12 +43,19 @@ from .health import serve_health
 from .message import Message
 from .messages import *  # noqa: F403  (the standard message set: __all__ of horus.messages)
 from .messages import __all__ as _MESSAGES
-from .node import Node
-from .policy import FailurePolicy
+from .node import LogOutsideSchedulerWarning, Node
+from .nodeinfo import NodeInfo, NodeState
+from .params import Params
+from .policy import FailurePolicy, Miss
+from .schedconfig import Priority, SchedulerConfig
 from .scheduler import NodeFailedError, Scheduler, run
 from .topic import Topic
+from .transform import Transform
+from .transform_frame import TransformFrame, TransformFrameConfig
 
-__version__ = "0.1.0"
+# Upstream HORUS's time_* spellings of the framework clock (horus.clock).
+time_now, time_dt, time_elapsed, time_tick = now, dt, elapsed, tick
+time_budget_remaining, time_rng_float, get_timestamp_ns = budget_remaining, rng_float, timestamp_ns
 
 if _os.environ.get("HORUS_KEEP_HEAP", "1") != "0":
     _core.keep_heap()
@@ -51,6 +63,15 @@ if _os.environ.get("HORUS_KEEP_HEAP", "1") != "0":
 # Units for budget= and deadline= (seconds), as upstream HORUS: budget=300 * horus.us
 us = 1e-6
 ms = 1e-3
+
+
+def __getattr__(name: str) -> object:
+    # horus.Tensor needs numpy: imported when asked for, so a robot without numpy imports horus all the same.
+    if name == "Tensor":
+        from .tensor import Tensor
+
+        return Tensor
+    raise AttributeError(f"module 'horus' has no attribute {name!r}")
 
 
 def now_ns() -> int:
@@ -64,20 +85,50 @@ __all__ = [
     "EncodeError",
     "FailurePolicy",
     "HorusError",
+    "HorusNotFoundError",
+    "HorusTimeoutError",
+    "HorusTransformError",
+    "LogOutsideSchedulerWarning",
     "Message",
     "MessageTooLargeError",
+    "Miss",
     "Node",
     "NodeFailedError",
+    "Params",
+    "NodeInfo",
     "NodeNotFoundError",
+    "NodeState",
+    "Priority",
+    "Rate",
     "Scheduler",
+    "SchedulerConfig",
     "Topic",
     "TopicBusyError",
     "TopicCorruptError",
     "TopicLayoutError",
+    "Transform",
+    "TransformFrame",
+    "TransformFrameConfig",
+    "__version__",
     "_core",
+    "budget_remaining",
+    "dt",
+    "elapsed",
+    "get_timestamp_ns",
+    "get_version",
     "ms",
+    "now",
     "now_ns",
+    "rng_float",
     "run",
     "serve_health",
+    "tick",
+    "time_budget_remaining",
+    "time_dt",
+    "time_elapsed",
+    "time_now",
+    "time_rng_float",
+    "time_tick",
+    "timestamp_ns",
     "us",
 ]

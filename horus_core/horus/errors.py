@@ -29,7 +29,19 @@ class DecodeError(HorusError, ValueError):
     """A received payload is malformed (written by an incompatible HORUS version or corrupted)."""
 
 
-class NodeNotFoundError(HorusError, KeyError):
+class HorusNotFoundError(HorusError, LookupError):
+    """A topic, frame or node that was asked for does not exist (upstream HORUS's name)."""
+
+
+class HorusTransformError(HorusError, ValueError):
+    """A coordinate transform cannot be computed: frames not connected, or no data near that time."""
+
+
+class HorusTimeoutError(HorusError, TimeoutError):
+    """A blocking operation (waiting for a transform, a message) did not finish in time."""
+
+
+class NodeNotFoundError(HorusNotFoundError, KeyError):
     """No node of that name was added to the scheduler."""
 
     def __str__(self) -> str:  # KeyError would quote the message

@@ -3,8 +3,13 @@
 One thread runs the loop. Each node has its own period and next due time; the
 loop sleeps until the earliest one with an absolute CLOCK_MONOTONIC deadline
 (GIL released), so a late wake-up never accumulates into drift. Nodes with
-``compute=True`` (and async nodes) tick on a worker pool: the loop only starts
-them and collects their results, so a slow planner never delays a 1 kHz node.
+``compute=True`` (and async nodes) tick on a worker pool, nodes with ``priority=`` or
+``core=`` on a thread of their own: the loop only starts them and collects their
+results, so a slow planner never delays a 1 kHz node. An ``on=TOPIC`` node ticks when
+a message waits on its topic.
+
+deterministic=True swaps the clock for a virtual one (horus.clock) and ticks every
+node on the loop's thread in order: the same run gives the same ticks every time.
 """
 
 from __future__ import annotations
@@ -12,13 +17,20 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
-from . import _core, log, registry, sdnotify
+from . import _core, clock, log, placement, registry, sdnotify
+from .clock import Clock, TickContext, VirtualClock, WallClock
 from .errors import HorusError, NodeNotFoundError
 from .node import Node, describe_exception
+from .nodeinfo import NodeInfo
+from .policy import Miss
+from .recording import Divergence, Feed, Recorder, TickTap, default_directory, load
+from .schedconfig import SchedulerConfig
 from .stats import NodeStats
 
 NS = 1_000_000_000
@@ -30,7 +42,9 @@ SchedulerState = Literal["idle", "starting", "running", "stopping", "stopped", "
 
 
 class NodeFailedError(HorusError):
-    """A node with failure_policy="fatal" (or an exhausted "restart") failed; the scheduler stopped."""
+    """The scheduler stopped on a failure: a node with failure_policy="fatal" (or an exhausted
+    "restart") failed, a node with on_miss="stop" missed its deadline, or max_deadline_misses
+    was reached."""
 
 
 @dataclass
@@ -39,6 +53,7 @@ class _Slot:
 
     node: Node
     stats: NodeStats
+    info: NodeInfo
     period_ns: int
     next_due: int = 0
     resume_at: int = 0  # for suspended / restarting nodes
@@ -50,14 +65,25 @@ class _Slot:
     index: int = 0  # its record in the stats registry
     future: Future[tuple[int, int, BaseException | None]] | None = None
     started_at: int = 0
+    thread: ThreadPoolExecutor | None = None  # a thread of its own (priority= or core=)
+    skip_next: bool = False  # on_miss="skip" after a deadline miss
+    ctx: TickContext | None = None  # what horus.now(), dt(), ... read while this node runs
+    critical_ns: int = 0  # add_critical_node: a tick longer than this puts every node in safe state and stops
 
 
 class Scheduler:
-    """Runs nodes. ``Scheduler(tick_rate=1000, rt=False, name=None)``; ``add(node)`` chains.
+    """Runs nodes. ``Scheduler(tick_rate=1000, rt=False, name=None, ...)``; ``add(node)`` chains.
 
     tick_rate caps every node's rate (Hz). rt=True locks memory and asks for
     SCHED_FIFO; where the system refuses, it logs why and what to grant, and
     ``safety_stats()["rt"]`` says what was obtained.
+
+    As upstream HORUS: deterministic=True runs on a virtual clock (no sleeping; the same
+    ticks, order and horus.rng_float() draws on every run); cores=[..] pins the
+    scheduler's threads; max_deadline_misses=N stops the scheduler (and run() raises
+    NodeFailedError) once its nodes missed N deadlines in all; watchdog_ms is the
+    default per-node watchdog; verbose=True logs each node's settings at start;
+    config=horus.SchedulerConfig(...) gives these as one value.
     """
 
     def __init__(
@@ -66,23 +92,56 @@ class Scheduler:
         rt: bool = False,
         name: str | None = None,
         *,
+        deterministic: bool = False,
+        watchdog_ms: int = 0,
+        cores: list[int] | None = None,
+        max_deadline_misses: int | None = None,
+        verbose: bool = False,
+        config: SchedulerConfig | None = None,
+        recording: bool | str | os.PathLike[str] = False,
+        blackbox_mb: int = 0,
+        telemetry: str | None = None,
+        net: bool = False,
         rt_priority: int = 50,
         workers: int = 4,
-        watchdog_ms: int = 0,
     ) -> None:
+        if config is not None:
+            tick_rate, watchdog_ms = config.tick_rate, config.watchdog_timeout_ms
+            max_deadline_misses, cores = config.max_deadline_misses, config.cpu_cores or cores
+            rt = rt or config.memory_locking or config.rt_scheduling_class
+            recording, blackbox_mb = config.recording_enabled, config.black_box_size_mb
+            telemetry = config.telemetry_endpoint
         if tick_rate <= 0:
             raise ValueError(f"tick_rate must be positive Hz (got {tick_rate!r})")
+        if max_deadline_misses is not None and max_deadline_misses < 1:
+            raise ValueError(f"max_deadline_misses must be at least 1 (got {max_deadline_misses!r})")
+        _warn_not_provided(blackbox_mb=blackbox_mb, telemetry=telemetry, net=net)
         self.tick_rate = float(tick_rate)
         self.rt = rt
         self.name = name or "scheduler"
         self.rt_priority = rt_priority
         self.watchdog_ms = watchdog_ms
+        self.deterministic = deterministic
+        self.cores = list(cores) if cores else None
+        self.max_deadline_misses = max_deadline_misses
+        self.verbose = verbose
+        self._clock: Clock = VirtualClock() if deterministic else WallClock()
+        self._recording: Path | None = None
+        if recording:
+            self._recording = default_directory(self.name) if recording is True else Path(recording)
+        self._recorder: Recorder | None = None
         self._workers = workers
         self._slots: dict[str, _Slot] = {}
+        self._removals: set[str] = set()
         self._stop = threading.Event()
         self._running = False
+        self._started = False  # nodes initialised (by run, tick_once or tick_for), not yet shut down
+        self._start_ns = 0
+        self._tick = 0
+        self._deadline_misses = 0
+        self._miss_actions = 0
         self._state: SchedulerState = "idle"
-        self._fatal: tuple[str, BaseException] | None = None
+        self._fatal: NodeFailedError | None = None
         self._rt_status: dict[str, Any] = {"requested": rt, "sched_fifo": False, "memory_locked": False}
         self._pool: ThreadPoolExecutor | None = None
         self._registry: registry.Publisher | None = None
@@ -96,29 +155,66 @@ class Scheduler:
     def add(self, node: Node) -> Scheduler:
         if not isinstance(node, Node):
             raise TypeError(f"Scheduler.add expects a horus.Node, got {type(node).__name__}")
+        if "_policy" not in vars(node):
+            raise TypeError(f"{type(node).__name__}.__init__ must call super().__init__(...) before adding the node")
         if node.name in self._slots:
             raise ValueError(f"a node named {node.name!r} was already added: node names must be unique")
-        if self._running:
+        if self._running or self._started:
             raise RuntimeError("add nodes before run(): the scheduler is already running")
-        period = max(node.period, 1.0 / self.tick_rate)
-        stats = NodeStats(node.name, 1.0 / period, node.failure_policy.kind)
+        period = max(1.0 / node.rate, 1.0 / self.tick_rate)
+        stats = NodeStats(node.name, 1.0 / period, node.policy.kind)
         watchdog = node.watchdog or self.watchdog_ms / 1000
         self._slots[node.name] = _Slot(
-            node, stats, int(period * NS), deadline_ns=int(node.deadline * NS), budget_ns=int(node.budget * NS),
-            watchdog_ns=int(watchdog * NS), index=len(self._slots),
+            node, stats, NodeInfo(node, stats), int(period * NS), deadline_ns=int(node.tick_deadline() * NS),
+            budget_ns=int(node.tick_budget() * NS), watchdog_ns=int(watchdog * NS), index=len(self._slots),
         )  # fmt: skip
         return self
 
     def node_names(self) -> list[str]:
         return list(self._slots)
 
-    # -- introspection (any thread) ---------------------------------------------------
+    get_node_names = node_names
 
-    def get_node_stats(self, name: str) -> dict[str, Any]:
+    def has_node(self, name: str) -> bool:
+        return name in self._slots
+
+    def get_node_count(self) -> int:
+        return len(self._slots)
+
+    def set_node_rate(self, name: str, rate: float) -> None:
+        """Change a node's rate, also while running; a budget or deadline it was not given follows."""
+        if not rate > 0:
+            raise ValueError(f"set_node_rate({name!r}, {rate!r}): the rate must be positive Hz")
+        slot = self._slot(name)
+        slot.node.rate = rate
+        slot.period_ns = int(max(1.0 / rate, 1.0 / self.tick_rate) * NS)
+        slot.deadline_ns = int(slot.node.tick_deadline() * NS)
+        slot.budget_ns = int(slot.node.tick_budget() * NS)
+
+    def remove_node(self, name: str) -> bool:
+        """Remove a node: its shutdown runs and its topics close (after the current pass when running).
+
+        Returns False when there is no such node.
+        """
+        if name not in self._slots:
+            return False
+        if self._running:
+            self._removals.add(name)
+        else:
+            self._remove(name)
+        return True
+
+    def _slot(self, name: str) -> _Slot:
         slot = self._slots.get(name)
         if slot is None:
             known = ", ".join(self._slots) or "none"
             raise NodeNotFoundError(f"no node named {name!r} in scheduler {self.name!r} (nodes: {known})")
+        return slot
+
+    # -- introspection (any thread) ---------------------------------------------------
+
+    def get_node_stats(self, name: str) -> dict[str, Any]:
+        slot = self._slot(name)
         node = slot.node
         return slot.stats.snapshot(
             {
@@ -132,6 +228,45 @@ class Scheduler:
     def get_all_node_stats(self) -> dict[str, dict[str, Any]]:
         return {name: self.get_node_stats(name) for name in list(self._slots)}
 
+    def get_all_nodes(self) -> list[dict[str, Any]]:
+        """Upstream's summary of every node: name, order, rate, state, policy, ticks, errors."""
+        return [
+            {"name": s.node.name, "order": s.node.order, "rate": NS / s.period_ns, "state": s.stats.state,
+             "failure_policy": s.node.policy.kind, "total_ticks": s.stats.total_ticks, "errors": s.stats.errors_count}
+            for s in self._ordered()
+        ]  # fmt: skip
+
+    def get_node_info(self, name: str) -> int | None:
+        """The node's order, or None without such a node (upstream's meaning of it)."""
+        slot = self._slots.get(name)
+        return slot.node.order if slot else None
+
+    def scheduler_name(self) -> str:
+        return self.name
+
+    def has_full_rt(self) -> bool:
+        """Whether rt=True obtained both SCHED_FIFO and locked memory."""
+        return bool(self._rt_status["sched_fifo"] and self._rt_status["memory_locked"])
+
+    def degradations(self) -> list[str]:
+        """What rt=True asked for and the system refused, each with what to grant."""
+        return list(self._rt_status.get("problems", []))
+
+    def set_tick_budget(self, name: str, budget_us: int) -> None:
+        """Change a node's tick budget (microseconds), also while running."""
+        if budget_us <= 0:
+            raise ValueError(f"set_tick_budget({name!r}, {budget_us!r}): the budget must be positive microseconds")
+        slot = self._slot(name)
+        slot.node.budget = budget_us / 1e6
+        slot.budget_ns = budget_us * 1000
+
+    def add_critical_node(self, name: str, timeout_ms: int) -> None:
+        """Mark a node safety-critical: a tick longer than `timeout_ms` calls enter_safe_state() on
+        every node that has one, then stops the scheduler (run() raises NodeFailedError)."""
+        if timeout_ms <= 0:
+            raise ValueError(f"add_critical_node({name!r}, {timeout_ms!r}): the timeout must be positive ms")
+        self._slot(name).critical_ns = int(timeout_ms * 1e6)
+
     def safety_stats(self) -> dict[str, Any]:
         stats = [s.stats for s in self._slots.values()]
         return {
@@ -139,6 +274,8 @@ class Scheduler:
             "budget_overruns": sum(s.budget_overruns for s in stats),
             "deadline_misses": sum(s.deadline_misses for s in stats),
             "watchdog_expirations": sum(s.watchdog_expirations for s in stats),
+            "degrade_activations": self._miss_actions,
+            "restarts": sum(s.restarts for s in stats),
             "errors": sum(s.errors_count for s in stats),
             "nodes": {s.name: s.health() for s in stats},
             "rt": dict(self._rt_status),
@@ -150,11 +287,73 @@ class Scheduler:
     def is_running(self) -> bool:
         return self._running
 
+    def current_tick(self) -> int:
+        """Scheduler passes so far in which at least one node ticked."""
+        return self._tick
+
+    # -- recording and replay (horus.recording) ------------------------------------------
+
+    def is_recording(self) -> bool:
+        return self._recorder is not None
+
+    def stop_recording(self) -> list[str]:
+        """Stop recording (the nodes keep running); returns the recording's segment files."""
+        if self._recorder is None:
+            return []
+        self._recorder.close()
+        directory, self._recorder, self._recording = self._recorder.directory, None, None
+        return [str(p) for p in sorted(directory.glob("*.hrec"))]
+
+    def replay(self, path: str | os.PathLike[str]) -> list[Divergence]:
+        """Run this scheduler's nodes through a recording's ticks (see horus.recording); returns
+        the ticks whose sends differ from the recorded ones. Records of nodes not added are skipped."""
+        if self._running or self._started:
+            raise RuntimeError("replay needs a scheduler that is not running")
+        records = load(path)
+        self._clock = replay_clock = VirtualClock()
+        self._start_ns, self._state, self._started = 0, "running", True
+        for each in self._ordered():
+            each.node._feed = Feed.empty()  # init and shutdown read nothing live either
+            self._init(each, 0)
+        divergences = []
+        try:
+            for record in records:
+                slot = self._slots.get(record.node)
+                if slot is None:
+                    continue
+                node = slot.node
+                node.tick_count, node._feed, node._tap = record.tick, Feed(record), TickTap()
+                replay_clock.sleep_until(record.t_ns)
+                self._replayed_tick(slot, record.t_ns)
+                if node._tap.sent != record.sent:
+                    divergences.append(Divergence(node.name, record.tick, record.sent, node._tap.sent))
+                node._tap, node._feed = None, Feed.empty()
+        finally:
+            self._finish()
+            for slot in self._slots.values():
+                slot.node._feed = None
+        return divergences
+
+    def _replayed_tick(self, slot: _Slot, t_ns: int) -> None:
+        previous = clock.enter(self._context(slot, t_ns))
+        try:
+            slot.node._run_tick_with_error_handling(slot.info)
+        except Exception as exc:  # as recorded, most likely: the comparison of sends tells
+            slot.stats.record_error(describe_exception(exc))
+        finally:
+            clock.leave(previous)
+        slot.node.tick_count += 1
+
     # -- control --------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop after the current pass; safe from any thread or a signal handler."""
+        """Stop after the current pass; safe from any thread or a signal handler.
+
+        A scheduler stepped with tick_once()/tick_for() and not running shuts its nodes down now.
+        """
         self._stop.set()
+        if self._started and not self._running:
+            self._finish()
 
     def on_ready(self, hook: Any) -> None:
         """Call ``hook()`` once every node's init has run (used for systemd READY=1)."""
@@ -176,98 +375,249 @@ class Scheduler:
         self._stop.clear()
         restore = self._install_signals()
         try:
-            self._state = "starting"
-            _core.timer_slack_min()
-            if self.rt:
-                self._enter_rt()
-            self._open_registry()
+            if not self._started:  # tick_once/tick_for may have run the inits already
+                self._start()
             self._loop(duration)
         finally:
-            self._state = "stopping"
-            if self._notifier is not None:
-                self._notifier.stopping()
-            self._shutdown_all()
-            if self._registry is not None:
-                self._registry.close()
-                self._registry = None
+            self._finish()
             restore()
-            self._running = False
-            self._state = "failed" if self._fatal else "stopped"
         if self._fatal:
-            name, exc = self._fatal
-            raise NodeFailedError(f"node {name!r} failed and its policy is fatal: {describe_exception(exc)}") from exc
+            raise self._fatal
 
-    # -- the loop ---------------------------------------------------------------------
+    def tick_once(self) -> None:
+        """Tick every node once, in order, on this thread, now (due or not), then return.
 
-    def _loop(self, duration: float | None) -> None:
-        now = _core.now_ns()
-        end = now + int(duration * NS) if duration is not None else None
-        slots = sorted(self._slots.values(), key=lambda s: s.node.order)
-        for slot in slots:
+        For tests and simulation stepping: the first call runs every init; stop() (or
+        leaving a ``with`` block) runs the shutdowns. Raises NodeFailedError like run().
+        """
+        self._step()
+        for slot in self._ordered():
+            if slot.stats.state != "failed":
+                self._tick_inline(slot)
+        self._tick += 1
+        if self._recorder is not None:
+            self._recorder.flush()
+        self._raise_fatal()
+
+    def tick_for(self, duration: float, node_names: list[str] | None = None) -> None:
+        """Run the loop for ``duration`` seconds (virtual ones when deterministic), then return
+        without shutting down; only ``node_names`` tick when given."""
+        only = set(node_names) if node_names is not None else None
+        if only is not None and only - set(self._slots):
+            raise NodeNotFoundError(f"tick_for: no nodes named {sorted(only - set(self._slots))} in {self.name!r}")
+        self._step()
+        self._running = True
+        try:
+            self._loop(duration, only)
+            for slot in self._slots.values():  # a pool tick still running ends here, not in the next step
+                if slot.future is not None:
+                    slot.future.result()
+                    self._collect(slot)
+        finally:
+            self._running = False
+        self._raise_fatal()
+
+    def _step(self) -> None:
+        if self._running:
+            raise RuntimeError("this scheduler is already running: tick_once/tick_for step a stopped one")
+        self._stop.clear()
+        if not self._started:
+            self._start()
+
+    def _raise_fatal(self) -> None:
+        if self._fatal:
+            self._finish()
+            raise self._fatal
+
+    # -- start and stop ---------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._state = "starting"
+        self._started = True
+        _core.timer_slack_min()
+        if self.rt:
+            self._enter_rt()
+        if self.cores:
+            placement.pin_cores(self.cores, self.name)
+        self._open_registry()
+        if self._recording is not None:
+            self._recorder = Recorder(self._recording)
+        if os.environ.get("INVOCATION_ID"):  # systemd runs us: a robot in production
+            self._check_policies()
+        now = self._start_ns = self._clock.now_ns()
+        for slot in self._ordered():
+            if self.verbose:
+                self._describe(slot)
             slot.node.open_topics()
             slot.next_due = now
             self._init(slot, now)
         self._state = "running"
         for hook in self._ready_hooks:
             hook()
+
+    def _finish(self) -> None:
+        self._state = "stopping"
+        try:
+            if self._notifier is not None:
+                self._notifier.stopping()
+            self._shutdown_all()
+            self.stop_recording()
+            if self._registry is not None:
+                self._registry.close()
+                self._registry = None
+        finally:
+            self._running = False
+            self._started = False
+            self._state = "failed" if self._fatal else "stopped"
+
+    def _check_policies(self) -> None:
+        """In production every node should say what its failure does: the default only logs and goes on."""
+        for slot in self._ordered():
+            if slot.node.failure_policy is None:
+                log.emit(
+                    log.WARNING, slot.node.name, 0,
+                    "no failure_policy: an exception is logged and the node keeps ticking (upstream's default); "
+                    "on a robot say which it needs: fatal, restart, skip or ignore",
+                )  # fmt: skip
+
+    def _ordered(self) -> list[_Slot]:
+        """Nodes in tick order: by order, then as added (stable, so reproducible)."""
+        return sorted(self._slots.values(), key=lambda s: s.node.order)
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def _loop(self, duration: float | None, only: set[str] | None = None) -> None:
+        clock = self._clock
+        now = clock.now_ns()
+        end = now + int(duration * NS) if duration is not None else None
+        slots = [s for s in self._ordered() if only is None or s.node.name in only]
+        events = any(s.node._horus_on for s in slots)
         while not self._stop.is_set():
-            now = _core.now_ns()
+            if self._removals:
+                slots = self._apply_removals(slots)
+            now = clock.now_ns()
             if end is not None and now >= end:
                 break
-            for slot in slots:
-                self._service(slot, now)
-                if slot.node._stop_requested:
-                    self._stop.set()
+            ticked = sum(self._service(slot, now) for slot in slots)
+            self._tick += ticked > 0
+            if any(slot.node._stop_requested for slot in slots):
+                self._stop.set()
             for loop_hook in self._loop_hooks:
                 loop_hook(now)
+            if self._recorder is not None:
+                self._recorder.flush()
             wake = min(
                 [s.resume_at if s.stats.state in ("suspended", "restarting") else s.next_due for s in slots],
                 default=now + _MAX_SLEEP_NS,
             )
             wake = min(wake, now + _MAX_SLEEP_NS, end if end is not None else wake)
-            if any(s.future is not None for s in slots):
+            if events or any(s.future is not None for s in slots):
                 wake = min(wake, now + int(NS / self.tick_rate))
             if wake > now:
-                _core.sleep_until(wake)
+                clock.sleep_until(wake)
 
-    def _service(self, slot: _Slot, now: int) -> None:
+    def _apply_removals(self, slots: list[_Slot]) -> list[_Slot]:
+        for name in list(self._removals):
+            self._removals.discard(name)
+            if name in self._slots:
+                self._remove(name)
+        return [s for s in slots if s.node.name in self._slots]
+
+    def _remove(self, name: str) -> None:
+        slot = self._slots.pop(name)
+        if slot.future is not None:
+            slot.future.result()
+            slot.future = None
+        if self._started:
+            self._shutdown(slot)
+
+    def _service(self, slot: _Slot, now: int) -> bool:
+        """Tick `slot` if it is due; True when a tick started or ran."""
         state = slot.stats.state
         if state == "failed":
-            return
+            return False
         if state in ("suspended", "restarting"):
             if now < slot.resume_at:
-                return
+                return False
             slot.stats.set_state("running")
             slot.next_due = now
             if state == "restarting" or slot.needs_init:
                 self._init(slot, now)
-                return
+                return False
         if slot.future is not None:
             if slot.future.done():
                 self._collect(slot)
-            return
-        if now < slot.next_due:
-            return
+            return False
+        node = slot.node
+        if node._horus_on is not None:
+            if not node.has_msg(node._horus_on):
+                return False
+        elif now < slot.next_due:
+            return False
         if slot.needs_init:  # an ignored init failure: keep trying it
             self._init(slot, now)
             if slot.needs_init:
-                return
-        if slot.node.compute or slot.node._is_async:
-            slot.started_at = now
-            slot.future = self._pool_get().submit(self._timed_tick, slot.node)
+                return False
+        if slot.skip_next:  # on_miss="skip": this period is given up so the node catches up
+            slot.skip_next = False
+            self._advance(slot, now)
+            return False
+        executor = self._executor(slot)
+        if executor is None:
+            self._tick_inline(slot)
         else:
-            start, end, exc = self._timed_tick(slot.node)
-            self._finish_tick(slot, start, end, exc)
+            slot.started_at = now
+            slot.future = executor.submit(self._timed_tick, slot)
+        return True
 
-    @staticmethod
-    def _timed_tick(node: Node) -> tuple[int, int, BaseException | None]:
-        start = _core.now_ns()
+    def _executor(self, slot: _Slot) -> ThreadPoolExecutor | None:
+        """Where the tick runs: None for the loop's own thread (always, when deterministic)."""
+        node = slot.node
+        if self.deterministic:
+            return None
+        if node.priority is not None or node.core is not None:
+            if slot.thread is None:
+                slot.thread = ThreadPoolExecutor(
+                    1, thread_name_prefix=f"horus-{node.name}", initializer=placement.pin_thread, initargs=(node,)
+                )
+            return slot.thread
+        if node.compute or node._horus_async:
+            return self._pool_get()
+        return None
+
+    def _tick_inline(self, slot: _Slot) -> None:
+        start, end, exc = self._timed_tick(slot)
+        self._finish_tick(slot, start, end, exc)
+
+    def _context(self, slot: _Slot, tick_start: int) -> TickContext:
+        """The slot's tick context, brought up to date (one object per node: it runs one callback at a time)."""
+        ctx = slot.ctx
+        if ctx is None:
+            ctx = slot.ctx = TickContext(self._clock, slot.node.name, 0, 0.0, 0, 0, None)
+        ctx.clock, ctx.start_ns, ctx.tick, ctx.tick_start_ns = (
+            self._clock,
+            self._start_ns,
+            slot.node.tick_count,
+            tick_start,
+        )
+        ctx.dt, ctx.budget_ns, ctx._rng = slot.period_ns / NS, slot.budget_ns or None, None
+        return ctx
+
+    def _timed_tick(self, slot: _Slot) -> tuple[int, int, BaseException | None]:
+        ctx = self._context(slot, 0)
+        previous = clock.enter(ctx)
+        if self._recorder is not None:
+            slot.node._tap = TickTap()
+        # Timed from here: the scheduler's own bookkeeping is not the node's budget.
+        start = ctx.tick_start_ns = self._clock.now_ns()
         try:
-            node._call(node.tick_fn)
+            slot.node._run_tick_with_error_handling(slot.info)
             exc = None
         except Exception as e:
             exc = e
-        return start, _core.now_ns(), exc
+        finally:
+            clock.leave(previous)
+        return start, self._clock.now_ns(), exc
 
     def _collect(self, slot: _Slot) -> None:
         assert slot.future is not None
@@ -276,34 +626,99 @@ class Scheduler:
         self._finish_tick(slot, start, end, exc)
 
     def _finish_tick(self, slot: _Slot, start: int, end: int, exc: BaseException | None) -> None:
-        slot.node.tick_count += 1
+        node = slot.node
+        if self._recorder is not None and node._tap is not None:
+            error = describe_exception(exc) if exc is not None else None
+            self._recorder.record(node.name, node.tick_count, start - self._start_ns, node._tap, error)
+            node._tap = None
+        node.tick_count += 1
         duration = end - start
-        slot.stats.record_tick(
-            start,
-            end,
-            exc is None,
-            end - slot.next_due > slot.deadline_ns,
-            duration > slot.budget_ns,
-            0 < slot.watchdog_ns < duration,
-        )
-        # Next due on the grid of the period; periods that already passed are skipped, not replayed.
-        slot.next_due += slot.period_ns
-        if slot.next_due <= end:
-            behind = end - slot.next_due
-            slot.next_due += (behind // slot.period_ns + 1) * slot.period_ns
+        # An event-driven node has no due time: its deadline counts from when it started.
+        due = start if slot.node._horus_on is not None else slot.next_due
+        missed = end - due > slot.deadline_ns
+        overran, expired = duration > slot.budget_ns, 0 < slot.watchdog_ns < duration
+        slot.stats.record_tick(start, end, exc is None, missed, overran, expired)
+        self._advance(slot, end)
+        if 0 < slot.critical_ns < duration:
+            self._critical_overrun(slot, duration)
+        if missed:
+            self._missed(slot)
         if exc is not None:
             self._failed(slot, exc, "tick", end)
         elif slot.restart_attempt:
             slot.restart_attempt = 0
 
+    def _advance(self, slot: _Slot, end: int) -> None:
+        """Next due on the grid of the period; periods that already passed are skipped, not replayed."""
+        slot.next_due += slot.period_ns
+        if slot.next_due <= end:
+            behind = end - slot.next_due
+            slot.next_due += (behind // slot.period_ns + 1) * slot.period_ns
+
+    def _missed(self, slot: _Slot) -> None:
+        node, action = slot.node, slot.node.on_miss
+        self._deadline_misses += 1
+        if action == Miss.WARN:
+            log.emit(log.WARNING, node.name, node.tick_count, f"missed its deadline ({slot.deadline_ns / 1e6:g} ms)")
+        elif action == Miss.SKIP:
+            slot.skip_next = True
+            self._miss_actions += 1
+        elif action == Miss.SAFE_MODE:
+            self._miss_actions += 1
+            self._enter_safe_state(node)
+        elif action == Miss.STOP:
+            self._fail(node.name, f"node {node.name!r} missed its deadline and its on_miss is 'stop'")
+        if self.max_deadline_misses is not None and self._deadline_misses >= self.max_deadline_misses:
+            self._fail(
+                node.name,
+                f"{self._deadline_misses} deadline misses reached max_deadline_misses={self.max_deadline_misses} "
+                f"(the last by node {node.name!r})",
+            )
+
+    def _critical_overrun(self, slot: _Slot, duration: int) -> None:
+        for each in self._ordered():
+            self._enter_safe_state(each.node)
+        self._miss_actions += 1
+        self._fail(
+            slot.node.name,
+            f"critical node {slot.node.name!r} ticked for {duration / 1e6:.3g} ms, over its "
+            f"{slot.critical_ns / 1e6:g} ms: every node was put in its safe state",
+        )
+
+    @staticmethod
+    def _enter_safe_state(node: Node) -> None:
+        hook = getattr(node, "enter_safe_state", None)
+        if hook is None:
+            return
+        try:
+            hook()
+        except Exception as exc:
+            log.emit(log.ERROR, node.name, node.tick_count, f"enter_safe_state failed, it may not be safe: "
+                     f"{describe_exception(exc)}")  # fmt: skip
+
+    def _fail(self, name: str, message: str, cause: BaseException | None = None) -> None:
+        """Stop the scheduler; run() (or tick_once/tick_for) raises NodeFailedError after the shutdowns."""
+        log.emit(log.ERROR, name, 0, f"{message}; stopping the scheduler")
+        if self._fatal is None:
+            self._fatal = NodeFailedError(message)
+            self._fatal.__cause__ = cause
+        self._stop.set()
+
+    def _callback(self, slot: _Slot, phase: str, now: int) -> None:
+        previous = clock.enter(self._context(slot, now))
+        try:
+            slot.node._invoke(phase, slot.info)
+        finally:
+            clock.leave(previous)
+
     def _init(self, slot: _Slot, now: int) -> None:
         slot.stats.set_state("initializing")
         try:
-            slot.node._call(slot.node.init_fn)
+            self._callback(slot, "init", now)
         except Exception as exc:
             slot.stats.record_error(describe_exception(exc))
             self._failed(slot, exc, "init", now)
-            if slot.node.failure_policy.kind == "ignore":
+            if slot.node.policy.kind == "ignore":
                 slot.stats.set_state("running")
             return
         slot.needs_init = False
@@ -313,16 +728,10 @@ class Scheduler:
             slot.stats.set_state("running")
 
     def _failed(self, slot: _Slot, exc: BaseException, phase: str, now: int) -> None:
-        node, policy = slot.node, slot.node.failure_policy
+        node, policy = slot.node, slot.node.policy
         text = describe_exception(exc)
         if phase == "tick":
             slot.stats.record_error(text)
-            if node.on_error is not None:
-                try:
-                    node.on_error(node, exc)
-                    return
-                except Exception as handler_exc:
-                    exc, text = handler_exc, describe_exception(handler_exc)
         log.emit(log.ERROR, node.name, node.tick_count, f"{phase} failed: {text}")
         if policy.kind == "ignore":
             return
@@ -352,11 +761,7 @@ class Scheduler:
             )
             return
         slot.stats.set_state("failed")
-        if self._fatal is None:
-            self._fatal = (node.name, exc)
-        self._stop.set()
-
-    # -- start and stop ---------------------------------------------------------------
+        self._fail(node.name, f"node {node.name!r} failed and its policy is fatal: {text}", exc)
 
     def _open_registry(self) -> None:
         """From here on every change of a node's stats (each tick's among them) also rewrites its registry record."""
@@ -377,18 +782,26 @@ class Scheduler:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-        for slot in sorted(self._slots.values(), key=lambda s: s.node.order, reverse=True):
-            node = slot.node
-            try:
-                if not slot.needs_init or slot.stats.total_ticks:
-                    node._call(node.shutdown_fn)
-            except Exception as exc:
-                log.emit(log.ERROR, node.name, node.tick_count, f"shutdown failed: {describe_exception(exc)}")
-            finally:
-                node._close_loop()
-                node.close_topics()
-                if slot.stats.state != "failed":
-                    slot.stats.set_state("stopped")
+        for slot in reversed(self._ordered()):
+            self._shutdown(slot)
+
+    def _shutdown(self, slot: _Slot) -> None:
+        node = slot.node
+        if slot.thread is not None:
+            slot.thread.shutdown(wait=True)
+            slot.thread = None
+        slot.future = None
+        try:
+            if not slot.needs_init or slot.stats.total_ticks:
+                self._callback(slot, "shutdown", self._clock.now_ns())
+        except Exception as exc:
+            log.emit(log.ERROR, node.name, node.tick_count, f"shutdown failed: {describe_exception(exc)}")
+        finally:
+            node._close_loop()
+            node.close_topics()
+            slot.needs_init = True
+            if slot.stats.state != "failed":
+                slot.stats.set_state("stopped")
 
     def _install_signals(self) -> Any:
         if threading.current_thread() is not threading.main_thread():
@@ -406,6 +819,14 @@ class Scheduler:
                 signal.signal(sig, old)
 
         return restore
+
+    def _describe(self, slot: _Slot) -> None:
+        node = slot.node
+        log.emit(
+            log.INFO, self.name, 0,
+            f"node {node.name!r}: order {node.order}, {1e9 / slot.period_ns:g} Hz, policy {node.policy.kind}, "
+            f"budget {slot.budget_ns / 1e3:g} us, deadline {slot.deadline_ns / 1e3:g} us, on_miss {node.on_miss}",
+        )  # fmt: skip
 
     def _enter_rt(self) -> None:
         problems = []
@@ -436,15 +857,30 @@ class Scheduler:
         self.stop()
 
 
+def _warn_not_provided(**options: object) -> None:
+    """Upstream options this runtime does not provide yet: said once, loudly, never silently dropped."""
+    for option, value in options.items():
+        if value:
+            warnings.warn(
+                f"Scheduler({option}={value!r}) is not provided by this HORUS runtime; running without it",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+
 def run(
     *nodes: Node,
     duration: float | None = None,
     tick_rate: float = 1000.0,
     rt: bool = False,
     name: str | None = None,
+    **options: Any,
 ) -> Scheduler:
-    """Run ``nodes`` in one scheduler until stopped; returns the (stopped) scheduler."""
-    sched = Scheduler(tick_rate=tick_rate, rt=rt, name=name)
+    """Run ``nodes`` in one scheduler until stopped; returns the (stopped) scheduler.
+
+    ``options`` are the Scheduler's: deterministic, watchdog_ms, cores, max_deadline_misses, verbose, ...
+    """
+    sched = Scheduler(tick_rate=tick_rate, rt=rt, name=name, **options)
     for node in nodes:
         sched.add(node)
     sched.run(duration)

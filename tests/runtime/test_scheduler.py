@@ -200,7 +200,7 @@ def test_ignore_counts_errors_and_keeps_ticking(ns: str) -> None:
     assert stats["failed_ticks"] == stats["errors_count"]
 
 
-def test_on_error_handles_instead_of_the_policy(ns: str) -> None:
+def test_on_error_is_a_notification_then_the_policy_applies(ns: str) -> None:
     handled: list[str] = []
     node = horus.Node(
         name="n",
@@ -210,8 +210,35 @@ def test_on_error_handles_instead_of_the_policy(ns: str) -> None:
         on_error=lambda node, exc: handled.append(type(exc).__name__),
     )
     sched = horus.Scheduler().add(node)
-    sched.run(duration=0.1)  # does not raise
-    assert handled and set(handled) == {"ZeroDivisionError"}
+    with pytest.raises(horus.NodeFailedError, match="ZeroDivisionError"):
+        sched.run(duration=5)
+    assert handled == ["ZeroDivisionError"]
+
+
+def test_a_node_without_a_policy_logs_the_error_and_keeps_ticking(ns: str, capfd: pytest.CaptureFixture[str]) -> None:
+    def tick(node: horus.Node) -> None:
+        if node.tick_count == 2:
+            raise ValueError("one bad frame")
+
+    node = horus.Node(name="cam", tick=tick, rate=100)
+    sched = horus.Scheduler(deterministic=True).add(node)
+    sched.run(duration=0.5)  # does not raise: upstream HORUS's default
+    stats = sched.get_node_stats("cam")
+    assert stats["errors_count"] == 1 and stats["successful_ticks"] == 49 and node.failure_policy is None
+    assert "[ERROR] cam: tick failed: ValueError: one bad frame" in capfd.readouterr().err
+
+
+def test_under_systemd_a_node_without_a_policy_is_flagged(ns: str, py: Py, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = """
+import horus
+horus.run(horus.Node(name="cam", tick=lambda n: None), horus.Node(name="motor", failure_policy="fatal"), duration=0.05)
+"""
+    monkeypatch.setenv("INVOCATION_ID", "0123456789abcdef")  # what systemd sets for every unit it starts
+    result = py.run(code)
+    assert result.returncode == 0 and "[WARNING] cam: no failure_policy" in result.stderr
+    assert "motor: no failure_policy" not in result.stderr
+    monkeypatch.delenv("INVOCATION_ID")
+    assert "no failure_policy" not in py.run(code).stderr
 
 
 def test_a_slow_compute_node_does_not_delay_a_fast_node(ns: str) -> None:
