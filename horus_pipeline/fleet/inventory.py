@@ -38,6 +38,7 @@ class Host:
     ssh_args: tuple[str, ...] = ()  # ansible_ssh_common_args + ansible_ssh_extra_args, split as a shell would
     python: str = "/usr/bin/python3"
     image: str | None = None  # the inventory's horus_image, when it says
+    become: bool = False  # ansible_become: run as root through sudo, as the deploy's tasks do
 
 
 def ansible_inventory() -> str:
@@ -98,6 +99,7 @@ def host(name: str, hv: dict[str, Any]) -> Host:
         ssh_args=tuple(args),
         python=str(hv.get("ansible_python_interpreter", "/usr/bin/python3")),
         image=hv.get("horus_image"),
+        become=str(hv.get("ansible_become", False)).lower() in ("true", "yes", "1"),
     )
 
 
@@ -107,5 +109,7 @@ def ssh_argv(h: Host, remote: Sequence[str], connect_timeout: float) -> list[str
     argv += ["-p", str(h.port)] if h.port else []
     argv += ["-l", h.user] if h.user else []
     argv += ["-i", h.key] if h.key else []
+    # sudo -n: never waits for a password it cannot get (the deploy account's sudo is passwordless).
+    command = ["sudo", "-n", "--", *remote] if h.become else list(remote)
     # `--` before the address: an inventory's host name is never read as an option.
-    return [*argv, *h.ssh_args, "--", h.address, shlex.join(remote)]
+    return [*argv, *h.ssh_args, "--", h.address, shlex.join(command)]

@@ -8,7 +8,8 @@ on the robot end of a private /30, and in a cgroup of its own (horus_pipeline.si
 directory holds what the robots need on the host:
 
     <dir>/inventory.yml             Ansible inventory: group `robots`, `horus_image` per host
-    <dir>/id_ed25519                the key root's authorized_keys on every robot accepts
+    <dir>/ssh_config                `ssh -F <dir>/ssh_config ROBOT`: root on a robot by its name
+    <dir>/id_ed25519                the key root's and the deploy account's authorized_keys accept
     <dir>/robots/<name>/root/       the robot's disk: an overlay mount of the image's cached base
                                     rootfs, its changes in disk/ beside it; console.log too
 
@@ -133,7 +134,7 @@ class Sim:
             with step(f"Stopping {len(targets)} robot(s)"):
                 _teardown(targets, self._procs)
         if everything:
-            for path in (self.inventory, self.key, self.key.with_suffix(".pub")):
+            for path in (self.inventory, self.ssh_config, self.key, self.key.with_suffix(".pub")):
                 path.unlink(missing_ok=True)
             robots_dir = self.dir / "robots"
             if robots_dir.exists():
@@ -187,12 +188,25 @@ class Sim:
         found += [f"loop device {line}" for line in losetup.stdout.splitlines() if str(self.dir) in line]
         return found
 
+    @property
+    def ssh_config(self) -> Path:
+        return self.dir / "ssh_config"
+
     def write_inventory(self) -> Path | None:
-        """Write <dir>/inventory.yml for the running robots (remove it when there are none)."""
+        """Write <dir>/inventory.yml and <dir>/ssh_config (`ssh -F <dir>/ssh_config ROBOT`) for the
+        running robots (remove them when there are none)."""
         robots = [r for r in self.robots() if r.running()]
         if not robots:
             self.inventory.unlink(missing_ok=True)
+            self.ssh_config.unlink(missing_ok=True)
             return None
+        # Robots get new host keys at every boot, on addresses used before: nothing to remember.
+        hosts = [
+            f"Host {r.name}\n  HostName {r.address}\n  User root\n  IdentityFile {self.key}\n"
+            "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+            for r in robots
+        ]
+        write_atomic(self.ssh_config, "# Simulated robots: ssh -F THIS_FILE ROBOT_NAME\n" + "".join(hosts))
         lines = [
             "# Simulated robots (horus_pipeline/sim/fleet.py): rewritten on every boot and stop.",
             "# `nox -s sim -- --stop` stops them and removes this file.",
@@ -208,7 +222,8 @@ class Sim:
             ]
         lines += [
             "  vars:",
-            "    ansible_user: root",
+            f"    ansible_user: {DEPLOY_USER}",
+            "    ansible_become: true",
             f"    ansible_ssh_private_key_file: {json.dumps(str(self.key))}",
             f"    ansible_ssh_common_args: {json.dumps(' '.join(SSH_OPTIONS[:6]))}",
             "    ansible_python_interpreter: /usr/bin/python3",
@@ -289,6 +304,7 @@ class Sim:
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
         (ssh_dir / "authorized_keys").write_text(self.key.with_suffix(".pub").read_text())
         (ssh_dir / "authorized_keys").chmod(0o600)
+        _deploy_account(root, self.key.with_suffix(".pub").read_text())
         if not get_arch(robot.arch).native:
             _without_credentials(root)
             _slow_start_allowed(root)
@@ -413,6 +429,32 @@ def _without_credentials(root: Path) -> None:
             )
 
 
+DEPLOY_USER = "deploy"
+
+
+def _deploy_account(root: Path, public_key: str) -> None:
+    """The account Ansible logs in as: unprivileged, our key, root only through sudo (`become`),
+    as a fleet's robots are set up. Root's key stays for the tests' own inspection."""
+    run(
+        ["useradd", "--root", str(root), "--create-home", "--user-group", "--shell", "/bin/sh", DEPLOY_USER],
+        what=f"deploy account in {root}",
+    )
+    home = root / "home" / DEPLOY_USER
+    ids = (root / "etc/passwd").read_text().split(f"\n{DEPLOY_USER}:")[1].split(":")
+    uid, gid = int(ids[1]), int(ids[2])
+    ssh_dir = home / ".ssh"
+    ssh_dir.mkdir(mode=0o700)
+    (ssh_dir / "authorized_keys").write_text(public_key)
+    for path in (ssh_dir, ssh_dir / "authorized_keys"):
+        os.chown(path, uid, gid)
+    (ssh_dir / "authorized_keys").chmod(0o600)
+    sudoers = root / "etc/sudoers.d" / DEPLOY_USER
+    sudoers.write_text(
+        f"# Simulated robot: the deploy account becomes root for Ansible.\n{DEPLOY_USER} ALL=(ALL) NOPASSWD: ALL\n"
+    )
+    sudoers.chmod(0o440)
+
+
 # An emulated CPU runs a node's imports 10-30x slower than the robot it stands for (torch under
 # qemu-user on a loaded 2-core CI runner: over 90 s). systemd's default start timeout would then
 # kill a healthy node mid-import and restart it until its start limit, so the deploy never
@@ -502,7 +544,7 @@ def _report(sim: Sim) -> None:
         )
     rel = os.path.relpath(sim.inventory)
     print(f"\nInventory: {rel}\n  ansible -i {rel} robots -m ping")
-    print(f"  ssh -i {os.path.relpath(sim.key)} root@{robots[0].address}    # or any address above")
+    print(f"  ssh -F {os.path.relpath(sim.ssh_config)} {robots[0].name}    # or any robot above")
     print("Stop them all: nox -s sim -- --stop")
 
 
@@ -522,6 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "  nox -s sim -- demo-arm64 --count 2     two arm64 robots, besides any others\n"
             "  nox -s sim                             list running robots: address, boot time, memory\n"
             "  ansible-playbook -i dist/sim/inventory.yml ansible/deploy.yml\n"
+            "  ssh -F dist/sim/ssh_config demo-amd64-1 horus monitor --once\n"
             "  nox -s sim -- demo-arm64 --stop        stop the demo-arm64 robots only\n"
             "  nox -s sim -- --stop                   stop all, remove dist/sim\n\n"
             "The first run per image builds its base rootfs with mmdebstrap (amd64 ~30 s, arm64\n"

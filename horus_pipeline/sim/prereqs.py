@@ -70,7 +70,7 @@ def ensure_packages(packages: Iterable[str]) -> None:
 
 
 def ensure_binfmt(arch: Arch) -> None:
-    """Make binaries of `arch` run on this host: a binfmt_misc handler for its qemu-user (F flag)."""
+    """Make binaries of `arch` run on this host: a binfmt_misc handler for its qemu-user (F and C flags)."""
     if arch.native:
         return
     require_root(f"running {arch.name} binaries under qemu-user")
@@ -83,7 +83,7 @@ def ensure_binfmt(arch: Arch) -> None:
         raise PipelineError(f"{interpreter} is missing: install qemu-user-static (apt-get install qemu-user-static)")
     if handler.exists() and _handler_ok(handler):
         return
-    if handler.exists():  # registered without the F flag (or disabled): it would fail inside a rootfs
+    if handler.exists():  # registered without the F or C flag (or disabled): it would fail inside a rootfs
         handler.write_text("-1")
     if shutil.which("update-binfmts"):
         # binfmt-support knows qemu-user-static's handler; it may be imported but not enabled.
@@ -91,7 +91,9 @@ def ensure_binfmt(arch: Arch) -> None:
     if not (handler.exists() and _handler_ok(handler)):
         if handler.exists():
             handler.write_text("-1")
-        (BINFMT_DIR / "register").write_text(f":{arch.qemu}:M::{arch.binfmt_magic}:{arch.binfmt_mask}:{interpreter}:F")
+        # F: the interpreter works inside the robot's rootfs; C: setuid binaries (sudo) get their
+        # owner's credentials, as on the real CPU.
+        (BINFMT_DIR / "register").write_text(f":{arch.qemu}:M::{arch.binfmt_magic}:{arch.binfmt_mask}:{interpreter}:FC")
     if not _handler_ok(handler):
         raise PipelineError(
             f"could not register {arch.qemu} in binfmt_misc ({handler}): {arch.name} robots cannot run; "
@@ -109,7 +111,7 @@ def mount_binfmt_misc() -> None:
 def _handler_ok(handler: Path) -> bool:
     lines = handler.read_text().splitlines()
     flags = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("flags:")), "")
-    return bool(lines) and lines[0] == "enabled" and "F" in flags
+    return bool(lines) and lines[0] == "enabled" and "F" in flags and "C" in flags
 
 
 def ensure_host_tools(arches: Iterable[Arch] = (), extra: Iterable[str] = ()) -> None:

@@ -59,6 +59,7 @@ BASE_PACKAGES = (
     "python3-venv",
     "iproute2",
     "procps",
+    "sudo",  # the deploy account becomes root through it, as on a fleet's robots
 )
 
 # Robots carry no manuals, docs or translations (copyright files stay).

@@ -24,7 +24,7 @@ from horus_testing import require, require_robot_host
 from horus_pipeline import REPO
 from horus_pipeline.bundle.build import build_bundle
 from horus_pipeline.images import ImageSpec, load_image
-from horus_pipeline.sim.fleet import Sim
+from horus_pipeline.sim.fleet import DEPLOY_USER, Sim
 from horus_pipeline.sim.robot import SSH_OPTIONS, Robot
 
 ANSIBLE = REPO / "ansible"
@@ -48,7 +48,8 @@ def write_inventory(path: Path, robots: list[Robot], **variables: object) -> Pat
     key = robots[0].key
     hosts = {r.name: {"ansible_host": r.address, "horus_image": r.image} for r in robots}
     group_vars = {
-        "ansible_user": "root",
+        "ansible_user": DEPLOY_USER,
+        "ansible_become": True,
         "ansible_ssh_private_key_file": key,
         "ansible_ssh_common_args": " ".join(SSH_OPTIONS[:6]),
         "ansible_python_interpreter": "/usr/bin/python3",

@@ -72,6 +72,14 @@ def test_fleet_of_five_amd64_robots(sim: Sim, boot_robots: BootRobots, capsys: p
         assert f["ansible_python"]["version"]["major"] == 3  # type: ignore[index]
     assert len({f["ansible_machine_id"] for f in facts.values()}) == 5, "each robot has its own machine id"
 
+    # By name too, as the README shows (ssh -F dist/sim/ssh_config ROBOT), and Ansible's account
+    # is not root: it becomes root through sudo.
+    for robot in robots:
+        by_name = ["ssh", "-F", str(sim.ssh_config), "-o", "BatchMode=yes", robot.name, "hostname"]
+        assert subprocess.run(by_name, capture_output=True, text=True, timeout=60).stdout.strip() == robot.name
+        f = facts[robot.name]
+        assert f["ansible_user_id"] == "root" and f["ansible_env"]["SUDO_USER"] == "deploy"  # type: ignore[index]
+
     # Booted for real: systemd is PID 1 and running, journald records, sshd took our key.
     for robot in robots:
         out = robot.ssh("systemctl is-system-running; ps -o comm= -p 1; journalctl -b -q -n 1 -o cat | wc -l")

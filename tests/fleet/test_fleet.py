@@ -37,6 +37,7 @@ all:
               ansible_host: truck-7.example
               ansible_port: 2222
               ansible_user: robot
+              ansible_become: true
       vars:
         ansible_ssh_extra_args: "-o ProxyJump=gw.example"
   vars:
@@ -65,6 +66,7 @@ def test_the_inventory_is_read_as_ansible_reads_it(tmp_path: Path) -> None:
     assert (truck.address, truck.port, truck.user) == ("truck-7.example", 2222, "robot")  # host vars win
     assert truck.ssh_args[-2:] == ("-o", "ProxyJump=gw.example")  # a group's extra args
     assert [h.name for h in load_inventory(path, "field")] == ["truck-7"]
+    assert truck.become and not bench.become
 
 
 def test_ssh_connects_as_ansible_would_and_never_prompts() -> None:
@@ -73,6 +75,8 @@ def test_ssh_connects_as_ansible_would_and_never_prompts() -> None:
     assert argv[:5] == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=4"]
     assert argv[5:] == ["-p", "2222", "-l", "robot", "-i", "/keys/fleet", "-o", "X=y", "--", "truck-7.example",
                         "/usr/bin/python3 - --shm"]  # fmt: skip
+    become = ssh_argv(Host(name="t", address="t.example", become=True), ["/usr/bin/python3", "-"], connect_timeout=4)
+    assert become[-1] == "sudo -n -- /usr/bin/python3 -"  # root as Ansible's tasks are, never a password prompt
 
 
 def test_robots_that_do_not_answer_are_listed_in_order_never_dropped() -> None:
