@@ -47,6 +47,17 @@ _ENV_VALUE = re.compile(r"^[^\x00-\x1f\x7f\"'\\%$]*$")
 _ENV_RESERVED = frozenset({"PATH", "HOME", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONINSPECT"})
 _ENV_RESERVED_PREFIXES = ("LD_", "HORUS_")
 _MEMORY = re.compile(r"^((1[6-9]|[2-9][0-9]|[1-9][0-9]{2,})M|[1-9][0-9]*G)$")
+_PARAM = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")  # horus.Params keys (also HORUS_PARAM_<NAME>)
+ParamValue = bool | int | float | str | list[Any]
+
+
+def _plain(value: object) -> bool:
+    """A value horus.Params keeps as it is (TOML dates and tables are not)."""
+    if isinstance(value, list):
+        return all(isinstance(v, bool | int | float | str) for v in value)
+    return isinstance(value, bool | int | float | str)
+
+
 _SIZE = re.compile(r"^[0-9]+[KMGT]?$")  # journald.conf SystemMaxUse=
 _SPAN = re.compile(r"^[0-9]+(s|min|h|d|week|month|year)?$")  # journald.conf MaxRetentionSec=
 
@@ -122,6 +133,9 @@ class ImageSpec:
     services: tuple[Service, ...]
     journald: Journald
     health: Health
+    # horus.Params of every node process (HORUS_PARAMS_FILE on the robot); the inventory's
+    # horus_robot_params overrides single keys per robot.
+    params: Mapping[str, ParamValue] = field(default_factory=dict)
 
     @property
     def app_name(self) -> str:
@@ -243,7 +257,7 @@ class _Parser:
         return tuple(value)
 
     def image(self, data: dict[str, Any]) -> ImageSpec:
-        self.no_unknown(data, "", {"target", "os", "app", "python", "services", "journald", "health"})
+        self.no_unknown(data, "", {"target", "os", "app", "python", "services", "journald", "health", "params"})
         target_t = self.table(data, "target", {"arch", "python"}, required=True)
         os_t = self.table(data, "os", {"suite", "mirror", "packages"}, required=True)
         app_t = self.table(data, "app", {"dir", "prefix", "user", "group"}, required=True)
@@ -280,7 +294,16 @@ class _Parser:
             services=services,
             journald=self.journald(journald_t),
             health=self.health(health_t),
+            params=self.params(self.table(data, "params", set(data.get("params") or {}), required=False)),
         )
+
+    def params(self, t: Mapping[str, Any]) -> dict[str, ParamValue]:
+        for name, value in t.items():
+            if not _PARAM.match(name):
+                raise self.fail(f"params.{name}", "a parameter name (letters, digits, '_', starting with a letter)")
+            if not _plain(value):
+                raise self.fail(f"params.{name}", "a number, boolean, string, or a list of them", value)
+        return dict(sorted(t.items()))
 
     def os(self, t: Mapping[str, Any]) -> OsSpec:
         suite = self.str_(t, "os.suite")

@@ -57,6 +57,7 @@ class DeployData(TypedDict):
     services: list[DeployService]
     journald: DeployJournald
     health: DeployHealth
+    params: dict[str, object]  # horus.Params defaults of the image; the inventory may override per robot
 
 
 def deploy_vars(spec: ImageSpec) -> DeployData:
@@ -83,6 +84,7 @@ def deploy_vars(spec: ImageSpec) -> DeployData:
         ],
         "journald": {"system_max_use": spec.journald.system_max_use, "max_retention": spec.journald.max_retention},
         "health": {"host": spec.health.host, "port": spec.health.port, "path": spec.health.path},
+        "params": dict(spec.params),
     }
 
 

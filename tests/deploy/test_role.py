@@ -103,6 +103,7 @@ def test_each_service_of_the_image_gets_a_unit_that_runs_it_as_the_spec_says(ima
         # The app serves health where the deploy's health gate asks: the image's [health].
         assert env["HORUS_HEALTH_HOST"] == spec.health.host and env["HORUS_HEALTH_PORT"] == str(spec.health.port)
         assert env["HORUS_NAMESPACE"] == app and env.items() >= dict(svc.environment).items()
+        assert env["HORUS_PARAMS_FILE"] == f"/etc/horus/{app}.params.json"
         after = directives(unit, "After")[0].split()
         assert after == ["network.target", *(f"{app}-{dep}.service" for dep in svc.after)]
         assert ("CAP_SYS_NICE CAP_IPC_LOCK" in directives(unit, "AmbientCapabilities")) == svc.realtime
@@ -185,3 +186,14 @@ def test_guard_without_a_confirmed_release_leaves_none_running(tmp_path: Path) -
     prefix = installed(tmp_path, current="b2", confirmed=None)
     assert "no release was before it" in guard(prefix)
     assert not (prefix / "current").is_symlink()
+
+
+def test_a_robot_s_params_are_the_image_s_with_the_inventory_s_values_over_them() -> None:
+    spec = load_image("fleet-amd64")
+    configure = yaml.safe_load((ROLE / "tasks" / "configure.yml").read_text())
+    task = next(t for t in configure if "horus.Params" in t["name"])
+    content = task["ansible.builtin.copy"]["content"]
+    deploy = deploy_vars(spec)
+    variables = role_vars(_horus_robot_deploy=deploy, horus_robot_params={"max_speed": 0.25, "lidar": "front"})
+    assert json.loads(render(content, variables)) == {"max_speed": 0.25, "site": "lab", "lidar": "front"}
+    assert json.loads(render(content, role_vars(_horus_robot_deploy=deploy))) == dict(spec.params)

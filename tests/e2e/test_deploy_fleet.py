@@ -114,7 +114,10 @@ def robot(sim: Sim) -> Iterator[Robot]:
 @pytest.fixture(scope="module")
 def inventory(robot: Robot, bundles: Bundles, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("fleet-inventory") / "inventory.yml"
-    return write_inventory(path, [robot], horus_robot_bundles_dir=str(bundles.out), horus_robot_health_timeout=30)
+    return write_inventory(
+        path, [robot], horus_robot_bundles_dir=str(bundles.out), horus_robot_health_timeout=30,
+        horus_robot_params={"max_speed": 0.25},  # this robot differs from the image's 0.5
+    )  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -197,6 +200,12 @@ def test_signed_release_installs_and_serves(robot: Robot, inventory: Path, bundl
     assert health(robot) == 200
     user = robot.ssh("ps -o user= -p $(systemctl show -P MainPID fleet-beat.service)").stdout.strip()
     assert user == "horus"
+    # The robot's parameters: the image's, with the inventory's value for this robot, as nodes read them.
+    params = robot.ssh(
+        "runuser -u horus -- env HORUS_PARAMS_FILE=/etc/horus/fleet.params.json "
+        f"{PREFIX}/current/venv/bin/python -c 'import horus; p = horus.Params(); print(p[\"max_speed\"], p[\"site\"])'"
+    )
+    assert params.stdout.split() == ["0.25", "lab"]
     # The nodes' namespace is made by systemd-tmpfiles for the service user, also at every boot.
     assert robot.ssh("stat -c '%U %a' /dev/shm/horus.fleet").stdout.split() == ["horus", "700"]
 

@@ -112,6 +112,8 @@ def test_defaults(repo: Path) -> None:
         ),
         (("[os]", '[health]\nhost = "127.0.0.1\\"\\nExecStartPre=+/bin/sh"\n[os]'), "health.host", "an IP address"),
         (("[os]", '[journald]\nmax_retention = "a week"\n[os]'), "journald.max_retention", "a time span"),
+        (("[os]", '[params]\n"max-speed" = 1\n[os]'), "params.max-speed", "a parameter name"),
+        (("[os]", "[params]\nlimits = { a = 1 }\n[os]"), "params.limits", "a number, boolean, string"),
         (
             ('suite = "bookworm"', 'suite = "bookworm"\nsuit = "x"'),
             "os.suit",
