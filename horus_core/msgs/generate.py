@@ -45,7 +45,10 @@ SCALARS = {
     "f32": ("f", 4, "float"),
     "f64": ("d", 8, "double"),
 }
-_COUNTED = re.compile(r"^(\w+)\[([1-9][0-9]*)\]$")
+# T, T[N] (fixed: always N), str[N], T[..N] and str[W][..N] (a list of at most N, its length kept)
+_TYPE = re.compile(r"^(\w+)(?:\[([1-9][0-9]*)\])?(?:\[\.\.([1-9][0-9]*)\])?$")
+# A list's length travels in a u16 just before its items (C: `uint16_t NAME_len;`).
+LEN_SUFFIX = "_len"
 
 
 class SchemaError(Exception):
@@ -55,27 +58,42 @@ class SchemaError(Exception):
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str  # a scalar type, "str" or "array"
-    scalar: str  # the element type ("u8" for str)
-    count: int  # 1 for a scalar, N for str[N] and T[N]
+    kind: str  # a scalar type, "str", "array" or "list"
+    scalar: str  # the element type ("u8" for str, "str" for a list of strings)
+    count: int  # 1 for a scalar, N for str[N], T[N] and the lists' at most N
     default: object
-    offset: int
+    offset: int  # of the field; of its u16 length for a list
+    width: int = 0  # bytes per string of a list of strings
 
     @property
-    def size(self) -> int:
-        return SCALARS[self.scalar][1] * self.count
+    def item_size(self) -> int:
+        return self.width if self.scalar == "str" else SCALARS[self.scalar][1]
 
     @property
     def align(self) -> int:
-        return SCALARS[self.scalar][1]
+        item_align = 1 if self.scalar == "str" else SCALARS[self.scalar][1]
+        return max(2, item_align) if self.kind == "list" else item_align
+
+    @property
+    def items_offset(self) -> int:
+        """Where the items start: after the u16 length for a list, aligned as C aligns them."""
+        if self.kind != "list":
+            return self.offset
+        item_align = 1 if self.scalar == "str" else SCALARS[self.scalar][1]
+        return -(-(self.offset + 2) // item_align) * item_align
+
+    @property
+    def size(self) -> int:
+        return self.items_offset - self.offset + self.item_size * self.count
 
     @property
     def type_text(self) -> str:
-        return (
-            self.scalar
-            if self.kind not in ("str", "array")
-            else f"{'str' if self.kind == 'str' else self.scalar}[{self.count}]"
-        )
+        if self.kind == "list":
+            element = f"str[{self.width}]" if self.scalar == "str" else self.scalar
+            return f"{element}[..{self.count}]"
+        if self.kind in ("str", "array"):
+            return f"{'str' if self.kind == 'str' else self.scalar}[{self.count}]"
+        return self.scalar
 
 
 @dataclass(frozen=True)
@@ -85,6 +103,8 @@ class Message:
     doc: str
     fields: tuple[Field, ...]
     size: int
+    length: str  # the list field len() counts, "" when the message has no len()
+    aliases: dict[str, str]  # constructor keyword -> field, where upstream's keyword differs
 
     @property
     def snake(self) -> str:
@@ -106,8 +126,16 @@ class Message:
         for f in self.fields:
             if f.offset > at:
                 parts.append(f"{f.offset - at}x")
-            code = SCALARS[f.scalar][0]
-            parts.append(f"{f.count}s" if f.kind == "str" else f"{f.count}{code}" if f.kind == "array" else code)
+            if f.kind == "list":
+                parts.append("H")
+                if f.items_offset > f.offset + 2:
+                    parts.append(f"{f.items_offset - f.offset - 2}x")
+                # A list of strings is one block of count*width bytes, split by the reader.
+                item = f"{f.count * f.width}s" if f.scalar == "str" else f"{f.count}{SCALARS[f.scalar][0]}"
+                parts.append(item)
+            else:
+                code = SCALARS[f.scalar][0]
+                parts.append(f"{f.count}s" if f.kind == "str" else f"{f.count}{code}" if f.kind == "array" else code)
             at = f.offset + f.size
         if self.size > at:
             parts.append(f"{self.size - at}x")
@@ -120,16 +148,25 @@ def _field(message: str, raw: object, offset: int) -> Field:
     name, text, default = raw
     if not re.match(r"^[a-z_][a-z0-9_]*$", name):
         raise SchemaError(f"{message}.{name}: field names are lower_case identifiers")
-    counted = _COUNTED.match(text)
-    if counted:
-        element, count = counted.group(1), int(counted.group(2))
-        kind, scalar = ("str", "u8") if element == "str" else ("array", element)
+    parsed = _TYPE.match(text)
+    element, fixed, bound = parsed.groups() if parsed else (text, None, None)
+    width = 0
+    if bound and element == "str" and fixed:
+        kind, scalar, count, width = "list", "str", int(bound), int(fixed)
+    elif bound and not fixed:
+        kind, scalar, count = "list", element, int(bound)
+    elif fixed and not bound:
+        kind, scalar, count = ("str", "u8", int(fixed)) if element == "str" else ("array", element, int(fixed))
     else:
         kind, scalar, count = text, text, 1
-    if scalar not in SCALARS:
-        raise SchemaError(f"{message}.{name}: unknown type {text!r} (one of {', '.join(SCALARS)}, str[N], T[N])")
-    align = SCALARS[scalar][1]
-    return Field(name, kind, scalar, count, default, -(-offset // align) * align)
+    if scalar not in SCALARS and not (kind == "list" and scalar == "str"):
+        raise SchemaError(
+            f"{message}.{name}: unknown type {text!r} (one of {', '.join(SCALARS)}, str[N], T[N], T[..N], str[W][..N])"
+        )
+    field = Field(name, kind, scalar, count, default, 0, width)
+    # A list starts at its u16 length (aligned 2); C aligns the items after it on their own.
+    start = 2 if kind == "list" else field.align
+    return Field(name, kind, scalar, count, default, -(-offset // start) * start, width)
 
 
 def load(path: Path = SCHEMA) -> list[Message]:
@@ -144,18 +181,25 @@ def load(path: Path = SCHEMA) -> list[Message]:
         offset = 0
         for raw in spec.get("fields", []):
             field = _field(name, raw, offset)
-            if any(f.name == field.name for f in fields):
-                raise SchemaError(f"{name}.{field.name}: declared twice")
+            taken = {f.name for f in fields} | {f.name + LEN_SUFFIX for f in fields if f.kind == "list"}
+            if field.name in taken or (field.kind == "list" and field.name + LEN_SUFFIX in taken):
+                raise SchemaError(f"{name}.{field.name}: declared twice (a list T[..N] also names NAME{LEN_SUFFIX})")
             fields.append(field)
             offset = field.offset + field.size
         if not fields:
             raise SchemaError(f"{name}: a message has at least one field")
         align = max(f.align for f in fields)
-        messages.append(
-            Message(
-                name, spec.get("topic", name.lower()), spec.get("doc", ""), tuple(fields), -(-offset // align) * align
-            )
-        )
+        length = spec.get("len", "")
+        if length and not any(f.name == length and f.kind == "list" for f in fields):
+            raise SchemaError(f"{name}: len = {length!r} names no list field (T[..N]) of {name}")
+        aliases = spec.get("aliases", {})
+        names = {f.name for f in fields}
+        for alias, target in aliases.items():
+            if target not in names or alias in names:
+                raise SchemaError(f"{name}: alias {alias} = {target!r} must name a field and not be one")
+        size = -(-offset // align) * align
+        topic, doc = spec.get("topic", name.lower()), spec.get("doc", "")
+        messages.append(Message(name, topic, doc, tuple(fields), size, length, aliases))
     return messages
 
 
@@ -164,6 +208,13 @@ def _py_default(value: object) -> str:
     if isinstance(value, float) and math.isinf(value):
         return "math.inf" if value > 0 else "-math.inf"
     return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+def _py_type(f: Field) -> str:
+    """The Python type of a field's value, for type checkers and readers."""
+    scalar = "str" if f.kind == "str" or f.scalar == "str" else "float" if f.scalar[0] == "f" else f.scalar
+    scalar = "int" if scalar[0] in "iu" else scalar
+    return f"list[{scalar}]" if f.kind in ("array", "list") else scalar
 
 
 def render_python(messages: list[Message]) -> str:
@@ -176,6 +227,7 @@ def render_python(messages: list[Message]) -> str:
         "from __future__ import annotations",
         "",
         "import math",
+        *(["from types import MappingProxyType"] if any(m.aliases for m in messages) else []),
         "",
         "from .message import Field, Message",
         "",
@@ -193,10 +245,13 @@ def render_python(messages: list[Message]) -> str:
             "    __slots__ = (",
             *(f'        "{name}",' for name in sorted(f.name for f in m.fields)),
             "    )",
+            *(f"    {f.name}: {_py_type(f)}" for f in m.fields),
             f'    __topic_name__ = "{m.topic}"',
             "    FIELDS = (",
             *(
-                f'        Field("{f.name}", "{f.kind}", "{f.scalar}", {f.count}, {_py_default(f.default)}),'
+                f'        Field("{f.name}", "{f.kind}", "{f.scalar}", {f.count}, {_py_default(f.default)}'
+                + (f", {f.width}" if f.width else "")
+                + "),"
                 for f in m.fields
             ),
             "    )",
@@ -205,17 +260,28 @@ def render_python(messages: list[Message]) -> str:
             f"    TYPE_ID = 0x{m.type_id:08X}",
             f"    LAYOUT_HASH = 0x{m.layout_hash:016X}",
         ]
+        if m.aliases:
+            out.append(f"    ALIASES = MappingProxyType({m.aliases!r})".replace("'", '"'))
+        if m.length:
+            out += ["", "    def __len__(self) -> int:", f"        return len(self.{m.length})"]
     return "\n".join(out) + "\n"
 
 
 def _c_field(f: Field) -> str:
+    if f.kind == "list":
+        element = f"char {f.name}" if f.scalar == "str" else f"{SCALARS[f.scalar][2]} {f.name}"
+        items = f"{element}[{f.count}][{f.width}]" if f.scalar == "str" else f"{element}[{f.count}]"
+        return f"  uint16_t {f.name}{LEN_SUFFIX}; /* how many of {f.name} are set */\n  {items};"
     ctype = "char" if f.kind == "str" else SCALARS[f.scalar][2]
     return f"  {ctype} {f.name}{f'[{f.count}]' if f.kind in ('str', 'array') else ''};"
 
 
 def _c_offset_assert(m: Message, f: Field) -> str:
-    where = f'"{m.name}.{f.name} at {f.offset}"'
-    return f"_Static_assert(offsetof(horus_msg_{m.snake}, {f.name}) == {f.offset}, {where});"
+    members = [(f.name + LEN_SUFFIX, f.offset), (f.name, f.items_offset)] if f.kind == "list" else [(f.name, f.offset)]
+    return "\n".join(
+        f'_Static_assert(offsetof(horus_msg_{m.snake}, {name}) == {at}, "{m.name}.{name} at {at}");'
+        for name, at in members
+    )
 
 
 def render_c(messages: list[Message]) -> str:
@@ -228,6 +294,8 @@ def render_c(messages: list[Message]) -> str:
         "** this header instead of misreading messages. On a topic each message travels with its",
         "** HORUS_MSG_*_TYPE_ID and HORUS_MSG_*_LAYOUT_HASH; a receiver refuses one whose hash differs.",
         "** str fields are UTF-8, NUL-padded, and not NUL-terminated when full.",
+        "** A list (T[..N] in the schema) is `uint16_t NAME_len` and N items, of which the first NAME_len",
+        "** are set; a receiver refuses a NAME_len above N.",
         "*/",
         "#ifndef HORUS_MSGS_H",
         "#define HORUS_MSGS_H",

@@ -44,6 +44,7 @@ SAMPLES = {
     "EmergencyStop": horus.EmergencyStop(True, "bumper hit ✓", 42, source="safety", auto_reset=True),
     "LaserScan": horus.LaserScan(-1.5, 1.5, 0.01, 0.1, 12.0, [0.5 * i for i in range(360)], 99, scan_time=0.1),
     "DiagnosticStatus": horus.DiagnosticStatus(2, 70000, "motor hot", "motor", 5),
+    "JointCommand": horus.JointCommand(["shoulder", "elbow"], [1.5, -0.3], modes=[1], timestamp_ns=9),
 }
 
 C_WRITER = r"""
@@ -67,6 +68,10 @@ int main(void) {
   horus_msg_diagnostic_status e; memset(&e, 0, sizeof e);
   e.level = 2; e.code = 70000; strcpy(e.message, "motor hot"); strcpy(e.component, "motor"); e.timestamp_ns = 5;
   out(&e, sizeof e);
+  horus_msg_joint_command f; memset(&f, 0, sizeof f);
+  f.names_len = 2; strcpy(f.names[0], "shoulder"); strcpy(f.names[1], "elbow");
+  f.positions_len = 2; f.positions[0] = 1.5; f.positions[1] = -0.3; f.modes_len = 1; f.modes[0] = 1;
+  f.timestamp_ns = 9; out(&f, sizeof f);
   return 0;
 }
 """
@@ -117,6 +122,23 @@ def test_constructors_defaults_and_names_are_upstreams() -> None:
     assert horus.CmdVel.from_bytes(cmd.to_bytes()) == cmd
 
 
+def test_lists_keep_their_length_and_upstreams_keywords_work() -> None:
+    joints = horus.JointState(names=["j1", "j2"], positions=[1.0, 2.0])
+    assert len(joints) == 2 and joints.velocities == [] and len(horus.JointCommand()) == 0
+    assert horus.JointState.from_bytes(joints.to_bytes()) == joints
+    roi = horus.RegionOfInterest(x=100, y=200, width=50)  # upstream's keywords for x_offset, y_offset
+    assert (roi.x_offset, roi.y_offset, roi.width) == (100, 200, 50)
+    assert horus.TimeReference(5, "ptp", -50000).offset_ns == -50000
+
+
+def test_a_list_length_beyond_its_items_from_a_foreign_writer_is_refused() -> None:
+    payload = bytearray(codec.encode_bytes(horus.JointState(names=["j1"])))
+    header = len(payload) - horus.JointState.SIZE
+    payload[header : header + 2] = struct.pack("<H", 17)  # names_len, as a broken C node could write it
+    with pytest.raises(DecodeError, match=r"JointState\.names: length 17 exceeds its 16 items"):
+        codec.decode(payload)
+
+
 @pytest.mark.parametrize(
     ("make", "error", "words"),
     [
@@ -126,6 +148,9 @@ def test_constructors_defaults_and_names_are_upstreams() -> None:
         (lambda: horus.CmdVel(speed=1.0), TypeError, "CmdVel() has no field 'speed'"),
         (lambda: horus.CmdVel(1.0, 2.0, 3, 4), TypeError, "at most 3 positional arguments"),
         (lambda: horus.Heartbeat(node_id="7"), TypeError, "Heartbeat.node_id: an integer (u32)"),
+        (lambda: horus.JointState(names=["j"] * 17), ValueError, "JointState.names: at most 16 values"),
+        (lambda: horus.JointState(names=["n" * 33]), ValueError, "JointState.names: at most 32 bytes"),
+        (lambda: horus.RegionOfInterest(x=1, x_offset=2), TypeError, "got 'x' and 'x_offset', which are one field"),
     ],
 )
 def test_a_value_that_would_not_survive_the_trip_is_refused_naming_the_field(
