@@ -257,6 +257,29 @@ def _dec_message(b: bytearray | bytes, pos: int) -> tuple[Message, int]:
     return cls.from_bytes(memoryview(b)[start : start + cls.SIZE]), start + cls.SIZE
 
 
+def decode_into(buf: bytearray, length: int, msg: Message) -> None:
+    """Fill `msg` in place from buf[:length], a payload holding one message of its class (what
+    Topic.recv_into reads). DecodeError, `msg` unchanged, when the payload is anything else."""
+    cls = type(msg)
+    header = 1 + _U32.size + _U64.size
+    if (
+        length == header + cls.SIZE
+        and buf[0] == 0x4D  # M
+        and _U32.unpack_from(buf, 1)[0] == cls.TYPE_ID
+        and _U64.unpack_from(buf, 5)[0] == cls.LAYOUT_HASH
+    ):
+        try:
+            msg.fill_from(buf, header)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise DecodeError(f"malformed HORUS message ({length} bytes): {exc}") from None
+        return
+    got = decode(bytes(buf[:length]))  # the DecodeError of an unknown type or another layout
+    raise DecodeError(
+        f"recv_into takes a {cls.__name__}, but the topic's next message is a {type(got).__name__}: "
+        f"receive it with recv(), or publish {cls.__name__} only on this topic"
+    )
+
+
 def _steerable(key: Any) -> bool:
     t = type(key)
     if t is str or t is bytes or t is bool or key is None:

@@ -62,6 +62,7 @@ class Message:
     ALIASES: ClassVar[Mapping[str, str]] = MappingProxyType({})
     _STRUCT: ClassVar[struct.Struct]
     _BY_NAME: ClassVar[dict[str, Field]]
+    _CHECKED: ClassVar[bool]  # has fields whose bytes can be invalid (str, bounded lists)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -69,6 +70,7 @@ class Message:
         if cls._STRUCT.size != cls.SIZE:
             raise TypeError(f"{cls.__name__}: FORMAT packs {cls._STRUCT.size} bytes, SIZE says {cls.SIZE}")
         cls._BY_NAME = {f.name: f for f in cls.FIELDS}
+        cls._CHECKED = any(f.kind in ("str", "list") for f in cls.FIELDS)
         _REGISTRY[cls.TYPE_ID] = cls
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -162,8 +164,34 @@ class Message:
         or a list whose length exceeds its N (what a C writer could put there)."""
         if len(data) != cls.SIZE:
             raise ValueError(f"{cls.__name__} is {cls.SIZE} bytes, got {len(data)}")
-        raw = cls._STRUCT.unpack(data)
         msg = cls.__new__(cls)
+        for field, value in zip(cls.FIELDS, cls._decode(cls._STRUCT.unpack(data)), strict=True):
+            object.__setattr__(msg, field.name, value)
+        return msg
+
+    def fill_from(self, data: bytearray | bytes | memoryview, offset: int = 0) -> None:
+        """Set every field from the C layout at data[offset:offset+SIZE], in place: what
+        Topic.recv_into does per message. A message of numbers only (CmdVel, Imu, LaserScan, ...)
+        keeps its lists and gets no new objects but the numbers; one with strings or bounded
+        lists is decoded whole first, so a ValueError (as from_bytes) leaves it unchanged."""
+        raw = self._STRUCT.unpack_from(data, offset)
+        if self._CHECKED:
+            for field, value in zip(self.FIELDS, self._decode(raw), strict=True):
+                object.__setattr__(self, field.name, value)
+            return
+        at = 0
+        for field in self.FIELDS:
+            if field.kind == "array":
+                getattr(self, field.name)[:] = raw[at : at + field.items]
+                at += field.items
+            else:
+                object.__setattr__(self, field.name, raw[at])
+                at += 1
+
+    @classmethod
+    def _decode(cls, raw: tuple[Any, ...]) -> list[Any]:
+        """Each field's value from the unpacked layout, in FIELDS order."""
+        values: list[Any] = []
         at = 0
         for field in cls.FIELDS:
             if field.kind == "array":
@@ -176,8 +204,8 @@ class Message:
                 at += 1
                 if field.kind == "str":
                     value = value.rstrip(b"\0").decode("utf-8")
-            object.__setattr__(msg, field.name, value)
-        return msg
+            values.append(value)
+        return values
 
     @classmethod
     def _list(cls, field: Field, raw: tuple[Any, ...], at: int) -> tuple[list[Any], int]:
