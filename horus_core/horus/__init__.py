@@ -23,7 +23,7 @@ receive; HORUS_KEEP_HEAP=0 leaves malloc as it was.
 
 import os as _os
 
-from . import _core
+from . import _core, msggen  # msggen: a team's own typed messages, as upstream's horus.msggen
 from .errors import (
     DecodeError,
     EncodeError,
@@ -65,6 +65,7 @@ __all__ = [
     "FailurePolicy",
     "HorusError",
     "Message",
+    "msggen",
     "MessageTooLargeError",
     "Node",
     "NodeFailedError",
