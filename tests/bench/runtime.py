@@ -75,7 +75,7 @@ def zmq_echo(address: str, ready: Any) -> None:
 # -- clients -------------------------------------------------------------------------
 
 
-def round_trips(send: Callable[[bytes], None], recv: Callable[[], bytes], payload: bytes, n: int) -> list[float]:
+def round_trips(send: Callable[[Any], object], recv: Callable[[], object], payload: Any, n: int) -> list[float]:
     """One-way latency in microseconds, as half of each measured round trip."""
     out = []
     for i in range(n + n // 10):
@@ -87,7 +87,9 @@ def round_trips(send: Callable[[bytes], None], recv: Callable[[], bytes], payloa
     return out
 
 
-def bench_horus(size: int, n: int) -> list[float]:
+def bench_horus(size: int, n: int, payload: Any = None, into: Any = None) -> list[float]:
+    """Round trips of `payload` (default: `size` random bytes) through an echo process; with `into`,
+    a message instance, each reply is received into it (recv_into) instead of a new object."""
     import horus
 
     ns = f"bench-{uuid.uuid4().hex[:8]}"
@@ -100,14 +102,17 @@ def bench_horus(size: int, n: int) -> list[float]:
     proc.start()
     ready.wait()
 
-    def recv() -> bytes:
+    def recv() -> Any:
         # Like Pipe.recv_bytes and zmq's recv, this blocks: it spins 50 us, then sleeps on the topic's futex.
+        if into is not None:
+            assert pong.recv_into(into, timeout=10), "echo process stopped answering"
+            return into
         msg = pong.recv(timeout=10)
         assert msg is not None, "echo process stopped answering"
-        return msg  # type: ignore[no-any-return]
+        return msg
 
     try:
-        return round_trips(ping.send, recv, os.urandom(size), n)
+        return round_trips(ping.send, recv, os.urandom(size) if payload is None else payload, n)
     finally:
         ping.send(b"stop")
         proc.join()
@@ -128,6 +133,39 @@ def bench_pipe(size: int, n: int) -> list[float]:
     finally:
         parent.send_bytes(b"stop")
         proc.join()
+
+
+def pipe_object_echo(conn: Any, ready: Any) -> None:
+    ready.set()
+    while (obj := conn.recv()) != "stop":
+        conn.send(obj)
+
+
+def bench_typed(n: int) -> dict[str, list[float]]:
+    """64 B of typed data (horus.Pose3D: 7 f64 and a u64) one way: as the typed message received
+    into a new object and into a pre-allocated one, as today's dict of the same 8 numbers, and
+    that dict over multiprocessing.Pipe (pickled)."""
+    import horus
+
+    pose = horus.Pose3D(1.0, 2.0, 3.0, 0.0, 0.0, 0.7071, 0.7071, 123456789)
+    as_dict = {f.name: getattr(pose, f.name) for f in pose.FIELDS}
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    ready = ctx.Event()
+    proc = ctx.Process(target=pipe_object_echo, args=(child, ready))
+    proc.start()
+    ready.wait()
+    try:
+        pipe = round_trips(parent.send, parent.recv, as_dict, n)
+    finally:
+        parent.send("stop")
+        proc.join()
+    return {
+        "typed": bench_horus(64, n, payload=pose),
+        "typed_recv_into": bench_horus(64, n, payload=pose, into=horus.Pose3D()),
+        "dict": bench_horus(256, n, payload=as_dict),
+        "pipe_dict": pipe,
+    }
 
 
 def bench_zmq(size: int, n: int) -> list[float]:
@@ -366,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
             samples = fn(size, n)
             row[name] = {"p50": statistics.median(samples), "p99": percentile(samples, 0.99)}
         results["latency_us"][str(size)] = row
+    typed = bench_typed(max(50, int(ROUNDS[64] * scale)))
+    results["typed_64b_us"] = {k: {"p50": statistics.median(v), "p99": percentile(v, 0.99)} for k, v in typed.items()}
     results["tick_overhead"] = bench_tick_overhead(int(200_000 * scale))
     results["throughput_1mib"] = bench_throughput(seconds=3.0 * scale + 0.5)
     results["jitter_1khz"] = {
@@ -386,6 +426,16 @@ def print_table(r: dict[str, Any]) -> None:
         cells = [f"{row[k]['p50']:.1f}/{row[k]['p99']:.1f}" for k in ("horus", "pipe", "zmq")]
         ratio = row["pipe"]["p50"] / row["horus"]["p50"]
         print(f"{label:<24}{cells[0]:>18}{cells[1]:>18}{cells[2]:>18}{ratio:>11.1f}x")
+    print("\n64 B typed one way (us, p50/p99): horus.Pose3D against a dict of its 8 numbers")
+    labels = {
+        "typed": "typed message, recv()",
+        "typed_recv_into": "typed message, recv_into()",
+        "dict": "dict, recv() (today's path)",
+        "pipe_dict": "dict over Pipe (pickle)",
+    }
+    for key, label in labels.items():
+        cell = r["typed_64b_us"][key]
+        print(f"  {label:<30}{cell['p50']:>8.1f}/{cell['p99']:.1f}")
     o = r["tick_overhead"]
     print(
         f"\nper-tick overhead (us)\n"

@@ -243,8 +243,8 @@ def test_recv_into_fills_a_preallocated_message_in_place_and_refuses_another_typ
     assert pub.stdin is not None
     pub.stdin.write("go\n")
     pub.stdin.flush()
+    assert sub.recv_into(imu, timeout=5) is True  # waits for it, as recv(timeout=) does
     wait_line(pub, "done")
-    assert sub.recv_into(imu) is True
     assert imu == horus.Imu(accel_z=9.81, gyro_x=0.5, timestamp_ns=1)
     with pytest.raises(DecodeError, match="recv_into takes a Imu, but the topic's next message is a CmdVel"):
         sub.recv_into(imu)
