@@ -25,6 +25,8 @@ typedef struct horus_msg_cmd_vel {
   uint64_t timestamp_ns;
 } horus_msg_cmd_vel;
 _Static_assert(sizeof(horus_msg_cmd_vel) == 16, "CmdVel: 16 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_CMD_VEL HORUS_MSG_CMD_VEL_TYPE_ID, HORUS_MSG_CMD_VEL_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_cmd_vel)
 _Static_assert(offsetof(horus_msg_cmd_vel, linear) == 0, "CmdVel.linear at 0");
 _Static_assert(offsetof(horus_msg_cmd_vel, angular) == 4, "CmdVel.angular at 4");
 _Static_assert(offsetof(horus_msg_cmd_vel, timestamp_ns) == 8, "CmdVel.timestamp_ns at 8");
@@ -42,6 +44,8 @@ typedef struct horus_msg_twist {
   uint64_t timestamp_ns;
 } horus_msg_twist;
 _Static_assert(sizeof(horus_msg_twist) == 56, "Twist: 56 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TWIST HORUS_MSG_TWIST_TYPE_ID, HORUS_MSG_TWIST_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_twist)
 _Static_assert(offsetof(horus_msg_twist, linear_x) == 0, "Twist.linear_x at 0");
 _Static_assert(offsetof(horus_msg_twist, linear_y) == 8, "Twist.linear_y at 8");
 _Static_assert(offsetof(horus_msg_twist, linear_z) == 16, "Twist.linear_z at 16");
@@ -59,6 +63,8 @@ typedef struct horus_msg_vector3 {
   double z;
 } horus_msg_vector3;
 _Static_assert(sizeof(horus_msg_vector3) == 24, "Vector3: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_VECTOR3 HORUS_MSG_VECTOR3_TYPE_ID, HORUS_MSG_VECTOR3_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_vector3)
 _Static_assert(offsetof(horus_msg_vector3, x) == 0, "Vector3.x at 0");
 _Static_assert(offsetof(horus_msg_vector3, y) == 8, "Vector3.y at 8");
 _Static_assert(offsetof(horus_msg_vector3, z) == 16, "Vector3.z at 16");
@@ -72,6 +78,8 @@ typedef struct horus_msg_point3 {
   double z;
 } horus_msg_point3;
 _Static_assert(sizeof(horus_msg_point3) == 24, "Point3: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_POINT3 HORUS_MSG_POINT3_TYPE_ID, HORUS_MSG_POINT3_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_point3)
 _Static_assert(offsetof(horus_msg_point3, x) == 0, "Point3.x at 0");
 _Static_assert(offsetof(horus_msg_point3, y) == 8, "Point3.y at 8");
 _Static_assert(offsetof(horus_msg_point3, z) == 16, "Point3.z at 16");
@@ -86,6 +94,8 @@ typedef struct horus_msg_quaternion {
   double w;
 } horus_msg_quaternion;
 _Static_assert(sizeof(horus_msg_quaternion) == 32, "Quaternion: 32 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_QUATERNION HORUS_MSG_QUATERNION_TYPE_ID, HORUS_MSG_QUATERNION_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_quaternion)
 _Static_assert(offsetof(horus_msg_quaternion, x) == 0, "Quaternion.x at 0");
 _Static_assert(offsetof(horus_msg_quaternion, y) == 8, "Quaternion.y at 8");
 _Static_assert(offsetof(horus_msg_quaternion, z) == 16, "Quaternion.z at 16");
@@ -101,6 +111,8 @@ typedef struct horus_msg_pose2d {
   uint64_t timestamp_ns;
 } horus_msg_pose2d;
 _Static_assert(sizeof(horus_msg_pose2d) == 32, "Pose2D: 32 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_POSE2D HORUS_MSG_POSE2D_TYPE_ID, HORUS_MSG_POSE2D_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_pose2d)
 _Static_assert(offsetof(horus_msg_pose2d, x) == 0, "Pose2D.x at 0");
 _Static_assert(offsetof(horus_msg_pose2d, y) == 8, "Pose2D.y at 8");
 _Static_assert(offsetof(horus_msg_pose2d, theta) == 16, "Pose2D.theta at 16");
@@ -120,6 +132,8 @@ typedef struct horus_msg_pose3d {
   uint64_t timestamp_ns;
 } horus_msg_pose3d;
 _Static_assert(sizeof(horus_msg_pose3d) == 64, "Pose3D: 64 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_POSE3D HORUS_MSG_POSE3D_TYPE_ID, HORUS_MSG_POSE3D_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_pose3d)
 _Static_assert(offsetof(horus_msg_pose3d, x) == 0, "Pose3D.x at 0");
 _Static_assert(offsetof(horus_msg_pose3d, y) == 8, "Pose3D.y at 8");
 _Static_assert(offsetof(horus_msg_pose3d, z) == 16, "Pose3D.z at 16");
@@ -142,6 +156,8 @@ typedef struct horus_msg_imu {
   uint64_t timestamp_ns;
 } horus_msg_imu;
 _Static_assert(sizeof(horus_msg_imu) == 56, "Imu: 56 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_IMU HORUS_MSG_IMU_TYPE_ID, HORUS_MSG_IMU_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_imu)
 _Static_assert(offsetof(horus_msg_imu, accel_x) == 0, "Imu.accel_x at 0");
 _Static_assert(offsetof(horus_msg_imu, accel_y) == 8, "Imu.accel_y at 8");
 _Static_assert(offsetof(horus_msg_imu, accel_z) == 16, "Imu.accel_z at 16");
@@ -162,6 +178,8 @@ typedef struct horus_msg_odometry {
   uint64_t timestamp_ns;
 } horus_msg_odometry;
 _Static_assert(sizeof(horus_msg_odometry) == 48, "Odometry: 48 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_ODOMETRY HORUS_MSG_ODOMETRY_TYPE_ID, HORUS_MSG_ODOMETRY_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_odometry)
 _Static_assert(offsetof(horus_msg_odometry, x) == 0, "Odometry.x at 0");
 _Static_assert(offsetof(horus_msg_odometry, y) == 8, "Odometry.y at 8");
 _Static_assert(offsetof(horus_msg_odometry, theta) == 16, "Odometry.theta at 16");
@@ -184,6 +202,8 @@ typedef struct horus_msg_laser_scan {
   float scan_time;
 } horus_msg_laser_scan;
 _Static_assert(sizeof(horus_msg_laser_scan) == 1480, "LaserScan: 1480 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_LASER_SCAN HORUS_MSG_LASER_SCAN_TYPE_ID, HORUS_MSG_LASER_SCAN_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_laser_scan)
 _Static_assert(offsetof(horus_msg_laser_scan, angle_min) == 0, "LaserScan.angle_min at 0");
 _Static_assert(offsetof(horus_msg_laser_scan, angle_max) == 4, "LaserScan.angle_max at 4");
 _Static_assert(offsetof(horus_msg_laser_scan, angle_increment) == 8, "LaserScan.angle_increment at 8");
@@ -206,6 +226,8 @@ typedef struct horus_msg_battery_state {
   uint64_t timestamp_ns;
 } horus_msg_battery_state;
 _Static_assert(sizeof(horus_msg_battery_state) == 32, "BatteryState: 32 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_BATTERY_STATE HORUS_MSG_BATTERY_STATE_TYPE_ID, HORUS_MSG_BATTERY_STATE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_battery_state)
 _Static_assert(offsetof(horus_msg_battery_state, voltage) == 0, "BatteryState.voltage at 0");
 _Static_assert(offsetof(horus_msg_battery_state, percentage) == 4, "BatteryState.percentage at 4");
 _Static_assert(offsetof(horus_msg_battery_state, current) == 8, "BatteryState.current at 8");
@@ -227,6 +249,8 @@ typedef struct horus_msg_motor_command {
   uint64_t timestamp_ns;
 } horus_msg_motor_command;
 _Static_assert(sizeof(horus_msg_motor_command) == 56, "MotorCommand: 56 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_MOTOR_COMMAND HORUS_MSG_MOTOR_COMMAND_TYPE_ID, HORUS_MSG_MOTOR_COMMAND_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_motor_command)
 _Static_assert(offsetof(horus_msg_motor_command, motor_id) == 0, "MotorCommand.motor_id at 0");
 _Static_assert(offsetof(horus_msg_motor_command, mode) == 2, "MotorCommand.mode at 2");
 _Static_assert(offsetof(horus_msg_motor_command, target) == 8, "MotorCommand.target at 8");
@@ -247,6 +271,8 @@ typedef struct horus_msg_servo_command {
   uint64_t timestamp_ns;
 } horus_msg_servo_command;
 _Static_assert(sizeof(horus_msg_servo_command) == 24, "ServoCommand: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_SERVO_COMMAND HORUS_MSG_SERVO_COMMAND_TYPE_ID, HORUS_MSG_SERVO_COMMAND_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_servo_command)
 _Static_assert(offsetof(horus_msg_servo_command, servo_id) == 0, "ServoCommand.servo_id at 0");
 _Static_assert(offsetof(horus_msg_servo_command, position) == 4, "ServoCommand.position at 4");
 _Static_assert(offsetof(horus_msg_servo_command, speed) == 8, "ServoCommand.speed at 8");
@@ -264,6 +290,8 @@ typedef struct horus_msg_differential_drive_command {
   uint64_t timestamp_ns;
 } horus_msg_differential_drive_command;
 _Static_assert(sizeof(horus_msg_differential_drive_command) == 40, "DifferentialDriveCommand: 40 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_DIFFERENTIAL_DRIVE_COMMAND HORUS_MSG_DIFFERENTIAL_DRIVE_COMMAND_TYPE_ID, HORUS_MSG_DIFFERENTIAL_DRIVE_COMMAND_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_differential_drive_command)
 _Static_assert(offsetof(horus_msg_differential_drive_command, left_velocity) == 0, "DifferentialDriveCommand.left_velocity at 0");
 _Static_assert(offsetof(horus_msg_differential_drive_command, right_velocity) == 8, "DifferentialDriveCommand.right_velocity at 8");
 _Static_assert(offsetof(horus_msg_differential_drive_command, max_acceleration) == 16, "DifferentialDriveCommand.max_acceleration at 16");
@@ -281,6 +309,8 @@ typedef struct horus_msg_emergency_stop {
   bool auto_reset;
 } horus_msg_emergency_stop;
 _Static_assert(sizeof(horus_msg_emergency_stop) == 120, "EmergencyStop: 120 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_EMERGENCY_STOP HORUS_MSG_EMERGENCY_STOP_TYPE_ID, HORUS_MSG_EMERGENCY_STOP_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_emergency_stop)
 _Static_assert(offsetof(horus_msg_emergency_stop, engaged) == 0, "EmergencyStop.engaged at 0");
 _Static_assert(offsetof(horus_msg_emergency_stop, reason) == 1, "EmergencyStop.reason at 1");
 _Static_assert(offsetof(horus_msg_emergency_stop, timestamp_ns) == 72, "EmergencyStop.timestamp_ns at 72");
@@ -299,6 +329,8 @@ typedef struct horus_msg_heartbeat {
   double uptime;
 } horus_msg_heartbeat;
 _Static_assert(sizeof(horus_msg_heartbeat) == 72, "Heartbeat: 72 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_HEARTBEAT HORUS_MSG_HEARTBEAT_TYPE_ID, HORUS_MSG_HEARTBEAT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_heartbeat)
 _Static_assert(offsetof(horus_msg_heartbeat, node_name) == 0, "Heartbeat.node_name at 0");
 _Static_assert(offsetof(horus_msg_heartbeat, node_id) == 32, "Heartbeat.node_id at 32");
 _Static_assert(offsetof(horus_msg_heartbeat, timestamp_ns) == 40, "Heartbeat.timestamp_ns at 40");
@@ -318,6 +350,8 @@ typedef struct horus_msg_clock {
   uint64_t timestamp_ns;
 } horus_msg_clock;
 _Static_assert(sizeof(horus_msg_clock) == 40, "Clock: 40 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_CLOCK HORUS_MSG_CLOCK_TYPE_ID, HORUS_MSG_CLOCK_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_clock)
 _Static_assert(offsetof(horus_msg_clock, clock_ns) == 0, "Clock.clock_ns at 0");
 _Static_assert(offsetof(horus_msg_clock, realtime_ns) == 8, "Clock.realtime_ns at 8");
 _Static_assert(offsetof(horus_msg_clock, sim_speed) == 16, "Clock.sim_speed at 16");
@@ -336,6 +370,8 @@ typedef struct horus_msg_diagnostic_status {
   uint64_t timestamp_ns;
 } horus_msg_diagnostic_status;
 _Static_assert(sizeof(horus_msg_diagnostic_status) == 176, "DiagnosticStatus: 176 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_DIAGNOSTIC_STATUS HORUS_MSG_DIAGNOSTIC_STATUS_TYPE_ID, HORUS_MSG_DIAGNOSTIC_STATUS_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_diagnostic_status)
 _Static_assert(offsetof(horus_msg_diagnostic_status, level) == 0, "DiagnosticStatus.level at 0");
 _Static_assert(offsetof(horus_msg_diagnostic_status, code) == 4, "DiagnosticStatus.code at 4");
 _Static_assert(offsetof(horus_msg_diagnostic_status, message) == 8, "DiagnosticStatus.message at 8");
@@ -354,6 +390,8 @@ typedef struct horus_msg_range_sensor {
   uint64_t timestamp_ns;
 } horus_msg_range_sensor;
 _Static_assert(sizeof(horus_msg_range_sensor) == 32, "RangeSensor: 32 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_RANGE_SENSOR HORUS_MSG_RANGE_SENSOR_TYPE_ID, HORUS_MSG_RANGE_SENSOR_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_range_sensor)
 _Static_assert(offsetof(horus_msg_range_sensor, range) == 0, "RangeSensor.range at 0");
 _Static_assert(offsetof(horus_msg_range_sensor, sensor_type) == 4, "RangeSensor.sensor_type at 4");
 _Static_assert(offsetof(horus_msg_range_sensor, field_of_view) == 8, "RangeSensor.field_of_view at 8");
@@ -375,6 +413,8 @@ typedef struct horus_msg_transform_stamped {
   uint64_t timestamp_ns;
 } horus_msg_transform_stamped;
 _Static_assert(sizeof(horus_msg_transform_stamped) == 64, "TransformStamped: 64 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TRANSFORM_STAMPED HORUS_MSG_TRANSFORM_STAMPED_TYPE_ID, HORUS_MSG_TRANSFORM_STAMPED_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_transform_stamped)
 _Static_assert(offsetof(horus_msg_transform_stamped, tx) == 0, "TransformStamped.tx at 0");
 _Static_assert(offsetof(horus_msg_transform_stamped, ty) == 8, "TransformStamped.ty at 8");
 _Static_assert(offsetof(horus_msg_transform_stamped, tz) == 16, "TransformStamped.tz at 16");
@@ -399,6 +439,8 @@ typedef struct horus_msg_pose_stamped {
   uint64_t timestamp_ns;
 } horus_msg_pose_stamped;
 _Static_assert(sizeof(horus_msg_pose_stamped) == 96, "PoseStamped: 96 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_POSE_STAMPED HORUS_MSG_POSE_STAMPED_TYPE_ID, HORUS_MSG_POSE_STAMPED_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_pose_stamped)
 _Static_assert(offsetof(horus_msg_pose_stamped, x) == 0, "PoseStamped.x at 0");
 _Static_assert(offsetof(horus_msg_pose_stamped, y) == 8, "PoseStamped.y at 8");
 _Static_assert(offsetof(horus_msg_pose_stamped, z) == 16, "PoseStamped.z at 16");
@@ -425,6 +467,8 @@ typedef struct horus_msg_pose_with_covariance {
   double covariance[36];
 } horus_msg_pose_with_covariance;
 _Static_assert(sizeof(horus_msg_pose_with_covariance) == 384, "PoseWithCovariance: 384 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_POSE_WITH_COVARIANCE HORUS_MSG_POSE_WITH_COVARIANCE_TYPE_ID, HORUS_MSG_POSE_WITH_COVARIANCE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_pose_with_covariance)
 _Static_assert(offsetof(horus_msg_pose_with_covariance, x) == 0, "PoseWithCovariance.x at 0");
 _Static_assert(offsetof(horus_msg_pose_with_covariance, y) == 8, "PoseWithCovariance.y at 8");
 _Static_assert(offsetof(horus_msg_pose_with_covariance, z) == 16, "PoseWithCovariance.z at 16");
@@ -451,6 +495,8 @@ typedef struct horus_msg_twist_with_covariance {
   double covariance[36];
 } horus_msg_twist_with_covariance;
 _Static_assert(sizeof(horus_msg_twist_with_covariance) == 376, "TwistWithCovariance: 376 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TWIST_WITH_COVARIANCE HORUS_MSG_TWIST_WITH_COVARIANCE_TYPE_ID, HORUS_MSG_TWIST_WITH_COVARIANCE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_twist_with_covariance)
 _Static_assert(offsetof(horus_msg_twist_with_covariance, linear_x) == 0, "TwistWithCovariance.linear_x at 0");
 _Static_assert(offsetof(horus_msg_twist_with_covariance, linear_y) == 8, "TwistWithCovariance.linear_y at 8");
 _Static_assert(offsetof(horus_msg_twist_with_covariance, linear_z) == 16, "TwistWithCovariance.linear_z at 16");
@@ -474,6 +520,8 @@ typedef struct horus_msg_accel {
   uint64_t timestamp_ns;
 } horus_msg_accel;
 _Static_assert(sizeof(horus_msg_accel) == 56, "Accel: 56 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_ACCEL HORUS_MSG_ACCEL_TYPE_ID, HORUS_MSG_ACCEL_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_accel)
 _Static_assert(offsetof(horus_msg_accel, linear_x) == 0, "Accel.linear_x at 0");
 _Static_assert(offsetof(horus_msg_accel, linear_y) == 8, "Accel.linear_y at 8");
 _Static_assert(offsetof(horus_msg_accel, linear_z) == 16, "Accel.linear_z at 16");
@@ -496,6 +544,8 @@ typedef struct horus_msg_accel_stamped {
   uint64_t timestamp_ns;
 } horus_msg_accel_stamped;
 _Static_assert(sizeof(horus_msg_accel_stamped) == 88, "AccelStamped: 88 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_ACCEL_STAMPED HORUS_MSG_ACCEL_STAMPED_TYPE_ID, HORUS_MSG_ACCEL_STAMPED_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_accel_stamped)
 _Static_assert(offsetof(horus_msg_accel_stamped, linear_x) == 0, "AccelStamped.linear_x at 0");
 _Static_assert(offsetof(horus_msg_accel_stamped, linear_y) == 8, "AccelStamped.linear_y at 8");
 _Static_assert(offsetof(horus_msg_accel_stamped, linear_z) == 16, "AccelStamped.linear_z at 16");
@@ -519,6 +569,8 @@ typedef struct horus_msg_pid_config {
   uint64_t timestamp_ns;
 } horus_msg_pid_config;
 _Static_assert(sizeof(horus_msg_pid_config) == 64, "PidConfig: 64 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_PID_CONFIG HORUS_MSG_PID_CONFIG_TYPE_ID, HORUS_MSG_PID_CONFIG_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_pid_config)
 _Static_assert(offsetof(horus_msg_pid_config, kp) == 0, "PidConfig.kp at 0");
 _Static_assert(offsetof(horus_msg_pid_config, ki) == 8, "PidConfig.ki at 8");
 _Static_assert(offsetof(horus_msg_pid_config, kd) == 16, "PidConfig.kd at 16");
@@ -540,6 +592,8 @@ typedef struct horus_msg_trajectory_point {
   double time_from_start;
 } horus_msg_trajectory_point;
 _Static_assert(sizeof(horus_msg_trajectory_point) == 136, "TrajectoryPoint: 136 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TRAJECTORY_POINT HORUS_MSG_TRAJECTORY_POINT_TYPE_ID, HORUS_MSG_TRAJECTORY_POINT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_trajectory_point)
 _Static_assert(offsetof(horus_msg_trajectory_point, position) == 0, "TrajectoryPoint.position at 0");
 _Static_assert(offsetof(horus_msg_trajectory_point, velocity) == 24, "TrajectoryPoint.velocity at 24");
 _Static_assert(offsetof(horus_msg_trajectory_point, acceleration) == 48, "TrajectoryPoint.acceleration at 48");
@@ -562,6 +616,8 @@ typedef struct horus_msg_joint_state {
   uint64_t timestamp_ns;
 } horus_msg_joint_state;
 _Static_assert(sizeof(horus_msg_joint_state) == 928, "JointState: 928 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_JOINT_STATE HORUS_MSG_JOINT_STATE_TYPE_ID, HORUS_MSG_JOINT_STATE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_joint_state)
 _Static_assert(offsetof(horus_msg_joint_state, names_len) == 0, "JointState.names_len at 0");
 _Static_assert(offsetof(horus_msg_joint_state, names) == 2, "JointState.names at 2");
 _Static_assert(offsetof(horus_msg_joint_state, positions_len) == 514, "JointState.positions_len at 514");
@@ -589,6 +645,8 @@ typedef struct horus_msg_joint_command {
   uint64_t timestamp_ns;
 } horus_msg_joint_command;
 _Static_assert(sizeof(horus_msg_joint_command) == 952, "JointCommand: 952 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_JOINT_COMMAND HORUS_MSG_JOINT_COMMAND_TYPE_ID, HORUS_MSG_JOINT_COMMAND_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_joint_command)
 _Static_assert(offsetof(horus_msg_joint_command, names_len) == 0, "JointCommand.names_len at 0");
 _Static_assert(offsetof(horus_msg_joint_command, names) == 2, "JointCommand.names at 2");
 _Static_assert(offsetof(horus_msg_joint_command, positions_len) == 514, "JointCommand.positions_len at 514");
@@ -617,6 +675,8 @@ typedef struct horus_msg_nav_sat_fix {
   float heading;
 } horus_msg_nav_sat_fix;
 _Static_assert(sizeof(horus_msg_nav_sat_fix) == 56, "NavSatFix: 56 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_NAV_SAT_FIX HORUS_MSG_NAV_SAT_FIX_TYPE_ID, HORUS_MSG_NAV_SAT_FIX_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_nav_sat_fix)
 _Static_assert(offsetof(horus_msg_nav_sat_fix, latitude) == 0, "NavSatFix.latitude at 0");
 _Static_assert(offsetof(horus_msg_nav_sat_fix, longitude) == 8, "NavSatFix.longitude at 8");
 _Static_assert(offsetof(horus_msg_nav_sat_fix, altitude) == 16, "NavSatFix.altitude at 16");
@@ -638,6 +698,8 @@ typedef struct horus_msg_magnetic_field {
   uint64_t timestamp_ns;
 } horus_msg_magnetic_field;
 _Static_assert(sizeof(horus_msg_magnetic_field) == 32, "MagneticField: 32 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_MAGNETIC_FIELD HORUS_MSG_MAGNETIC_FIELD_TYPE_ID, HORUS_MSG_MAGNETIC_FIELD_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_magnetic_field)
 _Static_assert(offsetof(horus_msg_magnetic_field, x) == 0, "MagneticField.x at 0");
 _Static_assert(offsetof(horus_msg_magnetic_field, y) == 8, "MagneticField.y at 8");
 _Static_assert(offsetof(horus_msg_magnetic_field, z) == 16, "MagneticField.z at 16");
@@ -652,6 +714,8 @@ typedef struct horus_msg_temperature {
   uint64_t timestamp_ns;
 } horus_msg_temperature;
 _Static_assert(sizeof(horus_msg_temperature) == 24, "Temperature: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TEMPERATURE HORUS_MSG_TEMPERATURE_TYPE_ID, HORUS_MSG_TEMPERATURE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_temperature)
 _Static_assert(offsetof(horus_msg_temperature, temperature) == 0, "Temperature.temperature at 0");
 _Static_assert(offsetof(horus_msg_temperature, variance) == 8, "Temperature.variance at 8");
 _Static_assert(offsetof(horus_msg_temperature, timestamp_ns) == 16, "Temperature.timestamp_ns at 16");
@@ -665,6 +729,8 @@ typedef struct horus_msg_fluid_pressure {
   uint64_t timestamp_ns;
 } horus_msg_fluid_pressure;
 _Static_assert(sizeof(horus_msg_fluid_pressure) == 24, "FluidPressure: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_FLUID_PRESSURE HORUS_MSG_FLUID_PRESSURE_TYPE_ID, HORUS_MSG_FLUID_PRESSURE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_fluid_pressure)
 _Static_assert(offsetof(horus_msg_fluid_pressure, pressure) == 0, "FluidPressure.pressure at 0");
 _Static_assert(offsetof(horus_msg_fluid_pressure, variance) == 8, "FluidPressure.variance at 8");
 _Static_assert(offsetof(horus_msg_fluid_pressure, timestamp_ns) == 16, "FluidPressure.timestamp_ns at 16");
@@ -678,6 +744,8 @@ typedef struct horus_msg_illuminance {
   uint64_t timestamp_ns;
 } horus_msg_illuminance;
 _Static_assert(sizeof(horus_msg_illuminance) == 24, "Illuminance: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_ILLUMINANCE HORUS_MSG_ILLUMINANCE_TYPE_ID, HORUS_MSG_ILLUMINANCE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_illuminance)
 _Static_assert(offsetof(horus_msg_illuminance, illuminance) == 0, "Illuminance.illuminance at 0");
 _Static_assert(offsetof(horus_msg_illuminance, variance) == 8, "Illuminance.variance at 8");
 _Static_assert(offsetof(horus_msg_illuminance, timestamp_ns) == 16, "Illuminance.timestamp_ns at 16");
@@ -692,6 +760,8 @@ typedef struct horus_msg_time_reference {
   uint64_t timestamp_ns;
 } horus_msg_time_reference;
 _Static_assert(sizeof(horus_msg_time_reference) == 56, "TimeReference: 56 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TIME_REFERENCE HORUS_MSG_TIME_REFERENCE_TYPE_ID, HORUS_MSG_TIME_REFERENCE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_time_reference)
 _Static_assert(offsetof(horus_msg_time_reference, time_ref_ns) == 0, "TimeReference.time_ref_ns at 0");
 _Static_assert(offsetof(horus_msg_time_reference, source) == 8, "TimeReference.source at 8");
 _Static_assert(offsetof(horus_msg_time_reference, offset_ns) == 40, "TimeReference.offset_ns at 40");
@@ -713,6 +783,8 @@ typedef struct horus_msg_resource_usage {
   uint32_t thread_count;
 } horus_msg_resource_usage;
 _Static_assert(sizeof(horus_msg_resource_usage) == 72, "ResourceUsage: 72 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_RESOURCE_USAGE HORUS_MSG_RESOURCE_USAGE_TYPE_ID, HORUS_MSG_RESOURCE_USAGE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_resource_usage)
 _Static_assert(offsetof(horus_msg_resource_usage, cpu_percent) == 0, "ResourceUsage.cpu_percent at 0");
 _Static_assert(offsetof(horus_msg_resource_usage, memory_bytes) == 8, "ResourceUsage.memory_bytes at 8");
 _Static_assert(offsetof(horus_msg_resource_usage, memory_percent) == 16, "ResourceUsage.memory_percent at 16");
@@ -739,6 +811,8 @@ typedef struct horus_msg_nav_goal {
   uint32_t goal_id;
 } horus_msg_nav_goal;
 _Static_assert(sizeof(horus_msg_nav_goal) == 64, "NavGoal: 64 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_NAV_GOAL HORUS_MSG_NAV_GOAL_TYPE_ID, HORUS_MSG_NAV_GOAL_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_nav_goal)
 _Static_assert(offsetof(horus_msg_nav_goal, x) == 0, "NavGoal.x at 0");
 _Static_assert(offsetof(horus_msg_nav_goal, y) == 8, "NavGoal.y at 8");
 _Static_assert(offsetof(horus_msg_nav_goal, theta) == 16, "NavGoal.theta at 16");
@@ -762,6 +836,8 @@ typedef struct horus_msg_goal_result {
   char error_message[64];
 } horus_msg_goal_result;
 _Static_assert(sizeof(horus_msg_goal_result) == 104, "GoalResult: 104 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_GOAL_RESULT HORUS_MSG_GOAL_RESULT_TYPE_ID, HORUS_MSG_GOAL_RESULT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_goal_result)
 _Static_assert(offsetof(horus_msg_goal_result, goal_id) == 0, "GoalResult.goal_id at 0");
 _Static_assert(offsetof(horus_msg_goal_result, status) == 4, "GoalResult.status at 4");
 _Static_assert(offsetof(horus_msg_goal_result, progress) == 8, "GoalResult.progress at 8");
@@ -782,6 +858,8 @@ typedef struct horus_msg_waypoint {
   bool stop_required;
 } horus_msg_waypoint;
 _Static_assert(sizeof(horus_msg_waypoint) == 40, "Waypoint: 40 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_WAYPOINT HORUS_MSG_WAYPOINT_TYPE_ID, HORUS_MSG_WAYPOINT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_waypoint)
 _Static_assert(offsetof(horus_msg_waypoint, x) == 0, "Waypoint.x at 0");
 _Static_assert(offsetof(horus_msg_waypoint, y) == 8, "Waypoint.y at 8");
 _Static_assert(offsetof(horus_msg_waypoint, theta) == 16, "Waypoint.theta at 16");
@@ -801,6 +879,8 @@ typedef struct horus_msg_path_plan {
   float waypoint_data[768];
 } horus_msg_path_plan;
 _Static_assert(sizeof(horus_msg_path_plan) == 3104, "PathPlan: 3104 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_PATH_PLAN HORUS_MSG_PATH_PLAN_TYPE_ID, HORUS_MSG_PATH_PLAN_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_path_plan)
 _Static_assert(offsetof(horus_msg_path_plan, goal_x) == 0, "PathPlan.goal_x at 0");
 _Static_assert(offsetof(horus_msg_path_plan, goal_y) == 4, "PathPlan.goal_y at 4");
 _Static_assert(offsetof(horus_msg_path_plan, goal_theta) == 8, "PathPlan.goal_theta at 8");
@@ -822,6 +902,8 @@ typedef struct horus_msg_wrench_stamped {
   char frame_id[32];
 } horus_msg_wrench_stamped;
 _Static_assert(sizeof(horus_msg_wrench_stamped) == 88, "WrenchStamped: 88 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_WRENCH_STAMPED HORUS_MSG_WRENCH_STAMPED_TYPE_ID, HORUS_MSG_WRENCH_STAMPED_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_wrench_stamped)
 _Static_assert(offsetof(horus_msg_wrench_stamped, fx) == 0, "WrenchStamped.fx at 0");
 _Static_assert(offsetof(horus_msg_wrench_stamped, fy) == 8, "WrenchStamped.fy at 8");
 _Static_assert(offsetof(horus_msg_wrench_stamped, fz) == 16, "WrenchStamped.fz at 16");
@@ -846,6 +928,8 @@ typedef struct horus_msg_force_command {
   char frame_id[32];
 } horus_msg_force_command;
 _Static_assert(sizeof(horus_msg_force_command) == 96, "ForceCommand: 96 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_FORCE_COMMAND HORUS_MSG_FORCE_COMMAND_TYPE_ID, HORUS_MSG_FORCE_COMMAND_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_force_command)
 _Static_assert(offsetof(horus_msg_force_command, fx) == 0, "ForceCommand.fx at 0");
 _Static_assert(offsetof(horus_msg_force_command, fy) == 8, "ForceCommand.fy at 8");
 _Static_assert(offsetof(horus_msg_force_command, fz) == 16, "ForceCommand.fz at 16");
@@ -867,6 +951,8 @@ typedef struct horus_msg_contact_info {
   char frame_id[32];
 } horus_msg_contact_info;
 _Static_assert(sizeof(horus_msg_contact_info) == 64, "ContactInfo: 64 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_CONTACT_INFO HORUS_MSG_CONTACT_INFO_TYPE_ID, HORUS_MSG_CONTACT_INFO_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_contact_info)
 _Static_assert(offsetof(horus_msg_contact_info, state) == 0, "ContactInfo.state at 0");
 _Static_assert(offsetof(horus_msg_contact_info, contact_force) == 8, "ContactInfo.contact_force at 8");
 _Static_assert(offsetof(horus_msg_contact_info, confidence) == 16, "ContactInfo.confidence at 16");
@@ -884,6 +970,8 @@ typedef struct horus_msg_joystick_input {
   uint64_t timestamp_ns;
 } horus_msg_joystick_input;
 _Static_assert(sizeof(horus_msg_joystick_input) == 24, "JoystickInput: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_JOYSTICK_INPUT HORUS_MSG_JOYSTICK_INPUT_TYPE_ID, HORUS_MSG_JOYSTICK_INPUT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_joystick_input)
 _Static_assert(offsetof(horus_msg_joystick_input, joystick_id) == 0, "JoystickInput.joystick_id at 0");
 _Static_assert(offsetof(horus_msg_joystick_input, element_id) == 4, "JoystickInput.element_id at 4");
 _Static_assert(offsetof(horus_msg_joystick_input, value) == 8, "JoystickInput.value at 8");
@@ -901,6 +989,8 @@ typedef struct horus_msg_keyboard_input {
   uint64_t timestamp_ns;
 } horus_msg_keyboard_input;
 _Static_assert(sizeof(horus_msg_keyboard_input) == 56, "KeyboardInput: 56 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_KEYBOARD_INPUT HORUS_MSG_KEYBOARD_INPUT_TYPE_ID, HORUS_MSG_KEYBOARD_INPUT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_keyboard_input)
 _Static_assert(offsetof(horus_msg_keyboard_input, key_name) == 0, "KeyboardInput.key_name at 0");
 _Static_assert(offsetof(horus_msg_keyboard_input, code) == 32, "KeyboardInput.code at 32");
 _Static_assert(offsetof(horus_msg_keyboard_input, pressed) == 36, "KeyboardInput.pressed at 36");
@@ -922,6 +1012,8 @@ typedef struct horus_msg_camera_info {
   uint64_t timestamp_ns;
 } horus_msg_camera_info;
 _Static_assert(sizeof(horus_msg_camera_info) == 144, "CameraInfo: 144 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_CAMERA_INFO HORUS_MSG_CAMERA_INFO_TYPE_ID, HORUS_MSG_CAMERA_INFO_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_camera_info)
 _Static_assert(offsetof(horus_msg_camera_info, width) == 0, "CameraInfo.width at 0");
 _Static_assert(offsetof(horus_msg_camera_info, height) == 4, "CameraInfo.height at 4");
 _Static_assert(offsetof(horus_msg_camera_info, fx) == 8, "CameraInfo.fx at 8");
@@ -943,6 +1035,8 @@ typedef struct horus_msg_region_of_interest {
   bool do_rectify;
 } horus_msg_region_of_interest;
 _Static_assert(sizeof(horus_msg_region_of_interest) == 20, "RegionOfInterest: 20 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_REGION_OF_INTEREST HORUS_MSG_REGION_OF_INTEREST_TYPE_ID, HORUS_MSG_REGION_OF_INTEREST_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_region_of_interest)
 _Static_assert(offsetof(horus_msg_region_of_interest, x_offset) == 0, "RegionOfInterest.x_offset at 0");
 _Static_assert(offsetof(horus_msg_region_of_interest, y_offset) == 4, "RegionOfInterest.y_offset at 4");
 _Static_assert(offsetof(horus_msg_region_of_interest, width) == 8, "RegionOfInterest.width at 8");
@@ -959,6 +1053,8 @@ typedef struct horus_msg_bounding_box2d {
   float height;
 } horus_msg_bounding_box2d;
 _Static_assert(sizeof(horus_msg_bounding_box2d) == 16, "BoundingBox2D: 16 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_BOUNDING_BOX2D HORUS_MSG_BOUNDING_BOX2D_TYPE_ID, HORUS_MSG_BOUNDING_BOX2D_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_bounding_box2d)
 _Static_assert(offsetof(horus_msg_bounding_box2d, x) == 0, "BoundingBox2D.x at 0");
 _Static_assert(offsetof(horus_msg_bounding_box2d, y) == 4, "BoundingBox2D.y at 4");
 _Static_assert(offsetof(horus_msg_bounding_box2d, width) == 8, "BoundingBox2D.width at 8");
@@ -979,6 +1075,8 @@ typedef struct horus_msg_bounding_box3d {
   float pitch;
 } horus_msg_bounding_box3d;
 _Static_assert(sizeof(horus_msg_bounding_box3d) == 36, "BoundingBox3D: 36 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_BOUNDING_BOX3D HORUS_MSG_BOUNDING_BOX3D_TYPE_ID, HORUS_MSG_BOUNDING_BOX3D_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_bounding_box3d)
 _Static_assert(offsetof(horus_msg_bounding_box3d, cx) == 0, "BoundingBox3D.cx at 0");
 _Static_assert(offsetof(horus_msg_bounding_box3d, cy) == 4, "BoundingBox3D.cy at 4");
 _Static_assert(offsetof(horus_msg_bounding_box3d, cz) == 8, "BoundingBox3D.cz at 8");
@@ -1003,6 +1101,8 @@ typedef struct horus_msg_detection {
   uint32_t instance_id;
 } horus_msg_detection;
 _Static_assert(sizeof(horus_msg_detection) == 60, "Detection: 60 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_DETECTION HORUS_MSG_DETECTION_TYPE_ID, HORUS_MSG_DETECTION_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_detection)
 _Static_assert(offsetof(horus_msg_detection, class_name) == 0, "Detection.class_name at 0");
 _Static_assert(offsetof(horus_msg_detection, confidence) == 32, "Detection.confidence at 32");
 _Static_assert(offsetof(horus_msg_detection, x) == 36, "Detection.x at 36");
@@ -1031,6 +1131,8 @@ typedef struct horus_msg_detection3d {
   float velocity_z;
 } horus_msg_detection3d;
 _Static_assert(sizeof(horus_msg_detection3d) == 80, "Detection3D: 80 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_DETECTION3D HORUS_MSG_DETECTION3D_TYPE_ID, HORUS_MSG_DETECTION3D_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_detection3d)
 _Static_assert(offsetof(horus_msg_detection3d, class_name) == 0, "Detection3D.class_name at 0");
 _Static_assert(offsetof(horus_msg_detection3d, confidence) == 32, "Detection3D.confidence at 32");
 _Static_assert(offsetof(horus_msg_detection3d, cx) == 36, "Detection3D.cx at 36");
@@ -1056,6 +1158,8 @@ typedef struct horus_msg_segmentation_mask {
   uint64_t timestamp_ns;
 } horus_msg_segmentation_mask;
 _Static_assert(sizeof(horus_msg_segmentation_mask) == 24, "SegmentationMask: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_SEGMENTATION_MASK HORUS_MSG_SEGMENTATION_MASK_TYPE_ID, HORUS_MSG_SEGMENTATION_MASK_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_segmentation_mask)
 _Static_assert(offsetof(horus_msg_segmentation_mask, width) == 0, "SegmentationMask.width at 0");
 _Static_assert(offsetof(horus_msg_segmentation_mask, height) == 4, "SegmentationMask.height at 4");
 _Static_assert(offsetof(horus_msg_segmentation_mask, mask_type) == 8, "SegmentationMask.mask_type at 8");
@@ -1072,6 +1176,8 @@ typedef struct horus_msg_landmark {
   uint32_t index;
 } horus_msg_landmark;
 _Static_assert(sizeof(horus_msg_landmark) == 16, "Landmark: 16 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_LANDMARK HORUS_MSG_LANDMARK_TYPE_ID, HORUS_MSG_LANDMARK_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_landmark)
 _Static_assert(offsetof(horus_msg_landmark, x) == 0, "Landmark.x at 0");
 _Static_assert(offsetof(horus_msg_landmark, y) == 4, "Landmark.y at 4");
 _Static_assert(offsetof(horus_msg_landmark, visibility) == 8, "Landmark.visibility at 8");
@@ -1088,6 +1194,8 @@ typedef struct horus_msg_landmark3d {
   uint32_t index;
 } horus_msg_landmark3d;
 _Static_assert(sizeof(horus_msg_landmark3d) == 20, "Landmark3D: 20 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_LANDMARK3D HORUS_MSG_LANDMARK3D_TYPE_ID, HORUS_MSG_LANDMARK3D_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_landmark3d)
 _Static_assert(offsetof(horus_msg_landmark3d, x) == 0, "Landmark3D.x at 0");
 _Static_assert(offsetof(horus_msg_landmark3d, y) == 4, "Landmark3D.y at 4");
 _Static_assert(offsetof(horus_msg_landmark3d, z) == 8, "Landmark3D.z at 8");
@@ -1104,6 +1212,8 @@ typedef struct horus_msg_point_field {
   uint32_t count;
 } horus_msg_point_field;
 _Static_assert(sizeof(horus_msg_point_field) == 28, "PointField: 28 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_POINT_FIELD HORUS_MSG_POINT_FIELD_TYPE_ID, HORUS_MSG_POINT_FIELD_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_point_field)
 _Static_assert(offsetof(horus_msg_point_field, name) == 0, "PointField.name at 0");
 _Static_assert(offsetof(horus_msg_point_field, offset) == 16, "PointField.offset at 16");
 _Static_assert(offsetof(horus_msg_point_field, datatype) == 20, "PointField.datatype at 20");
@@ -1123,6 +1233,8 @@ typedef struct horus_msg_safety_status {
   uint64_t timestamp_ns;
 } horus_msg_safety_status;
 _Static_assert(sizeof(horus_msg_safety_status) == 24, "SafetyStatus: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_SAFETY_STATUS HORUS_MSG_SAFETY_STATUS_TYPE_ID, HORUS_MSG_SAFETY_STATUS_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_safety_status)
 _Static_assert(offsetof(horus_msg_safety_status, enabled) == 0, "SafetyStatus.enabled at 0");
 _Static_assert(offsetof(horus_msg_safety_status, estop_engaged) == 1, "SafetyStatus.estop_engaged at 1");
 _Static_assert(offsetof(horus_msg_safety_status, watchdog_ok) == 2, "SafetyStatus.watchdog_ok at 2");
@@ -1146,6 +1258,8 @@ typedef struct horus_msg_node_heartbeat {
   uint64_t heartbeat_timestamp;
 } horus_msg_node_heartbeat;
 _Static_assert(sizeof(horus_msg_node_heartbeat) == 48, "NodeHeartbeat: 48 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_NODE_HEARTBEAT HORUS_MSG_NODE_HEARTBEAT_TYPE_ID, HORUS_MSG_NODE_HEARTBEAT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_node_heartbeat)
 _Static_assert(offsetof(horus_msg_node_heartbeat, state) == 0, "NodeHeartbeat.state at 0");
 _Static_assert(offsetof(horus_msg_node_heartbeat, health) == 1, "NodeHeartbeat.health at 1");
 _Static_assert(offsetof(horus_msg_node_heartbeat, tick_count) == 8, "NodeHeartbeat.tick_count at 8");

@@ -321,6 +321,9 @@ def render_c(
             *(_c_field(f) for f in m.fields),
             f"}} horus_msg_{m.snake};",
             f'_Static_assert(sizeof(horus_msg_{m.snake}) == {m.size}, "{m.name}: {m.size} bytes");',
+            "/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */",
+            f"#define HORUS_MSG_{upper} HORUS_MSG_{upper}_TYPE_ID, HORUS_MSG_{upper}_LAYOUT_HASH, "
+            f"(uint32_t)sizeof(horus_msg_{m.snake})",
             *(_c_offset_assert(m, f) for f in m.fields),
         ]
     out += ["", f"#endif /* {guard} */"]
