@@ -161,11 +161,51 @@ def bench_typed(n: int) -> dict[str, list[float]]:
         parent.send("stop")
         proc.join()
     return {
+        "typed_c_echo": bench_c_echo(pose, n),
         "typed": bench_horus(64, n, payload=pose),
         "typed_recv_into": bench_horus(64, n, payload=pose, into=horus.Pose3D()),
         "dict": bench_horus(256, n, payload=as_dict),
         "pipe_dict": pipe,
     }
+
+
+def bench_c_echo(pose: Any, n: int) -> list[float]:
+    """Pose3D round trips through a compiled node (c_echo.c, horus_node.h), received into one message."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import horus
+
+    core = Path(__file__).resolve().parents[2] / "horus_core"
+    ns = f"bench-{uuid.uuid4().hex[:8]}"
+    os.environ["HORUS_NAMESPACE"] = ns
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = Path(tmp) / "c_echo"
+        sources = [core / "capi" / "node.c", *(core / "csrc" / f for f in ("segment.c", "topic.c", "timing.c"))]
+        subprocess.run(
+            [sys.executable, "-m", "ziglang", "cc", "-std=c11", "-O2", "-I", str(core / "csrc"),
+             "-I", str(core / "capi"), "-o", str(exe), str(Path(__file__).with_name("c_echo.c")), *map(str, sources)],
+            check=True,
+        )  # fmt: skip
+        ping = horus.Topic("bench.ping")
+        pong = horus.Topic("bench.pong")
+        proc = subprocess.Popen([str(exe)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            into = horus.Pose3D()
+
+            def recv() -> Any:
+                assert pong.recv_into(into, timeout=10), "the C echo node stopped answering"
+                return into
+
+            return round_trips(ping.send, recv, pose, n)
+        finally:
+            ping.send(horus.Pose3D(timestamp_ns=0))
+            proc.wait(timeout=10)
+            ping.close()
+            pong.close()
+            shutil.rmtree(f"/dev/shm/horus.{ns}", ignore_errors=True)
 
 
 def bench_zmq(size: int, n: int) -> list[float]:
@@ -426,8 +466,9 @@ def print_table(r: dict[str, Any]) -> None:
         cells = [f"{row[k]['p50']:.1f}/{row[k]['p99']:.1f}" for k in ("horus", "pipe", "zmq")]
         ratio = row["pipe"]["p50"] / row["horus"]["p50"]
         print(f"{label:<24}{cells[0]:>18}{cells[1]:>18}{cells[2]:>18}{ratio:>11.1f}x")
-    print("\n64 B typed one way (us, p50/p99): horus.Pose3D against a dict of its 8 numbers")
+    print("\n64 B typed one way (us, p50/p99): horus.Pose3D, echoed by a C or Python node, against a dict")
     labels = {
+        "typed_c_echo": "typed, Python <-> C node",
         "typed": "typed message, recv()",
         "typed_recv_into": "typed message, recv_into()",
         "dict": "dict, recv() (today's path)",
