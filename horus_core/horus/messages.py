@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from types import MappingProxyType
 
+from . import message_methods as _methods
 from .message import Field, Message
 
 __all__ = [
@@ -994,7 +995,7 @@ class JointState(Message):
         return len(self.names)
 
 
-class JointCommand(Message):
+class JointCommand(_methods.JointCommandMethods, Message):
     """Targets for up to 16 named joints; modes: 0 position, 1 velocity, 2 effort."""
 
     __slots__ = (
@@ -1168,7 +1169,7 @@ class Illuminance(Message):
     LAYOUT_HASH = 0x7EF8021AD5033252
 
 
-class TimeReference(Message):
+class TimeReference(_methods.TimeReferenceMethods, Message):
     """An external time (ns) from a named source, and its offset (ns) from the local clock."""
 
     __slots__ = (
@@ -1314,7 +1315,7 @@ class GoalResult(Message):
     LAYOUT_HASH = 0x772E354C0F3D8526
 
 
-class Waypoint(Message):
+class Waypoint(_methods.WaypointMethods, Message):
     """A pose (m, rad) on a path."""
 
     __slots__ = (
@@ -1541,7 +1542,7 @@ class KeyboardInput(Message):
     LAYOUT_HASH = 0x2CDD275D2035CB6D
 
 
-class CameraInfo(Message):
+class CameraInfo(_methods.CameraInfoMethods, Message):
     """A camera's image size (px) and pinhole intrinsics (px), with distortion coefficients."""
 
     __slots__ = (
@@ -1582,7 +1583,7 @@ class CameraInfo(Message):
     LAYOUT_HASH = 0x83769F22C690F945
 
 
-class RegionOfInterest(Message):
+class RegionOfInterest(_methods.AreaMethods, Message):
     """A rectangle of an image (px); the constructor's x and y set x_offset and y_offset."""
 
     __slots__ = (
@@ -1612,7 +1613,7 @@ class RegionOfInterest(Message):
     ALIASES = MappingProxyType({"x": "x_offset", "y": "y_offset"})
 
 
-class BoundingBox2D(Message):
+class BoundingBox2D(_methods.AreaMethods, Message):
     """An image rectangle (px) from its top-left corner."""
 
     __slots__ = (
@@ -1679,7 +1680,7 @@ class BoundingBox3D(Message):
     LAYOUT_HASH = 0x0B0D41889DBE15F7
 
 
-class Detection(Message):
+class Detection(_methods.DetectionMethods, Message):
     """One object found in an image: class, confidence (0-1), box (px)."""
 
     __slots__ = (
@@ -1717,7 +1718,7 @@ class Detection(Message):
     LAYOUT_HASH = 0x65E5A60F8FB3EEF2
 
 
-class Detection3D(Message):
+class Detection3D(_methods.Detection3DMethods, Message):
     """One object found in space: class, confidence (0-1), box (m, rad), velocity (m/s)."""
 
     __slots__ = (

@@ -101,6 +101,7 @@ class Layout:
     size: int
     length: str  # the list field len() counts, "" when the message has no len()
     aliases: dict[str, str]  # constructor keyword -> field, where upstream's keyword differs
+    methods: str = ""  # the mixin of horus/message_methods.py with upstream's methods, if any
 
     @property
     def snake(self) -> str:
@@ -192,7 +193,10 @@ def lay_out(name: str, spec: dict[str, Any]) -> Layout:
             raise SchemaError(f"{name}: alias {alias} = {target!r} must name a field and not be one")
     size = -(-offset // align) * align
     topic, doc = spec.get("topic", name.lower()), spec.get("doc", "")
-    return Layout(name, topic, doc, tuple(fields), size, length, aliases)
+    methods = spec.get("methods", "")
+    if methods and not re.match(r"^[A-Z][A-Za-z0-9]*Methods$", methods):
+        raise SchemaError(f"{name}: methods = {methods!r} is not a mixin name (CamelCase, ending in Methods)")
+    return Layout(name, topic, doc, tuple(fields), size, length, aliases, methods)
 
 
 def load(path: Path) -> list[Layout]:
@@ -228,6 +232,7 @@ def render_python(messages: list[Layout]) -> str:
         "import math",
         *(["from types import MappingProxyType"] if any(m.aliases for m in messages) else []),
         "",
+        *(["from . import message_methods as _methods"] if any(m.methods for m in messages) else []),
         "from .message import Field, Message",
         "",
         "__all__ = [",
@@ -238,7 +243,7 @@ def render_python(messages: list[Layout]) -> str:
         out += [
             "",
             "",
-            f"class {m.name}(Message):",
+            f"class {m.name}({f'_methods.{m.methods}, ' if m.methods else ''}Message):",
             f'    """{m.doc}"""',
             "",
             "    __slots__ = (",

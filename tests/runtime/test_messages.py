@@ -277,3 +277,23 @@ def test_recv_into_keeps_no_allocation_over_10000_receives(ns: str) -> None:
     # at most 100 floats or 2.4 KB, may differ between the snapshots.)
     assert sum(stat.size_diff for stat in kept) < 10_000, [str(stat) for stat in kept[:3]]
     assert into.ranges is ranges and into == scan and into.timestamp_ns == 9_999
+
+
+def test_upstreams_convenience_methods_read_the_fields() -> None:
+    cmd = horus.JointCommand()
+    cmd.add_position("shoulder", 1.5)
+    cmd.add_velocity("wrist", 2.0)
+    assert (cmd.names, cmd.positions, cmd.velocities, cmd.modes) == (
+        ["shoulder", "wrist"],
+        [1.5, 0.0],
+        [0.0, 2.0],
+        [0, 1],
+    )
+    assert cmd.is_valid() and len(cmd) == 2
+    with pytest.raises(ValueError, match="JointCommand.names: at most 32 bytes"):
+        cmd.add_position("n" * 33, 0.0)
+    assert horus.CameraInfo(640, 480, 525.0, 520.0, 320.0, 240.0).focal_lengths() == (525.0, 520.0)
+    assert horus.Detection("cup", 0.9, 1.0, 2.0, 3.0, 4.0).bbox == horus.BoundingBox2D(1.0, 2.0, 3.0, 4.0)
+    assert horus.Waypoint(1.0, 2.0, 0.5).pose == horus.Pose2D(1.0, 2.0, 0.5)
+    assert horus.RegionOfInterest(x=1, y=2, width=50, height=60).area() == 3000
+    assert horus.TimeReference(1000, "ntp", 500).correct_timestamp(1500) == 1000
