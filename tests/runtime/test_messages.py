@@ -290,7 +290,7 @@ def test_upstreams_convenience_methods_read_the_fields() -> None:
         [0, 1],
     )
     assert cmd.is_valid() and len(cmd) == 2
-    with pytest.raises(ValueError, match="JointCommand.names: at most 32 bytes"):
+    with pytest.raises(ValueError, match=r"JointCommand\.names: at most 32 bytes"):
         cmd.add_position("n" * 33, 0.0)
     assert horus.CameraInfo(640, 480, 525.0, 520.0, 320.0, 240.0).focal_lengths() == (525.0, 520.0)
     assert horus.Detection("cup", 0.9, 1.0, 2.0, 3.0, 4.0).bbox == horus.BoundingBox2D(1.0, 2.0, 3.0, 4.0)
