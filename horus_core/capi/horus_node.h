@@ -15,8 +15,8 @@
 ** /dev/shm/horus.<namespace>/topics/<name, with bytes outside [A-Za-z0-9_.-] as %XX>.
 **
 ** Build: zig cc (or any C11 compiler) with -I horus_core/csrc -I horus_core/capi, and
-** node.c with the core's segment.c, topic.c and timing.c. Little-endian targets only
-** (x86_64 and aarch64, which is every robot CPU HORUS builds for).
+** node.c with the core's segment.c, topic.c, timing.c, stats.c, logring.c and journal.c.
+** Little-endian targets only (x86_64 and aarch64, every robot CPU HORUS builds for).
 */
 #ifndef HORUS_NODE_H
 #define HORUS_NODE_H
@@ -76,5 +76,53 @@ int horus_msg_publish(horus_msg_topic *mt, const void *msg, char *err);
 ** HORUS_ESYS with errno EINTR (a signal arrived while waiting; call again).
 */
 int horus_msg_recv(horus_msg_topic *mt, void *msg, uint64_t timeout_ns, char *err);
+
+/* ---- Nodes: what `horus monitor`, `horus logs`, journald and systemd see of a C node ---- */
+
+/*
+** One compiled node: its record in the namespace's stats registry (`horus monitor` and the
+** health endpoint read it, as they read Python nodes'), its log lines (the namespace's log
+** ring for `horus logs`, and journald with HORUS_NODE= when stderr is the unit's journal
+** stream, else stderr), and its tick statistics. One thread per node; fields are private.
+*/
+typedef struct horus_node {
+  char name[HORUS_STATS_NAME_MAX + 1];
+  double rate_hz;
+  horus_tick_stats ticks;
+  horus_stats *registry;
+  horus_logring *log; /* NULL when the ring cannot be opened: stderr and journald still get lines */
+  int journal_fd;     /* -1 unless stderr is this unit's journal stream */
+  char registry_path[512];
+} horus_node;
+
+/*
+** Register node `name` (cut to HORUS_STATS_NAME_MAX bytes) of namespace `ns` (NULL: as
+** horus_msg_topic_open), configured at rate_hz, in state RUNNING: from now on `horus monitor`
+** lists it. Its registry file is /dev/shm/horus.<ns>/stats/<pid>.c, removed by horus_node_close
+** (or, after a crash, by `horus clean --shm`). HORUS_OK or a HORUS_E* code with err.
+*/
+int horus_node_open(horus_node *n, const char *ns, const char *name, double rate_hz, char *err);
+
+/* Count one tick that ran from start_ns to end_ns (horus_now_ns), flags HORUS_TICK_*, and publish it. */
+void horus_node_tick(horus_node *n, int64_t start_ns, int64_t end_ns, unsigned flags);
+
+/* Set the node's state (enum horus_state) as monitor shows it; a failure also counts one error. */
+void horus_node_set_state(horus_node *n, uint32_t state);
+
+/*
+** Log one line at `level` (10 debug, 20 info, 30 warning, 40 error, as horus.log): to the log
+** ring, and to journald (with PRIORITY, HORUS_NODE, HORUS_TICK, HORUS_PID) when stderr is the
+** unit's journal stream, else to stderr as `[LEVEL] node: message`. Never blocks, never fails.
+*/
+void horus_node_log(horus_node *n, long level, const char *message);
+
+/*
+** Tell systemd `state` ("READY=1", "WATCHDOG=1", "STOPPING=1", ...) over $NOTIFY_SOCKET (a path
+** or an @abstract name). 1 if sent, 0 when not run by a Type=notify unit, HORUS_ESYS on failure.
+*/
+int horus_node_notify(const char *state);
+
+/* State STOPPED, published; the registry file removed; the log ring and journal socket closed. */
+void horus_node_close(horus_node *n);
 
 #endif /* HORUS_NODE_H */

@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 /* Python's codec: payload format 1, and the tag of a typed message (horus/codec.py). */
 #define FORMAT_ID 1u
@@ -135,4 +139,115 @@ int horus_msg_recv(horus_msg_topic *mt, void *msg, uint64_t timeout_ns, char *er
   }
   memcpy(msg, h + HORUS_MSG_HEADER, mt->size);
   return HORUS_OK;
+}
+
+/* ---- Nodes ---------------------------------------------------------------------------- */
+
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
+/* journal.stderr_is_journal_stream: $JOURNAL_STREAM ("device:inode") names fd 2 itself. */
+static int stderr_is_journal(void) {
+  const char *v = getenv("JOURNAL_STREAM");
+  unsigned long long dev, ino;
+  struct stat st;
+  if (!v || sscanf(v, "%llu:%llu", &dev, &ino) != 2 || fstat(2, &st) != 0) return 0;
+  return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+static const char *node_ns(const char *ns) {
+  if (!ns) ns = getenv("HORUS_NAMESPACE");
+  return ns && *ns ? ns : "default";
+}
+
+int horus_node_open(horus_node *n, const char *ns, const char *name, double rate_hz, char *err) {
+  memset(n, 0, sizeof *n);
+  n->journal_fd = -1;
+  ns = node_ns(ns);
+  char dir[PATH_MAX_], sub[PATH_MAX_];
+  if (strchr(ns, '/') || !*name) {
+    if (err) snprintf(err, HORUS_ERRLEN, "bad node name %s or namespace %s", name, ns);
+    return HORUS_EINVAL;
+  }
+  snprintf(n->name, sizeof n->name, "%s", name);
+  n->rate_hz = rate_hz;
+  snprintf(dir, sizeof dir, "/dev/shm/horus.%s", ns);
+  snprintf(sub, sizeof sub, "%s/stats", dir);
+  int rc = horus_ns_prepare(dir, err);
+  if (rc == HORUS_OK) rc = horus_ns_prepare(sub, err);
+  if (rc != HORUS_OK) return rc;
+  /* The pid names the file as Python's schedulers' do (registry.py); ".c" keeps it apart from theirs. */
+  snprintf(n->registry_path, sizeof n->registry_path, "%s/%ld.c", sub, (long)getpid());
+  rc = horus_stats_create(n->registry_path, n->name, (uint32_t)getpid(), 1, &n->registry, err);
+  if (rc != HORUS_OK) return rc;
+  snprintf(sub, sizeof sub, "%s/log", dir);
+  if (horus_logring_open(sub, 0, 1, &n->log, NULL) != HORUS_OK) n->log = NULL;
+  if (stderr_is_journal()) n->journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  horus_tick_init(&n->ticks);
+  horus_node_set_state(n, HORUS_STATE_RUNNING);
+  return HORUS_OK;
+}
+
+void horus_node_tick(horus_node *n, int64_t start_ns, int64_t end_ns, unsigned flags) {
+  horus_tick_record(&n->ticks, start_ns, end_ns, flags);
+  horus_stats_publish(n->registry, 0, n->name, n->rate_hz, &n->ticks, end_ns);
+}
+
+void horus_node_set_state(horus_node *n, uint32_t state) {
+  if (state == HORUS_STATE_FAILED) horus_tick_error(&n->ticks);
+  n->ticks.state = state;
+  horus_stats_publish(n->registry, 0, n->name, n->rate_hz, &n->ticks, (int64_t)horus_now_ns());
+}
+
+void horus_node_log(horus_node *n, long level, const char *message) {
+  size_t len = strlen(message);
+  if (n->log) horus_logring_append(n->log, (uint8_t)level, n->name, n->ticks.total_ticks, message, len);
+  if (n->journal_fd >= 0) {
+    horus_journal_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.level = level;
+    rec.tick = n->ticks.total_ticks;
+    rec.pid = (int64_t)getpid();
+    rec.message = message;
+    rec.message_len = len;
+    rec.identifier = rec.node = n->name;
+    rec.identifier_len = rec.node_len = strlen(n->name);
+    /* A record journald cannot take now is dropped, never waited for: a tick must not block. */
+    if (horus_journal_send(n->journal_fd, JOURNAL_SOCKET, strlen(JOURNAL_SOCKET), &rec) == HORUS_OK) return;
+  }
+  horus_log_write_line(2, level, n->name, strlen(n->name), message, len);
+}
+
+int horus_node_notify(const char *state) {
+  const char *where = getenv("NOTIFY_SOCKET");
+  if (!where || !*where) return 0;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  size_t len = strlen(where);
+  if (len >= sizeof addr.sun_path || (where[0] != '/' && where[0] != '@')) {
+    errno = EINVAL;
+    return HORUS_ESYS;
+  }
+  memcpy(addr.sun_path, where, len);
+  if (where[0] == '@') addr.sun_path[0] = '\0'; /* an abstract socket */
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return HORUS_ESYS;
+  ssize_t sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr,
+                        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return sent < 0 ? HORUS_ESYS : 1;
+}
+
+void horus_node_close(horus_node *n) {
+  if (n->registry) {
+    horus_node_set_state(n, HORUS_STATE_STOPPED);
+    horus_stats_close(n->registry);
+    unlink(n->registry_path);
+  }
+  horus_logring_close(n->log);
+  if (n->journal_fd >= 0) close(n->journal_fd);
+  memset(n, 0, sizeof *n);
+  n->journal_fd = -1;
 }

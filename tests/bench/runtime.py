@@ -182,7 +182,8 @@ def bench_c_echo(pose: Any, n: int) -> list[float]:
     os.environ["HORUS_NAMESPACE"] = ns
     with tempfile.TemporaryDirectory() as tmp:
         exe = Path(tmp) / "c_echo"
-        sources = [core / "capi" / "node.c", *(core / "csrc" / f for f in ("segment.c", "topic.c", "timing.c"))]
+        csrc = ("segment.c", "topic.c", "timing.c", "stats.c", "logring.c", "journal.c")
+        sources = [core / "capi" / "node.c", *(core / "csrc" / f for f in csrc)]
         subprocess.run(
             [sys.executable, "-m", "ziglang", "cc", "-std=c11", "-O2", "-I", str(core / "csrc"),
              "-I", str(core / "capi"), "-o", str(exe), str(Path(__file__).with_name("c_echo.c")), *map(str, sources)],

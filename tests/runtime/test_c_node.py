@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 from pathlib import Path
 
 import horus
 import pytest
+from horus import logring, registry
 from horus_procs import wait_line
 from test_messages import zig_cc
 
@@ -19,7 +22,8 @@ NODE = Path(__file__).with_name("c") / "typed_node.c"
 @pytest.fixture(scope="module")
 def typed_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
     exe = tmp_path_factory.mktemp("c-node") / "typed_node"
-    sources = [CORE / "capi" / "node.c", *(CORE / "csrc" / f for f in ("segment.c", "topic.c", "timing.c"))]
+    core = ("segment.c", "topic.c", "timing.c", "stats.c", "logring.c", "journal.c")
+    sources = [CORE / "capi" / "node.c", *(CORE / "csrc" / f for f in core)]
     built = zig_cc(
         "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(CORE / "csrc"), "-I", str(CORE / "capi"),
         "-o", str(exe), str(NODE), *map(str, sources),
@@ -71,3 +75,32 @@ def test_the_node_api_compiles_for_every_robot_cpu(tmp_path: Path) -> None:
             "-I", str(CORE / "capi"), "-c", "-o", str(tmp_path / "node.o"), str(CORE / "capi" / "node.c"),
         )  # fmt: skip
         assert built.returncode == 0, f"{target}: {built.stderr.decode()}"
+
+
+def test_a_c_node_is_seen_by_monitor_logs_and_systemd(ns: str, typed_node: Path, tmp_path: Path) -> None:
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(10)
+    node = subprocess.Popen(
+        [str(typed_node), "node"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify")},
+    )  # fmt: skip
+    try:
+        wait_line(node, "ticked 1")
+        assert notify.recv(64) == b"READY=1"
+        (row,) = [r for r in registry.snapshot() if r["node"] == "c_motor"]
+        assert (row["pid"], row["state"], row["total_ticks"], row["rate_hz"]) == (node.pid, "running", 20, 100.0)
+        assert row["health"] == "healthy" and 50 < row["actual_rate_hz"] < 200
+        (rec,) = [r for r in logring.Reader(last=None).poll() if r.node == "c_motor"]
+        assert (rec.level, rec.message) == (30, "motor driver warming up")
+        assert node.stdin is not None
+        node.stdin.write("stop\n")
+        node.stdin.flush()
+        wait_line(node, "closed")
+        assert [r for r in registry.snapshot() if r["node"] == "c_motor"] == []
+        _, err = node.communicate(timeout=10)
+        assert "[WARNING] c_motor: motor driver warming up" in err  # not under systemd: stderr
+    finally:
+        node.kill()
+        node.wait()
+        notify.close()
