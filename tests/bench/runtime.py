@@ -5,7 +5,8 @@
 Everything is measured side by side in one run, because the machines are shared
 and noisy: compare the ratios, and read the absolute numbers with that in mind.
 Targets (issue 2): 64 B p50 < 10 us and >= 5x faster than Pipe; 1 MiB >= 2 GB/s;
-1 kHz p99 jitter < 200 us on an idle machine. Issue 4: what a tick adds for its stats
+1 kHz p99 jitter < 200 us on an idle machine, for Python nodes and a compiled one (issue 15,
+next to 64 B typed latency through a C node). Issue 4: what a tick adds for its stats
 (in-process and the registry record) and one log line to stderr, < 2 us.
 """
 
@@ -169,6 +170,22 @@ def bench_typed(n: int) -> dict[str, list[float]]:
     }
 
 
+def build_c_node(program: str, out_dir: Path) -> Path:
+    """Compile tests/bench/<program>.c with the node API (horus_node.h) by zig, as robots get it."""
+    import subprocess
+
+    core = Path(__file__).resolve().parents[2] / "horus_core"
+    exe = out_dir / program
+    csrc = ("segment.c", "topic.c", "timing.c", "stats.c", "logring.c", "journal.c")
+    sources = [core / "capi" / "node.c", *(core / "csrc" / f for f in csrc)]
+    subprocess.run(
+        [sys.executable, "-m", "ziglang", "cc", "-std=c11", "-O2", "-I", str(core / "csrc"), "-I", str(core / "capi"),
+         "-o", str(exe), str(Path(__file__).with_name(f"{program}.c")), *map(str, sources)],
+        check=True,
+    )  # fmt: skip
+    return exe
+
+
 def bench_c_echo(pose: Any, n: int) -> list[float]:
     """Pose3D round trips through a compiled node (c_echo.c, horus_node.h), received into one message."""
     import shutil
@@ -177,18 +194,10 @@ def bench_c_echo(pose: Any, n: int) -> list[float]:
 
     import horus
 
-    core = Path(__file__).resolve().parents[2] / "horus_core"
     ns = f"bench-{uuid.uuid4().hex[:8]}"
     os.environ["HORUS_NAMESPACE"] = ns
     with tempfile.TemporaryDirectory() as tmp:
-        exe = Path(tmp) / "c_echo"
-        csrc = ("segment.c", "topic.c", "timing.c", "stats.c", "logring.c", "journal.c")
-        sources = [core / "capi" / "node.c", *(core / "csrc" / f for f in csrc)]
-        subprocess.run(
-            [sys.executable, "-m", "ziglang", "cc", "-std=c11", "-O2", "-I", str(core / "csrc"),
-             "-I", str(core / "capi"), "-o", str(exe), str(Path(__file__).with_name("c_echo.c")), *map(str, sources)],
-            check=True,
-        )  # fmt: skip
+        exe = build_c_node("c_echo", Path(tmp))
         ping = horus.Topic("bench.ping")
         pong = horus.Topic("bench.pong")
         proc = subprocess.Popen([str(exe)], stdout=subprocess.PIPE, text=True)
@@ -302,16 +311,32 @@ def bench_jitter(gc_enabled: bool, seconds: float = 5.0) -> dict[str, float]:
     finally:
         (gc.enable if was else gc.disable)()
         shutil.rmtree(f"/dev/shm/horus.{ns}", ignore_errors=True)
+    return lateness(stamps)
+
+
+def lateness(stamps: list[int]) -> dict[str, float]:
+    """Each 1 kHz tick's distance from its ideal grid, in microseconds, after a 100-tick warm-up."""
     period = 1_000_000
     t0 = stamps[0]
-    late = [((t - t0) - round((t - t0) / period) * period) / 1000 for t in stamps[100:]]
-    late = [abs(x) for x in late]
-    return {
-        "p50_us": percentile(late, 0.5),
-        "p99_us": percentile(late, 0.99),
-        "max_us": max(late),
-        "ticks": len(stamps),
-    }
+    late = [abs((t - t0) - round((t - t0) / period) * period) / 1000 for t in stamps[100:]]
+    p50, p99 = percentile(late, 0.5), percentile(late, 0.99)
+    return {"p50_us": p50, "p99_us": p99, "max_us": max(late), "ticks": len(stamps)}
+
+
+def bench_c_jitter(seconds: float) -> dict[str, float]:
+    """The same lateness for a compiled 1 kHz node (c_tick.c) polling a typed topic each tick."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    os.environ["HORUS_NAMESPACE"] = ns = f"bench-{uuid.uuid4().hex[:8]}"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            exe = build_c_node("c_tick", Path(tmp))
+            out = subprocess.run([str(exe), str(int(seconds * 1000))], capture_output=True, text=True, check=True)
+    finally:
+        shutil.rmtree(f"/dev/shm/horus.{ns}", ignore_errors=True)
+    return lateness([int(line) for line in out.stdout.split()])
 
 
 def bench_tick_overhead(n: int = 200_000) -> dict[str, float]:
@@ -452,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     results["jitter_1khz"] = {
         "gc_enabled": bench_jitter(True, 5.0 * scale + 0.5),
         "gc_disabled": bench_jitter(False, 5.0 * scale + 0.5),
+        "c_node": bench_c_jitter(5.0 * scale + 0.5),
     }
     print_table(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
