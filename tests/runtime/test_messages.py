@@ -10,10 +10,12 @@ import sys
 import tracemalloc
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import horus
 import pytest
 from horus import DecodeError, codec
+from horus.message import Field
 from horus_procs import Py, wait_line
 from horus_testing import require
 
@@ -297,3 +299,71 @@ def test_upstreams_convenience_methods_read_the_fields() -> None:
     assert horus.Waypoint(1.0, 2.0, 0.5).pose == horus.Pose2D(1.0, 2.0, 0.5)
     assert horus.RegionOfInterest(x=1, y=2, width=50, height=60).area() == 3000
     assert horus.TimeReference(1000, "ntp", 500).correct_timestamp(1500) == 1000
+
+
+def field_values(index: int, field: Field) -> Any:
+    """A distinct value for field number `index` of a message, exact in every type it may have."""
+
+    def number(j: int) -> Any:
+        if field.scalar == "bool":
+            return (index + j) % 2 == 1
+        if field.scalar in ("f32", "f64"):
+            return (index + 1) * 0.5 + j * 0.25
+        return (index * 7 + j) % 100 + 1
+
+    if field.kind == "str":
+        return f"f{index}"
+    if field.kind == "array":
+        return [number(j) for j in range(field.items)]
+    if field.kind == "list":
+        return [f"n{index}{j}" for j in range(2)] if field.scalar == "str" else [number(j) for j in range(2)]
+    return number(0)
+
+
+def c_number(field: Field, index: int, j: str) -> str:
+    if field.scalar == "bool":
+        return f"(({index} + {j}) % 2 == 1)"
+    if field.scalar in ("f32", "f64"):
+        return f"({'(float)' if field.scalar == 'f32' else ''}(({index} + 1) * 0.5 + {j} * 0.25))"
+    return f"(({index} * 7 + {j}) % 100 + 1)"
+
+
+def c_fill(field: Field, index: int) -> str:
+    """C statements giving `m.<field>` the value field_values gives it."""
+    name = f"m.{field.name}"
+    if field.kind == "str":
+        return f'strcpy({name}, "f{index}");'
+    if field.kind == "array":
+        return f"for (int j = 0; j < {field.items}; j++) {name}[j] = {c_number(field, index, 'j')};"
+    if field.kind == "list" and field.scalar == "str":
+        return f'{name}_len = 2; strcpy({name}[0], "n{index}0"); strcpy({name}[1], "n{index}1");'
+    if field.kind == "list":
+        return f"{name}_len = 2; for (int j = 0; j < 2; j++) {name}[j] = {c_number(field, index, 'j')};"
+    return f"{name} = {c_number(field, index, '0')};"
+
+
+def test_every_message_has_the_same_bytes_in_c_and_python_both_ways(tmp_path: Path) -> None:
+    layouts = horus.msglayout.load(MSGS / "messages.toml")
+    classes = [getattr(horus, layout.name) for layout in layouts]
+    body = []
+    for layout, cls in zip(layouts, classes, strict=True):
+        fills = " ".join(c_fill(field, i) for i, field in enumerate(cls.FIELDS))
+        body.append(f"{{ horus_msg_{layout.snake} m; memset(&m, 0, sizeof m); {fills} out(&m, sizeof m); }}")
+    source = tmp_path / "every.c"
+    source.write_text(
+        '#include <stdio.h>\n#include <string.h>\n#include "horus_msgs.h"\n'
+        "static void out(const void *p, size_t n) { fwrite(p, 1, n, stdout); }\n"
+        "int main(void) {\n" + "\n".join(body) + "\nreturn 0;\n}\n"
+    )
+    exe = tmp_path / "every"
+    built = zig_cc("-std=c11", "-Wall", "-Wextra", "-Werror", "-I", str(REPO / "horus_core" / "csrc"), "-o",
+                   str(exe), str(source))  # fmt: skip
+    assert built.returncode == 0, built.stderr.decode()
+    from_c = subprocess.run([str(exe)], capture_output=True, check=True).stdout
+    at = 0
+    for cls in classes:
+        msg = cls(**{field.name: field_values(i, field) for i, field in enumerate(cls.FIELDS)})
+        assert from_c[at : at + cls.SIZE] == msg.to_bytes(), f"{cls.__name__}: C and Python bytes differ"
+        assert cls.from_bytes(from_c[at : at + cls.SIZE]) == msg, f"{cls.__name__}: C's bytes read back differently"
+        at += cls.SIZE
+    assert at == len(from_c) and len(classes) == len(horus.messages.__all__)
