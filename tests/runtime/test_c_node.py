@@ -9,7 +9,7 @@ from pathlib import Path
 
 import horus
 import pytest
-from horus import logring, registry
+from horus import capi, logring, registry
 from horus_procs import wait_line
 from test_messages import zig_cc
 
@@ -21,12 +21,11 @@ NODE = Path(__file__).with_name("c") / "typed_node.c"
 
 @pytest.fixture(scope="module")
 def typed_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Built from what the installed wheel ships (horus.capi), as a team builds its nodes.
     exe = tmp_path_factory.mktemp("c-node") / "typed_node"
-    core = ("segment.c", "topic.c", "timing.c", "stats.c", "logring.c", "journal.c")
-    sources = [CORE / "capi" / "node.c", *(CORE / "csrc" / f for f in core)]
     built = zig_cc(
-        "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(CORE / "csrc"), "-I", str(CORE / "capi"),
-        "-o", str(exe), str(NODE), *map(str, sources),
+        "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", *capi.cflags(), "-o", str(exe), str(NODE),
+        *capi.sources(),
     )  # fmt: skip
     assert built.returncode == 0, built.stderr.decode()
     return exe
