@@ -53,6 +53,15 @@ us = 1e-6
 ms = 1e-3
 
 
+def __getattr__(name: str) -> object:
+    # horus.Tensor needs numpy, which a robot without it never imports.
+    if name == "Tensor":
+        from .tensor import Tensor
+
+        return Tensor
+    raise AttributeError(f"module 'horus' has no attribute {name!r}")
+
+
 def now_ns() -> int:
     """CLOCK_MONOTONIC in nanoseconds (the clock the scheduler and message stamps use)."""
     return _core.now_ns()

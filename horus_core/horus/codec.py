@@ -15,6 +15,7 @@ hook, class lookup or eval anywhere in it. Format 1 (the topic header's
     a  numpy array: u8 dtype-string length, dtype string (e.g. "<f4"), u8 ndim,
        u64 per dimension, u64 byte count, zero padding to a 16-byte boundary, raw
        C-order data
+    X  horus.Tensor: an `a` array, received as a Tensor over it
 
 Large buffers (arrays, long bytes) are handed to the publisher as separate
 parts, so they are copied once, straight into shared memory.
@@ -46,10 +47,13 @@ _I64 = struct.Struct("<q")
 _F64 = struct.Struct("<d")
 _U64 = struct.Struct("<Q")
 
-try:  # numpy is optional: without it, arrays are simply not a supported type
+try:  # numpy is optional: without it, arrays (and horus.Tensor) are simply not a supported type
     import numpy as _np
+
+    from .tensor import Tensor as _Tensor
 except ImportError:  # pragma: no cover - exercised on robots without numpy
     _np = None  # type: ignore[assignment]
+    _Tensor = None  # type: ignore[assignment,misc]
 
 
 class _Writer:
@@ -125,6 +129,9 @@ def _enc(w: _Writer, v: Any, depth: int) -> None:
         w.cur += b"M" + _U32.pack(v.TYPE_ID) + _U64.pack(v.LAYOUT_HASH) + v.to_bytes()
     elif _np is not None and isinstance(v, _np.ndarray):
         _enc_array(w, v)
+    elif _Tensor is not None and isinstance(v, _Tensor):
+        w.cur += b"X"
+        _enc_array(w, v.array)
     elif _np is not None and isinstance(v, _np.generic):
         _enc(w, v.item(), depth)
     else:
@@ -235,6 +242,9 @@ def _dec(b: bytearray | bytes, pos: int, depth: int) -> tuple[Any, int]:
         return out, pos
     if tag == 0x61:  # a
         return _dec_array(b, pos)
+    if tag == 0x58 and _Tensor is not None and b[pos] == 0x61:  # X: a horus.Tensor, its array follows
+        array, pos = _dec_array(b, pos + 1)
+        return _Tensor._over(array), pos
     if tag == 0x4D:  # M
         return _dec_message(b, pos)
     raise ValueError(f"unknown tag {tag:#x} at offset {pos - 1}")
