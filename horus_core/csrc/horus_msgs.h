@@ -1269,4 +1269,115 @@ _Static_assert(offsetof(horus_msg_node_heartbeat, error_count) == 24, "NodeHeart
 _Static_assert(offsetof(horus_msg_node_heartbeat, last_tick_timestamp) == 32, "NodeHeartbeat.last_tick_timestamp at 32");
 _Static_assert(offsetof(horus_msg_node_heartbeat, heartbeat_timestamp) == 40, "NodeHeartbeat.heartbeat_timestamp at 40");
 
+/* TrackingHeader (topic "tracking_header"): The header of a frame of object tracks: how many, which frame, totals. */
+#define HORUS_MSG_TRACKING_HEADER_TYPE_ID 0x5bffba02u
+#define HORUS_MSG_TRACKING_HEADER_LAYOUT_HASH 0x3231bc458132fd5bull
+typedef struct horus_msg_tracking_header {
+  uint32_t num_tracks;
+  uint32_t frame_id;
+  uint64_t timestamp_ns;
+  uint64_t total_tracks;
+  uint32_t active_tracks;
+} horus_msg_tracking_header;
+_Static_assert(sizeof(horus_msg_tracking_header) == 32, "TrackingHeader: 32 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TRACKING_HEADER HORUS_MSG_TRACKING_HEADER_TYPE_ID, HORUS_MSG_TRACKING_HEADER_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_tracking_header)
+_Static_assert(offsetof(horus_msg_tracking_header, num_tracks) == 0, "TrackingHeader.num_tracks at 0");
+_Static_assert(offsetof(horus_msg_tracking_header, frame_id) == 4, "TrackingHeader.frame_id at 4");
+_Static_assert(offsetof(horus_msg_tracking_header, timestamp_ns) == 8, "TrackingHeader.timestamp_ns at 8");
+_Static_assert(offsetof(horus_msg_tracking_header, total_tracks) == 16, "TrackingHeader.total_tracks at 16");
+_Static_assert(offsetof(horus_msg_tracking_header, active_tracks) == 24, "TrackingHeader.active_tracks at 24");
+
+/* PlaneDetection (topic "plane_detection"): A plane found in a point cloud: ax + by + cz + d = 0, its centre (m) and normal, inliers, confidence. */
+#define HORUS_MSG_PLANE_DETECTION_TYPE_ID 0x2f88a22fu
+#define HORUS_MSG_PLANE_DETECTION_LAYOUT_HASH 0x35d3cb294b095333ull
+typedef struct horus_msg_plane_detection {
+  double a;
+  double b;
+  double c;
+  double d;
+  double cx;
+  double cy;
+  double cz;
+  double nx;
+  double ny;
+  double nz;
+  uint32_t inlier_count;
+  float confidence;
+  uint64_t timestamp_ns;
+} horus_msg_plane_detection;
+_Static_assert(sizeof(horus_msg_plane_detection) == 96, "PlaneDetection: 96 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_PLANE_DETECTION HORUS_MSG_PLANE_DETECTION_TYPE_ID, HORUS_MSG_PLANE_DETECTION_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_plane_detection)
+_Static_assert(offsetof(horus_msg_plane_detection, a) == 0, "PlaneDetection.a at 0");
+_Static_assert(offsetof(horus_msg_plane_detection, b) == 8, "PlaneDetection.b at 8");
+_Static_assert(offsetof(horus_msg_plane_detection, c) == 16, "PlaneDetection.c at 16");
+_Static_assert(offsetof(horus_msg_plane_detection, d) == 24, "PlaneDetection.d at 24");
+_Static_assert(offsetof(horus_msg_plane_detection, cx) == 32, "PlaneDetection.cx at 32");
+_Static_assert(offsetof(horus_msg_plane_detection, cy) == 40, "PlaneDetection.cy at 40");
+_Static_assert(offsetof(horus_msg_plane_detection, cz) == 48, "PlaneDetection.cz at 48");
+_Static_assert(offsetof(horus_msg_plane_detection, nx) == 56, "PlaneDetection.nx at 56");
+_Static_assert(offsetof(horus_msg_plane_detection, ny) == 64, "PlaneDetection.ny at 64");
+_Static_assert(offsetof(horus_msg_plane_detection, nz) == 72, "PlaneDetection.nz at 72");
+_Static_assert(offsetof(horus_msg_plane_detection, inlier_count) == 80, "PlaneDetection.inlier_count at 80");
+_Static_assert(offsetof(horus_msg_plane_detection, confidence) == 84, "PlaneDetection.confidence at 84");
+_Static_assert(offsetof(horus_msg_plane_detection, timestamp_ns) == 88, "PlaneDetection.timestamp_ns at 88");
+
+/* HapticFeedback (topic "haptic_feedback"): A vibration to play: intensity (0-1), frequency (Hz), duration (s), pattern (0 constant, 1 pulse, 2 ramp). */
+#define HORUS_MSG_HAPTIC_FEEDBACK_TYPE_ID 0x86dbf8c3u
+#define HORUS_MSG_HAPTIC_FEEDBACK_LAYOUT_HASH 0x3d9e0de0a4fe6d23ull
+typedef struct horus_msg_haptic_feedback {
+  float vibration_intensity;
+  float vibration_frequency;
+  float duration_seconds;
+  uint8_t pattern_type;
+  bool enabled;
+  uint64_t timestamp_ns;
+} horus_msg_haptic_feedback;
+_Static_assert(sizeof(horus_msg_haptic_feedback) == 24, "HapticFeedback: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_HAPTIC_FEEDBACK HORUS_MSG_HAPTIC_FEEDBACK_TYPE_ID, HORUS_MSG_HAPTIC_FEEDBACK_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_haptic_feedback)
+_Static_assert(offsetof(horus_msg_haptic_feedback, vibration_intensity) == 0, "HapticFeedback.vibration_intensity at 0");
+_Static_assert(offsetof(horus_msg_haptic_feedback, vibration_frequency) == 4, "HapticFeedback.vibration_frequency at 4");
+_Static_assert(offsetof(horus_msg_haptic_feedback, duration_seconds) == 8, "HapticFeedback.duration_seconds at 8");
+_Static_assert(offsetof(horus_msg_haptic_feedback, pattern_type) == 12, "HapticFeedback.pattern_type at 12");
+_Static_assert(offsetof(horus_msg_haptic_feedback, enabled) == 13, "HapticFeedback.enabled at 13");
+_Static_assert(offsetof(horus_msg_haptic_feedback, timestamp_ns) == 16, "HapticFeedback.timestamp_ns at 16");
+
+/* ImpedanceParameters (topic "impedance_parameters"): Impedance control per axis (x, y, z, rx, ry, rz): stiffness, damping, inertia, force limits. */
+#define HORUS_MSG_IMPEDANCE_PARAMETERS_TYPE_ID 0xc06256e0u
+#define HORUS_MSG_IMPEDANCE_PARAMETERS_LAYOUT_HASH 0x989838161b6d860full
+typedef struct horus_msg_impedance_parameters {
+  double stiffness[6];
+  double damping[6];
+  double inertia[6];
+  double force_limits[6];
+  bool enabled;
+  uint64_t timestamp_ns;
+} horus_msg_impedance_parameters;
+_Static_assert(sizeof(horus_msg_impedance_parameters) == 208, "ImpedanceParameters: 208 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_IMPEDANCE_PARAMETERS HORUS_MSG_IMPEDANCE_PARAMETERS_TYPE_ID, HORUS_MSG_IMPEDANCE_PARAMETERS_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_impedance_parameters)
+_Static_assert(offsetof(horus_msg_impedance_parameters, stiffness) == 0, "ImpedanceParameters.stiffness at 0");
+_Static_assert(offsetof(horus_msg_impedance_parameters, damping) == 48, "ImpedanceParameters.damping at 48");
+_Static_assert(offsetof(horus_msg_impedance_parameters, inertia) == 96, "ImpedanceParameters.inertia at 96");
+_Static_assert(offsetof(horus_msg_impedance_parameters, force_limits) == 144, "ImpedanceParameters.force_limits at 144");
+_Static_assert(offsetof(horus_msg_impedance_parameters, enabled) == 192, "ImpedanceParameters.enabled at 192");
+_Static_assert(offsetof(horus_msg_impedance_parameters, timestamp_ns) == 200, "ImpedanceParameters.timestamp_ns at 200");
+
+/* DiagnosticValue (topic "diagnostic_value"): One key and its value as text; value_type 0 string, 1 int, 2 float, 3 bool. */
+#define HORUS_MSG_DIAGNOSTIC_VALUE_TYPE_ID 0xe9b0d4f9u
+#define HORUS_MSG_DIAGNOSTIC_VALUE_LAYOUT_HASH 0xa47a77ffc1846a05ull
+typedef struct horus_msg_diagnostic_value {
+  char key[32];
+  char value[64];
+  uint8_t value_type;
+} horus_msg_diagnostic_value;
+_Static_assert(sizeof(horus_msg_diagnostic_value) == 97, "DiagnosticValue: 97 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_DIAGNOSTIC_VALUE HORUS_MSG_DIAGNOSTIC_VALUE_TYPE_ID, HORUS_MSG_DIAGNOSTIC_VALUE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_diagnostic_value)
+_Static_assert(offsetof(horus_msg_diagnostic_value, key) == 0, "DiagnosticValue.key at 0");
+_Static_assert(offsetof(horus_msg_diagnostic_value, value) == 32, "DiagnosticValue.value at 32");
+_Static_assert(offsetof(horus_msg_diagnostic_value, value_type) == 96, "DiagnosticValue.value_type at 96");
+
 #endif /* HORUS_MSGS_H */

@@ -6,8 +6,9 @@ the schema's, and these only read or append to them. Each mixin names the fields
 
 from __future__ import annotations
 
+import builtins
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from .messages import BoundingBox2D, BoundingBox3D, Pose2D
@@ -133,3 +134,36 @@ class TimeReferenceMethods:
     def correct_timestamp(self, local_ns: int) -> int:
         """A local clock reading in the reference's time: the local clock runs offset_ns ahead."""
         return local_ns - self.offset_ns
+
+
+class ImpedanceParametersMethods:
+    """Upstream's presets (our values): a soft axis that yields to contact, and a stiff one that holds."""
+
+    __slots__ = ()
+
+    @classmethod
+    def compliant(cls) -> Any:
+        return cast(Any, cls)(stiffness=[100.0] * 6, damping=[20.0] * 6, enabled=True)
+
+    @classmethod
+    def stiff(cls) -> Any:
+        return cast(Any, cls)(stiffness=[10000.0] * 6, damping=[200.0] * 6, enabled=True)
+
+
+class DiagnosticValueMethods:
+    """Typed constructors: the value is kept as text, its type in value_type. (Named as upstream's,
+    so the builtins are spelled builtins.int and builtins.float inside this class.)"""
+
+    __slots__ = ()
+
+    @classmethod
+    def int(cls, key: str, value: builtins.int) -> Any:
+        return cast(Any, cls)(key=key, value=str(value), value_type=1)
+
+    @classmethod
+    def float(cls, key: str, value: builtins.float) -> Any:
+        return cast(Any, cls)(key=key, value=repr(value), value_type=2)
+
+    @classmethod
+    def boolean(cls, key: str, value: bool) -> Any:
+        return cast(Any, cls)(key=key, value="true" if value else "false", value_type=3)

@@ -24,13 +24,16 @@ __all__ = [
     "Detection",
     "Detection3D",
     "DiagnosticStatus",
+    "DiagnosticValue",
     "DifferentialDriveCommand",
     "EmergencyStop",
     "FluidPressure",
     "ForceCommand",
     "GoalResult",
+    "HapticFeedback",
     "Heartbeat",
     "Illuminance",
+    "ImpedanceParameters",
     "Imu",
     "JointCommand",
     "JointState",
@@ -47,6 +50,7 @@ __all__ = [
     "Odometry",
     "PathPlan",
     "PidConfig",
+    "PlaneDetection",
     "Point3",
     "PointField",
     "Pose2D",
@@ -62,6 +66,7 @@ __all__ = [
     "ServoCommand",
     "Temperature",
     "TimeReference",
+    "TrackingHeader",
     "TrajectoryPoint",
     "TransformStamped",
     "Twist",
@@ -1955,3 +1960,172 @@ class NodeHeartbeat(Message):
     SIZE = 48
     TYPE_ID = 0x96CEE69E
     LAYOUT_HASH = 0xCB497D8877B4921D
+
+
+class TrackingHeader(Message):
+    """The header of a frame of object tracks: how many, which frame, totals."""
+
+    __slots__ = (
+        "active_tracks",
+        "frame_id",
+        "num_tracks",
+        "timestamp_ns",
+        "total_tracks",
+    )
+    num_tracks: int
+    frame_id: int
+    timestamp_ns: int
+    total_tracks: int
+    active_tracks: int
+    __topic_name__ = "tracking_header"
+    FIELDS = (
+        Field("num_tracks", "u32", "u32", 1, 0),
+        Field("frame_id", "u32", "u32", 1, 0),
+        Field("timestamp_ns", "u64", "u64", 1, 0),
+        Field("total_tracks", "u64", "u64", 1, 0),
+        Field("active_tracks", "u32", "u32", 1, 0),
+    )
+    FORMAT = "<IIQQI4x"
+    SIZE = 32
+    TYPE_ID = 0x5BFFBA02
+    LAYOUT_HASH = 0x3231BC458132FD5B
+
+
+class PlaneDetection(Message):
+    """A plane found in a point cloud: ax + by + cz + d = 0, its centre (m) and normal, inliers, confidence."""
+
+    __slots__ = (
+        "a",
+        "b",
+        "c",
+        "confidence",
+        "cx",
+        "cy",
+        "cz",
+        "d",
+        "inlier_count",
+        "nx",
+        "ny",
+        "nz",
+        "timestamp_ns",
+    )
+    a: float
+    b: float
+    c: float
+    d: float
+    cx: float
+    cy: float
+    cz: float
+    nx: float
+    ny: float
+    nz: float
+    inlier_count: int
+    confidence: float
+    timestamp_ns: int
+    __topic_name__ = "plane_detection"
+    FIELDS = (
+        Field("a", "f64", "f64", 1, 0.0),
+        Field("b", "f64", "f64", 1, 0.0),
+        Field("c", "f64", "f64", 1, 1.0),
+        Field("d", "f64", "f64", 1, 0.0),
+        Field("cx", "f64", "f64", 1, 0.0),
+        Field("cy", "f64", "f64", 1, 0.0),
+        Field("cz", "f64", "f64", 1, 0.0),
+        Field("nx", "f64", "f64", 1, 0.0),
+        Field("ny", "f64", "f64", 1, 0.0),
+        Field("nz", "f64", "f64", 1, 1.0),
+        Field("inlier_count", "u32", "u32", 1, 0),
+        Field("confidence", "f32", "f32", 1, 0.5),
+        Field("timestamp_ns", "u64", "u64", 1, 0),
+    )
+    FORMAT = "<ddddddddddIfQ"
+    SIZE = 96
+    TYPE_ID = 0x2F88A22F
+    LAYOUT_HASH = 0x35D3CB294B095333
+
+
+class HapticFeedback(Message):
+    """A vibration to play: intensity (0-1), frequency (Hz), duration (s), pattern (0 constant, 1 pulse, 2 ramp)."""
+
+    __slots__ = (
+        "duration_seconds",
+        "enabled",
+        "pattern_type",
+        "timestamp_ns",
+        "vibration_frequency",
+        "vibration_intensity",
+    )
+    vibration_intensity: float
+    vibration_frequency: float
+    duration_seconds: float
+    pattern_type: int
+    enabled: bool
+    timestamp_ns: int
+    __topic_name__ = "haptic_feedback"
+    FIELDS = (
+        Field("vibration_intensity", "f32", "f32", 1, 0.0),
+        Field("vibration_frequency", "f32", "f32", 1, 0.0),
+        Field("duration_seconds", "f32", "f32", 1, 0.0),
+        Field("pattern_type", "u8", "u8", 1, 0),
+        Field("enabled", "bool", "bool", 1, True),
+        Field("timestamp_ns", "u64", "u64", 1, 0),
+    )
+    FORMAT = "<fffB?2xQ"
+    SIZE = 24
+    TYPE_ID = 0x86DBF8C3
+    LAYOUT_HASH = 0x3D9E0DE0A4FE6D23
+
+
+class ImpedanceParameters(_methods.ImpedanceParametersMethods, Message):
+    """Impedance control per axis (x, y, z, rx, ry, rz): stiffness, damping, inertia, force limits."""
+
+    __slots__ = (
+        "damping",
+        "enabled",
+        "force_limits",
+        "inertia",
+        "stiffness",
+        "timestamp_ns",
+    )
+    stiffness: list[float]
+    damping: list[float]
+    inertia: list[float]
+    force_limits: list[float]
+    enabled: bool
+    timestamp_ns: int
+    __topic_name__ = "impedance_parameters"
+    FIELDS = (
+        Field("stiffness", "array", "f64", 6, 1000.0),
+        Field("damping", "array", "f64", 6, 50.0),
+        Field("inertia", "array", "f64", 6, 1.0),
+        Field("force_limits", "array", "f64", 6, 100.0),
+        Field("enabled", "bool", "bool", 1, False),
+        Field("timestamp_ns", "u64", "u64", 1, 0),
+    )
+    FORMAT = "<6d6d6d6d?7xQ"
+    SIZE = 208
+    TYPE_ID = 0xC06256E0
+    LAYOUT_HASH = 0x989838161B6D860F
+
+
+class DiagnosticValue(_methods.DiagnosticValueMethods, Message):
+    """One key and its value as text; value_type 0 string, 1 int, 2 float, 3 bool."""
+
+    __slots__ = (
+        "key",
+        "value",
+        "value_type",
+    )
+    key: str
+    value: str
+    value_type: int
+    __topic_name__ = "diagnostic_value"
+    FIELDS = (
+        Field("key", "str", "u8", 32, ""),
+        Field("value", "str", "u8", 64, ""),
+        Field("value_type", "u8", "u8", 1, 0),
+    )
+    FORMAT = "<32s64sB"
+    SIZE = 97
+    TYPE_ID = 0xE9B0D4F9
+    LAYOUT_HASH = 0xA47A77FFC1846A05

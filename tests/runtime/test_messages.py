@@ -367,3 +367,12 @@ def test_every_message_has_the_same_bytes_in_c_and_python_both_ways(tmp_path: Pa
         assert cls.from_bytes(from_c[at : at + cls.SIZE]) == msg, f"{cls.__name__}: C's bytes read back differently"
         at += cls.SIZE
     assert at == len(from_c) and len(classes) == len(horus.messages.__all__)
+
+
+def test_typed_constructors_and_presets_as_upstream() -> None:
+    assert horus.DiagnosticValue.int("count", 42) == horus.DiagnosticValue("count", "42", 1)
+    assert horus.DiagnosticValue.boolean("ok", True).value == "true"
+    assert horus.DiagnosticValue.float("temp", 72.5).value_type == 2
+    compliant, stiff = horus.ImpedanceParameters.compliant(), horus.ImpedanceParameters.stiff()
+    assert compliant.stiffness[0] < stiff.stiffness[0] and compliant.enabled and not horus.ImpedanceParameters().enabled
+    assert horus.PlaneDetection().confidence == 0.5 and horus.HapticFeedback().enabled is True
