@@ -54,11 +54,15 @@ ms = 1e-3
 
 
 def __getattr__(name: str) -> object:
-    # horus.Tensor needs numpy, which a robot without it never imports.
+    # horus.Tensor and the frames need numpy, which a robot without it never imports.
     if name == "Tensor":
         from .tensor import Tensor
 
         return Tensor
+    if name in ("Image", "DepthImage", "PointCloud"):
+        from . import frames
+
+        return getattr(frames, name)
     raise AttributeError(f"module 'horus' has no attribute {name!r}")
 
 
