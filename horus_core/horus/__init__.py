@@ -59,7 +59,7 @@ def __getattr__(name: str) -> object:
         from .tensor import Tensor
 
         return Tensor
-    if name in ("Image", "DepthImage", "PointCloud"):
+    if name in ("Image", "DepthImage", "PointCloud", "OccupancyGrid"):
         from . import frames
 
         return getattr(frames, name)

@@ -1,5 +1,5 @@
-"""Upstream HORUS's large data: Image, DepthImage and PointCloud, each a numpy array with a little
-metadata (encoding, frame_id, timestamp_ns). numpy is required for them.
+"""Upstream HORUS's large data: Image, DepthImage, PointCloud and OccupancyGrid, each a numpy array
+with a little metadata (encoding, frame_id, timestamp_ns, resolution). numpy is required for them.
 
 `to_numpy()` is a view of the frame's own memory. On a topic a frame travels as its metadata and its
 array (codec tag G: one copy into shared memory, one out, never pickled) and arrives as the same
@@ -312,3 +312,78 @@ class PointCloud(Frame):
 
     def __repr__(self) -> str:
         return f"PointCloud({self.point_count} points x {self.fields_per_point}, frame_id={self.frame_id!r})"
+
+
+class OccupancyGrid(Frame):
+    """A map of `width` x `height` cells of `resolution` m from `origin` (x, y, theta): each cell
+    -1 unknown, 0 free to 100 occupied (int8), every cell unknown at first. Rows are y, columns x."""
+
+    __slots__ = ("origin", "resolution")
+    KIND = 4
+    OCCUPIED = 50  # a cell at or above this is occupied; at 0..49 free
+
+    def __init__(self, width: int = 0, height: int = 0, resolution: float = 0.05) -> None:
+        self._setup(np.full((height, width), -1, dtype=np.int8))
+        self.resolution = float(resolution)
+        self.origin = (0.0, 0.0, 0.0)
+
+    @classmethod
+    def _from_received(cls, array: np.ndarray[Any, Any], meta: dict[str, Any]) -> Frame:
+        if array.dtype.name != "int8" or array.ndim != 2:
+            raise ValueError(f"an occupancy grid is 2-dimensional int8, not {array.dtype.name} of shape {array.shape}")
+        grid = cls.__new__(cls)
+        grid._setup(array)
+        grid.resolution = float(meta.get("resolution", 0.05))
+        x, y, theta = (float(v) for v in meta.get("origin", (0.0, 0.0, 0.0)))
+        grid.origin = (x, y, theta)
+        return grid
+
+    def meta(self) -> dict[str, Any]:
+        return {**super().meta(), "resolution": self.resolution, "origin": list(self.origin)}
+
+    @property
+    def width(self) -> int:
+        return int(self._array.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self._array.shape[0])
+
+    @property
+    def data(self) -> list[int]:
+        """Every cell, row by row (a copy; to_numpy() is the grid itself)."""
+        return [int(v) for v in self._array.reshape(-1)]
+
+    def occupancy(self, grid_x: int, grid_y: int) -> int | None:
+        """The cell's value, None outside the grid."""
+        inside = 0 <= grid_x < self.width and 0 <= grid_y < self.height
+        return int(self._array[grid_y, grid_x]) if inside else None
+
+    def set_occupancy(self, grid_x: int, grid_y: int, value: int) -> bool:
+        """Set a cell (-1..100); False outside the grid."""
+        if not (0 <= grid_x < self.width and 0 <= grid_y < self.height):
+            return False
+        self._array[grid_y, grid_x] = max(-1, min(100, int(value)))
+        return True
+
+    def world_to_grid(self, x: float, y: float) -> tuple[int, int] | None:
+        """The cell holding the point (m), None outside the grid (the origin's rotation is not applied)."""
+        gx, gy = int((x - self.origin[0]) // self.resolution), int((y - self.origin[1]) // self.resolution)
+        return (gx, gy) if 0 <= gx < self.width and 0 <= gy < self.height else None
+
+    def grid_to_world(self, grid_x: int, grid_y: int) -> tuple[float, float] | None:
+        """The centre of a cell (m)."""
+        if self.occupancy(grid_x, grid_y) is None:
+            return None
+        return (self.origin[0] + (grid_x + 0.5) * self.resolution, self.origin[1] + (grid_y + 0.5) * self.resolution)
+
+    def is_free(self, x: float, y: float) -> bool:
+        cell = self.world_to_grid(x, y)
+        return cell is not None and 0 <= self._array[cell[1], cell[0]] < self.OCCUPIED
+
+    def is_occupied(self, x: float, y: float) -> bool:
+        cell = self.world_to_grid(x, y)
+        return cell is not None and self._array[cell[1], cell[0]] >= self.OCCUPIED
+
+    def __repr__(self) -> str:
+        return f"OccupancyGrid({self.width}x{self.height}, resolution={self.resolution})"

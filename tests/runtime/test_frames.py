@@ -67,3 +67,13 @@ def test_a_vga_image_crosses_processes_on_a_topic(ns: str, py: Py) -> None:
     wait_line(pub, "done")
     assert type(got) is horus.Image and (got.height, got.width, got.frame_id) == (480, 640, "front")
     assert int(got.to_numpy().sum()) == 9 * 480 * 640 * 3
+
+
+def test_an_occupancy_grid_as_upstream_has_it_travels_whole() -> None:
+    grid = horus.OccupancyGrid(width=10, height=5, resolution=0.1)
+    assert len(grid.data) == 50 and grid.data[0] == -1  # unknown until seen
+    assert grid.set_occupancy(5, 2, 100) and not grid.set_occupancy(10, 0, 0)
+    grid.set_occupancy(0, 0, 0)
+    assert grid.is_free(0.05, 0.05) and grid.is_occupied(0.55, 0.25) and not grid.is_free(0.55, 0.25)
+    got = codec.decode(bytearray(codec.encode_bytes(grid)))
+    assert type(got) is horus.OccupancyGrid and got == grid and got.occupancy(5, 2) == 100 and got.resolution == 0.1
