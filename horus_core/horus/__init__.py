@@ -59,7 +59,7 @@ def __getattr__(name: str) -> object:
         from .tensor import Tensor
 
         return Tensor
-    if name in ("Image", "DepthImage", "PointCloud", "OccupancyGrid"):
+    if name in ("Image", "DepthImage", "PointCloud", "OccupancyGrid", "CompressedImage"):
         from . import frames
 
         return getattr(frames, name)

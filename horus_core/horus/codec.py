@@ -16,7 +16,7 @@ hook, class lookup or eval anywhere in it. Format 1 (the topic header's
        u64 per dimension, u64 byte count, zero padding to a 16-byte boundary, raw
        C-order data
     X  horus.Tensor: an `a` array, received as a Tensor over it
-    G  horus.Image / DepthImage / PointCloud / OccupancyGrid: u8 kind (1 to 4), a `d` dict of its
+    G  horus.Image / DepthImage / PointCloud / OccupancyGrid / CompressedImage: u8 kind (1 to 5), a `d` dict of its
        metadata (encoding, frame_id, timestamp_ns, ...), an `a` array; received as that class over it
 
 Large buffers (arrays, long bytes) are handed to the publisher as separate

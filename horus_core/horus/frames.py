@@ -1,5 +1,6 @@
-"""Upstream HORUS's large data: Image, DepthImage, PointCloud and OccupancyGrid, each a numpy array
-with a little metadata (encoding, frame_id, timestamp_ns, resolution). numpy is required for them.
+"""Upstream HORUS's large data: Image, DepthImage, PointCloud, OccupancyGrid and CompressedImage,
+each a numpy array with a little metadata (encoding, frame_id, timestamp_ns, ...). numpy is
+required for them.
 
 `to_numpy()` is a view of the frame's own memory. On a topic a frame travels as its metadata and its
 array (codec tag G: one copy into shared memory, one out, never pickled) and arrives as the same
@@ -387,3 +388,37 @@ class OccupancyGrid(Frame):
 
     def __repr__(self) -> str:
         return f"OccupancyGrid({self.width}x{self.height}, resolution={self.resolution})"
+
+
+class CompressedImage(Frame):
+    """An encoded image (`format` "jpeg", "png", ...) of width x height pixels: its bytes, not decoded."""
+
+    __slots__ = ("format", "height", "width")
+    KIND = 5
+
+    def __init__(self, format: str = "jpeg", data: Any = None, width: int = 0, height: int = 0) -> None:
+        self._setup(np.frombuffer(bytes(data or b""), dtype=np.uint8).copy())
+        self.format, self.width, self.height = str(format), int(width), int(height)
+
+    @classmethod
+    def _from_received(cls, array: np.ndarray[Any, Any], meta: dict[str, Any]) -> Frame:
+        if array.dtype.name != "uint8" or array.ndim != 1:
+            raise ValueError(f"a compressed image is bytes, not {array.dtype.name} of shape {array.shape}")
+        image = cls.__new__(cls)
+        image._setup(array)
+        image.format = str(meta.get("format", ""))
+        image.width, image.height = int(meta.get("width", 0)), int(meta.get("height", 0))
+        return image
+
+    def meta(self) -> dict[str, Any]:
+        return {**super().meta(), "format": self.format, "width": self.width, "height": self.height}
+
+    @property
+    def data(self) -> bytes:
+        return self._array.tobytes()
+
+    def data_len(self) -> int:
+        return int(self._array.size)
+
+    def __repr__(self) -> str:
+        return f"CompressedImage({self.format}, {self.width}x{self.height}, {self.data_len()} bytes)"

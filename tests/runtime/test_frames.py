@@ -77,3 +77,11 @@ def test_an_occupancy_grid_as_upstream_has_it_travels_whole() -> None:
     assert grid.is_free(0.05, 0.05) and grid.is_occupied(0.55, 0.25) and not grid.is_free(0.55, 0.25)
     got = codec.decode(bytearray(codec.encode_bytes(grid)))
     assert type(got) is horus.OccupancyGrid and got == grid and got.occupancy(5, 2) == 100 and got.resolution == 0.1
+
+
+def test_a_compressed_image_keeps_its_bytes_and_format() -> None:
+    jpeg = horus.CompressedImage(format="png", data=[0x89, 0x50, 0x4E, 0x47], width=320, height=240)
+    got = codec.decode(bytearray(codec.encode_bytes(jpeg)))
+    assert type(got) is horus.CompressedImage and got.data == bytes([0x89, 0x50, 0x4E, 0x47])
+    assert (got.format, got.width, got.height, got.data_len()) == ("png", 320, 240, 4)
+    assert horus.CompressedImage().data == b""
