@@ -168,6 +168,11 @@ def _package_files() -> list[tuple[str, bytes, int]]:
         rel = path.relative_to(ROOT).as_posix()
         if path.is_file() and "__pycache__" not in rel and path.suffix in (".py", ".pyi", ".typed"):
             files.append((rel, path.read_bytes(), FILE_MODE))
+    # The C node API (horus.capi): its header and node.c with the core's headers and sources, so
+    # compiled nodes build against the installed runtime. module.c is the Python extension's only.
+    for path in sorted([*(ROOT / "capi").iterdir(), *(ROOT / "csrc").iterdir()]):
+        if path.suffix in (".c", ".h") and path.name != "module.c":
+            files.append((f"horus/c/{path.name}", path.read_bytes(), FILE_MODE))
     return files
 
 
@@ -224,7 +229,7 @@ def _sdist_filter(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
 def build_sdist(sdist_directory: str, config_settings: dict | None = None) -> str:
     project = _project()
     base = f"{_dist_name(project)}-{project['version']}"
-    members = ["pyproject.toml", "README.md", "build_backend", "csrc", "horus"]
+    members = ["pyproject.toml", "README.md", "build_backend", "capi", "csrc", "horus"]
     out = Path(sdist_directory) / f"{base}.tar.gz"
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:

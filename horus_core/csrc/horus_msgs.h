@@ -6,6 +6,8 @@
 ** this header instead of misreading messages. On a topic each message travels with its
 ** HORUS_MSG_*_TYPE_ID and HORUS_MSG_*_LAYOUT_HASH; a receiver refuses one whose hash differs.
 ** str fields are UTF-8, NUL-padded, and not NUL-terminated when full.
+** A list (T[..N] in the schema) is `uint16_t NAME_len` and N items, of which the first NAME_len
+** are set; a receiver refuses a NAME_len above N.
 */
 #ifndef HORUS_MSGS_H
 #define HORUS_MSGS_H
@@ -23,6 +25,8 @@ typedef struct horus_msg_cmd_vel {
   uint64_t timestamp_ns;
 } horus_msg_cmd_vel;
 _Static_assert(sizeof(horus_msg_cmd_vel) == 16, "CmdVel: 16 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_CMD_VEL HORUS_MSG_CMD_VEL_TYPE_ID, HORUS_MSG_CMD_VEL_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_cmd_vel)
 _Static_assert(offsetof(horus_msg_cmd_vel, linear) == 0, "CmdVel.linear at 0");
 _Static_assert(offsetof(horus_msg_cmd_vel, angular) == 4, "CmdVel.angular at 4");
 _Static_assert(offsetof(horus_msg_cmd_vel, timestamp_ns) == 8, "CmdVel.timestamp_ns at 8");
@@ -40,6 +44,8 @@ typedef struct horus_msg_twist {
   uint64_t timestamp_ns;
 } horus_msg_twist;
 _Static_assert(sizeof(horus_msg_twist) == 56, "Twist: 56 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TWIST HORUS_MSG_TWIST_TYPE_ID, HORUS_MSG_TWIST_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_twist)
 _Static_assert(offsetof(horus_msg_twist, linear_x) == 0, "Twist.linear_x at 0");
 _Static_assert(offsetof(horus_msg_twist, linear_y) == 8, "Twist.linear_y at 8");
 _Static_assert(offsetof(horus_msg_twist, linear_z) == 16, "Twist.linear_z at 16");
@@ -57,6 +63,8 @@ typedef struct horus_msg_vector3 {
   double z;
 } horus_msg_vector3;
 _Static_assert(sizeof(horus_msg_vector3) == 24, "Vector3: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_VECTOR3 HORUS_MSG_VECTOR3_TYPE_ID, HORUS_MSG_VECTOR3_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_vector3)
 _Static_assert(offsetof(horus_msg_vector3, x) == 0, "Vector3.x at 0");
 _Static_assert(offsetof(horus_msg_vector3, y) == 8, "Vector3.y at 8");
 _Static_assert(offsetof(horus_msg_vector3, z) == 16, "Vector3.z at 16");
@@ -70,6 +78,8 @@ typedef struct horus_msg_point3 {
   double z;
 } horus_msg_point3;
 _Static_assert(sizeof(horus_msg_point3) == 24, "Point3: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_POINT3 HORUS_MSG_POINT3_TYPE_ID, HORUS_MSG_POINT3_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_point3)
 _Static_assert(offsetof(horus_msg_point3, x) == 0, "Point3.x at 0");
 _Static_assert(offsetof(horus_msg_point3, y) == 8, "Point3.y at 8");
 _Static_assert(offsetof(horus_msg_point3, z) == 16, "Point3.z at 16");
@@ -84,6 +94,8 @@ typedef struct horus_msg_quaternion {
   double w;
 } horus_msg_quaternion;
 _Static_assert(sizeof(horus_msg_quaternion) == 32, "Quaternion: 32 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_QUATERNION HORUS_MSG_QUATERNION_TYPE_ID, HORUS_MSG_QUATERNION_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_quaternion)
 _Static_assert(offsetof(horus_msg_quaternion, x) == 0, "Quaternion.x at 0");
 _Static_assert(offsetof(horus_msg_quaternion, y) == 8, "Quaternion.y at 8");
 _Static_assert(offsetof(horus_msg_quaternion, z) == 16, "Quaternion.z at 16");
@@ -99,6 +111,8 @@ typedef struct horus_msg_pose2d {
   uint64_t timestamp_ns;
 } horus_msg_pose2d;
 _Static_assert(sizeof(horus_msg_pose2d) == 32, "Pose2D: 32 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_POSE2D HORUS_MSG_POSE2D_TYPE_ID, HORUS_MSG_POSE2D_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_pose2d)
 _Static_assert(offsetof(horus_msg_pose2d, x) == 0, "Pose2D.x at 0");
 _Static_assert(offsetof(horus_msg_pose2d, y) == 8, "Pose2D.y at 8");
 _Static_assert(offsetof(horus_msg_pose2d, theta) == 16, "Pose2D.theta at 16");
@@ -118,6 +132,8 @@ typedef struct horus_msg_pose3d {
   uint64_t timestamp_ns;
 } horus_msg_pose3d;
 _Static_assert(sizeof(horus_msg_pose3d) == 64, "Pose3D: 64 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_POSE3D HORUS_MSG_POSE3D_TYPE_ID, HORUS_MSG_POSE3D_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_pose3d)
 _Static_assert(offsetof(horus_msg_pose3d, x) == 0, "Pose3D.x at 0");
 _Static_assert(offsetof(horus_msg_pose3d, y) == 8, "Pose3D.y at 8");
 _Static_assert(offsetof(horus_msg_pose3d, z) == 16, "Pose3D.z at 16");
@@ -140,6 +156,8 @@ typedef struct horus_msg_imu {
   uint64_t timestamp_ns;
 } horus_msg_imu;
 _Static_assert(sizeof(horus_msg_imu) == 56, "Imu: 56 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_IMU HORUS_MSG_IMU_TYPE_ID, HORUS_MSG_IMU_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_imu)
 _Static_assert(offsetof(horus_msg_imu, accel_x) == 0, "Imu.accel_x at 0");
 _Static_assert(offsetof(horus_msg_imu, accel_y) == 8, "Imu.accel_y at 8");
 _Static_assert(offsetof(horus_msg_imu, accel_z) == 16, "Imu.accel_z at 16");
@@ -160,6 +178,8 @@ typedef struct horus_msg_odometry {
   uint64_t timestamp_ns;
 } horus_msg_odometry;
 _Static_assert(sizeof(horus_msg_odometry) == 48, "Odometry: 48 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_ODOMETRY HORUS_MSG_ODOMETRY_TYPE_ID, HORUS_MSG_ODOMETRY_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_odometry)
 _Static_assert(offsetof(horus_msg_odometry, x) == 0, "Odometry.x at 0");
 _Static_assert(offsetof(horus_msg_odometry, y) == 8, "Odometry.y at 8");
 _Static_assert(offsetof(horus_msg_odometry, theta) == 16, "Odometry.theta at 16");
@@ -182,6 +202,8 @@ typedef struct horus_msg_laser_scan {
   float scan_time;
 } horus_msg_laser_scan;
 _Static_assert(sizeof(horus_msg_laser_scan) == 1480, "LaserScan: 1480 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_LASER_SCAN HORUS_MSG_LASER_SCAN_TYPE_ID, HORUS_MSG_LASER_SCAN_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_laser_scan)
 _Static_assert(offsetof(horus_msg_laser_scan, angle_min) == 0, "LaserScan.angle_min at 0");
 _Static_assert(offsetof(horus_msg_laser_scan, angle_max) == 4, "LaserScan.angle_max at 4");
 _Static_assert(offsetof(horus_msg_laser_scan, angle_increment) == 8, "LaserScan.angle_increment at 8");
@@ -204,6 +226,8 @@ typedef struct horus_msg_battery_state {
   uint64_t timestamp_ns;
 } horus_msg_battery_state;
 _Static_assert(sizeof(horus_msg_battery_state) == 32, "BatteryState: 32 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_BATTERY_STATE HORUS_MSG_BATTERY_STATE_TYPE_ID, HORUS_MSG_BATTERY_STATE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_battery_state)
 _Static_assert(offsetof(horus_msg_battery_state, voltage) == 0, "BatteryState.voltage at 0");
 _Static_assert(offsetof(horus_msg_battery_state, percentage) == 4, "BatteryState.percentage at 4");
 _Static_assert(offsetof(horus_msg_battery_state, current) == 8, "BatteryState.current at 8");
@@ -225,6 +249,8 @@ typedef struct horus_msg_motor_command {
   uint64_t timestamp_ns;
 } horus_msg_motor_command;
 _Static_assert(sizeof(horus_msg_motor_command) == 56, "MotorCommand: 56 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_MOTOR_COMMAND HORUS_MSG_MOTOR_COMMAND_TYPE_ID, HORUS_MSG_MOTOR_COMMAND_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_motor_command)
 _Static_assert(offsetof(horus_msg_motor_command, motor_id) == 0, "MotorCommand.motor_id at 0");
 _Static_assert(offsetof(horus_msg_motor_command, mode) == 2, "MotorCommand.mode at 2");
 _Static_assert(offsetof(horus_msg_motor_command, target) == 8, "MotorCommand.target at 8");
@@ -245,6 +271,8 @@ typedef struct horus_msg_servo_command {
   uint64_t timestamp_ns;
 } horus_msg_servo_command;
 _Static_assert(sizeof(horus_msg_servo_command) == 24, "ServoCommand: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_SERVO_COMMAND HORUS_MSG_SERVO_COMMAND_TYPE_ID, HORUS_MSG_SERVO_COMMAND_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_servo_command)
 _Static_assert(offsetof(horus_msg_servo_command, servo_id) == 0, "ServoCommand.servo_id at 0");
 _Static_assert(offsetof(horus_msg_servo_command, position) == 4, "ServoCommand.position at 4");
 _Static_assert(offsetof(horus_msg_servo_command, speed) == 8, "ServoCommand.speed at 8");
@@ -262,6 +290,8 @@ typedef struct horus_msg_differential_drive_command {
   uint64_t timestamp_ns;
 } horus_msg_differential_drive_command;
 _Static_assert(sizeof(horus_msg_differential_drive_command) == 40, "DifferentialDriveCommand: 40 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_DIFFERENTIAL_DRIVE_COMMAND HORUS_MSG_DIFFERENTIAL_DRIVE_COMMAND_TYPE_ID, HORUS_MSG_DIFFERENTIAL_DRIVE_COMMAND_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_differential_drive_command)
 _Static_assert(offsetof(horus_msg_differential_drive_command, left_velocity) == 0, "DifferentialDriveCommand.left_velocity at 0");
 _Static_assert(offsetof(horus_msg_differential_drive_command, right_velocity) == 8, "DifferentialDriveCommand.right_velocity at 8");
 _Static_assert(offsetof(horus_msg_differential_drive_command, max_acceleration) == 16, "DifferentialDriveCommand.max_acceleration at 16");
@@ -279,6 +309,8 @@ typedef struct horus_msg_emergency_stop {
   bool auto_reset;
 } horus_msg_emergency_stop;
 _Static_assert(sizeof(horus_msg_emergency_stop) == 120, "EmergencyStop: 120 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_EMERGENCY_STOP HORUS_MSG_EMERGENCY_STOP_TYPE_ID, HORUS_MSG_EMERGENCY_STOP_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_emergency_stop)
 _Static_assert(offsetof(horus_msg_emergency_stop, engaged) == 0, "EmergencyStop.engaged at 0");
 _Static_assert(offsetof(horus_msg_emergency_stop, reason) == 1, "EmergencyStop.reason at 1");
 _Static_assert(offsetof(horus_msg_emergency_stop, timestamp_ns) == 72, "EmergencyStop.timestamp_ns at 72");
@@ -297,6 +329,8 @@ typedef struct horus_msg_heartbeat {
   double uptime;
 } horus_msg_heartbeat;
 _Static_assert(sizeof(horus_msg_heartbeat) == 72, "Heartbeat: 72 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_HEARTBEAT HORUS_MSG_HEARTBEAT_TYPE_ID, HORUS_MSG_HEARTBEAT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_heartbeat)
 _Static_assert(offsetof(horus_msg_heartbeat, node_name) == 0, "Heartbeat.node_name at 0");
 _Static_assert(offsetof(horus_msg_heartbeat, node_id) == 32, "Heartbeat.node_id at 32");
 _Static_assert(offsetof(horus_msg_heartbeat, timestamp_ns) == 40, "Heartbeat.timestamp_ns at 40");
@@ -316,6 +350,8 @@ typedef struct horus_msg_clock {
   uint64_t timestamp_ns;
 } horus_msg_clock;
 _Static_assert(sizeof(horus_msg_clock) == 40, "Clock: 40 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_CLOCK HORUS_MSG_CLOCK_TYPE_ID, HORUS_MSG_CLOCK_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_clock)
 _Static_assert(offsetof(horus_msg_clock, clock_ns) == 0, "Clock.clock_ns at 0");
 _Static_assert(offsetof(horus_msg_clock, realtime_ns) == 8, "Clock.realtime_ns at 8");
 _Static_assert(offsetof(horus_msg_clock, sim_speed) == 16, "Clock.sim_speed at 16");
@@ -334,6 +370,8 @@ typedef struct horus_msg_diagnostic_status {
   uint64_t timestamp_ns;
 } horus_msg_diagnostic_status;
 _Static_assert(sizeof(horus_msg_diagnostic_status) == 176, "DiagnosticStatus: 176 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_DIAGNOSTIC_STATUS HORUS_MSG_DIAGNOSTIC_STATUS_TYPE_ID, HORUS_MSG_DIAGNOSTIC_STATUS_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_diagnostic_status)
 _Static_assert(offsetof(horus_msg_diagnostic_status, level) == 0, "DiagnosticStatus.level at 0");
 _Static_assert(offsetof(horus_msg_diagnostic_status, code) == 4, "DiagnosticStatus.code at 4");
 _Static_assert(offsetof(horus_msg_diagnostic_status, message) == 8, "DiagnosticStatus.message at 8");
@@ -352,11 +390,994 @@ typedef struct horus_msg_range_sensor {
   uint64_t timestamp_ns;
 } horus_msg_range_sensor;
 _Static_assert(sizeof(horus_msg_range_sensor) == 32, "RangeSensor: 32 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_RANGE_SENSOR HORUS_MSG_RANGE_SENSOR_TYPE_ID, HORUS_MSG_RANGE_SENSOR_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_range_sensor)
 _Static_assert(offsetof(horus_msg_range_sensor, range) == 0, "RangeSensor.range at 0");
 _Static_assert(offsetof(horus_msg_range_sensor, sensor_type) == 4, "RangeSensor.sensor_type at 4");
 _Static_assert(offsetof(horus_msg_range_sensor, field_of_view) == 8, "RangeSensor.field_of_view at 8");
 _Static_assert(offsetof(horus_msg_range_sensor, min_range) == 12, "RangeSensor.min_range at 12");
 _Static_assert(offsetof(horus_msg_range_sensor, max_range) == 16, "RangeSensor.max_range at 16");
 _Static_assert(offsetof(horus_msg_range_sensor, timestamp_ns) == 24, "RangeSensor.timestamp_ns at 24");
+
+/* TransformStamped (topic "transform"): A translation (m) and rotation (quaternion) between two frames. */
+#define HORUS_MSG_TRANSFORM_STAMPED_TYPE_ID 0xf9d86fe8u
+#define HORUS_MSG_TRANSFORM_STAMPED_LAYOUT_HASH 0x6abf1c4b645b216eull
+typedef struct horus_msg_transform_stamped {
+  double tx;
+  double ty;
+  double tz;
+  double rx;
+  double ry;
+  double rz;
+  double rw;
+  uint64_t timestamp_ns;
+} horus_msg_transform_stamped;
+_Static_assert(sizeof(horus_msg_transform_stamped) == 64, "TransformStamped: 64 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TRANSFORM_STAMPED HORUS_MSG_TRANSFORM_STAMPED_TYPE_ID, HORUS_MSG_TRANSFORM_STAMPED_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_transform_stamped)
+_Static_assert(offsetof(horus_msg_transform_stamped, tx) == 0, "TransformStamped.tx at 0");
+_Static_assert(offsetof(horus_msg_transform_stamped, ty) == 8, "TransformStamped.ty at 8");
+_Static_assert(offsetof(horus_msg_transform_stamped, tz) == 16, "TransformStamped.tz at 16");
+_Static_assert(offsetof(horus_msg_transform_stamped, rx) == 24, "TransformStamped.rx at 24");
+_Static_assert(offsetof(horus_msg_transform_stamped, ry) == 32, "TransformStamped.ry at 32");
+_Static_assert(offsetof(horus_msg_transform_stamped, rz) == 40, "TransformStamped.rz at 40");
+_Static_assert(offsetof(horus_msg_transform_stamped, rw) == 48, "TransformStamped.rw at 48");
+_Static_assert(offsetof(horus_msg_transform_stamped, timestamp_ns) == 56, "TransformStamped.timestamp_ns at 56");
+
+/* PoseStamped (topic "pose_stamped"): A 3D pose in a named frame. */
+#define HORUS_MSG_POSE_STAMPED_TYPE_ID 0x5d7113f7u
+#define HORUS_MSG_POSE_STAMPED_LAYOUT_HASH 0x3260ce7f5a5ce906ull
+typedef struct horus_msg_pose_stamped {
+  double x;
+  double y;
+  double z;
+  double qx;
+  double qy;
+  double qz;
+  double qw;
+  char frame_id[32];
+  uint64_t timestamp_ns;
+} horus_msg_pose_stamped;
+_Static_assert(sizeof(horus_msg_pose_stamped) == 96, "PoseStamped: 96 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_POSE_STAMPED HORUS_MSG_POSE_STAMPED_TYPE_ID, HORUS_MSG_POSE_STAMPED_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_pose_stamped)
+_Static_assert(offsetof(horus_msg_pose_stamped, x) == 0, "PoseStamped.x at 0");
+_Static_assert(offsetof(horus_msg_pose_stamped, y) == 8, "PoseStamped.y at 8");
+_Static_assert(offsetof(horus_msg_pose_stamped, z) == 16, "PoseStamped.z at 16");
+_Static_assert(offsetof(horus_msg_pose_stamped, qx) == 24, "PoseStamped.qx at 24");
+_Static_assert(offsetof(horus_msg_pose_stamped, qy) == 32, "PoseStamped.qy at 32");
+_Static_assert(offsetof(horus_msg_pose_stamped, qz) == 40, "PoseStamped.qz at 40");
+_Static_assert(offsetof(horus_msg_pose_stamped, qw) == 48, "PoseStamped.qw at 48");
+_Static_assert(offsetof(horus_msg_pose_stamped, frame_id) == 56, "PoseStamped.frame_id at 56");
+_Static_assert(offsetof(horus_msg_pose_stamped, timestamp_ns) == 88, "PoseStamped.timestamp_ns at 88");
+
+/* PoseWithCovariance (topic "pose_cov"): A 3D pose with its 6x6 covariance (row-major: x, y, z, roll, pitch, yaw). */
+#define HORUS_MSG_POSE_WITH_COVARIANCE_TYPE_ID 0x3b88a69bu
+#define HORUS_MSG_POSE_WITH_COVARIANCE_LAYOUT_HASH 0xb01ff8d4214e7be2ull
+typedef struct horus_msg_pose_with_covariance {
+  double x;
+  double y;
+  double z;
+  double qx;
+  double qy;
+  double qz;
+  double qw;
+  char frame_id[32];
+  uint64_t timestamp_ns;
+  double covariance[36];
+} horus_msg_pose_with_covariance;
+_Static_assert(sizeof(horus_msg_pose_with_covariance) == 384, "PoseWithCovariance: 384 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_POSE_WITH_COVARIANCE HORUS_MSG_POSE_WITH_COVARIANCE_TYPE_ID, HORUS_MSG_POSE_WITH_COVARIANCE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_pose_with_covariance)
+_Static_assert(offsetof(horus_msg_pose_with_covariance, x) == 0, "PoseWithCovariance.x at 0");
+_Static_assert(offsetof(horus_msg_pose_with_covariance, y) == 8, "PoseWithCovariance.y at 8");
+_Static_assert(offsetof(horus_msg_pose_with_covariance, z) == 16, "PoseWithCovariance.z at 16");
+_Static_assert(offsetof(horus_msg_pose_with_covariance, qx) == 24, "PoseWithCovariance.qx at 24");
+_Static_assert(offsetof(horus_msg_pose_with_covariance, qy) == 32, "PoseWithCovariance.qy at 32");
+_Static_assert(offsetof(horus_msg_pose_with_covariance, qz) == 40, "PoseWithCovariance.qz at 40");
+_Static_assert(offsetof(horus_msg_pose_with_covariance, qw) == 48, "PoseWithCovariance.qw at 48");
+_Static_assert(offsetof(horus_msg_pose_with_covariance, frame_id) == 56, "PoseWithCovariance.frame_id at 56");
+_Static_assert(offsetof(horus_msg_pose_with_covariance, timestamp_ns) == 88, "PoseWithCovariance.timestamp_ns at 88");
+_Static_assert(offsetof(horus_msg_pose_with_covariance, covariance) == 96, "PoseWithCovariance.covariance at 96");
+
+/* TwistWithCovariance (topic "twist_cov"): A 3D velocity with its 6x6 covariance (row-major: vx, vy, vz, wx, wy, wz). */
+#define HORUS_MSG_TWIST_WITH_COVARIANCE_TYPE_ID 0xe3f752c9u
+#define HORUS_MSG_TWIST_WITH_COVARIANCE_LAYOUT_HASH 0x273f5c1b72a3d907ull
+typedef struct horus_msg_twist_with_covariance {
+  double linear_x;
+  double linear_y;
+  double linear_z;
+  double angular_x;
+  double angular_y;
+  double angular_z;
+  char frame_id[32];
+  uint64_t timestamp_ns;
+  double covariance[36];
+} horus_msg_twist_with_covariance;
+_Static_assert(sizeof(horus_msg_twist_with_covariance) == 376, "TwistWithCovariance: 376 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TWIST_WITH_COVARIANCE HORUS_MSG_TWIST_WITH_COVARIANCE_TYPE_ID, HORUS_MSG_TWIST_WITH_COVARIANCE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_twist_with_covariance)
+_Static_assert(offsetof(horus_msg_twist_with_covariance, linear_x) == 0, "TwistWithCovariance.linear_x at 0");
+_Static_assert(offsetof(horus_msg_twist_with_covariance, linear_y) == 8, "TwistWithCovariance.linear_y at 8");
+_Static_assert(offsetof(horus_msg_twist_with_covariance, linear_z) == 16, "TwistWithCovariance.linear_z at 16");
+_Static_assert(offsetof(horus_msg_twist_with_covariance, angular_x) == 24, "TwistWithCovariance.angular_x at 24");
+_Static_assert(offsetof(horus_msg_twist_with_covariance, angular_y) == 32, "TwistWithCovariance.angular_y at 32");
+_Static_assert(offsetof(horus_msg_twist_with_covariance, angular_z) == 40, "TwistWithCovariance.angular_z at 40");
+_Static_assert(offsetof(horus_msg_twist_with_covariance, frame_id) == 48, "TwistWithCovariance.frame_id at 48");
+_Static_assert(offsetof(horus_msg_twist_with_covariance, timestamp_ns) == 80, "TwistWithCovariance.timestamp_ns at 80");
+_Static_assert(offsetof(horus_msg_twist_with_covariance, covariance) == 88, "TwistWithCovariance.covariance at 88");
+
+/* Accel (topic "accel"): Linear (m/s^2) and angular (rad/s^2) acceleration in 3D. */
+#define HORUS_MSG_ACCEL_TYPE_ID 0xbcb96ca3u
+#define HORUS_MSG_ACCEL_LAYOUT_HASH 0x3c445a545ac4f059ull
+typedef struct horus_msg_accel {
+  double linear_x;
+  double linear_y;
+  double linear_z;
+  double angular_x;
+  double angular_y;
+  double angular_z;
+  uint64_t timestamp_ns;
+} horus_msg_accel;
+_Static_assert(sizeof(horus_msg_accel) == 56, "Accel: 56 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_ACCEL HORUS_MSG_ACCEL_TYPE_ID, HORUS_MSG_ACCEL_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_accel)
+_Static_assert(offsetof(horus_msg_accel, linear_x) == 0, "Accel.linear_x at 0");
+_Static_assert(offsetof(horus_msg_accel, linear_y) == 8, "Accel.linear_y at 8");
+_Static_assert(offsetof(horus_msg_accel, linear_z) == 16, "Accel.linear_z at 16");
+_Static_assert(offsetof(horus_msg_accel, angular_x) == 24, "Accel.angular_x at 24");
+_Static_assert(offsetof(horus_msg_accel, angular_y) == 32, "Accel.angular_y at 32");
+_Static_assert(offsetof(horus_msg_accel, angular_z) == 40, "Accel.angular_z at 40");
+_Static_assert(offsetof(horus_msg_accel, timestamp_ns) == 48, "Accel.timestamp_ns at 48");
+
+/* AccelStamped (topic "accel_stamped"): An acceleration in a named frame. */
+#define HORUS_MSG_ACCEL_STAMPED_TYPE_ID 0x90543d12u
+#define HORUS_MSG_ACCEL_STAMPED_LAYOUT_HASH 0xab9bb383984d1891ull
+typedef struct horus_msg_accel_stamped {
+  double linear_x;
+  double linear_y;
+  double linear_z;
+  double angular_x;
+  double angular_y;
+  double angular_z;
+  char frame_id[32];
+  uint64_t timestamp_ns;
+} horus_msg_accel_stamped;
+_Static_assert(sizeof(horus_msg_accel_stamped) == 88, "AccelStamped: 88 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_ACCEL_STAMPED HORUS_MSG_ACCEL_STAMPED_TYPE_ID, HORUS_MSG_ACCEL_STAMPED_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_accel_stamped)
+_Static_assert(offsetof(horus_msg_accel_stamped, linear_x) == 0, "AccelStamped.linear_x at 0");
+_Static_assert(offsetof(horus_msg_accel_stamped, linear_y) == 8, "AccelStamped.linear_y at 8");
+_Static_assert(offsetof(horus_msg_accel_stamped, linear_z) == 16, "AccelStamped.linear_z at 16");
+_Static_assert(offsetof(horus_msg_accel_stamped, angular_x) == 24, "AccelStamped.angular_x at 24");
+_Static_assert(offsetof(horus_msg_accel_stamped, angular_y) == 32, "AccelStamped.angular_y at 32");
+_Static_assert(offsetof(horus_msg_accel_stamped, angular_z) == 40, "AccelStamped.angular_z at 40");
+_Static_assert(offsetof(horus_msg_accel_stamped, frame_id) == 48, "AccelStamped.frame_id at 48");
+_Static_assert(offsetof(horus_msg_accel_stamped, timestamp_ns) == 80, "AccelStamped.timestamp_ns at 80");
+
+/* PidConfig (topic "pid_config"): Gains and limits for one PID controller. */
+#define HORUS_MSG_PID_CONFIG_TYPE_ID 0x2f5c4027u
+#define HORUS_MSG_PID_CONFIG_LAYOUT_HASH 0x160cb8730317a8bcull
+typedef struct horus_msg_pid_config {
+  double kp;
+  double ki;
+  double kd;
+  uint8_t controller_id;
+  double integral_limit;
+  double output_limit;
+  bool anti_windup;
+  uint64_t timestamp_ns;
+} horus_msg_pid_config;
+_Static_assert(sizeof(horus_msg_pid_config) == 64, "PidConfig: 64 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_PID_CONFIG HORUS_MSG_PID_CONFIG_TYPE_ID, HORUS_MSG_PID_CONFIG_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_pid_config)
+_Static_assert(offsetof(horus_msg_pid_config, kp) == 0, "PidConfig.kp at 0");
+_Static_assert(offsetof(horus_msg_pid_config, ki) == 8, "PidConfig.ki at 8");
+_Static_assert(offsetof(horus_msg_pid_config, kd) == 16, "PidConfig.kd at 16");
+_Static_assert(offsetof(horus_msg_pid_config, controller_id) == 24, "PidConfig.controller_id at 24");
+_Static_assert(offsetof(horus_msg_pid_config, integral_limit) == 32, "PidConfig.integral_limit at 32");
+_Static_assert(offsetof(horus_msg_pid_config, output_limit) == 40, "PidConfig.output_limit at 40");
+_Static_assert(offsetof(horus_msg_pid_config, anti_windup) == 48, "PidConfig.anti_windup at 48");
+_Static_assert(offsetof(horus_msg_pid_config, timestamp_ns) == 56, "PidConfig.timestamp_ns at 56");
+
+/* TrajectoryPoint (topic "trajectory_point"): One point of a trajectory: position, velocity, acceleration, orientation, when. */
+#define HORUS_MSG_TRAJECTORY_POINT_TYPE_ID 0x5448958eu
+#define HORUS_MSG_TRAJECTORY_POINT_LAYOUT_HASH 0xed8b98d2a10f754dull
+typedef struct horus_msg_trajectory_point {
+  double position[3];
+  double velocity[3];
+  double acceleration[3];
+  double orientation[4];
+  double angular_velocity[3];
+  double time_from_start;
+} horus_msg_trajectory_point;
+_Static_assert(sizeof(horus_msg_trajectory_point) == 136, "TrajectoryPoint: 136 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TRAJECTORY_POINT HORUS_MSG_TRAJECTORY_POINT_TYPE_ID, HORUS_MSG_TRAJECTORY_POINT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_trajectory_point)
+_Static_assert(offsetof(horus_msg_trajectory_point, position) == 0, "TrajectoryPoint.position at 0");
+_Static_assert(offsetof(horus_msg_trajectory_point, velocity) == 24, "TrajectoryPoint.velocity at 24");
+_Static_assert(offsetof(horus_msg_trajectory_point, acceleration) == 48, "TrajectoryPoint.acceleration at 48");
+_Static_assert(offsetof(horus_msg_trajectory_point, orientation) == 72, "TrajectoryPoint.orientation at 72");
+_Static_assert(offsetof(horus_msg_trajectory_point, angular_velocity) == 104, "TrajectoryPoint.angular_velocity at 104");
+_Static_assert(offsetof(horus_msg_trajectory_point, time_from_start) == 128, "TrajectoryPoint.time_from_start at 128");
+
+/* JointState (topic "joint_states"): Positions (rad or m), velocities and efforts of up to 16 named joints. */
+#define HORUS_MSG_JOINT_STATE_TYPE_ID 0x147d96deu
+#define HORUS_MSG_JOINT_STATE_LAYOUT_HASH 0x5a717bd7e1d373b6ull
+typedef struct horus_msg_joint_state {
+  uint16_t names_len; /* how many of names are set */
+  char names[16][32];
+  uint16_t positions_len; /* how many of positions are set */
+  double positions[16];
+  uint16_t velocities_len; /* how many of velocities are set */
+  double velocities[16];
+  uint16_t efforts_len; /* how many of efforts are set */
+  double efforts[16];
+  uint64_t timestamp_ns;
+} horus_msg_joint_state;
+_Static_assert(sizeof(horus_msg_joint_state) == 928, "JointState: 928 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_JOINT_STATE HORUS_MSG_JOINT_STATE_TYPE_ID, HORUS_MSG_JOINT_STATE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_joint_state)
+_Static_assert(offsetof(horus_msg_joint_state, names_len) == 0, "JointState.names_len at 0");
+_Static_assert(offsetof(horus_msg_joint_state, names) == 2, "JointState.names at 2");
+_Static_assert(offsetof(horus_msg_joint_state, positions_len) == 514, "JointState.positions_len at 514");
+_Static_assert(offsetof(horus_msg_joint_state, positions) == 520, "JointState.positions at 520");
+_Static_assert(offsetof(horus_msg_joint_state, velocities_len) == 648, "JointState.velocities_len at 648");
+_Static_assert(offsetof(horus_msg_joint_state, velocities) == 656, "JointState.velocities at 656");
+_Static_assert(offsetof(horus_msg_joint_state, efforts_len) == 784, "JointState.efforts_len at 784");
+_Static_assert(offsetof(horus_msg_joint_state, efforts) == 792, "JointState.efforts at 792");
+_Static_assert(offsetof(horus_msg_joint_state, timestamp_ns) == 920, "JointState.timestamp_ns at 920");
+
+/* JointCommand (topic "joint_cmd"): Targets for up to 16 named joints; modes: 0 position, 1 velocity, 2 effort. */
+#define HORUS_MSG_JOINT_COMMAND_TYPE_ID 0xad4370e5u
+#define HORUS_MSG_JOINT_COMMAND_LAYOUT_HASH 0x26b2e98cb253a59cull
+typedef struct horus_msg_joint_command {
+  uint16_t names_len; /* how many of names are set */
+  char names[16][32];
+  uint16_t positions_len; /* how many of positions are set */
+  double positions[16];
+  uint16_t velocities_len; /* how many of velocities are set */
+  double velocities[16];
+  uint16_t efforts_len; /* how many of efforts are set */
+  double efforts[16];
+  uint16_t modes_len; /* how many of modes are set */
+  uint8_t modes[16];
+  uint64_t timestamp_ns;
+} horus_msg_joint_command;
+_Static_assert(sizeof(horus_msg_joint_command) == 952, "JointCommand: 952 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_JOINT_COMMAND HORUS_MSG_JOINT_COMMAND_TYPE_ID, HORUS_MSG_JOINT_COMMAND_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_joint_command)
+_Static_assert(offsetof(horus_msg_joint_command, names_len) == 0, "JointCommand.names_len at 0");
+_Static_assert(offsetof(horus_msg_joint_command, names) == 2, "JointCommand.names at 2");
+_Static_assert(offsetof(horus_msg_joint_command, positions_len) == 514, "JointCommand.positions_len at 514");
+_Static_assert(offsetof(horus_msg_joint_command, positions) == 520, "JointCommand.positions at 520");
+_Static_assert(offsetof(horus_msg_joint_command, velocities_len) == 648, "JointCommand.velocities_len at 648");
+_Static_assert(offsetof(horus_msg_joint_command, velocities) == 656, "JointCommand.velocities at 656");
+_Static_assert(offsetof(horus_msg_joint_command, efforts_len) == 784, "JointCommand.efforts_len at 784");
+_Static_assert(offsetof(horus_msg_joint_command, efforts) == 792, "JointCommand.efforts at 792");
+_Static_assert(offsetof(horus_msg_joint_command, modes_len) == 920, "JointCommand.modes_len at 920");
+_Static_assert(offsetof(horus_msg_joint_command, modes) == 922, "JointCommand.modes at 922");
+_Static_assert(offsetof(horus_msg_joint_command, timestamp_ns) == 944, "JointCommand.timestamp_ns at 944");
+
+/* NavSatFix (topic "gps"): A GNSS fix: latitude and longitude (degrees), altitude (m above WGS84). */
+#define HORUS_MSG_NAV_SAT_FIX_TYPE_ID 0x9c87f3cbu
+#define HORUS_MSG_NAV_SAT_FIX_LAYOUT_HASH 0x45650c2ed98518c7ull
+typedef struct horus_msg_nav_sat_fix {
+  double latitude;
+  double longitude;
+  double altitude;
+  uint64_t timestamp_ns;
+  uint8_t status;
+  uint16_t satellites_visible;
+  float hdop;
+  float vdop;
+  float speed;
+  float heading;
+} horus_msg_nav_sat_fix;
+_Static_assert(sizeof(horus_msg_nav_sat_fix) == 56, "NavSatFix: 56 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_NAV_SAT_FIX HORUS_MSG_NAV_SAT_FIX_TYPE_ID, HORUS_MSG_NAV_SAT_FIX_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_nav_sat_fix)
+_Static_assert(offsetof(horus_msg_nav_sat_fix, latitude) == 0, "NavSatFix.latitude at 0");
+_Static_assert(offsetof(horus_msg_nav_sat_fix, longitude) == 8, "NavSatFix.longitude at 8");
+_Static_assert(offsetof(horus_msg_nav_sat_fix, altitude) == 16, "NavSatFix.altitude at 16");
+_Static_assert(offsetof(horus_msg_nav_sat_fix, timestamp_ns) == 24, "NavSatFix.timestamp_ns at 24");
+_Static_assert(offsetof(horus_msg_nav_sat_fix, status) == 32, "NavSatFix.status at 32");
+_Static_assert(offsetof(horus_msg_nav_sat_fix, satellites_visible) == 34, "NavSatFix.satellites_visible at 34");
+_Static_assert(offsetof(horus_msg_nav_sat_fix, hdop) == 36, "NavSatFix.hdop at 36");
+_Static_assert(offsetof(horus_msg_nav_sat_fix, vdop) == 40, "NavSatFix.vdop at 40");
+_Static_assert(offsetof(horus_msg_nav_sat_fix, speed) == 44, "NavSatFix.speed at 44");
+_Static_assert(offsetof(horus_msg_nav_sat_fix, heading) == 48, "NavSatFix.heading at 48");
+
+/* MagneticField (topic "mag"): A magnetometer reading (T). */
+#define HORUS_MSG_MAGNETIC_FIELD_TYPE_ID 0xa627bfebu
+#define HORUS_MSG_MAGNETIC_FIELD_LAYOUT_HASH 0xa2ec9733d895e6e3ull
+typedef struct horus_msg_magnetic_field {
+  double x;
+  double y;
+  double z;
+  uint64_t timestamp_ns;
+} horus_msg_magnetic_field;
+_Static_assert(sizeof(horus_msg_magnetic_field) == 32, "MagneticField: 32 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_MAGNETIC_FIELD HORUS_MSG_MAGNETIC_FIELD_TYPE_ID, HORUS_MSG_MAGNETIC_FIELD_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_magnetic_field)
+_Static_assert(offsetof(horus_msg_magnetic_field, x) == 0, "MagneticField.x at 0");
+_Static_assert(offsetof(horus_msg_magnetic_field, y) == 8, "MagneticField.y at 8");
+_Static_assert(offsetof(horus_msg_magnetic_field, z) == 16, "MagneticField.z at 16");
+_Static_assert(offsetof(horus_msg_magnetic_field, timestamp_ns) == 24, "MagneticField.timestamp_ns at 24");
+
+/* Temperature (topic "temperature"): A temperature (C) and its variance. */
+#define HORUS_MSG_TEMPERATURE_TYPE_ID 0x114cd228u
+#define HORUS_MSG_TEMPERATURE_LAYOUT_HASH 0xe9aece2fe1129217ull
+typedef struct horus_msg_temperature {
+  double temperature;
+  double variance;
+  uint64_t timestamp_ns;
+} horus_msg_temperature;
+_Static_assert(sizeof(horus_msg_temperature) == 24, "Temperature: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TEMPERATURE HORUS_MSG_TEMPERATURE_TYPE_ID, HORUS_MSG_TEMPERATURE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_temperature)
+_Static_assert(offsetof(horus_msg_temperature, temperature) == 0, "Temperature.temperature at 0");
+_Static_assert(offsetof(horus_msg_temperature, variance) == 8, "Temperature.variance at 8");
+_Static_assert(offsetof(horus_msg_temperature, timestamp_ns) == 16, "Temperature.timestamp_ns at 16");
+
+/* FluidPressure (topic "pressure"): A pressure (Pa) and its variance. */
+#define HORUS_MSG_FLUID_PRESSURE_TYPE_ID 0x792e5c26u
+#define HORUS_MSG_FLUID_PRESSURE_LAYOUT_HASH 0xc3d4400510de18ecull
+typedef struct horus_msg_fluid_pressure {
+  double pressure;
+  double variance;
+  uint64_t timestamp_ns;
+} horus_msg_fluid_pressure;
+_Static_assert(sizeof(horus_msg_fluid_pressure) == 24, "FluidPressure: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_FLUID_PRESSURE HORUS_MSG_FLUID_PRESSURE_TYPE_ID, HORUS_MSG_FLUID_PRESSURE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_fluid_pressure)
+_Static_assert(offsetof(horus_msg_fluid_pressure, pressure) == 0, "FluidPressure.pressure at 0");
+_Static_assert(offsetof(horus_msg_fluid_pressure, variance) == 8, "FluidPressure.variance at 8");
+_Static_assert(offsetof(horus_msg_fluid_pressure, timestamp_ns) == 16, "FluidPressure.timestamp_ns at 16");
+
+/* Illuminance (topic "illuminance"): An illuminance (lx) and its variance. */
+#define HORUS_MSG_ILLUMINANCE_TYPE_ID 0x4d7a3c08u
+#define HORUS_MSG_ILLUMINANCE_LAYOUT_HASH 0x7ef8021ad5033252ull
+typedef struct horus_msg_illuminance {
+  double illuminance;
+  double variance;
+  uint64_t timestamp_ns;
+} horus_msg_illuminance;
+_Static_assert(sizeof(horus_msg_illuminance) == 24, "Illuminance: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_ILLUMINANCE HORUS_MSG_ILLUMINANCE_TYPE_ID, HORUS_MSG_ILLUMINANCE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_illuminance)
+_Static_assert(offsetof(horus_msg_illuminance, illuminance) == 0, "Illuminance.illuminance at 0");
+_Static_assert(offsetof(horus_msg_illuminance, variance) == 8, "Illuminance.variance at 8");
+_Static_assert(offsetof(horus_msg_illuminance, timestamp_ns) == 16, "Illuminance.timestamp_ns at 16");
+
+/* TimeReference (topic "time_reference"): An external time (ns) from a named source, and its offset (ns) from the local clock. */
+#define HORUS_MSG_TIME_REFERENCE_TYPE_ID 0x13426f2bu
+#define HORUS_MSG_TIME_REFERENCE_LAYOUT_HASH 0x64167b87aec3afc7ull
+typedef struct horus_msg_time_reference {
+  uint64_t time_ref_ns;
+  char source[32];
+  int64_t offset_ns;
+  uint64_t timestamp_ns;
+} horus_msg_time_reference;
+_Static_assert(sizeof(horus_msg_time_reference) == 56, "TimeReference: 56 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TIME_REFERENCE HORUS_MSG_TIME_REFERENCE_TYPE_ID, HORUS_MSG_TIME_REFERENCE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_time_reference)
+_Static_assert(offsetof(horus_msg_time_reference, time_ref_ns) == 0, "TimeReference.time_ref_ns at 0");
+_Static_assert(offsetof(horus_msg_time_reference, source) == 8, "TimeReference.source at 8");
+_Static_assert(offsetof(horus_msg_time_reference, offset_ns) == 40, "TimeReference.offset_ns at 40");
+_Static_assert(offsetof(horus_msg_time_reference, timestamp_ns) == 48, "TimeReference.timestamp_ns at 48");
+
+/* ResourceUsage (topic "resources"): CPU (%), memory, disk, network, temperature and threads of a machine or process. */
+#define HORUS_MSG_RESOURCE_USAGE_TYPE_ID 0x3e3d2007u
+#define HORUS_MSG_RESOURCE_USAGE_LAYOUT_HASH 0xcd062eb98c3702a0ull
+typedef struct horus_msg_resource_usage {
+  float cpu_percent;
+  uint64_t memory_bytes;
+  float memory_percent;
+  uint64_t timestamp_ns;
+  uint64_t disk_bytes;
+  float disk_percent;
+  uint64_t network_tx_bytes;
+  uint64_t network_rx_bytes;
+  float temperature;
+  uint32_t thread_count;
+} horus_msg_resource_usage;
+_Static_assert(sizeof(horus_msg_resource_usage) == 72, "ResourceUsage: 72 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_RESOURCE_USAGE HORUS_MSG_RESOURCE_USAGE_TYPE_ID, HORUS_MSG_RESOURCE_USAGE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_resource_usage)
+_Static_assert(offsetof(horus_msg_resource_usage, cpu_percent) == 0, "ResourceUsage.cpu_percent at 0");
+_Static_assert(offsetof(horus_msg_resource_usage, memory_bytes) == 8, "ResourceUsage.memory_bytes at 8");
+_Static_assert(offsetof(horus_msg_resource_usage, memory_percent) == 16, "ResourceUsage.memory_percent at 16");
+_Static_assert(offsetof(horus_msg_resource_usage, timestamp_ns) == 24, "ResourceUsage.timestamp_ns at 24");
+_Static_assert(offsetof(horus_msg_resource_usage, disk_bytes) == 32, "ResourceUsage.disk_bytes at 32");
+_Static_assert(offsetof(horus_msg_resource_usage, disk_percent) == 40, "ResourceUsage.disk_percent at 40");
+_Static_assert(offsetof(horus_msg_resource_usage, network_tx_bytes) == 48, "ResourceUsage.network_tx_bytes at 48");
+_Static_assert(offsetof(horus_msg_resource_usage, network_rx_bytes) == 56, "ResourceUsage.network_rx_bytes at 56");
+_Static_assert(offsetof(horus_msg_resource_usage, temperature) == 64, "ResourceUsage.temperature at 64");
+_Static_assert(offsetof(horus_msg_resource_usage, thread_count) == 68, "ResourceUsage.thread_count at 68");
+
+/* NavGoal (topic "nav_goal"): A pose (m, rad) to reach within tolerances and a timeout (s). */
+#define HORUS_MSG_NAV_GOAL_TYPE_ID 0xb7c2bbe9u
+#define HORUS_MSG_NAV_GOAL_LAYOUT_HASH 0xb462b490b0c46ddcull
+typedef struct horus_msg_nav_goal {
+  double x;
+  double y;
+  double theta;
+  double position_tolerance;
+  double angle_tolerance;
+  double timeout;
+  uint64_t timestamp_ns;
+  uint8_t priority;
+  uint32_t goal_id;
+} horus_msg_nav_goal;
+_Static_assert(sizeof(horus_msg_nav_goal) == 64, "NavGoal: 64 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_NAV_GOAL HORUS_MSG_NAV_GOAL_TYPE_ID, HORUS_MSG_NAV_GOAL_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_nav_goal)
+_Static_assert(offsetof(horus_msg_nav_goal, x) == 0, "NavGoal.x at 0");
+_Static_assert(offsetof(horus_msg_nav_goal, y) == 8, "NavGoal.y at 8");
+_Static_assert(offsetof(horus_msg_nav_goal, theta) == 16, "NavGoal.theta at 16");
+_Static_assert(offsetof(horus_msg_nav_goal, position_tolerance) == 24, "NavGoal.position_tolerance at 24");
+_Static_assert(offsetof(horus_msg_nav_goal, angle_tolerance) == 32, "NavGoal.angle_tolerance at 32");
+_Static_assert(offsetof(horus_msg_nav_goal, timeout) == 40, "NavGoal.timeout at 40");
+_Static_assert(offsetof(horus_msg_nav_goal, timestamp_ns) == 48, "NavGoal.timestamp_ns at 48");
+_Static_assert(offsetof(horus_msg_nav_goal, priority) == 56, "NavGoal.priority at 56");
+_Static_assert(offsetof(horus_msg_nav_goal, goal_id) == 60, "NavGoal.goal_id at 60");
+
+/* GoalResult (topic "nav_result"): Where a navigation goal stands: status (0 pending ... 6 timed out) and progress (0-1). */
+#define HORUS_MSG_GOAL_RESULT_TYPE_ID 0x24c6e41cu
+#define HORUS_MSG_GOAL_RESULT_LAYOUT_HASH 0x772e354c0f3d8526ull
+typedef struct horus_msg_goal_result {
+  uint32_t goal_id;
+  uint8_t status;
+  float progress;
+  uint64_t timestamp_ns;
+  double distance_to_goal;
+  double eta_seconds;
+  char error_message[64];
+} horus_msg_goal_result;
+_Static_assert(sizeof(horus_msg_goal_result) == 104, "GoalResult: 104 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_GOAL_RESULT HORUS_MSG_GOAL_RESULT_TYPE_ID, HORUS_MSG_GOAL_RESULT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_goal_result)
+_Static_assert(offsetof(horus_msg_goal_result, goal_id) == 0, "GoalResult.goal_id at 0");
+_Static_assert(offsetof(horus_msg_goal_result, status) == 4, "GoalResult.status at 4");
+_Static_assert(offsetof(horus_msg_goal_result, progress) == 8, "GoalResult.progress at 8");
+_Static_assert(offsetof(horus_msg_goal_result, timestamp_ns) == 16, "GoalResult.timestamp_ns at 16");
+_Static_assert(offsetof(horus_msg_goal_result, distance_to_goal) == 24, "GoalResult.distance_to_goal at 24");
+_Static_assert(offsetof(horus_msg_goal_result, eta_seconds) == 32, "GoalResult.eta_seconds at 32");
+_Static_assert(offsetof(horus_msg_goal_result, error_message) == 40, "GoalResult.error_message at 40");
+
+/* Waypoint (topic "waypoint"): A pose (m, rad) on a path. */
+#define HORUS_MSG_WAYPOINT_TYPE_ID 0xb10185adu
+#define HORUS_MSG_WAYPOINT_LAYOUT_HASH 0xa626e6500b58ad37ull
+typedef struct horus_msg_waypoint {
+  double x;
+  double y;
+  double theta;
+  double time_from_start;
+  float curvature;
+  bool stop_required;
+} horus_msg_waypoint;
+_Static_assert(sizeof(horus_msg_waypoint) == 40, "Waypoint: 40 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_WAYPOINT HORUS_MSG_WAYPOINT_TYPE_ID, HORUS_MSG_WAYPOINT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_waypoint)
+_Static_assert(offsetof(horus_msg_waypoint, x) == 0, "Waypoint.x at 0");
+_Static_assert(offsetof(horus_msg_waypoint, y) == 8, "Waypoint.y at 8");
+_Static_assert(offsetof(horus_msg_waypoint, theta) == 16, "Waypoint.theta at 16");
+_Static_assert(offsetof(horus_msg_waypoint, time_from_start) == 24, "Waypoint.time_from_start at 24");
+_Static_assert(offsetof(horus_msg_waypoint, curvature) == 32, "Waypoint.curvature at 32");
+_Static_assert(offsetof(horus_msg_waypoint, stop_required) == 36, "Waypoint.stop_required at 36");
+
+/* PathPlan (topic "path_plan"): A goal pose (m, rad) and up to 256 waypoints as x, y, theta triples. */
+#define HORUS_MSG_PATH_PLAN_TYPE_ID 0xbaa66a10u
+#define HORUS_MSG_PATH_PLAN_LAYOUT_HASH 0xda97830b6a26c25dull
+typedef struct horus_msg_path_plan {
+  float goal_x;
+  float goal_y;
+  float goal_theta;
+  uint64_t timestamp_ns;
+  uint16_t waypoint_data_len; /* how many of waypoint_data are set */
+  float waypoint_data[768];
+} horus_msg_path_plan;
+_Static_assert(sizeof(horus_msg_path_plan) == 3104, "PathPlan: 3104 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_PATH_PLAN HORUS_MSG_PATH_PLAN_TYPE_ID, HORUS_MSG_PATH_PLAN_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_path_plan)
+_Static_assert(offsetof(horus_msg_path_plan, goal_x) == 0, "PathPlan.goal_x at 0");
+_Static_assert(offsetof(horus_msg_path_plan, goal_y) == 4, "PathPlan.goal_y at 4");
+_Static_assert(offsetof(horus_msg_path_plan, goal_theta) == 8, "PathPlan.goal_theta at 8");
+_Static_assert(offsetof(horus_msg_path_plan, timestamp_ns) == 16, "PathPlan.timestamp_ns at 16");
+_Static_assert(offsetof(horus_msg_path_plan, waypoint_data_len) == 24, "PathPlan.waypoint_data_len at 24");
+_Static_assert(offsetof(horus_msg_path_plan, waypoint_data) == 28, "PathPlan.waypoint_data at 28");
+
+/* WrenchStamped (topic "wrench"): A force (N) and torque (N m) from a force-torque sensor. */
+#define HORUS_MSG_WRENCH_STAMPED_TYPE_ID 0x30c62b47u
+#define HORUS_MSG_WRENCH_STAMPED_LAYOUT_HASH 0x364327add21744a7ull
+typedef struct horus_msg_wrench_stamped {
+  double fx;
+  double fy;
+  double fz;
+  double tx;
+  double ty;
+  double tz;
+  uint64_t timestamp_ns;
+  char frame_id[32];
+} horus_msg_wrench_stamped;
+_Static_assert(sizeof(horus_msg_wrench_stamped) == 88, "WrenchStamped: 88 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_WRENCH_STAMPED HORUS_MSG_WRENCH_STAMPED_TYPE_ID, HORUS_MSG_WRENCH_STAMPED_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_wrench_stamped)
+_Static_assert(offsetof(horus_msg_wrench_stamped, fx) == 0, "WrenchStamped.fx at 0");
+_Static_assert(offsetof(horus_msg_wrench_stamped, fy) == 8, "WrenchStamped.fy at 8");
+_Static_assert(offsetof(horus_msg_wrench_stamped, fz) == 16, "WrenchStamped.fz at 16");
+_Static_assert(offsetof(horus_msg_wrench_stamped, tx) == 24, "WrenchStamped.tx at 24");
+_Static_assert(offsetof(horus_msg_wrench_stamped, ty) == 32, "WrenchStamped.ty at 32");
+_Static_assert(offsetof(horus_msg_wrench_stamped, tz) == 40, "WrenchStamped.tz at 40");
+_Static_assert(offsetof(horus_msg_wrench_stamped, timestamp_ns) == 48, "WrenchStamped.timestamp_ns at 48");
+_Static_assert(offsetof(horus_msg_wrench_stamped, frame_id) == 56, "WrenchStamped.frame_id at 56");
+
+/* ForceCommand (topic "force_cmd"): A target force (N) and torque (N m), for at most timeout seconds (0: no limit). */
+#define HORUS_MSG_FORCE_COMMAND_TYPE_ID 0x53414bf5u
+#define HORUS_MSG_FORCE_COMMAND_LAYOUT_HASH 0xdd4bcb04d58af684ull
+typedef struct horus_msg_force_command {
+  double fx;
+  double fy;
+  double fz;
+  double tx;
+  double ty;
+  double tz;
+  double timeout;
+  uint64_t timestamp_ns;
+  char frame_id[32];
+} horus_msg_force_command;
+_Static_assert(sizeof(horus_msg_force_command) == 96, "ForceCommand: 96 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_FORCE_COMMAND HORUS_MSG_FORCE_COMMAND_TYPE_ID, HORUS_MSG_FORCE_COMMAND_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_force_command)
+_Static_assert(offsetof(horus_msg_force_command, fx) == 0, "ForceCommand.fx at 0");
+_Static_assert(offsetof(horus_msg_force_command, fy) == 8, "ForceCommand.fy at 8");
+_Static_assert(offsetof(horus_msg_force_command, fz) == 16, "ForceCommand.fz at 16");
+_Static_assert(offsetof(horus_msg_force_command, tx) == 24, "ForceCommand.tx at 24");
+_Static_assert(offsetof(horus_msg_force_command, ty) == 32, "ForceCommand.ty at 32");
+_Static_assert(offsetof(horus_msg_force_command, tz) == 40, "ForceCommand.tz at 40");
+_Static_assert(offsetof(horus_msg_force_command, timeout) == 48, "ForceCommand.timeout at 48");
+_Static_assert(offsetof(horus_msg_force_command, timestamp_ns) == 56, "ForceCommand.timestamp_ns at 56");
+_Static_assert(offsetof(horus_msg_force_command, frame_id) == 64, "ForceCommand.frame_id at 64");
+
+/* ContactInfo (topic "contact"): A contact: state (0 none, 1 initial, 2 stable, 3 lost, 4 sliding, 5 impact), force (N). */
+#define HORUS_MSG_CONTACT_INFO_TYPE_ID 0xf1365e38u
+#define HORUS_MSG_CONTACT_INFO_LAYOUT_HASH 0x4bd9ec580d40a82cull
+typedef struct horus_msg_contact_info {
+  uint8_t state;
+  double contact_force;
+  float confidence;
+  uint64_t timestamp_ns;
+  char frame_id[32];
+} horus_msg_contact_info;
+_Static_assert(sizeof(horus_msg_contact_info) == 64, "ContactInfo: 64 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_CONTACT_INFO HORUS_MSG_CONTACT_INFO_TYPE_ID, HORUS_MSG_CONTACT_INFO_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_contact_info)
+_Static_assert(offsetof(horus_msg_contact_info, state) == 0, "ContactInfo.state at 0");
+_Static_assert(offsetof(horus_msg_contact_info, contact_force) == 8, "ContactInfo.contact_force at 8");
+_Static_assert(offsetof(horus_msg_contact_info, confidence) == 16, "ContactInfo.confidence at 16");
+_Static_assert(offsetof(horus_msg_contact_info, timestamp_ns) == 24, "ContactInfo.timestamp_ns at 24");
+_Static_assert(offsetof(horus_msg_contact_info, frame_id) == 32, "ContactInfo.frame_id at 32");
+
+/* JoystickInput (topic "joystick"): One joystick event: which stick or button, its value (-1..1), pressed. */
+#define HORUS_MSG_JOYSTICK_INPUT_TYPE_ID 0x8f365a1bu
+#define HORUS_MSG_JOYSTICK_INPUT_LAYOUT_HASH 0x03ad5c0b037c455full
+typedef struct horus_msg_joystick_input {
+  uint32_t joystick_id;
+  uint32_t element_id;
+  float value;
+  bool pressed;
+  uint64_t timestamp_ns;
+} horus_msg_joystick_input;
+_Static_assert(sizeof(horus_msg_joystick_input) == 24, "JoystickInput: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_JOYSTICK_INPUT HORUS_MSG_JOYSTICK_INPUT_TYPE_ID, HORUS_MSG_JOYSTICK_INPUT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_joystick_input)
+_Static_assert(offsetof(horus_msg_joystick_input, joystick_id) == 0, "JoystickInput.joystick_id at 0");
+_Static_assert(offsetof(horus_msg_joystick_input, element_id) == 4, "JoystickInput.element_id at 4");
+_Static_assert(offsetof(horus_msg_joystick_input, value) == 8, "JoystickInput.value at 8");
+_Static_assert(offsetof(horus_msg_joystick_input, pressed) == 12, "JoystickInput.pressed at 12");
+_Static_assert(offsetof(horus_msg_joystick_input, timestamp_ns) == 16, "JoystickInput.timestamp_ns at 16");
+
+/* KeyboardInput (topic "keyboard"): One key event: its name, code, pressed, modifiers (bits: ctrl, alt, shift, super, hyper, meta). */
+#define HORUS_MSG_KEYBOARD_INPUT_TYPE_ID 0x5fc10b3fu
+#define HORUS_MSG_KEYBOARD_INPUT_LAYOUT_HASH 0x2cdd275d2035cb6dull
+typedef struct horus_msg_keyboard_input {
+  char key_name[32];
+  uint32_t code;
+  bool pressed;
+  uint32_t modifiers;
+  uint64_t timestamp_ns;
+} horus_msg_keyboard_input;
+_Static_assert(sizeof(horus_msg_keyboard_input) == 56, "KeyboardInput: 56 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_KEYBOARD_INPUT HORUS_MSG_KEYBOARD_INPUT_TYPE_ID, HORUS_MSG_KEYBOARD_INPUT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_keyboard_input)
+_Static_assert(offsetof(horus_msg_keyboard_input, key_name) == 0, "KeyboardInput.key_name at 0");
+_Static_assert(offsetof(horus_msg_keyboard_input, code) == 32, "KeyboardInput.code at 32");
+_Static_assert(offsetof(horus_msg_keyboard_input, pressed) == 36, "KeyboardInput.pressed at 36");
+_Static_assert(offsetof(horus_msg_keyboard_input, modifiers) == 40, "KeyboardInput.modifiers at 40");
+_Static_assert(offsetof(horus_msg_keyboard_input, timestamp_ns) == 48, "KeyboardInput.timestamp_ns at 48");
+
+/* CameraInfo (topic "camera_info"): A camera's image size (px) and pinhole intrinsics (px), with distortion coefficients. */
+#define HORUS_MSG_CAMERA_INFO_TYPE_ID 0x53330b3eu
+#define HORUS_MSG_CAMERA_INFO_LAYOUT_HASH 0x83769f22c690f945ull
+typedef struct horus_msg_camera_info {
+  uint32_t width;
+  uint32_t height;
+  double fx;
+  double fy;
+  double cx;
+  double cy;
+  double distortion[8];
+  char frame_id[32];
+  uint64_t timestamp_ns;
+} horus_msg_camera_info;
+_Static_assert(sizeof(horus_msg_camera_info) == 144, "CameraInfo: 144 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_CAMERA_INFO HORUS_MSG_CAMERA_INFO_TYPE_ID, HORUS_MSG_CAMERA_INFO_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_camera_info)
+_Static_assert(offsetof(horus_msg_camera_info, width) == 0, "CameraInfo.width at 0");
+_Static_assert(offsetof(horus_msg_camera_info, height) == 4, "CameraInfo.height at 4");
+_Static_assert(offsetof(horus_msg_camera_info, fx) == 8, "CameraInfo.fx at 8");
+_Static_assert(offsetof(horus_msg_camera_info, fy) == 16, "CameraInfo.fy at 16");
+_Static_assert(offsetof(horus_msg_camera_info, cx) == 24, "CameraInfo.cx at 24");
+_Static_assert(offsetof(horus_msg_camera_info, cy) == 32, "CameraInfo.cy at 32");
+_Static_assert(offsetof(horus_msg_camera_info, distortion) == 40, "CameraInfo.distortion at 40");
+_Static_assert(offsetof(horus_msg_camera_info, frame_id) == 104, "CameraInfo.frame_id at 104");
+_Static_assert(offsetof(horus_msg_camera_info, timestamp_ns) == 136, "CameraInfo.timestamp_ns at 136");
+
+/* RegionOfInterest (topic "region_of_interest"): A rectangle of an image (px); the constructor's x and y set x_offset and y_offset. */
+#define HORUS_MSG_REGION_OF_INTEREST_TYPE_ID 0x16e3966eu
+#define HORUS_MSG_REGION_OF_INTEREST_LAYOUT_HASH 0xada6da609a9435a1ull
+typedef struct horus_msg_region_of_interest {
+  uint32_t x_offset;
+  uint32_t y_offset;
+  uint32_t width;
+  uint32_t height;
+  bool do_rectify;
+} horus_msg_region_of_interest;
+_Static_assert(sizeof(horus_msg_region_of_interest) == 20, "RegionOfInterest: 20 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_REGION_OF_INTEREST HORUS_MSG_REGION_OF_INTEREST_TYPE_ID, HORUS_MSG_REGION_OF_INTEREST_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_region_of_interest)
+_Static_assert(offsetof(horus_msg_region_of_interest, x_offset) == 0, "RegionOfInterest.x_offset at 0");
+_Static_assert(offsetof(horus_msg_region_of_interest, y_offset) == 4, "RegionOfInterest.y_offset at 4");
+_Static_assert(offsetof(horus_msg_region_of_interest, width) == 8, "RegionOfInterest.width at 8");
+_Static_assert(offsetof(horus_msg_region_of_interest, height) == 12, "RegionOfInterest.height at 12");
+_Static_assert(offsetof(horus_msg_region_of_interest, do_rectify) == 16, "RegionOfInterest.do_rectify at 16");
+
+/* BoundingBox2D (topic "bbox2d"): An image rectangle (px) from its top-left corner. */
+#define HORUS_MSG_BOUNDING_BOX2D_TYPE_ID 0x297cfa14u
+#define HORUS_MSG_BOUNDING_BOX2D_LAYOUT_HASH 0xb7a100c10de683c4ull
+typedef struct horus_msg_bounding_box2d {
+  float x;
+  float y;
+  float width;
+  float height;
+} horus_msg_bounding_box2d;
+_Static_assert(sizeof(horus_msg_bounding_box2d) == 16, "BoundingBox2D: 16 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_BOUNDING_BOX2D HORUS_MSG_BOUNDING_BOX2D_TYPE_ID, HORUS_MSG_BOUNDING_BOX2D_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_bounding_box2d)
+_Static_assert(offsetof(horus_msg_bounding_box2d, x) == 0, "BoundingBox2D.x at 0");
+_Static_assert(offsetof(horus_msg_bounding_box2d, y) == 4, "BoundingBox2D.y at 4");
+_Static_assert(offsetof(horus_msg_bounding_box2d, width) == 8, "BoundingBox2D.width at 8");
+_Static_assert(offsetof(horus_msg_bounding_box2d, height) == 12, "BoundingBox2D.height at 12");
+
+/* BoundingBox3D (topic "bbox3d"): A box in space: centre and extents (m), orientation (rad). */
+#define HORUS_MSG_BOUNDING_BOX3D_TYPE_ID 0x3fe6a39du
+#define HORUS_MSG_BOUNDING_BOX3D_LAYOUT_HASH 0x0b0d41889dbe15f7ull
+typedef struct horus_msg_bounding_box3d {
+  float cx;
+  float cy;
+  float cz;
+  float length;
+  float width;
+  float height;
+  float yaw;
+  float roll;
+  float pitch;
+} horus_msg_bounding_box3d;
+_Static_assert(sizeof(horus_msg_bounding_box3d) == 36, "BoundingBox3D: 36 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_BOUNDING_BOX3D HORUS_MSG_BOUNDING_BOX3D_TYPE_ID, HORUS_MSG_BOUNDING_BOX3D_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_bounding_box3d)
+_Static_assert(offsetof(horus_msg_bounding_box3d, cx) == 0, "BoundingBox3D.cx at 0");
+_Static_assert(offsetof(horus_msg_bounding_box3d, cy) == 4, "BoundingBox3D.cy at 4");
+_Static_assert(offsetof(horus_msg_bounding_box3d, cz) == 8, "BoundingBox3D.cz at 8");
+_Static_assert(offsetof(horus_msg_bounding_box3d, length) == 12, "BoundingBox3D.length at 12");
+_Static_assert(offsetof(horus_msg_bounding_box3d, width) == 16, "BoundingBox3D.width at 16");
+_Static_assert(offsetof(horus_msg_bounding_box3d, height) == 20, "BoundingBox3D.height at 20");
+_Static_assert(offsetof(horus_msg_bounding_box3d, yaw) == 24, "BoundingBox3D.yaw at 24");
+_Static_assert(offsetof(horus_msg_bounding_box3d, roll) == 28, "BoundingBox3D.roll at 28");
+_Static_assert(offsetof(horus_msg_bounding_box3d, pitch) == 32, "BoundingBox3D.pitch at 32");
+
+/* Detection (topic "detection"): One object found in an image: class, confidence (0-1), box (px). */
+#define HORUS_MSG_DETECTION_TYPE_ID 0x973bc153u
+#define HORUS_MSG_DETECTION_LAYOUT_HASH 0x65e5a60f8fb3eef2ull
+typedef struct horus_msg_detection {
+  char class_name[32];
+  float confidence;
+  float x;
+  float y;
+  float width;
+  float height;
+  uint32_t class_id;
+  uint32_t instance_id;
+} horus_msg_detection;
+_Static_assert(sizeof(horus_msg_detection) == 60, "Detection: 60 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_DETECTION HORUS_MSG_DETECTION_TYPE_ID, HORUS_MSG_DETECTION_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_detection)
+_Static_assert(offsetof(horus_msg_detection, class_name) == 0, "Detection.class_name at 0");
+_Static_assert(offsetof(horus_msg_detection, confidence) == 32, "Detection.confidence at 32");
+_Static_assert(offsetof(horus_msg_detection, x) == 36, "Detection.x at 36");
+_Static_assert(offsetof(horus_msg_detection, y) == 40, "Detection.y at 40");
+_Static_assert(offsetof(horus_msg_detection, width) == 44, "Detection.width at 44");
+_Static_assert(offsetof(horus_msg_detection, height) == 48, "Detection.height at 48");
+_Static_assert(offsetof(horus_msg_detection, class_id) == 52, "Detection.class_id at 52");
+_Static_assert(offsetof(horus_msg_detection, instance_id) == 56, "Detection.instance_id at 56");
+
+/* Detection3D (topic "detection3d"): One object found in space: class, confidence (0-1), box (m, rad), velocity (m/s). */
+#define HORUS_MSG_DETECTION3D_TYPE_ID 0x12362b8au
+#define HORUS_MSG_DETECTION3D_LAYOUT_HASH 0x97902b1b08a732b8ull
+typedef struct horus_msg_detection3d {
+  char class_name[32];
+  float confidence;
+  float cx;
+  float cy;
+  float cz;
+  float length;
+  float width;
+  float height;
+  float yaw;
+  uint32_t class_id;
+  float velocity_x;
+  float velocity_y;
+  float velocity_z;
+} horus_msg_detection3d;
+_Static_assert(sizeof(horus_msg_detection3d) == 80, "Detection3D: 80 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_DETECTION3D HORUS_MSG_DETECTION3D_TYPE_ID, HORUS_MSG_DETECTION3D_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_detection3d)
+_Static_assert(offsetof(horus_msg_detection3d, class_name) == 0, "Detection3D.class_name at 0");
+_Static_assert(offsetof(horus_msg_detection3d, confidence) == 32, "Detection3D.confidence at 32");
+_Static_assert(offsetof(horus_msg_detection3d, cx) == 36, "Detection3D.cx at 36");
+_Static_assert(offsetof(horus_msg_detection3d, cy) == 40, "Detection3D.cy at 40");
+_Static_assert(offsetof(horus_msg_detection3d, cz) == 44, "Detection3D.cz at 44");
+_Static_assert(offsetof(horus_msg_detection3d, length) == 48, "Detection3D.length at 48");
+_Static_assert(offsetof(horus_msg_detection3d, width) == 52, "Detection3D.width at 52");
+_Static_assert(offsetof(horus_msg_detection3d, height) == 56, "Detection3D.height at 56");
+_Static_assert(offsetof(horus_msg_detection3d, yaw) == 60, "Detection3D.yaw at 60");
+_Static_assert(offsetof(horus_msg_detection3d, class_id) == 64, "Detection3D.class_id at 64");
+_Static_assert(offsetof(horus_msg_detection3d, velocity_x) == 68, "Detection3D.velocity_x at 68");
+_Static_assert(offsetof(horus_msg_detection3d, velocity_y) == 72, "Detection3D.velocity_y at 72");
+_Static_assert(offsetof(horus_msg_detection3d, velocity_z) == 76, "Detection3D.velocity_z at 76");
+
+/* SegmentationMask (topic "segmentation_mask"): The header of a segmentation mask: size (px), type (0 semantic, 1 instance, 2 panoptic), classes. */
+#define HORUS_MSG_SEGMENTATION_MASK_TYPE_ID 0x31a36481u
+#define HORUS_MSG_SEGMENTATION_MASK_LAYOUT_HASH 0x9a59646dd94e745eull
+typedef struct horus_msg_segmentation_mask {
+  uint32_t width;
+  uint32_t height;
+  uint8_t mask_type;
+  uint32_t num_classes;
+  uint64_t timestamp_ns;
+} horus_msg_segmentation_mask;
+_Static_assert(sizeof(horus_msg_segmentation_mask) == 24, "SegmentationMask: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_SEGMENTATION_MASK HORUS_MSG_SEGMENTATION_MASK_TYPE_ID, HORUS_MSG_SEGMENTATION_MASK_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_segmentation_mask)
+_Static_assert(offsetof(horus_msg_segmentation_mask, width) == 0, "SegmentationMask.width at 0");
+_Static_assert(offsetof(horus_msg_segmentation_mask, height) == 4, "SegmentationMask.height at 4");
+_Static_assert(offsetof(horus_msg_segmentation_mask, mask_type) == 8, "SegmentationMask.mask_type at 8");
+_Static_assert(offsetof(horus_msg_segmentation_mask, num_classes) == 12, "SegmentationMask.num_classes at 12");
+_Static_assert(offsetof(horus_msg_segmentation_mask, timestamp_ns) == 16, "SegmentationMask.timestamp_ns at 16");
+
+/* Landmark (topic "landmark"): A 2D keypoint (px) with its visibility (0-1) and index in its skeleton. */
+#define HORUS_MSG_LANDMARK_TYPE_ID 0x08c9ff61u
+#define HORUS_MSG_LANDMARK_LAYOUT_HASH 0x803d77b003c58988ull
+typedef struct horus_msg_landmark {
+  float x;
+  float y;
+  float visibility;
+  uint32_t index;
+} horus_msg_landmark;
+_Static_assert(sizeof(horus_msg_landmark) == 16, "Landmark: 16 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_LANDMARK HORUS_MSG_LANDMARK_TYPE_ID, HORUS_MSG_LANDMARK_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_landmark)
+_Static_assert(offsetof(horus_msg_landmark, x) == 0, "Landmark.x at 0");
+_Static_assert(offsetof(horus_msg_landmark, y) == 4, "Landmark.y at 4");
+_Static_assert(offsetof(horus_msg_landmark, visibility) == 8, "Landmark.visibility at 8");
+_Static_assert(offsetof(horus_msg_landmark, index) == 12, "Landmark.index at 12");
+
+/* Landmark3D (topic "landmark3d"): A 3D keypoint (m) with its visibility (0-1) and index in its skeleton. */
+#define HORUS_MSG_LANDMARK3D_TYPE_ID 0x22f126e8u
+#define HORUS_MSG_LANDMARK3D_LAYOUT_HASH 0xbae7d291aa35d78cull
+typedef struct horus_msg_landmark3d {
+  float x;
+  float y;
+  float z;
+  float visibility;
+  uint32_t index;
+} horus_msg_landmark3d;
+_Static_assert(sizeof(horus_msg_landmark3d) == 20, "Landmark3D: 20 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_LANDMARK3D HORUS_MSG_LANDMARK3D_TYPE_ID, HORUS_MSG_LANDMARK3D_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_landmark3d)
+_Static_assert(offsetof(horus_msg_landmark3d, x) == 0, "Landmark3D.x at 0");
+_Static_assert(offsetof(horus_msg_landmark3d, y) == 4, "Landmark3D.y at 4");
+_Static_assert(offsetof(horus_msg_landmark3d, z) == 8, "Landmark3D.z at 8");
+_Static_assert(offsetof(horus_msg_landmark3d, visibility) == 12, "Landmark3D.visibility at 12");
+_Static_assert(offsetof(horus_msg_landmark3d, index) == 16, "Landmark3D.index at 16");
+
+/* PointField (topic "point_field"): One field of a point cloud's points: name, byte offset, datatype (1 i8 ... 7 f32, 8 f64), count. */
+#define HORUS_MSG_POINT_FIELD_TYPE_ID 0x7f416d3fu
+#define HORUS_MSG_POINT_FIELD_LAYOUT_HASH 0x991e120cc56d2bf3ull
+typedef struct horus_msg_point_field {
+  char name[16];
+  uint32_t offset;
+  uint8_t datatype;
+  uint32_t count;
+} horus_msg_point_field;
+_Static_assert(sizeof(horus_msg_point_field) == 28, "PointField: 28 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_POINT_FIELD HORUS_MSG_POINT_FIELD_TYPE_ID, HORUS_MSG_POINT_FIELD_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_point_field)
+_Static_assert(offsetof(horus_msg_point_field, name) == 0, "PointField.name at 0");
+_Static_assert(offsetof(horus_msg_point_field, offset) == 16, "PointField.offset at 16");
+_Static_assert(offsetof(horus_msg_point_field, datatype) == 20, "PointField.datatype at 20");
+_Static_assert(offsetof(horus_msg_point_field, count) == 24, "PointField.count at 24");
+
+/* SafetyStatus (topic "safety_status"): The safety system's state: checks that pass, mode (0 normal, 1 reduced, 2 safe stop), fault. */
+#define HORUS_MSG_SAFETY_STATUS_TYPE_ID 0x3af80344u
+#define HORUS_MSG_SAFETY_STATUS_LAYOUT_HASH 0x38e501b05bf6a137ull
+typedef struct horus_msg_safety_status {
+  bool enabled;
+  bool estop_engaged;
+  bool watchdog_ok;
+  bool limits_ok;
+  bool comms_ok;
+  uint8_t mode;
+  uint32_t fault_code;
+  uint64_t timestamp_ns;
+} horus_msg_safety_status;
+_Static_assert(sizeof(horus_msg_safety_status) == 24, "SafetyStatus: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_SAFETY_STATUS HORUS_MSG_SAFETY_STATUS_TYPE_ID, HORUS_MSG_SAFETY_STATUS_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_safety_status)
+_Static_assert(offsetof(horus_msg_safety_status, enabled) == 0, "SafetyStatus.enabled at 0");
+_Static_assert(offsetof(horus_msg_safety_status, estop_engaged) == 1, "SafetyStatus.estop_engaged at 1");
+_Static_assert(offsetof(horus_msg_safety_status, watchdog_ok) == 2, "SafetyStatus.watchdog_ok at 2");
+_Static_assert(offsetof(horus_msg_safety_status, limits_ok) == 3, "SafetyStatus.limits_ok at 3");
+_Static_assert(offsetof(horus_msg_safety_status, comms_ok) == 4, "SafetyStatus.comms_ok at 4");
+_Static_assert(offsetof(horus_msg_safety_status, mode) == 5, "SafetyStatus.mode at 5");
+_Static_assert(offsetof(horus_msg_safety_status, fault_code) == 8, "SafetyStatus.fault_code at 8");
+_Static_assert(offsetof(horus_msg_safety_status, timestamp_ns) == 16, "SafetyStatus.timestamp_ns at 16");
+
+/* NodeHeartbeat (topic "node_heartbeat"): A node's state, health, ticks, rates (Hz) and errors. */
+#define HORUS_MSG_NODE_HEARTBEAT_TYPE_ID 0x96cee69eu
+#define HORUS_MSG_NODE_HEARTBEAT_LAYOUT_HASH 0xcb497d8877b4921dull
+typedef struct horus_msg_node_heartbeat {
+  uint8_t state;
+  uint8_t health;
+  uint64_t tick_count;
+  uint32_t target_rate_hz;
+  uint32_t actual_rate_hz;
+  uint32_t error_count;
+  uint64_t last_tick_timestamp;
+  uint64_t heartbeat_timestamp;
+} horus_msg_node_heartbeat;
+_Static_assert(sizeof(horus_msg_node_heartbeat) == 48, "NodeHeartbeat: 48 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_NODE_HEARTBEAT HORUS_MSG_NODE_HEARTBEAT_TYPE_ID, HORUS_MSG_NODE_HEARTBEAT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_node_heartbeat)
+_Static_assert(offsetof(horus_msg_node_heartbeat, state) == 0, "NodeHeartbeat.state at 0");
+_Static_assert(offsetof(horus_msg_node_heartbeat, health) == 1, "NodeHeartbeat.health at 1");
+_Static_assert(offsetof(horus_msg_node_heartbeat, tick_count) == 8, "NodeHeartbeat.tick_count at 8");
+_Static_assert(offsetof(horus_msg_node_heartbeat, target_rate_hz) == 16, "NodeHeartbeat.target_rate_hz at 16");
+_Static_assert(offsetof(horus_msg_node_heartbeat, actual_rate_hz) == 20, "NodeHeartbeat.actual_rate_hz at 20");
+_Static_assert(offsetof(horus_msg_node_heartbeat, error_count) == 24, "NodeHeartbeat.error_count at 24");
+_Static_assert(offsetof(horus_msg_node_heartbeat, last_tick_timestamp) == 32, "NodeHeartbeat.last_tick_timestamp at 32");
+_Static_assert(offsetof(horus_msg_node_heartbeat, heartbeat_timestamp) == 40, "NodeHeartbeat.heartbeat_timestamp at 40");
+
+/* TrackingHeader (topic "tracking_header"): The header of a frame of object tracks: how many, which frame, totals. */
+#define HORUS_MSG_TRACKING_HEADER_TYPE_ID 0x5bffba02u
+#define HORUS_MSG_TRACKING_HEADER_LAYOUT_HASH 0x3231bc458132fd5bull
+typedef struct horus_msg_tracking_header {
+  uint32_t num_tracks;
+  uint32_t frame_id;
+  uint64_t timestamp_ns;
+  uint64_t total_tracks;
+  uint32_t active_tracks;
+} horus_msg_tracking_header;
+_Static_assert(sizeof(horus_msg_tracking_header) == 32, "TrackingHeader: 32 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TRACKING_HEADER HORUS_MSG_TRACKING_HEADER_TYPE_ID, HORUS_MSG_TRACKING_HEADER_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_tracking_header)
+_Static_assert(offsetof(horus_msg_tracking_header, num_tracks) == 0, "TrackingHeader.num_tracks at 0");
+_Static_assert(offsetof(horus_msg_tracking_header, frame_id) == 4, "TrackingHeader.frame_id at 4");
+_Static_assert(offsetof(horus_msg_tracking_header, timestamp_ns) == 8, "TrackingHeader.timestamp_ns at 8");
+_Static_assert(offsetof(horus_msg_tracking_header, total_tracks) == 16, "TrackingHeader.total_tracks at 16");
+_Static_assert(offsetof(horus_msg_tracking_header, active_tracks) == 24, "TrackingHeader.active_tracks at 24");
+
+/* PlaneDetection (topic "plane_detection"): A plane found in a point cloud: ax + by + cz + d = 0, its centre (m) and normal, inliers, confidence. */
+#define HORUS_MSG_PLANE_DETECTION_TYPE_ID 0x2f88a22fu
+#define HORUS_MSG_PLANE_DETECTION_LAYOUT_HASH 0x35d3cb294b095333ull
+typedef struct horus_msg_plane_detection {
+  double a;
+  double b;
+  double c;
+  double d;
+  double cx;
+  double cy;
+  double cz;
+  double nx;
+  double ny;
+  double nz;
+  uint32_t inlier_count;
+  float confidence;
+  uint64_t timestamp_ns;
+} horus_msg_plane_detection;
+_Static_assert(sizeof(horus_msg_plane_detection) == 96, "PlaneDetection: 96 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_PLANE_DETECTION HORUS_MSG_PLANE_DETECTION_TYPE_ID, HORUS_MSG_PLANE_DETECTION_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_plane_detection)
+_Static_assert(offsetof(horus_msg_plane_detection, a) == 0, "PlaneDetection.a at 0");
+_Static_assert(offsetof(horus_msg_plane_detection, b) == 8, "PlaneDetection.b at 8");
+_Static_assert(offsetof(horus_msg_plane_detection, c) == 16, "PlaneDetection.c at 16");
+_Static_assert(offsetof(horus_msg_plane_detection, d) == 24, "PlaneDetection.d at 24");
+_Static_assert(offsetof(horus_msg_plane_detection, cx) == 32, "PlaneDetection.cx at 32");
+_Static_assert(offsetof(horus_msg_plane_detection, cy) == 40, "PlaneDetection.cy at 40");
+_Static_assert(offsetof(horus_msg_plane_detection, cz) == 48, "PlaneDetection.cz at 48");
+_Static_assert(offsetof(horus_msg_plane_detection, nx) == 56, "PlaneDetection.nx at 56");
+_Static_assert(offsetof(horus_msg_plane_detection, ny) == 64, "PlaneDetection.ny at 64");
+_Static_assert(offsetof(horus_msg_plane_detection, nz) == 72, "PlaneDetection.nz at 72");
+_Static_assert(offsetof(horus_msg_plane_detection, inlier_count) == 80, "PlaneDetection.inlier_count at 80");
+_Static_assert(offsetof(horus_msg_plane_detection, confidence) == 84, "PlaneDetection.confidence at 84");
+_Static_assert(offsetof(horus_msg_plane_detection, timestamp_ns) == 88, "PlaneDetection.timestamp_ns at 88");
+
+/* HapticFeedback (topic "haptic_feedback"): A vibration to play: intensity (0-1), frequency (Hz), duration (s), pattern (0 constant, 1 pulse, 2 ramp). */
+#define HORUS_MSG_HAPTIC_FEEDBACK_TYPE_ID 0x86dbf8c3u
+#define HORUS_MSG_HAPTIC_FEEDBACK_LAYOUT_HASH 0x3d9e0de0a4fe6d23ull
+typedef struct horus_msg_haptic_feedback {
+  float vibration_intensity;
+  float vibration_frequency;
+  float duration_seconds;
+  uint8_t pattern_type;
+  bool enabled;
+  uint64_t timestamp_ns;
+} horus_msg_haptic_feedback;
+_Static_assert(sizeof(horus_msg_haptic_feedback) == 24, "HapticFeedback: 24 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_HAPTIC_FEEDBACK HORUS_MSG_HAPTIC_FEEDBACK_TYPE_ID, HORUS_MSG_HAPTIC_FEEDBACK_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_haptic_feedback)
+_Static_assert(offsetof(horus_msg_haptic_feedback, vibration_intensity) == 0, "HapticFeedback.vibration_intensity at 0");
+_Static_assert(offsetof(horus_msg_haptic_feedback, vibration_frequency) == 4, "HapticFeedback.vibration_frequency at 4");
+_Static_assert(offsetof(horus_msg_haptic_feedback, duration_seconds) == 8, "HapticFeedback.duration_seconds at 8");
+_Static_assert(offsetof(horus_msg_haptic_feedback, pattern_type) == 12, "HapticFeedback.pattern_type at 12");
+_Static_assert(offsetof(horus_msg_haptic_feedback, enabled) == 13, "HapticFeedback.enabled at 13");
+_Static_assert(offsetof(horus_msg_haptic_feedback, timestamp_ns) == 16, "HapticFeedback.timestamp_ns at 16");
+
+/* ImpedanceParameters (topic "impedance_parameters"): Impedance control per axis (x, y, z, rx, ry, rz): stiffness, damping, inertia, force limits. */
+#define HORUS_MSG_IMPEDANCE_PARAMETERS_TYPE_ID 0xc06256e0u
+#define HORUS_MSG_IMPEDANCE_PARAMETERS_LAYOUT_HASH 0x989838161b6d860full
+typedef struct horus_msg_impedance_parameters {
+  double stiffness[6];
+  double damping[6];
+  double inertia[6];
+  double force_limits[6];
+  bool enabled;
+  uint64_t timestamp_ns;
+} horus_msg_impedance_parameters;
+_Static_assert(sizeof(horus_msg_impedance_parameters) == 208, "ImpedanceParameters: 208 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_IMPEDANCE_PARAMETERS HORUS_MSG_IMPEDANCE_PARAMETERS_TYPE_ID, HORUS_MSG_IMPEDANCE_PARAMETERS_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_impedance_parameters)
+_Static_assert(offsetof(horus_msg_impedance_parameters, stiffness) == 0, "ImpedanceParameters.stiffness at 0");
+_Static_assert(offsetof(horus_msg_impedance_parameters, damping) == 48, "ImpedanceParameters.damping at 48");
+_Static_assert(offsetof(horus_msg_impedance_parameters, inertia) == 96, "ImpedanceParameters.inertia at 96");
+_Static_assert(offsetof(horus_msg_impedance_parameters, force_limits) == 144, "ImpedanceParameters.force_limits at 144");
+_Static_assert(offsetof(horus_msg_impedance_parameters, enabled) == 192, "ImpedanceParameters.enabled at 192");
+_Static_assert(offsetof(horus_msg_impedance_parameters, timestamp_ns) == 200, "ImpedanceParameters.timestamp_ns at 200");
+
+/* DiagnosticValue (topic "diagnostic_value"): One key and its value as text; value_type 0 string, 1 int, 2 float, 3 bool. */
+#define HORUS_MSG_DIAGNOSTIC_VALUE_TYPE_ID 0xe9b0d4f9u
+#define HORUS_MSG_DIAGNOSTIC_VALUE_LAYOUT_HASH 0xa47a77ffc1846a05ull
+typedef struct horus_msg_diagnostic_value {
+  char key[32];
+  char value[64];
+  uint8_t value_type;
+} horus_msg_diagnostic_value;
+_Static_assert(sizeof(horus_msg_diagnostic_value) == 97, "DiagnosticValue: 97 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_DIAGNOSTIC_VALUE HORUS_MSG_DIAGNOSTIC_VALUE_TYPE_ID, HORUS_MSG_DIAGNOSTIC_VALUE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_diagnostic_value)
+_Static_assert(offsetof(horus_msg_diagnostic_value, key) == 0, "DiagnosticValue.key at 0");
+_Static_assert(offsetof(horus_msg_diagnostic_value, value) == 32, "DiagnosticValue.value at 32");
+_Static_assert(offsetof(horus_msg_diagnostic_value, value_type) == 96, "DiagnosticValue.value_type at 96");
 
 #endif /* HORUS_MSGS_H */

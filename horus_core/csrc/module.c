@@ -244,6 +244,31 @@ static PyObject *Cursor_recv(CursorObject *self, PyObject *unused) {
   }
 }
 
+/*
+** recv_into(buf) -> int | None: the next message copied into the bytearray buf (never torn), and its
+** length; None when there is none. Creates no buffer: for receivers that must not allocate per
+** message. ValueError, the message left unread, when it is longer than buf (size buf to the slot).
+*/
+static PyObject *Cursor_recv_into(CursorObject *self, PyObject *buf) {
+  if (!PyByteArray_Check(buf)) {
+    PyErr_SetString(PyExc_TypeError, "recv_into(buf): buf must be a bytearray");
+    return NULL;
+  }
+  horus_topic *t = cursor_topic(self);
+  if (!t) return NULL;
+  for (;;) {
+    horus_msg_view v;
+    if (horus_topic_peek(t, &self->c, &v) == HORUS_EMPTY) Py_RETURN_NONE;
+    if ((Py_ssize_t)v.len > PyByteArray_Size(buf))
+      return PyErr_Format(PyExc_ValueError, "recv_into: a %zu-byte message does not fit a %zd-byte buffer",
+                          (size_t)v.len, PyByteArray_Size(buf));
+    /* Races the publisher on purpose: see [PAYLOAD RACE] in hatomic.h; confirm decides. */
+    memcpy(PyByteArray_AsString(buf), v.data, v.len);
+    if (horus_topic_confirm(t, &self->c, &v) == HORUS_OK) return PyLong_FromSize_t(v.len);
+    /* overwritten while copying: peek again (buf's bytes beyond any length returned mean nothing) */
+  }
+}
+
 /* wait(timeout_s, spin_s) -> bool: block (GIL released) until a message is ready or the timeout passes. */
 static PyObject *Cursor_wait(CursorObject *self, PyObject *args) {
   double timeout, spin;
@@ -282,6 +307,8 @@ static PyObject *Cursor_get_next(CursorObject *self, void *c) {
 
 static PyMethodDef Cursor_methods[] = {
     {"recv", (PyCFunction)Cursor_recv, METH_NOARGS, "recv() -> bytearray | None: the next message"},
+    {"recv_into", (PyCFunction)Cursor_recv_into, METH_O,
+     "recv_into(buf) -> int | None: the next message copied into bytearray buf, its length"},
     {"ready", (PyCFunction)Cursor_ready, METH_NOARGS, "ready() -> bool: a message is waiting (not consumed)"},
     {"wait", (PyCFunction)Cursor_wait, METH_VARARGS, "wait(timeout_s, spin_s) -> bool: a message became ready"},
     {NULL, NULL, 0, NULL}};

@@ -23,7 +23,7 @@ receive; HORUS_KEEP_HEAP=0 leaves malloc as it was.
 
 import os as _os
 
-from . import _core
+from . import _core, msggen  # msggen: a team's own typed messages, as upstream's horus.msggen
 from ._version import __version__, get_version
 from .clock import Rate, budget_remaining, dt, elapsed, now, rng_float, tick, timestamp_ns
 from .errors import (
@@ -66,11 +66,15 @@ ms = 1e-3
 
 
 def __getattr__(name: str) -> object:
-    # horus.Tensor needs numpy: imported when asked for, so a robot without numpy imports horus all the same.
+    # horus.Tensor and the frames need numpy, which a robot without it never imports.
     if name == "Tensor":
         from .tensor import Tensor
 
         return Tensor
+    if name in ("Image", "DepthImage", "PointCloud", "OccupancyGrid", "CompressedImage"):
+        from . import frames
+
+        return getattr(frames, name)
     raise AttributeError(f"module 'horus' has no attribute {name!r}")
 
 
@@ -90,6 +94,7 @@ __all__ = [
     "HorusTransformError",
     "LogOutsideSchedulerWarning",
     "Message",
+    "msggen",
     "MessageTooLargeError",
     "Miss",
     "Node",

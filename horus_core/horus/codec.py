@@ -15,6 +15,9 @@ hook, class lookup or eval anywhere in it. Format 1 (the topic header's
     a  numpy array: u8 dtype-string length, dtype string (e.g. "<f4"), u8 ndim,
        u64 per dimension, u64 byte count, zero padding to a 16-byte boundary, raw
        C-order data
+    X  horus.Tensor: an `a` array, received as a Tensor over it
+    G  horus.Image / DepthImage / PointCloud / OccupancyGrid / CompressedImage: u8 kind (1 to 5), a `d` dict of its
+       metadata (encoding, frame_id, timestamp_ns, ...), an `a` array; received as that class over it
 
 Large buffers (arrays, long bytes) are handed to the publisher as separate
 parts, so they are copied once, straight into shared memory.
@@ -46,10 +49,15 @@ _I64 = struct.Struct("<q")
 _F64 = struct.Struct("<d")
 _U64 = struct.Struct("<Q")
 
-try:  # numpy is optional: without it, arrays are simply not a supported type
+try:  # numpy is optional: without it, arrays (and horus.Tensor) are simply not a supported type
     import numpy as _np
+
+    from .frames import Frame as _Frame
+    from .tensor import Tensor as _Tensor
 except ImportError:  # pragma: no cover - exercised on robots without numpy
     _np = None  # type: ignore[assignment]
+    _Tensor = None  # type: ignore[assignment,misc]
+    _Frame = None  # type: ignore[assignment,misc]
 
 
 class _Writer:
@@ -125,6 +133,13 @@ def _enc(w: _Writer, v: Any, depth: int) -> None:
         w.cur += b"M" + _U32.pack(v.TYPE_ID) + _U64.pack(v.LAYOUT_HASH) + v.to_bytes()
     elif _np is not None and isinstance(v, _np.ndarray):
         _enc_array(w, v)
+    elif _Tensor is not None and isinstance(v, _Tensor):
+        w.cur += b"X"
+        _enc_array(w, v.array)
+    elif _Frame is not None and isinstance(v, _Frame):
+        w.cur += b"G" + bytes((v.KIND,))
+        _enc(w, v.meta(), depth + 1)
+        _enc_array(w, v.to_numpy())
     elif _np is not None and isinstance(v, _np.generic):
         _enc(w, v.item(), depth)
     else:
@@ -235,6 +250,11 @@ def _dec(b: bytearray | bytes, pos: int, depth: int) -> tuple[Any, int]:
         return out, pos
     if tag == 0x61:  # a
         return _dec_array(b, pos)
+    if tag == 0x58 and _Tensor is not None and b[pos] == 0x61:  # X: a horus.Tensor, its array follows
+        array, pos = _dec_array(b, pos + 1)
+        return _Tensor._over(array), pos
+    if tag == 0x47 and _Frame is not None:  # G: Image, DepthImage or PointCloud
+        return _dec_frame(b, pos, depth)
     if tag == 0x4D:  # M
         return _dec_message(b, pos)
     raise ValueError(f"unknown tag {tag:#x} at offset {pos - 1}")
@@ -255,6 +275,38 @@ def _dec_message(b: bytearray | bytes, pos: int) -> tuple[Message, int]:
     if start + cls.SIZE > len(b):
         raise ValueError(f"{cls.__name__} past end")
     return cls.from_bytes(memoryview(b)[start : start + cls.SIZE]), start + cls.SIZE
+
+
+def _dec_frame(b: bytearray | bytes, pos: int, depth: int) -> tuple[Any, int]:
+    kind = b[pos]
+    meta, pos = _dec(b, pos + 1, depth + 1)
+    if type(meta) is not dict or b[pos] != 0x61:
+        raise ValueError("a frame is its metadata (a dict) and an array")
+    array, pos = _dec_array(b, pos + 1)
+    return _Frame.restore(kind, array, meta), pos
+
+
+def decode_into(buf: bytearray, length: int, msg: Message) -> None:
+    """Fill `msg` in place from buf[:length], a payload holding one message of its class (what
+    Topic.recv_into reads). DecodeError, `msg` unchanged, when the payload is anything else."""
+    cls = type(msg)
+    header = 1 + _U32.size + _U64.size
+    if (
+        length == header + cls.SIZE
+        and buf[0] == 0x4D  # M
+        and _U32.unpack_from(buf, 1)[0] == cls.TYPE_ID
+        and _U64.unpack_from(buf, 5)[0] == cls.LAYOUT_HASH
+    ):
+        try:
+            msg.fill_from(buf, header)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise DecodeError(f"malformed HORUS message ({length} bytes): {exc}") from None
+        return
+    got = decode(bytes(buf[:length]))  # the DecodeError of an unknown type or another layout
+    raise DecodeError(
+        f"recv_into takes a {cls.__name__}, but the topic's next message is a {type(got).__name__}: "
+        f"receive it with recv(), or publish {cls.__name__} only on this topic"
+    )
 
 
 def _steerable(key: Any) -> bool:

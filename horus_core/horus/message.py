@@ -4,7 +4,8 @@ A message class (generated from horus_core/msgs/messages.toml) lists its fields 
 `struct` format of its C layout (csrc/horus_msgs.h). Attribute values are kept as the layout
 stores them: an f32 field holds the nearest float32, an integer must fit its width, a str[N]
 field at most N bytes of UTF-8, a T[N] field exactly N numbers (shorter lists are padded with
-the field's default). So a message equals itself after a trip through any topic, and a value
+the field's default), a T[..N] or str[W][..N] field a list of at most N.
+So a message equals itself after a trip through any topic, and a value
 that would not survive the trip is refused when it is set, naming the field.
 
 On a topic (horus.codec) a message travels as its TYPE_ID, its LAYOUT_HASH and its bytes; a
@@ -14,6 +15,8 @@ receiver refuses one whose type it does not know or whose layout differs from it
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple
 
 _INT_RANGES = {
@@ -28,14 +31,16 @@ _INT_RANGES = {
 }
 _F32 = struct.Struct("<f")
 _REGISTRY: dict[int, type[Message]] = {}
+_SEQUENCES = ("array", "list")  # fields that hold a Python list
 
 
 class Field(NamedTuple):
     name: str
-    kind: str  # the scalar type itself, "str" or "array"
-    scalar: str  # element type
-    items: int  # 1, or N of str[N] / T[N]
+    kind: str  # the scalar type itself, "str", "array" or "list"
+    scalar: str  # element type ("str" for a list of strings)
+    items: int  # 1, or N of str[N] / T[N] / T[..N]
     default: Any
+    width: int = 0  # bytes per string of a str[W][..N] list
 
 
 def message_type(type_id: int) -> type[Message] | None:
@@ -53,8 +58,11 @@ class Message:
     SIZE: ClassVar[int]
     TYPE_ID: ClassVar[int]
     LAYOUT_HASH: ClassVar[int]
+    # Constructor keyword -> field, where upstream's keyword differs from the field's name.
+    ALIASES: ClassVar[Mapping[str, str]] = MappingProxyType({})
     _STRUCT: ClassVar[struct.Struct]
     _BY_NAME: ClassVar[dict[str, Field]]
+    _CHECKED: ClassVar[bool]  # has fields whose bytes can be invalid (str, bounded lists)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -62,6 +70,7 @@ class Message:
         if cls._STRUCT.size != cls.SIZE:
             raise TypeError(f"{cls.__name__}: FORMAT packs {cls._STRUCT.size} bytes, SIZE says {cls.SIZE}")
         cls._BY_NAME = {f.name: f for f in cls.FIELDS}
+        cls._CHECKED = any(f.kind in ("str", "list") for f in cls.FIELDS)
         _REGISTRY[cls.TYPE_ID] = cls
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -71,13 +80,18 @@ class Message:
             if field.name in kwargs:
                 raise TypeError(f"{type(self).__name__}() got multiple values for {field.name!r}")
             kwargs[field.name] = value
+        for alias, name in self.ALIASES.items():
+            if alias in kwargs:
+                if name in kwargs:
+                    raise TypeError(f"{type(self).__name__}() got {alias!r} and {name!r}, which are one field")
+                kwargs[name] = kwargs.pop(alias)
         unknown = set(kwargs) - self._BY_NAME.keys()
         if unknown:
             names = ", ".join(f.name for f in self.FIELDS)
             raise TypeError(f"{type(self).__name__}() has no field {sorted(unknown)[0]!r} (fields: {names})")
         for field in self.FIELDS:
             # A missing array is all defaults (None), a missing scalar or string its default.
-            setattr(self, field.name, kwargs.get(field.name, None if field.kind == "array" else field.default))
+            setattr(self, field.name, kwargs.get(field.name, None if field.kind in _SEQUENCES else field.default))
 
     def __setattr__(self, name: str, value: Any) -> None:
         field = self._BY_NAME.get(name)
@@ -87,17 +101,26 @@ class Message:
 
     def _coerce(self, field: Field, value: Any) -> Any:
         where = f"{type(self).__name__}.{field.name}"
-        if field.kind == "array":
-            items = [field.default] * field.items if value is None else [self._scalar(field, v, where) for v in value]
+        if field.kind in _SEQUENCES:
+            items = [] if value is None else [self._item(field, v, where) for v in value]
             if len(items) > field.items:
                 raise ValueError(f"{where}: at most {field.items} values, got {len(items)}")
+            if field.kind == "list":
+                return items
             return items + [field.default] * (field.items - len(items))
         if field.kind == "str":
-            text = "" if value is None else str(value)
-            if len(text.encode("utf-8")) > field.items:
-                raise ValueError(f"{where}: at most {field.items} bytes of UTF-8, got {len(text.encode('utf-8'))}")
-            return text
+            return self._text(value, field.items, where)
         return self._scalar(field, value, where)
+
+    def _item(self, field: Field, value: Any, where: str) -> Any:
+        return self._text(value, field.width, where) if field.scalar == "str" else self._scalar(field, value, where)
+
+    @staticmethod
+    def _text(value: Any, limit: int, where: str) -> str:
+        text = "" if value is None else str(value)
+        if len(text.encode("utf-8")) > limit:
+            raise ValueError(f"{where}: at most {limit} bytes of UTF-8, got {len(text.encode('utf-8'))}")
+        return text
 
     @staticmethod
     def _scalar(field: Field, value: Any, where: str) -> Any:
@@ -123,6 +146,12 @@ class Message:
             value = getattr(self, field.name)
             if field.kind == "array":
                 values.extend(value)
+            elif field.kind == "list":
+                values.append(len(value))
+                if field.scalar == "str":
+                    values.append(b"".join(v.encode("utf-8").ljust(field.width, b"\0") for v in value))
+                else:
+                    values.extend(value + [field.default] * (field.items - len(value)))
             elif field.kind == "str":
                 values.append(value.encode("utf-8"))
             else:
@@ -131,23 +160,64 @@ class Message:
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> Message:
-        """A message from its C layout; ValueError for the wrong size or a str field that is not UTF-8."""
+        """A message from its C layout; ValueError for the wrong size, a str field that is not UTF-8,
+        or a list whose length exceeds its N (what a C writer could put there)."""
         if len(data) != cls.SIZE:
             raise ValueError(f"{cls.__name__} is {cls.SIZE} bytes, got {len(data)}")
-        raw = cls._STRUCT.unpack(data)
         msg = cls.__new__(cls)
+        for field, value in zip(cls.FIELDS, cls._decode(cls._STRUCT.unpack(data)), strict=True):
+            object.__setattr__(msg, field.name, value)
+        return msg
+
+    def fill_from(self, data: bytearray | bytes | memoryview, offset: int = 0) -> None:
+        """Set every field from the C layout at data[offset:offset+SIZE], in place: what
+        Topic.recv_into does per message. A message of numbers only (CmdVel, Imu, LaserScan, ...)
+        keeps its lists and gets no new objects but the numbers; one with strings or bounded
+        lists is decoded whole first, so a ValueError (as from_bytes) leaves it unchanged."""
+        raw = self._STRUCT.unpack_from(data, offset)
+        if self._CHECKED:
+            for field, value in zip(self.FIELDS, self._decode(raw), strict=True):
+                object.__setattr__(self, field.name, value)
+            return
+        at = 0
+        for field in self.FIELDS:
+            if field.kind == "array":
+                getattr(self, field.name)[:] = raw[at : at + field.items]
+                at += field.items
+            else:
+                object.__setattr__(self, field.name, raw[at])
+                at += 1
+
+    @classmethod
+    def _decode(cls, raw: tuple[Any, ...]) -> list[Any]:
+        """Each field's value from the unpacked layout, in FIELDS order."""
+        values: list[Any] = []
         at = 0
         for field in cls.FIELDS:
             if field.kind == "array":
                 value: Any = list(raw[at : at + field.items])
                 at += field.items
+            elif field.kind == "list":
+                value, at = cls._list(field, raw, at)
             else:
                 value = raw[at]
                 at += 1
                 if field.kind == "str":
                     value = value.rstrip(b"\0").decode("utf-8")
-            object.__setattr__(msg, field.name, value)
-        return msg
+            values.append(value)
+        return values
+
+    @classmethod
+    def _list(cls, field: Field, raw: tuple[Any, ...], at: int) -> tuple[list[Any], int]:
+        """The set items of a list field whose length is raw[at], and where the next field starts."""
+        length = raw[at]
+        if length > field.items:
+            raise ValueError(f"{cls.__name__}.{field.name}: length {length} exceeds its {field.items} items")
+        if field.scalar != "str":
+            return list(raw[at + 1 : at + 1 + length]), at + 1 + field.items
+        block, width = raw[at + 1], field.width
+        texts = [block[i * width : (i + 1) * width].rstrip(b"\0").decode("utf-8") for i in range(length)]
+        return texts, at + 2
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -160,9 +230,9 @@ class Message:
         parts = []
         for field in self.FIELDS:
             value = getattr(self, field.name)
-            if field.kind == "array":
+            if field.kind in _SEQUENCES:
                 shown = ", ".join(repr(v) for v in value[:4])
-                value_text = f"[{shown}, ... ({field.items} values)]" if field.items > 4 else f"[{shown}]"
+                value_text = f"[{shown}, ... ({len(value)} values)]" if len(value) > 4 else f"[{shown}]"
             else:
                 value_text = repr(value)
             parts.append(f"{field.name}={value_text}")

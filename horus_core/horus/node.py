@@ -289,6 +289,14 @@ class Node:
             self.messages_received += 1
         return msg
 
+    def recv_into(self, topic: str, msg: Message) -> bool:
+        """Fill ``msg`` in place with the next message on ``topic``; False when there is none.
+        Allocates nothing per message for message classes of numbers (see Topic.recv_into)."""
+        got = self._topic(self._subs, self._sub_cfg, topic).recv_into(msg)
+        if got:
+            self.messages_received += 1
+        return got
+
     def recv_all(self, topic: str) -> list[Any]:
         if self._feed is not None:
             msgs = self._feed.next("*" + topic, [])

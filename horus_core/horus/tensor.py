@@ -1,43 +1,45 @@
-"""horus.Tensor: upstream HORUS's n-dimensional array type, over numpy (which must be installed).
+"""horus.Tensor: upstream HORUS's n-dimensional array, over a numpy array (numpy is required for it).
 
-Shapes are lists, dtypes strings ("float32", "uint8", ...); ``numpy()`` and
-``np.asarray(t)`` are views of the tensor's memory, never copies; arithmetic,
-comparisons, reductions and conversions return new tensors. Sending one on a topic
-sends its array (numpy arrays are what topics carry without copies of their own).
-
-Not provided: upstream's TensorPool and its shared-memory handles (a tensor here lives
-in the process that made it), and CUDA devices.
+Shapes are lists and dtypes names ("float32"), as upstream has them; `numpy()` is a view of the
+tensor's own memory, never a copy. On a topic a Tensor travels as its array does (one copy into
+shared memory, one out; never pickled) and arrives as a Tensor over the receiver's copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-DTYPES = (
-    "float16", "float32", "float64", "int8", "int16", "int32", "int64",
-    "uint8", "uint16", "uint32", "uint64", "bool",
-)  # fmt: skip
+DTYPES = ("bool", "float16", "float32", "float64", "int8", "int16", "int32", "int64",
+          "uint8", "uint16", "uint32", "uint64")  # fmt: skip
 
 
 def _dtype(name: str) -> np.dtype[Any]:
     if name not in DTYPES:
-        raise ValueError(f"Tensor dtype {name!r} is not one of {', '.join(DTYPES)}")
+        raise TypeError(f"Tensor dtype {name!r} is not one of {', '.join(DTYPES)}")
     return np.dtype(name)
 
 
+def _shape(dims: tuple[Any, ...]) -> list[int]:
+    """reshape(3, 4) and reshape([3, 4]) alike."""
+    return list(dims[0]) if len(dims) == 1 and isinstance(dims[0], Sequence) else [int(d) for d in dims]
+
+
 class Tensor:
-    """``horus.Tensor([480, 640, 3], dtype="uint8")``: zero-filled; ``Tensor.from_numpy(a)`` copies `a`."""
+    """A tensor of `shape` (a list of ints) and `dtype` (default "float32"), zero-filled."""
 
     __slots__ = ("_array",)
+    __hash__ = None  # type: ignore[assignment]  # == compares elementwise, as numpy's
 
     def __init__(self, shape: Sequence[int], dtype: str = "float32") -> None:
-        self._array: np.ndarray[Any, Any] | None = np.zeros(tuple(shape), dtype=_dtype(dtype))
+        self._array: np.ndarray[Any, Any] | None = np.zeros([int(d) for d in shape], dtype=_dtype(dtype))
 
     @classmethod
-    def _wrap(cls, array: np.ndarray[Any, Any]) -> Tensor:
+    def _over(cls, array: np.ndarray[Any, Any]) -> Tensor:
+        """A tensor over `array` itself (no copy): how views, results and received tensors are made."""
         tensor = cls.__new__(cls)
         tensor._array = array
         return tensor
@@ -48,138 +50,138 @@ class Tensor:
 
     @classmethod
     def empty(cls, shape: Sequence[int], dtype: str = "float32") -> Tensor:
-        _dtype(dtype)
-        return cls._wrap(np.empty(tuple(shape), dtype=dtype))
+        return cls._over(np.empty([int(d) for d in shape], dtype=_dtype(dtype)))
 
     @classmethod
-    def from_numpy(cls, array: np.ndarray[Any, Any]) -> Tensor:
-        array = np.asarray(array)
-        _dtype(array.dtype.name)
-        return cls._wrap(np.array(array, copy=True, order="C"))
-
-    # -- what it is ----------------------------------------------------------------
+    def from_numpy(cls, array: Any) -> Tensor:
+        """A tensor holding a copy of `array` (C order), as upstream copies it into its own memory."""
+        source = np.asarray(array)
+        _dtype(source.dtype.name)
+        return cls._over(np.array(source, order="C", copy=True))
 
     @property
-    def _a(self) -> np.ndarray[Any, Any]:
+    def array(self) -> np.ndarray[Any, Any]:
         if self._array is None:
             raise RuntimeError("this Tensor was released: its memory is gone")
         return self._array
 
-    @property
-    def shape(self) -> list[int]:
-        return list(self._a.shape)
-
-    @property
-    def dtype(self) -> str:
-        return self._a.dtype.name
-
-    @property
-    def nbytes(self) -> int:
-        return int(self._a.nbytes)
-
-    @property
-    def numel(self) -> int:
-        return int(self._a.size)
-
-    def __len__(self) -> int:
-        return len(self._a)
-
     def numpy(self) -> np.ndarray[Any, Any]:
-        """A view of the tensor's memory: writing to it writes the tensor."""
-        return self._a
+        """The tensor's memory as a numpy array (a view: writes show in the tensor)."""
+        return self.array
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
+        return self.array if dtype is None else self.array.astype(dtype)
 
     @property
     def __array_interface__(self) -> dict[str, Any]:
-        return self._a.__array_interface__
+        return self.array.__array_interface__
 
-    def tolist(self) -> Any:
-        return self._a.tolist()
+    @property
+    def shape(self) -> list[int]:
+        return list(self.array.shape)
 
-    def release(self) -> None:
-        """Drop the memory now (views from numpy() keep theirs); the tensor is unusable after."""
-        self._array = None
+    @property
+    def dtype(self) -> str:
+        return self.array.dtype.name
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.array.nbytes)
+
+    @property
+    def numel(self) -> int:
+        return int(self.array.size)
+
+    def __len__(self) -> int:
+        return len(self.array)
 
     def __repr__(self) -> str:
         if self._array is None:
             return "Tensor(released)"
         return f"Tensor(shape={self.shape}, dtype={self.dtype})"
 
-    # -- indexing and shapes: plain numpy values out, as upstream ---------------------------
+    def __getitem__(self, key: Any) -> Any:
+        return self.array[key]
 
-    def __getitem__(self, index: Any) -> Any:
-        return self._a[index]
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.array[key] = np.asarray(value)
 
-    def __setitem__(self, index: Any, value: Any) -> None:
-        self._a[index] = value
+    def release(self) -> None:
+        """Drop the tensor's memory now; any later use raises RuntimeError."""
+        self._array = None
 
+    # Shape operations: views of the same memory where numpy can make one.
     def reshape(self, *shape: Any) -> Tensor:
-        dims = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (list, tuple)) else shape
-        return Tensor._wrap(self._a.reshape(dims))
+        return Tensor._over(self.array.reshape(_shape(shape)))
 
     view = reshape
 
     def flatten(self) -> Tensor:
-        return Tensor._wrap(self._a.reshape(-1))
+        return Tensor._over(self.array.reshape(-1))
 
-    def squeeze(self) -> Tensor:
-        return Tensor._wrap(self._a.squeeze())
+    def squeeze(self, dim: int | None = None) -> Tensor:
+        return Tensor._over(self.array.squeeze(axis=dim))
 
     def unsqueeze(self, dim: int) -> Tensor:
-        return Tensor._wrap(np.expand_dims(self._a, dim))
+        return Tensor._over(np.expand_dims(self.array, dim))
 
     def slice(self, start: int, end: int) -> Tensor:
-        """Rows `start` to `end` of the first dimension, sharing memory."""
-        return Tensor._wrap(self._a[start:end])
+        """Rows start..end of the first dimension (a view)."""
+        return Tensor._over(self.array[start:end])
 
     @property
-    def T(self) -> np.ndarray[Any, Any]:  # upstream's name (numpy's too)
-        return self._a.T
+    def T(self) -> np.ndarray[Any, Any]:  # upstream's name (and numpy's) for the transpose
+        return self.array.T
 
-    # -- arithmetic, comparisons, reductions, conversions: new tensors ---------------------
-
-    @staticmethod
-    def _operand(other: Any) -> Any:
-        return other._a if isinstance(other, Tensor) else other
+    # Arithmetic and comparisons, elementwise as numpy's; results are new tensors.
+    def _apply(self, op: Callable[[Any, Any], Any], other: Any) -> Tensor:
+        return Tensor._over(np.asarray(op(self.array, other.array if isinstance(other, Tensor) else other)))
 
     def __add__(self, other: Any) -> Tensor:
-        return Tensor._wrap(self._a + self._operand(other))
+        return self._apply(operator.add, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return self._apply(operator.add, other)
 
     def __sub__(self, other: Any) -> Tensor:
-        return Tensor._wrap(self._a - self._operand(other))
+        return self._apply(operator.sub, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return self._apply(lambda a, b: b - a, other)
 
     def __mul__(self, other: Any) -> Tensor:
-        return Tensor._wrap(self._a * self._operand(other))
+        return self._apply(operator.mul, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return self._apply(operator.mul, other)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return Tensor._wrap(self._a / self._operand(other))
-
-    __radd__, __rmul__ = __add__, __mul__
+        return self._apply(operator.truediv, other)
 
     def __neg__(self) -> Tensor:
-        return Tensor._wrap(-self._a)
+        return Tensor._over(-self.array)
 
-    # Elementwise, as numpy's: == and != give tensors of bool, not one bool.
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._wrap(self._a == self._operand(other))
+        return self._apply(operator.eq, other)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._wrap(self._a != self._operand(other))
+        return self._apply(operator.ne, other)
 
     def __lt__(self, other: Any) -> Tensor:
-        return Tensor._wrap(self._a < self._operand(other))
+        return self._apply(operator.lt, other)
 
     def __le__(self, other: Any) -> Tensor:
-        return Tensor._wrap(self._a <= self._operand(other))
+        return self._apply(operator.le, other)
 
     def __gt__(self, other: Any) -> Tensor:
-        return Tensor._wrap(self._a > self._operand(other))
+        return self._apply(operator.gt, other)
 
     def __ge__(self, other: Any) -> Tensor:
-        return Tensor._wrap(self._a >= self._operand(other))
+        return self._apply(operator.ge, other)
 
-    def _reduce(self, fn: Any, dim: int | None) -> Tensor:
-        result = fn(self._a, axis=dim)
-        return Tensor._wrap(np.atleast_1d(np.asarray(result)))
+    # Reductions: over everything (a one-element tensor) or along `dim`.
+    def _reduce(self, fn: Callable[..., Any], dim: int | None) -> Tensor:
+        return Tensor._over(np.atleast_1d(np.asarray(fn(self.array, axis=dim))))
 
     def sum(self, dim: int | None = None) -> Tensor:
         return self._reduce(np.sum, dim)
@@ -193,11 +195,15 @@ class Tensor:
     def min(self, dim: int | None = None) -> Tensor:
         return self._reduce(np.min, dim)
 
+    # Type conversion: a new tensor (astype to the same dtype gives a copy, like upstream's clone).
     def astype(self, dtype: str) -> Tensor:
-        return Tensor._wrap(self._a.astype(_dtype(dtype), copy=False))
+        return Tensor._over(self.array.astype(_dtype(dtype)))
 
     def to_float32(self) -> Tensor:
         return self.astype("float32")
+
+    def to_float16(self) -> Tensor:
+        return self.astype("float16")
 
     def to_int32(self) -> Tensor:
         return self.astype("int32")
@@ -205,14 +211,5 @@ class Tensor:
     def to_uint8(self) -> Tensor:
         return self.astype("uint8")
 
-    def float(self) -> Tensor:
-        return self.astype("float32")
-
-    def half(self) -> Tensor:
-        return self.astype("float16")
-
-    def int(self) -> Tensor:
-        return self.astype("int32")
-
-    def byte(self) -> Tensor:
-        return self.astype("uint8")
+    def tolist(self) -> Any:
+        return self.array.tolist()

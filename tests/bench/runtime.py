@@ -5,7 +5,8 @@
 Everything is measured side by side in one run, because the machines are shared
 and noisy: compare the ratios, and read the absolute numbers with that in mind.
 Targets (issue 2): 64 B p50 < 10 us and >= 5x faster than Pipe; 1 MiB >= 2 GB/s;
-1 kHz p99 jitter < 200 us on an idle machine. Issue 4: what a tick adds for its stats
+1 kHz p99 jitter < 200 us on an idle machine, for Python nodes and a compiled one (issue 15,
+next to 64 B typed latency through a C node). Issue 4: what a tick adds for its stats
 (in-process and the registry record) and one log line to stderr, < 2 us.
 """
 
@@ -75,7 +76,7 @@ def zmq_echo(address: str, ready: Any) -> None:
 # -- clients -------------------------------------------------------------------------
 
 
-def round_trips(send: Callable[[bytes], None], recv: Callable[[], bytes], payload: bytes, n: int) -> list[float]:
+def round_trips(send: Callable[[Any], object], recv: Callable[[], object], payload: Any, n: int) -> list[float]:
     """One-way latency in microseconds, as half of each measured round trip."""
     out = []
     for i in range(n + n // 10):
@@ -87,7 +88,9 @@ def round_trips(send: Callable[[bytes], None], recv: Callable[[], bytes], payloa
     return out
 
 
-def bench_horus(size: int, n: int) -> list[float]:
+def bench_horus(size: int, n: int, payload: Any = None, into: Any = None) -> list[float]:
+    """Round trips of `payload` (default: `size` random bytes) through an echo process; with `into`,
+    a message instance, each reply is received into it (recv_into) instead of a new object."""
     import horus
 
     ns = f"bench-{uuid.uuid4().hex[:8]}"
@@ -100,14 +103,17 @@ def bench_horus(size: int, n: int) -> list[float]:
     proc.start()
     ready.wait()
 
-    def recv() -> bytes:
+    def recv() -> Any:
         # Like Pipe.recv_bytes and zmq's recv, this blocks: it spins 50 us, then sleeps on the topic's futex.
+        if into is not None:
+            assert pong.recv_into(into, timeout=10), "echo process stopped answering"
+            return into
         msg = pong.recv(timeout=10)
         assert msg is not None, "echo process stopped answering"
-        return msg  # type: ignore[no-any-return]
+        return msg
 
     try:
-        return round_trips(ping.send, recv, os.urandom(size), n)
+        return round_trips(ping.send, recv, os.urandom(size) if payload is None else payload, n)
     finally:
         ping.send(b"stop")
         proc.join()
@@ -128,6 +134,88 @@ def bench_pipe(size: int, n: int) -> list[float]:
     finally:
         parent.send_bytes(b"stop")
         proc.join()
+
+
+def pipe_object_echo(conn: Any, ready: Any) -> None:
+    ready.set()
+    while (obj := conn.recv()) != "stop":
+        conn.send(obj)
+
+
+def bench_typed(n: int) -> dict[str, list[float]]:
+    """64 B of typed data (horus.Pose3D: 7 f64 and a u64) one way: as the typed message received
+    into a new object and into a pre-allocated one, as today's dict of the same 8 numbers, and
+    that dict over multiprocessing.Pipe (pickled)."""
+    import horus
+
+    pose = horus.Pose3D(1.0, 2.0, 3.0, 0.0, 0.0, 0.7071, 0.7071, 123456789)
+    as_dict = {f.name: getattr(pose, f.name) for f in pose.FIELDS}
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    ready = ctx.Event()
+    proc = ctx.Process(target=pipe_object_echo, args=(child, ready))
+    proc.start()
+    ready.wait()
+    try:
+        pipe = round_trips(parent.send, parent.recv, as_dict, n)
+    finally:
+        parent.send("stop")
+        proc.join()
+    return {
+        "typed_c_echo": bench_c_echo(pose, n),
+        "typed": bench_horus(64, n, payload=pose),
+        "typed_recv_into": bench_horus(64, n, payload=pose, into=horus.Pose3D()),
+        "dict": bench_horus(256, n, payload=as_dict),
+        "pipe_dict": pipe,
+    }
+
+
+def build_c_node(program: str, out_dir: Path) -> Path:
+    """Compile tests/bench/<program>.c with the node API (horus_node.h) by zig, as robots get it."""
+    import subprocess
+
+    core = Path(__file__).resolve().parents[2] / "horus_core"
+    exe = out_dir / program
+    csrc = ("segment.c", "topic.c", "timing.c", "stats.c", "logring.c", "journal.c")
+    sources = [core / "capi" / "node.c", *(core / "csrc" / f for f in csrc)]
+    subprocess.run(
+        [sys.executable, "-m", "ziglang", "cc", "-std=c11", "-O2", "-I", str(core / "csrc"), "-I", str(core / "capi"),
+         "-o", str(exe), str(Path(__file__).with_name(f"{program}.c")), *map(str, sources)],
+        check=True,
+    )  # fmt: skip
+    return exe
+
+
+def bench_c_echo(pose: Any, n: int) -> list[float]:
+    """Pose3D round trips through a compiled node (c_echo.c, horus_node.h), received into one message."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import horus
+
+    ns = f"bench-{uuid.uuid4().hex[:8]}"
+    os.environ["HORUS_NAMESPACE"] = ns
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = build_c_node("c_echo", Path(tmp))
+        ping = horus.Topic("bench.ping")
+        pong = horus.Topic("bench.pong")
+        proc = subprocess.Popen([str(exe)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            into = horus.Pose3D()
+
+            def recv() -> Any:
+                assert pong.recv_into(into, timeout=10), "the C echo node stopped answering"
+                return into
+
+            return round_trips(ping.send, recv, pose, n)
+        finally:
+            ping.send(horus.Pose3D(timestamp_ns=0))
+            proc.wait(timeout=10)
+            ping.close()
+            pong.close()
+            shutil.rmtree(f"/dev/shm/horus.{ns}", ignore_errors=True)
 
 
 def bench_zmq(size: int, n: int) -> list[float]:
@@ -223,16 +311,32 @@ def bench_jitter(gc_enabled: bool, seconds: float = 5.0) -> dict[str, float]:
     finally:
         (gc.enable if was else gc.disable)()
         shutil.rmtree(f"/dev/shm/horus.{ns}", ignore_errors=True)
+    return lateness(stamps)
+
+
+def lateness(stamps: list[int]) -> dict[str, float]:
+    """Each 1 kHz tick's distance from its ideal grid, in microseconds, after a 100-tick warm-up."""
     period = 1_000_000
     t0 = stamps[0]
-    late = [((t - t0) - round((t - t0) / period) * period) / 1000 for t in stamps[100:]]
-    late = [abs(x) for x in late]
-    return {
-        "p50_us": percentile(late, 0.5),
-        "p99_us": percentile(late, 0.99),
-        "max_us": max(late),
-        "ticks": len(stamps),
-    }
+    late = [abs((t - t0) - round((t - t0) / period) * period) / 1000 for t in stamps[100:]]
+    p50, p99 = percentile(late, 0.5), percentile(late, 0.99)
+    return {"p50_us": p50, "p99_us": p99, "max_us": max(late), "ticks": len(stamps)}
+
+
+def bench_c_jitter(seconds: float) -> dict[str, float]:
+    """The same lateness for a compiled 1 kHz node (c_tick.c) polling a typed topic each tick."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    os.environ["HORUS_NAMESPACE"] = ns = f"bench-{uuid.uuid4().hex[:8]}"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            exe = build_c_node("c_tick", Path(tmp))
+            out = subprocess.run([str(exe), str(int(seconds * 1000))], capture_output=True, text=True, check=True)
+    finally:
+        shutil.rmtree(f"/dev/shm/horus.{ns}", ignore_errors=True)
+    return lateness([int(line) for line in out.stdout.split()])
 
 
 def bench_tick_overhead(n: int = 200_000) -> dict[str, float]:
@@ -366,11 +470,14 @@ def main(argv: list[str] | None = None) -> int:
             samples = fn(size, n)
             row[name] = {"p50": statistics.median(samples), "p99": percentile(samples, 0.99)}
         results["latency_us"][str(size)] = row
+    typed = bench_typed(max(50, int(ROUNDS[64] * scale)))
+    results["typed_64b_us"] = {k: {"p50": statistics.median(v), "p99": percentile(v, 0.99)} for k, v in typed.items()}
     results["tick_overhead"] = bench_tick_overhead(int(200_000 * scale))
     results["throughput_1mib"] = bench_throughput(seconds=3.0 * scale + 0.5)
     results["jitter_1khz"] = {
         "gc_enabled": bench_jitter(True, 5.0 * scale + 0.5),
         "gc_disabled": bench_jitter(False, 5.0 * scale + 0.5),
+        "c_node": bench_c_jitter(5.0 * scale + 0.5),
     }
     print_table(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -386,6 +493,17 @@ def print_table(r: dict[str, Any]) -> None:
         cells = [f"{row[k]['p50']:.1f}/{row[k]['p99']:.1f}" for k in ("horus", "pipe", "zmq")]
         ratio = row["pipe"]["p50"] / row["horus"]["p50"]
         print(f"{label:<24}{cells[0]:>18}{cells[1]:>18}{cells[2]:>18}{ratio:>11.1f}x")
+    print("\n64 B typed one way (us, p50/p99): horus.Pose3D, echoed by a C or Python node, against a dict")
+    labels = {
+        "typed_c_echo": "typed, Python <-> C node",
+        "typed": "typed message, recv()",
+        "typed_recv_into": "typed message, recv_into()",
+        "dict": "dict, recv() (today's path)",
+        "pipe_dict": "dict over Pipe (pickle)",
+    }
+    for key, label in labels.items():
+        cell = r["typed_64b_us"][key]
+        print(f"  {label:<30}{cell['p50']:>8.1f}/{cell['p99']:.1f}")
     o = r["tick_overhead"]
     print(
         f"\nper-tick overhead (us)\n"

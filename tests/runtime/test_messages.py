@@ -7,12 +7,15 @@ import math
 import struct
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import horus
 import pytest
 from horus import DecodeError, codec
+from horus.message import Field
 from horus_procs import Py, wait_line
 from horus_testing import require
 
@@ -44,6 +47,7 @@ SAMPLES = {
     "EmergencyStop": horus.EmergencyStop(True, "bumper hit ✓", 42, source="safety", auto_reset=True),
     "LaserScan": horus.LaserScan(-1.5, 1.5, 0.01, 0.1, 12.0, [0.5 * i for i in range(360)], 99, scan_time=0.1),
     "DiagnosticStatus": horus.DiagnosticStatus(2, 70000, "motor hot", "motor", 5),
+    "JointCommand": horus.JointCommand(["shoulder", "elbow"], [1.5, -0.3], modes=[1], timestamp_ns=9),
 }
 
 C_WRITER = r"""
@@ -67,6 +71,10 @@ int main(void) {
   horus_msg_diagnostic_status e; memset(&e, 0, sizeof e);
   e.level = 2; e.code = 70000; strcpy(e.message, "motor hot"); strcpy(e.component, "motor"); e.timestamp_ns = 5;
   out(&e, sizeof e);
+  horus_msg_joint_command f; memset(&f, 0, sizeof f);
+  f.names_len = 2; strcpy(f.names[0], "shoulder"); strcpy(f.names[1], "elbow");
+  f.positions_len = 2; f.positions[0] = 1.5; f.positions[1] = -0.3; f.modes_len = 1; f.modes[0] = 1;
+  f.timestamp_ns = 9; out(&f, sizeof f);
   return 0;
 }
 """
@@ -117,6 +125,23 @@ def test_constructors_defaults_and_names_are_upstreams() -> None:
     assert horus.CmdVel.from_bytes(cmd.to_bytes()) == cmd
 
 
+def test_lists_keep_their_length_and_upstreams_keywords_work() -> None:
+    joints = horus.JointState(names=["j1", "j2"], positions=[1.0, 2.0])
+    assert len(joints) == 2 and joints.velocities == [] and len(horus.JointCommand()) == 0
+    assert horus.JointState.from_bytes(joints.to_bytes()) == joints
+    roi = horus.RegionOfInterest(x=100, y=200, width=50)  # upstream's keywords for x_offset, y_offset
+    assert (roi.x_offset, roi.y_offset, roi.width) == (100, 200, 50)
+    assert horus.TimeReference(5, "ptp", -50000).offset_ns == -50000
+
+
+def test_a_list_length_beyond_its_items_from_a_foreign_writer_is_refused() -> None:
+    payload = bytearray(codec.encode_bytes(horus.JointState(names=["j1"])))
+    header = len(payload) - horus.JointState.SIZE
+    payload[header : header + 2] = struct.pack("<H", 17)  # names_len, as a broken C node could write it
+    with pytest.raises(DecodeError, match=r"JointState\.names: length 17 exceeds its 16 items"):
+        codec.decode(payload)
+
+
 @pytest.mark.parametrize(
     ("make", "error", "words"),
     [
@@ -126,6 +151,9 @@ def test_constructors_defaults_and_names_are_upstreams() -> None:
         (lambda: horus.CmdVel(speed=1.0), TypeError, "CmdVel() has no field 'speed'"),
         (lambda: horus.CmdVel(1.0, 2.0, 3, 4), TypeError, "at most 3 positional arguments"),
         (lambda: horus.Heartbeat(node_id="7"), TypeError, "Heartbeat.node_id: an integer (u32)"),
+        (lambda: horus.JointState(names=["j"] * 17), ValueError, "JointState.names: at most 16 values"),
+        (lambda: horus.JointState(names=["n" * 33]), ValueError, "JointState.names: at most 32 bytes"),
+        (lambda: horus.RegionOfInterest(x=1, x_offset=2), TypeError, "got 'x' and 'x_offset', which are one field"),
     ],
 )
 def test_a_value_that_would_not_survive_the_trip_is_refused_naming_the_field(
@@ -195,3 +223,156 @@ def test_nodes_declare_typed_topics_as_upstream_does(ns: str) -> None:
     horus.run(driver, monitor, duration=0.5)
     assert horus.Topic(horus.CmdVel).name == "cmd_vel"
     assert got and all(type(m) is horus.CmdVel and m.linear == 0.5 for m in got)
+
+
+RECV_INTO_PUBLISHER = """
+import sys, horus
+t = horus.Topic(horus.Imu)
+print("ready", flush=True)
+sys.stdin.readline()
+t.send(horus.Imu(accel_z=9.81, gyro_x=0.5, timestamp_ns=1))
+t.send(horus.CmdVel(1.0))  # not an Imu: the receiver's Imu must stay as it was
+print("done", flush=True)
+"""
+
+
+def test_recv_into_fills_a_preallocated_message_in_place_and_refuses_another_type(ns: str, py: Py) -> None:
+    sub = horus.Topic(horus.Imu)
+    pub = py.start(RECV_INTO_PUBLISHER, stdin=-1)
+    wait_line(pub, "ready")
+    imu = horus.Imu()
+    assert sub.recv_into(imu) is False and imu == horus.Imu()  # nothing yet: untouched
+    assert pub.stdin is not None
+    pub.stdin.write("go\n")
+    pub.stdin.flush()
+    assert sub.recv_into(imu, timeout=5) is True  # waits for it, as recv(timeout=) does
+    wait_line(pub, "done")
+    assert imu == horus.Imu(accel_z=9.81, gyro_x=0.5, timestamp_ns=1)
+    with pytest.raises(DecodeError, match="recv_into takes a Imu, but the topic's next message is a CmdVel"):
+        sub.recv_into(imu)
+    assert imu.timestamp_ns == 1 and sub.recv_into(imu) is False
+
+
+def test_recv_into_keeps_no_allocation_over_10000_receives(ns: str) -> None:
+    pub, sub = horus.Topic(horus.LaserScan), horus.Topic(horus.LaserScan)
+    scan = horus.LaserScan(ranges=[2.0] * 360)
+    into = horus.LaserScan()
+    ranges = into.ranges
+    tracemalloc.start()
+    try:
+        # The first receive sizes the topic's buffer, once; it is traced too, so the snapshots
+        # compare the receiver's steady state.
+        for _ in range(3):
+            pub.send(scan)
+            sub.recv_into(into)
+        before = tracemalloc.take_snapshot()
+        for stamp in range(10_000):
+            scan.timestamp_ns = stamp
+            pub.send(scan)
+            assert sub.recv_into(into)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    horus_files = [tracemalloc.Filter(True, str(Path(horus.__file__).parent / "*"))]
+    kept = after.filter_traces(horus_files).compare_to(before.filter_traces(horus_files), "lineno")
+    # Under one byte per receive: nothing is kept per message. (The interpreter's float free list,
+    # at most 100 floats or 2.4 KB, may differ between the snapshots.)
+    assert sum(stat.size_diff for stat in kept) < 10_000, [str(stat) for stat in kept[:3]]
+    assert into.ranges is ranges and into == scan and into.timestamp_ns == 9_999
+
+
+def test_upstreams_convenience_methods_read_the_fields() -> None:
+    cmd = horus.JointCommand()
+    cmd.add_position("shoulder", 1.5)
+    cmd.add_velocity("wrist", 2.0)
+    assert (cmd.names, cmd.positions, cmd.velocities, cmd.modes) == (
+        ["shoulder", "wrist"],
+        [1.5, 0.0],
+        [0.0, 2.0],
+        [0, 1],
+    )
+    assert cmd.is_valid() and len(cmd) == 2
+    with pytest.raises(ValueError, match=r"JointCommand\.names: at most 32 bytes"):
+        cmd.add_position("n" * 33, 0.0)
+    assert horus.CameraInfo(640, 480, 525.0, 520.0, 320.0, 240.0).focal_lengths() == (525.0, 520.0)
+    assert horus.Detection("cup", 0.9, 1.0, 2.0, 3.0, 4.0).bbox == horus.BoundingBox2D(1.0, 2.0, 3.0, 4.0)
+    assert horus.Waypoint(1.0, 2.0, 0.5).pose == horus.Pose2D(1.0, 2.0, 0.5)
+    assert horus.RegionOfInterest(x=1, y=2, width=50, height=60).area() == 3000
+    assert horus.TimeReference(1000, "ntp", 500).correct_timestamp(1500) == 1000
+
+
+def field_values(index: int, field: Field) -> Any:
+    """A distinct value for field number `index` of a message, exact in every type it may have."""
+
+    def number(j: int) -> Any:
+        if field.scalar == "bool":
+            return (index + j) % 2 == 1
+        if field.scalar in ("f32", "f64"):
+            return (index + 1) * 0.5 + j * 0.25
+        return (index * 7 + j) % 100 + 1
+
+    if field.kind == "str":
+        return f"f{index}"
+    if field.kind == "array":
+        return [number(j) for j in range(field.items)]
+    if field.kind == "list":
+        return [f"n{index}{j}" for j in range(2)] if field.scalar == "str" else [number(j) for j in range(2)]
+    return number(0)
+
+
+def c_number(field: Field, index: int, j: str) -> str:
+    if field.scalar == "bool":
+        return f"(({index} + {j}) % 2 == 1)"
+    if field.scalar in ("f32", "f64"):
+        return f"({'(float)' if field.scalar == 'f32' else ''}(({index} + 1) * 0.5 + {j} * 0.25))"
+    return f"(({index} * 7 + {j}) % 100 + 1)"
+
+
+def c_fill(field: Field, index: int) -> str:
+    """C statements giving `m.<field>` the value field_values gives it."""
+    name = f"m.{field.name}"
+    if field.kind == "str":
+        return f'strcpy({name}, "f{index}");'
+    if field.kind == "array":
+        return f"for (int j = 0; j < {field.items}; j++) {name}[j] = {c_number(field, index, 'j')};"
+    if field.kind == "list" and field.scalar == "str":
+        return f'{name}_len = 2; strcpy({name}[0], "n{index}0"); strcpy({name}[1], "n{index}1");'
+    if field.kind == "list":
+        return f"{name}_len = 2; for (int j = 0; j < 2; j++) {name}[j] = {c_number(field, index, 'j')};"
+    return f"{name} = {c_number(field, index, '0')};"
+
+
+def test_every_message_has_the_same_bytes_in_c_and_python_both_ways(tmp_path: Path) -> None:
+    layouts = horus.msglayout.load(MSGS / "messages.toml")
+    classes = [getattr(horus, layout.name) for layout in layouts]
+    body = []
+    for layout, cls in zip(layouts, classes, strict=True):
+        fills = " ".join(c_fill(field, i) for i, field in enumerate(cls.FIELDS))
+        body.append(f"{{ horus_msg_{layout.snake} m; memset(&m, 0, sizeof m); {fills} out(&m, sizeof m); }}")
+    source = tmp_path / "every.c"
+    source.write_text(
+        '#include <stdio.h>\n#include <string.h>\n#include "horus_msgs.h"\n'
+        "static void out(const void *p, size_t n) { fwrite(p, 1, n, stdout); }\n"
+        "int main(void) {\n" + "\n".join(body) + "\nreturn 0;\n}\n"
+    )
+    exe = tmp_path / "every"
+    built = zig_cc("-std=c11", "-Wall", "-Wextra", "-Werror", "-I", str(REPO / "horus_core" / "csrc"), "-o",
+                   str(exe), str(source))  # fmt: skip
+    assert built.returncode == 0, built.stderr.decode()
+    from_c = subprocess.run([str(exe)], capture_output=True, check=True).stdout
+    at = 0
+    for cls in classes:
+        msg = cls(**{field.name: field_values(i, field) for i, field in enumerate(cls.FIELDS)})
+        assert from_c[at : at + cls.SIZE] == msg.to_bytes(), f"{cls.__name__}: C and Python bytes differ"
+        assert cls.from_bytes(from_c[at : at + cls.SIZE]) == msg, f"{cls.__name__}: C's bytes read back differently"
+        at += cls.SIZE
+    assert at == len(from_c) and len(classes) == len(horus.messages.__all__)
+
+
+def test_typed_constructors_and_presets_as_upstream() -> None:
+    assert horus.DiagnosticValue.int("count", 42) == horus.DiagnosticValue("count", "42", 1)
+    assert horus.DiagnosticValue.boolean("ok", True).value == "true"
+    assert horus.DiagnosticValue.float("temp", 72.5).value_type == 2
+    compliant, stiff = horus.ImpedanceParameters.compliant(), horus.ImpedanceParameters.stiff()
+    assert compliant.stiffness[0] < stiff.stiffness[0] and compliant.enabled and not horus.ImpedanceParameters().enabled
+    assert horus.PlaneDetection().confidence == 0.5 and horus.HapticFeedback().enabled is True

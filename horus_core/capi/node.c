@@ -1,0 +1,253 @@
+/*
+** node.c: typed topics for compiled nodes (contract in horus_node.h), over the core's topics.
+*/
+#include "horus_node.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* Python's codec: payload format 1, and the tag of a typed message (horus/codec.py). */
+#define FORMAT_ID 1u
+#define TAG_MESSAGE 0x4Du
+/* recv waits by spinning this long before sleeping on the futex, as Python's recv(timeout=) does. */
+#define SPIN_NS 50000u
+#define PATH_MAX_ 512
+
+/* namespace.topic_file: bytes outside [A-Za-z0-9_.-] as %XX, and a leading '.' as %2E. */
+static int escape_name(const char *name, char *out, size_t cap) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+    int safe = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+               *p == '-' || (*p == '.' && p != (const unsigned char *)name);
+    if (n + 4 > cap) return -1;
+    if (safe) {
+      out[n++] = (char)*p;
+    } else {
+      out[n++] = '%';
+      out[n++] = hex[*p >> 4];
+      out[n++] = hex[*p & 15];
+    }
+  }
+  out[n] = '\0';
+  return n > 0 && n <= 190 ? 0 : -1;
+}
+
+int horus_msg_topic_open(const char *ns, const char *name, uint32_t type_id, uint64_t layout_hash, uint32_t size,
+                         horus_msg_topic *out, char *err) {
+  memset(out, 0, sizeof *out);
+  if (!ns) ns = getenv("HORUS_NAMESPACE");
+  if (!ns || !*ns) ns = "default";
+  char file[HORUS_NAME_MAX + 1], dir[PATH_MAX_], topics[PATH_MAX_];
+  if (escape_name(name, file, sizeof file) != 0 || strchr(ns, '/') || size == 0) {
+    if (err) snprintf(err, HORUS_ERRLEN, "bad topic name %s, namespace %s or message size %u", name, ns, size);
+    return HORUS_EINVAL;
+  }
+  snprintf(dir, sizeof dir, "/dev/shm/horus.%s", ns);
+  snprintf(topics, sizeof topics, "%s/topics", dir);
+  int rc = horus_ns_prepare(dir, err);
+  if (rc == HORUS_OK) rc = horus_ns_prepare(topics, err);
+  if (rc != HORUS_OK) return rc;
+  horus_topic_cfg cfg = {0, 0, FORMAT_ID, 1};
+  rc = horus_topic_open(topics, file, &cfg, &out->topic, err);
+  if (rc != HORUS_OK) return rc;
+  out->scratch = malloc(HORUS_MSG_HEADER + size);
+  if (!out->scratch) {
+    horus_topic_close(out->topic);
+    out->topic = NULL;
+    if (err) snprintf(err, HORUS_ERRLEN, "out of memory for a %u-byte message of topic %s", size, name);
+    errno = ENOMEM;
+    return HORUS_ESYS;
+  }
+  horus_cursor_init(out->topic, &out->cursor);
+  out->type_id = type_id;
+  out->layout_hash = layout_hash;
+  out->size = size;
+  return HORUS_OK;
+}
+
+void horus_msg_topic_close(horus_msg_topic *mt) {
+  horus_topic_close(mt->topic);
+  free(mt->scratch);
+  memset(mt, 0, sizeof *mt);
+}
+
+static void put_le(uint8_t *p, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; i++) v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+int horus_msg_publish(horus_msg_topic *mt, const void *msg, char *err) {
+  if (!mt->claimed) {
+    int rc = horus_topic_claim_publisher(mt->topic, err);
+    if (rc != HORUS_OK) return rc;
+    mt->claimed = 1;
+  }
+  uint8_t header[HORUS_MSG_HEADER];
+  header[0] = TAG_MESSAGE;
+  put_le(header + 1, mt->type_id, 4);
+  put_le(header + 5, mt->layout_hash, 8);
+  horus_iov parts[2] = {{header, sizeof header}, {msg, mt->size}};
+  return horus_topic_publish(mt->topic, parts, 2, NULL, err);
+}
+
+/* Copy the next message into scratch, whole or not at all (HORUS_OK, its length in *len). */
+static int take(horus_msg_topic *mt, uint32_t *len) {
+  for (;;) {
+    horus_msg_view v;
+    if (horus_topic_peek(mt->topic, &mt->cursor, &v) == HORUS_EMPTY) return HORUS_EMPTY;
+    uint32_t n = v.len < HORUS_MSG_HEADER + mt->size ? v.len : HORUS_MSG_HEADER + mt->size;
+    /* Races the publisher on purpose: see [PAYLOAD RACE] in hatomic.h; confirm decides. */
+    memcpy(mt->scratch, v.data, n);
+    if (horus_topic_confirm(mt->topic, &mt->cursor, &v) == HORUS_OK) {
+      *len = v.len;
+      return HORUS_OK;
+    }
+  }
+}
+
+int horus_msg_recv(horus_msg_topic *mt, void *msg, uint64_t timeout_ns, char *err) {
+  uint32_t len = 0;
+  int rc = take(mt, &len);
+  if (rc == HORUS_EMPTY && timeout_ns) {
+    rc = horus_topic_wait(mt->topic, &mt->cursor, SPIN_NS, timeout_ns);
+    if (rc != HORUS_OK) return rc;
+    rc = take(mt, &len);
+  }
+  if (rc != HORUS_OK) return rc;
+  const uint8_t *h = mt->scratch;
+  if (len != HORUS_MSG_HEADER + mt->size || h[0] != TAG_MESSAGE || get_le(h + 1, 4) != mt->type_id ||
+      get_le(h + 5, 8) != mt->layout_hash) {
+    if (err)
+      snprintf(err, HORUS_ERRLEN,
+               "the topic's next message (%u bytes, type id %#010llx) is not of this type (id %#010x, %u bytes) "
+               "and layout: publish one type per topic, from one HORUS version",
+               len, len >= 5 && h[0] == TAG_MESSAGE ? (unsigned long long)get_le(h + 1, 4) : 0ull, mt->type_id,
+               mt->size);
+    return HORUS_EMSGTYPE;
+  }
+  memcpy(msg, h + HORUS_MSG_HEADER, mt->size);
+  return HORUS_OK;
+}
+
+/* ---- Nodes ---------------------------------------------------------------------------- */
+
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
+/* journal.stderr_is_journal_stream: $JOURNAL_STREAM ("device:inode") names fd 2 itself. */
+static int stderr_is_journal(void) {
+  const char *v = getenv("JOURNAL_STREAM");
+  unsigned long long dev, ino;
+  struct stat st;
+  if (!v || sscanf(v, "%llu:%llu", &dev, &ino) != 2 || fstat(2, &st) != 0) return 0;
+  return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+static const char *node_ns(const char *ns) {
+  if (!ns) ns = getenv("HORUS_NAMESPACE");
+  return ns && *ns ? ns : "default";
+}
+
+int horus_node_open(horus_node *n, const char *ns, const char *name, double rate_hz, char *err) {
+  memset(n, 0, sizeof *n);
+  n->journal_fd = -1;
+  ns = node_ns(ns);
+  char dir[PATH_MAX_], sub[PATH_MAX_];
+  if (strchr(ns, '/') || !*name) {
+    if (err) snprintf(err, HORUS_ERRLEN, "bad node name %s or namespace %s", name, ns);
+    return HORUS_EINVAL;
+  }
+  snprintf(n->name, sizeof n->name, "%s", name);
+  n->rate_hz = rate_hz;
+  snprintf(dir, sizeof dir, "/dev/shm/horus.%s", ns);
+  snprintf(sub, sizeof sub, "%s/stats", dir);
+  int rc = horus_ns_prepare(dir, err);
+  if (rc == HORUS_OK) rc = horus_ns_prepare(sub, err);
+  if (rc != HORUS_OK) return rc;
+  /* The pid names the file as Python's schedulers' do (registry.py); ".c" keeps it apart from theirs. */
+  snprintf(n->registry_path, sizeof n->registry_path, "%s/%ld.c", sub, (long)getpid());
+  rc = horus_stats_create(n->registry_path, n->name, (uint32_t)getpid(), 1, &n->registry, err);
+  if (rc != HORUS_OK) return rc;
+  snprintf(sub, sizeof sub, "%s/log", dir);
+  if (horus_logring_open(sub, 0, 1, &n->log, NULL) != HORUS_OK) n->log = NULL;
+  if (stderr_is_journal()) n->journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  horus_tick_init(&n->ticks);
+  horus_node_set_state(n, HORUS_STATE_RUNNING);
+  return HORUS_OK;
+}
+
+void horus_node_tick(horus_node *n, int64_t start_ns, int64_t end_ns, unsigned flags) {
+  horus_tick_record(&n->ticks, start_ns, end_ns, flags);
+  horus_stats_publish(n->registry, 0, n->name, n->rate_hz, &n->ticks, end_ns);
+}
+
+void horus_node_set_state(horus_node *n, uint32_t state) {
+  if (state == HORUS_STATE_FAILED) horus_tick_error(&n->ticks);
+  n->ticks.state = state;
+  horus_stats_publish(n->registry, 0, n->name, n->rate_hz, &n->ticks, (int64_t)horus_now_ns());
+}
+
+void horus_node_log(horus_node *n, long level, const char *message) {
+  size_t len = strlen(message);
+  if (n->log) horus_logring_append(n->log, (uint8_t)level, n->name, n->ticks.total_ticks, message, len);
+  if (n->journal_fd >= 0) {
+    horus_journal_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.level = level;
+    rec.tick = n->ticks.total_ticks;
+    rec.pid = (int64_t)getpid();
+    rec.message = message;
+    rec.message_len = len;
+    rec.identifier = rec.node = n->name;
+    rec.identifier_len = rec.node_len = strlen(n->name);
+    /* A record journald cannot take now is dropped, never waited for: a tick must not block. */
+    if (horus_journal_send(n->journal_fd, JOURNAL_SOCKET, strlen(JOURNAL_SOCKET), &rec) == HORUS_OK) return;
+  }
+  horus_log_write_line(2, level, n->name, strlen(n->name), message, len);
+}
+
+int horus_node_notify(const char *state) {
+  const char *where = getenv("NOTIFY_SOCKET");
+  if (!where || !*where) return 0;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  size_t len = strlen(where);
+  if (len >= sizeof addr.sun_path || (where[0] != '/' && where[0] != '@')) {
+    errno = EINVAL;
+    return HORUS_ESYS;
+  }
+  memcpy(addr.sun_path, where, len);
+  if (where[0] == '@') addr.sun_path[0] = '\0'; /* an abstract socket */
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return HORUS_ESYS;
+  ssize_t sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr,
+                        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return sent < 0 ? HORUS_ESYS : 1;
+}
+
+void horus_node_close(horus_node *n) {
+  if (n->registry) {
+    horus_node_set_state(n, HORUS_STATE_STOPPED);
+    horus_stats_close(n->registry);
+    unlink(n->registry_path);
+  }
+  horus_logring_close(n->log);
+  if (n->journal_fd >= 0) close(n->journal_fd);
+  memset(n, 0, sizeof *n);
+  n->journal_fd = -1;
+}

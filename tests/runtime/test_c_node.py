@@ -1,0 +1,105 @@
+"""Compiled nodes on Python's typed topics (horus_core/capi/horus_node.h), both directions."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import horus
+import pytest
+from horus import capi, logring, registry
+from horus_procs import wait_line
+from test_messages import zig_cc
+
+from horus_pipeline import REPO
+
+CORE = REPO / "horus_core"
+NODE = Path(__file__).with_name("c") / "typed_node.c"
+
+
+@pytest.fixture(scope="module")
+def typed_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Built from what the installed wheel ships (horus.capi), as a team builds its nodes.
+    exe = tmp_path_factory.mktemp("c-node") / "typed_node"
+    built = zig_cc(
+        "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", *capi.cflags(), "-o", str(exe), str(NODE),
+        *capi.sources(),
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr.decode()
+    return exe
+
+
+def start(exe: Path, mode: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([str(exe), mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def test_a_c_node_publishes_what_a_python_subscriber_receives_typed(ns: str, typed_node: Path) -> None:
+    sub = horus.Topic(horus.CmdVel)
+    node = start(typed_node, "pub")
+    try:
+        wait_line(node, "ready")
+        assert node.stdin is not None
+        node.stdin.write("go\n")
+        node.stdin.flush()
+        assert sub.recv(timeout=10) == horus.CmdVel(1.5, 0.25, 77)
+        wait_line(node, "done")
+    finally:
+        node.kill()
+        node.wait()
+
+
+def test_a_c_node_receives_python_messages_and_refuses_another_type(ns: str, typed_node: Path) -> None:
+    node = start(typed_node, "sub")
+    try:
+        wait_line(node, "ready")
+        pub = horus.Topic("imu")
+        pub.send(horus.Imu(accel_z=9.81, gyro_x=0.5, timestamp_ns=42))
+        pub.send(horus.CmdVel(1.0))
+        out, _ = node.communicate(timeout=30)
+    finally:
+        node.kill()
+        node.wait()
+    lines = out.splitlines()
+    assert lines[0] == "imu 0 9.81 0.50 42"
+    assert lines[1].startswith("next -9 the topic's next message (29 bytes, type id 0xd91aabd2) is not of this type")
+    assert lines[2] == "kept 9.81"  # a refused message leaves the struct as it was
+
+
+def test_the_node_api_compiles_for_every_robot_cpu(tmp_path: Path) -> None:
+    for target in ("x86_64-linux-gnu.2.17", "aarch64-linux-gnu.2.17"):
+        built = zig_cc(
+            "-target", target, "-std=c11", "-Wall", "-Wextra", "-Werror", "-I", str(CORE / "csrc"),
+            "-I", str(CORE / "capi"), "-c", "-o", str(tmp_path / "node.o"), str(CORE / "capi" / "node.c"),
+        )  # fmt: skip
+        assert built.returncode == 0, f"{target}: {built.stderr.decode()}"
+
+
+def test_a_c_node_is_seen_by_monitor_logs_and_systemd(ns: str, typed_node: Path, tmp_path: Path) -> None:
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(10)
+    node = subprocess.Popen(
+        [str(typed_node), "node"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify")},
+    )  # fmt: skip
+    try:
+        wait_line(node, "ticked 1")
+        assert notify.recv(64) == b"READY=1"
+        (row,) = [r for r in registry.snapshot() if r["node"] == "c_motor"]
+        assert (row["pid"], row["state"], row["total_ticks"], row["rate_hz"]) == (node.pid, "running", 20, 100.0)
+        assert row["health"] == "healthy" and 50 < row["actual_rate_hz"] < 200
+        (rec,) = [r for r in logring.Reader(last=None).poll() if r.node == "c_motor"]
+        assert (rec.level, rec.message) == (30, "motor driver warming up")
+        assert node.stdin is not None
+        node.stdin.write("stop\n")
+        node.stdin.flush()
+        wait_line(node, "closed")
+        assert [r for r in registry.snapshot() if r["node"] == "c_motor"] == []
+        _, err = node.communicate(timeout=10)
+        assert "[WARNING] c_motor: motor driver warming up" in err  # not under systemd: stderr
+    finally:
+        node.kill()
+        node.wait()
+        notify.close()
