@@ -112,6 +112,13 @@ def fleet(session: nox.Session) -> None:
     session.run("python", "-m", "horus_pipeline.fleet", *session.posargs)
 
 
+@nox.session(python=PYTHON, default=False)
+def soak(session: nox.Session) -> None:
+    """Run an image's release on a robot for N minutes; report leaks, tick times, misses, restarts (`-- --help`)."""
+    install_pipeline(session, "-r", TEST_TOOLS)  # matplotlib, for the plot
+    session.run("python", "-m", "horus_pipeline.soak", *session.posargs)
+
+
 # REWRITES COMMITTED FILES: lockfiles/<image>.txt and apps/<app>/horus.lock.
 @nox.session(python=PYTHON, default=False)
 def lock(session: nox.Session) -> None:
