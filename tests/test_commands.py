@@ -13,6 +13,8 @@ COMMANDS = {
     "bundle": ["horus_pipeline.bundle", "no-such-image"],
     "sim": ["horus_pipeline.sim", "no-such-image"],
     "upgrade": ["horus_pipeline.upgrade", "no-such-image"],
+    "soak": ["horus_pipeline.soak", "no-such-image"],
+    "doctor": ["horus_pipeline.doctor", "no-such-image"],
 }
 
 
