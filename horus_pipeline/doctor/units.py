@@ -20,16 +20,16 @@ from ..images import ImageSpec
 ROLE = REPO / "ansible" / "roles" / "horus_robot"
 
 
-def _trusted(value: Any) -> Any:
+def trusted(value: Any) -> Any:
     """The role's own files are trusted templates to Ansible (ansible-core >= 2.19 asks to be told)."""
     from ansible.template import trust_as_template
 
     if isinstance(value, str):
         return trust_as_template(value)
     if isinstance(value, dict):
-        return {k: _trusted(v) for k, v in value.items()}
+        return {k: trusted(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_trusted(v) for v in value]
+        return [trusted(v) for v in value]
     return value
 
 
@@ -40,12 +40,13 @@ def _plugins() -> None:
     init_plugin_loader()
 
 
-def _render(template: str, variables: dict[str, Any]) -> Any:
+def render_template(template: str, variables: dict[str, Any]) -> Any:
+    """`template` rendered as the role's tasks would: Ansible's own engine, filters and lookups."""
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar
 
     _plugins()
-    return Templar(loader=DataLoader(), variables=variables).template(_trusted(template))
+    return Templar(loader=DataLoader(), variables=variables).template(trusted(template))
 
 
 def _role_vars(spec: ImageSpec) -> dict[str, Any]:
@@ -53,23 +54,23 @@ def _role_vars(spec: ImageSpec) -> dict[str, Any]:
     for part in ("defaults", "vars"):
         role |= yaml.safe_load((ROLE / part / "main.yml").read_text(encoding="utf-8"))
     manifest = {"prefix": spec.prefix, "deploy": deploy_vars(spec)}
-    return {**_trusted(role), "_horus_robot_manifest": manifest, "horus_robot_image": spec.name, "ansible_managed": ""}
+    return {**trusted(role), "_horus_robot_manifest": manifest, "horus_robot_image": spec.name, "ansible_managed": ""}
 
 
 def render_units(spec: ImageSpec) -> dict[str, str]:
     """{unit file name: its text} for each service of `spec`."""
     variables = _role_vars(spec)
-    app = _render("{{ _horus_robot_app }}", variables)
+    app = render_template("{{ _horus_robot_app }}", variables)
     template = (ROLE / "templates" / "service.j2").read_text(encoding="utf-8")
-    services = _render("{{ _horus_robot_deploy.services }}", variables)
-    return {f"{app}-{s['name']}.service": str(_render(template, {**variables, "svc": s})) for s in services}
+    services = render_template("{{ _horus_robot_deploy.services }}", variables)
+    return {f"{app}-{s['name']}.service": str(render_template(template, {**variables, "svc": s})) for s in services}
 
 
 def render_journald(spec: ImageSpec) -> tuple[str, str]:
     """(path on the robot, text) of the journald drop-in the role writes."""
     variables = _role_vars(spec)
-    app = _render("{{ _horus_robot_app }}", variables)
-    text = _render((ROLE / "templates" / "journald.conf.j2").read_text(encoding="utf-8"), variables)
+    app = render_template("{{ _horus_robot_app }}", variables)
+    text = render_template((ROLE / "templates" / "journald.conf.j2").read_text(encoding="utf-8"), variables)
     return f"/etc/systemd/journald.conf.d/{app}.conf", str(text)
 
 

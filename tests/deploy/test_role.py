@@ -3,7 +3,6 @@ image's deploy data, and the facts it shares with the pipeline (release ids, sig
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -13,45 +12,21 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import init_plugin_loader
-from ansible.template import Templar, trust_as_template
 
 from horus_pipeline import REPO
 from horus_pipeline.bundle.deploydata import deploy_vars
 from horus_pipeline.bundle.signing import SIGN_NAMESPACE
+from horus_pipeline.doctor.units import render_template, trusted
 from horus_pipeline.images import ImageSpec, image_names, load_image
 from horus_pipeline.robot.assemble import release_id
 
 ROLE = REPO / "ansible" / "roles" / "horus_robot"
 
 
-def trusted(value: Any) -> Any:
-    """Role files are trusted templates to Ansible: mark what we read from them the same way."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {k: trusted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [trusted(v) for v in value]
-    return value
-
-
 def role_vars(**extra: Any) -> dict[str, Any]:
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     internal = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
     return {**trusted({**defaults, **internal}), **extra}
-
-
-@functools.cache
-def plugins() -> None:
-    init_plugin_loader()
-
-
-def render(template: str, variables: dict[str, Any]) -> Any:
-    """Template `template` as the role's tasks would: Ansible's own engine, filters and lookups."""
-    plugins()
-    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(template))
 
 
 def test_argument_specs_document_exactly_the_defaults() -> None:
@@ -72,9 +47,12 @@ def units(spec: ImageSpec) -> dict[str, tuple[str, str]]:
     """(unit file, environment file) the role renders per service of `spec`, from the manifest's deploy section."""
     manifest = {"prefix": spec.prefix, "deploy": deploy_vars(spec)}
     variables = role_vars(_horus_robot_manifest=manifest, horus_robot_image=spec.name, ansible_managed="x")
-    services = render("{{ _horus_robot_deploy.services }}", variables)
+    services = render_template("{{ _horus_robot_deploy.services }}", variables)
     unit, env = ((ROLE / "templates" / name).read_text() for name in ("service.j2", "env.j2"))
-    return {s["name"]: (render(unit, {**variables, "svc": s}), render(env, {**variables, "svc": s})) for s in services}
+    return {
+        s["name"]: (render_template(unit, {**variables, "svc": s}), render_template(env, {**variables, "svc": s}))
+        for s in services
+    }
 
 
 def directives(unit: str, key: str) -> list[str]:
@@ -124,11 +102,11 @@ MANIFESTS = [
 @pytest.mark.parametrize("manifest", MANIFESTS)
 def test_the_role_computes_a_release_id_as_the_pipeline_does(manifest: dict[str, Any]) -> None:
     variables = role_vars(_horus_robot_manifest=manifest)
-    role_id = render("{{ _horus_robot_manifest_id }}", variables)
+    role_id = render_template("{{ _horus_robot_manifest_id }}", variables)
     assert re.fullmatch(r"[0-9a-f]{16}", role_id) and role_id == release_id(manifest)
     changed = json.loads(json.dumps(manifest))
     changed["image"] = str(changed.get("image", "")) + "-x"
-    assert render("{{ _horus_robot_manifest_id }}", role_vars(_horus_robot_manifest=changed)) != role_id
+    assert render_template("{{ _horus_robot_manifest_id }}", role_vars(_horus_robot_manifest=changed)) != role_id
 
 
 def test_releases_are_signed_in_the_namespace_the_role_verifies() -> None:
@@ -148,7 +126,7 @@ def guard(prefix: Path, *args: str) -> str:
         _horus_robot_target_unit="demo.target",
     )
     script = prefix / "release-guard"
-    script.write_text(render((ROLE / "templates" / "release-guard.sh.j2").read_text(), variables))
+    script.write_text(render_template((ROLE / "templates" / "release-guard.sh.j2").read_text(), variables))
     out = subprocess.run(["sh", str(script), *args], capture_output=True, text=True, check=True)
     return out.stdout
 
@@ -195,5 +173,5 @@ def test_a_robot_s_params_are_the_image_s_with_the_inventory_s_values_over_them(
     content = task["ansible.builtin.copy"]["content"]
     deploy = deploy_vars(spec)
     variables = role_vars(_horus_robot_deploy=deploy, horus_robot_params={"max_speed": 0.25, "lidar": "front"})
-    assert json.loads(render(content, variables)) == {"max_speed": 0.25, "site": "lab", "lidar": "front"}
-    assert json.loads(render(content, role_vars(_horus_robot_deploy=deploy))) == dict(spec.params)
+    assert json.loads(render_template(content, variables)) == {"max_speed": 0.25, "site": "lab", "lidar": "front"}
+    assert json.loads(render_template(content, role_vars(_horus_robot_deploy=deploy))) == dict(spec.params)
