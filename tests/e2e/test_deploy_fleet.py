@@ -202,7 +202,7 @@ def test_signed_release_installs_and_serves(robot: Robot, inventory: Path, bundl
     assert user == "horus"
     # The robot's parameters: the image's, with the inventory's value for this robot, as nodes read them.
     params = robot.ssh(
-        "runuser -u horus -- env HORUS_PARAMS_FILE=/etc/horus/fleet.params.json "
+        f"cd {PREFIX}/current/app && runuser -u horus -- env HORUS_PARAMS_FILE=/etc/horus/fleet.params.json "
         f"{PREFIX}/current/venv/bin/python -c 'import horus; p = horus.Params(); print(p[\"max_speed\"], p[\"site\"])'"
     )
     assert params.stdout.split() == ["0.25", "lab"]
