@@ -106,6 +106,15 @@ def test_a_healthy_robot_answer() -> None:
     assert data["healthy"] and data["apps"][0]["restarts"] == 1 and data["apps"][0]["errors"] == 0
 
 
+@pytest.mark.parametrize(("node_health", "healthy"), [("warning", True), ("unhealthy", False), ("failed", False)])
+def test_a_node_is_judged_as_the_robot_s_health_endpoint_judges_it(node_health: str, healthy: bool) -> None:
+    """Deadline misses make a node "warning": its robot still answers 200 and is healthy here too."""
+    data = answer("fleet-amd64-1")
+    for node in data["apps"]["fleet"]["monitor"]["nodes"]:  # type: ignore[index]
+        node["health"] = node_health
+    assert parse(host("fleet-amd64-1"), data, 0.4).healthy is healthy
+
+
 def test_a_robot_whose_unit_is_stopped_is_unhealthy() -> None:
     robot = parse(host("fleet-amd64-2"), answer("fleet-amd64-2"))
     (app,) = robot.apps
