@@ -9,9 +9,12 @@ class over the receiver's copy: a 640x480x3 frame costs a subscriber one memcpy.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+
+_F = TypeVar("_F", bound="Frame")
+_A = TypeVar("_A", bound="_ArrayFrame")
 
 # Image encodings: (channels, dtype).
 ENCODINGS = {
@@ -29,7 +32,8 @@ class Frame:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        Frame._BY_KIND[cls.KIND] = cls
+        if "KIND" in cls.__dict__:  # a concrete frame, not a shared base
+            Frame._BY_KIND[cls.KIND] = cls
 
     def _setup(self, array: np.ndarray[Any, Any]) -> None:
         self._array = array
@@ -80,6 +84,13 @@ class Frame:
         frame = target._from_received(array, meta)
         frame.frame_id = str(meta.get("frame_id", ""))
         frame.timestamp_ns = int(meta.get("timestamp_ns", 0))
+        return frame
+
+    @classmethod
+    def _wrap(cls: type[_F], array: np.ndarray[Any, Any]) -> _F:
+        """A frame over `array` itself (no copy), once the caller has checked its shape and dtype."""
+        frame = cls.__new__(cls)
+        frame._setup(array)
         return frame
 
     @classmethod
@@ -142,8 +153,7 @@ class Image(Frame):
             )
         ):
             raise ValueError(f"a {array.dtype.name} array of shape {array.shape} is not a {encoding} image")
-        image = cls.__new__(cls)
-        image._setup(array)
+        image = cls._wrap(array)
         image.encoding = encoding
         return image
 
@@ -197,7 +207,28 @@ class Image(Frame):
         return f"Image({self.height}x{self.width}, encoding={self.encoding}, frame_id={self.frame_id!r})"
 
 
-class DepthImage(Frame):
+class _ArrayFrame(Frame):
+    """A frame that is its array and nothing more: made from numpy (copied) or received (not)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _check(cls, array: np.ndarray[Any, Any]) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def from_numpy(cls: type[_A], array: Any) -> _A:
+        copied = np.array(np.asarray(array), order="C", copy=True)
+        cls._check(copied)
+        return cls._wrap(copied)
+
+    @classmethod
+    def _from_received(cls, array: np.ndarray[Any, Any], meta: dict[str, Any]) -> Frame:
+        cls._check(array)
+        return cls._wrap(array)
+
+
+class DepthImage(_ArrayFrame):
     """A depth image of `height` x `width`: float32 in meters, or uint16 in millimeters."""
 
     __slots__ = ()
@@ -214,21 +245,10 @@ class DepthImage(Frame):
         return dtype
 
     @classmethod
-    def from_numpy(cls, array: Any) -> DepthImage:
-        return cls._over(np.array(np.asarray(array), order="C", copy=True))
-
-    @classmethod
-    def _over(cls, array: np.ndarray[Any, Any]) -> DepthImage:
+    def _check(cls, array: np.ndarray[Any, Any]) -> None:
         cls._dtype(array.dtype.name)
         if array.ndim != 2:
             raise ValueError(f"a depth image is 2-dimensional, not of shape {array.shape}")
-        depth = cls.__new__(cls)
-        depth._setup(array)
-        return depth
-
-    @classmethod
-    def _from_received(cls, array: np.ndarray[Any, Any], meta: dict[str, Any]) -> Frame:
-        return cls._over(array)
 
     @property
     def height(self) -> int:
@@ -266,7 +286,7 @@ class DepthImage(Frame):
         return f"DepthImage({self.height}x{self.width}, dtype={self.dtype}, frame_id={self.frame_id!r})"
 
 
-class PointCloud(Frame):
+class PointCloud(_ArrayFrame):
     """`num_points` points of `fields` values each (3: x y z; 4: + intensity; 6: + r g b)."""
 
     __slots__ = ()
@@ -276,20 +296,9 @@ class PointCloud(Frame):
         self._setup(np.zeros((num_points, fields), dtype=dtype))
 
     @classmethod
-    def from_numpy(cls, array: Any) -> PointCloud:
-        return cls._over(np.array(np.asarray(array), order="C", copy=True))
-
-    @classmethod
-    def _over(cls, array: np.ndarray[Any, Any]) -> PointCloud:
+    def _check(cls, array: np.ndarray[Any, Any]) -> None:
         if array.ndim != 2 or array.dtype.kind != "f":
             raise ValueError(f"a point cloud is N x fields floats, not {array.dtype.name} of shape {array.shape}")
-        cloud = cls.__new__(cls)
-        cloud._setup(array)
-        return cloud
-
-    @classmethod
-    def _from_received(cls, array: np.ndarray[Any, Any], meta: dict[str, Any]) -> Frame:
-        return cls._over(array)
 
     @property
     def point_count(self) -> int:
@@ -332,8 +341,7 @@ class OccupancyGrid(Frame):
     def _from_received(cls, array: np.ndarray[Any, Any], meta: dict[str, Any]) -> Frame:
         if array.dtype.name != "int8" or array.ndim != 2:
             raise ValueError(f"an occupancy grid is 2-dimensional int8, not {array.dtype.name} of shape {array.shape}")
-        grid = cls.__new__(cls)
-        grid._setup(array)
+        grid = cls._wrap(array)
         grid.resolution = float(meta.get("resolution", 0.05))
         x, y, theta = (float(v) for v in meta.get("origin", (0.0, 0.0, 0.0)))
         grid.origin = (x, y, theta)

@@ -51,3 +51,10 @@ def wait_line(proc: subprocess.Popen[str], expected: str) -> None:
     raise AssertionError(
         f"child exited ({proc.wait()}) before printing {expected!r}: {proc.stderr.read() if proc.stderr else ''}"
     )
+
+
+def go(proc: subprocess.Popen[str]) -> None:
+    """Release a child that waits for a line on stdin (started with stdin=subprocess.PIPE)."""
+    assert proc.stdin is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()

@@ -6,7 +6,7 @@ import horus
 import numpy as np
 import pytest
 from horus import DecodeError, codec
-from horus_procs import Py, wait_line
+from horus_procs import Py, go, wait_line
 
 
 def test_frames_are_numpy_arrays_with_upstreams_names() -> None:
@@ -60,9 +60,7 @@ def test_a_vga_image_crosses_processes_on_a_topic(ns: str, py: Py) -> None:
     sub = horus.Topic("camera.rgb", max_msg_size=640 * 480 * 3)
     pub = py.start(PUBLISHER, stdin=-1)
     wait_line(pub, "ready")
-    assert pub.stdin is not None
-    pub.stdin.write("go\n")
-    pub.stdin.flush()
+    go(pub)
     got = sub.recv(timeout=10)
     wait_line(pub, "done")
     assert type(got) is horus.Image and (got.height, got.width, got.frame_id) == (480, 640, "front")

@@ -8,7 +8,7 @@ from pathlib import Path
 import horus
 import pytest
 from horus import codec, msggen
-from horus_procs import Py, wait_line
+from horus_procs import Py, go, wait_line
 from test_messages import zig_cc
 
 # Upstream's own example definition, its type names included.
@@ -75,9 +75,7 @@ def test_a_custom_message_crosses_processes_on_its_typed_topic(ns: str, py: Py) 
     sub = horus.Topic(robot_status)
     pub = py.start(PUBLISHER, stdin=-1)
     wait_line(pub, "ready")
-    assert pub.stdin is not None
-    pub.stdin.write("go\n")
-    pub.stdin.flush()
+    go(pub)
     wait_line(pub, "done")
     assert sub.recv(timeout=5) == robot_status(0.75, -3, True, 123, "arm", [1.5, 2.5])
 

@@ -6,7 +6,7 @@ import horus
 import numpy as np
 import pytest
 from horus import codec
-from horus_procs import Py, wait_line
+from horus_procs import Py, go, wait_line
 
 
 def test_a_tensor_is_a_numpy_array_with_upstreams_names() -> None:
@@ -53,9 +53,7 @@ def test_a_tensor_crosses_processes_on_a_topic(ns: str, py: Py) -> None:
     sub = horus.Topic("camera.depth", max_msg_size=640 * 480 * 4)
     pub = py.start(PUBLISHER, stdin=-1)
     wait_line(pub, "ready")
-    assert pub.stdin is not None
-    pub.stdin.write("go\n")
-    pub.stdin.flush()
+    go(pub)
     got = sub.recv(timeout=10)
     wait_line(pub, "done")
     assert type(got) is horus.Tensor and got.shape == [480, 640] and float(got.numpy().mean()) == 1.5

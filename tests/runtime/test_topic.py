@@ -12,7 +12,7 @@ import horus
 import numpy as np
 import pytest
 from horus import _core, namespace
-from horus_procs import Py, wait_line
+from horus_procs import Py, go, wait_line
 
 PUBLISHER = """
 import sys, horus
@@ -43,9 +43,7 @@ def test_two_processes_pub_sub_in_order(ns: str, py: Py) -> None:
     sub = horus.Topic("counter", capacity=1024)
     pub = py.start(PUBLISHER, "500", "1024", stdin=-1)
     wait_line(pub, "ready")
-    assert pub.stdin is not None
-    pub.stdin.write("go\n")
-    pub.stdin.flush()
+    go(pub)
     got = drain(sub, 501)
     assert [m["i"] for m in got] == list(range(-1, 500))  # type: ignore[index]
     assert sub.missed == 0
