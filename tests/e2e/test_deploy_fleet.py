@@ -3,7 +3,7 @@
 One robot for the module goes through a deploy's life: refused bundles (corrupt, wrong CPU,
 unsigned) leave it untouched; a signed release installs; a second run changes nothing; an
 app-only change; a release that crashes at start is rolled back; Ansible killed mid-deploy;
-a rollback by hand. Then a fleet of five with a broken canary stops after the first batch.
+a rollback by hand. Then a fleet of three with a broken canary stops after the first batch.
 """
 
 from __future__ import annotations
@@ -343,7 +343,7 @@ def test_fleet_with_broken_canary_stops_after_first_batch(sim: Sim, bundles: Bun
     spec = load_image(IMAGE)
     robots = sim.boot(spec, 1, customize=squat_health_port)
     try:
-        robots += sim.boot(spec, 4)
+        robots += sim.boot(spec, 2)
         inventory = write_inventory(
             tmp_path / "inventory.yml",
             robots,
@@ -354,7 +354,7 @@ def test_fleet_with_broken_canary_stops_after_first_batch(sim: Sim, bundles: Bun
         canary, rest = robots[0], robots[1:]
         assert run.rc != 0
         assert run.failed(canary.name) == 1 and "did not become healthy" in run.output
-        for r in rest:  # the rollout stopped: the other four were never touched
+        for r in rest:  # the rollout stopped: the other two were never touched
             assert r.name not in run.recap or run.recap[r.name]["ok"] == 0
             assert robot_untouched(r)
     finally:
