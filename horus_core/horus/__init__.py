@@ -23,7 +23,7 @@ receive; HORUS_KEEP_HEAP=0 leaves malloc as it was.
 
 import os as _os
 
-from . import _core, msggen  # msggen: a team's own typed messages, as upstream's horus.msggen
+from . import _core, drivers, msggen  # msggen: a team's own typed messages, as upstream's horus.msggen
 from ._version import __version__, get_version
 from .clock import Rate, budget_remaining, dt, elapsed, now, rng_float, tick, timestamp_ns
 from .errors import (
@@ -94,6 +94,7 @@ __all__ = [
     "HorusTransformError",
     "LogOutsideSchedulerWarning",
     "Message",
+    "drivers",
     "msggen",
     "MessageTooLargeError",
     "Miss",
