@@ -29,7 +29,8 @@ from .errors import HorusError, NodeNotFoundError
 from .node import Node, describe_exception
 from .nodeinfo import NodeInfo
 from .policy import Miss
-from .recording import Divergence, Feed, Recorder, TickTap, default_directory, load
+from .recording import Divergence, Feed, Recorder, TickTap, default_directory, delete_recording, list_recordings, load
+from .replay import ReplaySession
 from .schedconfig import SchedulerConfig
 from .stats import NodeStats
 
@@ -130,6 +131,7 @@ class Scheduler:
         if recording:
             self._recording = default_directory(self.name) if recording is True else Path(recording)
         self._recorder: Recorder | None = None
+        self._replay: ReplaySession | None = None
         self._workers = workers
         self._slots: dict[str, _Slot] = {}
         self._removals: set[str] = set()
@@ -303,6 +305,61 @@ class Scheduler:
         self._recorder.close()
         directory, self._recorder, self._recording = self._recorder.directory, None, None
         return [str(p) for p in sorted(directory.glob("*.hrec"))]
+
+    list_recordings = staticmethod(list_recordings)
+    delete_recording = staticmethod(delete_recording)
+
+    # Upstream's replay API (horus.replay): recorded outputs published again on live topics.
+
+    @staticmethod
+    def replay_from(path: str | os.PathLike[str]) -> Scheduler:
+        """A scheduler replaying every node of the recording at `path`; seek or pace it, then run()."""
+        return Scheduler(name="replay").add_replay(path)
+
+    def add_replay(self, path: str | os.PathLike[str], priority: int = 0, node: str | None = None) -> Scheduler:
+        """Replay the recorded outputs of `node` (default: every node of the recording), ticking
+        at order `priority`, alongside this scheduler's live nodes."""
+        if self._replay is None:
+            self._replay = ReplaySession()
+        for replayed in self._replay.add(path, priority, node):
+            self.add(replayed)
+        return self
+
+    def is_replaying(self) -> bool:
+        return self._replay is not None
+
+    def start_at_tick(self, tick: int) -> Scheduler:
+        """Start the replay where the recorded nodes' tick `tick` began."""
+        if tick < 0:
+            raise ValueError(f"start_at_tick({tick!r}): ticks count from 0")
+        self._replaying().start_tick = tick
+        return self
+
+    def stop_at_tick(self, tick: int) -> Scheduler:
+        """End the replay after the recorded nodes' tick `tick`."""
+        session = self._replaying()
+        if tick < (session.start_tick or 0):
+            raise ValueError(f"stop_at_tick({tick!r}) is before start_at_tick({session.start_tick})")
+        session.stop_tick = tick
+        return self
+
+    def set_replay_speed(self, speed: float) -> Scheduler:
+        """Play at `speed` times the recorded pace (0.01 to 100)."""
+        session = self._replaying()
+        session.set_speed(speed)
+        for replayed in session.nodes:
+            self.set_node_rate(replayed.name, NS / replayed.period_ns * speed)
+        return self
+
+    def set_replay_override(self, node: str, topic: str, value: Any) -> Scheduler:
+        """Publish `value` (any message) instead of what `node` recorded on `topic`."""
+        self._replaying().override(node, topic, value)
+        return self
+
+    def _replaying(self) -> ReplaySession:
+        if self._replay is None:
+            raise RuntimeError("nothing is replayed here: call add_replay(DIR) or use Scheduler.replay_from(DIR) first")
+        return self._replay
 
     def replay(self, path: str | os.PathLike[str]) -> list[Divergence]:
         """Run this scheduler's nodes through a recording's ticks (see horus.recording); returns
