@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import _core, clock, log, placement, registry, sdnotify
+from .blackbox import BlackBox
 from .clock import Clock, TickContext, VirtualClock, WallClock
 from .errors import HorusError, NodeNotFoundError
 from .node import Node, describe_exception
@@ -116,7 +117,9 @@ class Scheduler:
             raise ValueError(f"tick_rate must be positive Hz (got {tick_rate!r})")
         if max_deadline_misses is not None and max_deadline_misses < 1:
             raise ValueError(f"max_deadline_misses must be at least 1 (got {max_deadline_misses!r})")
-        _warn_not_provided(blackbox_mb=blackbox_mb, telemetry=telemetry, net=net)
+        if blackbox_mb < 0:
+            raise ValueError(f"blackbox_mb is the black box's size in MB, 0 for none (got {blackbox_mb!r})")
+        _warn_not_provided(telemetry=telemetry, net=net)
         self.tick_rate = float(tick_rate)
         self.rt = rt
         self.name = name or "scheduler"
@@ -126,6 +129,8 @@ class Scheduler:
         self.cores = list(cores) if cores else None
         self.max_deadline_misses = max_deadline_misses
         self.verbose = verbose
+        self.blackbox_mb = blackbox_mb
+        self._blackbox: BlackBox | None = None  # open while started (horus.blackbox)
         self._clock: Clock = VirtualClock() if deterministic else WallClock()
         self._recording: Path | None = None
         if recording:
@@ -499,6 +504,9 @@ class Scheduler:
         self._open_registry()
         if self._recording is not None:
             self._recorder = Recorder(self._recording)
+        if self.blackbox_mb:
+            self._blackbox = BlackBox(self.name, self.blackbox_mb)
+        self._event("SchedulerStart", node_count=len(self._slots))
         if os.environ.get("INVOCATION_ID"):  # systemd runs us: a robot in production
             self._check_policies()
         now = self._start_ns = self._clock.now_ns()
@@ -519,6 +527,7 @@ class Scheduler:
                 self._notifier.stopping()
             self._shutdown_all()
             self.stop_recording()
+            self._close_blackbox()
             if self._registry is not None:
                 self._registry.close()
                 self._registry = None
@@ -695,6 +704,12 @@ class Scheduler:
         missed = end - due > slot.deadline_ns
         overran, expired = duration > slot.budget_ns, 0 < slot.watchdog_ns < duration
         slot.stats.record_tick(start, end, exc is None, missed, overran, expired)
+        if missed:
+            self._event(
+                "DeadlineMiss", name=node.name, deadline_us=slot.deadline_ns // 1000, actual_us=(end - due) // 1000
+            )
+        if overran:
+            self._event("BudgetViolation", name=node.name, budget_us=slot.budget_ns // 1000, actual_us=duration // 1000)
         self._advance(slot, end)
         if 0 < slot.critical_ns < duration:
             self._critical_overrun(slot, duration)
@@ -756,6 +771,7 @@ class Scheduler:
     def _fail(self, name: str, message: str, cause: BaseException | None = None) -> None:
         """Stop the scheduler; run() (or tick_once/tick_for) raises NodeFailedError after the shutdowns."""
         log.emit(log.ERROR, name, 0, f"{message}; stopping the scheduler")
+        self._event("EmergencyStop", name=name, reason=message)
         if self._fatal is None:
             self._fatal = NodeFailedError(message)
             self._fatal.__cause__ = cause
@@ -790,6 +806,7 @@ class Scheduler:
         if phase == "tick":
             slot.stats.record_error(text)
         log.emit(log.ERROR, node.name, node.tick_count, f"{phase} failed: {text}")
+        self._event("NodeError", name=node.name, phase=phase, error=text)
         if policy.kind == "ignore":
             return
         if policy.kind == "skip":
@@ -819,6 +836,16 @@ class Scheduler:
             return
         slot.stats.set_state("failed")
         self._fail(node.name, f"node {node.name!r} failed and its policy is fatal: {text}", exc)
+
+    def _event(self, kind: str, **fields: Any) -> None:
+        if self._blackbox is not None:
+            self._blackbox.record(self._tick, kind, **fields)
+
+    def _close_blackbox(self) -> None:
+        if self._blackbox is not None:
+            self._event("SchedulerStop", reason=str(self._fatal or "stopped"), total_ticks=self._tick)
+            self._blackbox.close()
+            self._blackbox = None
 
     def _open_registry(self) -> None:
         """From here on every change of a node's stats (each tick's among them) also rewrites its registry record."""
