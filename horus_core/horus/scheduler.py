@@ -34,6 +34,7 @@ from .recording import Divergence, Feed, Recorder, TickTap, default_directory, d
 from .replay import ReplaySession
 from .schedconfig import SchedulerConfig
 from .stats import NodeStats
+from .telemetry import Telemetry
 
 NS = 1_000_000_000
 # Upper bound on one sleep, so stop() and pool results are noticed promptly.
@@ -119,7 +120,7 @@ class Scheduler:
             raise ValueError(f"max_deadline_misses must be at least 1 (got {max_deadline_misses!r})")
         if blackbox_mb < 0:
             raise ValueError(f"blackbox_mb is the black box's size in MB, 0 for none (got {blackbox_mb!r})")
-        _warn_not_provided(telemetry=telemetry, net=net)
+        _warn_not_provided(net=net)
         self.tick_rate = float(tick_rate)
         self.rt = rt
         self.name = name or "scheduler"
@@ -131,6 +132,8 @@ class Scheduler:
         self.verbose = verbose
         self.blackbox_mb = blackbox_mb
         self._blackbox: BlackBox | None = None  # open while started (horus.blackbox)
+        self.telemetry = telemetry
+        self._telemetry: Telemetry | None = None  # exporting while started (horus.telemetry)
         self._clock: Clock = VirtualClock() if deterministic else WallClock()
         self._recording: Path | None = None
         if recording:
@@ -507,6 +510,8 @@ class Scheduler:
         if self.blackbox_mb:
             self._blackbox = BlackBox(self.name, self.blackbox_mb)
         self._event("SchedulerStart", node_count=len(self._slots))
+        if self.telemetry:
+            self._telemetry = Telemetry(self.telemetry, self.name, self._telemetry_sample)
         if os.environ.get("INVOCATION_ID"):  # systemd runs us: a robot in production
             self._check_policies()
         now = self._start_ns = self._clock.now_ns()
@@ -528,6 +533,9 @@ class Scheduler:
             self._shutdown_all()
             self.stop_recording()
             self._close_blackbox()
+            if self._telemetry is not None:
+                self._telemetry.close()
+                self._telemetry = None
             if self._registry is not None:
                 self._registry.close()
                 self._registry = None
@@ -836,6 +844,9 @@ class Scheduler:
             return
         slot.stats.set_state("failed")
         self._fail(node.name, f"node {node.name!r} failed and its policy is fatal: {text}", exc)
+
+    def _telemetry_sample(self) -> tuple[int, dict[str, dict[str, Any]]]:
+        return self._tick, {name: slot.stats.snapshot() for name, slot in list(self._slots.items())}
 
     def _event(self, kind: str, **fields: Any) -> None:
         if self._blackbox is not None:
