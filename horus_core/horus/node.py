@@ -270,12 +270,13 @@ class Node:
         On a topic declared with a message class (``pubs={"cmd": horus.CmdVel}``), a dict is
         built into that class and anything else is a TypeError, as upstream HORUS does; on a
         topic declared by name only, a typed message travels as the dict of its fields (as
-        upstream's generic topics carry it): declare the class to keep it typed.
+        upstream's generic topics carry it), unless the name is its class's (pubs="Point3"):
+        declare the class to keep it typed.
         """
         declared = self._declared.get(topic)
         if declared is not None and not isinstance(msg, declared):
             msg = _as_declared(declared, topic, msg)
-        elif declared is None and isinstance(msg, Message):
+        elif declared is None and isinstance(msg, Message) and topic != type(msg).__name__:
             msg = _as_plain(msg)
         if self._tap is not None:  # encoded now: the caller may reuse its buffer after send
             self._tap.sent.append([topic, codec.encode_bytes(msg)])

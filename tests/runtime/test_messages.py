@@ -232,9 +232,10 @@ arm = horus.Topic(horus.Imu, endpoint="arm.imu")
 def tick(node):
     node.send("plain", horus.CmdVel(0.75, -0.25))
     node.send("typed", horus.CmdVel(0.5, 0.1))
+    node.send("CmdVel", horus.CmdVel(0.25))
     arm.send(horus.Imu(accel_z=9.81))
 
-horus.run(horus.Node(name="pub", tick=tick, rate=50, pubs={"plain": {}, "typed": horus.CmdVel}))
+horus.run(horus.Node(name="pub", tick=tick, rate=50, pubs={"plain": {}, "typed": horus.CmdVel, "CmdVel": {}}))
 """
 
 
@@ -243,6 +244,7 @@ def test_a_topic_declared_by_name_carries_a_typed_message_as_its_fields(ns: str,
     py.start(NAMED_TOPICS_NODE)
     assert plain.recv(timeout=10) == {"linear": 0.75, "angular": -0.25, "timestamp_ns": 0}  # as upstream
     assert typed.recv(timeout=10) == horus.CmdVel(0.5, 0.1)
+    assert horus.Topic("CmdVel").recv(timeout=10) == horus.CmdVel(0.25)  # named after its class: typed
     got = arm.recv(timeout=10)  # endpoint= names the topic, not the class
     assert isinstance(got, horus.Imu) and got.accel_z == pytest.approx(9.81)
     assert imu.recv() is None and horus.Topic(horus.Imu, endpoint="arm.imu").endpoint == "arm.imu"
