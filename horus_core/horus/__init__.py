@@ -66,11 +66,15 @@ ms = 1e-3
 
 
 def __getattr__(name: str) -> object:
-    # horus.Tensor and the frames need numpy, which a robot without it never imports.
+    # horus.Tensor, TensorPool and the frames need numpy, which a robot without it never imports.
     if name == "Tensor":
         from .tensor import Tensor
 
         return Tensor
+    if name in ("TensorPool", "TensorHandle"):
+        from . import tensorpool
+
+        return getattr(tensorpool, name)
     if name in ("Image", "DepthImage", "PointCloud", "OccupancyGrid", "CompressedImage"):
         from . import frames
 
