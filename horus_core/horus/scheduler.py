@@ -508,7 +508,7 @@ class Scheduler:
         if self._recording is not None:
             self._recorder = Recorder(self._recording)
         if self.blackbox_mb:
-            self._blackbox = BlackBox(self.name, self.blackbox_mb)
+            self._open_blackbox()
         self._event("SchedulerStart", node_count=len(self._slots))
         if self.telemetry:
             self._telemetry = Telemetry(self.telemetry, self.name, self._telemetry_sample)
@@ -851,6 +851,13 @@ class Scheduler:
     def _event(self, kind: str, **fields: Any) -> None:
         if self._blackbox is not None:
             self._blackbox.record(self._tick, kind, **fields)
+
+    def _open_blackbox(self) -> None:
+        try:
+            self._blackbox = BlackBox(self.name, self.blackbox_mb)
+        except OSError as exc:  # a read-only working directory must not keep a robot from starting
+            log.emit(log.WARNING, self.name, 0, f"black box unavailable ({exc}); running without it: "
+                     "set HORUS_BLACKBOX_DIR to a writable directory (systemd: StateDirectory=)")  # fmt: skip
 
     def _close_blackbox(self) -> None:
         if self._blackbox is not None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import horus
 import pytest
 from horus import _core, blackbox, logring, namespace, registry
 from horus_procs import Py, wait_line
@@ -256,3 +257,15 @@ def test_the_black_box_stays_within_its_size_and_keeps_the_newest(tmp_path: Path
         wal.write('{"timestamp_us": 1, "event": "torn by a cra')  # the crash came mid-line
     ticks = [r["tick"] for r in blackbox.read(tmp_path)]
     assert ticks[-1] == 19_999 and ticks == list(range(ticks[0], 20_000)) and ticks[0] > 0
+
+
+def test_a_robot_whose_black_box_cannot_be_written_runs_and_says_so(
+    ns: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "box").write_text("a file where the directory should be")
+    monkeypatch.setenv("HORUS_BLACKBOX_DIR", str(tmp_path / "box"))
+    node = horus.Node(name="motor", tick=lambda n: None, rate=100)
+    sched = horus.Scheduler(deterministic=True, blackbox_mb=1).add(node)
+    sched.run(duration=0.1)
+    assert sched.get_node_stats("motor")["total_ticks"] == 10
+    assert "black box unavailable" in capfd.readouterr().err
