@@ -245,6 +245,7 @@ def test_the_black_box_keeps_a_killed_robots_anomalies(
     everything = horus_cli("blackbox").stdout
     assert "robot SchedulerStart node_count=2" in everything and "SchedulerStop" not in everything  # killed
     assert {line.split()[6] for line in horus_cli("blackbox", "--node", "slow").stdout.splitlines()} == {"name=slow"}
+    assert horus_cli("blackbox", "--clear").returncode == 0 and horus_cli("blackbox").stdout == ""
 
 
 def test_the_black_box_stays_within_its_size_and_keeps_the_newest(tmp_path: Path) -> None:
