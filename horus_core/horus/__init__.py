@@ -23,7 +23,7 @@ receive; HORUS_KEEP_HEAP=0 leaves malloc as it was.
 
 import os as _os
 
-from . import _core, msggen  # msggen: a team's own typed messages, as upstream's horus.msggen
+from . import _core, drivers, msggen  # msggen: a team's own typed messages, as upstream's horus.msggen
 from ._version import __version__, get_version
 from .clock import Rate, budget_remaining, dt, elapsed, now, rng_float, tick, timestamp_ns
 from .errors import (
@@ -66,11 +66,15 @@ ms = 1e-3
 
 
 def __getattr__(name: str) -> object:
-    # horus.Tensor and the frames need numpy, which a robot without it never imports.
+    # horus.Tensor, TensorPool and the frames need numpy, which a robot without it never imports.
     if name == "Tensor":
         from .tensor import Tensor
 
         return Tensor
+    if name in ("TensorPool", "TensorHandle"):
+        from . import tensorpool
+
+        return getattr(tensorpool, name)
     if name in ("Image", "DepthImage", "PointCloud", "OccupancyGrid", "CompressedImage"):
         from . import frames
 
@@ -94,6 +98,7 @@ __all__ = [
     "HorusTransformError",
     "LogOutsideSchedulerWarning",
     "Message",
+    "drivers",
     "msggen",
     "MessageTooLargeError",
     "Miss",

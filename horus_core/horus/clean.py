@@ -58,12 +58,12 @@ def namespace_dirs(all_namespaces: bool) -> list[Path]:
 
 
 def _segments(ns_dir: Path) -> list[Path]:
-    files = [ns_dir / "log"] + [p for sub in ("topics", "stats") for p in sorted((ns_dir / sub).glob("*"))]
+    files = [ns_dir / "log"] + [p for sub in ("topics", "stats", "tensors") for p in sorted((ns_dir / sub).glob("*"))]
     return [p for p in files if p.is_file() and not p.is_symlink()]
 
 
 def _remove_empty(ns_dir: Path, dry_run: bool) -> None:
-    for d in (ns_dir / "topics", ns_dir / "stats", ns_dir):
+    for d in (ns_dir / "topics", ns_dir / "stats", ns_dir / "tensors", ns_dir):
         if not dry_run and d.is_dir() and not any(d.iterdir()):
             d.rmdir()
 

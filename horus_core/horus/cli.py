@@ -57,6 +57,35 @@ def _duration(text: str) -> float:
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
+# -- horus blackbox -------------------------------------------------------------------
+
+
+def _box_line(record: dict[str, Any]) -> str:
+    event = dict(record["event"])
+    kind = event.pop("type")
+    when = datetime.fromtimestamp(record["timestamp_us"] / 1e6).isoformat(sep=" ", timespec="milliseconds")
+    details = " ".join(f"{key}={value}" for key, value in event.items())
+    return f"{when} tick {record.get('tick')} {record.get('scheduler')} {kind} {details}"
+
+
+def cmd_blackbox(args: argparse.Namespace) -> int:
+    from . import blackbox
+
+    where = args.dir or blackbox.directory()
+    if args.clear:
+        for path in where.glob("*.wal*"):
+            path.unlink()
+        return 0
+    if not where.is_dir():
+        return _fail(f"blackbox: no black box in {where} (run the scheduler with blackbox_mb=N, or give --dir)")
+    records = [r for r in blackbox.read(where) if not args.anomalies or blackbox.is_anomaly(r)]
+    if args.node:
+        records = [r for r in records if args.node.lower() in str(r["event"].get("name", "")).lower()]
+    for record in records[-args.lines :] if args.lines else records:
+        print(json.dumps(record) if args.json else _box_line(record))
+    return 0
+
+
 # -- horus run -------------------------------------------------------------------------
 
 
@@ -304,6 +333,21 @@ def build_parser() -> argparse.ArgumentParser:
         logs.add_argument("--since", type=_duration, metavar="AGE", help="only records newer than AGE (30s, 5m, 2h)")
         logs.add_argument("--json", action="store_true", help="one JSON object per record")
         logs.set_defaults(func=cmd_logs)
+
+    box = sub.add_parser(
+        "blackbox",
+        help="show the black box: scheduler events and anomalies, also of crashed processes",
+        description="Show the events schedulers run with blackbox_mb=N wrote to $HORUS_BLACKBOX_DIR "
+        "(default .horus/blackbox), oldest first: starts, stops, node errors, deadline misses, "
+        "budget violations, emergency stops.",
+    )
+    box.add_argument("-a", "--anomalies", action="store_true", help="only errors, misses, violations and stops")
+    box.add_argument("--node", help="only events of nodes whose name contains NODE")
+    box.add_argument("-n", "--lines", type=int, default=0, metavar="N", help="only the last N events")
+    box.add_argument("--json", action="store_true", help="one JSON object per event")
+    box.add_argument("--dir", type=Path, help="read this directory instead")
+    box.add_argument("--clear", action="store_true", help="delete the black box's files")
+    box.set_defaults(func=cmd_blackbox)
 
     mon = sub.add_parser(
         "monitor",

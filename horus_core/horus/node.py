@@ -268,11 +268,16 @@ class Node:
         """Publish ``msg`` on ``topic``. Raises MessageTooLargeError / EncodeError on bad input.
 
         On a topic declared with a message class (``pubs={"cmd": horus.CmdVel}``), a dict is
-        built into that class and anything else is a TypeError, as upstream HORUS does.
+        built into that class and anything else is a TypeError, as upstream HORUS does; on a
+        topic declared by name only, a typed message travels as the dict of its fields (as
+        upstream's generic topics carry it), unless the name is its class's (pubs="Point3"):
+        declare the class to keep it typed.
         """
         declared = self._declared.get(topic)
         if declared is not None and not isinstance(msg, declared):
             msg = _as_declared(declared, topic, msg)
+        elif declared is None and isinstance(msg, Message) and topic != type(msg).__name__:
+            msg = _as_plain(msg)
         if self._tap is not None:  # encoded now: the caller may reuse its buffer after send
             self._tap.sent.append([topic, codec.encode_bytes(msg)])
         sent = True if self._feed is not None else self._topic(self._pubs, self._pub_cfg, topic).send(msg)
@@ -412,6 +417,10 @@ def _as_declared(declared: type[Message], topic: str, msg: Any) -> Message:
                 f"topic {topic!r} carries {declared.__name__}: cannot build one from {msg!r} ({exc})"
             ) from exc
     raise TypeError(f"topic {topic!r} carries {declared.__name__} messages, not {type(msg).__name__}")
+
+
+def _as_plain(msg: Message) -> dict[str, Any]:
+    return {field.name: getattr(msg, field.name) for field in msg.FIELDS}
 
 
 def describe_exception(exc: BaseException) -> str:

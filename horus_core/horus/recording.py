@@ -38,9 +38,14 @@ SUFFIX = ".hrec"
 _LEN = struct.Struct("<I")
 
 
-def default_directory(scheduler: str) -> Path:
+def recordings_base() -> Path:
+    """Where Scheduler(recording=True) records: one directory per scheduler name."""
     base = os.environ.get("HORUS_RECORDING_DIR")
-    return Path(base) / scheduler if base else Path(".horus") / "recordings" / scheduler
+    return Path(base) if base else Path(".horus") / "recordings"
+
+
+def default_directory(scheduler: str) -> Path:
+    return recordings_base() / scheduler
 
 
 @dataclass
@@ -165,3 +170,22 @@ class Divergence:
 
 def _segments(directory: Path) -> list[Path]:
     return sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else []
+
+
+def list_recordings() -> list[str]:
+    """The names of the recordings under recordings_base(): their schedulers' names."""
+    base = recordings_base()
+    return sorted(p.name for p in base.iterdir() if _segments(p)) if base.is_dir() else []
+
+
+def delete_recording(name: str) -> bool:
+    """Delete the recording `name` (one of list_recordings()); False when there is none."""
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise ValueError(f"delete_recording({name!r}): give a recording's name, as list_recordings() shows it")
+    directory = recordings_base() / name
+    segments = _segments(directory)
+    for segment in segments:
+        segment.unlink()
+    if segments and not any(directory.iterdir()):
+        directory.rmdir()
+    return bool(segments)

@@ -24,14 +24,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import _core, clock, log, placement, registry, sdnotify
+from .blackbox import BlackBox
 from .clock import Clock, TickContext, VirtualClock, WallClock
 from .errors import HorusError, NodeNotFoundError
 from .node import Node, describe_exception
 from .nodeinfo import NodeInfo
 from .policy import Miss
-from .recording import Divergence, Feed, Recorder, TickTap, default_directory, load
+from .recording import Divergence, Feed, Recorder, TickTap, default_directory, delete_recording, list_recordings, load
+from .replay import ReplaySession
 from .schedconfig import SchedulerConfig
 from .stats import NodeStats
+from .telemetry import Telemetry
 
 NS = 1_000_000_000
 # Upper bound on one sleep, so stop() and pool results are noticed promptly.
@@ -115,7 +118,9 @@ class Scheduler:
             raise ValueError(f"tick_rate must be positive Hz (got {tick_rate!r})")
         if max_deadline_misses is not None and max_deadline_misses < 1:
             raise ValueError(f"max_deadline_misses must be at least 1 (got {max_deadline_misses!r})")
-        _warn_not_provided(blackbox_mb=blackbox_mb, telemetry=telemetry, net=net)
+        if blackbox_mb < 0:
+            raise ValueError(f"blackbox_mb is the black box's size in MB, 0 for none (got {blackbox_mb!r})")
+        _warn_not_provided(net=net)
         self.tick_rate = float(tick_rate)
         self.rt = rt
         self.name = name or "scheduler"
@@ -125,11 +130,16 @@ class Scheduler:
         self.cores = list(cores) if cores else None
         self.max_deadline_misses = max_deadline_misses
         self.verbose = verbose
+        self.blackbox_mb = blackbox_mb
+        self._blackbox: BlackBox | None = None  # open while started (horus.blackbox)
+        self.telemetry = telemetry
+        self._telemetry: Telemetry | None = None  # exporting while started (horus.telemetry)
         self._clock: Clock = VirtualClock() if deterministic else WallClock()
         self._recording: Path | None = None
         if recording:
             self._recording = default_directory(self.name) if recording is True else Path(recording)
         self._recorder: Recorder | None = None
+        self._replay: ReplaySession | None = None
         self._workers = workers
         self._slots: dict[str, _Slot] = {}
         self._removals: set[str] = set()
@@ -304,6 +314,61 @@ class Scheduler:
         directory, self._recorder, self._recording = self._recorder.directory, None, None
         return [str(p) for p in sorted(directory.glob("*.hrec"))]
 
+    list_recordings = staticmethod(list_recordings)
+    delete_recording = staticmethod(delete_recording)
+
+    # Upstream's replay API (horus.replay): recorded outputs published again on live topics.
+
+    @staticmethod
+    def replay_from(path: str | os.PathLike[str]) -> Scheduler:
+        """A scheduler replaying every node of the recording at `path`; seek or pace it, then run()."""
+        return Scheduler(name="replay").add_replay(path)
+
+    def add_replay(self, path: str | os.PathLike[str], priority: int = 0, node: str | None = None) -> Scheduler:
+        """Replay the recorded outputs of `node` (default: every node of the recording), ticking
+        at order `priority`, alongside this scheduler's live nodes."""
+        if self._replay is None:
+            self._replay = ReplaySession()
+        for replayed in self._replay.add(path, priority, node):
+            self.add(replayed)
+        return self
+
+    def is_replaying(self) -> bool:
+        return self._replay is not None
+
+    def start_at_tick(self, tick: int) -> Scheduler:
+        """Start the replay where the recorded nodes' tick `tick` began."""
+        if tick < 0:
+            raise ValueError(f"start_at_tick({tick!r}): ticks count from 0")
+        self._replaying().start_tick = tick
+        return self
+
+    def stop_at_tick(self, tick: int) -> Scheduler:
+        """End the replay after the recorded nodes' tick `tick`."""
+        session = self._replaying()
+        if tick < (session.start_tick or 0):
+            raise ValueError(f"stop_at_tick({tick!r}) is before start_at_tick({session.start_tick})")
+        session.stop_tick = tick
+        return self
+
+    def set_replay_speed(self, speed: float) -> Scheduler:
+        """Play at `speed` times the recorded pace (0.01 to 100)."""
+        session = self._replaying()
+        session.set_speed(speed)
+        for replayed in session.nodes:
+            self.set_node_rate(replayed.name, NS / replayed.period_ns * speed)
+        return self
+
+    def set_replay_override(self, node: str, topic: str, value: Any) -> Scheduler:
+        """Publish `value` (any message) instead of what `node` recorded on `topic`."""
+        self._replaying().override(node, topic, value)
+        return self
+
+    def _replaying(self) -> ReplaySession:
+        if self._replay is None:
+            raise RuntimeError("nothing is replayed here: call add_replay(DIR) or use Scheduler.replay_from(DIR) first")
+        return self._replay
+
     def replay(self, path: str | os.PathLike[str]) -> list[Divergence]:
         """Run this scheduler's nodes through a recording's ticks (see horus.recording); returns
         the ticks whose sends differ from the recorded ones. Records of nodes not added are skipped."""
@@ -442,6 +507,11 @@ class Scheduler:
         self._open_registry()
         if self._recording is not None:
             self._recorder = Recorder(self._recording)
+        if self.blackbox_mb:
+            self._open_blackbox()
+        self._event("SchedulerStart", node_count=len(self._slots))
+        if self.telemetry:
+            self._telemetry = Telemetry(self.telemetry, self.name, self._telemetry_sample)
         if os.environ.get("INVOCATION_ID"):  # systemd runs us: a robot in production
             self._check_policies()
         now = self._start_ns = self._clock.now_ns()
@@ -462,6 +532,10 @@ class Scheduler:
                 self._notifier.stopping()
             self._shutdown_all()
             self.stop_recording()
+            self._close_blackbox()
+            if self._telemetry is not None:
+                self._telemetry.close()
+                self._telemetry = None
             if self._registry is not None:
                 self._registry.close()
                 self._registry = None
@@ -638,6 +712,12 @@ class Scheduler:
         missed = end - due > slot.deadline_ns
         overran, expired = duration > slot.budget_ns, 0 < slot.watchdog_ns < duration
         slot.stats.record_tick(start, end, exc is None, missed, overran, expired)
+        if missed:
+            self._event(
+                "DeadlineMiss", name=node.name, deadline_us=slot.deadline_ns // 1000, actual_us=(end - due) // 1000
+            )
+        if overran:
+            self._event("BudgetViolation", name=node.name, budget_us=slot.budget_ns // 1000, actual_us=duration // 1000)
         self._advance(slot, end)
         if 0 < slot.critical_ns < duration:
             self._critical_overrun(slot, duration)
@@ -699,6 +779,7 @@ class Scheduler:
     def _fail(self, name: str, message: str, cause: BaseException | None = None) -> None:
         """Stop the scheduler; run() (or tick_once/tick_for) raises NodeFailedError after the shutdowns."""
         log.emit(log.ERROR, name, 0, f"{message}; stopping the scheduler")
+        self._event("EmergencyStop", name=name, reason=message)
         if self._fatal is None:
             self._fatal = NodeFailedError(message)
             self._fatal.__cause__ = cause
@@ -733,6 +814,7 @@ class Scheduler:
         if phase == "tick":
             slot.stats.record_error(text)
         log.emit(log.ERROR, node.name, node.tick_count, f"{phase} failed: {text}")
+        self._event("NodeError", name=node.name, phase=phase, error=text)
         if policy.kind == "ignore":
             return
         if policy.kind == "skip":
@@ -762,6 +844,26 @@ class Scheduler:
             return
         slot.stats.set_state("failed")
         self._fail(node.name, f"node {node.name!r} failed and its policy is fatal: {text}", exc)
+
+    def _telemetry_sample(self) -> tuple[int, dict[str, dict[str, Any]]]:
+        return self._tick, {name: slot.stats.snapshot() for name, slot in list(self._slots.items())}
+
+    def _event(self, kind: str, **fields: Any) -> None:
+        if self._blackbox is not None:
+            self._blackbox.record(self._tick, kind, **fields)
+
+    def _open_blackbox(self) -> None:
+        try:
+            self._blackbox = BlackBox(self.name, self.blackbox_mb)
+        except OSError as exc:  # a read-only working directory must not keep a robot from starting
+            log.emit(log.WARNING, self.name, 0, f"black box unavailable ({exc}); running without it: "
+                     "set HORUS_BLACKBOX_DIR to a writable directory (systemd: StateDirectory=)")  # fmt: skip
+
+    def _close_blackbox(self) -> None:
+        if self._blackbox is not None:
+            self._event("SchedulerStop", reason=str(self._fatal or "stopped"), total_ticks=self._tick)
+            self._blackbox.close()
+            self._blackbox = None
 
     def _open_registry(self) -> None:
         """From here on every change of a node's stats (each tick's among them) also rewrites its registry record."""

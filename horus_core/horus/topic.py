@@ -90,6 +90,8 @@ class Topic:
         max_msg_size: largest payload in bytes (default 64 KiB); e.g. 640*480*3 for a VGA frame.
             Every process must agree on it; a conflict is a TopicLayoutError.
         namespace: defaults to $HORUS_NAMESPACE or "default".
+        endpoint: the topic's name when `name` is a message class, as upstream HORUS spells it:
+            ``Topic(horus.Imu, endpoint="arm.imu")`` is the topic "arm.imu", not "imu".
     """
 
     def __init__(
@@ -99,14 +101,18 @@ class Topic:
         max_msg_size: int | None = None,
         *,
         namespace: str | None = None,
+        endpoint: str | None = None,
     ) -> None:
         from . import namespace as ns_mod
 
         if isinstance(name, type) and issubclass(name, Message):
-            name = name.__topic_name__
+            name = endpoint or name.__topic_name__
+        elif endpoint is not None:
+            raise TypeError(f"Topic({name!r}, endpoint={endpoint!r}): give the topic's name once")
         if not isinstance(name, str):
             raise TypeError(f"Topic takes a topic name or a message class such as horus.CmdVel, not {name!r}")
         self.name = name
+        self.endpoint = endpoint
         self._ns = namespace or ns_mod.current()
         ns_mod.topic_file(name)  # validate early
         self._slot_size = max_msg_size + FRAMING if max_msg_size else 0

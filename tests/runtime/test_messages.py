@@ -225,6 +225,31 @@ def test_nodes_declare_typed_topics_as_upstream_does(ns: str) -> None:
     assert got and all(type(m) is horus.CmdVel and m.linear == 0.5 for m in got)
 
 
+NAMED_TOPICS_NODE = """
+import horus
+arm = horus.Topic(horus.Imu, endpoint="arm.imu")
+
+def tick(node):
+    node.send("plain", horus.CmdVel(0.75, -0.25))
+    node.send("typed", horus.CmdVel(0.5, 0.1))
+    node.send("CmdVel", horus.CmdVel(0.25))
+    arm.send(horus.Imu(accel_z=9.81))
+
+horus.run(horus.Node(name="pub", tick=tick, rate=50, pubs={"plain": {}, "typed": horus.CmdVel, "CmdVel": {}}))
+"""
+
+
+def test_a_topic_declared_by_name_carries_a_typed_message_as_its_fields(ns: str, py: Py) -> None:
+    plain, typed, arm, imu = horus.Topic("plain"), horus.Topic("typed"), horus.Topic("arm.imu"), horus.Topic(horus.Imu)
+    py.start(NAMED_TOPICS_NODE)
+    assert plain.recv(timeout=10) == {"linear": 0.75, "angular": -0.25, "timestamp_ns": 0}  # as upstream
+    assert typed.recv(timeout=10) == horus.CmdVel(0.5, 0.1)
+    assert horus.Topic("CmdVel").recv(timeout=10) == horus.CmdVel(0.25)  # named after its class: typed
+    got = arm.recv(timeout=10)  # endpoint= names the topic, not the class
+    assert isinstance(got, horus.Imu) and got.accel_z == pytest.approx(9.81)
+    assert imu.recv() is None and horus.Topic(horus.Imu, endpoint="arm.imu").endpoint == "arm.imu"
+
+
 RECV_INTO_PUBLISHER = """
 import sys, horus
 t = horus.Topic(horus.Imu)

@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import horus
 import pytest
-from horus import _core, logring, namespace, registry
+from horus import _core, blackbox, logring, namespace, registry
 from horus_procs import Py, wait_line
 
 NODE_PROCESS = """
@@ -212,3 +213,60 @@ def test_horus_run_runs_a_node_file_like_a_unit(ns: str, tmp_path: Path) -> None
     )
     out = horus_cli("run", str(node_file))
     assert out.returncode == 0 and "hi from a sibling module" in out.stdout
+
+
+CRASHING_ROBOT = """
+import time, horus
+def flaky(node):
+    if node.tick_count == 2:
+        raise RuntimeError("sensor unplugged")
+    if node.tick_count == 5:
+        print("ready", flush=True)
+def slow(node):
+    time.sleep(0.02)
+nodes = horus.Node(name="flaky", tick=flaky, rate=100), horus.Node(name="slow", tick=slow, rate=10, deadline=0.001)
+horus.run(*nodes, name="robot", blackbox_mb=1)
+"""
+
+
+def test_the_black_box_keeps_a_killed_robots_anomalies(
+    ns: str, py: Py, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HORUS_BLACKBOX_DIR", str(tmp_path / "box"))
+    robot = py.start(CRASHING_ROBOT)
+    wait_line(robot, "ready")
+    robot.send_signal(signal.SIGKILL)
+    robot.wait()
+    anomalies = [json.loads(line)["event"] for line in horus_cli("blackbox", "-a", "--json").stdout.splitlines()]
+    errors = [e for e in anomalies if e["type"] == "NodeError" and e["name"] == "flaky"]
+    assert errors and "sensor unplugged" in errors[0]["error"]
+    assert any(e["type"] == "DeadlineMiss" and e["name"] == "slow" and e["actual_us"] >= 20_000 for e in anomalies)
+    assert "SchedulerStart" not in {e["type"] for e in anomalies}
+    everything = horus_cli("blackbox").stdout
+    assert "robot SchedulerStart node_count=2" in everything and "SchedulerStop" not in everything  # killed
+    assert {line.split()[6] for line in horus_cli("blackbox", "--node", "slow").stdout.splitlines()} == {"name=slow"}
+    assert horus_cli("blackbox", "--clear").returncode == 0 and horus_cli("blackbox").stdout == ""
+
+
+def test_the_black_box_stays_within_its_size_and_keeps_the_newest(tmp_path: Path) -> None:
+    box = blackbox.BlackBox("robot", 1, tmp_path)
+    for tick in range(20_000):
+        box.record(tick, "DeadlineMiss", name="motor", deadline_us=900, actual_us=1000 + tick)
+    box.close()
+    assert sum(p.stat().st_size for p in tmp_path.iterdir()) <= 1 << 20
+    with (tmp_path / "robot.wal").open("a") as wal:
+        wal.write('{"timestamp_us": 1, "event": "torn by a cra')  # the crash came mid-line
+    ticks = [r["tick"] for r in blackbox.read(tmp_path)]
+    assert ticks[-1] == 19_999 and ticks == list(range(ticks[0], 20_000)) and ticks[0] > 0
+
+
+def test_a_robot_whose_black_box_cannot_be_written_runs_and_says_so(
+    ns: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "box").write_text("a file where the directory should be")
+    monkeypatch.setenv("HORUS_BLACKBOX_DIR", str(tmp_path / "box"))
+    node = horus.Node(name="motor", tick=lambda n: None, rate=100)
+    sched = horus.Scheduler(deterministic=True, blackbox_mb=1).add(node)
+    sched.run(duration=0.1)
+    assert sched.get_node_stats("motor")["total_ticks"] == 10
+    assert "black box unavailable" in capfd.readouterr().err
