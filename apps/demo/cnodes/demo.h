@@ -129,8 +129,9 @@ static int cnode_run(const cnode_spec *spec, void *state) {
       horus_node_notify("WATCHDOG=1");
       next_ping = end + watchdog;
     }
-    /* Far behind (a stop, a suspend): start again from now rather than ticking to catch up. */
-    if (end > next + period) next = end;
+    /* Ticks missed (a stall, a suspend) are skipped, not caught up in a burst; the next tick
+       stays on the rate's grid, so one stall does not shift every later tick. */
+    if (end > next + period) next += (end - next) / period * period;
   }
   horus_node_notify("STOPPING=1");
   if (spec->shutdown) spec->shutdown(&node, state);
