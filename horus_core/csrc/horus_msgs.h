@@ -1380,4 +1380,71 @@ _Static_assert(offsetof(horus_msg_diagnostic_value, key) == 0, "DiagnosticValue.
 _Static_assert(offsetof(horus_msg_diagnostic_value, value) == 32, "DiagnosticValue.value at 32");
 _Static_assert(offsetof(horus_msg_diagnostic_value, value_type) == 96, "DiagnosticValue.value_type at 96");
 
+/* Every message of this header, for table-driven code: HORUS_MSGS_EACH(X) expands to
+   X(Name, struct type, HORUS_MSG_<NAME>) for each, in the order above. */
+#define HORUS_MSGS_EACH(X) \
+  X(CmdVel, horus_msg_cmd_vel, HORUS_MSG_CMD_VEL) \
+  X(Twist, horus_msg_twist, HORUS_MSG_TWIST) \
+  X(Vector3, horus_msg_vector3, HORUS_MSG_VECTOR3) \
+  X(Point3, horus_msg_point3, HORUS_MSG_POINT3) \
+  X(Quaternion, horus_msg_quaternion, HORUS_MSG_QUATERNION) \
+  X(Pose2D, horus_msg_pose2d, HORUS_MSG_POSE2D) \
+  X(Pose3D, horus_msg_pose3d, HORUS_MSG_POSE3D) \
+  X(Imu, horus_msg_imu, HORUS_MSG_IMU) \
+  X(Odometry, horus_msg_odometry, HORUS_MSG_ODOMETRY) \
+  X(LaserScan, horus_msg_laser_scan, HORUS_MSG_LASER_SCAN) \
+  X(BatteryState, horus_msg_battery_state, HORUS_MSG_BATTERY_STATE) \
+  X(MotorCommand, horus_msg_motor_command, HORUS_MSG_MOTOR_COMMAND) \
+  X(ServoCommand, horus_msg_servo_command, HORUS_MSG_SERVO_COMMAND) \
+  X(DifferentialDriveCommand, horus_msg_differential_drive_command, HORUS_MSG_DIFFERENTIAL_DRIVE_COMMAND) \
+  X(EmergencyStop, horus_msg_emergency_stop, HORUS_MSG_EMERGENCY_STOP) \
+  X(Heartbeat, horus_msg_heartbeat, HORUS_MSG_HEARTBEAT) \
+  X(Clock, horus_msg_clock, HORUS_MSG_CLOCK) \
+  X(DiagnosticStatus, horus_msg_diagnostic_status, HORUS_MSG_DIAGNOSTIC_STATUS) \
+  X(RangeSensor, horus_msg_range_sensor, HORUS_MSG_RANGE_SENSOR) \
+  X(TransformStamped, horus_msg_transform_stamped, HORUS_MSG_TRANSFORM_STAMPED) \
+  X(PoseStamped, horus_msg_pose_stamped, HORUS_MSG_POSE_STAMPED) \
+  X(PoseWithCovariance, horus_msg_pose_with_covariance, HORUS_MSG_POSE_WITH_COVARIANCE) \
+  X(TwistWithCovariance, horus_msg_twist_with_covariance, HORUS_MSG_TWIST_WITH_COVARIANCE) \
+  X(Accel, horus_msg_accel, HORUS_MSG_ACCEL) \
+  X(AccelStamped, horus_msg_accel_stamped, HORUS_MSG_ACCEL_STAMPED) \
+  X(PidConfig, horus_msg_pid_config, HORUS_MSG_PID_CONFIG) \
+  X(TrajectoryPoint, horus_msg_trajectory_point, HORUS_MSG_TRAJECTORY_POINT) \
+  X(JointState, horus_msg_joint_state, HORUS_MSG_JOINT_STATE) \
+  X(JointCommand, horus_msg_joint_command, HORUS_MSG_JOINT_COMMAND) \
+  X(NavSatFix, horus_msg_nav_sat_fix, HORUS_MSG_NAV_SAT_FIX) \
+  X(MagneticField, horus_msg_magnetic_field, HORUS_MSG_MAGNETIC_FIELD) \
+  X(Temperature, horus_msg_temperature, HORUS_MSG_TEMPERATURE) \
+  X(FluidPressure, horus_msg_fluid_pressure, HORUS_MSG_FLUID_PRESSURE) \
+  X(Illuminance, horus_msg_illuminance, HORUS_MSG_ILLUMINANCE) \
+  X(TimeReference, horus_msg_time_reference, HORUS_MSG_TIME_REFERENCE) \
+  X(ResourceUsage, horus_msg_resource_usage, HORUS_MSG_RESOURCE_USAGE) \
+  X(NavGoal, horus_msg_nav_goal, HORUS_MSG_NAV_GOAL) \
+  X(GoalResult, horus_msg_goal_result, HORUS_MSG_GOAL_RESULT) \
+  X(Waypoint, horus_msg_waypoint, HORUS_MSG_WAYPOINT) \
+  X(PathPlan, horus_msg_path_plan, HORUS_MSG_PATH_PLAN) \
+  X(WrenchStamped, horus_msg_wrench_stamped, HORUS_MSG_WRENCH_STAMPED) \
+  X(ForceCommand, horus_msg_force_command, HORUS_MSG_FORCE_COMMAND) \
+  X(ContactInfo, horus_msg_contact_info, HORUS_MSG_CONTACT_INFO) \
+  X(JoystickInput, horus_msg_joystick_input, HORUS_MSG_JOYSTICK_INPUT) \
+  X(KeyboardInput, horus_msg_keyboard_input, HORUS_MSG_KEYBOARD_INPUT) \
+  X(CameraInfo, horus_msg_camera_info, HORUS_MSG_CAMERA_INFO) \
+  X(RegionOfInterest, horus_msg_region_of_interest, HORUS_MSG_REGION_OF_INTEREST) \
+  X(BoundingBox2D, horus_msg_bounding_box2d, HORUS_MSG_BOUNDING_BOX2D) \
+  X(BoundingBox3D, horus_msg_bounding_box3d, HORUS_MSG_BOUNDING_BOX3D) \
+  X(Detection, horus_msg_detection, HORUS_MSG_DETECTION) \
+  X(Detection3D, horus_msg_detection3d, HORUS_MSG_DETECTION3D) \
+  X(SegmentationMask, horus_msg_segmentation_mask, HORUS_MSG_SEGMENTATION_MASK) \
+  X(Landmark, horus_msg_landmark, HORUS_MSG_LANDMARK) \
+  X(Landmark3D, horus_msg_landmark3d, HORUS_MSG_LANDMARK3D) \
+  X(PointField, horus_msg_point_field, HORUS_MSG_POINT_FIELD) \
+  X(SafetyStatus, horus_msg_safety_status, HORUS_MSG_SAFETY_STATUS) \
+  X(NodeHeartbeat, horus_msg_node_heartbeat, HORUS_MSG_NODE_HEARTBEAT) \
+  X(TrackingHeader, horus_msg_tracking_header, HORUS_MSG_TRACKING_HEADER) \
+  X(PlaneDetection, horus_msg_plane_detection, HORUS_MSG_PLANE_DETECTION) \
+  X(HapticFeedback, horus_msg_haptic_feedback, HORUS_MSG_HAPTIC_FEEDBACK) \
+  X(ImpedanceParameters, horus_msg_impedance_parameters, HORUS_MSG_IMPEDANCE_PARAMETERS) \
+  X(DiagnosticValue, horus_msg_diagnostic_value, HORUS_MSG_DIAGNOSTIC_VALUE) \
+
+
 #endif /* HORUS_MSGS_H */
