@@ -106,10 +106,10 @@ def test_c_motor_stops_when_the_safety_monitor_engages_or_goes_quiet(
     until("motor in the stats registry", lambda: registered("motor") is not None)
     cmd, safety = horus.Topic(CMD_VEL), horus.Topic(SAFETY)
 
-    def latest(engaged: bool | None, seconds: float) -> horus.DifferentialDriveCommand:
+    def latest(engaged: bool | None, seconds: float, linear: float = 0.8) -> horus.DifferentialDriveCommand:
         end, last = time.monotonic() + seconds, None
         while time.monotonic() < end:
-            cmd.send(horus.CmdVel(0.8, 0.0))
+            cmd.send(horus.CmdVel(linear, 0.0))
             if engaged is not None:
                 safety.send(horus.EmergencyStop(engaged=engaged, reason="test" if engaged else ""))
             while (msg := status.recv()) is not None:
@@ -122,6 +122,8 @@ def test_c_motor_stops_when_the_safety_monitor_engages_or_goes_quiet(
     stopped = latest(engaged=True, seconds=0.6)
     assert not stopped.enable and abs(stopped.left_velocity) < 0.01
     assert latest(engaged=False, seconds=0.6).enable
+    hostile = latest(engaged=False, seconds=0.4, linear=float("nan"))  # a command that is no number: stop
+    assert hostile.enable and abs(hostile.left_velocity) < 0.05
     quiet = latest(engaged=None, seconds=0.6)
     assert not quiet.enable, "the C motor kept driving with no safety.state for 600 ms"
 
@@ -153,6 +155,8 @@ def test_c_safety_engages_on_overspeed_and_on_a_stale_status(
     assert not fine.engaged and fine.reason == "" and fine.source == "safety"
     fast = engaged_after(lambda: status.send(horus.DifferentialDriveCommand(left_velocity=2.0)))
     assert fast.engaged and fast.reason == "wheel speed 2.00 m/s over the 1 m/s limit"
+    unreadable = engaged_after(lambda: status.send(horus.DifferentialDriveCommand(left_velocity=float("nan"))))
+    assert unreadable.engaged and unreadable.reason == "wheel speed nan m/s over the 1 m/s limit"
     stale = engaged_after(lambda: None)
     assert stale.engaged and stale.reason.startswith("motor.status is ") and stale.reason.endswith(" ms old")
     warnings = [r.message for r in logring.Reader(last=None).poll() if r.node == "safety" and r.level == 30]

@@ -24,7 +24,11 @@ typedef struct motor {
   int safety_ok;
 } motor;
 
-static double clamp(double v) { return v > MAX_WHEEL ? MAX_WHEEL : v < -MAX_WHEEL ? -MAX_WHEEL : v; }
+/* A command from shared memory is hostile until checked: NaN or infinite means stop. */
+static double clamp(double v) {
+  if (!isfinite(v)) return 0.0;
+  return v > MAX_WHEEL ? MAX_WHEEL : v < -MAX_WHEEL ? -MAX_WHEEL : v;
+}
 
 static int motor_init(horus_node *node, void *state, char *err) {
   motor *m = state;

@@ -32,8 +32,8 @@ static void assess(const safety *s, uint64_t now, char *reason, size_t cap) {
     return;
   }
   double left = magnitude(s->last.left_velocity), right = magnitude(s->last.right_velocity);
-  double fastest = left > right ? left : right;
-  if (fastest > MAX_WHEEL * 1.05)
+  double fastest = isnan(left) || left > right ? left : right; /* NaN wins: it cannot be judged safe */
+  if (!(fastest <= MAX_WHEEL * 1.05))
     snprintf(reason, cap, "wheel speed %.2f m/s over the %g m/s limit", fastest, MAX_WHEEL);
 }
 
