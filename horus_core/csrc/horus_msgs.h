@@ -1380,6 +1380,56 @@ _Static_assert(offsetof(horus_msg_diagnostic_value, key) == 0, "DiagnosticValue.
 _Static_assert(offsetof(horus_msg_diagnostic_value, value) == 32, "DiagnosticValue.value at 32");
 _Static_assert(offsetof(horus_msg_diagnostic_value, value_type) == 96, "DiagnosticValue.value_type at 96");
 
+/* LandmarkArray (topic "landmark_array"): The header of a set of pose landmarks (COCO, MediaPipe): count, 2D or 3D, whose, confidence, box (px). */
+#define HORUS_MSG_LANDMARK_ARRAY_TYPE_ID 0x0c100e31u
+#define HORUS_MSG_LANDMARK_ARRAY_LAYOUT_HASH 0xb3701807670bf9c5ull
+typedef struct horus_msg_landmark_array {
+  uint32_t num_landmarks;
+  uint32_t dimension;
+  uint32_t instance_id;
+  float confidence;
+  uint64_t timestamp_ns;
+  float bbox_x;
+  float bbox_y;
+  float bbox_width;
+  float bbox_height;
+} horus_msg_landmark_array;
+_Static_assert(sizeof(horus_msg_landmark_array) == 40, "LandmarkArray: 40 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_LANDMARK_ARRAY HORUS_MSG_LANDMARK_ARRAY_TYPE_ID, HORUS_MSG_LANDMARK_ARRAY_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_landmark_array)
+_Static_assert(offsetof(horus_msg_landmark_array, num_landmarks) == 0, "LandmarkArray.num_landmarks at 0");
+_Static_assert(offsetof(horus_msg_landmark_array, dimension) == 4, "LandmarkArray.dimension at 4");
+_Static_assert(offsetof(horus_msg_landmark_array, instance_id) == 8, "LandmarkArray.instance_id at 8");
+_Static_assert(offsetof(horus_msg_landmark_array, confidence) == 12, "LandmarkArray.confidence at 12");
+_Static_assert(offsetof(horus_msg_landmark_array, timestamp_ns) == 16, "LandmarkArray.timestamp_ns at 16");
+_Static_assert(offsetof(horus_msg_landmark_array, bbox_x) == 24, "LandmarkArray.bbox_x at 24");
+_Static_assert(offsetof(horus_msg_landmark_array, bbox_y) == 28, "LandmarkArray.bbox_y at 28");
+_Static_assert(offsetof(horus_msg_landmark_array, bbox_width) == 32, "LandmarkArray.bbox_width at 32");
+_Static_assert(offsetof(horus_msg_landmark_array, bbox_height) == 36, "LandmarkArray.bbox_height at 36");
+
+/* AudioFrame (topic "audio_frame"): Audio samples (f32, interleaved per channel) at a sample rate (Hz), from a source (frame_id). */
+#define HORUS_MSG_AUDIO_FRAME_TYPE_ID 0x1d18060bu
+#define HORUS_MSG_AUDIO_FRAME_LAYOUT_HASH 0x7c970f71eff8d277ull
+typedef struct horus_msg_audio_frame {
+  uint32_t sample_rate;
+  uint8_t channels;
+  uint16_t samples_len; /* how many of samples are set */
+  float samples[4800];
+  uint64_t timestamp_ns;
+  char frame_id[32];
+  uint8_t encoding;
+} horus_msg_audio_frame;
+_Static_assert(sizeof(horus_msg_audio_frame) == 19256, "AudioFrame: 19256 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_AUDIO_FRAME HORUS_MSG_AUDIO_FRAME_TYPE_ID, HORUS_MSG_AUDIO_FRAME_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_audio_frame)
+_Static_assert(offsetof(horus_msg_audio_frame, sample_rate) == 0, "AudioFrame.sample_rate at 0");
+_Static_assert(offsetof(horus_msg_audio_frame, channels) == 4, "AudioFrame.channels at 4");
+_Static_assert(offsetof(horus_msg_audio_frame, samples_len) == 6, "AudioFrame.samples_len at 6");
+_Static_assert(offsetof(horus_msg_audio_frame, samples) == 8, "AudioFrame.samples at 8");
+_Static_assert(offsetof(horus_msg_audio_frame, timestamp_ns) == 19208, "AudioFrame.timestamp_ns at 19208");
+_Static_assert(offsetof(horus_msg_audio_frame, frame_id) == 19216, "AudioFrame.frame_id at 19216");
+_Static_assert(offsetof(horus_msg_audio_frame, encoding) == 19248, "AudioFrame.encoding at 19248");
+
 /* Every message of this header, for table-driven code: HORUS_MSGS_EACH(X) expands to
    X(Name, struct type, HORUS_MSG_<NAME>) for each, in the order above. */
 #define HORUS_MSGS_EACH(X) \
@@ -1445,6 +1495,8 @@ _Static_assert(offsetof(horus_msg_diagnostic_value, value_type) == 96, "Diagnost
   X(HapticFeedback, horus_msg_haptic_feedback, HORUS_MSG_HAPTIC_FEEDBACK) \
   X(ImpedanceParameters, horus_msg_impedance_parameters, HORUS_MSG_IMPEDANCE_PARAMETERS) \
   X(DiagnosticValue, horus_msg_diagnostic_value, HORUS_MSG_DIAGNOSTIC_VALUE) \
+  X(LandmarkArray, horus_msg_landmark_array, HORUS_MSG_LANDMARK_ARRAY) \
+  X(AudioFrame, horus_msg_audio_frame, HORUS_MSG_AUDIO_FRAME) \
 
 
 #endif /* HORUS_MSGS_H */

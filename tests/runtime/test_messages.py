@@ -376,3 +376,16 @@ def test_typed_constructors_and_presets_as_upstream() -> None:
     compliant, stiff = horus.ImpedanceParameters.compliant(), horus.ImpedanceParameters.stiff()
     assert compliant.stiffness[0] < stiff.stiffness[0] and compliant.enabled and not horus.ImpedanceParameters().enabled
     assert horus.PlaneDetection().confidence == 0.5 and horus.HapticFeedback().enabled is True
+
+
+def test_pose_landmarks_and_audio_frames_as_upstream() -> None:
+    assert (horus.LandmarkArray().num_landmarks, horus.LandmarkArray().dimension) == (17, 2)
+    face = horus.LandmarkArray.mediapipe_face()
+    assert (face.num_landmarks, face.dimension) == (468, 3) and horus.LandmarkArray.SIZE == 40
+    assert horus.LandmarkArray.coco_pose() == horus.LandmarkArray(17, 2)
+    frame = horus.AudioFrame.stereo(48000, [0.25] * 960)
+    assert (frame.channels, frame.num_samples, frame.frame_count, frame.duration_ms) == (2, 960, 480, 10.0)
+    assert horus.AudioFrame().sample_rate == 16000 and horus.AudioFrame().samples == []
+    with pytest.raises(ValueError, match="samples"):
+        horus.AudioFrame(samples=[0.0] * 4801)  # a frame holds at most 4800 samples, as upstream's
+    assert horus.AudioFrame.from_bytes(frame.to_bytes()) == frame
