@@ -1430,6 +1430,25 @@ _Static_assert(offsetof(horus_msg_audio_frame, timestamp_ns) == 19208, "AudioFra
 _Static_assert(offsetof(horus_msg_audio_frame, frame_id) == 19216, "AudioFrame.frame_id at 19216");
 _Static_assert(offsetof(horus_msg_audio_frame, encoding) == 19248, "AudioFrame.encoding at 19248");
 
+/* VelocityObstacle (topic "velocity_obstacle"): A moving obstacle to avoid: position (m) and velocity (m/s) in x and y, radius (m), horizon (s), id. */
+#define HORUS_MSG_VELOCITY_OBSTACLE_TYPE_ID 0xb5712be6u
+#define HORUS_MSG_VELOCITY_OBSTACLE_LAYOUT_HASH 0xa3bd1032b13b5068ull
+typedef struct horus_msg_velocity_obstacle {
+  double position[2];
+  double velocity[2];
+  float radius;
+  float time_horizon;
+  uint32_t obstacle_id;
+} horus_msg_velocity_obstacle;
+_Static_assert(sizeof(horus_msg_velocity_obstacle) == 48, "VelocityObstacle: 48 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_VELOCITY_OBSTACLE HORUS_MSG_VELOCITY_OBSTACLE_TYPE_ID, HORUS_MSG_VELOCITY_OBSTACLE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_velocity_obstacle)
+_Static_assert(offsetof(horus_msg_velocity_obstacle, position) == 0, "VelocityObstacle.position at 0");
+_Static_assert(offsetof(horus_msg_velocity_obstacle, velocity) == 16, "VelocityObstacle.velocity at 16");
+_Static_assert(offsetof(horus_msg_velocity_obstacle, radius) == 32, "VelocityObstacle.radius at 32");
+_Static_assert(offsetof(horus_msg_velocity_obstacle, time_horizon) == 36, "VelocityObstacle.time_horizon at 36");
+_Static_assert(offsetof(horus_msg_velocity_obstacle, obstacle_id) == 40, "VelocityObstacle.obstacle_id at 40");
+
 /* Every message of this header, for table-driven code: HORUS_MSGS_EACH(X) expands to
    X(Name, struct type, HORUS_MSG_<NAME>) for each, in the order above. */
 #define HORUS_MSGS_EACH(X) \
@@ -1497,6 +1516,7 @@ _Static_assert(offsetof(horus_msg_audio_frame, encoding) == 19248, "AudioFrame.e
   X(DiagnosticValue, horus_msg_diagnostic_value, HORUS_MSG_DIAGNOSTIC_VALUE) \
   X(LandmarkArray, horus_msg_landmark_array, HORUS_MSG_LANDMARK_ARRAY) \
   X(AudioFrame, horus_msg_audio_frame, HORUS_MSG_AUDIO_FRAME) \
+  X(VelocityObstacle, horus_msg_velocity_obstacle, HORUS_MSG_VELOCITY_OBSTACLE) \
 
 
 #endif /* HORUS_MSGS_H */

@@ -223,3 +223,32 @@ class AudioFrameMethods:
     @classmethod
     def multi_channel(cls, sample_rate: int, channels: int, samples: list[float]) -> Any:
         return cast(Any, cls)(sample_rate, channels, samples)
+
+
+class VelocityObstacleMethods:
+    """Upstream's constructor takes the position and velocity as x and y (its `py_`: `py` would
+    shadow nothing in Python, but upstream spells it so); position= and velocity= take the lists."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        px: builtins.float = 0.0,
+        py_: builtins.float = 0.0,
+        vx: builtins.float = 0.0,
+        vy: builtins.float = 0.0,
+        radius: builtins.float = 0.0,
+        time_horizon: builtins.float = 1.0,
+        obstacle_id: builtins.int = 0,
+        *,
+        position: list[builtins.float] | None = None,
+        velocity: list[builtins.float] | None = None,
+    ) -> None:
+        # The message's own __init__, next in the MRO (this mixin comes before Message).
+        cast(Any, super()).__init__(
+            position=[px, py_] if position is None else position,
+            velocity=[vx, vy] if velocity is None else velocity,
+            radius=radius,
+            time_horizon=time_horizon,
+            obstacle_id=obstacle_id,
+        )

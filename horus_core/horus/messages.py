@@ -74,6 +74,7 @@ __all__ = [
     "Twist",
     "TwistWithCovariance",
     "Vector3",
+    "VelocityObstacle",
     "Waypoint",
     "WrenchStamped",
 ]
@@ -2204,3 +2205,32 @@ class AudioFrame(_methods.AudioFrameMethods, Message):
     SIZE = 19256
     TYPE_ID = 0x1D18060B
     LAYOUT_HASH = 0x7C970F71EFF8D277
+
+
+class VelocityObstacle(_methods.VelocityObstacleMethods, Message):
+    """A moving obstacle to avoid: position (m) and velocity (m/s) in x and y, radius (m), horizon (s), id."""
+
+    __slots__ = (
+        "obstacle_id",
+        "position",
+        "radius",
+        "time_horizon",
+        "velocity",
+    )
+    position: list[float]
+    velocity: list[float]
+    radius: float
+    time_horizon: float
+    obstacle_id: int
+    __topic_name__ = "velocity_obstacle"
+    FIELDS = (
+        Field("position", "array", "f64", 2, 0.0),
+        Field("velocity", "array", "f64", 2, 0.0),
+        Field("radius", "f32", "f32", 1, 0.0),
+        Field("time_horizon", "f32", "f32", 1, 1.0),
+        Field("obstacle_id", "u32", "u32", 1, 0),
+    )
+    FORMAT = "<2d2dffI4x"
+    SIZE = 48
+    TYPE_ID = 0xB5712BE6
+    LAYOUT_HASH = 0xA3BD1032B13B5068

@@ -389,3 +389,10 @@ def test_pose_landmarks_and_audio_frames_as_upstream() -> None:
     with pytest.raises(ValueError, match="samples"):
         horus.AudioFrame(samples=[0.0] * 4801)  # a frame holds at most 4800 samples, as upstream's
     assert horus.AudioFrame.from_bytes(frame.to_bytes()) == frame
+
+
+def test_velocity_obstacles_take_upstreams_coordinates() -> None:
+    vo = horus.VelocityObstacle(1.0, 2.0, 0.5, -0.5, radius=0.3, obstacle_id=7)
+    assert (vo.position, vo.velocity, vo.time_horizon, vo.obstacle_id) == ([1.0, 2.0], [0.5, -0.5], 1.0, 7)
+    assert horus.VelocityObstacle(position=[1.0, 2.0], velocity=[0.5, -0.5], radius=0.3, obstacle_id=7) == vo
+    assert horus.VelocityObstacle.SIZE == 48 and horus.VelocityObstacle.__topic_name__ == "velocity_obstacle"
