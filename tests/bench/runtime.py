@@ -541,9 +541,10 @@ def print_table(r: dict[str, Any]) -> None:
     t = r["throughput_1mib"]
     print(f"\n1 MiB throughput: {t['gb_per_s']:.2f} GB/s ({t['messages']} delivered, {t['missed']} lost)")
     for mode, j in r["jitter_1khz"].items():
+        every = " (every 10th, from motor.status)" if mode.startswith("demo_motor") else ""
         print(
             f"1 kHz tick jitter, {mode.replace('_', ' ')}: p50 {j['p50_us']:.1f} us, p99 {j['p99_us']:.1f} us, "
-            f"max {j['max_us']:.1f} us over {j['ticks']} ticks"
+            f"max {j['max_us']:.1f} us over {j['ticks']} ticks{every}"
         )
 
 
