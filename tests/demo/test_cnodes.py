@@ -32,6 +32,7 @@ from nodes.safety import make_safety
 from nodes.topics import CMD_VEL, MOTOR_STATUS, SAFETY
 
 Proc = subprocess.Popen[bytes]
+SYSTEMD_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,9 @@ def start(ns: str) -> Iterator[Callable[..., Proc]]:
     procs: list[Proc] = []
 
     def run(exe: Path, **env: str) -> Proc:
-        proc = subprocess.Popen([str(exe)], env={**os.environ, **env}, stderr=subprocess.PIPE)
+        # Not the caller's systemd: a test gives a node its own notify socket, or none.
+        inherited = {k: v for k, v in os.environ.items() if k not in SYSTEMD_VARIABLES}
+        proc = subprocess.Popen([str(exe)], env={**inherited, **env}, stderr=subprocess.PIPE)
         procs.append(proc)
         return proc
 
