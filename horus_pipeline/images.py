@@ -80,7 +80,9 @@ class Service:
     """One node process, one systemd unit (`<app>-<name>.service`)."""
 
     name: str
-    script: str  # relative to the app directory
+    # What the unit runs, relative to the app directory: a Python script, or a C program
+    # (program = "cnodes/motor.c") the build compiles for the image's CPU (bundle/native.py).
+    script: str
     after: tuple[str, ...] = ()  # names of other services of this image
     restart_sec: float = 2.0
     realtime: bool = False  # SCHED_FIFO + mlockall: needs CAP_SYS_NICE, CAP_IPC_LOCK
@@ -92,6 +94,7 @@ class Service:
     tasks_max: int = 256  # TasksMax=: threads and processes
     # Networks it may talk to besides loopback (IPAddressAllow=); everything else is denied.
     ip_allow: tuple[str, ...] = ()
+    program: str = ""  # set: a compiled service, and script is ""
 
 
 @dataclass(frozen=True)
@@ -388,6 +391,7 @@ class _Parser:
         allowed = {
             "name",
             "script",
+            "program",
             "after",
             "restart_sec",
             "realtime",
@@ -408,9 +412,7 @@ class _Parser:
                 raise self.fail(f"{key}.name", "lower case letters, digits and '-'", name)
             if any(s.name == name for s in services):
                 raise self.fail(f"{key}.name", "a name no other service uses", name)
-            script = self.str_(entry, f"{key}.script")
-            if script.startswith("/") or ".." in Path(script).parts or not (app / script).is_file():
-                raise self.fail(f"{key}.script", f"a file inside {app}", script)
+            script, program = self.runs(entry, key, app)
             kind = self.str_(entry, f"{key}.type", _default(Service, "type"))
             if kind not in ("notify", "simple"):
                 raise self.fail(f"{key}.type", "'notify' or 'simple'", kind)
@@ -429,6 +431,7 @@ class _Parser:
                 Service(
                     name=name,
                     script=script,
+                    program=program,
                     after=self.strings(entry, f"{key}.after"),
                     restart_sec=restart,
                     realtime=self.bool_(entry, f"{key}.realtime", _default(Service, "realtime")),
@@ -448,6 +451,23 @@ class _Parser:
                         f"services[{i}].after", f"names of other services ({', '.join(sorted(names))})", dep
                     )
         return tuple(services)
+
+    def runs(self, entry: Mapping[str, Any], key: str, app: Path) -> tuple[str, str]:
+        """(script, program) of a service: one of them is set, a file inside the app."""
+        if ("script" in entry) == ("program" in entry):
+            raise self.fail(
+                key,
+                "either script (a Python file of the app) or program (a C file of the app, compiled for the "
+                "image's CPU)",
+                fix='set script = "control.py" for the Python variant, or program = "cnodes/motor.c" for the C one',
+            )
+        which = "script" if "script" in entry else "program"
+        path = self.str_(entry, f"{key}.{which}")
+        if path.startswith("/") or ".." in Path(path).parts or not (app / path).is_file():
+            raise self.fail(f"{key}.{which}", f"a file inside {app}", path)
+        if which == "program" and not path.endswith(".c"):
+            raise self.fail(f"{key}.program", "a C source file (.c) that uses horus_node.h", path)
+        return (path, "") if which == "script" else ("", path)
 
     def memory(self, entry: Mapping[str, Any], key: str) -> str:
         value = self.str_(entry, key, _default(Service, "memory_max"))

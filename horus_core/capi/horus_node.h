@@ -119,6 +119,7 @@ void horus_node_log(horus_node *n, long level, const char *message);
 /*
 ** Tell systemd `state` ("READY=1", "WATCHDOG=1", "STOPPING=1", ...) over $NOTIFY_SOCKET (a path
 ** or an @abstract name). 1 if sent, 0 when not run by a Type=notify unit, HORUS_ESYS on failure.
+** Never blocks: when systemd has not read the socket's queued datagrams, HORUS_ESYS with EAGAIN.
 */
 int horus_node_notify(const char *state);
 

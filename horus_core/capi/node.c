@@ -232,7 +232,9 @@ int horus_node_notify(const char *state) {
   if (where[0] == '@') addr.sun_path[0] = '\0'; /* an abstract socket */
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return HORUS_ESYS;
-  ssize_t sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr,
+  /* MSG_DONTWAIT: a datagram socket blocks the sender when the reader's queue is full (systemd
+     busy or stopped); a tick must never wait for it. */
+  ssize_t sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&addr,
                         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
   int saved = errno;
   close(fd);

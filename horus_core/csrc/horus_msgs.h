@@ -1380,4 +1380,143 @@ _Static_assert(offsetof(horus_msg_diagnostic_value, key) == 0, "DiagnosticValue.
 _Static_assert(offsetof(horus_msg_diagnostic_value, value) == 32, "DiagnosticValue.value at 32");
 _Static_assert(offsetof(horus_msg_diagnostic_value, value_type) == 96, "DiagnosticValue.value_type at 96");
 
+/* LandmarkArray (topic "landmark_array"): The header of a set of pose landmarks (COCO, MediaPipe): count, 2D or 3D, whose, confidence, box (px). */
+#define HORUS_MSG_LANDMARK_ARRAY_TYPE_ID 0x0c100e31u
+#define HORUS_MSG_LANDMARK_ARRAY_LAYOUT_HASH 0xb3701807670bf9c5ull
+typedef struct horus_msg_landmark_array {
+  uint32_t num_landmarks;
+  uint32_t dimension;
+  uint32_t instance_id;
+  float confidence;
+  uint64_t timestamp_ns;
+  float bbox_x;
+  float bbox_y;
+  float bbox_width;
+  float bbox_height;
+} horus_msg_landmark_array;
+_Static_assert(sizeof(horus_msg_landmark_array) == 40, "LandmarkArray: 40 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_LANDMARK_ARRAY HORUS_MSG_LANDMARK_ARRAY_TYPE_ID, HORUS_MSG_LANDMARK_ARRAY_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_landmark_array)
+_Static_assert(offsetof(horus_msg_landmark_array, num_landmarks) == 0, "LandmarkArray.num_landmarks at 0");
+_Static_assert(offsetof(horus_msg_landmark_array, dimension) == 4, "LandmarkArray.dimension at 4");
+_Static_assert(offsetof(horus_msg_landmark_array, instance_id) == 8, "LandmarkArray.instance_id at 8");
+_Static_assert(offsetof(horus_msg_landmark_array, confidence) == 12, "LandmarkArray.confidence at 12");
+_Static_assert(offsetof(horus_msg_landmark_array, timestamp_ns) == 16, "LandmarkArray.timestamp_ns at 16");
+_Static_assert(offsetof(horus_msg_landmark_array, bbox_x) == 24, "LandmarkArray.bbox_x at 24");
+_Static_assert(offsetof(horus_msg_landmark_array, bbox_y) == 28, "LandmarkArray.bbox_y at 28");
+_Static_assert(offsetof(horus_msg_landmark_array, bbox_width) == 32, "LandmarkArray.bbox_width at 32");
+_Static_assert(offsetof(horus_msg_landmark_array, bbox_height) == 36, "LandmarkArray.bbox_height at 36");
+
+/* AudioFrame (topic "audio_frame"): Audio samples (f32, interleaved per channel) at a sample rate (Hz), from a source (frame_id). */
+#define HORUS_MSG_AUDIO_FRAME_TYPE_ID 0x1d18060bu
+#define HORUS_MSG_AUDIO_FRAME_LAYOUT_HASH 0x7c970f71eff8d277ull
+typedef struct horus_msg_audio_frame {
+  uint32_t sample_rate;
+  uint8_t channels;
+  uint16_t samples_len; /* how many of samples are set */
+  float samples[4800];
+  uint64_t timestamp_ns;
+  char frame_id[32];
+  uint8_t encoding;
+} horus_msg_audio_frame;
+_Static_assert(sizeof(horus_msg_audio_frame) == 19256, "AudioFrame: 19256 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_AUDIO_FRAME HORUS_MSG_AUDIO_FRAME_TYPE_ID, HORUS_MSG_AUDIO_FRAME_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_audio_frame)
+_Static_assert(offsetof(horus_msg_audio_frame, sample_rate) == 0, "AudioFrame.sample_rate at 0");
+_Static_assert(offsetof(horus_msg_audio_frame, channels) == 4, "AudioFrame.channels at 4");
+_Static_assert(offsetof(horus_msg_audio_frame, samples_len) == 6, "AudioFrame.samples_len at 6");
+_Static_assert(offsetof(horus_msg_audio_frame, samples) == 8, "AudioFrame.samples at 8");
+_Static_assert(offsetof(horus_msg_audio_frame, timestamp_ns) == 19208, "AudioFrame.timestamp_ns at 19208");
+_Static_assert(offsetof(horus_msg_audio_frame, frame_id) == 19216, "AudioFrame.frame_id at 19216");
+_Static_assert(offsetof(horus_msg_audio_frame, encoding) == 19248, "AudioFrame.encoding at 19248");
+
+/* VelocityObstacle (topic "velocity_obstacle"): A moving obstacle to avoid: position (m) and velocity (m/s) in x and y, radius (m), horizon (s), id. */
+#define HORUS_MSG_VELOCITY_OBSTACLE_TYPE_ID 0xb5712be6u
+#define HORUS_MSG_VELOCITY_OBSTACLE_LAYOUT_HASH 0xa3bd1032b13b5068ull
+typedef struct horus_msg_velocity_obstacle {
+  double position[2];
+  double velocity[2];
+  float radius;
+  float time_horizon;
+  uint32_t obstacle_id;
+} horus_msg_velocity_obstacle;
+_Static_assert(sizeof(horus_msg_velocity_obstacle) == 48, "VelocityObstacle: 48 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_VELOCITY_OBSTACLE HORUS_MSG_VELOCITY_OBSTACLE_TYPE_ID, HORUS_MSG_VELOCITY_OBSTACLE_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_velocity_obstacle)
+_Static_assert(offsetof(horus_msg_velocity_obstacle, position) == 0, "VelocityObstacle.position at 0");
+_Static_assert(offsetof(horus_msg_velocity_obstacle, velocity) == 16, "VelocityObstacle.velocity at 16");
+_Static_assert(offsetof(horus_msg_velocity_obstacle, radius) == 32, "VelocityObstacle.radius at 32");
+_Static_assert(offsetof(horus_msg_velocity_obstacle, time_horizon) == 36, "VelocityObstacle.time_horizon at 36");
+_Static_assert(offsetof(horus_msg_velocity_obstacle, obstacle_id) == 40, "VelocityObstacle.obstacle_id at 40");
+
+/* Every message of this header, for table-driven code: HORUS_MSGS_EACH(X) expands to
+   X(Name, struct type, HORUS_MSG_<NAME>) for each, in the order above. */
+#define HORUS_MSGS_EACH(X) \
+  X(CmdVel, horus_msg_cmd_vel, HORUS_MSG_CMD_VEL) \
+  X(Twist, horus_msg_twist, HORUS_MSG_TWIST) \
+  X(Vector3, horus_msg_vector3, HORUS_MSG_VECTOR3) \
+  X(Point3, horus_msg_point3, HORUS_MSG_POINT3) \
+  X(Quaternion, horus_msg_quaternion, HORUS_MSG_QUATERNION) \
+  X(Pose2D, horus_msg_pose2d, HORUS_MSG_POSE2D) \
+  X(Pose3D, horus_msg_pose3d, HORUS_MSG_POSE3D) \
+  X(Imu, horus_msg_imu, HORUS_MSG_IMU) \
+  X(Odometry, horus_msg_odometry, HORUS_MSG_ODOMETRY) \
+  X(LaserScan, horus_msg_laser_scan, HORUS_MSG_LASER_SCAN) \
+  X(BatteryState, horus_msg_battery_state, HORUS_MSG_BATTERY_STATE) \
+  X(MotorCommand, horus_msg_motor_command, HORUS_MSG_MOTOR_COMMAND) \
+  X(ServoCommand, horus_msg_servo_command, HORUS_MSG_SERVO_COMMAND) \
+  X(DifferentialDriveCommand, horus_msg_differential_drive_command, HORUS_MSG_DIFFERENTIAL_DRIVE_COMMAND) \
+  X(EmergencyStop, horus_msg_emergency_stop, HORUS_MSG_EMERGENCY_STOP) \
+  X(Heartbeat, horus_msg_heartbeat, HORUS_MSG_HEARTBEAT) \
+  X(Clock, horus_msg_clock, HORUS_MSG_CLOCK) \
+  X(DiagnosticStatus, horus_msg_diagnostic_status, HORUS_MSG_DIAGNOSTIC_STATUS) \
+  X(RangeSensor, horus_msg_range_sensor, HORUS_MSG_RANGE_SENSOR) \
+  X(TransformStamped, horus_msg_transform_stamped, HORUS_MSG_TRANSFORM_STAMPED) \
+  X(PoseStamped, horus_msg_pose_stamped, HORUS_MSG_POSE_STAMPED) \
+  X(PoseWithCovariance, horus_msg_pose_with_covariance, HORUS_MSG_POSE_WITH_COVARIANCE) \
+  X(TwistWithCovariance, horus_msg_twist_with_covariance, HORUS_MSG_TWIST_WITH_COVARIANCE) \
+  X(Accel, horus_msg_accel, HORUS_MSG_ACCEL) \
+  X(AccelStamped, horus_msg_accel_stamped, HORUS_MSG_ACCEL_STAMPED) \
+  X(PidConfig, horus_msg_pid_config, HORUS_MSG_PID_CONFIG) \
+  X(TrajectoryPoint, horus_msg_trajectory_point, HORUS_MSG_TRAJECTORY_POINT) \
+  X(JointState, horus_msg_joint_state, HORUS_MSG_JOINT_STATE) \
+  X(JointCommand, horus_msg_joint_command, HORUS_MSG_JOINT_COMMAND) \
+  X(NavSatFix, horus_msg_nav_sat_fix, HORUS_MSG_NAV_SAT_FIX) \
+  X(MagneticField, horus_msg_magnetic_field, HORUS_MSG_MAGNETIC_FIELD) \
+  X(Temperature, horus_msg_temperature, HORUS_MSG_TEMPERATURE) \
+  X(FluidPressure, horus_msg_fluid_pressure, HORUS_MSG_FLUID_PRESSURE) \
+  X(Illuminance, horus_msg_illuminance, HORUS_MSG_ILLUMINANCE) \
+  X(TimeReference, horus_msg_time_reference, HORUS_MSG_TIME_REFERENCE) \
+  X(ResourceUsage, horus_msg_resource_usage, HORUS_MSG_RESOURCE_USAGE) \
+  X(NavGoal, horus_msg_nav_goal, HORUS_MSG_NAV_GOAL) \
+  X(GoalResult, horus_msg_goal_result, HORUS_MSG_GOAL_RESULT) \
+  X(Waypoint, horus_msg_waypoint, HORUS_MSG_WAYPOINT) \
+  X(PathPlan, horus_msg_path_plan, HORUS_MSG_PATH_PLAN) \
+  X(WrenchStamped, horus_msg_wrench_stamped, HORUS_MSG_WRENCH_STAMPED) \
+  X(ForceCommand, horus_msg_force_command, HORUS_MSG_FORCE_COMMAND) \
+  X(ContactInfo, horus_msg_contact_info, HORUS_MSG_CONTACT_INFO) \
+  X(JoystickInput, horus_msg_joystick_input, HORUS_MSG_JOYSTICK_INPUT) \
+  X(KeyboardInput, horus_msg_keyboard_input, HORUS_MSG_KEYBOARD_INPUT) \
+  X(CameraInfo, horus_msg_camera_info, HORUS_MSG_CAMERA_INFO) \
+  X(RegionOfInterest, horus_msg_region_of_interest, HORUS_MSG_REGION_OF_INTEREST) \
+  X(BoundingBox2D, horus_msg_bounding_box2d, HORUS_MSG_BOUNDING_BOX2D) \
+  X(BoundingBox3D, horus_msg_bounding_box3d, HORUS_MSG_BOUNDING_BOX3D) \
+  X(Detection, horus_msg_detection, HORUS_MSG_DETECTION) \
+  X(Detection3D, horus_msg_detection3d, HORUS_MSG_DETECTION3D) \
+  X(SegmentationMask, horus_msg_segmentation_mask, HORUS_MSG_SEGMENTATION_MASK) \
+  X(Landmark, horus_msg_landmark, HORUS_MSG_LANDMARK) \
+  X(Landmark3D, horus_msg_landmark3d, HORUS_MSG_LANDMARK3D) \
+  X(PointField, horus_msg_point_field, HORUS_MSG_POINT_FIELD) \
+  X(SafetyStatus, horus_msg_safety_status, HORUS_MSG_SAFETY_STATUS) \
+  X(NodeHeartbeat, horus_msg_node_heartbeat, HORUS_MSG_NODE_HEARTBEAT) \
+  X(TrackingHeader, horus_msg_tracking_header, HORUS_MSG_TRACKING_HEADER) \
+  X(PlaneDetection, horus_msg_plane_detection, HORUS_MSG_PLANE_DETECTION) \
+  X(HapticFeedback, horus_msg_haptic_feedback, HORUS_MSG_HAPTIC_FEEDBACK) \
+  X(ImpedanceParameters, horus_msg_impedance_parameters, HORUS_MSG_IMPEDANCE_PARAMETERS) \
+  X(DiagnosticValue, horus_msg_diagnostic_value, HORUS_MSG_DIAGNOSTIC_VALUE) \
+  X(LandmarkArray, horus_msg_landmark_array, HORUS_MSG_LANDMARK_ARRAY) \
+  X(AudioFrame, horus_msg_audio_frame, HORUS_MSG_AUDIO_FRAME) \
+  X(VelocityObstacle, horus_msg_velocity_obstacle, HORUS_MSG_VELOCITY_OBSTACLE) \
+
+
 #endif /* HORUS_MSGS_H */

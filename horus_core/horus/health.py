@@ -20,14 +20,14 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import _core
+from . import _core, registry
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
@@ -40,6 +40,9 @@ REQUEST_DEADLINE = 5.0
 # threads (and the locked memory of a real-time process) that clients can make it spend.
 MAX_CLIENTS = 8
 HEALTHY = ("healthy", "warning")
+# Seconds without a tick after which another process's node counts as gone (a hung or stopped
+# process keeps its registry file until it exits).
+STALE_S = 2.0
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -64,12 +67,25 @@ def running_release(prefix: str = sys.prefix) -> str | None:
 RELEASE = running_release()
 
 
-def health_report(scheduler: Scheduler) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, JSON body): 200 only when the scheduler runs and no node is worse than "warning".
+def other_nodes(names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The stats of nodes of other processes (compiled nodes: horus_node.h) from the namespace's
+    registry; a node that is not there, or has not ticked for STALE_S, is listed as "missing"."""
+    live = {entry["node"]: entry for entry in registry.snapshot() if entry["pid"] != os.getpid()}
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        entry = live.get(name)
+        fresh = entry is not None and entry["age_s"] is not None and entry["age_s"] <= STALE_S
+        out[name] = entry if entry is not None and fresh else {"health": "missing", "stats": entry}
+    return out
+
+
+def health_report(scheduler: Scheduler, others: Iterable[str] = ()) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body): 200 only when the scheduler runs and no node is worse than "warning",
+    the nodes of other processes named by `others` included.
 
     The body names the release this process runs, so a deploy's health gate can tell the new
     release's answer from an old process's (or another program's) on the same port."""
-    nodes = scheduler.get_all_node_stats()
+    nodes = {**scheduler.get_all_node_stats(), **other_nodes(others)}
     safety = scheduler.safety_stats()
     running = scheduler.is_running() and safety["state"] == "running"
     unhealthy = sorted(name for name, stats in nodes.items() if stats["health"] not in HEALTHY)
@@ -207,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             path = urlsplit(self.path).path
             if path == "/health":
-                status, report = health_report(self.server.scheduler)
+                status, report = health_report(self.server.scheduler, self.server.others)
                 body, ctype = json.dumps(report, default=str).encode() + b"\n", "application/json"
             elif path == "/metrics":
                 status, body, ctype = 200, metrics_text(self.server.scheduler).encode(), METRICS_CONTENT_TYPE
@@ -240,8 +256,9 @@ class HealthServer(ThreadingHTTPServer):
     daemon_threads = True  # a stuck client never keeps the process alive
     scheduler: Scheduler
 
-    def __init__(self, scheduler: Scheduler, host: str, port: int) -> None:
+    def __init__(self, scheduler: Scheduler, host: str, port: int, others: Sequence[str] = ()) -> None:
         self.scheduler = scheduler
+        self.others = tuple(others)
         super().__init__((host, port), _Handler)
         self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
         self._deadlines: dict[socket.socket, float] = {}
@@ -301,8 +318,14 @@ class HealthServer(ThreadingHTTPServer):
             self._reaper.join()
 
 
-def serve_health(scheduler: Scheduler, host: str | None = None, port: int | None = None) -> HealthServer:
+def serve_health(
+    scheduler: Scheduler, host: str | None = None, port: int | None = None, others: Sequence[str] = ()
+) -> HealthServer:
     """Serve /health and /metrics for ``scheduler`` on a background thread; port 0 picks a free one.
+
+    others: names of nodes of other processes of the namespace (compiled nodes, which serve no
+    endpoint of their own) that /health vouches for too: each must be in the stats registry,
+    ticking and healthy, or the answer is 503.
 
     Where: the arguments, else HORUS_HEALTH_HOST and HORUS_HEALTH_PORT (a deployed unit's
     environment holds the image's health settings, which the deploy's health gate asks),
@@ -316,7 +339,7 @@ def serve_health(scheduler: Scheduler, host: str | None = None, port: int | None
             raise ValueError(f"HORUS_HEALTH_PORT={text!r} is not a TCP port: set it to 0-65535 (0: any free port)")
         port = int(text)
     try:
-        server = HealthServer(scheduler, host, port)
+        server = HealthServer(scheduler, host, port, others)
     except OSError as exc:
         raise OSError(
             exc.errno, f"cannot serve health on {host}:{port}: {exc.strerror}; pick a free port (0: any)"

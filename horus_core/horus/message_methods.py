@@ -167,3 +167,88 @@ class DiagnosticValueMethods:
     @classmethod
     def boolean(cls, key: str, value: bool) -> Any:
         return cast(Any, cls)(key=key, value="true" if value else "false", value_type=3)
+
+
+class LandmarkArrayMethods:
+    """Upstream's presets: the landmark sets of the common pose models."""
+
+    __slots__ = ()
+
+    @classmethod
+    def coco_pose(cls) -> Any:
+        return cast(Any, cls)(17, 2)
+
+    @classmethod
+    def mediapipe_pose(cls) -> Any:
+        return cast(Any, cls)(33, 3)
+
+    @classmethod
+    def mediapipe_hand(cls) -> Any:
+        return cast(Any, cls)(21, 3)
+
+    @classmethod
+    def mediapipe_face(cls) -> Any:
+        return cast(Any, cls)(468, 3)
+
+
+class AudioFrameMethods:
+    """Counts and duration from the samples, and upstream's constructors by channel layout."""
+
+    __slots__ = ()
+    samples: list[float]
+    sample_rate: int
+    channels: int
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.samples)
+
+    @property
+    def frame_count(self) -> int:
+        """Samples per channel."""
+        return len(self.samples) // max(self.channels, 1)
+
+    @property
+    def duration_ms(self) -> float:
+        return 1000.0 * self.frame_count / self.sample_rate if self.sample_rate else 0.0
+
+    @classmethod
+    def mono(cls, sample_rate: int, samples: list[float]) -> Any:
+        return cast(Any, cls)(sample_rate, 1, samples)
+
+    @classmethod
+    def stereo(cls, sample_rate: int, samples: list[float]) -> Any:
+        return cast(Any, cls)(sample_rate, 2, samples)
+
+    @classmethod
+    def multi_channel(cls, sample_rate: int, channels: int, samples: list[float]) -> Any:
+        return cast(Any, cls)(sample_rate, channels, samples)
+
+
+class VelocityObstacleMethods:
+    """Upstream's constructor takes the position and velocity as x and y (its `py_`: `py` would
+    shadow nothing in Python, but upstream spells it so); position= and velocity= take the lists."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        px: builtins.float = 0.0,
+        py_: builtins.float = 0.0,
+        vx: builtins.float = 0.0,
+        vy: builtins.float = 0.0,
+        radius: builtins.float = 0.0,
+        time_horizon: builtins.float = 1.0,
+        obstacle_id: builtins.int = 0,
+        *,
+        position: list[builtins.float] | None = None,
+        velocity: list[builtins.float] | None = None,
+    ) -> None:
+        # The message's own __init__, next in the MRO (this mixin comes before Message).
+        cast(Any, super()).__init__(
+            position=[px, py_] if position is None else position,
+            velocity=[vx, vy] if velocity is None else velocity,
+            radius=radius,
+            time_horizon=time_horizon,
+            obstacle_id=obstacle_id,
+        )

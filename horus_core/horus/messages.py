@@ -14,6 +14,7 @@ from .message import Field, Message
 __all__ = [
     "Accel",
     "AccelStamped",
+    "AudioFrame",
     "BatteryState",
     "BoundingBox2D",
     "BoundingBox3D",
@@ -41,6 +42,7 @@ __all__ = [
     "KeyboardInput",
     "Landmark",
     "Landmark3D",
+    "LandmarkArray",
     "LaserScan",
     "MagneticField",
     "MotorCommand",
@@ -72,6 +74,7 @@ __all__ = [
     "Twist",
     "TwistWithCovariance",
     "Vector3",
+    "VelocityObstacle",
     "Waypoint",
     "WrenchStamped",
 ]
@@ -2129,3 +2132,105 @@ class DiagnosticValue(_methods.DiagnosticValueMethods, Message):
     SIZE = 97
     TYPE_ID = 0xE9B0D4F9
     LAYOUT_HASH = 0xA47A77FFC1846A05
+
+
+class LandmarkArray(_methods.LandmarkArrayMethods, Message):
+    """The header of a set of pose landmarks (COCO, MediaPipe): count, 2D or 3D, whose, confidence, box (px)."""
+
+    __slots__ = (
+        "bbox_height",
+        "bbox_width",
+        "bbox_x",
+        "bbox_y",
+        "confidence",
+        "dimension",
+        "instance_id",
+        "num_landmarks",
+        "timestamp_ns",
+    )
+    num_landmarks: int
+    dimension: int
+    instance_id: int
+    confidence: float
+    timestamp_ns: int
+    bbox_x: float
+    bbox_y: float
+    bbox_width: float
+    bbox_height: float
+    __topic_name__ = "landmark_array"
+    FIELDS = (
+        Field("num_landmarks", "u32", "u32", 1, 17),
+        Field("dimension", "u32", "u32", 1, 2),
+        Field("instance_id", "u32", "u32", 1, 0),
+        Field("confidence", "f32", "f32", 1, 0.0),
+        Field("timestamp_ns", "u64", "u64", 1, 0),
+        Field("bbox_x", "f32", "f32", 1, 0.0),
+        Field("bbox_y", "f32", "f32", 1, 0.0),
+        Field("bbox_width", "f32", "f32", 1, 0.0),
+        Field("bbox_height", "f32", "f32", 1, 0.0),
+    )
+    FORMAT = "<IIIfQffff"
+    SIZE = 40
+    TYPE_ID = 0x0C100E31
+    LAYOUT_HASH = 0xB3701807670BF9C5
+
+
+class AudioFrame(_methods.AudioFrameMethods, Message):
+    """Audio samples (f32, interleaved per channel) at a sample rate (Hz), from a source (frame_id)."""
+
+    __slots__ = (
+        "channels",
+        "encoding",
+        "frame_id",
+        "sample_rate",
+        "samples",
+        "timestamp_ns",
+    )
+    sample_rate: int
+    channels: int
+    samples: list[float]
+    timestamp_ns: int
+    frame_id: str
+    encoding: int
+    __topic_name__ = "audio_frame"
+    FIELDS = (
+        Field("sample_rate", "u32", "u32", 1, 16000),
+        Field("channels", "u8", "u8", 1, 1),
+        Field("samples", "list", "f32", 4800, 0.0),
+        Field("timestamp_ns", "u64", "u64", 1, 0),
+        Field("frame_id", "str", "u8", 32, ""),
+        Field("encoding", "u8", "u8", 1, 0),
+    )
+    FORMAT = "<IB1xH4800fQ32sB7x"
+    SIZE = 19256
+    TYPE_ID = 0x1D18060B
+    LAYOUT_HASH = 0x7C970F71EFF8D277
+
+
+class VelocityObstacle(_methods.VelocityObstacleMethods, Message):
+    """A moving obstacle to avoid: position (m) and velocity (m/s) in x and y, radius (m), horizon (s), id."""
+
+    __slots__ = (
+        "obstacle_id",
+        "position",
+        "radius",
+        "time_horizon",
+        "velocity",
+    )
+    position: list[float]
+    velocity: list[float]
+    radius: float
+    time_horizon: float
+    obstacle_id: int
+    __topic_name__ = "velocity_obstacle"
+    FIELDS = (
+        Field("position", "array", "f64", 2, 0.0),
+        Field("velocity", "array", "f64", 2, 0.0),
+        Field("radius", "f32", "f32", 1, 0.0),
+        Field("time_horizon", "f32", "f32", 1, 1.0),
+        Field("obstacle_id", "u32", "u32", 1, 0),
+    )
+    FORMAT = "<2d2dffI4x"
+    SIZE = 48
+    TYPE_ID = 0xB5712BE6
+    LAYOUT_HASH = 0xA3BD1032B13B5068

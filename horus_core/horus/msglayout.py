@@ -331,5 +331,15 @@ def render_c(
             f"(uint32_t)sizeof(horus_msg_{m.snake})",
             *(_c_offset_assert(m, f) for f in m.fields),
         ]
-    out += ["", f"#endif /* {guard} */"]
+    each = f"{guard.removesuffix('_H')}_EACH"
+    out += [
+        "",
+        f"/* Every message of this header, for table-driven code: {each}(X) expands to",
+        "   X(Name, struct type, HORUS_MSG_<NAME>) for each, in the order above. */",
+        f"#define {each}(X) \\",
+        *(f"  X({m.name}, horus_msg_{m.snake}, HORUS_MSG_{m.snake.upper()}) \\" for m in messages),
+        "",
+        "",
+        f"#endif /* {guard} */",
+    ]
     return "\n".join(out) + "\n"

@@ -2,7 +2,8 @@
 
 For each image: check its lock is fresh, fetch its locked wheels for the robot's CPU
 (wheels.py), build one layer per locked package, one for the horus_core wheel of its arch,
-one for the app and one for the robot's assembly tool (layers.py), and publish
+one for the app, one for its compiled services if it has any (native.py) and one for the
+robot's assembly tool (layers.py), and publish
 
     dist/bundles/<image>/layers/<layer-hash>.tar.gz (+ .sha256)
     dist/bundles/<image>/releases/<release-id>.json (+ .sig with --sign)
@@ -38,6 +39,7 @@ from ..project import load_project
 from ..robot.assemble import FORMAT
 from . import sbom
 from .layers import Layer, app_files, build_tree_layer, build_wheel_layer, cached_layer, layer_hash, pyc_mode
+from .native import build_native_layer, native_services
 from .release import ManifestLayer, ReleaseManifest, compose, dumps, read_manifest
 from .signing import SIGN_NAMESPACE, configured_key, how_to_make_a_key, release_serial, sign
 from .wheels import chosen_hash, ensure_wheels
@@ -97,6 +99,11 @@ def build_layers(
     layers.append(layer)
     if new:
         built.append(f"app {project.name} {project.version}")
+    if native_services(spec):
+        layer, new = build_native_layer(spec, core, sha256_file(core), project.version)
+        layers.append(layer)
+        if new:
+            built.append(f"native {project.name} {project.version}")
     layer, new = build_tree_layer(ASSEMBLER.parent, [ASSEMBLER], "tool", "assemble", str(FORMAT), target, False)
     layers.append(layer)
     if new:

@@ -7,7 +7,7 @@ It is part of the manifest, so the release id and the signature cover it: nothin
 comes from an unsigned side file, and a rollback runs the units of the release it goes back to.
 
     "deploy": {"app": "demo", "user": "horus", "group": "horus",
-               "services": [{"name": "control", "script": "control.py", "after": [], "restart_sec": 1.0,
+               "services": [{"name": "control", "script": "control.py", "native": "", "after": [], "restart_sec": 1.0,
                              "realtime": true, "watchdog_sec": 2.0, "type": "notify", "environment": {}}],
                "journald": {"system_max_use": "500M", "max_retention": "7d"},
                "health": {"host": "127.0.0.1", "port": 8080, "path": "/health"}}
@@ -25,7 +25,8 @@ from ..images import ImageSpec, all_images, load_image
 
 class DeployService(TypedDict):
     name: str
-    script: str  # relative to the app directory
+    script: str  # relative to the app directory; "" for a compiled service
+    native: str  # a compiled service's executable, relative to the release (native/<name>); else ""
     after: list[str]
     restart_sec: float
     realtime: bool
@@ -70,6 +71,7 @@ def deploy_vars(spec: ImageSpec) -> DeployData:
             {
                 "name": s.name,
                 "script": s.script,
+                "native": f"native/{s.name}" if s.program else "",
                 "after": list(s.after),
                 "restart_sec": s.restart_sec,
                 "realtime": s.realtime,

@@ -56,7 +56,7 @@ LAYOUT_VERSION = 1
 RELOCATABLE_INTERPRETER = '/bin/sh\n\'\'\'exec\' "$(dirname -- "$(realpath -- "$0")")/python" "$0" "$@"\n\' \'\'\''
 # Files never put into an app layer: caches and hidden files of the working tree.
 APP_EXCLUDE = {"__pycache__", ".horus", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
-LayerKind = Literal["package", "core", "app", "tool", "sbom"]
+LayerKind = Literal["package", "core", "app", "native", "tool", "sbom"]
 KINDS: tuple[LayerKind, ...] = get_args(LayerKind)
 
 
@@ -354,10 +354,18 @@ def app_files(app: Path) -> list[Path]:
 
 
 def build_tree_layer(
-    src: Path, paths: Sequence[Path], kind: LayerKind, name: str, version: str, target: Target, pyc: bool
+    src: Path,
+    paths: Sequence[Path],
+    kind: LayerKind,
+    name: str,
+    version: str,
+    target: Target,
+    pyc: bool,
+    content: str | None = None,
 ) -> tuple[Layer, bool]:
-    """A layer of plain files (the app, the assembly tool), keyed by their content hash."""
-    content = tree_content_hash(src, paths)
+    """A layer of plain files (the app, the assembly tool), keyed by their content hash (or by
+    `content`, the hash of what made them, for files built from sources)."""
+    content = content or tree_content_hash(src, paths)
     hash_ = layer_hash(kind, content, target)
     if (layer := cached_layer(hash_)) is not None:
         return layer, False

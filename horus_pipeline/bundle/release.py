@@ -28,8 +28,9 @@ on any machine and a modified manifest no longer matches its id. Format (FORMAT 
     }
 
 Layer kinds and where they go: `package` and `core` are hard-linked into `venv/`, `app` is
-linked as `app -> ../../layers/<hash>`, `tool` (this release's assemble.py) and `sbom` (its
-sbom.cdx.json, sbom.py) into the release directory itself.
+linked as `app -> ../../layers/<hash>`, `native` (the compiled services, native/<service>,
+native.py), `tool` (this release's assemble.py) and `sbom` (its sbom.cdx.json, sbom.py) into the
+release directory itself.
 """
 
 from __future__ import annotations
@@ -47,8 +48,16 @@ from ..robot.assemble import FORMAT, release_id
 from .deploydata import DeployData, deploy_vars
 from .layers import Layer, LayerKind
 
-INTO: dict[str, str] = {"package": "venv", "core": "venv", "app": "app", "tool": "tool", "sbom": "tool"}
-_ORDER = {"package": 0, "core": 1, "app": 2, "tool": 3, "sbom": 4}
+# "tool": the release directory itself (native/<service>, assemble.py, sbom.cdx.json).
+INTO: dict[str, str] = {
+    "package": "venv",
+    "core": "venv",
+    "app": "app",
+    "native": "tool",
+    "tool": "tool",
+    "sbom": "tool",
+}
+_ORDER = {"package": 0, "core": 1, "app": 2, "native": 3, "tool": 4, "sbom": 5}
 
 
 class ManifestLayer(TypedDict):

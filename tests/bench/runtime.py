@@ -5,9 +5,10 @@
 Everything is measured side by side in one run, because the machines are shared
 and noisy: compare the ratios, and read the absolute numbers with that in mind.
 Targets (issue 2): 64 B p50 < 10 us and >= 5x faster than Pipe; 1 MiB >= 2 GB/s;
-1 kHz p99 jitter < 200 us on an idle machine, for Python nodes and a compiled one (issue 15,
-next to 64 B typed latency through a C node). Issue 4: what a tick adds for its stats
-(in-process and the registry record) and one log line to stderr, < 2 us.
+1 kHz p99 jitter < 200 us on an idle machine, for Python nodes and the demo's motor controller
+in its Python and compiled variants (issue 15, next to 64 B typed latency through a C node).
+Issue 4: what a tick adds for its stats (in-process and the registry record) and one log line
+to stderr, < 2 us.
 """
 
 from __future__ import annotations
@@ -170,19 +171,16 @@ def bench_typed(n: int) -> dict[str, list[float]]:
     }
 
 
-def build_c_node(program: str, out_dir: Path) -> Path:
-    """Compile tests/bench/<program>.c with the node API (horus_node.h) by zig, as robots get it."""
-    import subprocess
+def build_c_node(source: Path, out_dir: Path) -> Path:
+    """Compile a C node with the installed runtime's node API (horus.capi) by zig, as the build does for robots."""
+    from horus import capi
 
-    core = Path(__file__).resolve().parents[2] / "horus_core"
-    exe = out_dir / program
-    csrc = ("segment.c", "topic.c", "timing.c", "stats.c", "logring.c", "journal.c")
-    sources = [core / "capi" / "node.c", *(core / "csrc" / f for f in csrc)]
-    subprocess.run(
-        [sys.executable, "-m", "ziglang", "cc", "-std=c11", "-O2", "-I", str(core / "csrc"), "-I", str(core / "capi"),
-         "-o", str(exe), str(Path(__file__).with_name(f"{program}.c")), *map(str, sources)],
-        check=True,
-    )  # fmt: skip
+    from horus_pipeline.bundle.native import compile_program
+    from horus_pipeline.targets import get_arch
+
+    exe = out_dir / source.stem
+    sources = [Path(p) for p in capi.sources()]
+    compile_program(source.parent, source, get_arch(platform.machine()), capi.DIR, sources, exe)
     return exe
 
 
@@ -197,7 +195,7 @@ def bench_c_echo(pose: Any, n: int) -> list[float]:
     ns = f"bench-{uuid.uuid4().hex[:8]}"
     os.environ["HORUS_NAMESPACE"] = ns
     with tempfile.TemporaryDirectory() as tmp:
-        exe = build_c_node("c_echo", Path(tmp))
+        exe = build_c_node(Path(__file__).with_name("c_echo.c"), Path(tmp))
         ping = horus.Topic("bench.ping")
         pong = horus.Topic("bench.pong")
         proc = subprocess.Popen([str(exe)], stdout=subprocess.PIPE, text=True)
@@ -323,20 +321,44 @@ def lateness(stamps: list[int]) -> dict[str, float]:
     return {"p50_us": p50, "p99_us": p99, "max_us": max(late), "ticks": len(stamps)}
 
 
-def bench_c_jitter(seconds: float) -> dict[str, float]:
-    """The same lateness for a compiled 1 kHz node (c_tick.c) polling a typed topic each tick."""
+DEMO = Path(__file__).resolve().parents[2] / "apps" / "demo"
+# The demo's Python motor in a process of its own, as control.py runs it (its other nodes aside).
+PYTHON_MOTOR = """import sys
+sys.path.insert(0, sys.argv[1])
+import horus
+from nodes.motor import make_motor
+horus.Scheduler(tick_rate=1000, rt=True, name="control").add(make_motor()).run()
+"""
+
+
+def bench_motor_jitter(compiled: bool, seconds: float) -> dict[str, float]:
+    """Lateness of the demo's 1 kHz motor controller, compiled (cnodes/motor.c) or Python (nodes/motor.py),
+    measured alike from outside: each motor.status it publishes (every 10th tick) carries its tick's start."""
     import shutil
     import subprocess
     import tempfile
 
+    import horus
+
     os.environ["HORUS_NAMESPACE"] = ns = f"bench-{uuid.uuid4().hex[:8]}"
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            exe = build_c_node("c_tick", Path(tmp))
-            out = subprocess.run([str(exe), str(int(seconds * 1000))], capture_output=True, text=True, check=True)
-    finally:
-        shutil.rmtree(f"/dev/shm/horus.{ns}", ignore_errors=True)
-    return lateness([int(line) for line in out.stdout.split()])
+    status = horus.Topic("motor.status")
+    stamps: list[int] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = [str(build_c_node(DEMO / "cnodes" / "motor.c", Path(tmp)))] if compiled else [
+            sys.executable, "-c", PYTHON_MOTOR, str(DEMO)]  # fmt: skip
+        proc = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+        try:
+            end = time.monotonic() + seconds + 1.0  # lateness() skips the first 100 stamps: 1 s here
+            while time.monotonic() < end:
+                msg = status.recv(timeout=0.1)
+                if msg is not None:
+                    stamps.append(msg.timestamp_ns)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+            status.close()
+            shutil.rmtree(f"/dev/shm/horus.{ns}", ignore_errors=True)
+    return lateness(stamps)
 
 
 def bench_tick_overhead(n: int = 200_000) -> dict[str, float]:
@@ -477,7 +499,8 @@ def main(argv: list[str] | None = None) -> int:
     results["jitter_1khz"] = {
         "gc_enabled": bench_jitter(True, 5.0 * scale + 0.5),
         "gc_disabled": bench_jitter(False, 5.0 * scale + 0.5),
-        "c_node": bench_c_jitter(5.0 * scale + 0.5),
+        "demo_motor_python": bench_motor_jitter(False, 5.0 * scale + 0.5),
+        "demo_motor_compiled": bench_motor_jitter(True, 5.0 * scale + 0.5),
     }
     print_table(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -518,9 +541,10 @@ def print_table(r: dict[str, Any]) -> None:
     t = r["throughput_1mib"]
     print(f"\n1 MiB throughput: {t['gb_per_s']:.2f} GB/s ({t['messages']} delivered, {t['missed']} lost)")
     for mode, j in r["jitter_1khz"].items():
+        every = " (every 10th, from motor.status)" if mode.startswith("demo_motor") else ""
         print(
             f"1 kHz tick jitter, {mode.replace('_', ' ')}: p50 {j['p50_us']:.1f} us, p99 {j['p99_us']:.1f} us, "
-            f"max {j['max_us']:.1f} us over {j['ticks']} ticks"
+            f"max {j['max_us']:.1f} us over {j['ticks']} ticks{every}"
         )
 
 

@@ -98,8 +98,8 @@ def test_robot_runs_healthy_and_stops_cleanly(robot: tuple[str, dict[str, subpro
     assert end_status == 200
     assert motor_rate > 500, f"motor ticked at {motor_rate:.0f} Hz (1000 wanted)"
     assert got[PATH], "no path from the planner: camera -> inference -> planner is broken"
-    assert any(not s["estop"] and s["setpoint"] != [0.0, 0.0] for s in got[MOTOR_STATUS]), "motor never drove"
-    assert got[SAFETY] and all(s["ok"] for s in got[SAFETY][-10:])
+    assert any(s.enable and (s.left_velocity or s.right_velocity) for s in got[MOTOR_STATUS]), "motor never drove"
+    assert got[SAFETY] and not any(s.engaged for s in got[SAFETY][-10:])
     for process, topic in memory.items():
         assert got[topic] and got[topic][-1]["rss_mb"] > 1, f"no RSS from {process}"
 

@@ -69,9 +69,9 @@ def test_each_service_of_the_image_gets_a_unit_that_runs_it_as_the_spec_says(ima
         unit, env_file = rendered[svc.name]
         assert f"# horus_robot unit of app {app}" in unit.splitlines()  # what pruning looks for
         assert directives(unit, "User") == [spec.user] and directives(unit, "Group") == [spec.group]
-        assert directives(unit, "ExecStart") == [
-            f"{prefix}/current/venv/bin/python -u {prefix}/current/app/{svc.script}"
-        ]
+        python = f"{prefix}/current/venv/bin/python -u {prefix}/current/app/{svc.script}"
+        # A compiled service runs its executable from the release's native layer (bundle/native.py).
+        assert directives(unit, "ExecStart") == [f"{prefix}/current/native/{svc.name}" if svc.program else python]
         assert directives(unit, "Type") == [svc.type]
         assert float(directives(unit, "RestartSec")[0]) == svc.restart_sec
         assert directives(unit, "WatchdogSec") == ([] if svc.watchdog_sec is None else [str(svc.watchdog_sec)])

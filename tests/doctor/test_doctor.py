@@ -90,14 +90,17 @@ def test_the_json_report_has_a_stable_shape(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("image", ["demo-amd64", "demo-arm64"])
 def test_the_demo_robot_passes_every_check(image: str) -> None:
-    report = release_report(load_image(image))
+    spec = load_image(image)
+    report = release_report(spec)
     assert [c for c in report.checks if c.status != "pass"] == []
     ids = {c.id for c in report.checks}
-    assert ids >= {"node.failure_policy", "node.gc", "code.print", "lock.fresh", "unit.restart", "unit.user"}
+    assert ids >= {"node.failure_policy", "code.print", "lock.fresh", "unit.restart", "unit.user"}
+    assert require_release_ok(image).failed is False
+    if any(s.program for s in spec.services):
+        return  # motor and safety are compiled (demo-arm64): no Python node there runs at 100 Hz or more
     # The safety monitor (200 Hz, no init) shares its process with the motor, whose init disables gc.
     (safety,) = [c for c in report.checks if c.id == "node.gc" and "safety" in c.title]
     assert "nodes/motor.py:37" in safety.evidence
-    assert require_release_ok(image).failed is False
 
 
 def test_the_deploy_hook_refuses_a_failing_release_naming_each_failure(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 One deploy per robot (module scope: the arm64 one runs torch under qemu-user), then what an
 operator would check: every node process active as the service user, health 200, node logs
-in the journal by HORUS_NODE, journald retention in effect, the real-time node on SCHED_FIFO
+in the journal by HORUS_NODE, `horus monitor` seeing the motor and safety nodes tick (compiled on
+demo-arm64, Python on demo-amd64), journald retention in effect, the real-time node on SCHED_FIFO
 with its memory locked, the `horus` command, units that pass `systemd-analyze verify` with a
 low exposure, a second run that changes nothing, a SIGKILLed node restarted by systemd.
 And the proof that the release the robot assembled is whole: every module of every locked
@@ -104,7 +105,7 @@ def test_health_endpoint_answers_200(deployed: Deployed) -> None:
 def test_node_logs_in_the_journal_by_node(deployed: Deployed) -> None:
     nodes = set(deployed.sh("journalctl -F HORUS_NODE").split())
     assert {"motor", "camera"} <= nodes, nodes
-    motor = deployed.sh("journalctl -u demo-control.service HORUS_NODE=motor -o cat --no-pager")
+    motor = deployed.sh(f"journalctl -u {motor_unit(deployed)} HORUS_NODE=motor -o cat --no-pager")
     assert "motor controller at" in motor
 
 
@@ -120,7 +121,7 @@ def test_realtime_node_on_sched_fifo_with_memory_locked(deployed: Deployed) -> N
     pid = deployed.sh(f"systemctl show -P MainPID demo-{rt.name}.service")
     assert "SCHED_FIFO" in deployed.sh(f"chrt -p {pid}")
     locked_kb = int(deployed.sh(f"awk '/^VmLck/ {{print $2}}' /proc/{pid}/status"))
-    assert locked_kb > 10_000, f"VmLck {locked_kb} kB"
+    assert locked_kb > (1_000 if rt.program else 10_000), f"VmLck {locked_kb} kB"  # C: a small process
 
 
 def test_horus_sbom_on_the_robot_lists_what_the_release_installed(deployed: Deployed) -> None:
@@ -134,10 +135,24 @@ def test_horus_sbom_on_the_robot_lists_what_the_release_installed(deployed: Depl
     assert "numpy" in deployed.sh("horus sbom --components")
 
 
-def test_horus_command_sees_the_running_nodes(deployed: Deployed) -> None:
-    out = deployed.sh("horus monitor --once --json")
-    for node in ("motor", "camera", "planner"):
-        assert f'"node": "{node}"' in out
+def motor_unit(deployed: Deployed) -> str:
+    """The unit whose process runs the motor node: its own when compiled, else the Python control process's."""
+    return "demo-motor.service" if any(s.name == "motor" for s in deployed.spec.services) else "demo-control.service"
+
+
+def test_horus_monitor_sees_every_node_ticking_in_the_variant_the_image_chose(deployed: Deployed) -> None:
+    nodes = {n["node"]: n for n in json.loads(deployed.sh("horus monitor --once --json"))}
+    assert {"motor", "safety", "camera", "planner"} <= set(nodes), sorted(nodes)
+    for node in ("motor", "safety"):
+        row = nodes[node]  # ticking now: its record is fresh and its measured rate is the node's
+        assert row["age_s"] < 1 and row["actual_rate_hz"] > row["rate_hz"] / 10, f"{node} is not ticking: {row}"
+        assert row["health"] in ("healthy", "warning"), row
+    unit = motor_unit(deployed)
+    show = deployed.sh(f"systemctl show -p MainPID -p ExecStart {unit}")
+    shown = dict(line.split("=", 1) for line in show.splitlines())
+    assert shown["MainPID"] == str(nodes["motor"]["pid"])
+    compiled = any(s.program for s in deployed.spec.services)
+    assert ("/current/native/motor " in shown["ExecStart"]) == compiled, shown["ExecStart"]
 
 
 def test_units_verify_and_have_low_exposure(deployed: Deployed) -> None:

@@ -73,6 +73,9 @@ def test_defaults(repo: Path) -> None:
             "a HORUS project directory holding horus.toml",
         ),
         (('script = "main.py"', 'script = "missing.py"'), "services[0].script", "a file inside"),
+        (('script = "main.py"', 'script = "main.py"\nprogram = "main.py"'), "services[0]", "either script"),
+        (('script = "main.py"', 'program = "main.py"'), "services[0].program", "a C source file"),
+        (('script = "main.py"', 'program = "motor.c"'), "services[0].program", "a file inside"),
         (
             ('name = "main"', 'name = "main"\nrestart_sec = "soon"'),
             "services[0].restart_sec",

@@ -11,7 +11,7 @@ import horus
 import pytest
 from horus import capi, logring, registry
 from horus_procs import wait_line
-from test_messages import zig_cc
+from test_messages import field_values, zig_cc
 
 from horus_pipeline import REPO
 
@@ -19,16 +19,20 @@ CORE = REPO / "horus_core"
 NODE = Path(__file__).with_name("c") / "typed_node.c"
 
 
-@pytest.fixture(scope="module")
-def typed_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build(source: Path, out_dir: Path) -> Path:
     # Built from what the installed wheel ships (horus.capi), as a team builds its nodes.
-    exe = tmp_path_factory.mktemp("c-node") / "typed_node"
+    exe = out_dir / source.stem
     built = zig_cc(
-        "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", *capi.cflags(), "-o", str(exe), str(NODE),
+        "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", *capi.cflags(), "-o", str(exe), str(source),
         *capi.sources(),
     )  # fmt: skip
     assert built.returncode == 0, built.stderr.decode()
     return exe
+
+
+@pytest.fixture(scope="module")
+def typed_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(NODE, tmp_path_factory.mktemp("c-node"))
 
 
 def start(exe: Path, mode: str) -> subprocess.Popen[str]:
@@ -103,3 +107,26 @@ def test_a_c_node_is_seen_by_monitor_logs_and_systemd(ns: str, typed_node: Path,
         node.kill()
         node.wait()
         notify.close()
+
+
+def test_every_message_crosses_to_a_c_node_and_back_unchanged(ns: str, tmp_path: Path) -> None:
+    # parity.c echoes each message of horus_msgs.h (its HORUS_MSGS_EACH table) once, saying which.
+    node = subprocess.Popen([str(build(NODE.with_name("parity.c"), tmp_path))], stdout=subprocess.PIPE, text=True)
+    echoed = []
+    try:
+        assert node.stdout is not None
+        while (line := node.stdout.readline().split()) and line[0] == "ready":
+            cls = getattr(horus, line[1])
+            out, back = horus.Topic(f"parity.{cls.__name__}"), horus.Topic(f"parity.{cls.__name__}.back")
+            sent = cls(**{field.name: field_values(i, field) for i, field in enumerate(cls.FIELDS)})
+            out.send(sent)
+            got = back.recv(timeout=10)
+            assert type(got) is cls and got == sent, f"{cls.__name__}: sent {sent!r}, the C node sent back {got!r}"
+            echoed.append(cls.__name__)
+            out.close()
+            back.close()
+        assert line == ["done"], f"the C node stopped ({node.wait()}) after {echoed}"
+    finally:
+        node.kill()
+        node.wait()
+    assert sorted(echoed) == sorted(horus.messages.__all__)

@@ -401,3 +401,23 @@ def test_typed_constructors_and_presets_as_upstream() -> None:
     compliant, stiff = horus.ImpedanceParameters.compliant(), horus.ImpedanceParameters.stiff()
     assert compliant.stiffness[0] < stiff.stiffness[0] and compliant.enabled and not horus.ImpedanceParameters().enabled
     assert horus.PlaneDetection().confidence == 0.5 and horus.HapticFeedback().enabled is True
+
+
+def test_pose_landmarks_and_audio_frames_as_upstream() -> None:
+    assert (horus.LandmarkArray().num_landmarks, horus.LandmarkArray().dimension) == (17, 2)
+    face = horus.LandmarkArray.mediapipe_face()
+    assert (face.num_landmarks, face.dimension) == (468, 3) and horus.LandmarkArray.SIZE == 40
+    assert horus.LandmarkArray.coco_pose() == horus.LandmarkArray(17, 2)
+    frame = horus.AudioFrame.stereo(48000, [0.25] * 960)
+    assert (frame.channels, frame.num_samples, frame.frame_count, frame.duration_ms) == (2, 960, 480, 10.0)
+    assert horus.AudioFrame().sample_rate == 16000 and horus.AudioFrame().samples == []
+    with pytest.raises(ValueError, match="samples"):
+        horus.AudioFrame(samples=[0.0] * 4801)  # a frame holds at most 4800 samples, as upstream's
+    assert horus.AudioFrame.from_bytes(frame.to_bytes()) == frame
+
+
+def test_velocity_obstacles_take_upstreams_coordinates() -> None:
+    vo = horus.VelocityObstacle(1.0, 2.0, 0.5, -0.5, radius=0.3, obstacle_id=7)
+    assert (vo.position, vo.velocity, vo.time_horizon, vo.obstacle_id) == ([1.0, 2.0], [0.5, -0.5], 1.0, 7)
+    assert horus.VelocityObstacle(position=[1.0, 2.0], velocity=[0.5, -0.5], radius=0.3, obstacle_id=7) == vo
+    assert horus.VelocityObstacle.SIZE == 48 and horus.VelocityObstacle.__topic_name__ == "velocity_obstacle"

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.optimize import minimize
 
-from .topics import DETECTIONS, PATH
+from .topics import CMD_VEL, DETECTIONS, PATH
 
 START = np.array([0.5, 0.0])  # the robot, bottom centre of the scene
 GOAL = np.array([0.5, 1.0])  # straight ahead
@@ -81,20 +81,14 @@ def make_planner(rate: float = 5.0) -> horus.Node:
             return
         path = plan(msg["obstacles"])
         heading = path[1] - path[0]
-        node.send(
-            PATH,
-            {
-                "seq": state["seq"],
-                "detection_seq": msg["seq"],
-                "points": path.tolist(),
-                # the motor controller's setpoint: forward speed and turn rate from the first leg
-                "cmd_vel": [float(np.linalg.norm(heading)) * SAMPLES * 0.05, float(heading[0]) * 4.0],
-            },
-        )
+        node.send(PATH, {"seq": state["seq"], "detection_seq": msg["seq"], "points": path.tolist()})
+        # The motor controller's setpoint: forward speed and turn rate from the first leg.
+        linear, angular = float(np.linalg.norm(heading)) * SAMPLES * 0.05, float(heading[0]) * 4.0
+        node.send(CMD_VEL, horus.CmdVel(linear, angular, horus.now_ns()))
         state["seq"] += 1
 
     # A failed plan keeps the previous path; repeated failures suspend the planner for a while.
     return horus.Node(
-        name="planner", tick=tick, init=init, rate=rate, subs=[DETECTIONS], pubs=[PATH],
+        name="planner", tick=tick, init=init, rate=rate, subs=[DETECTIONS], pubs={PATH: {}, CMD_VEL: horus.CmdVel},
         failure_policy="skip", compute=True,
     )  # fmt: skip
