@@ -14,8 +14,9 @@ from ..determinism import child_env, sha256_file, source_date_epoch, write_atomi
 from ..errors import PipelineError
 from ..proc import CommandError, run
 
-# zstd level: most of a robot disk is free space (zeros); higher levels cost minutes for little.
-ZSTD_LEVEL = 10
+# zstd's default level: most of a robot disk is free space. Measured on a 768 MiB arm64 fleet image
+# on a loaded 2-core machine: level 3, 59.6 MiB in 11 s; level 10, 52.7 MiB in 45 s.
+ZSTD_LEVEL = 3
 _SBOM_NAMESPACE = uuid.UUID("b8e3f5d4-6a1c-5e2f-8d7b-3c9a0e4f1b26")
 
 
