@@ -128,6 +128,8 @@ def _assemble(spec: ImageSpec, manifest: ReleaseManifest, bundle: Path, root: Pa
         ]
     )
     _write_first_boot_unit(root)
+    resolv = root / "etc/resolv.conf"
+    had_resolv = resolv.exists() or resolv.is_symlink()
     with tempfile.TemporaryDirectory(prefix="horus-image-tool-") as tool:
         _tool(manifest, bundle, Path(tool))
         run_in_rootfs(
@@ -137,6 +139,8 @@ def _assemble(spec: ImageSpec, manifest: ReleaseManifest, bundle: Path, root: Pa
             what=f"assembling release {rid} in the image",
         )
     run(["rm", "-rf", "--one-file-system", str(root / incoming.lstrip("/"))], what="removing the staging directory")
+    if not had_resolv:
+        resolv.unlink(missing_ok=True)  # nspawn's copy of the build host's: the base rootfs ships none
 
 
 def _confirm(root: Path, manifest: ReleaseManifest) -> None:
