@@ -4,6 +4,7 @@ twice) and the errors a user gets for a missing release, a release of another sp
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from horus_testing import require
 
 from horus_pipeline.errors import PipelineError
-from horus_pipeline.image import disk
+from horus_pipeline.image import disk, publish
 from horus_pipeline.image.build import check_matches, find_release
 from horus_pipeline.images import load_image
 from horus_pipeline.targets import get_arch
@@ -24,6 +25,8 @@ def tiny_tree(root: Path) -> Path:
     (root / "bin").mkdir()
     (root / "bin/tool").write_text("#!/bin/sh\n")
     (root / "bin/tool").chmod(0o755)
+    for path in (root, *root.rglob("*")):
+        os.utime(path, (0, 1767225600))  # content.py clamps mtimes; ctimes and atimes are the disk's business
     return root
 
 
@@ -96,3 +99,34 @@ def test_a_release_of_another_spec_is_refused_naming_the_field(field: str, value
         PipelineError, match=rf"release r1 .* has {named} = .* but .*fleet-amd64.toml says .*nox -s bundle"
     ):
         check_matches(spec, manifest, Path("r1.json"))  # type: ignore[arg-type]
+
+
+def test_verify_checks_the_sha256_and_the_signature(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = tmp_path / "release_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "release", "-f", key], check=True)
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f'horus-release namespaces="horus-release" {key.with_suffix(".pub").read_text()}')
+    monkeypatch.setenv("HORUS_RELEASE_KEY", str(key))
+    image = tmp_path / "r1.img.zst"
+    image.write_bytes(b"a robot disk")
+    publish.write_checksum(image)
+    assert any("signature r1.img.zst.sha256.sig verifies" in line for line in publish.verify(image, signers))
+    other = tmp_path / "other_signers"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp_path / "other"], check=True)
+    other.write_text(f'horus-release namespaces="horus-release" {(tmp_path / "other.pub").read_text()}')
+    with pytest.raises(PipelineError, match=r"r1.img.zst.sha256.sig does not verify against .*other_signers"):
+        publish.verify(image, other)
+    image.write_bytes(b"a robot disk, changed")
+    with pytest.raises(PipelineError, match=r"r1.img.zst is corrupt: sha256 .* r1.img.zst.sha256 says"):
+        publish.verify(image, signers)
+
+
+def test_verify_of_an_unsigned_image_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no default release key
+    monkeypatch.delenv("HORUS_RELEASE_KEY", raising=False)
+    image = tmp_path / "r1.img"
+    image.write_bytes(b"a robot disk")
+    publish.write_checksum(image)
+    assert publish.verify(image, None)[-1].startswith("not signed")
+    with pytest.raises(PipelineError, match=r"r1.img2.sha256 is missing"):
+        publish.verify(tmp_path / "r1.img2", None)
