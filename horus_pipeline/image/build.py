@@ -88,9 +88,15 @@ def check_matches(spec: ImageSpec, manifest: ReleaseManifest, path: Path) -> Non
 
 
 def build_image(
-    spec: ImageSpec, release: str | None, out: Path = IMAGES, size: int | None = None, bundles: Path = BUNDLES
+    spec: ImageSpec,
+    release: str | None,
+    out: Path = IMAGES,
+    size: int | None = None,
+    bundles: Path = BUNDLES,
+    deploy_key: str | None = None,
 ) -> ImageResult:
-    """Build the disk image of `spec`'s release (its newest by default, from `bundles`) under `out/<image>/`."""
+    """Build the disk image of `spec`'s release (its newest by default, from `bundles`) under `out/<image>/`;
+    `deploy_key`: an SSH public key for the `deploy` account Ansible logs in as (none by default)."""
     require_root("building a robot disk image (file owners, systemd-nspawn)")
     ensure_packages(IMAGE_PACKAGES)
     start = time.monotonic()
@@ -102,7 +108,7 @@ def build_image(
     _remove(tree)
     tree.mkdir()
     try:
-        build_root(spec, manifest, bundle, tree)
+        build_root(spec, manifest, bundle, tree, deploy_key)
         needed = disk.tree_bytes(tree)
         size = size or disk.default_size(needed)
         disk.check_size(size, needed, spec.name, rid)

@@ -21,6 +21,13 @@ def _size(value: str) -> int:
     return int(found[1]) << (20 if found[2] == "M" else 30)
 
 
+def _public_key(path: Path) -> str:
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if not text.startswith(("ssh-ed25519 ", "ssh-rsa ", "ecdsa-sha2-")):
+        raise PipelineError(f"--deploy-key {path}: not an SSH public key file (e.g. ~/.ssh/id_ed25519.pub)")
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="nox -s image",
@@ -35,12 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         epilog=(
             "examples:\n"
             "  nox -s bundle -- fleet-amd64 && nox -s image -- fleet-amd64\n"
-            "  nox -s image -- demo-arm64 --release 1e769ed11a63e800 --size 4G\n"
+            "  nox -s image -- demo-arm64 --release 1e769ed11a63e800 --size 4G --deploy-key ~/.ssh/id_ed25519.pub\n"
             "  nox -s image -- --verify dist/images/fleet-amd64/1e769ed11a63e800.img.zst\n"
             "  zstd -d < RELEASE.img.zst | dd of=/dev/sdX bs=4M conv=fsync    # flash a robot's disk\n\n"
             "Outputs in dist/images/IMAGE/: RELEASE.img (GPT + ext4 root), .img.zst, .tar (the root\n"
             "filesystem), .sbom.json, and a .sha256 beside each (signed when a release key is\n"
-            "configured: --sign, $HORUS_RELEASE_KEY or ~/.config/horus/release_key)."
+            "configured: $HORUS_RELEASE_KEY or ~/.config/horus/release_key)."
         ),
     )
     parser.add_argument("image", nargs="?", metavar="IMAGE", help=f"robot image: {', '.join(image_names())}")
@@ -53,6 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--out", type=Path, default=IMAGES, metavar="DIR", help="output directory (default: dist/images)"
+    )
+    parser.add_argument(
+        "--deploy-key",
+        type=Path,
+        metavar="PUBKEY",
+        help="an SSH public key for the `deploy` account (sudo to root) that Ansible logs in as; "
+        "without it the image has no login but root's console",
     )
     parser.add_argument(
         "--verify", type=Path, metavar="FILE", help="check an image file against its .sha256 and signature"
@@ -72,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return
         if not args.image:
             raise PipelineError("name an image (nox -s image -- IMAGE) or give --verify FILE; -- --help for more")
-        build_image(load_image(args.image), args.release, args.out.resolve(), args.size)
+        key = _public_key(args.deploy_key) if args.deploy_key else None
+        build_image(load_image(args.image), args.release, args.out.resolve(), args.size, deploy_key=key)
 
     return run_cli(body)

@@ -29,7 +29,7 @@ from ..determinism import child_env, sha256_file, source_date_epoch
 from ..errors import PipelineError
 from ..images import ImageSpec
 from ..proc import run
-from ..sim.fleet import HOST_KEY_TYPES, HOST_KEYS_CONF
+from ..sim.fleet import HOST_KEY_TYPES, HOST_KEYS_CONF, deploy_account
 from ..sim.rootfs import clamp_mtimes, ensure_rootfs, run_in_rootfs
 from .role import RoleFile, enabled_units, role_files
 
@@ -52,8 +52,11 @@ WantedBy=ssh.service
 """
 
 
-def build_root(spec: ImageSpec, manifest: ReleaseManifest, bundle: Path, root: Path) -> None:
-    """Fill the empty directory `root` with the image's root filesystem carrying `manifest`'s release."""
+def build_root(
+    spec: ImageSpec, manifest: ReleaseManifest, bundle: Path, root: Path, deploy_key: str | None = None
+) -> None:
+    """Fill the empty directory `root` with the image's root filesystem carrying `manifest`'s release;
+    with `deploy_key`, the account Ansible logs in as (sim/fleet.py: deploy_account) takes that key."""
     base = ensure_rootfs(spec)
     with step(f"Installing release {manifest['id']} of {spec.name} into the image's root filesystem"):
         run(["cp", "-a", f"{base}/.", str(root)], what=f"copying the base rootfs {base}")
@@ -63,6 +66,8 @@ def build_root(spec: ImageSpec, manifest: ReleaseManifest, bundle: Path, root: P
         _assemble(spec, manifest, bundle, root)
         _confirm(root, manifest)
         _first_boot(root)
+        if deploy_key:
+            deploy_account(root, deploy_key)
         clamp_mtimes(root, source_date_epoch())
 
 

@@ -77,8 +77,11 @@ class Sim:
         """This sim's robots, as noted in /run/horus-sim (booted or booting)."""
         return sorted((r for r in registry.load() if Path(r.sim_dir) == self.dir), key=registry.order)
 
-    def up(self, image: ImageSpec, count: int, *, rebuild_rootfs: bool = False) -> list[Robot]:
-        """Have exactly `count` robots of `image` running: boot the missing, stop the extra."""
+    def up(
+        self, image: ImageSpec, count: int, *, rebuild_rootfs: bool = False, disk: Path | None = None
+    ) -> list[Robot]:
+        """Have exactly `count` robots of `image` running: boot the missing (from `disk`, a disk image
+        of `image`, when given), stop the extra."""
         self._forget_dead()
         mine = [r for r in self.robots() if r.image == image.name]
         if len(mine) > count:
@@ -88,7 +91,7 @@ class Sim:
             mine = []
             ensure_rootfs(image, rebuild=True)
         if len(mine) < count:
-            self.boot(image, count - len(mine))
+            self.boot(image, count - len(mine), disk=disk)
         self.write_inventory()
         return [r for r in self.robots() if r.image == image.name]
 
@@ -310,7 +313,7 @@ class Sim:
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
         (ssh_dir / "authorized_keys").write_text(self.key.with_suffix(".pub").read_text())
         (ssh_dir / "authorized_keys").chmod(0o600)
-        _deploy_account(root, self.key.with_suffix(".pub").read_text())
+        deploy_account(root, self.key.with_suffix(".pub").read_text())
         if not get_arch(robot.arch).native:
             _without_credentials(root)
             _slow_start_allowed(root)
@@ -460,26 +463,27 @@ def _without_credentials(root: Path) -> None:
 DEPLOY_USER = "deploy"
 
 
-def _deploy_account(root: Path, public_key: str) -> None:
-    """The account Ansible logs in as: unprivileged, our key, root only through sudo (`become`),
-    as a fleet's robots are set up. Root's key stays for the tests' own inspection."""
-    run(
-        ["useradd", "--root", str(root), "--create-home", "--user-group", "--shell", "/bin/sh", DEPLOY_USER],
-        what=f"deploy account in {root}",
-    )
+def deploy_account(root: Path, public_key: str) -> None:
+    """The account Ansible logs in as: unprivileged, this key, root only through sudo (`become`),
+    as a fleet's robots are set up (a robot image may hold it already: then only the key is set).
+    On simulated robots root's key stays for the tests' own inspection."""
+    if f"\n{DEPLOY_USER}:" not in "\n" + (root / "etc/passwd").read_text():
+        run(
+            ["useradd", "--root", str(root), "--create-home", "--user-group", "--shell", "/bin/sh", DEPLOY_USER],
+            env=child_env(inherit=False),  # SOURCE_DATE_EPOCH: the day shadow records
+            what=f"deploy account in {root}",
+        )
     home = root / "home" / DEPLOY_USER
     ids = (root / "etc/passwd").read_text().split(f"\n{DEPLOY_USER}:")[1].split(":")
     uid, gid = int(ids[1]), int(ids[2])
     ssh_dir = home / ".ssh"
-    ssh_dir.mkdir(mode=0o700)
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
     (ssh_dir / "authorized_keys").write_text(public_key)
     for path in (ssh_dir, ssh_dir / "authorized_keys"):
         os.chown(path, uid, gid)
     (ssh_dir / "authorized_keys").chmod(0o600)
     sudoers = root / "etc/sudoers.d" / DEPLOY_USER
-    sudoers.write_text(
-        f"# Simulated robot: the deploy account becomes root for Ansible.\n{DEPLOY_USER} ALL=(ALL) NOPASSWD: ALL\n"
-    )
+    sudoers.write_text(f"# The deploy account becomes root for Ansible.\n{DEPLOY_USER} ALL=(ALL) NOPASSWD: ALL\n")
     sudoers.chmod(0o440)
 
 
@@ -590,6 +594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "examples:\n"
             "  nox -s sim -- demo-amd64               one amd64 robot\n"
             "  nox -s sim -- demo-arm64 --count 2     two arm64 robots, besides any others\n"
+            "  nox -s sim -- fleet-amd64 --disk dist/images/fleet-amd64/RELEASE.img   flashed with an image\n"
             "  nox -s sim                             list running robots: address, boot time, memory\n"
             "  ansible-playbook -i dist/sim/inventory.yml ansible/deploy.yml\n"
             "  ssh -F dist/sim/ssh_config demo-amd64-1 horus monitor --once\n"
@@ -620,6 +625,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="stop every simulated robot and remove dist/sim; with IMAGE, only the robots of IMAGE",
     )
     parser.add_argument(
+        "--disk",
+        type=Path,
+        metavar="IMG",
+        help="boot the missing robots as if flashed with IMG, a disk image of IMAGE (`nox -s image`)",
+    )
+    parser.add_argument(
         "--rebuild-rootfs",
         action="store_true",
         help="rebuild IMAGE's cached base rootfs first and list the package versions that changed",
@@ -641,7 +652,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             image = load_image(args.image)
             require_root("booting simulated robots")
             reap_orphans()
-            sim.up(image, args.count, rebuild_rootfs=args.rebuild_rootfs)
+            sim.up(image, args.count, rebuild_rootfs=args.rebuild_rootfs, disk=args.disk)
             _report(sim)
         else:
             _report(sim)

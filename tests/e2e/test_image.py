@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from deploying import bundle, copy_image, current_release, dump_units, playbook, wait_health, write_inventory
+from deploying import Run, bundle, copy_image, current_release, dump_units, playbook, wait_health, write_inventory
 from horus_testing import require_robot_host
 
 from horus_pipeline.image.build import ImageResult, build_image
@@ -105,13 +105,6 @@ def test_two_robots_flashed_from_one_image_differ_where_they_must(flashed: list[
     assert "./etc/ssh/ssh_host_ed25519_key" not in listing.stdout.splitlines(), "no host key is baked in"
 
 
-def test_deploying_the_flashed_release_changes_nothing(flashed: list[Robot], built: Built, tmp_path: Path) -> None:
-    robot = flashed[0]
-    inventory = write_inventory(tmp_path / "inventory.yml", [robot], horus_robot_bundles_dir=str(built.bundles))
-    run = playbook(inventory, [robot], "-e", f"release={built.release}")
-    assert run.rc == 0 and run.changed(robot.name) == 0, run.output[-3000:]
-
-
 # What is not the robot's files: logs, Ansible's and sudo's traces, the robot's identity, systemd's
 # per-boot state (services' private /var/tmp), and the root filesystem's own lost+found.
 NOT_FILES = ("var/log/", "var/lib/systemd/", "var/lib/sudo/", "var/cache/", "var/tmp/", "tmp/", "run/")
@@ -152,17 +145,37 @@ def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
     return found
 
 
-def test_a_flashed_robot_is_a_deployed_robot_file_by_file(
-    flashed: list[Robot], built: Built, sim: Sim, tmp_path: Path
-) -> None:
-    (deployed,) = sim.boot(load_image(IMAGE), 1)
+@dataclass
+class Beside:
+    """One deploy of the image's release to a flashed robot and, in the same play, to a fresh robot."""
+
+    run: Run
+    fresh: str  # the fresh robot's name
+    fresh_files: dict[str, tuple[object, ...]]
+
+
+@pytest.fixture(scope="module")
+def beside(flashed: list[Robot], built: Built, sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> Beside:
+    (fresh,) = sim.boot(load_image(IMAGE), 1)
     try:
-        inventory = write_inventory(tmp_path / "inventory.yml", [deployed], horus_robot_bundles_dir=str(built.bundles))
-        run = playbook(inventory, [deployed], "-e", f"release={built.release}")
+        robots = [flashed[0], fresh]
+        path = tmp_path_factory.mktemp("beside") / "inventory.yml"
+        inventory = write_inventory(path, robots, horus_robot_bundles_dir=str(built.bundles))
+        # Both robots in one batch: the flashed robot's no-op deploy costs no time of its own.
+        run = playbook(inventory, robots, "-e", f"release={built.release}", "-e", "horus_serial=100%")
         assert run.rc == 0, run.output[-3000:]
-        image, robot = snapshot(flashed[0].root), snapshot(deployed.root)
+        return Beside(run, fresh.name, snapshot(fresh.root))
     finally:
-        sim.stop([deployed])
+        sim.stop([fresh])
+
+
+def test_deploying_the_flashed_release_changes_nothing(flashed: list[Robot], beside: Beside) -> None:
+    assert beside.run.changed(beside.fresh) > 0  # the same play installed the release on a fresh robot ...
+    assert beside.run.changed(flashed[0].name) == 0  # ... and found the flashed robot as it leaves one
+
+
+def test_a_flashed_robot_is_a_deployed_robot_file_by_file(flashed: list[Robot], beside: Beside) -> None:
+    image, robot = snapshot(flashed[0].root), beside.fresh_files
     differ = sorted(p for p in image.keys() & robot.keys() if image[p] != robot[p])
     assert not differ, "\n".join(f"{p}: image {image[p]} / deployed {robot[p]}" for p in differ[:20])
     assert sorted(image.keys() - robot.keys()) == [], "only in the flashed robot"
