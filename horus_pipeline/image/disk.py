@@ -3,10 +3,11 @@
 The GPT is written here (the UEFI layout: protective MBR, header and 128 entries at the start, their
 copy at the end); the filesystem by `mkfs.ext4 -d TREE` straight into the partition's byte range
 (`-E offset=`). Every identifier is derived from the image and the release (disk, partition and
-filesystem UUIDs, the directory hash seed) and every time is SOURCE_DATE_EPOCH
-(E2FSPROGS_FAKE_TIME), so the same tree gives the same bytes. The partition type is the
-Discoverable Partitions Specification's root type of the robot's CPU: `systemd-nspawn -i` and
-systemd-gpt-auto-generator find the root by it.
+filesystem UUIDs, the directory hash seed), every time is SOURCE_DATE_EPOCH (E2FSPROGS_FAKE_TIME,
+then debugfs for the times mkfs copies from the tree), and mkfs.ext4 1.47.0 numbers inodes in name
+order whatever order the host's filesystem lists a directory in (checked): the same tree gives the
+same bytes on any machine. The partition type is the Discoverable Partitions Specification's root
+type of the robot's CPU: `systemd-nspawn -i` and systemd-gpt-auto-generator find the root by it.
 """
 
 from __future__ import annotations

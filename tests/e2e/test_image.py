@@ -218,5 +218,11 @@ def test_an_arm64_robot_flashed_with_its_image_is_healthy(sim: Sim, tmp_path_fac
     try:
         assert current_release(robots[0], "/opt/fleet") == arm64.release
         assert robots[0].ssh("uname -m").stdout.strip() == "aarch64"
+        assert loop_devices(arm64.image.raw), "the robot's disk is its image's root partition, loop-mounted"
     finally:
         sim.stop(robots)
+    assert not loop_devices(arm64.image.raw) and not Path(robots[0].dir).exists(), "a stopped robot leaves nothing"
+
+
+def loop_devices(disk: Path) -> str:
+    return subprocess.run(["losetup", "-j", str(disk)], capture_output=True, text=True, check=True).stdout
