@@ -31,7 +31,7 @@ from ..images import ImageSpec
 from ..proc import run
 from ..sim.fleet import HOST_KEY_TYPES, HOST_KEYS_CONF, deploy_account
 from ..sim.rootfs import clamp_mtimes, ensure_rootfs, run_in_rootfs
-from .role import RoleFile, enabled_units, role_files
+from .role import Account, RoleFile, enabled_units, role_files, service_account
 
 # Made at first boot, before sshd: every robot flashed from one image gets host keys of its own.
 FIRST_BOOT_UNIT = "horus-ssh-host-keys.service"
@@ -60,7 +60,7 @@ def build_root(
     base = ensure_rootfs(spec)
     with step(f"Installing release {manifest['id']} of {spec.name} into the image's root filesystem"):
         run(["cp", "-a", f"{base}/.", str(root)], what=f"copying the base rootfs {base}")
-        _accounts(root, manifest)
+        _accounts(root, service_account(spec, manifest))
         for entry in role_files(spec, manifest):
             _write(root, entry)
         _assemble(spec, manifest, bundle, root)
@@ -71,16 +71,16 @@ def build_root(
         clamp_mtimes(root, source_date_epoch())
 
 
-def _accounts(root: Path, manifest: ReleaseManifest) -> None:
+def _accounts(root: Path, account: Account) -> None:
     """The service group and user, as install.yml makes them (shadow honours SOURCE_DATE_EPOCH)."""
-    user, group = manifest["deploy"]["user"], manifest["deploy"]["group"]
     env = child_env(inherit=False)
-    if not _names(root / "etc/group").get(group):
-        run(["groupadd", "--root", str(root), "--system", group], env=env, what=f"group {group} in the image")
-    if not _names(root / "etc/passwd").get(user):
-        argv = ["useradd", "--root", str(root), "--system", "--gid", group, "--shell", "/usr/sbin/nologin"]
-        argv += ["--home-dir", "/nonexistent", "--no-create-home", user]
-        run(argv, env=env, what=f"user {user} in the image")
+    if account.group not in _names(root / "etc/group"):
+        argv = ["groupadd", "--root", str(root), "--system", account.group]
+        run(argv, env=env, what=f"group {account.group} in the image")
+    if account.user not in _names(root / "etc/passwd"):
+        argv = ["useradd", "--root", str(root), "--system", "--gid", account.group, "--shell", account.shell]
+        argv += ["--home-dir", account.home, "--no-create-home", account.user]
+        run(argv, env=env, what=f"user {account.user} in the image")
 
 
 def _names(path: Path) -> dict[str, int]:

@@ -17,6 +17,7 @@ import yaml
 
 from ..bundle.release import ReleaseManifest
 from ..doctor.units import ROLE, render_template, role_vars
+from ..errors import PipelineError
 from ..images import ImageSpec
 
 # The role's phases whose unconditional tasks shape the robot's files, in the order they run.
@@ -69,6 +70,32 @@ def _rendered(module: str, args: dict[str, Any], variables: dict[str, Any]) -> R
     else:
         text = None  # `state: directory`, the only kind of `file` task the role has outside blocks
     return RoleFile(path, int(value("mode"), 8), value("owner", "root"), value("group", "root"), text)
+
+
+@dataclass(frozen=True)
+class Account:
+    """The service account as install.yml's `group` and `user` tasks make it."""
+
+    user: str
+    group: str
+    shell: str
+    home: str
+
+
+def service_account(spec: ImageSpec, manifest: ReleaseManifest) -> Account:
+    """The role's service group and user (system accounts, no home created: the tasks say so)."""
+    variables = role_vars(spec, dict(manifest), MANAGED)
+    tasks = yaml.safe_load((ROLE / "tasks" / "install.yml").read_text(encoding="utf-8"))
+    user = next(t["ansible.builtin.user"] for t in tasks if "ansible.builtin.user" in t)
+    group = next(t["ansible.builtin.group"] for t in tasks if "ansible.builtin.group" in t)
+    if not (user.get("system") and group.get("system")) or user.get("create_home", True):
+        raise PipelineError(
+            f"{ROLE / 'tasks' / 'install.yml'}: the service user and group are no longer system accounts without a "
+            "home, which is all horus_pipeline/image/content.py knows how to make: teach it the new account"
+        )
+    return Account(
+        *(str(render_template(str(v), variables)) for v in (user["name"], group["name"], user["shell"], user["home"]))
+    )
 
 
 def enabled_units(spec: ImageSpec, manifest: ReleaseManifest) -> list[str]:
