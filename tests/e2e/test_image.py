@@ -6,6 +6,7 @@ The arm64 robot only boots to health: its deploy is test_deploy.py's."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -210,6 +211,16 @@ def test_two_builds_in_other_directories_are_byte_identical(built: Built, tmp_pa
     if shutil.which("diffoscope"):
         same = subprocess.run(["diffoscope", built.image.raw, again.raw], capture_output=True, text=True)
         assert same.returncode == 0, same.stdout[-3000:]
+
+
+def test_the_sbom_lists_the_debian_packages_and_the_python_layers(built: Built) -> None:
+    sbom = json.loads(built.image.raw.with_name(f"{built.release}.sbom.json").read_text())
+    purls = {c["purl"].split("@")[0] for c in sbom["components"]}
+    assert {"pkg:deb/debian/systemd", "pkg:deb/debian/openssh-server", "pkg:deb/debian/python3.11"} <= purls
+    assert {"pkg:pypi/horus-core", "pkg:pypi/typing-extensions"} <= purls
+    assert sbom["metadata"]["component"] == {
+        "type": "operating-system", "name": IMAGE, "version": built.release, "bom-ref": IMAGE
+    }  # fmt: skip
 
 
 def test_an_arm64_robot_flashed_with_its_image_is_healthy(sim: Sim, tmp_path_factory: pytest.TempPathFactory) -> None:
