@@ -98,6 +98,14 @@ def sim(session: nox.Session) -> None:
     session.run("python", "-m", "horus_pipeline.sim", *session.posargs)
 
 
+# Runs as root: file owners in the image, and its release assembled inside it (systemd-nspawn).
+@nox.session(python=PYTHON, default=False)
+def image(session: nox.Session) -> None:
+    """Write a robot disk image with a release installed: dist/images/<image>/<release>.img (`-- --help`)."""
+    install_pipeline(session)
+    session.run("python", "-m", "horus_pipeline.image", *session.posargs)
+
+
 @nox.session(python=PYTHON, default=False)
 def doctor(session: nox.Session) -> None:
     """Walk the pre-deployment checklist for an image, and its robots with -i (`-- demo-amd64 [-i INVENTORY]`)."""

@@ -15,6 +15,7 @@ COMMANDS = {
     "upgrade": ["horus_pipeline.upgrade", "no-such-image"],
     "soak": ["horus_pipeline.soak", "no-such-image"],
     "doctor": ["horus_pipeline.doctor", "no-such-image"],
+    "image": ["horus_pipeline.image", "no-such-image"],
 }
 
 

@@ -9,6 +9,7 @@ so what the doctor reads is what `ansible-playbook ansible/deploy.yml` installs.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -49,17 +50,24 @@ def render_template(template: str, variables: dict[str, Any]) -> Any:
     return Templar(loader=DataLoader(), variables=variables).template(trusted(template))
 
 
-def _role_vars(spec: ImageSpec) -> dict[str, Any]:
+def role_vars(spec: ImageSpec, manifest: Mapping[str, Any] | None = None, managed: str = "") -> dict[str, Any]:
+    """The role's defaults and internal variables for `spec`'s release `manifest` (by default just its
+    prefix and deploy data); `managed` is what `{{ ansible_managed }}` says."""
     role: dict[str, Any] = {}
     for part in ("defaults", "vars"):
         role |= yaml.safe_load((ROLE / part / "main.yml").read_text(encoding="utf-8"))
-    manifest = {"prefix": spec.prefix, "deploy": deploy_vars(spec)}
-    return {**trusted(role), "_horus_robot_manifest": manifest, "horus_robot_image": spec.name, "ansible_managed": ""}
+    manifest = manifest or {"prefix": spec.prefix, "deploy": deploy_vars(spec)}
+    return {
+        **trusted(role),
+        "_horus_robot_manifest": manifest,
+        "horus_robot_image": spec.name,
+        "ansible_managed": managed,
+    }
 
 
 def render_units(spec: ImageSpec) -> dict[str, str]:
     """{unit file name: its text} for each service of `spec`."""
-    variables = _role_vars(spec)
+    variables = role_vars(spec)
     app = render_template("{{ _horus_robot_app }}", variables)
     template = (ROLE / "templates" / "service.j2").read_text(encoding="utf-8")
     services = render_template("{{ _horus_robot_deploy.services }}", variables)
@@ -68,7 +76,7 @@ def render_units(spec: ImageSpec) -> dict[str, str]:
 
 def render_journald(spec: ImageSpec) -> tuple[str, str]:
     """(path on the robot, text) of the journald drop-in the role writes."""
-    variables = _role_vars(spec)
+    variables = role_vars(spec)
     app = render_template("{{ _horus_robot_app }}", variables)
     text = render_template((ROLE / "templates" / "journald.conf.j2").read_text(encoding="utf-8"), variables)
     return f"/etc/systemd/journald.conf.d/{app}.conf", str(text)

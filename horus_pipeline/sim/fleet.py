@@ -37,6 +37,7 @@ from .. import REPO
 from ..console import info, run_cli, step
 from ..determinism import child_env, write_atomic
 from ..errors import PipelineError
+from ..image.disk import root_partition
 from ..images import ImageSpec, image_names, load_image
 from ..proc import run
 from ..targets import get_arch
@@ -48,6 +49,10 @@ from .rootfs import ensure_rootfs, mount_overlay, mounts_under, unmount_under
 DEFAULT_DIR = REPO / "dist" / "sim"
 
 STOP_TIMEOUT = 60.0
+# A robot's own host keys: ed25519 and ECDSA (RSA takes seconds to make, per robot), and what
+# tells sshd to use just those (robot images make the same at first boot: image/content.py).
+HOST_KEY_TYPES = ("ed25519", "ecdsa")
+HOST_KEYS_CONF = "".join(f"HostKey /etc/ssh/ssh_host_{kind}_key\n" for kind in HOST_KEY_TYPES)
 NSPAWN_LOCKS = Path("/run/systemd/nspawn/locks")
 
 
@@ -72,8 +77,11 @@ class Sim:
         """This sim's robots, as noted in /run/horus-sim (booted or booting)."""
         return sorted((r for r in registry.load() if Path(r.sim_dir) == self.dir), key=registry.order)
 
-    def up(self, image: ImageSpec, count: int, *, rebuild_rootfs: bool = False) -> list[Robot]:
-        """Have exactly `count` robots of `image` running: boot the missing, stop the extra."""
+    def up(
+        self, image: ImageSpec, count: int, *, rebuild_rootfs: bool = False, disk: Path | None = None
+    ) -> list[Robot]:
+        """Have exactly `count` robots of `image` running: boot the missing (from `disk`, a disk image
+        of `image`, when given), stop the extra."""
         self._forget_dead()
         mine = [r for r in self.robots() if r.image == image.name]
         if len(mine) > count:
@@ -83,7 +91,7 @@ class Sim:
             mine = []
             ensure_rootfs(image, rebuild=True)
         if len(mine) < count:
-            self.boot(image, count - len(mine))
+            self.boot(image, count - len(mine), disk=disk)
         self.write_inventory()
         return [r for r in self.robots() if r.image == image.name]
 
@@ -94,24 +102,28 @@ class Sim:
         *,
         customize: Callable[[Path], None] | None = None,
         timeout: float | None = None,
+        disk: Path | None = None,
     ) -> list[Robot]:
         """Boot `count` new robots of `image`, wait until each runs and answers SSH, and return them.
 
         `customize(root)` may change a robot's disk before it boots (e.g. break it on purpose).
+        `disk`, a disk image of `image` (`nox -s image`), boots each robot as if flashed with it:
+        its root partition (read-only, loop-mounted) is the robot's base, and the robot makes its
+        own machine id and host keys at first boot.
         If any robot fails to boot, every robot of this call is stopped and removed, and the
         PipelineError names the robot, what systemd said and its journal.
         """
         require_root("booting simulated robots")
         arch = image.target.arch
         ensure_host_tools([arch])
-        base = ensure_rootfs(image)
+        base = None if disk else ensure_rootfs(image)
         self._ensure_key()
         timeout = timeout or arch.boot_timeout
         robots: list[Robot] = []
         try:
             with step(f"Preparing {count} {image.name} robot(s)"):
                 for _ in range(count):
-                    robots.append(self._claim(image))
+                    robots.append(self._claim(image, disk))
                 with ThreadPoolExecutor(max_workers=min(count, os.cpu_count() or 1)) as pool:
                     list(pool.map(lambda r: self._prepare(r, base, customize), robots))
             with step(f"Booting {count} {image.name} robot(s) ({arch.name})"):
@@ -185,7 +197,8 @@ class Sim:
                 if (nspawn or inside) and not exited:
                     found.append(f"process {proc.name}: {cmd}")
         losetup = subprocess.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], capture_output=True, text=True)
-        found += [f"loop device {line}" for line in losetup.stdout.splitlines() if str(self.dir) in line]
+        disks = {str(self.dir), *(r.disk for r in robots if r.disk)}
+        found += [f"loop device {line}" for line in losetup.stdout.splitlines() if any(d in line for d in disks)]
         return found
 
     @property
@@ -244,7 +257,7 @@ class Sim:
                 what="generating the sim's SSH key",
             )
 
-    def _claim(self, image: ImageSpec) -> Robot:
+    def _claim(self, image: ImageSpec, disk: Path | None) -> Robot:
         """Pick names and a subnet under the host lock, note them, and make the network."""
         with netns.host_lock():
             claims = registry.load()
@@ -267,6 +280,7 @@ class Sim:
                 sim_dir=str(self.dir),
                 owner_pid=self.owner_pid,
                 owner_start=start_time(self.owner_pid) if self.owner_pid else None,
+                disk=str(disk.resolve()) if disk else None,
             )
             registry.save(robot)
             try:
@@ -276,26 +290,21 @@ class Sim:
                 raise
         return robot
 
-    def _prepare(self, robot: Robot, base: Path, customize: Callable[[Path], None] | None) -> None:
-        """The robot's own disk: the base under an overlay (copy-on-write), with its own host keys,
-        machine id and name, and our key for root."""
+    def _prepare(self, robot: Robot, base: Path | None, customize: Callable[[Path], None] | None) -> None:
+        """The robot's own disk: the base (or its disk image's root) under an overlay (copy-on-write),
+        with its own name and our key for root; host keys and machine id unless its image makes them."""
         robot_dir = Path(robot.dir)
         if robot_dir.exists():  # left by a host reboot: nothing runs from it
             unmount_under(robot_dir)
             shutil.rmtree(robot_dir)
+        if robot.disk:
+            base = robot_dir / "flashed"
+            mount_root_partition(Path(robot.disk), base)
+        assert base is not None
         mount_overlay(base, robot_dir / "disk", robot.root)
         root = robot.root
-        # Its own host keys: ed25519 and ECDSA (RSA takes seconds to make, per robot).
-        for kind in ("ed25519", "ecdsa"):
-            keyfile = root / f"etc/ssh/ssh_host_{kind}_key"
-            run(
-                ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", f"root@{robot.name}", "-f", str(keyfile)],
-                what=f"host keys for {robot.name}",
-            )
-        (root / "etc/ssh/sshd_config.d/host-keys.conf").write_text(
-            "HostKey /etc/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_ecdsa_key\n"
-        )
-        (root / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
+        if not robot.disk:
+            _identity(root, robot.name)
         (root / "etc/hostname").write_text(robot.name + "\n")
         (root / "etc/hosts").write_text(
             f"127.0.0.1\tlocalhost\n127.0.1.1\t{robot.name}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -304,7 +313,7 @@ class Sim:
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
         (ssh_dir / "authorized_keys").write_text(self.key.with_suffix(".pub").read_text())
         (ssh_dir / "authorized_keys").chmod(0o600)
-        _deploy_account(root, self.key.with_suffix(".pub").read_text())
+        deploy_account(root, self.key.with_suffix(".pub").read_text())
         if not get_arch(robot.arch).native:
             _without_credentials(root)
             _slow_start_allowed(root)
@@ -400,6 +409,28 @@ class Sim:
             _teardown(dead, self._procs)
 
 
+def _identity(root: Path, name: str) -> None:
+    """Host keys and a machine id of the robot's own (a robot flashed with a disk image makes them at boot)."""
+    for kind in HOST_KEY_TYPES:
+        keyfile = root / f"etc/ssh/ssh_host_{kind}_key"
+        run(
+            ["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", f"root@{name}", "-f", str(keyfile)],
+            what=f"host keys for {name}",
+        )
+    (root / "etc/ssh/sshd_config.d/host-keys.conf").write_text(HOST_KEYS_CONF)
+    (root / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
+
+
+def mount_root_partition(disk: Path, at: Path) -> None:
+    """Mount a disk image's root partition read-only at `at` (a loop device, freed at unmount)."""
+    offset, size = root_partition(disk)
+    at.mkdir(parents=True, exist_ok=True)
+    run(
+        ["mount", "-t", "ext4", "-o", f"ro,loop,offset={offset},sizelimit={size}", str(disk), str(at)],
+        what=f"mounting the root partition of {disk}",
+    )
+
+
 def _systemd_problem(robot: Robot, state: str, timeout: float, deadline: float) -> str:
     failed = robot.enter(["systemctl", "--failed", "--no-legend", "--plain"]).stdout.strip()
     why = f"systemd says {state or 'nothing'!r}" + (f"; failed units:\n{failed}" if failed else "")
@@ -432,26 +463,27 @@ def _without_credentials(root: Path) -> None:
 DEPLOY_USER = "deploy"
 
 
-def _deploy_account(root: Path, public_key: str) -> None:
-    """The account Ansible logs in as: unprivileged, our key, root only through sudo (`become`),
-    as a fleet's robots are set up. Root's key stays for the tests' own inspection."""
-    run(
-        ["useradd", "--root", str(root), "--create-home", "--user-group", "--shell", "/bin/sh", DEPLOY_USER],
-        what=f"deploy account in {root}",
-    )
+def deploy_account(root: Path, public_key: str) -> None:
+    """The account Ansible logs in as: unprivileged, this key, root only through sudo (`become`),
+    as a fleet's robots are set up (a robot image may hold it already: then only the key is set).
+    On simulated robots root's key stays for the tests' own inspection."""
+    if f"\n{DEPLOY_USER}:" not in "\n" + (root / "etc/passwd").read_text():
+        run(
+            ["useradd", "--root", str(root), "--create-home", "--user-group", "--shell", "/bin/sh", DEPLOY_USER],
+            env=child_env(inherit=False),  # SOURCE_DATE_EPOCH: the day shadow records
+            what=f"deploy account in {root}",
+        )
     home = root / "home" / DEPLOY_USER
     ids = (root / "etc/passwd").read_text().split(f"\n{DEPLOY_USER}:")[1].split(":")
     uid, gid = int(ids[1]), int(ids[2])
     ssh_dir = home / ".ssh"
-    ssh_dir.mkdir(mode=0o700)
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
     (ssh_dir / "authorized_keys").write_text(public_key)
     for path in (ssh_dir, ssh_dir / "authorized_keys"):
         os.chown(path, uid, gid)
     (ssh_dir / "authorized_keys").chmod(0o600)
     sudoers = root / "etc/sudoers.d" / DEPLOY_USER
-    sudoers.write_text(
-        f"# Simulated robot: the deploy account becomes root for Ansible.\n{DEPLOY_USER} ALL=(ALL) NOPASSWD: ALL\n"
-    )
+    sudoers.write_text(f"# The deploy account becomes root for Ansible.\n{DEPLOY_USER} ALL=(ALL) NOPASSWD: ALL\n")
     sudoers.chmod(0o440)
 
 
@@ -562,6 +594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "examples:\n"
             "  nox -s sim -- demo-amd64               one amd64 robot\n"
             "  nox -s sim -- demo-arm64 --count 2     two arm64 robots, besides any others\n"
+            "  nox -s sim -- fleet-amd64 --disk dist/images/fleet-amd64/RELEASE.img   flashed with an image\n"
             "  nox -s sim                             list running robots: address, boot time, memory\n"
             "  ansible-playbook -i dist/sim/inventory.yml ansible/deploy.yml\n"
             "  ssh -F dist/sim/ssh_config demo-amd64-1 horus monitor --once\n"
@@ -592,6 +625,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="stop every simulated robot and remove dist/sim; with IMAGE, only the robots of IMAGE",
     )
     parser.add_argument(
+        "--disk",
+        type=Path,
+        metavar="IMG",
+        help="boot the missing robots as if flashed with IMG, a disk image of IMAGE (`nox -s image`)",
+    )
+    parser.add_argument(
         "--rebuild-rootfs",
         action="store_true",
         help="rebuild IMAGE's cached base rootfs first and list the package versions that changed",
@@ -613,7 +652,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             image = load_image(args.image)
             require_root("booting simulated robots")
             reap_orphans()
-            sim.up(image, args.count, rebuild_rootfs=args.rebuild_rootfs)
+            sim.up(image, args.count, rebuild_rootfs=args.rebuild_rootfs, disk=args.disk)
             _report(sim)
         else:
             _report(sim)

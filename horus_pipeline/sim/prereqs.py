@@ -23,6 +23,8 @@ BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
 # What simulated robots and rootfs builds need on the host, and what else each one brings.
 SIM_PACKAGES = ("mmdebstrap", "systemd-container", "iproute2", "openssh-client")
+# mkfs.ext4 and debugfs, zstd, GNU tar: what `nox -s image` writes a disk image with.
+IMAGE_PACKAGES = ("e2fsprogs", "zstd", "tar")
 FOREIGN_PACKAGES = ("qemu-user-static", "binfmt-support", "arch-test")  # mmdebstrap needs arch-test
 
 _apt_updated = False

@@ -51,6 +51,7 @@ class Robot:
     cgroups: list[str] = field(default_factory=list)  # its own, one per hierarchy (cgroup.py)
     boot_seconds: float | None = None  # nspawn started -> systemd "running"
     ssh_seconds: float | None = None  # nspawn started -> first SSH command answered
+    disk: str | None = None  # the disk image it booted from (`nox -s image`), None: the base rootfs
 
     @property
     def root(self) -> Path:

@@ -210,6 +210,11 @@ def _finish(root: Path, epoch: int) -> None:
     for partial in ("var/cache/apt/archives/partial", "var/lib/apt/lists/partial"):
         if apt_uid is not None and (root / partial).is_dir():
             os.chown(root / partial, apt_uid, 0)
+    clamp_mtimes(root, epoch)
+
+
+def clamp_mtimes(root: Path, epoch: int) -> None:
+    """No mtime under root later than the epoch: a tree made today reads as made at the epoch."""
     for path in sorted_walk(root):
         st = path.lstat()
         if st.st_mtime > epoch:
