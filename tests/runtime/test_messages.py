@@ -336,6 +336,10 @@ def field_values(index: int, field: Field) -> Any:
             return (index + 1) * 0.5 + j * 0.25
         return (index * 7 + j) % 100 + 1
 
+    if field.message is not None:
+        # Nested messages: their own fields' values, counted on from this field's index.
+        nested = field.message(**{f.name: field_values(index + i, f) for i, f in enumerate(field.message.FIELDS)})
+        return nested if field.kind == "message" else [nested] * (2 if field.kind == "list" else field.items)
     if field.kind == "str":
         return f"f{index}"
     if field.kind == "array":
@@ -353,9 +357,17 @@ def c_number(field: Field, index: int, j: str) -> str:
     return f"(({index} * 7 + {j}) % 100 + 1)"
 
 
-def c_fill(field: Field, index: int) -> str:
-    """C statements giving `m.<field>` the value field_values gives it."""
-    name = f"m.{field.name}"
+def c_fill(field: Field, index: int, struct: str = "m") -> str:
+    """C statements giving `<struct>.<field>` the value field_values gives it."""
+    name = f"{struct}.{field.name}"
+    if field.message is not None:
+        items = field.message.FIELDS
+        if field.kind == "message":
+            return " ".join(c_fill(f, index + i, name) for i, f in enumerate(items))
+        fills = " ".join(c_fill(f, index + i, f"{name}[k]") for i, f in enumerate(items))
+        count = field.items if field.kind == "array" else 2
+        length = f"{name}_len = 2; " if field.kind == "list" else ""
+        return f"{length}for (int k = 0; k < {count}; k++) {{ {fills} }}"
     if field.kind == "str":
         return f'strcpy({name}, "f{index}");'
     if field.kind == "array":
