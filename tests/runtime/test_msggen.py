@@ -93,3 +93,21 @@ def test_a_definition_the_layout_cannot_hold_is_refused_naming_it(
 ) -> None:
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(".", r"\.")):
         msggen.register_message(name, "gripper", fields)
+
+
+def test_a_custom_message_nests_one_registered_before_it(tmp_path: Path) -> None:
+    msggen.register_message("CellReading", "cells/one", [("volts", "f32"), ("cell", "u8")])
+    msggen.register_message("PackReading", "cells/pack", [("cells", "CellReading[..8]"), ("pack", "CellReading")])
+    msggen.build_messages()
+    cell, pack = horus.CellReading, horus.PackReading  # type: ignore[attr-defined]
+    msg = pack([cell(3.5, 1), cell(3.25, 2)], cell(6.75, 0))
+    assert codec.decode(bytearray(codec.encode_bytes(msg))) == msg and msg.cells[1].cell == 2
+    header = msggen.write_c_header(tmp_path / "cells.h")
+    (tmp_path / "use.c").write_text(
+        '#include "cells.h"\nint main(void) { horus_msg_pack_reading p = {0}; p.cells_len = 1; '
+        "p.cells[0].volts = 3.5f; return (int)sizeof p != " + str(pack.SIZE) + "; }\n"
+    )
+    built = zig_cc("-std=c11", "-Wall", "-Wextra", "-Werror", "-I", str(header.parent), "-o", str(tmp_path / "use"),
+                   str(tmp_path / "use.c"))  # fmt: skip
+    assert built.returncode == 0, built.stderr.decode()
+    assert subprocess.run([str(tmp_path / "use")]).returncode == 0
