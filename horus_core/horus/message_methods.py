@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import builtins
 import math
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 if TYPE_CHECKING:
     from .frames import OccupancyGrid
     from .message import Message
-    from .messages import BoundingBox2D, BoundingBox3D, CameraInfo, DiagnosticValue, Pose2D, VelocityObstacle, Waypoint
+    from .messages import BoundingBox2D, BoundingBox3D, CameraInfo, Pose2D
 
 MAX_JOINTS = 16
 
@@ -295,89 +295,78 @@ def copies(items: list[Any]) -> list[Any]:
     return [type(item).from_bytes(item.to_bytes()) for item in items]
 
 
-class DiagnosticReportMethods:
+class MessageListMethods:
+    """Upstream's accessors of a message's list of messages (LIST, M[..N]): a count, an add that
+    raises FULL once N are there, and a get of copies; each message below names them as upstream."""
+
     __slots__ = ()
-    values: list[DiagnosticValue]
+    LIST: ClassVar[str]
+    FULL: ClassVar[type[Exception]] = OverflowError
 
-    @property
-    def value_count(self) -> int:
-        return len(self.values)
+    def _count(self) -> builtins.int:
+        return len(getattr(self, self.LIST))
 
-    def add_value(self, value: DiagnosticValue) -> None:
-        """Append a key-value pair; OverflowError beyond 16, as upstream."""
-        append_item(cast(Any, self), "values", value)
+    def _add(self, item: Any) -> None:
+        append_item(cast(Any, self), self.LIST, item, self.FULL)
 
-    def get_values(self) -> list[DiagnosticValue]:
-        return copies(self.values)
+    def _get(self) -> list[Any]:
+        return copies(getattr(self, self.LIST))
+
+
+class DiagnosticReportMethods(MessageListMethods):
+    __slots__ = ()
+    LIST = "values"
+    value_count = property(MessageListMethods._count)
+    add_value = MessageListMethods._add
+    get_values = MessageListMethods._get
 
     def add_string(self, key: str, value: str) -> None:
-        from .messages import DiagnosticValue
-
-        self.add_value(DiagnosticValue(key, value, 0))
+        self._add_typed(None, key, value)
 
     def add_int(self, key: str, value: builtins.int) -> None:
-        from .messages import DiagnosticValue
-
-        self.add_value(DiagnosticValue.int(key, value))
+        self._add_typed("int", key, value)
 
     def add_float(self, key: str, value: builtins.float) -> None:
-        from .messages import DiagnosticValue
-
-        self.add_value(DiagnosticValue.float(key, value))
+        self._add_typed("float", key, value)
 
     def add_bool(self, key: str, value: bool) -> None:
+        self._add_typed("boolean", key, value)
+
+    def _add_typed(self, constructor: str | None, key: str, value: Any) -> None:
+        """Add DiagnosticValue.<constructor>(key, value), a plain string value for None."""
         from .messages import DiagnosticValue
 
-        self.add_value(DiagnosticValue.boolean(key, value))
+        self.add_value(
+            DiagnosticValue(key, value) if constructor is None else getattr(DiagnosticValue, constructor)(key, value)
+        )
 
 
-class NavPathMethods:
+class NavPathMethods(MessageListMethods):
     __slots__ = ()
-    waypoints: list[Waypoint]
-
-    @property
-    def waypoint_count(self) -> int:
-        return len(self.waypoints)
-
-    def add_waypoint(self, waypoint: Waypoint) -> None:
-        """Append a waypoint; OverflowError beyond 256, as upstream."""
-        append_item(cast(Any, self), "waypoints", waypoint)
-
-    def get_waypoints(self) -> list[Waypoint]:
-        return copies(self.waypoints)
+    LIST = "waypoints"
+    waypoint_count = property(MessageListMethods._count)
+    add_waypoint = MessageListMethods._add
+    get_waypoints = MessageListMethods._get
 
 
-class VelocityObstaclesMethods:
+class VelocityObstaclesMethods(MessageListMethods):
     __slots__ = ()
-    obstacles: list[VelocityObstacle]
-
-    @property
-    def count(self) -> int:
-        return len(self.obstacles)
-
-    def add_obstacle(self, obstacle: VelocityObstacle) -> None:
-        """Append an obstacle; OverflowError beyond 32, as upstream."""
-        append_item(cast(Any, self), "obstacles", obstacle)
-
-    def get_obstacles(self) -> list[VelocityObstacle]:
-        return copies(self.obstacles)
+    LIST = "obstacles"
+    count = property(MessageListMethods._count)
+    add_obstacle = MessageListMethods._add
+    get_obstacles = MessageListMethods._get
 
 
-class PlaneArrayMethods:
+class PlaneArrayMethods(MessageListMethods):
     __slots__ = ()
-    planes: list[Any]
-
-    @property
-    def count(self) -> int:
-        return len(self.planes)
-
-    def add_plane(self, plane: Any) -> None:
-        """Append a PlaneDetection; ValueError beyond 16 (upstream's, unlike the other lists)."""
-        append_item(cast(Any, self), "planes", plane, full=ValueError)
+    LIST = "planes"
+    FULL = ValueError  # upstream's, unlike the other lists
+    count = property(MessageListMethods._count)
+    add_plane = MessageListMethods._add
 
     def __getitem__(self, index: builtins.int) -> Any:
         """A copy of plane `index`; IndexError past the last, as a list."""
-        return copies([self.planes[index]])[0]
+        return copies([getattr(self, self.LIST)[index]])[0]
 
 
 class StereoInfoMethods:
