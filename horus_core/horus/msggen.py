@@ -131,10 +131,11 @@ def generate_message(
     name: str, topic: str, fields: list[tuple[str, str]], doc: str | None = None, output_dir: str | Path | None = None
 ) -> str:
     """Register one message and return its C header text (written to output_dir/<name>.h if given):
-    upstream's generate_message, with C where upstream has Rust."""
+    upstream's generate_message, with C where upstream has Rust. The header holds the messages it
+    nests too, so it compiles alone."""
     register_message(name, topic, fields, doc)
     text = msglayout.render_c(
-        [_registered[name]],
+        msglayout.with_nested(_registered[name]),
         title=f"{name}: a custom HORUS message as a C struct",
         source="horus.msggen",
         guard=f"HORUS_MSG_{_registered[name].snake.upper()}_H",

@@ -223,6 +223,17 @@ def lay_out(name: str, spec: dict[str, Any], known: dict[str, Layout] | None = N
     return Layout(name, topic, doc, tuple(fields), size, length, aliases, methods)
 
 
+def with_nested(layout: Layout) -> list[Layout]:
+    """The layout after every message it nests, each once, inner first: what a C header of it
+    needs, in an order C accepts (a struct is defined before a struct that holds it)."""
+    ordered: list[Layout] = []
+    for f in layout.fields:
+        for inner in [] if f.nested is None else with_nested(f.nested):
+            if inner not in ordered:
+                ordered.append(inner)
+    return [*ordered, layout]
+
+
 def load(path: Path) -> list[Layout]:
     """A schema file's messages (messages.toml's format), laid out."""
     with path.open("rb") as f:

@@ -506,3 +506,13 @@ def test_a_cost_map_is_built_from_an_occupancy_grid_and_gives_it_back() -> None:
     assert costs.cost(0.25, 0.25) == 253 and costs.cost(0.05, 0.45) == 255  # lethal, unknown
     assert 0 < costs.cost(0.35, 0.25) < costs.cost(0.25, 0.25) and costs.cost(0.05, 0.05) == 0  # inflated, free
     assert costs.cost(1.0, 1.0) is None and horus.CostMap.from_bytes(costs.to_bytes()) == costs
+
+
+def test_changing_a_nested_message_changes_the_layout_of_those_holding_it() -> None:
+    # A receiver built before CameraInfo grew must refuse a StereoInfo, not misread it.
+    spec = {"fields": [["width", "u32", 0], ["height", "u32", 0]]}
+    grown = {"fields": [*spec["fields"], ["fx", "f64", 0.0]]}
+    holder = {"fields": [["left", "Cam", {}], ["baseline", "f64", 0.0]]}
+    before = horus.msglayout.lay_out("Pair", holder, {"Cam": horus.msglayout.lay_out("Cam", spec)})
+    after = horus.msglayout.lay_out("Pair", holder, {"Cam": horus.msglayout.lay_out("Cam", grown)})
+    assert before.layout_hash != after.layout_hash and (before.size, after.size) == (16, 24)
