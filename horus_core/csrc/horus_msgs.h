@@ -1449,6 +1449,194 @@ _Static_assert(offsetof(horus_msg_velocity_obstacle, radius) == 32, "VelocityObs
 _Static_assert(offsetof(horus_msg_velocity_obstacle, time_horizon) == 36, "VelocityObstacle.time_horizon at 36");
 _Static_assert(offsetof(horus_msg_velocity_obstacle, obstacle_id) == 40, "VelocityObstacle.obstacle_id at 40");
 
+/* TrackedObject (topic "tracked_object"): An object tracked across frames: id, boxes (px), velocity (px/s), state (0 tentative, 1 confirmed, 2 deleted). */
+#define HORUS_MSG_TRACKED_OBJECT_TYPE_ID 0xa7a04b72u
+#define HORUS_MSG_TRACKED_OBJECT_LAYOUT_HASH 0x7959182f68695bb4ull
+typedef struct horus_msg_tracked_object {
+  uint64_t track_id;
+  horus_msg_bounding_box2d bbox;
+  horus_msg_bounding_box2d predicted_bbox;
+  uint32_t class_id;
+  float confidence;
+  float velocity_x;
+  float velocity_y;
+  float accel_x;
+  float accel_y;
+  uint32_t age;
+  uint32_t hits;
+  uint32_t time_since_update;
+  uint32_t state;
+  char class_name[16];
+} horus_msg_tracked_object;
+_Static_assert(sizeof(horus_msg_tracked_object) == 96, "TrackedObject: 96 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TRACKED_OBJECT HORUS_MSG_TRACKED_OBJECT_TYPE_ID, HORUS_MSG_TRACKED_OBJECT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_tracked_object)
+_Static_assert(offsetof(horus_msg_tracked_object, track_id) == 0, "TrackedObject.track_id at 0");
+_Static_assert(offsetof(horus_msg_tracked_object, bbox) == 8, "TrackedObject.bbox at 8");
+_Static_assert(offsetof(horus_msg_tracked_object, predicted_bbox) == 24, "TrackedObject.predicted_bbox at 24");
+_Static_assert(offsetof(horus_msg_tracked_object, class_id) == 40, "TrackedObject.class_id at 40");
+_Static_assert(offsetof(horus_msg_tracked_object, confidence) == 44, "TrackedObject.confidence at 44");
+_Static_assert(offsetof(horus_msg_tracked_object, velocity_x) == 48, "TrackedObject.velocity_x at 48");
+_Static_assert(offsetof(horus_msg_tracked_object, velocity_y) == 52, "TrackedObject.velocity_y at 52");
+_Static_assert(offsetof(horus_msg_tracked_object, accel_x) == 56, "TrackedObject.accel_x at 56");
+_Static_assert(offsetof(horus_msg_tracked_object, accel_y) == 60, "TrackedObject.accel_y at 60");
+_Static_assert(offsetof(horus_msg_tracked_object, age) == 64, "TrackedObject.age at 64");
+_Static_assert(offsetof(horus_msg_tracked_object, hits) == 68, "TrackedObject.hits at 68");
+_Static_assert(offsetof(horus_msg_tracked_object, time_since_update) == 72, "TrackedObject.time_since_update at 72");
+_Static_assert(offsetof(horus_msg_tracked_object, state) == 76, "TrackedObject.state at 76");
+_Static_assert(offsetof(horus_msg_tracked_object, class_name) == 80, "TrackedObject.class_name at 80");
+
+/* StereoInfo (topic "stereo_info"): A calibrated stereo pair: both cameras, the baseline between them (m) and the depth scale. */
+#define HORUS_MSG_STEREO_INFO_TYPE_ID 0x85d6a09cu
+#define HORUS_MSG_STEREO_INFO_LAYOUT_HASH 0xe09dc380eec82451ull
+typedef struct horus_msg_stereo_info {
+  horus_msg_camera_info left_camera;
+  horus_msg_camera_info right_camera;
+  double baseline;
+  double depth_scale;
+} horus_msg_stereo_info;
+_Static_assert(sizeof(horus_msg_stereo_info) == 304, "StereoInfo: 304 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_STEREO_INFO HORUS_MSG_STEREO_INFO_TYPE_ID, HORUS_MSG_STEREO_INFO_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_stereo_info)
+_Static_assert(offsetof(horus_msg_stereo_info, left_camera) == 0, "StereoInfo.left_camera at 0");
+_Static_assert(offsetof(horus_msg_stereo_info, right_camera) == 144, "StereoInfo.right_camera at 144");
+_Static_assert(offsetof(horus_msg_stereo_info, baseline) == 288, "StereoInfo.baseline at 288");
+_Static_assert(offsetof(horus_msg_stereo_info, depth_scale) == 296, "StereoInfo.depth_scale at 296");
+
+/* DiagnosticReport (topic "diagnostic_report"): A component's report: level (0 ok, 1 warning, 2 error, 3 stale) and up to 16 key-value pairs. */
+#define HORUS_MSG_DIAGNOSTIC_REPORT_TYPE_ID 0xfcf5b0c9u
+#define HORUS_MSG_DIAGNOSTIC_REPORT_LAYOUT_HASH 0x06ab415d21ac234dull
+typedef struct horus_msg_diagnostic_report {
+  char component[32];
+  uint8_t level;
+  uint16_t values_len; /* how many of values are set */
+  horus_msg_diagnostic_value values[16];
+  uint64_t timestamp_ns;
+} horus_msg_diagnostic_report;
+_Static_assert(sizeof(horus_msg_diagnostic_report) == 1600, "DiagnosticReport: 1600 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_DIAGNOSTIC_REPORT HORUS_MSG_DIAGNOSTIC_REPORT_TYPE_ID, HORUS_MSG_DIAGNOSTIC_REPORT_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_diagnostic_report)
+_Static_assert(offsetof(horus_msg_diagnostic_report, component) == 0, "DiagnosticReport.component at 0");
+_Static_assert(offsetof(horus_msg_diagnostic_report, level) == 32, "DiagnosticReport.level at 32");
+_Static_assert(offsetof(horus_msg_diagnostic_report, values_len) == 34, "DiagnosticReport.values_len at 34");
+_Static_assert(offsetof(horus_msg_diagnostic_report, values) == 36, "DiagnosticReport.values at 36");
+_Static_assert(offsetof(horus_msg_diagnostic_report, timestamp_ns) == 1592, "DiagnosticReport.timestamp_ns at 1592");
+
+/* NavPath (topic "nav_path"): A path of up to 256 waypoints, its length (m) and duration (s). */
+#define HORUS_MSG_NAV_PATH_TYPE_ID 0xf089e667u
+#define HORUS_MSG_NAV_PATH_LAYOUT_HASH 0x55096cb2ad915064ull
+typedef struct horus_msg_nav_path {
+  uint16_t waypoints_len; /* how many of waypoints are set */
+  horus_msg_waypoint waypoints[256];
+  double total_length;
+  double duration_seconds;
+  uint64_t timestamp_ns;
+} horus_msg_nav_path;
+_Static_assert(sizeof(horus_msg_nav_path) == 10272, "NavPath: 10272 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_NAV_PATH HORUS_MSG_NAV_PATH_TYPE_ID, HORUS_MSG_NAV_PATH_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_nav_path)
+_Static_assert(offsetof(horus_msg_nav_path, waypoints_len) == 0, "NavPath.waypoints_len at 0");
+_Static_assert(offsetof(horus_msg_nav_path, waypoints) == 8, "NavPath.waypoints at 8");
+_Static_assert(offsetof(horus_msg_nav_path, total_length) == 10248, "NavPath.total_length at 10248");
+_Static_assert(offsetof(horus_msg_nav_path, duration_seconds) == 10256, "NavPath.duration_seconds at 10256");
+_Static_assert(offsetof(horus_msg_nav_path, timestamp_ns) == 10264, "NavPath.timestamp_ns at 10264");
+
+/* VelocityObstacles (topic "velocity_obstacles"): Up to 32 moving obstacles to avoid. */
+#define HORUS_MSG_VELOCITY_OBSTACLES_TYPE_ID 0xd4c04ac4u
+#define HORUS_MSG_VELOCITY_OBSTACLES_LAYOUT_HASH 0x291439dcf1266886ull
+typedef struct horus_msg_velocity_obstacles {
+  uint16_t obstacles_len; /* how many of obstacles are set */
+  horus_msg_velocity_obstacle obstacles[32];
+  uint64_t timestamp_ns;
+} horus_msg_velocity_obstacles;
+_Static_assert(sizeof(horus_msg_velocity_obstacles) == 1552, "VelocityObstacles: 1552 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_VELOCITY_OBSTACLES HORUS_MSG_VELOCITY_OBSTACLES_TYPE_ID, HORUS_MSG_VELOCITY_OBSTACLES_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_velocity_obstacles)
+_Static_assert(offsetof(horus_msg_velocity_obstacles, obstacles_len) == 0, "VelocityObstacles.obstacles_len at 0");
+_Static_assert(offsetof(horus_msg_velocity_obstacles, obstacles) == 8, "VelocityObstacles.obstacles at 8");
+_Static_assert(offsetof(horus_msg_velocity_obstacles, timestamp_ns) == 1544, "VelocityObstacles.timestamp_ns at 1544");
+
+/* CostMap (topic "cost_map"): At most 128 x 128 cells (-1 unknown .. 100 occupied) and their costs (0 free .. 253 lethal, 255 unknown). */
+#define HORUS_MSG_COST_MAP_TYPE_ID 0x43e4de16u
+#define HORUS_MSG_COST_MAP_LAYOUT_HASH 0x260d4bff16116055ull
+typedef struct horus_msg_cost_map {
+  uint32_t width;
+  uint32_t height;
+  float resolution;
+  double origin_x;
+  double origin_y;
+  double origin_theta;
+  uint16_t data_len; /* how many of data are set */
+  int8_t data[16384];
+  uint16_t costs_len; /* how many of costs are set */
+  uint8_t costs[16384];
+  float inflation_radius;
+  float cost_scaling_factor;
+  uint8_t lethal_cost;
+  uint64_t timestamp_ns;
+} horus_msg_cost_map;
+_Static_assert(sizeof(horus_msg_cost_map) == 32832, "CostMap: 32832 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_COST_MAP HORUS_MSG_COST_MAP_TYPE_ID, HORUS_MSG_COST_MAP_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_cost_map)
+_Static_assert(offsetof(horus_msg_cost_map, width) == 0, "CostMap.width at 0");
+_Static_assert(offsetof(horus_msg_cost_map, height) == 4, "CostMap.height at 4");
+_Static_assert(offsetof(horus_msg_cost_map, resolution) == 8, "CostMap.resolution at 8");
+_Static_assert(offsetof(horus_msg_cost_map, origin_x) == 16, "CostMap.origin_x at 16");
+_Static_assert(offsetof(horus_msg_cost_map, origin_y) == 24, "CostMap.origin_y at 24");
+_Static_assert(offsetof(horus_msg_cost_map, origin_theta) == 32, "CostMap.origin_theta at 32");
+_Static_assert(offsetof(horus_msg_cost_map, data_len) == 40, "CostMap.data_len at 40");
+_Static_assert(offsetof(horus_msg_cost_map, data) == 42, "CostMap.data at 42");
+_Static_assert(offsetof(horus_msg_cost_map, costs_len) == 16426, "CostMap.costs_len at 16426");
+_Static_assert(offsetof(horus_msg_cost_map, costs) == 16428, "CostMap.costs at 16428");
+_Static_assert(offsetof(horus_msg_cost_map, inflation_radius) == 32812, "CostMap.inflation_radius at 32812");
+_Static_assert(offsetof(horus_msg_cost_map, cost_scaling_factor) == 32816, "CostMap.cost_scaling_factor at 32816");
+_Static_assert(offsetof(horus_msg_cost_map, lethal_cost) == 32820, "CostMap.lethal_cost at 32820");
+_Static_assert(offsetof(horus_msg_cost_map, timestamp_ns) == 32824, "CostMap.timestamp_ns at 32824");
+
+/* PlaneArray (topic "plane_array"): Up to 16 planes found in one point cloud. */
+#define HORUS_MSG_PLANE_ARRAY_TYPE_ID 0xc68ec8d1u
+#define HORUS_MSG_PLANE_ARRAY_LAYOUT_HASH 0xb0078cbda02278c7ull
+typedef struct horus_msg_plane_array {
+  uint16_t planes_len; /* how many of planes are set */
+  horus_msg_plane_detection planes[16];
+  char frame_id[32];
+  uint64_t timestamp_ns;
+} horus_msg_plane_array;
+_Static_assert(sizeof(horus_msg_plane_array) == 1584, "PlaneArray: 1584 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_PLANE_ARRAY HORUS_MSG_PLANE_ARRAY_TYPE_ID, HORUS_MSG_PLANE_ARRAY_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_plane_array)
+_Static_assert(offsetof(horus_msg_plane_array, planes_len) == 0, "PlaneArray.planes_len at 0");
+_Static_assert(offsetof(horus_msg_plane_array, planes) == 8, "PlaneArray.planes at 8");
+_Static_assert(offsetof(horus_msg_plane_array, frame_id) == 1544, "PlaneArray.frame_id at 1544");
+_Static_assert(offsetof(horus_msg_plane_array, timestamp_ns) == 1576, "PlaneArray.timestamp_ns at 1576");
+
+/* TactileArray (topic "tactile_array"): rows x cols taxels (at most 1024): forces (N) row by row, total force (N), centre of pressure, contact. */
+#define HORUS_MSG_TACTILE_ARRAY_TYPE_ID 0xceb8e6abu
+#define HORUS_MSG_TACTILE_ARRAY_LAYOUT_HASH 0xacfd41813d2d52baull
+typedef struct horus_msg_tactile_array {
+  uint32_t rows;
+  uint32_t cols;
+  uint16_t forces_len; /* how many of forces are set */
+  float forces[1024];
+  float total_force[3];
+  float center_of_pressure[2];
+  bool in_contact;
+  float physical_size[2];
+  uint64_t timestamp_ns;
+} horus_msg_tactile_array;
+_Static_assert(sizeof(horus_msg_tactile_array) == 4152, "TactileArray: 4152 bytes");
+/* type id, layout hash, size: the arguments horus_msg_topic_open (horus_node.h) takes */
+#define HORUS_MSG_TACTILE_ARRAY HORUS_MSG_TACTILE_ARRAY_TYPE_ID, HORUS_MSG_TACTILE_ARRAY_LAYOUT_HASH, (uint32_t)sizeof(horus_msg_tactile_array)
+_Static_assert(offsetof(horus_msg_tactile_array, rows) == 0, "TactileArray.rows at 0");
+_Static_assert(offsetof(horus_msg_tactile_array, cols) == 4, "TactileArray.cols at 4");
+_Static_assert(offsetof(horus_msg_tactile_array, forces_len) == 8, "TactileArray.forces_len at 8");
+_Static_assert(offsetof(horus_msg_tactile_array, forces) == 12, "TactileArray.forces at 12");
+_Static_assert(offsetof(horus_msg_tactile_array, total_force) == 4108, "TactileArray.total_force at 4108");
+_Static_assert(offsetof(horus_msg_tactile_array, center_of_pressure) == 4120, "TactileArray.center_of_pressure at 4120");
+_Static_assert(offsetof(horus_msg_tactile_array, in_contact) == 4128, "TactileArray.in_contact at 4128");
+_Static_assert(offsetof(horus_msg_tactile_array, physical_size) == 4132, "TactileArray.physical_size at 4132");
+_Static_assert(offsetof(horus_msg_tactile_array, timestamp_ns) == 4144, "TactileArray.timestamp_ns at 4144");
+
 /* Every message of this header, for table-driven code: HORUS_MSGS_EACH(X) expands to
    X(Name, struct type, HORUS_MSG_<NAME>) for each, in the order above. */
 #define HORUS_MSGS_EACH(X) \
@@ -1517,6 +1705,14 @@ _Static_assert(offsetof(horus_msg_velocity_obstacle, obstacle_id) == 40, "Veloci
   X(LandmarkArray, horus_msg_landmark_array, HORUS_MSG_LANDMARK_ARRAY) \
   X(AudioFrame, horus_msg_audio_frame, HORUS_MSG_AUDIO_FRAME) \
   X(VelocityObstacle, horus_msg_velocity_obstacle, HORUS_MSG_VELOCITY_OBSTACLE) \
+  X(TrackedObject, horus_msg_tracked_object, HORUS_MSG_TRACKED_OBJECT) \
+  X(StereoInfo, horus_msg_stereo_info, HORUS_MSG_STEREO_INFO) \
+  X(DiagnosticReport, horus_msg_diagnostic_report, HORUS_MSG_DIAGNOSTIC_REPORT) \
+  X(NavPath, horus_msg_nav_path, HORUS_MSG_NAV_PATH) \
+  X(VelocityObstacles, horus_msg_velocity_obstacles, HORUS_MSG_VELOCITY_OBSTACLES) \
+  X(CostMap, horus_msg_cost_map, HORUS_MSG_COST_MAP) \
+  X(PlaneArray, horus_msg_plane_array, HORUS_MSG_PLANE_ARRAY) \
+  X(TactileArray, horus_msg_tactile_array, HORUS_MSG_TACTILE_ARRAY) \
 
 
 #endif /* HORUS_MSGS_H */

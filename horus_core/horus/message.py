@@ -4,7 +4,9 @@ A message class (generated from horus_core/msgs/messages.toml) lists its fields 
 `struct` format of its C layout (csrc/horus_msgs.h). Attribute values are kept as the layout
 stores them: an f32 field holds the nearest float32, an integer must fit its width, a str[N]
 field at most N bytes of UTF-8, a T[N] field exactly N numbers (shorter lists are padded with
-the field's default), a T[..N] or str[W][..N] field a list of at most N.
+the field's default), a T[..N] or str[W][..N] field a list of at most N. A field whose type is
+another message holds an instance of its class (a copy of the one given; M[N] and M[..N] a list
+of them), so `stereo.left_camera.width = 640` changes the message it belongs to.
 So a message equals itself after a trip through any topic, and a value
 that would not survive the trip is refused when it is set, naming the field.
 
@@ -41,6 +43,7 @@ class Field(NamedTuple):
     items: int  # 1, or N of str[N] / T[N] / T[..N]
     default: Any
     width: int = 0  # bytes per string of a str[W][..N] list
+    message: type[Message] | None = None  # the class of a nested message (kind "message", M[N], M[..N])
 
 
 def message_type(type_id: int) -> type[Message] | None:
@@ -70,7 +73,7 @@ class Message:
         if cls._STRUCT.size != cls.SIZE:
             raise TypeError(f"{cls.__name__}: FORMAT packs {cls._STRUCT.size} bytes, SIZE says {cls.SIZE}")
         cls._BY_NAME = {f.name: f for f in cls.FIELDS}
-        cls._CHECKED = any(f.kind in ("str", "list") for f in cls.FIELDS)
+        cls._CHECKED = any(f.kind in ("str", "list") or f.message is not None for f in cls.FIELDS)
         _REGISTRY[cls.TYPE_ID] = cls
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -90,8 +93,9 @@ class Message:
             names = ", ".join(f.name for f in self.FIELDS)
             raise TypeError(f"{type(self).__name__}() has no field {sorted(unknown)[0]!r} (fields: {names})")
         for field in self.FIELDS:
-            # A missing array is all defaults (None), a missing scalar or string its default.
-            setattr(self, field.name, kwargs.get(field.name, None if field.kind in _SEQUENCES else field.default))
+            # A missing array or message is all defaults (None), a missing scalar or string its default.
+            missing = None if field.kind in _SEQUENCES or field.message is not None else field.default
+            setattr(self, field.name, kwargs.get(field.name, missing))
 
     def __setattr__(self, name: str, value: Any) -> None:
         field = self._BY_NAME.get(name)
@@ -107,13 +111,31 @@ class Message:
                 raise ValueError(f"{where}: at most {field.items} values, got {len(items)}")
             if field.kind == "list":
                 return items
-            return items + [field.default] * (field.items - len(items))
+            return items + [self._filler(field) for _ in range(field.items - len(items))]
+        if field.message is not None:
+            return self._nested(field.message, value, where)
         if field.kind == "str":
             return self._text(value, field.items, where)
         return self._scalar(field, value, where)
 
     def _item(self, field: Field, value: Any, where: str) -> Any:
+        if field.message is not None:
+            return self._nested(field.message, value, where)
         return self._text(value, field.width, where) if field.scalar == "str" else self._scalar(field, value, where)
+
+    @staticmethod
+    def _filler(field: Field) -> Any:
+        """What pads a T[N] array: the default number, or a new default message."""
+        return field.default if field.message is None else field.message()
+
+    @staticmethod
+    def _nested(cls: type[Message], value: Any, where: str) -> Message:
+        if value is None:
+            return cls()
+        if type(value) is not cls:
+            raise TypeError(f"{where}: a {cls.__name__}, got {type(value).__name__}")
+        # A copy: the message owns its parts, as its bytes do.
+        return cls.from_bytes(value.to_bytes())
 
     @staticmethod
     def _text(value: Any, limit: int, where: str) -> str:
@@ -144,7 +166,13 @@ class Message:
         values: list[Any] = []
         for field in self.FIELDS:
             value = getattr(self, field.name)
-            if field.kind == "array":
+            if field.message is not None:
+                items = value if field.kind in _SEQUENCES else [value]
+                if field.kind == "list":
+                    values.append(len(items))
+                # Unset items of a list are zero bytes, as a C writer's memset leaves them.
+                values.append(b"".join(v.to_bytes() for v in items).ljust(field.items * field.message.SIZE, b"\0"))
+            elif field.kind == "array":
                 values.extend(value)
             elif field.kind == "list":
                 values.append(len(value))
@@ -194,8 +222,11 @@ class Message:
         values: list[Any] = []
         at = 0
         for field in cls.FIELDS:
-            if field.kind == "array":
-                value: Any = list(raw[at : at + field.items])
+            if field.message is not None:
+                value: Any
+                value, at = cls._messages(field, raw, at)
+            elif field.kind == "array":
+                value = list(raw[at : at + field.items])
                 at += field.items
             elif field.kind == "list":
                 value, at = cls._list(field, raw, at)
@@ -210,14 +241,31 @@ class Message:
     @classmethod
     def _list(cls, field: Field, raw: tuple[Any, ...], at: int) -> tuple[list[Any], int]:
         """The set items of a list field whose length is raw[at], and where the next field starts."""
-        length = raw[at]
-        if length > field.items:
-            raise ValueError(f"{cls.__name__}.{field.name}: length {length} exceeds its {field.items} items")
+        length = cls._length(field, raw[at])
         if field.scalar != "str":
             return list(raw[at + 1 : at + 1 + length]), at + 1 + field.items
         block, width = raw[at + 1], field.width
         texts = [block[i * width : (i + 1) * width].rstrip(b"\0").decode("utf-8") for i in range(length)]
         return texts, at + 2
+
+    @classmethod
+    def _length(cls, field: Field, length: int) -> int:
+        """A list's length as its bytes say it; ValueError beyond its N (what a C writer could put there)."""
+        if length > field.items:
+            raise ValueError(f"{cls.__name__}.{field.name}: length {length} exceeds its {field.items} items")
+        return length
+
+    @classmethod
+    def _messages(cls, field: Field, raw: tuple[Any, ...], at: int) -> tuple[Any, int]:
+        """A nested message field's value (one message, or the set items of M[N] / M[..N]) from its
+        block of bytes at raw[at] (after the length for a list), and where the next field starts."""
+        assert field.message is not None
+        length = field.items
+        if field.kind == "list":
+            length, at = cls._length(field, raw[at]), at + 1
+        size, block = field.message.SIZE, raw[at]
+        items = [field.message.from_bytes(block[i * size : (i + 1) * size]) for i in range(length)]
+        return (items if field.kind in _SEQUENCES else items[0]), at + 1
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):

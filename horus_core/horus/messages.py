@@ -22,8 +22,10 @@ __all__ = [
     "Clock",
     "CmdVel",
     "ContactInfo",
+    "CostMap",
     "Detection",
     "Detection3D",
+    "DiagnosticReport",
     "DiagnosticStatus",
     "DiagnosticValue",
     "DifferentialDriveCommand",
@@ -47,11 +49,13 @@ __all__ = [
     "MagneticField",
     "MotorCommand",
     "NavGoal",
+    "NavPath",
     "NavSatFix",
     "NodeHeartbeat",
     "Odometry",
     "PathPlan",
     "PidConfig",
+    "PlaneArray",
     "PlaneDetection",
     "Point3",
     "PointField",
@@ -66,8 +70,11 @@ __all__ = [
     "SafetyStatus",
     "SegmentationMask",
     "ServoCommand",
+    "StereoInfo",
+    "TactileArray",
     "Temperature",
     "TimeReference",
+    "TrackedObject",
     "TrackingHeader",
     "TrajectoryPoint",
     "TransformStamped",
@@ -75,6 +82,7 @@ __all__ = [
     "TwistWithCovariance",
     "Vector3",
     "VelocityObstacle",
+    "VelocityObstacles",
     "Waypoint",
     "WrenchStamped",
 ]
@@ -1355,7 +1363,7 @@ class Waypoint(_methods.WaypointMethods, Message):
     LAYOUT_HASH = 0xA626E6500B58AD37
 
 
-class PathPlan(Message):
+class PathPlan(_methods.PathPlanMethods, Message):
     """A goal pose (m, rad) and up to 256 waypoints as x, y, theta triples."""
 
     __slots__ = (
@@ -1591,7 +1599,7 @@ class CameraInfo(_methods.CameraInfoMethods, Message):
     LAYOUT_HASH = 0x83769F22C690F945
 
 
-class RegionOfInterest(_methods.AreaMethods, Message):
+class RegionOfInterest(_methods.RegionOfInterestMethods, Message):
     """A rectangle of an image (px); the constructor's x and y set x_offset and y_offset."""
 
     __slots__ = (
@@ -2234,3 +2242,271 @@ class VelocityObstacle(_methods.VelocityObstacleMethods, Message):
     SIZE = 48
     TYPE_ID = 0xB5712BE6
     LAYOUT_HASH = 0xA3BD1032B13B5068
+
+
+class TrackedObject(_methods.TrackedObjectMethods, Message):
+    """An object tracked across frames: id, boxes (px), velocity (px/s), state (0 tentative, 1 confirmed, 2 deleted)."""
+
+    __slots__ = (
+        "accel_x",
+        "accel_y",
+        "age",
+        "bbox",
+        "class_id",
+        "class_name",
+        "confidence",
+        "hits",
+        "predicted_bbox",
+        "state",
+        "time_since_update",
+        "track_id",
+        "velocity_x",
+        "velocity_y",
+    )
+    track_id: int
+    bbox: BoundingBox2D
+    predicted_bbox: BoundingBox2D
+    class_id: int
+    confidence: float
+    velocity_x: float
+    velocity_y: float
+    accel_x: float
+    accel_y: float
+    age: int
+    hits: int
+    time_since_update: int
+    state: int
+    class_name: str
+    __topic_name__ = "tracked_object"
+    FIELDS = (
+        Field("track_id", "u64", "u64", 1, 0),
+        Field("bbox", "message", "BoundingBox2D", 1, None, message=BoundingBox2D),
+        Field("predicted_bbox", "message", "BoundingBox2D", 1, None, message=BoundingBox2D),
+        Field("class_id", "u32", "u32", 1, 0),
+        Field("confidence", "f32", "f32", 1, 0.0),
+        Field("velocity_x", "f32", "f32", 1, 0.0),
+        Field("velocity_y", "f32", "f32", 1, 0.0),
+        Field("accel_x", "f32", "f32", 1, 0.0),
+        Field("accel_y", "f32", "f32", 1, 0.0),
+        Field("age", "u32", "u32", 1, 1),
+        Field("hits", "u32", "u32", 1, 1),
+        Field("time_since_update", "u32", "u32", 1, 0),
+        Field("state", "u32", "u32", 1, 0),
+        Field("class_name", "str", "u8", 16, ""),
+    )
+    FORMAT = "<Q16s16sIfffffIIII16s"
+    SIZE = 96
+    TYPE_ID = 0xA7A04B72
+    LAYOUT_HASH = 0x7959182F68695BB4
+
+
+class StereoInfo(_methods.StereoInfoMethods, Message):
+    """A calibrated stereo pair: both cameras, the baseline between them (m) and the depth scale."""
+
+    __slots__ = (
+        "baseline",
+        "depth_scale",
+        "left_camera",
+        "right_camera",
+    )
+    left_camera: CameraInfo
+    right_camera: CameraInfo
+    baseline: float
+    depth_scale: float
+    __topic_name__ = "stereo_info"
+    FIELDS = (
+        Field("left_camera", "message", "CameraInfo", 1, None, message=CameraInfo),
+        Field("right_camera", "message", "CameraInfo", 1, None, message=CameraInfo),
+        Field("baseline", "f64", "f64", 1, 0.0),
+        Field("depth_scale", "f64", "f64", 1, 1.0),
+    )
+    FORMAT = "<144s144sdd"
+    SIZE = 304
+    TYPE_ID = 0x85D6A09C
+    LAYOUT_HASH = 0xE09DC380EEC82451
+
+
+class DiagnosticReport(_methods.DiagnosticReportMethods, Message):
+    """A component's report: level (0 ok, 1 warning, 2 error, 3 stale) and up to 16 key-value pairs."""
+
+    __slots__ = (
+        "component",
+        "level",
+        "timestamp_ns",
+        "values",
+    )
+    component: str
+    level: int
+    values: list[DiagnosticValue]
+    timestamp_ns: int
+    __topic_name__ = "diagnostic_report"
+    FIELDS = (
+        Field("component", "str", "u8", 32, ""),
+        Field("level", "u8", "u8", 1, 0),
+        Field("values", "list", "DiagnosticValue", 16, None, message=DiagnosticValue),
+        Field("timestamp_ns", "u64", "u64", 1, 0),
+    )
+    FORMAT = "<32sB1xH1552s4xQ"
+    SIZE = 1600
+    TYPE_ID = 0xFCF5B0C9
+    LAYOUT_HASH = 0x06AB415D21AC234D
+
+
+class NavPath(_methods.NavPathMethods, Message):
+    """A path of up to 256 waypoints, its length (m) and duration (s)."""
+
+    __slots__ = (
+        "duration_seconds",
+        "timestamp_ns",
+        "total_length",
+        "waypoints",
+    )
+    waypoints: list[Waypoint]
+    total_length: float
+    duration_seconds: float
+    timestamp_ns: int
+    __topic_name__ = "nav_path"
+    FIELDS = (
+        Field("waypoints", "list", "Waypoint", 256, None, message=Waypoint),
+        Field("total_length", "f64", "f64", 1, 0.0),
+        Field("duration_seconds", "f64", "f64", 1, 0.0),
+        Field("timestamp_ns", "u64", "u64", 1, 0),
+    )
+    FORMAT = "<H6x10240sddQ"
+    SIZE = 10272
+    TYPE_ID = 0xF089E667
+    LAYOUT_HASH = 0x55096CB2AD915064
+
+
+class VelocityObstacles(_methods.VelocityObstaclesMethods, Message):
+    """Up to 32 moving obstacles to avoid."""
+
+    __slots__ = (
+        "obstacles",
+        "timestamp_ns",
+    )
+    obstacles: list[VelocityObstacle]
+    timestamp_ns: int
+    __topic_name__ = "velocity_obstacles"
+    FIELDS = (
+        Field("obstacles", "list", "VelocityObstacle", 32, None, message=VelocityObstacle),
+        Field("timestamp_ns", "u64", "u64", 1, 0),
+    )
+    FORMAT = "<H6x1536sQ"
+    SIZE = 1552
+    TYPE_ID = 0xD4C04AC4
+    LAYOUT_HASH = 0x291439DCF1266886
+
+
+class CostMap(_methods.CostMapMethods, Message):
+    """At most 128 x 128 cells (-1 unknown .. 100 occupied) and their costs (0 free .. 253 lethal, 255 unknown)."""
+
+    __slots__ = (
+        "cost_scaling_factor",
+        "costs",
+        "data",
+        "height",
+        "inflation_radius",
+        "lethal_cost",
+        "origin_theta",
+        "origin_x",
+        "origin_y",
+        "resolution",
+        "timestamp_ns",
+        "width",
+    )
+    width: int
+    height: int
+    resolution: float
+    origin_x: float
+    origin_y: float
+    origin_theta: float
+    data: list[int]
+    costs: list[int]
+    inflation_radius: float
+    cost_scaling_factor: float
+    lethal_cost: int
+    timestamp_ns: int
+    __topic_name__ = "cost_map"
+    FIELDS = (
+        Field("width", "u32", "u32", 1, 0),
+        Field("height", "u32", "u32", 1, 0),
+        Field("resolution", "f32", "f32", 1, 0.05),
+        Field("origin_x", "f64", "f64", 1, 0.0),
+        Field("origin_y", "f64", "f64", 1, 0.0),
+        Field("origin_theta", "f64", "f64", 1, 0.0),
+        Field("data", "list", "i8", 16384, 0),
+        Field("costs", "list", "u8", 16384, 0),
+        Field("inflation_radius", "f32", "f32", 1, 0.55),
+        Field("cost_scaling_factor", "f32", "f32", 1, 10.0),
+        Field("lethal_cost", "u8", "u8", 1, 253),
+        Field("timestamp_ns", "u64", "u64", 1, 0),
+    )
+    FORMAT = "<IIf4xdddH16384bH16384BffB3xQ"
+    SIZE = 32832
+    TYPE_ID = 0x43E4DE16
+    LAYOUT_HASH = 0x260D4BFF16116055
+
+
+class PlaneArray(_methods.PlaneArrayMethods, Message):
+    """Up to 16 planes found in one point cloud."""
+
+    __slots__ = (
+        "frame_id",
+        "planes",
+        "timestamp_ns",
+    )
+    planes: list[PlaneDetection]
+    frame_id: str
+    timestamp_ns: int
+    __topic_name__ = "plane_array"
+    FIELDS = (
+        Field("planes", "list", "PlaneDetection", 16, None, message=PlaneDetection),
+        Field("frame_id", "str", "u8", 32, ""),
+        Field("timestamp_ns", "u64", "u64", 1, 0),
+    )
+    FORMAT = "<H6x1536s32sQ"
+    SIZE = 1584
+    TYPE_ID = 0xC68EC8D1
+    LAYOUT_HASH = 0xB0078CBDA02278C7
+
+    def __len__(self) -> int:
+        return len(self.planes)
+
+
+class TactileArray(_methods.TactileArrayMethods, Message):
+    """rows x cols taxels (at most 1024): forces (N) row by row, total force (N), centre of pressure, contact."""
+
+    __slots__ = (
+        "center_of_pressure",
+        "cols",
+        "forces",
+        "in_contact",
+        "physical_size",
+        "rows",
+        "timestamp_ns",
+        "total_force",
+    )
+    rows: int
+    cols: int
+    forces: list[float]
+    total_force: list[float]
+    center_of_pressure: list[float]
+    in_contact: bool
+    physical_size: list[float]
+    timestamp_ns: int
+    __topic_name__ = "tactile_array"
+    FIELDS = (
+        Field("rows", "u32", "u32", 1, 0),
+        Field("cols", "u32", "u32", 1, 0),
+        Field("forces", "list", "f32", 1024, 0.0),
+        Field("total_force", "array", "f32", 3, 0.0),
+        Field("center_of_pressure", "array", "f32", 2, 0.0),
+        Field("in_contact", "bool", "bool", 1, False),
+        Field("physical_size", "array", "f32", 2, 0.0),
+        Field("timestamp_ns", "u64", "u64", 1, 0),
+    )
+    FORMAT = "<IIH2x1024f3f2f?3x2f4xQ"
+    SIZE = 4152
+    TYPE_ID = 0xCEB8E6AB
+    LAYOUT_HASH = 0xACFD41813D2D52BA

@@ -12,7 +12,8 @@ of the standard set (horus.msglayout): Python classes and C structs of the same 
 Field types are the schema's (bool, u8 ... i64, f32, f64, str[N], T[N], T[..N], str[W][..N]) or
 upstream's spellings of them: float/float64 (f64), float32 (f32), int (i64), uint (u64),
 boolean (bool), str/string (str[64]: a fixed layout holds at most 64 bytes) and
-vec_f32/vec_f64/vec_i32/vec_u8 (lists of at most 256). Every process on a topic must build the
+vec_f32/vec_f64/vec_i32/vec_u8 (lists of at most 256). A message registered before is a type too
+(Reading, Reading[4], Reading[..16]): its struct nested, its class as the value. Every process on a topic must build the
 same definition: the layout hash travels with each message and a mismatch is refused.
 """
 
@@ -55,7 +56,7 @@ def register_message(name: str, topic: str, fields: list[tuple[str, str]], doc: 
         "doc": doc or "A custom message (horus.msggen).",
         "fields": [_field(f, t) for f, t in fields],
     }
-    _registered[name] = msglayout.lay_out(name, spec)
+    _registered[name] = msglayout.lay_out(name, spec, _registered)
 
 
 def _field(name: str, type_text: str) -> list[Any]:
@@ -86,7 +87,11 @@ def build_messages(force: bool = False, verbose: bool = False, c_header: str | P
 
 def message_class(layout: msglayout.Layout) -> type[Message]:
     """The Python class of a laid-out message, as generated for the standard set."""
-    fields = tuple(Field(f.name, f.kind, f.scalar, f.count, f.default, f.width) for f in layout.fields)
+    # A nested message was registered, so built, before this one: its class is known by now.
+    fields = tuple(
+        Field(f.name, f.kind, f.scalar, f.count, f.default, f.width, None if f.nested is None else _built(f.nested))
+        for f in layout.fields
+    )
     namespace = {
         "__doc__": layout.doc,
         "__slots__": tuple(sorted(f.name for f in layout.fields)),
@@ -99,6 +104,13 @@ def message_class(layout: msglayout.Layout) -> type[Message]:
         "LAYOUT_HASH": layout.layout_hash,
     }
     return cast(type[Message], type(layout.name, (Message,), namespace))
+
+
+def _built(layout: msglayout.Layout) -> type[Message]:
+    cls = message_type(layout.type_id)
+    if cls is None:
+        raise msglayout.SchemaError(f"{layout.name} is nested but not built yet: build_messages() builds both")
+    return cls
 
 
 def write_c_header(path: str | Path) -> Path:
@@ -119,10 +131,11 @@ def generate_message(
     name: str, topic: str, fields: list[tuple[str, str]], doc: str | None = None, output_dir: str | Path | None = None
 ) -> str:
     """Register one message and return its C header text (written to output_dir/<name>.h if given):
-    upstream's generate_message, with C where upstream has Rust."""
+    upstream's generate_message, with C where upstream has Rust. The header holds the messages it
+    nests too, so it compiles alone."""
     register_message(name, topic, fields, doc)
     text = msglayout.render_c(
-        [_registered[name]],
+        msglayout.with_nested(_registered[name]),
         title=f"{name}: a custom HORUS message as a C struct",
         source="horus.msggen",
         guard=f"HORUS_MSG_{_registered[name].snake.upper()}_H",

@@ -41,7 +41,8 @@ SCALARS = {
     "f32": ("f", 4, "float"),
     "f64": ("d", 8, "double"),
 }
-# T, T[N] (fixed: always N), str[N], T[..N] and str[W][..N] (a list of at most N, its length kept)
+# T, T[N] (fixed: always N), str[N], T[..N] and str[W][..N] (a list of at most N, its length kept).
+# T is a scalar or a message defined before (CameraInfo, Waypoint[..256]): its struct, nested.
 _TYPE = re.compile(r"^(\w+)(?:\[([1-9][0-9]*)\])?(?:\[\.\.([1-9][0-9]*)\])?$")
 # A list's length travels in a u16 just before its items (C: `uint16_t NAME_len;`).
 LEN_SUFFIX = "_len"
@@ -54,29 +55,36 @@ class SchemaError(ValueError):
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str  # a scalar type, "str", "array" or "list"
-    scalar: str  # the element type ("u8" for str, "str" for a list of strings)
+    kind: str  # a scalar type, "str", "message" (one nested message), "array" or "list"
+    scalar: str  # the element type ("u8" for str, "str" for a list of strings, a message's name)
     count: int  # 1 for a scalar, N for str[N], T[N] and the lists' at most N
     default: object
     offset: int  # of the field; of its u16 length for a list
     width: int = 0  # bytes per string of a list of strings
+    nested: Layout | None = None  # the element's layout when it is a message
 
     @property
     def item_size(self) -> int:
+        if self.nested is not None:
+            return self.nested.size
         return self.width if self.scalar == "str" else SCALARS[self.scalar][1]
 
     @property
+    def item_align(self) -> int:
+        if self.nested is not None:
+            return self.nested.align
+        return 1 if self.scalar == "str" else SCALARS[self.scalar][1]
+
+    @property
     def align(self) -> int:
-        item_align = 1 if self.scalar == "str" else SCALARS[self.scalar][1]
-        return max(2, item_align) if self.kind == "list" else item_align
+        return max(2, self.item_align) if self.kind == "list" else self.item_align
 
     @property
     def items_offset(self) -> int:
         """Where the items start: after the u16 length for a list, aligned as C aligns them."""
         if self.kind != "list":
             return self.offset
-        item_align = 1 if self.scalar == "str" else SCALARS[self.scalar][1]
-        return -(-(self.offset + 2) // item_align) * item_align
+        return -(-(self.offset + 2) // self.item_align) * self.item_align
 
     @property
     def size(self) -> int:
@@ -84,12 +92,21 @@ class Field:
 
     @property
     def type_text(self) -> str:
+        # A nested message is named with its own layout hash: changing it changes this layout too.
+        element = f"{self.scalar}#{self.nested.layout_hash:016x}" if self.nested is not None else self.scalar
         if self.kind == "list":
-            element = f"str[{self.width}]" if self.scalar == "str" else self.scalar
+            element = f"str[{self.width}]" if self.scalar == "str" else element
             return f"{element}[..{self.count}]"
         if self.kind in ("str", "array"):
-            return f"{'str' if self.kind == 'str' else self.scalar}[{self.count}]"
-        return self.scalar
+            return f"{'str' if self.kind == 'str' else element}[{self.count}]"
+        return element
+
+    @property
+    def block(self) -> str:
+        """The struct code of an element, or of all items of a list: strings and messages are bytes."""
+        if self.scalar == "str" or self.nested is not None:
+            return f"{self.count * self.item_size}s"
+        return f"{self.count}{SCALARS[self.scalar][0]}"
 
 
 @dataclass(frozen=True)
@@ -106,6 +123,10 @@ class Layout:
     @property
     def snake(self) -> str:
         return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", self.name).lower()
+
+    @property
+    def align(self) -> int:
+        return max(f.align for f in self.fields)
 
     def layout_text(self) -> str:
         return ";".join([self.name, *(f"{f.name}:{f.type_text}@{f.offset}" for f in self.fields), f"size={self.size}"])
@@ -127,19 +148,19 @@ class Layout:
                 parts.append("H")
                 if f.items_offset > f.offset + 2:
                     parts.append(f"{f.items_offset - f.offset - 2}x")
-                # A list of strings is one block of count*width bytes, split by the reader.
-                item = f"{f.count * f.width}s" if f.scalar == "str" else f"{f.count}{SCALARS[f.scalar][0]}"
-                parts.append(item)
+                # A list of strings or messages is one block of count*size bytes, split by the reader.
+                parts.append(f.block)
+            elif f.kind in ("array", "message"):
+                parts.append(f.block)
             else:
-                code = SCALARS[f.scalar][0]
-                parts.append(f"{f.count}s" if f.kind == "str" else f"{f.count}{code}" if f.kind == "array" else code)
+                parts.append(f"{f.count}s" if f.kind == "str" else SCALARS[f.scalar][0])
             at = f.offset + f.size
         if self.size > at:
             parts.append(f"{self.size - at}x")
         return "".join(parts)
 
 
-def _field(message: str, raw: object, offset: int) -> Field:
+def _field(message: str, raw: object, offset: int, known: dict[str, Layout]) -> Field:
     if not (isinstance(raw, list) and len(raw) == 3 and isinstance(raw[0], str) and isinstance(raw[1], str)):
         raise SchemaError(f"{message}: a field is [name, type, default], got {raw!r}")
     name, text, default = raw
@@ -155,26 +176,29 @@ def _field(message: str, raw: object, offset: int) -> Field:
     elif fixed and not bound:
         kind, scalar, count = ("str", "u8", int(fixed)) if element == "str" else ("array", element, int(fixed))
     else:
-        kind, scalar, count = text, text, 1
-    if scalar not in SCALARS and not (kind == "list" and scalar == "str"):
+        kind, scalar, count = ("message", element, 1) if element in known and not bound else (text, text, 1)
+    nested = known.get(scalar)
+    if scalar not in SCALARS and nested is None and not (kind == "list" and scalar == "str"):
         raise SchemaError(
-            f"{message}.{name}: unknown type {text!r} (one of {', '.join(SCALARS)}, str[N], T[N], T[..N], str[W][..N])"
+            f"{message}.{name}: unknown type {text!r} (one of {', '.join(SCALARS)}, str[N], T[N], T[..N], "
+            "str[W][..N], or a message defined before it, alone or as M[N] or M[..N])"
         )
-    field = Field(name, kind, scalar, count, default, 0, width)
+    field = Field(name, kind, scalar, count, default, 0, width, nested)
     # A list starts at its u16 length (aligned 2); C aligns the items after it on their own.
     start = 2 if kind == "list" else field.align
-    return Field(name, kind, scalar, count, default, -(-offset // start) * start, width)
+    return Field(name, kind, scalar, count, default, -(-offset // start) * start, width, nested)
 
 
-def lay_out(name: str, spec: dict[str, Any]) -> Layout:
+def lay_out(name: str, spec: dict[str, Any], known: dict[str, Layout] | None = None) -> Layout:
     """One message laid out from its definition (`fields`, optional `topic`, `doc`, `len`,
-    `aliases`, as in messages.toml); SchemaError naming the message and field otherwise."""
+    `aliases`, as in messages.toml), whose fields may be the `known` messages; SchemaError naming
+    the message and field otherwise."""
     if not re.match(r"^[A-Z][A-Za-z0-9]*$", name):
         raise SchemaError(f"{name}: message names are CamelCase identifiers")
     fields: list[Field] = []
     offset = 0
     for raw in spec.get("fields", []):
-        field = _field(name, raw, offset)
+        field = _field(name, raw, offset, known or {})
         taken = {f.name for f in fields} | {f.name + LEN_SUFFIX for f in fields if f.kind == "list"}
         if field.name in taken or (field.kind == "list" and field.name + LEN_SUFFIX in taken):
             raise SchemaError(f"{name}.{field.name}: declared twice (a list T[..N] also names NAME{LEN_SUFFIX})")
@@ -182,7 +206,6 @@ def lay_out(name: str, spec: dict[str, Any]) -> Layout:
         offset = field.offset + field.size
     if not fields:
         raise SchemaError(f"{name}: a message has at least one field")
-    align = max(f.align for f in fields)
     length = spec.get("len", "")
     if length and not any(f.name == length and f.kind == "list" for f in fields):
         raise SchemaError(f"{name}: len = {length!r} names no list field (T[..N]) of {name}")
@@ -191,6 +214,7 @@ def lay_out(name: str, spec: dict[str, Any]) -> Layout:
     for alias, target in aliases.items():
         if target not in names or alias in names:
             raise SchemaError(f"{name}: alias {alias} = {target!r} must name a field and not be one")
+    align = max(f.align for f in fields)
     size = -(-offset // align) * align
     topic, doc = spec.get("topic", name.lower()), spec.get("doc", "")
     methods = spec.get("methods", "")
@@ -199,11 +223,25 @@ def lay_out(name: str, spec: dict[str, Any]) -> Layout:
     return Layout(name, topic, doc, tuple(fields), size, length, aliases, methods)
 
 
+def with_nested(layout: Layout) -> list[Layout]:
+    """The layout after every message it nests, each once, inner first: what a C header of it
+    needs, in an order C accepts (a struct is defined before a struct that holds it)."""
+    ordered: list[Layout] = []
+    for f in layout.fields:
+        for inner in [] if f.nested is None else with_nested(f.nested):
+            if inner not in ordered:
+                ordered.append(inner)
+    return [*ordered, layout]
+
+
 def load(path: Path) -> list[Layout]:
     """A schema file's messages (messages.toml's format), laid out."""
     with path.open("rb") as f:
         data = tomllib.load(f)
-    return [lay_out(name, spec) for name, spec in data.items()]
+    layouts: dict[str, Layout] = {}
+    for name, spec in data.items():
+        layouts[name] = lay_out(name, spec, layouts)  # a message nests only those defined before it
+    return list(layouts.values())
 
 
 def _py_default(value: object) -> str:
@@ -215,9 +253,20 @@ def _py_default(value: object) -> str:
 
 def _py_type(f: Field) -> str:
     """The Python type of a field's value, for type checkers and readers."""
-    scalar = "str" if f.kind == "str" or f.scalar == "str" else "float" if f.scalar[0] == "f" else f.scalar
-    scalar = "int" if scalar[0] in "iu" else scalar
+    if f.nested is not None:
+        scalar = f.scalar
+    elif f.kind == "str" or f.scalar == "str":
+        scalar = "str"
+    else:
+        scalar = "float" if f.scalar[0] == "f" else "int" if f.scalar[0] in "iu" else f.scalar
     return f"list[{scalar}]" if f.kind in ("array", "list") else scalar
+
+
+def _py_field(f: Field) -> str:
+    """The Field(...) of a generated class: a nested message names its class, defined above it."""
+    default = "None" if f.nested is not None else _py_default(f.default)
+    extra = (f", {f.width}" if f.width else "") + (f", message={f.scalar}" if f.nested is not None else "")
+    return f'        Field("{f.name}", "{f.kind}", "{f.scalar}", {f.count}, {default}{extra}),'
 
 
 def render_python(messages: list[Layout]) -> str:
@@ -252,12 +301,7 @@ def render_python(messages: list[Layout]) -> str:
             *(f"    {f.name}: {_py_type(f)}" for f in m.fields),
             f'    __topic_name__ = "{m.topic}"',
             "    FIELDS = (",
-            *(
-                f'        Field("{f.name}", "{f.kind}", "{f.scalar}", {f.count}, {_py_default(f.default)}'
-                + (f", {f.width}" if f.width else "")
-                + "),"
-                for f in m.fields
-            ),
+            *(_py_field(f) for f in m.fields),
             "    )",
             f'    FORMAT = "{m.struct_format()}"',
             f"    SIZE = {m.size}",
@@ -271,13 +315,19 @@ def render_python(messages: list[Layout]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _c_element(f: Field) -> str:
+    """The C type of one element: a nested message's struct, char for strings, else the scalar's."""
+    if f.nested is not None:
+        return f"horus_msg_{f.nested.snake}"
+    return "char" if f.kind == "str" or f.scalar == "str" else SCALARS[f.scalar][2]
+
+
 def _c_field(f: Field) -> str:
+    element = f"{_c_element(f)} {f.name}"
     if f.kind == "list":
-        element = f"char {f.name}" if f.scalar == "str" else f"{SCALARS[f.scalar][2]} {f.name}"
         items = f"{element}[{f.count}][{f.width}]" if f.scalar == "str" else f"{element}[{f.count}]"
         return f"  uint16_t {f.name}{LEN_SUFFIX}; /* how many of {f.name} are set */\n  {items};"
-    ctype = "char" if f.kind == "str" else SCALARS[f.scalar][2]
-    return f"  {ctype} {f.name}{f'[{f.count}]' if f.kind in ('str', 'array') else ''};"
+    return f"  {element}{f'[{f.count}]' if f.kind in ('str', 'array') else ''};"
 
 
 def _c_offset_assert(m: Layout, f: Field) -> str:

@@ -336,6 +336,10 @@ def field_values(index: int, field: Field) -> Any:
             return (index + 1) * 0.5 + j * 0.25
         return (index * 7 + j) % 100 + 1
 
+    if field.message is not None:
+        # Nested messages: their own fields' values, counted on from this field's index.
+        nested = field.message(**{f.name: field_values(index + i, f) for i, f in enumerate(field.message.FIELDS)})
+        return nested if field.kind == "message" else [nested] * (2 if field.kind == "list" else field.items)
     if field.kind == "str":
         return f"f{index}"
     if field.kind == "array":
@@ -353,9 +357,17 @@ def c_number(field: Field, index: int, j: str) -> str:
     return f"(({index} * 7 + {j}) % 100 + 1)"
 
 
-def c_fill(field: Field, index: int) -> str:
-    """C statements giving `m.<field>` the value field_values gives it."""
-    name = f"m.{field.name}"
+def c_fill(field: Field, index: int, struct: str = "m") -> str:
+    """C statements giving `<struct>.<field>` the value field_values gives it."""
+    name = f"{struct}.{field.name}"
+    if field.message is not None:
+        items = field.message.FIELDS
+        if field.kind == "message":
+            return " ".join(c_fill(f, index + i, name) for i, f in enumerate(items))
+        fills = " ".join(c_fill(f, index + i, f"{name}[k]") for i, f in enumerate(items))
+        count = field.items if field.kind == "array" else 2
+        length = f"{name}_len = 2; " if field.kind == "list" else ""
+        return f"{length}for (int k = 0; k < {count}; k++) {{ {fills} }}"
     if field.kind == "str":
         return f'strcpy({name}, "f{index}");'
     if field.kind == "array":
@@ -421,3 +433,86 @@ def test_velocity_obstacles_take_upstreams_coordinates() -> None:
     assert (vo.position, vo.velocity, vo.time_horizon, vo.obstacle_id) == ([1.0, 2.0], [0.5, -0.5], 1.0, 7)
     assert horus.VelocityObstacle(position=[1.0, 2.0], velocity=[0.5, -0.5], radius=0.3, obstacle_id=7) == vo
     assert horus.VelocityObstacle.SIZE == 48 and horus.VelocityObstacle.__topic_name__ == "velocity_obstacle"
+
+
+def test_a_nested_message_is_its_class_owned_by_the_message_and_travels_whole() -> None:
+    left = horus.CameraInfo(width=640, height=480, fx=525.0, fy=525.0, cx=320.0, cy=240.0)
+    stereo = horus.StereoInfo(left_camera=left, right_camera=left, baseline=0.12)
+    assert stereo.depth_scale == 1.0 and stereo.right_camera == left
+    stereo.left_camera.width = 320  # changes the stereo pair's camera, not the one it was given
+    assert left.width == 640 and horus.StereoInfo.from_bytes(stereo.to_bytes()).left_camera.width == 320
+    assert stereo.depth_from_disparity(10.0) == pytest.approx(525.0 * 0.12 / 10.0)
+    assert horus.StereoInfo().left_camera == horus.CameraInfo()
+    with pytest.raises(TypeError, match=r"StereoInfo\.left_camera: a CameraInfo, got Imu"):
+        horus.StereoInfo(left_camera=horus.Imu())
+    with pytest.raises(TypeError, match=r"NavPath\.waypoints: a Waypoint, got Pose2D"):
+        horus.NavPath().add_waypoint(horus.Pose2D())  # type: ignore[arg-type]
+
+
+def test_lists_of_messages_fill_up_to_upstreams_bounds() -> None:
+    path = horus.NavPath()
+    for i in range(256):
+        path.add_waypoint(horus.Waypoint(x=float(i)))
+    with pytest.raises(OverflowError, match=r"NavPath\.waypoints: at most 256"):
+        path.add_waypoint(horus.Waypoint())
+    assert path.waypoint_count == 256 and path.get_waypoints()[255].pose.x == 255.0
+    assert horus.NavPath.from_bytes(path.to_bytes()) == path
+    report = horus.DiagnosticReport("motor_driver", 1)
+    report.add_value(horus.DiagnosticValue(key="voltage", value="24.1"))
+    report.add_int("errors", 3)
+    report.get_values()[0].value = "0"  # a copy, as upstream's getter returns
+    assert [(v.key, v.value, v.value_type) for v in report.values] == [("voltage", "24.1", 0), ("errors", "3", 1)]
+    obstacles = horus.VelocityObstacles()
+    obstacles.add_obstacle(horus.VelocityObstacle(1.0, 2.0, radius=0.3, obstacle_id=1))
+    assert obstacles.count == 1 and obstacles.get_obstacles()[0].position == [1.0, 2.0]
+    planes = horus.PlaneArray()
+    for _ in range(16):
+        planes.add_plane(horus.PlaneDetection())
+    with pytest.raises(ValueError, match="at most 16"):  # upstream's ValueError here, not OverflowError
+        planes.add_plane(horus.PlaneDetection())
+    assert len(planes) == planes.count == 16 and planes[15].confidence == 0.5
+
+
+def test_a_nested_list_length_beyond_its_items_from_a_foreign_writer_is_refused() -> None:
+    data = bytearray(horus.VelocityObstacles().to_bytes())
+    data[0:2] = struct.pack("<H", 33)  # obstacles_len, as a broken C node could write it
+    with pytest.raises(ValueError, match=r"VelocityObstacles\.obstacles: length 33 exceeds its 32 items"):
+        horus.VelocityObstacles.from_bytes(data)
+
+
+def test_tracking_tactile_and_image_regions_as_upstream() -> None:
+    track = horus.TrackedObject(track_id=42, class_id=1, confidence=0.9, x=1.0, y=2.0, width=3.0, height=4.0)
+    assert (track.track_id, track.bbox, track.is_tentative()) == (42, horus.BoundingBox2D(1.0, 2.0, 3.0, 4.0), True)
+    assert horus.TrackedObject.SIZE == 96  # upstream's 96-byte TrackedObject
+    tactile = horus.TactileArray(rows=3, cols=3)
+    tactile.set_force(2, 2, 3.5)
+    tactile.set_force(3, 0, 9.0)  # outside the grid: nothing, as upstream
+    assert (len(tactile.forces), tactile.get_force(2, 2), tactile.get_force(3, 0)) == (9, 3.5, None)
+    assert sum(tactile.forces) == 3.5 and tactile.in_contact is False
+    roi = horus.RegionOfInterest(x=10, y=20, width=100, height=80)
+    assert roi.contains(10, 20) and roi.contains(109, 99) and not roi.contains(110, 50) and not roi.contains(5, 5)
+    assert horus.PathPlan(waypoint_data=[0.0, 0.0, 0.0, 1.0, 1.0, 0.5]).waypoint_count == 2
+
+
+def test_a_cost_map_is_built_from_an_occupancy_grid_and_gives_it_back() -> None:
+    grid = horus.OccupancyGrid(width=5, height=5, resolution=0.1)
+    for x in range(5):
+        for y in range(5):
+            grid.set_occupancy(x, y, 0)
+    grid.set_occupancy(2, 2, 100)
+    grid.set_occupancy(0, 4, -1)
+    costs = horus.CostMap(grid=grid, inflation_radius=0.15)
+    assert costs.occupancy_grid.data == grid.data and costs.occupancy_grid.width == 5
+    assert costs.cost(0.25, 0.25) == 253 and costs.cost(0.05, 0.45) == 255  # lethal, unknown
+    assert 0 < costs.cost(0.35, 0.25) < costs.cost(0.25, 0.25) and costs.cost(0.05, 0.05) == 0  # inflated, free
+    assert costs.cost(1.0, 1.0) is None and horus.CostMap.from_bytes(costs.to_bytes()) == costs
+
+
+def test_changing_a_nested_message_changes_the_layout_of_those_holding_it() -> None:
+    # A receiver built before CameraInfo grew must refuse a StereoInfo, not misread it.
+    spec = {"fields": [["width", "u32", 0], ["height", "u32", 0]]}
+    grown = {"fields": [*spec["fields"], ["fx", "f64", 0.0]]}
+    holder = {"fields": [["left", "Cam", {}], ["baseline", "f64", 0.0]]}
+    before = horus.msglayout.lay_out("Pair", holder, {"Cam": horus.msglayout.lay_out("Cam", spec)})
+    after = horus.msglayout.lay_out("Pair", holder, {"Cam": horus.msglayout.lay_out("Cam", grown)})
+    assert before.layout_hash != after.layout_hash and (before.size, after.size) == (16, 24)

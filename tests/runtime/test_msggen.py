@@ -86,6 +86,7 @@ def test_a_custom_message_crosses_processes_on_its_typed_topic(ns: str, py: Py) 
         ("CmdVel", [("x", "f32")], "horus already has a CmdVel; choose another message name"),
         ("Gripper", [("force", "float128")], "Gripper.force: unknown type 'float128'"),
         ("Gripper", [("Force", "f32")], "Gripper.Force: field names are lower_case identifiers"),
+        ("Gripper", [("finger", "Finger")], "Gripper.finger: unknown type 'Finger' (one of"),  # not registered
     ],
 )
 def test_a_definition_the_layout_cannot_hold_is_refused_naming_it(
@@ -93,3 +94,25 @@ def test_a_definition_the_layout_cannot_hold_is_refused_naming_it(
 ) -> None:
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(".", r"\.")):
         msggen.register_message(name, "gripper", fields)
+
+
+def test_a_custom_message_nests_one_registered_before_it(tmp_path: Path) -> None:
+    msggen.register_message("CellReading", "cells/one", [("volts", "f32"), ("cell", "u8")])
+    msggen.register_message("PackReading", "cells/pack", [("cells", "CellReading[..8]"), ("pack", "CellReading")])
+    msggen.build_messages()
+    cell, pack = horus.CellReading, horus.PackReading  # type: ignore[attr-defined]
+    msg = pack([cell(3.5, 1), cell(3.25, 2)], cell(6.75, 0))
+    assert codec.decode(bytearray(codec.encode_bytes(msg))) == msg and msg.cells[1].cell == 2
+    header = tmp_path / "cells.h"
+    # generate_message's header holds the nested struct too: it compiles alone.
+    header.write_text(
+        msggen.generate_message("PackReading", "cells/pack", [("cells", "CellReading[..8]"), ("pack", "CellReading")])
+    )
+    (tmp_path / "use.c").write_text(
+        '#include "cells.h"\nint main(void) { horus_msg_pack_reading p = {0}; p.cells_len = 1; '
+        "p.cells[0].volts = 3.5f; return (int)sizeof p != " + str(pack.SIZE) + "; }\n"
+    )
+    built = zig_cc("-std=c11", "-Wall", "-Wextra", "-Werror", "-I", str(header.parent), "-o", str(tmp_path / "use"),
+                   str(tmp_path / "use.c"))  # fmt: skip
+    assert built.returncode == 0, built.stderr.decode()
+    assert subprocess.run([str(tmp_path / "use")]).returncode == 0
