@@ -36,11 +36,14 @@ from ..lock.compile import install_lock, lock_images
 from ..lock.horus_lock import write_horus_lock
 from ..lock.lockfile import Lock, read_lock
 from ..proc import run
+from .checks import CheckFailed, tail
 from .culprits import Group, changed_names, find_culprits, groups
+from .onrobot import RobotStage
 from .report import Change, HeldBack, Outcome, render_json, render_markdown, wanted_versions
 
 DEFAULT_TESTS = ("tests/demo",)
 DEFAULT_SUMMARY = REPO / "dist" / "upgrade" / "summary.md"
+DEFAULT_SOAK = 10.0
 
 
 class UpgradeFailed(PipelineError):
@@ -57,6 +60,8 @@ class Plan:
     build: bool = True  # build every image's layers and the host's horus_core wheel
     summary: Path = DEFAULT_SUMMARY
     bisect: bool = True  # on failure, find the culprits and keep the rest
+    robots: bool = True  # deploy each changed image to a simulated robot of it and check it there
+    soak: float = DEFAULT_SOAK  # seconds of health 200 each robot must show
 
 
 def diff_pins(old: Mapping[str, str], new: Mapping[str, str]) -> list[tuple[str, str, str]]:
@@ -66,18 +71,6 @@ def diff_pins(old: Mapping[str, str], new: Mapping[str, str]) -> list[tuple[str,
         for name in sorted(set(old) | set(new))
         if old.get(name) != new.get(name)
     ]
-
-
-class CheckFailed(Exception):
-    """One check of a trial failed: what it was and the last lines it printed."""
-
-    def __init__(self, check: str, output: str) -> None:
-        super().__init__(f"{check} failed")
-        self.check, self.output = check, output
-
-
-def _tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def run_tests(spec: ImageSpec, lockfile: Path, plan: Plan, work: Path, core_wheel: Path | None) -> str:
@@ -97,7 +90,7 @@ def run_tests(spec: ImageSpec, lockfile: Path, plan: Plan, work: Path, core_whee
         proc = subprocess.run(argv, cwd=spec.path.parent.parent, env=env, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         print(proc.stdout + proc.stderr, end="", file=sys.stderr)
-        raise CheckFailed(check, _tail(proc.stdout + proc.stderr))
+        raise CheckFailed(check, tail(proc.stdout + proc.stderr))
     return check
 
 
@@ -132,6 +125,7 @@ class Trial:
     changes: dict[str, list[Change]]
     checks: list[str] = field(default_factory=list)
     failure: CheckFailed | None = None
+    receive: dict[str, tuple[int, int]] = field(default_factory=dict)  # image -> (bytes, layers) to ship
 
 
 class Runner:
@@ -141,11 +135,20 @@ class Runner:
         self.plan, self.work, self.count = plan, work, 0
         self.core_wheel: Path | None = None
         self.runnable = [s for s in plan.specs if s.target.arch.name == platform.machine()]
-        if not self.runnable:
-            raise UpgradeFailed(f"no image runs on this {platform.machine()} machine: nothing can test the new locks")
+        if not self.runnable and not plan.robots:
+            raise UpgradeFailed(
+                f"no image runs on this {platform.machine()} machine and --no-robots was given: "
+                "nothing can test the new locks (drop --no-robots)"
+            )
+        self.robots = RobotStage(work, plan.soak) if plan.robots else None
 
-    def trial(self, packages: Sequence[str] | None) -> Trial:
-        """Lock with `packages` upgraded (None: as the plan says), build and test."""
+    def close(self) -> None:
+        if self.robots is not None:
+            self.robots.close()
+
+    def trial(self, packages: Sequence[str] | None, *, from_committed: bool = True) -> Trial:
+        """Lock with `packages` upgraded (None: as the plan says), build and test (on the robots, the
+        committed release deployed first when `from_committed`)."""
         self.count += 1
         lockdir = self.work / f"trial-{self.count}"
         lockdir.mkdir()
@@ -166,9 +169,23 @@ class Runner:
                     self.core_wheel = build_core()
             for spec in self.runnable:
                 trial.checks.append(run_tests(spec, lockdir / f"{spec.name}.txt", plan, lockdir, self.core_wheel))
+            self.on_robots(trial, from_committed)
         except CheckFailed as failed:
             trial.failure = failed
         return trial
+
+    def on_robots(self, trial: Trial, from_committed: bool) -> None:
+        """Every image whose pins changed, on a robot of its own; this machine's CPU first (quicker)."""
+        if self.robots is None:
+            return
+        changed = [s for s in self.plan.specs if trial.changes[s.name]]
+        for spec in sorted(changed, key=lambda s: s.target.arch.name != platform.machine()):
+            try:
+                staged = self.robots.stage(spec, trial.lockdir / f"{spec.name}.txt")
+            except PipelineError as exc:
+                raise CheckFailed(f"build {spec.name}'s release from its new lock", str(exc)) from None
+            trial.receive[spec.name] = (staged.receive, staged.layers)
+            trial.checks.append(self.robots.check(spec, staged.release, from_committed=from_committed))
 
 
 def _held_back(culprits: Mapping[Group, str], full: Trial) -> list[HeldBack]:
@@ -197,7 +214,7 @@ def choose(runner: Runner) -> tuple[Trial, list[HeldBack]]:
     def attempt(subset: Sequence[Group]) -> str | None:
         if list(subset) == candidates:
             return _describe(full.failure) if full.failure else None
-        done = runner.trial([n for g in subset for n in g.names])
+        done = runner.trial([n for g in subset for n in g.names], from_committed=False)
         return _describe(done.failure) if done.failure else None
 
     culprits = find_culprits(candidates, attempt)
@@ -232,12 +249,16 @@ def upgrade(plan: Plan) -> Outcome:
     nothing passes."""
     with tempfile.TemporaryDirectory(prefix="horus-upgrade-") as tmp:
         runner = Runner(plan, Path(tmp))
-        chosen, held = choose(runner)
-        for spec in plan.specs:
-            if spec not in runner.runnable:
-                info(f"{spec.name}: locked, but not tested here: this machine cannot run {spec.target.arch.name}")
+        try:
+            chosen, held = choose(runner)
+        finally:
+            runner.close()
+        if not plan.robots:
+            for spec in plan.specs:
+                if spec not in runner.runnable:
+                    info(f"{spec.name}: locked, not tested (--no-robots; this machine is no {spec.target.arch.name})")
         publish(plan, chosen)
-    return Outcome(chosen.changes, held, chosen.checks, runner.count)
+    return Outcome(chosen.changes, held, chosen.checks, runner.count, chosen.receive)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -250,6 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "passes, the committed lockfiles are left untouched and the exit status is non-zero.",
     )
     parser.add_argument("images", nargs="*", metavar="IMAGE", help="images to upgrade (default: all in images/)")
+    parser.add_argument(
+        "--image", action="append", default=[], metavar="NAME", help="upgrade only this image (repeatable)"
+    )
     parser.add_argument(
         "--package", action="append", default=[], metavar="NAME", help="upgrade only this package (repeatable)"
     )
@@ -268,10 +292,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="build neither bundle layers nor horus_core: only for tests that need neither",
     )
+    parser.add_argument(
+        "--no-robots",
+        action="store_true",
+        help="skip the robot stage (deploy to a simulated robot of each changed image, check there): quicker, "
+        "for a local try; images of another CPU than this machine's are then locked but not tested",
+    )
+    parser.add_argument(
+        "--soak", type=float, default=DEFAULT_SOAK, metavar="SECONDS",
+        help=f"how long each robot must answer health 200 with no node errors or restarts (default {DEFAULT_SOAK:g})",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     def body() -> None:
-        specs = [load_image(n) for n in args.images] if args.images else all_images()
+        names = [*args.images, *args.image]
+        specs = [load_image(n) for n in names] if names else all_images()
         plan = Plan(
             specs=specs,
             packages=args.package,
@@ -279,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             build=not args.no_build,
             summary=args.summary,
             bisect=not args.no_bisect,
+            robots=not args.no_robots,
+            soak=args.soak,
         )
         outcome = upgrade(plan)
         text = render_markdown(outcome, plan.packages, plan.tests)

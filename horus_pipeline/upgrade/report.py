@@ -9,6 +9,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..fleet.table import human_bytes
+
 Change = tuple[str, str, str]  # (package, old, new); "" old: added, "" new: removed
 
 
@@ -26,6 +28,7 @@ class Outcome:
     held_back: list[HeldBack] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # "host: pytest ... (fake-amd64)", one per check run
     trials: int = 0
+    receive: dict[str, tuple[int, int]] = field(default_factory=dict)  # image -> (bytes, layers) a robot gets
 
 
 def render_markdown(outcome: Outcome, packages: Sequence[str], tests: Sequence[str]) -> str:
@@ -43,6 +46,9 @@ def render_markdown(outcome: Outcome, packages: Sequence[str], tests: Sequence[s
         lines += ["| package | old | new |", "|---|---|---|"]
         lines += [f"| {name} | {old or '(new)'} | {new or '(removed)'} |" for name, old, new in rows]
         lines.append("")
+        if image in outcome.receive:
+            size, layers = outcome.receive[image]
+            lines += [f"A robot on the committed release receives {human_bytes(size)} ({layers} new layer(s)).", ""]
     if outcome.held_back:
         lines += ["## Held back", ""]
         for held in outcome.held_back:
@@ -66,6 +72,7 @@ def render_json(outcome: Outcome) -> str:
         ],
         "checks": outcome.checks,
         "trials": outcome.trials,
+        "receive": {image: {"bytes": b, "layers": n} for image, (b, n) in outcome.receive.items()},
     }
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
