@@ -38,6 +38,7 @@ from ..lock.lockfile import Lock, read_lock
 from ..proc import run
 from .checks import CheckFailed, tail
 from .culprits import Group, changed_names, find_culprits, groups
+from .metadata import best_link, index_url, json_api, vulnerabilities, wheel_links
 from .onrobot import RobotStage
 from .report import Change, HeldBack, Outcome, render_json, render_markdown, wanted_versions
 
@@ -62,6 +63,7 @@ class Plan:
     bisect: bool = True  # on failure, find the culprits and keep the rest
     robots: bool = True  # deploy each changed image to a simulated robot of it and check it there
     soak: float = DEFAULT_SOAK  # seconds of health 200 each robot must show
+    health_timeout: float | None = None  # the deploy's health gate (None: the role's default)
 
 
 def diff_pins(old: Mapping[str, str], new: Mapping[str, str]) -> list[tuple[str, str, str]]:
@@ -140,15 +142,22 @@ class Runner:
                 f"no image runs on this {platform.machine()} machine and --no-robots was given: "
                 "nothing can test the new locks (drop --no-robots)"
             )
-        self.robots = RobotStage(work, plan.soak) if plan.robots else None
+        self.robots = RobotStage(work, plan.soak, plan.health_timeout) if plan.robots else None
+        self.tried: dict[tuple[str, ...] | None, Trial] = {}  # packages upgraded -> the trial that did
 
     def close(self) -> None:
         if self.robots is not None:
             self.robots.close()
 
-    def trial(self, packages: Sequence[str] | None, *, from_committed: bool = True) -> Trial:
-        """Lock with `packages` upgraded (None: as the plan says), build and test (on the robots, the
-        committed release deployed first when `from_committed`)."""
+    def trial(self, packages: Sequence[str] | None) -> Trial:
+        """Lock with `packages` upgraded (None: as the plan says), build and test; a set of packages
+        tried before is not tried again (the kept subset is often one the bisection passed)."""
+        key = None if packages is None else tuple(sorted(packages))
+        if key not in self.tried:
+            self.tried[key] = self._run(packages)
+        return self.tried[key]
+
+    def _run(self, packages: Sequence[str] | None) -> Trial:
         self.count += 1
         lockdir = self.work / f"trial-{self.count}"
         lockdir.mkdir()
@@ -169,12 +178,12 @@ class Runner:
                     self.core_wheel = build_core()
             for spec in self.runnable:
                 trial.checks.append(run_tests(spec, lockdir / f"{spec.name}.txt", plan, lockdir, self.core_wheel))
-            self.on_robots(trial, from_committed)
+            self.on_robots(trial)
         except CheckFailed as failed:
             trial.failure = failed
         return trial
 
-    def on_robots(self, trial: Trial, from_committed: bool) -> None:
+    def on_robots(self, trial: Trial) -> None:
         """Every image whose pins changed, on a robot of its own; this machine's CPU first (quicker)."""
         if self.robots is None:
             return
@@ -185,7 +194,7 @@ class Runner:
             except PipelineError as exc:
                 raise CheckFailed(f"build {spec.name}'s release from its new lock", str(exc)) from None
             trial.receive[spec.name] = (staged.receive, staged.layers)
-            trial.checks.append(self.robots.check(spec, staged.release, from_committed=from_committed))
+            trial.checks.append(self.robots.check(spec, staged.release))
 
 
 def _held_back(culprits: Mapping[Group, str], full: Trial) -> list[HeldBack]:
@@ -214,7 +223,7 @@ def choose(runner: Runner) -> tuple[Trial, list[HeldBack]]:
     def attempt(subset: Sequence[Group]) -> str | None:
         if list(subset) == candidates:
             return _describe(full.failure) if full.failure else None
-        done = runner.trial([n for g in subset for n in g.names], from_committed=False)
+        done = runner.trial([n for g in subset for n in g.names])
         return _describe(done.failure) if done.failure else None
 
     culprits = find_culprits(candidates, attempt)
@@ -257,8 +266,39 @@ def upgrade(plan: Plan) -> Outcome:
             for spec in plan.specs:
                 if spec not in runner.runnable:
                     info(f"{spec.name}: locked, not tested (--no-robots; this machine is no {spec.target.arch.name})")
+        links = release_links(plan, [chosen, runner.tried[None]])
         publish(plan, chosen)
-    return Outcome(chosen.changes, held, chosen.checks, runner.count, chosen.receive)
+    return Outcome(chosen.changes, held, chosen.checks, runner.count, chosen.receive, links)
+
+
+def release_links(plan: Plan, trials: Sequence[Trial]) -> dict[str, tuple[str, str]]:
+    """For each new version the trials wanted, its changelog or release page ("name==version" ->
+    (label, url)), from its wheel (in the cache since the build, else fetched)."""
+    from ..bundle.wheels import ensure_wheels
+
+    found: dict[str, tuple[str, str]] = {}
+    for trial in trials:
+        for spec in plan.specs:
+            lock = trial.locks[spec.name]
+            pins = [lock.pins[n] for n, _, new in trial.changes[spec.name] if new and f"{n}=={new}" not in found]
+            for name, wheel in ensure_wheels(spec, pins).items() if pins else ():
+                link = best_link(wheel_links(wheel.path))
+                if link:
+                    found[f"{name}=={wheel.pin.version}"] = link
+    return found
+
+
+def security_fixes(specs: Sequence[ImageSpec]) -> dict[str, list[str]]:
+    """The committed pins the index lists vulnerabilities for: package -> advisory ids."""
+    index = index_url()
+    found: dict[str, list[str]] = {}
+    with step(f"ask {json_api(index)} which locked versions have known vulnerabilities"):
+        for spec in specs:
+            for name, version in read_lock(spec.lockfile).versions().items():
+                ids = vulnerabilities(name, version, index)
+                if ids:
+                    found[name] = sorted(set(found.get(name, [])) | set(ids))
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -302,11 +342,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--soak", type=float, default=DEFAULT_SOAK, metavar="SECONDS",
         help=f"how long each robot must answer health 200 with no node errors or restarts (default {DEFAULT_SOAK:g})",
     )  # fmt: skip
+    parser.add_argument(
+        "--health-timeout", type=float, metavar="SECONDS",
+        help="how long each deploy waits for the robot's health endpoint before it rolls back "
+        "(default: the role's horus_robot_health_timeout)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--only-security",
+        action="store_true",
+        help="upgrade only the locked packages the index lists known vulnerabilities for (PyPI's JSON API; "
+        "an index without vulnerability data is an error that says so)",
+    )
     args = parser.parse_args(argv)
 
     def body() -> None:
         names = [*args.images, *args.image]
         specs = [load_image(n) for n in names] if names else all_images()
+        advisories = security_fixes(specs) if args.only_security else {}
+        if args.only_security:
+            args.package = sorted(n for n in advisories if not args.package or n in args.package)
+            if not args.package:
+                info("no locked package has a known vulnerability the upgrade may fix: nothing to do")
+                return
         plan = Plan(
             specs=specs,
             packages=args.package,
@@ -316,8 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             bisect=not args.no_bisect,
             robots=not args.no_robots,
             soak=args.soak,
+            health_timeout=args.health_timeout,
         )
         outcome = upgrade(plan)
+        outcome.advisories = {n: ids for n, ids in advisories.items() if n in plan.packages}
         text = render_markdown(outcome, plan.packages, plan.tests)
         plan.summary.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(plan.summary, text.encode())

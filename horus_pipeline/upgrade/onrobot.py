@@ -62,8 +62,9 @@ def staged_repo(spec: ImageSpec, lockfile: Path, into: Path) -> ImageSpec:
 class RobotStage:
     """The robots of one upgrade run (a sim of their own under `work`), stopped by close()."""
 
-    def __init__(self, work: Path, soak: float) -> None:
+    def __init__(self, work: Path, soak: float, health_timeout: float | None = None) -> None:
         self.work, self.soak = work, soak
+        self.health_timeout = health_timeout  # the role's horus_robot_health_timeout (None: its default)
         self.sim = Sim(work / "sim", owner_pid=os.getpid())
         self.bundles = work / "bundles"
         self.robots: dict[str, Robot] = {}
@@ -85,15 +86,19 @@ class RobotStage:
         _, fresh, receive = diff(read_manifest(committed), read_manifest(result.manifest))
         return Staged(result.release, receive, len(fresh))
 
-    def check(self, spec: ImageSpec, release: str, *, from_committed: bool) -> str:
-        """Deploy (the committed release first, when asked or when the robot runs nothing yet), then
+    def check(self, spec: ImageSpec, release: str) -> str:
+        """Deploy the committed release (unless the robot runs it already), then `release` over it, then
         check on the robot; a description of what passed, or CheckFailed."""
         robot = self._robot(spec)
         where = f"{spec.target.arch.debian} robot {robot.name}"
         committed = self.committed[spec.name]
-        if from_committed or spec.name not in self.running:
+        if self.running.get(spec.name) != committed:
             self._deploy(spec, robot, committed, f"{where}: deploy of the committed release {committed}")
-        self._deploy(spec, robot, release, f"{where}: upgrade to the new release {release} (health gate)")
+        try:
+            self._deploy(spec, robot, release, f"{where}: upgrade to the new release {release} (health gate)")
+        except CheckFailed:
+            self.running[spec.name] = committed  # the role went back to the last healthy release
+            raise
         modules = self._on_robot(spec, robot, ["imports"], f"{where}: every locked module imports")
         checks = [f"{modules.count(': ok')} modules import"]
         tests = spec.app / "tests"
@@ -122,8 +127,10 @@ class RobotStage:
 
     def _deploy(self, spec: ImageSpec, robot: Robot, release: str, check: str) -> None:
         # The committed release may be older than what the last trial left: going back is intended.
+        extra = ["horus_robot_allow_downgrade=true"]
+        extra += [f"horus_robot_health_timeout={self.health_timeout:g}"] if self.health_timeout else []
         with step(f"deploy {release} to {robot.name}"):
-            play = deploy(self.sim.inventory, robot.name, release, self.bundles, "horus_robot_allow_downgrade=true")
+            play = deploy(self.sim.inventory, robot.name, release, self.bundles, *extra)
         if play.returncode != 0:
             output = f"{tail(play.stdout + play.stderr, 60)}\n{self._journal(spec, robot)}"
             if release == self.committed[spec.name]:

@@ -29,11 +29,16 @@ class Outcome:
     checks: list[str] = field(default_factory=list)  # "host: pytest ... (fake-amd64)", one per check run
     trials: int = 0
     receive: dict[str, tuple[int, int]] = field(default_factory=dict)  # image -> (bytes, layers) a robot gets
+    links: dict[str, tuple[str, str]] = field(default_factory=dict)  # "name==version" -> (label, url)
+    advisories: dict[str, list[str]] = field(default_factory=dict)  # with --only-security: package -> ids fixed
 
 
 def render_markdown(outcome: Outcome, packages: Sequence[str], tests: Sequence[str]) -> str:
     what = ", ".join(packages) if packages else "every package"
     lines = ["# Pin upgrade", "", f"Re-locked {what}; kept pins passed `pytest {shlex.join(tests)}`.", ""]
+    if outcome.advisories:
+        fixes = "; ".join(f"{name}: {', '.join(ids)}" for name, ids in sorted(outcome.advisories.items()))
+        lines += [f"Only packages with known vulnerabilities were upgraded ({fixes}).", ""]
     if outcome.checks:
         lines += ["Checks run on the kept pins:", "", *[f"- {c}" for c in outcome.checks], ""]
     if not any(outcome.kept.values()) and not outcome.held_back:
@@ -43,8 +48,11 @@ def render_markdown(outcome: Outcome, packages: Sequence[str], tests: Sequence[s
         if not rows:
             lines += ["No pin changed.", ""]
             continue
-        lines += ["| package | old | new |", "|---|---|---|"]
-        lines += [f"| {name} | {old or '(new)'} | {new or '(removed)'} |" for name, old, new in rows]
+        lines += ["| package | old | new | what changed |", "|---|---|---|---|"]
+        lines += [
+            f"| {name} | {old or '(new)'} | {new or '(removed)'} | {_link(outcome, name, new)} |"
+            for name, old, new in rows
+        ]
         lines.append("")
         if image in outcome.receive:
             size, layers = outcome.receive[image]
@@ -57,6 +65,12 @@ def render_markdown(outcome: Outcome, packages: Sequence[str], tests: Sequence[s
                 for image, wanted in sorted(held.wanted.items())
             )
             lines += [f"### {' + '.join(held.packages)}", "", f"Wanted {versions}. Failed: {held.check}.", ""]
+            seen = {f"{p}=={v}" for wanted in held.wanted.values() for p, v in wanted.items()}
+            links = [
+                f"{key}: [{outcome.links[key][0]}]({outcome.links[key][1]})"
+                for key in sorted(seen & set(outcome.links))
+            ]
+            lines += [f"Changes: {'; '.join(links)}.", ""] if links else []
             lines += ["```", held.output.rstrip(), "```", ""]
     return "\n".join(lines)
 
@@ -72,6 +86,8 @@ def render_json(outcome: Outcome) -> str:
         ],
         "checks": outcome.checks,
         "trials": outcome.trials,
+        "links": {key: url for key, (_, url) in sorted(outcome.links.items())},
+        "advisories": outcome.advisories,
         "receive": {image: {"bytes": b, "layers": n} for image, (b, n) in outcome.receive.items()},
     }
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
@@ -85,3 +101,8 @@ def wanted_versions(changes: Mapping[str, list[Change]], names: Sequence[str]) -
             if name in names:
                 found.setdefault(image, {})[name] = new
     return found
+
+
+def _link(outcome: Outcome, name: str, version: str) -> str:
+    found = outcome.links.get(f"{name}=={version}")
+    return f"[{found[0]}]({found[1]})" if found else ""
