@@ -5,7 +5,9 @@
 2. Build against the new locks: every image's bundle layers (each new pin's wheel for the
    image's CPU, hash-checked, installed into its layer; `horus_pipeline.bundle.build`) and the host's
    horus_core wheel. Then install each new lock this machine can run into a fresh directory
-   and run the tests against it.
+   and run the tests against it, and prove each changed image on a simulated robot of its own
+   (onrobot.py: the committed release, then the new one, deployed with ansible/deploy.yml, and
+   checked there; `--no-robots` skips this).
 3. If that fails, find the culprits (culprits.py: dependency-closed groups, bisected), and try
    the upgrade without them; that subset must pass as a whole (`--no-bisect`: all or nothing).
 4. Whatever passed: replace lockfiles/<image>.txt and horus.lock, and write the summary
