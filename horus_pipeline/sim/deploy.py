@@ -22,14 +22,18 @@ def ansible_playbook() -> str:
     return found
 
 
+def ansible_env() -> dict[str, str]:
+    """This environment for ansible-playbook: the repository's ansible.cfg (SSH pipelining), no colours."""
+    return dict(os.environ, ANSIBLE_CONFIG=str(ANSIBLE / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+
+
 def deploy(
     inventory: Path, limit: str, release: str, bundles: Path, *extra_vars: str
 ) -> subprocess.CompletedProcess[str]:
     """Run ansible/deploy.yml for one robot of `inventory`: release `release` of the bundles under
     `bundles` (<bundles>/<image>/...). Never raises on a failed play: the caller reads its output."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ANSIBLE / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     argv = [ansible_playbook(), "-i", str(inventory), "--limit", limit, str(ANSIBLE / "deploy.yml")]
     argv += ["-e", f"release={release}", "-e", f"horus_robot_bundles_dir={bundles}"]
     for var in extra_vars:
         argv += ["-e", var]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    return subprocess.run(argv, env=ansible_env(), capture_output=True, text=True, check=False)
