@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shlex
@@ -25,7 +26,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,6 +148,15 @@ class Runner:
             )
         self.robots = RobotStage(work, plan.soak, plan.health_timeout) if plan.robots else None
         self.tried: dict[tuple[str, ...] | None, Trial] = {}  # packages upgraded -> the trial that did
+        self.seconds: dict[str, float] = {}  # stage -> seconds spent in it, over every trial
+
+    @contextlib.contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.monotonic() - start
 
     def close(self) -> None:
         if self.robots is not None:
@@ -166,21 +177,24 @@ class Runner:
         plan = self.plan
         names = plan.packages if packages is None else list(packages)
         everything = packages is None and not plan.packages
-        locks = lock_images(
-            plan.specs, upgrade=everything, upgrade_packages=[] if everything else names, lockdir=lockdir
-        )
+        with self.timed("lock"):
+            upgrade_packages = [] if everything else names
+            locks = lock_images(plan.specs, upgrade=everything, upgrade_packages=upgrade_packages, lockdir=lockdir)
         staged = {spec.name: lock for spec, lock in zip(plan.specs, locks, strict=True)}
         committed = {s.name: read_lock(s.lockfile).versions() if s.lockfile.is_file() else {} for s in plan.specs}
         changes = {s.name: diff_pins(committed[s.name], staged[s.name].versions()) for s in plan.specs}
         trial = Trial(lockdir, staged, changes)
         try:
             if plan.build:
-                build_layers_for(plan.specs, staged)
-                if self.core_wheel is None:
-                    self.core_wheel = build_core()
-            for spec in self.runnable:
-                trial.checks.append(run_tests(spec, lockdir / f"{spec.name}.txt", plan, lockdir, self.core_wheel))
-            self.on_robots(trial)
+                with self.timed("build"):
+                    build_layers_for(plan.specs, staged)
+                    if self.core_wheel is None:
+                        self.core_wheel = build_core()
+            with self.timed("host tests"):
+                for spec in self.runnable:
+                    trial.checks.append(run_tests(spec, lockdir / f"{spec.name}.txt", plan, lockdir, self.core_wheel))
+            with self.timed("robots"):
+                self.on_robots(trial)
         except CheckFailed as failed:
             trial.failure = failed
         return trial
@@ -270,7 +284,8 @@ def upgrade(plan: Plan) -> Outcome:
                     info(f"{spec.name}: locked, not tested (--no-robots; this machine is no {spec.target.arch.name})")
         links = release_links(plan, [chosen, runner.tried[None]])
         publish(plan, chosen)
-    return Outcome(chosen.changes, held, chosen.checks, runner.count, chosen.receive, links)
+    seconds = {stage: round(t, 1) for stage, t in runner.seconds.items()}
+    return Outcome(chosen.changes, held, chosen.checks, runner.count, chosen.receive, links, seconds=seconds)
 
 
 def release_links(plan: Plan, trials: Sequence[Trial]) -> dict[str, tuple[str, str]]:

@@ -31,6 +31,7 @@ class Outcome:
     receive: dict[str, tuple[int, int]] = field(default_factory=dict)  # image -> (bytes, layers) a robot gets
     links: dict[str, tuple[str, str]] = field(default_factory=dict)  # "name==version" -> (label, url)
     advisories: dict[str, list[str]] = field(default_factory=dict)  # with --only-security: package -> ids fixed
+    seconds: dict[str, float] = field(default_factory=dict)  # stage (lock, build, host tests, robots) -> time
 
 
 def render_markdown(outcome: Outcome, packages: Sequence[str], tests: Sequence[str]) -> str:
@@ -41,6 +42,9 @@ def render_markdown(outcome: Outcome, packages: Sequence[str], tests: Sequence[s
         lines += [f"Only packages with known vulnerabilities were upgraded ({fixes}).", ""]
     if outcome.checks:
         lines += ["Checks run on the kept pins:", "", *[f"- {c}" for c in outcome.checks], ""]
+    if outcome.seconds:
+        spent = ", ".join(f"{stage} {t:g}s" for stage, t in outcome.seconds.items())
+        lines += [f"{outcome.trials} trial(s); time per stage: {spent}.", ""]
     if not any(outcome.kept.values()) and not outcome.held_back:
         return "\n".join([*lines, "No pin changed.", ""])
     for image, rows in outcome.kept.items():
@@ -86,6 +90,7 @@ def render_json(outcome: Outcome) -> str:
         ],
         "checks": outcome.checks,
         "trials": outcome.trials,
+        "seconds": outcome.seconds,
         "links": {key: url for key, (_, url) in sorted(outcome.links.items())},
         "advisories": outcome.advisories,
         "receive": {image: {"bytes": b, "layers": n} for image, (b, n) in outcome.receive.items()},
