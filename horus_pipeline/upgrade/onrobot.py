@@ -3,7 +3,8 @@
 Per image, one simulated robot (booted at its first use, kept for every trial of the run, arm64
 under qemu-user) receives the image's *committed* release and then the release built from the new
 lock, both with the real `ansible/deploy.yml`, so the upgrade path itself is tested: the new
-layers are shipped, the health gate passes, nothing rolls back. Then, with the release's Python on
+layers are shipped, the role's smoke test (importing the packages whose name is their module's)
+passes before the switch, the health gate after it, nothing rolls back. Then, with the release's Python on
 the robot (robotcheck.py), every top-level module of the venv imports, the app's own tests
 (`apps/<app>/tests/test_*.py`) pass, and the health endpoint answers 200 for `soak` seconds with
 no node errors and no restarts. A failed check raises CheckFailed with its output (for a failed
@@ -95,7 +96,8 @@ class RobotStage:
         if self.running.get(spec.name) != committed:
             self._deploy(spec, robot, committed, f"{where}: deploy of the committed release {committed}")
         try:
-            self._deploy(spec, robot, release, f"{where}: upgrade to the new release {release} (health gate)")
+            upgrade = f"{where}: upgrade to the new release {release} (ansible/deploy.yml: smoke test, health gate)"
+            self._deploy(spec, robot, release, upgrade)
         except CheckFailed:
             self.running[spec.name] = committed  # the role went back to the last healthy release
             raise
