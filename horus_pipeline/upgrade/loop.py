@@ -309,12 +309,12 @@ def security_fixes(specs: Sequence[ImageSpec]) -> dict[str, list[str]]:
     """The committed pins the index lists vulnerabilities for: package -> advisory ids."""
     index = index_url()
     found: dict[str, list[str]] = {}
-    with step(f"ask {json_api(index)} which locked versions have known vulnerabilities"):
-        for spec in specs:
-            for name, version in read_lock(spec.lockfile).versions().items():
-                ids = vulnerabilities(name, version, index)
-                if ids:
-                    found[name] = sorted(set(found.get(name, [])) | set(ids))
+    pins = sorted({pin for spec in specs for pin in read_lock(spec.lockfile).versions().items()})
+    with step(f"ask {json_api(index)} which of {len(pins)} locked versions have known vulnerabilities"):
+        for name, version in pins:
+            ids = vulnerabilities(name, version, index)
+            if ids:
+                found[name] = sorted(set(found.get(name, [])) | set(ids))
     return found
 
 
