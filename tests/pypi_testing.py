@@ -23,6 +23,7 @@ import textwrap
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,8 @@ class Wheel:
     entry_points: str = ""
     executable: tuple[str, ...] = ()
     license: str = ""  # License-Expression (PEP 639)
+    project_urls: dict[str, str] = field(default_factory=dict)  # Project-URL: label -> URL
+    vulnerabilities: list[str] = field(default_factory=list)  # advisory ids the JSON API lists for it
 
     @property
     def filename(self) -> str:
@@ -51,6 +54,7 @@ class Wheel:
         lines = ["Metadata-Version: 2.1", f"Name: {self.name}", f"Version: {self.version}"]
         lines += [f"Requires-Dist: {r}" for r in self.requires]
         lines += [f"License-Expression: {self.license}"] if self.license else []
+        lines += [f"Project-URL: {label}, {url}" for label, url in self.project_urls.items()]
         return "\n".join(lines) + "\n"
 
     def data(self) -> bytes:
@@ -79,9 +83,10 @@ class Wheel:
 class Index:
     """Wheels (and their PEP 658 `.metadata`) under `root/files`, pages under `root/simple`; `url` is the index."""
 
-    def __init__(self, root: Path, core_metadata: bool = True) -> None:
+    def __init__(self, root: Path, core_metadata: bool = True, json_api: bool = True) -> None:
         self.root = root
         self.core_metadata = core_metadata  # False: no PEP 658 files, as many proxies serve PyPI
+        self.json_api = json_api  # PyPI's JSON API beside the index (root/pypi/<name>/<version>/json)
         self.files = root / "files"
         self.files.mkdir(parents=True, exist_ok=True)
         self.wheels: dict[str, Wheel] = {}  # wheel filename -> wheel, for every file on the index
@@ -118,6 +123,15 @@ class Index:
 
     def write_pages(self) -> None:
         shutil.rmtree(self.root / "simple", ignore_errors=True)
+        shutil.rmtree(self.root / "pypi", ignore_errors=True)
+        for wheel in self.wheels.values() if self.json_api else ():
+            doc = {
+                "info": {"name": wheel.name, "version": wheel.version, "project_urls": wheel.project_urls},
+                "vulnerabilities": [{"id": v, "fixed_in": []} for v in wheel.vulnerabilities],
+            }
+            page = self.root / "pypi" / wheel.name / wheel.version / "json"
+            page.parent.mkdir(parents=True, exist_ok=True)
+            page.write_text(json.dumps(doc))
         projects: dict[str, list[str]] = {}
         for filename in sorted(self.wheels):
             projects.setdefault(filename.split("-")[0].replace("_", "-").lower(), []).append(filename)
@@ -144,6 +158,23 @@ def isolate_pip(monkeypatch: pytest.MonkeyPatch, index: Index, scratch: Path) ->
     monkeypatch.setenv("PIP_CACHE_DIR", str(scratch / "pip-cache"))
     monkeypatch.setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
     monkeypatch.setenv("HORUS_CACHE", str(scratch / "horus-cache"))
+
+
+def require_lock_tools() -> None:
+    """Skip (fail under CI=true) unless the lock tools of lockfiles/tools.txt are installed here."""
+    from horus_testing import require
+
+    from horus_pipeline.lock.driver import TESTED
+
+    found = {name: _version(name) for name in TESTED}
+    require(found == TESTED, f"the lock tools of lockfiles/tools.txt ({TESTED}) are not installed here: {found}")
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 APP_DIR = "apps/fake"

@@ -7,7 +7,12 @@ def tick(node: horus.Node) -> None:
     node.send("fleet.beat", {"ok": True})
 
 
-sched = horus.Scheduler(tick_rate=100, name="beat")
-sched.add(horus.Node(name="beat", tick=tick, rate=10, pubs=["fleet.beat"], failure_policy="fatal"))
-horus.serve_health(sched)  # where HORUS_HEALTH_HOST/PORT say: the image's [health]
-sched.run()
+def main() -> None:
+    sched = horus.Scheduler(tick_rate=100, name="beat")
+    sched.add(horus.Node(name="beat", tick=tick, rate=10, pubs=["fleet.beat"], failure_policy="fatal"))
+    horus.serve_health(sched)  # where HORUS_HEALTH_HOST/PORT say: the image's [health]
+    sched.run()
+
+
+if __name__ == "__main__":  # the unit runs this file; the app's tests import it
+    main()

@@ -5,7 +5,9 @@
 2. Build against the new locks: every image's bundle layers (each new pin's wheel for the
    image's CPU, hash-checked, installed into its layer; `horus_pipeline.bundle.build`) and the host's
    horus_core wheel. Then install each new lock this machine can run into a fresh directory
-   and run the tests against it.
+   and run the tests against it, and prove each changed image on a simulated robot of its own
+   (onrobot.py: the committed release, then the new one, deployed with ansible/deploy.yml, and
+   checked there; `--no-robots` skips this).
 3. If that fails, find the culprits (culprits.py: dependency-closed groups, bisected), and try
    the upgrade without them; that subset must pass as a whole (`--no-bisect`: all or nothing).
 4. Whatever passed: replace lockfiles/<image>.txt and horus.lock, and write the summary
@@ -16,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shlex
@@ -23,7 +26,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,11 +40,15 @@ from ..lock.compile import install_lock, lock_images
 from ..lock.horus_lock import write_horus_lock
 from ..lock.lockfile import Lock, read_lock
 from ..proc import run
+from .checks import CheckFailed, tail
 from .culprits import Group, changed_names, find_culprits, groups
+from .metadata import best_link, index_url, json_api, vulnerabilities, wheel_links
+from .onrobot import RobotStage
 from .report import Change, HeldBack, Outcome, render_json, render_markdown, wanted_versions
 
 DEFAULT_TESTS = ("tests/demo",)
 DEFAULT_SUMMARY = REPO / "dist" / "upgrade" / "summary.md"
+DEFAULT_SOAK = 10.0
 
 
 class UpgradeFailed(PipelineError):
@@ -57,6 +65,9 @@ class Plan:
     build: bool = True  # build every image's layers and the host's horus_core wheel
     summary: Path = DEFAULT_SUMMARY
     bisect: bool = True  # on failure, find the culprits and keep the rest
+    robots: bool = True  # deploy each changed image to a simulated robot of it and check it there
+    soak: float = DEFAULT_SOAK  # seconds of health 200 each robot must show
+    health_timeout: float | None = None  # the deploy's health gate (None: the role's default)
 
 
 def diff_pins(old: Mapping[str, str], new: Mapping[str, str]) -> list[tuple[str, str, str]]:
@@ -66,18 +77,6 @@ def diff_pins(old: Mapping[str, str], new: Mapping[str, str]) -> list[tuple[str,
         for name in sorted(set(old) | set(new))
         if old.get(name) != new.get(name)
     ]
-
-
-class CheckFailed(Exception):
-    """One check of a trial failed: what it was and the last lines it printed."""
-
-    def __init__(self, check: str, output: str) -> None:
-        super().__init__(f"{check} failed")
-        self.check, self.output = check, output
-
-
-def _tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def run_tests(spec: ImageSpec, lockfile: Path, plan: Plan, work: Path, core_wheel: Path | None) -> str:
@@ -97,7 +96,7 @@ def run_tests(spec: ImageSpec, lockfile: Path, plan: Plan, work: Path, core_whee
         proc = subprocess.run(argv, cwd=spec.path.parent.parent, env=env, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         print(proc.stdout + proc.stderr, end="", file=sys.stderr)
-        raise CheckFailed(check, _tail(proc.stdout + proc.stderr))
+        raise CheckFailed(check, tail(proc.stdout + proc.stderr))
     return check
 
 
@@ -132,6 +131,7 @@ class Trial:
     changes: dict[str, list[Change]]
     checks: list[str] = field(default_factory=list)
     failure: CheckFailed | None = None
+    receive: dict[str, tuple[int, int]] = field(default_factory=dict)  # image -> (bytes, layers) to ship
 
 
 class Runner:
@@ -141,34 +141,76 @@ class Runner:
         self.plan, self.work, self.count = plan, work, 0
         self.core_wheel: Path | None = None
         self.runnable = [s for s in plan.specs if s.target.arch.name == platform.machine()]
-        if not self.runnable:
-            raise UpgradeFailed(f"no image runs on this {platform.machine()} machine: nothing can test the new locks")
+        if not self.runnable and not plan.robots:
+            raise UpgradeFailed(
+                f"no image runs on this {platform.machine()} machine and --no-robots was given: "
+                "nothing can test the new locks (drop --no-robots)"
+            )
+        self.robots = RobotStage(work, plan.soak, plan.health_timeout) if plan.robots else None
+        self.tried: dict[tuple[str, ...] | None, Trial] = {}  # packages upgraded -> the trial that did
+        self.seconds: dict[str, float] = {}  # stage -> seconds spent in it, over every trial
+
+    @contextlib.contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.monotonic() - start
+
+    def close(self) -> None:
+        if self.robots is not None:
+            self.robots.close()
 
     def trial(self, packages: Sequence[str] | None) -> Trial:
-        """Lock with `packages` upgraded (None: as the plan says), build and test."""
+        """Lock with `packages` upgraded (None: as the plan says), build and test; a set of packages
+        tried before is not tried again (the kept subset is often one the bisection passed)."""
+        key = None if packages is None else tuple(sorted(packages))
+        if key not in self.tried:
+            self.tried[key] = self._run(packages)
+        return self.tried[key]
+
+    def _run(self, packages: Sequence[str] | None) -> Trial:
         self.count += 1
         lockdir = self.work / f"trial-{self.count}"
         lockdir.mkdir()
         plan = self.plan
         names = plan.packages if packages is None else list(packages)
         everything = packages is None and not plan.packages
-        locks = lock_images(
-            plan.specs, upgrade=everything, upgrade_packages=[] if everything else names, lockdir=lockdir
-        )
+        with self.timed("lock"):
+            upgrade_packages = [] if everything else names
+            locks = lock_images(plan.specs, upgrade=everything, upgrade_packages=upgrade_packages, lockdir=lockdir)
         staged = {spec.name: lock for spec, lock in zip(plan.specs, locks, strict=True)}
         committed = {s.name: read_lock(s.lockfile).versions() if s.lockfile.is_file() else {} for s in plan.specs}
         changes = {s.name: diff_pins(committed[s.name], staged[s.name].versions()) for s in plan.specs}
         trial = Trial(lockdir, staged, changes)
         try:
             if plan.build:
-                build_layers_for(plan.specs, staged)
-                if self.core_wheel is None:
-                    self.core_wheel = build_core()
-            for spec in self.runnable:
-                trial.checks.append(run_tests(spec, lockdir / f"{spec.name}.txt", plan, lockdir, self.core_wheel))
+                with self.timed("build"):
+                    build_layers_for(plan.specs, staged)
+                    if self.core_wheel is None:
+                        self.core_wheel = build_core()
+            with self.timed("host tests"):
+                for spec in self.runnable:
+                    trial.checks.append(run_tests(spec, lockdir / f"{spec.name}.txt", plan, lockdir, self.core_wheel))
+            with self.timed("robots"):
+                self.on_robots(trial)
         except CheckFailed as failed:
             trial.failure = failed
         return trial
+
+    def on_robots(self, trial: Trial) -> None:
+        """Every image whose pins changed, on a robot of its own; this machine's CPU first (quicker)."""
+        if self.robots is None:
+            return
+        changed = [s for s in self.plan.specs if trial.changes[s.name]]
+        for spec in sorted(changed, key=lambda s: s.target.arch.name != platform.machine()):
+            try:
+                staged = self.robots.stage(spec, trial.lockdir / f"{spec.name}.txt")
+            except PipelineError as exc:
+                raise CheckFailed(f"build {spec.name}'s release from its new lock", str(exc)) from None
+            trial.receive[spec.name] = (staged.receive, staged.layers)
+            trial.checks.append(self.robots.check(spec, staged.release))
 
 
 def _held_back(culprits: Mapping[Group, str], full: Trial) -> list[HeldBack]:
@@ -232,12 +274,48 @@ def upgrade(plan: Plan) -> Outcome:
     nothing passes."""
     with tempfile.TemporaryDirectory(prefix="horus-upgrade-") as tmp:
         runner = Runner(plan, Path(tmp))
-        chosen, held = choose(runner)
-        for spec in plan.specs:
-            if spec not in runner.runnable:
-                info(f"{spec.name}: locked, but not tested here: this machine cannot run {spec.target.arch.name}")
+        try:
+            chosen, held = choose(runner)
+        finally:
+            runner.close()
+        if not plan.robots:
+            for spec in plan.specs:
+                if spec not in runner.runnable:
+                    info(f"{spec.name}: locked, not tested (--no-robots; this machine is no {spec.target.arch.name})")
+        links = release_links(plan, [chosen, runner.tried[None]])
         publish(plan, chosen)
-    return Outcome(chosen.changes, held, chosen.checks, runner.count)
+    seconds = {stage: round(t, 1) for stage, t in runner.seconds.items()}
+    return Outcome(chosen.changes, held, chosen.checks, runner.count, chosen.receive, links, seconds=seconds)
+
+
+def release_links(plan: Plan, trials: Sequence[Trial]) -> dict[str, tuple[str, str]]:
+    """For each new version the trials wanted, its changelog or release page ("name==version" ->
+    (label, url)), from its wheel (in the cache since the build, else fetched)."""
+    from ..bundle.wheels import ensure_wheels
+
+    found: dict[str, tuple[str, str]] = {}
+    for trial in trials:
+        for spec in plan.specs:
+            lock = trial.locks[spec.name]
+            pins = [lock.pins[n] for n, _, new in trial.changes[spec.name] if new and f"{n}=={new}" not in found]
+            for name, wheel in ensure_wheels(spec, pins).items() if pins else ():
+                link = best_link(wheel_links(wheel.path))
+                if link:
+                    found[f"{name}=={wheel.pin.version}"] = link
+    return found
+
+
+def security_fixes(specs: Sequence[ImageSpec]) -> dict[str, list[str]]:
+    """The committed pins the index lists vulnerabilities for: package -> advisory ids."""
+    index = index_url()
+    found: dict[str, list[str]] = {}
+    pins = sorted({pin for spec in specs for pin in read_lock(spec.lockfile).versions().items()})
+    with step(f"ask {json_api(index)} which of {len(pins)} locked versions have known vulnerabilities"):
+        for name, version in pins:
+            ids = vulnerabilities(name, version, index)
+            if ids:
+                found[name] = sorted(set(found.get(name, [])) | set(ids))
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -250,6 +328,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "passes, the committed lockfiles are left untouched and the exit status is non-zero.",
     )
     parser.add_argument("images", nargs="*", metavar="IMAGE", help="images to upgrade (default: all in images/)")
+    parser.add_argument(
+        "--image", action="append", default=[], metavar="NAME", help="upgrade only this image (repeatable)"
+    )
     parser.add_argument(
         "--package", action="append", default=[], metavar="NAME", help="upgrade only this package (repeatable)"
     )
@@ -268,10 +349,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="build neither bundle layers nor horus_core: only for tests that need neither",
     )
+    parser.add_argument(
+        "--no-robots",
+        action="store_true",
+        help="skip the robot stage (deploy to a simulated robot of each changed image, check there): quicker, "
+        "for a local try; images of another CPU than this machine's are then locked but not tested",
+    )
+    parser.add_argument(
+        "--soak", type=float, default=DEFAULT_SOAK, metavar="SECONDS",
+        help=f"how long each robot must answer health 200 with no node errors or restarts (default {DEFAULT_SOAK:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--health-timeout", type=float, metavar="SECONDS",
+        help="how long each deploy waits for the robot's health endpoint before it rolls back "
+        "(default: the role's horus_robot_health_timeout)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--only-security",
+        action="store_true",
+        help="upgrade only the locked packages the index lists known vulnerabilities for (PyPI's JSON API; "
+        "an index without vulnerability data is an error that says so)",
+    )
     args = parser.parse_args(argv)
 
     def body() -> None:
-        specs = [load_image(n) for n in args.images] if args.images else all_images()
+        names = [*args.images, *args.image]
+        specs = [load_image(n) for n in names] if names else all_images()
+        advisories = security_fixes(specs) if args.only_security else {}
+        if args.only_security:
+            args.package = sorted(n for n in advisories if not args.package or n in args.package)
+            if not args.package:
+                info("no locked package has a known vulnerability the upgrade may fix: nothing to do")
+                return
         plan = Plan(
             specs=specs,
             packages=args.package,
@@ -279,8 +388,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             build=not args.no_build,
             summary=args.summary,
             bisect=not args.no_bisect,
+            robots=not args.no_robots,
+            soak=args.soak,
+            health_timeout=args.health_timeout,
         )
         outcome = upgrade(plan)
+        outcome.advisories = {n: ids for n, ids in advisories.items() if n in plan.packages}
         text = render_markdown(outcome, plan.packages, plan.tests)
         plan.summary.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(plan.summary, text.encode())

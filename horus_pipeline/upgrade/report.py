@@ -9,6 +9,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..fleet.table import human_bytes
+
 Change = tuple[str, str, str]  # (package, old, new); "" old: added, "" new: removed
 
 
@@ -26,13 +28,23 @@ class Outcome:
     held_back: list[HeldBack] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # "host: pytest ... (fake-amd64)", one per check run
     trials: int = 0
+    receive: dict[str, tuple[int, int]] = field(default_factory=dict)  # image -> (bytes, layers) a robot gets
+    links: dict[str, tuple[str, str]] = field(default_factory=dict)  # "name==version" -> (label, url)
+    advisories: dict[str, list[str]] = field(default_factory=dict)  # with --only-security: package -> ids fixed
+    seconds: dict[str, float] = field(default_factory=dict)  # stage (lock, build, host tests, robots) -> time
 
 
 def render_markdown(outcome: Outcome, packages: Sequence[str], tests: Sequence[str]) -> str:
     what = ", ".join(packages) if packages else "every package"
     lines = ["# Pin upgrade", "", f"Re-locked {what}; kept pins passed `pytest {shlex.join(tests)}`.", ""]
+    if outcome.advisories:
+        fixes = "; ".join(f"{name}: {', '.join(ids)}" for name, ids in sorted(outcome.advisories.items()))
+        lines += [f"Only packages with known vulnerabilities were upgraded ({fixes}).", ""]
     if outcome.checks:
         lines += ["Checks run on the kept pins:", "", *[f"- {c}" for c in outcome.checks], ""]
+    if outcome.seconds:
+        spent = ", ".join(f"{stage} {t:g}s" for stage, t in outcome.seconds.items())
+        lines += [f"{outcome.trials} trial(s); time per stage: {spent}.", ""]
     if not any(outcome.kept.values()) and not outcome.held_back:
         return "\n".join([*lines, "No pin changed.", ""])
     for image, rows in outcome.kept.items():
@@ -40,9 +52,15 @@ def render_markdown(outcome: Outcome, packages: Sequence[str], tests: Sequence[s
         if not rows:
             lines += ["No pin changed.", ""]
             continue
-        lines += ["| package | old | new |", "|---|---|---|"]
-        lines += [f"| {name} | {old or '(new)'} | {new or '(removed)'} |" for name, old, new in rows]
+        lines += ["| package | old | new | what changed |", "|---|---|---|---|"]
+        lines += [
+            f"| {name} | {old or '(new)'} | {new or '(removed)'} | {_link(outcome, name, new)} |"
+            for name, old, new in rows
+        ]
         lines.append("")
+        if image in outcome.receive:
+            size, layers = outcome.receive[image]
+            lines += [f"A robot on the committed release receives {human_bytes(size)} ({layers} new layer(s)).", ""]
     if outcome.held_back:
         lines += ["## Held back", ""]
         for held in outcome.held_back:
@@ -51,6 +69,12 @@ def render_markdown(outcome: Outcome, packages: Sequence[str], tests: Sequence[s
                 for image, wanted in sorted(held.wanted.items())
             )
             lines += [f"### {' + '.join(held.packages)}", "", f"Wanted {versions}. Failed: {held.check}.", ""]
+            seen = {f"{p}=={v}" for wanted in held.wanted.values() for p, v in wanted.items()}
+            links = [
+                f"{key}: [{outcome.links[key][0]}]({outcome.links[key][1]})"
+                for key in sorted(seen & set(outcome.links))
+            ]
+            lines += [f"Changes: {'; '.join(links)}.", ""] if links else []
             lines += ["```", held.output.rstrip(), "```", ""]
     return "\n".join(lines)
 
@@ -66,6 +90,10 @@ def render_json(outcome: Outcome) -> str:
         ],
         "checks": outcome.checks,
         "trials": outcome.trials,
+        "seconds": outcome.seconds,
+        "links": {key: url for key, (_, url) in sorted(outcome.links.items())},
+        "advisories": outcome.advisories,
+        "receive": {image: {"bytes": b, "layers": n} for image, (b, n) in outcome.receive.items()},
     }
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
@@ -78,3 +106,8 @@ def wanted_versions(changes: Mapping[str, list[Change]], names: Sequence[str]) -
             if name in names:
                 found.setdefault(image, {})[name] = new
     return found
+
+
+def _link(outcome: Outcome, name: str, version: str) -> str:
+    found = outcome.links.get(f"{name}=={version}")
+    return f"[{found[0]}]({found[1]})" if found else ""

@@ -23,11 +23,13 @@ from horus_testing import require, require_robot_host
 
 from horus_pipeline import REPO
 from horus_pipeline.bundle.build import build_bundle
+from horus_pipeline.errors import PipelineError
 from horus_pipeline.images import ImageSpec, load_image
+from horus_pipeline.sim import deploy
 from horus_pipeline.sim.fleet import DEPLOY_USER, Sim
 from horus_pipeline.sim.robot import SSH_OPTIONS, Robot
 
-ANSIBLE = REPO / "ansible"
+ANSIBLE = deploy.ANSIBLE
 # The image whose fresh deploy test_deploy.py checks after the other end-to-end tests, having
 # started it before them (conftest.py: arm64_deploy).
 ARM64_IMAGE = "demo-arm64"
@@ -37,10 +39,12 @@ _RECAP = re.compile(
 
 
 def ansible_playbook() -> str:
-    """The ansible-playbook of this environment (lockfiles/tools.txt pins ansible-core)."""
-    found = shutil.which("ansible-playbook") or str(Path(sys.executable).with_name("ansible-playbook"))
-    require(Path(found).exists(), "ansible-playbook is missing: install lockfiles/tools.txt (ansible-core)")
-    return found
+    """The ansible-playbook of this environment (the pipeline's, which the upgrade loop runs too)."""
+    try:
+        return deploy.ansible_playbook()
+    except PipelineError as exc:
+        require(False, str(exc))
+        raise
 
 
 def write_inventory(path: Path, robots: list[Robot], **variables: object) -> Path:
@@ -101,7 +105,7 @@ def playbook(
     kill_at: SIGKILL ansible-playbook (and its SSH children) once a task whose name holds
     this text starts.
     """
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ANSIBLE / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    env = deploy.ansible_env()
     env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(inventory.parent / "cp")  # our own SSH masters
     argv = [ansible_playbook(), "-i", str(inventory), str(ANSIBLE / name), *args]
     before = _sent(robots)

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 from pathlib import Path
 
 import pytest
-from horus_testing import require
 from lock_testing import default_wheels
-from pypi_testing import Index, MakeImage, isolate_pip, write_repo
+from pypi_testing import Index, MakeImage, isolate_pip, require_lock_tools, write_repo
 
 from horus_pipeline.images import load_image
-from horus_pipeline.lock.driver import TESTED
-
-
-def _tools_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 @pytest.fixture
 def lock_tools() -> None:
-    found = {name: _tools_version(name) for name in TESTED}
-    require(found == TESTED, f"the lock tools of lockfiles/tools.txt ({TESTED}) are not installed here: {found}")
+    require_lock_tools()
 
 
 @pytest.fixture

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,7 +43,7 @@ def committed(fake_index: Index, make_image: MakeImage) -> tuple[Path, Path, Pat
 
 
 def upgrade(spec: Path, summary: Path, *extra: str) -> int:
-    return main([str(spec), "--tests", "tests -q", "--no-build", "--summary", str(summary), *extra])
+    return main([str(spec), "--tests", "tests -q", "--no-build", "--no-robots", "--summary", str(summary), *extra])
 
 
 def test_passing_upgrade_writes_new_pins_and_a_summary(
@@ -113,7 +117,7 @@ def test_the_breaking_package_is_held_back_and_the_rest_kept(
     report = json.loads(summary.with_suffix(".json").read_text())
     assert report["kept"]["fake-amd64"] == [{"package": "otherpkg", "old": "1.0", "new": "1.1"}]
     assert [h["packages"] for h in report["held_back"]] == [["fakenum"]]
-    assert report["trials"] == 4  # everything, fakenum alone, otherpkg alone, the kept subset
+    assert report["trials"] == 3  # everything, fakenum alone, otherpkg alone (the kept subset: tried already)
 
 
 def test_a_package_moves_with_the_upgrade_that_needs_it(
@@ -144,3 +148,62 @@ def test_no_bisect_keeps_nothing_when_anything_fails(
     assert upgrade(two_packages, tmp_path / "summary.md", "--no-bisect") != 0
     assert lockfile.read_bytes() == before
     assert "pytest tests -q against fake-amd64's new lock failed" in capsys.readouterr().err
+
+
+def test_summary_links_each_new_version_to_its_changelog(fake_index: Index, two_packages: Path, tmp_path: Path) -> None:
+    changes = {"Homepage": "https://example.org/otherpkg", "Changelog": "https://example.org/otherpkg/changes"}
+    fake_index.add(Wheel("otherpkg", "1.1", "py3-none-any", project_urls=changes))
+    summary = tmp_path / "summary.md"
+    assert upgrade(two_packages, summary) == 0
+    assert "| otherpkg | 1.0 | 1.1 | [Changelog](https://example.org/otherpkg/changes) |" in summary.read_text()
+    report = json.loads(summary.with_suffix(".json").read_text())
+    assert report["links"] == {"otherpkg==1.1": "https://example.org/otherpkg/changes"}
+
+
+def test_only_security_upgrades_only_the_vulnerable_pins(fake_index: Index, two_packages: Path, tmp_path: Path) -> None:
+    fake_index.add(Wheel("otherpkg", "1.0", "py3-none-any", vulnerabilities=["PYSEC-2026-1"]))
+    fake_index.add(fakenum("1.1", works=True), Wheel("otherpkg", "1.1", "py3-none-any"))
+    summary = tmp_path / "summary.md"
+    assert upgrade(two_packages, summary, "--only-security") == 0
+    lock = (two_packages.parent.parent / "lockfiles" / "fake-amd64.txt").read_text()
+    assert "otherpkg==1.1" in lock and "fakenum==1.0" in lock
+    assert "Only packages with known vulnerabilities were upgraded (otherpkg: PYSEC-2026-1)" in summary.read_text()
+
+
+def test_only_security_says_when_the_index_has_no_vulnerability_data(
+    fake_index: Index, two_packages: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lockfile = two_packages.parent.parent / "lockfiles" / "fake-amd64.txt"
+    before = lockfile.read_bytes()
+    fake_index.json_api = False  # a plain PEP 503 mirror
+    fake_index.add(fakenum("1.1", works=True))
+    assert upgrade(two_packages, tmp_path / "summary.md", "--only-security") != 0
+    assert "--only-security cannot tell which upgrades fix vulnerabilities" in capsys.readouterr().err
+    assert lockfile.read_bytes() == before
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_killed_run_leaves_every_committed_file_as_it_was(
+    fake_index: Index, two_packages: Path, tmp_path: Path
+) -> None:
+    repo = two_packages.parent.parent
+    before = _files(repo)
+    fake_index.add(fakenum("1.1", works=True), Wheel("otherpkg", "1.1", "py3-none-any"))
+    argv = [sys.executable, "-m", "horus_pipeline.upgrade", str(two_packages), "--no-robots", "--no-build"]
+    argv += ["--tests", "tests -q", "--summary", str(tmp_path / "summary.md")]
+    (tmp_path / "tmp").mkdir()
+    env = dict(os.environ, CI="true", TMPDIR=str(tmp_path / "tmp"))  # what a killed run leaves stays here
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "test fake-amd64's new lock" in line:  # the new locks are made: the run is half-way
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    assert proc.wait() == -signal.SIGKILL, "".join(seen)
+    assert _files(repo) == before
+    assert not (tmp_path / "summary.md").exists()
