@@ -65,8 +65,9 @@ def tests(session: nox.Session) -> None:
     install_core(session)
     # The demo robot's tests run against its robot's lock (CPU torch, scipy, numpy).
     session.run("python", "-m", "horus_pipeline.lock", "--install", "demo-amd64")
-    # The slowest tests are listed at the end: where CI's minutes go.
-    session.run("pytest", *(session.posargs or ["tests", "--durations=20"]))
+    # The slowest tests are listed at the end: where CI's minutes go. The `long` ones (most of an
+    # hour) run in the upgrade workflow: `nox -s tests -- -m long tests`.
+    session.run("pytest", *(session.posargs or ["tests", "-m", "not long", "--durations=20"]))
 
 
 @nox.session(python=PYTHON, default=False)
