@@ -43,7 +43,7 @@ from .health import serve_health
 from .message import Message
 from .messages import *  # noqa: F403  (the standard message set: __all__ of horus.messages)
 from .messages import __all__ as _MESSAGES
-from .node import LogOutsideSchedulerWarning, Node
+from .node import LogOutsideSchedulerWarning, Node, Pub, Sub
 from .nodeinfo import NodeInfo, NodeState
 from .params import Params
 from .policy import FailurePolicy, Miss
@@ -109,9 +109,11 @@ __all__ = [
     "NodeNotFoundError",
     "NodeState",
     "Priority",
+    "Pub",
     "Rate",
     "Scheduler",
     "SchedulerConfig",
+    "Sub",
     "Topic",
     "TopicBusyError",
     "TopicCorruptError",

@@ -26,9 +26,48 @@ def _is_message_class(value: object) -> bool:
     return isinstance(value, type) and issubclass(value, Message)
 
 
+class Pub:
+    """A published topic declared with its message class, as upstream HORUS spells it:
+    ``pubs=[horus.Pub("arm.joint_cmd", horus.JointCommand)]``.
+
+    capacity: ring slots (a power of two); None keeps the topic's default (16), since every
+    slot is as large as the topic's largest message.
+    """
+
+    def __init__(self, topic: str, msg_type: type[Message] | None = None, capacity: int | None = None) -> None:
+        if msg_type is not None and not _is_message_class(msg_type):
+            raise TypeError(
+                f"{type(self).__name__}({topic!r}, {msg_type!r}): the type must be a message class such as horus.CmdVel"
+            )
+        self.topic = topic
+        self.msg_type = msg_type
+        self.capacity = capacity
+
+    def settings(self) -> dict[str, Any]:
+        out: dict[str, Any] = {} if self.msg_type is None else {"type": self.msg_type}
+        return out if self.capacity is None else {**out, "capacity": self.capacity}
+
+
+class Sub(Pub):
+    """A subscribed topic declared with its message class: ``subs=[horus.Sub("arm.joints", horus.JointState)]``."""
+
+
+_SETTINGS = {"capacity", "max_msg_size", "type"}
+
+
+def _dict_settings(cfg: dict[str, Any], where: str) -> dict[str, Any]:
+    unknown = set(cfg) - _SETTINGS
+    if unknown:
+        raise TypeError(f"{where}: unknown topic settings {sorted(unknown)}; use {', '.join(sorted(_SETTINGS))}")
+    if "type" in cfg and not _is_message_class(cfg["type"]):
+        raise TypeError(f"{where}: 'type' must be a message class such as horus.CmdVel, not {cfg['type']!r}")
+    return dict(cfg)
+
+
 def _parse_topics(spec: TopicSpec, what: str) -> dict[str, dict[str, Any]]:
-    """pubs/subs as upstream HORUS takes them: "name", ["a", horus.CmdVel] (a message class: the
-    topic its __topic_name__ names), {"name": horus.CmdVel} or {"name": {"max_msg_size": ..}}."""
+    """pubs/subs as upstream HORUS takes them: "name", ["a", horus.CmdVel, horus.Sub("b", T)] (a
+    message class: the topic its __topic_name__ names), {"name": horus.CmdVel} or
+    {"name": {"type": horus.CmdVel, "capacity": .., "max_msg_size": ..}}."""
     if spec is None:
         return {}
     if isinstance(spec, str):
@@ -42,14 +81,9 @@ def _parse_topics(spec: TopicSpec, what: str) -> dict[str, dict[str, Any]]:
             if cfg is not None and not isinstance(cfg, dict):
                 raise TypeError(
                     f"{what}[{name!r}] must be a message class (horus.CmdVel) or a dict of topic settings "
-                    "(capacity, max_msg_size)"
+                    "(type, capacity, max_msg_size)"
                 )
-            unknown = set(cfg or {}) - {"capacity", "max_msg_size"}
-            if unknown:
-                raise TypeError(
-                    f"{what}[{name!r}]: unknown topic settings {sorted(unknown)}; use capacity, max_msg_size"
-                )
-            out[name] = dict(cfg or {})
+            out[name] = _dict_settings(cfg or {}, f"{what}[{name!r}]")
         return out
     if isinstance(spec, (list, tuple)):
         out = {}
@@ -58,8 +92,13 @@ def _parse_topics(spec: TopicSpec, what: str) -> dict[str, dict[str, Any]]:
                 out[item.__topic_name__] = {"type": item}
             elif isinstance(item, str):
                 out[item] = {}
+            elif isinstance(item, Pub):
+                out[item.topic] = item.settings()
             else:
-                raise TypeError(f"{what} items must be topic names or message classes, got {type(item).__name__}")
+                raise TypeError(
+                    f"{what} items must be topic names, message classes or horus.Pub/horus.Sub, "
+                    f"got {type(item).__name__}"
+                )
         return out
     raise TypeError(f"{what} must be a str, list or dict, got {type(spec).__name__}")
 

@@ -8,6 +8,7 @@ A refusal is logged with what to grant, and the node runs without it.
 from __future__ import annotations
 
 import os
+import resource
 from typing import TYPE_CHECKING
 
 from . import log
@@ -40,3 +41,29 @@ def pin_thread(node: Node) -> None:
                 f"SCHED_FIFO priority {node.priority} refused ({exc.strerror}): grant CAP_SYS_NICE "
                 "(systemd: AmbientCapabilities=CAP_SYS_NICE); running without it",
             )  # fmt: skip
+
+
+def capabilities() -> dict[str, object]:
+    """What this machine offers real-time nodes, in upstream's keys: a PREEMPT_RT kernel, and
+    whether this process may take SCHED_FIFO (CAP_SYS_NICE, or an RLIMIT_RTPRIO grant)."""
+    try:
+        with open("/sys/kernel/realtime", "rb") as f:
+            preempt_rt = f.read().strip() == b"1"
+    except OSError:
+        preempt_rt = False
+    rtprio = resource.getrlimit(resource.RLIMIT_RTPRIO)[0]
+    return {
+        "preempt_rt": preempt_rt,
+        "rt_priority_available": _has_cap_sys_nice() or rtprio == resource.RLIM_INFINITY or rtprio > 0,
+        "max_rt_priority": os.sched_get_priority_max(os.SCHED_FIFO),
+        "min_rt_priority": os.sched_get_priority_min(os.SCHED_FIFO),
+    }
+
+
+def _has_cap_sys_nice() -> bool:
+    with open("/proc/self/status", "rb") as f:  # bytes: no codec to import (a dropped uid may not reach it)
+        effective = next(line for line in f if line.startswith(b"CapEff:"))
+    return bool(int(effective.split()[1], 16) >> _CAP_SYS_NICE & 1)
+
+
+_CAP_SYS_NICE = 23  # linux/capability.h

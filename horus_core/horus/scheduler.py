@@ -258,6 +258,10 @@ class Scheduler:
         """Whether rt=True obtained both SCHED_FIFO and locked memory."""
         return bool(self._rt_status["sched_fifo"] and self._rt_status["memory_locked"])
 
+    def capabilities(self) -> dict[str, Any]:
+        """What this machine offers rt=True: preempt_rt, rt_priority_available, min/max_rt_priority."""
+        return placement.capabilities()
+
     def degradations(self) -> list[str]:
         """What rt=True asked for and the system refused, each with what to grant."""
         return list(self._rt_status.get("problems", []))

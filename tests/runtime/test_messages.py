@@ -225,6 +225,34 @@ def test_nodes_declare_typed_topics_as_upstream_does(ns: str) -> None:
     assert got and all(type(m) is horus.CmdVel and m.linear == 0.5 for m in got)
 
 
+
+def test_pub_and_sub_declare_named_typed_topics_as_upstream_does(ns: str) -> None:
+    got: list[tuple[str, object]] = []
+
+    def drive(node: horus.Node) -> None:
+        node.send("arm.cmd", horus.CmdVel(0.5))
+        node.send("arm.plain", horus.CmdVel(0.25))
+
+    def watch(node: horus.Node) -> None:
+        got.extend((name, msg) for name in ("arm.cmd", "arm.plain") if (msg := node.recv(name)) is not None)
+
+    pubs = [horus.Pub("arm.cmd", horus.CmdVel, capacity=32), horus.Pub("arm.plain")]
+    subs = {"arm.cmd": {"type": horus.CmdVel, "capacity": 32}, "arm.plain": {}}  # upstream's older spelling
+    horus.run(horus.Node(name="driver", tick=drive, rate=100, pubs=pubs),
+              horus.Node(name="watcher", tick=watch, rate=100, subs=subs), duration=0.5)  # fmt: skip
+    assert ("arm.cmd", horus.CmdVel(0.5)) in got
+    assert ("arm.plain", {"linear": 0.25, "angular": 0.0, "timestamp_ns": 0}) in got
+    sized = horus.Node(name="sized", tick=lambda node: None, pubs=[horus.Pub("arm.sized", horus.CmdVel, capacity=32)])
+    sized.open_topics()
+    try:
+        with pytest.raises(horus.TopicLayoutError, match="capacity 32"):
+            horus.Topic("arm.sized", capacity=16).send(horus.CmdVel(1.0))
+    finally:
+        sized.close_topics()
+    with pytest.raises(TypeError, match=r"message class such as horus\.CmdVel"):
+        horus.Sub("arm.cmd", dict)  # type: ignore[arg-type]
+
+
 NAMED_TOPICS_NODE = """
 import horus
 arm = horus.Topic(horus.Imu, endpoint="arm.imu")

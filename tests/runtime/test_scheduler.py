@@ -307,7 +307,7 @@ if os.environ.get("DROP"):
     os.setgid(65534); os.setuid(65534)
 sched = horus.Scheduler(rt=True).add(horus.Node(name="m", tick=lambda n: None, rate=100))
 sched.run(duration=0.05)
-print(json.dumps(sched.safety_stats()["rt"]))
+print(json.dumps({**sched.safety_stats()["rt"], "capabilities": sched.capabilities()}))
 """
     import json
 
@@ -316,6 +316,7 @@ print(json.dumps(sched.safety_stats()["rt"]))
     rt = json.loads(granted.stdout)
     if os.geteuid() == 0:
         assert rt["sched_fifo"] and rt["memory_locked"] and not rt["problems"]
+        assert rt["capabilities"]["rt_priority_available"] and rt["capabilities"]["max_rt_priority"] == 99
         os.environ["DROP"] = "1"
         try:
             refused = py.run(code)
@@ -323,5 +324,6 @@ print(json.dumps(sched.safety_stats()["rt"]))
             del os.environ["DROP"]
         rt = json.loads(refused.stdout)
         assert not rt["sched_fifo"] and "CAP_SYS_NICE" in refused.stderr
+        assert not rt["capabilities"]["rt_priority_available"]  # upstream's capabilities() says so beforehand
     else:
         assert rt["problems"] or (rt["sched_fifo"] and rt["memory_locked"])
