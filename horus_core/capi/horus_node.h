@@ -48,7 +48,8 @@ typedef struct horus_msg_topic {
 } horus_msg_topic;
 
 /*
-** Open topic `name` of namespace `ns` (NULL: $HORUS_NAMESPACE, else "default") for messages
+** Open topic `name` of namespace `ns` (NULL: $HORUS_NAMESPACE, else "default"; 1-64 of
+** [A-Za-z0-9_.-] not starting with '.' or '-', as Python's, else HORUS_EINVAL) for messages
 ** of one type: its TYPE_ID, LAYOUT_HASH and sizeof, which the generated header's
 ** HORUS_MSG_<NAME> macro gives as three arguments: horus_msg_topic_open(NULL, "cmd_vel",
 ** HORUS_MSG_CMD_VEL, &topic, err). Creates the namespace and the topic if they do not exist, with Python's

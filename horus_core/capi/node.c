@@ -4,6 +4,7 @@
 #include "horus_node.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,25 @@
 #define PATH_MAX_ 512
 
 /* namespace.topic_file: bytes outside [A-Za-z0-9_.-] as %XX, and a leading '.' as %2E. */
+/* snprintf into a path, refusing one that does not fit: a truncated path names another file
+   (another namespace's, possibly), never an error, so a too-long namespace must fail here. */
+static int path_of(char *out, size_t cap, char *err, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(out, cap, fmt, ap);
+  va_end(ap);
+  if (n >= 0 && (size_t)n < cap) return HORUS_OK;
+  if (err) snprintf(err, HORUS_ERRLEN, "path %.64s... is longer than %zu bytes: use a shorter namespace", out, cap - 1);
+  return HORUS_EINVAL;
+}
+
+/* namespace.py's rule: 1-64 of [A-Za-z0-9_.-], not starting with '.' or '-' (never "..", never a path). */
+static int valid_ns(const char *ns) {
+  size_t len = strlen(ns);
+  if (len == 0 || len > 64 || ns[0] == '.' || ns[0] == '-') return 0;
+  return strspn(ns, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == len;
+}
+
 static int escape_name(const char *name, char *out, size_t cap) {
   static const char hex[] = "0123456789ABCDEF";
   size_t n = 0;
@@ -45,13 +65,15 @@ int horus_msg_topic_open(const char *ns, const char *name, uint32_t type_id, uin
   if (!ns) ns = getenv("HORUS_NAMESPACE");
   if (!ns || !*ns) ns = "default";
   char file[HORUS_NAME_MAX + 1], dir[PATH_MAX_], topics[PATH_MAX_];
-  if (escape_name(name, file, sizeof file) != 0 || strchr(ns, '/') || size == 0) {
-    if (err) snprintf(err, HORUS_ERRLEN, "bad topic name %s, namespace %s or message size %u", name, ns, size);
+  if (escape_name(name, file, sizeof file) != 0 || !valid_ns(ns) || size == 0) {
+    if (err)
+      snprintf(err, HORUS_ERRLEN, "bad topic name %s, namespace %s (1-64 of A-Z a-z 0-9 _ . -) or message size %u",
+               name, ns, size);
     return HORUS_EINVAL;
   }
-  snprintf(dir, sizeof dir, "/dev/shm/horus.%s", ns);
-  snprintf(topics, sizeof topics, "%s/topics", dir);
-  int rc = horus_ns_prepare(dir, err);
+  int rc = path_of(dir, sizeof dir, err, "/dev/shm/horus.%s", ns);
+  if (rc == HORUS_OK) rc = path_of(topics, sizeof topics, err, "%s/topics", dir);
+  if (rc == HORUS_OK) rc = horus_ns_prepare(dir, err);
   if (rc == HORUS_OK) rc = horus_ns_prepare(topics, err);
   if (rc != HORUS_OK) return rc;
   horus_topic_cfg cfg = {0, 0, FORMAT_ID, 1};
@@ -164,23 +186,23 @@ int horus_node_open(horus_node *n, const char *ns, const char *name, double rate
   n->journal_fd = -1;
   ns = node_ns(ns);
   char dir[PATH_MAX_], sub[PATH_MAX_];
-  if (strchr(ns, '/') || !*name) {
-    if (err) snprintf(err, HORUS_ERRLEN, "bad node name %s or namespace %s", name, ns);
+  if (!valid_ns(ns) || !*name) {
+    if (err) snprintf(err, HORUS_ERRLEN, "bad node name %s or namespace %s (1-64 of A-Z a-z 0-9 _ . -)", name, ns);
     return HORUS_EINVAL;
   }
   snprintf(n->name, sizeof n->name, "%s", name);
   n->rate_hz = rate_hz;
-  snprintf(dir, sizeof dir, "/dev/shm/horus.%s", ns);
-  snprintf(sub, sizeof sub, "%s/stats", dir);
-  int rc = horus_ns_prepare(dir, err);
+  int rc = path_of(dir, sizeof dir, err, "/dev/shm/horus.%s", ns);
+  if (rc == HORUS_OK) rc = path_of(sub, sizeof sub, err, "%s/stats", dir);
+  if (rc == HORUS_OK) rc = horus_ns_prepare(dir, err);
   if (rc == HORUS_OK) rc = horus_ns_prepare(sub, err);
-  if (rc != HORUS_OK) return rc;
   /* The pid names the file as Python's schedulers' do (registry.py); ".c" keeps it apart from theirs. */
-  snprintf(n->registry_path, sizeof n->registry_path, "%s/%ld.c", sub, (long)getpid());
-  rc = horus_stats_create(n->registry_path, n->name, (uint32_t)getpid(), 1, &n->registry, err);
+  if (rc == HORUS_OK) rc = path_of(n->registry_path, sizeof n->registry_path, err, "%s/%ld.c", sub, (long)getpid());
+  if (rc == HORUS_OK) rc = horus_stats_create(n->registry_path, n->name, (uint32_t)getpid(), 1, &n->registry, err);
   if (rc != HORUS_OK) return rc;
-  snprintf(sub, sizeof sub, "%s/log", dir);
-  if (horus_logring_open(sub, 0, 1, &n->log, NULL) != HORUS_OK) n->log = NULL;
+  if (path_of(sub, sizeof sub, NULL, "%s/log", dir) != HORUS_OK ||
+      horus_logring_open(sub, 0, 1, &n->log, NULL) != HORUS_OK)
+    n->log = NULL;
   if (stderr_is_journal()) n->journal_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   horus_tick_init(&n->ticks);
   horus_node_set_state(n, HORUS_STATE_RUNNING);

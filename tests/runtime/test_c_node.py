@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -11,6 +12,8 @@ import horus
 import pytest
 from horus import capi, logring, registry
 from horus_procs import wait_line
+from horus_testing import require
+from test_c_stress import SANITIZERS
 from test_messages import field_values, zig_cc
 
 from horus_pipeline import REPO
@@ -30,9 +33,24 @@ def build(source: Path, out_dir: Path) -> Path:
     return exe
 
 
-@pytest.fixture(scope="module")
-def typed_node(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(NODE, tmp_path_factory.mktemp("c-node"))
+def build_sanitized(source: Path, out_dir: Path) -> Path:
+    """The same node and node API under ASan and UBSan: any overflow or UB in the exchange with
+    Python aborts the node, which the tests see as missing lines and a non-zero exit."""
+    cc = shutil.which("gcc")
+    require(cc is not None, "gcc with its sanitizer runtimes builds the sanitized C node")
+    exe = out_dir / f"{source.stem}-sanitized"
+    subprocess.run(
+        [str(cc), "-std=c11", "-O1", "-g", f"-fsanitize={SANITIZERS}", "-fno-sanitize-recover=all",
+         "-Wall", "-Wextra", "-Werror", *capi.cflags(), "-o", str(exe), str(source), *capi.sources(), "-lm"],
+        check=True,
+    )  # fmt: skip
+    return exe
+
+
+@pytest.fixture(scope="module", params=["zig", "sanitized"])
+def typed_node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    make = build if request.param == "zig" else build_sanitized
+    return make(NODE, tmp_path_factory.mktemp("c-node"))
 
 
 def start(exe: Path, mode: str) -> subprocess.Popen[str]:
@@ -49,6 +67,7 @@ def test_a_c_node_publishes_what_a_python_subscriber_receives_typed(ns: str, typ
         node.stdin.flush()
         assert sub.recv(timeout=10) == horus.CmdVel(1.5, 0.25, 77)
         wait_line(node, "done")
+        assert node.wait(timeout=10) == 0
     finally:
         node.kill()
         node.wait()
@@ -65,10 +84,20 @@ def test_a_c_node_receives_python_messages_and_refuses_another_type(ns: str, typ
     finally:
         node.kill()
         node.wait()
+    assert node.returncode == 0
     lines = out.splitlines()
     assert lines[0] == "imu 0 9.81 0.50 42"
     assert lines[1].startswith("next -9 the topic's next message (29 bytes, type id 0xd91aabd2) is not of this type")
     assert lines[2] == "kept 9.81"  # a refused message leaves the struct as it was
+
+
+def test_a_c_node_refuses_a_namespace_python_refuses(typed_node: Path) -> None:
+    for bad in ("x" * 65, "../etc", ".hidden"):
+        node = subprocess.run([str(typed_node), "pub"], input="go\n", capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "HORUS_NAMESPACE": bad})  # fmt: skip
+        assert node.returncode == 1 and node.stdout == ""
+        assert f"namespace {bad} (1-64 of A-Z a-z 0-9 _ . -)" in node.stderr
+        assert not (Path("/dev/shm") / f"horus.{bad}").exists()
 
 
 def test_the_node_api_compiles_for_every_robot_cpu(tmp_path: Path) -> None:
@@ -102,6 +131,7 @@ def test_a_c_node_is_seen_by_monitor_logs_and_systemd(ns: str, typed_node: Path,
         wait_line(node, "closed")
         assert [r for r in registry.snapshot() if r["node"] == "c_motor"] == []
         _, err = node.communicate(timeout=10)
+        assert node.returncode == 0, err
         assert "[WARNING] c_motor: motor driver warming up" in err  # not under systemd: stderr
     finally:
         node.kill()
