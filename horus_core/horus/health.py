@@ -150,23 +150,47 @@ _GAUGES = (
 )
 
 
-def metrics_text(scheduler: Scheduler) -> str:
-    """Every node's counters, tick durations and health, and the process's RSS, as Prometheus text."""
+# The stats registry's names for what /metrics reads, where they differ from the scheduler's.
+_REGISTRY_NAMES = {"avg_tick_ms": "avg_tick_duration_ms", "max_tick_ms": "max_tick_duration_ms",
+                   "last_tick_ms": "last_tick_duration_ms"}  # fmt: skip
+
+
+def _other_stats(others: Iterable[str]) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """Nodes of other processes (compiled nodes) as /metrics labels and stats. Their registry
+    records no watchdog expirations or restarts, so those series are left out rather than zero;
+    a missing node has only its health, "missing"."""
+    out = []
+    for name, entry in other_nodes(others).items():
+        if entry["health"] == "missing":
+            out.append(({"scheduler": "", "node": name}, {"health": "missing"}))
+        else:
+            stats = {_REGISTRY_NAMES.get(key, key): value for key, value in entry.items()}
+            out.append(({"scheduler": entry["scheduler"], "node": name}, stats))
+    return out
+
+
+def metrics_text(scheduler: Scheduler, others: Iterable[str] = ()) -> str:
+    """Every node's counters, tick durations and health (with the nodes of other processes named by
+    `others`), and the process's RSS, as Prometheus text."""
     nodes = scheduler.get_all_node_stats()
     keyed = [({"scheduler": scheduler.name, "node": name}, stats) for name, stats in nodes.items()]
+    keyed += _other_stats(others)
     lines: list[str] = []
     for metric, key, help_text in _COUNTERS:
-        lines += _family(metric, "counter", help_text, [("", labels, s[key]) for labels, s in keyed])
+        lines += _family(metric, "counter", help_text, [("", labels, s[key]) for labels, s in keyed if key in s])
     # A summary without quantiles: _sum and _count are what rate() needs for a mean over any window.
     durations = []
     for labels, s in keyed:
-        durations += [("_sum", labels, s["avg_tick_duration_ms"] * 1e-3 * s["total_ticks"])]
-        durations += [("_count", labels, s["total_ticks"])]
+        if "total_ticks" in s:
+            durations += [("_sum", labels, s["avg_tick_duration_ms"] * 1e-3 * s["total_ticks"])]
+            durations += [("_count", labels, s["total_ticks"])]
     lines += _family("horus_node_tick_duration_seconds", "summary", "Time spent in tick.", durations)
     for metric, key, scale, help_text in _GAUGES:
-        lines += _family(metric, "gauge", help_text, [("", labels, s[key] * scale) for labels, s in keyed])
+        samples = [("", labels, s[key] * scale) for labels, s in keyed if key in s]
+        lines += _family(metric, "gauge", help_text, samples)
     # One series per state, 1 for the current one (a state set), so alerts can match on the state.
-    health = [("", {**labels, "state": st}, float(s["health"] == st)) for labels, s in keyed for st in _core.HEALTHS]
+    states = (*_core.HEALTHS, "missing") if others else _core.HEALTHS
+    health = [("", {**labels, "state": st}, float(s["health"] == st)) for labels, s in keyed for st in states]
     lines += _family("horus_node_health", "gauge", "1 for the node's current health state.", health)
     running = float(scheduler.is_running() and scheduler.status() == "running")
     lines += _family("horus_scheduler_running", "gauge", "1 while the scheduler runs.", [("", {}, running)])
@@ -226,7 +250,8 @@ class _Handler(BaseHTTPRequestHandler):
                 status, report = health_report(self.server.scheduler, self.server.others)
                 body, ctype = json.dumps(report, default=str).encode() + b"\n", "application/json"
             elif path == "/metrics":
-                status, body, ctype = 200, metrics_text(self.server.scheduler).encode(), METRICS_CONTENT_TYPE
+                metrics = metrics_text(self.server.scheduler, self.server.others)
+                status, body, ctype = 200, metrics.encode(), METRICS_CONTENT_TYPE
             else:
                 self.send_error(HTTPStatus.NOT_FOUND, "try /health or /metrics")
                 return

@@ -170,7 +170,12 @@ def test_c_safety_engages_on_overspeed_and_on_a_stale_status(
 def test_health_vouches_for_compiled_nodes_only_while_they_tick(
     start: Callable[..., Proc], built: dict[str, Path]
 ) -> None:
-    from horus.health import health_report
+    from horus.health import health_report, metrics_text
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def metrics() -> dict[str, dict[tuple[str, ...], float]]:
+        families = text_string_to_metric_families(metrics_text(sched, ["motor"]))
+        return {f.name: {tuple(s.labels.values()): s.value for s in f.samples} for f in families}
 
     sched = horus.Scheduler(tick_rate=10, name="health")
     sched.add(horus.Node(name="idle", tick=lambda node: None, rate=10, failure_policy="ignore"))
@@ -180,8 +185,11 @@ def test_health_vouches_for_compiled_nodes_only_while_they_tick(
     until("motor in the stats registry", lambda: registered("motor") is not None)
     report = health_report(sched, ["motor"])[1]["nodes"]["motor"]
     assert report["health"] in ("healthy", "warning") and report["total_ticks"] > 0
+    ticks = metrics()["horus_node_ticks"]  # /metrics lists it beside the scheduler's own nodes
+    assert ticks[("motor", "motor")] > 0 and ("health", "idle") in ticks
     motor.send_signal(signal.SIGSTOP)  # hung: its registry file stays, its ticks stop
     try:
         until("a stale motor", lambda: health_report(sched, ["motor"])[1]["nodes"]["motor"]["health"] == "missing")
+        assert metrics()["horus_node_health"][("", "motor", "missing")] == 1.0
     finally:
         motor.send_signal(signal.SIGCONT)
