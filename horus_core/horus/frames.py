@@ -106,7 +106,21 @@ class Frame:
     __hash__ = None  # type: ignore[assignment]
 
 
-class Image(Frame):
+class _Raster:
+    """Rows by columns: the height and width of an image's array (row-major, as cameras give them)."""
+
+    _array: np.ndarray[Any, Any]
+
+    @property
+    def height(self) -> int:
+        return int(self._array.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self._array.shape[1])
+
+
+class Image(_Raster, Frame):
     """An image of `height` x `width` pixels in `encoding` (rgb8, bgr8, rgba8, bgra8, mono8, mono16,
     rgb16, 32FC1), zero-filled. to_numpy() is (height, width, channels), or (height, width) for one."""
 
@@ -171,14 +185,6 @@ class Image(Frame):
         return {**super().meta(), "encoding": self.encoding}
 
     @property
-    def height(self) -> int:
-        return int(self._array.shape[0])
-
-    @property
-    def width(self) -> int:
-        return int(self._array.shape[1])
-
-    @property
     def channels(self) -> int:
         return 1 if self._array.ndim == 2 else int(self._array.shape[2])
 
@@ -228,7 +234,7 @@ class _ArrayFrame(Frame):
         return cls._wrap(array)
 
 
-class DepthImage(_ArrayFrame):
+class DepthImage(_Raster, _ArrayFrame):
     """A depth image of `height` x `width`: float32 in meters, or uint16 in millimeters."""
 
     __slots__ = ()
@@ -249,14 +255,6 @@ class DepthImage(_ArrayFrame):
         cls._dtype(array.dtype.name)
         if array.ndim != 2:
             raise ValueError(f"a depth image is 2-dimensional, not of shape {array.shape}")
-
-    @property
-    def height(self) -> int:
-        return int(self._array.shape[0])
-
-    @property
-    def width(self) -> int:
-        return int(self._array.shape[1])
 
     @property
     def depth_scale(self) -> float:
