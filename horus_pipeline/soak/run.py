@@ -76,6 +76,7 @@ def soak(host: Host, spec: ImageSpec, seconds: float, out: Path, leak_mb_per_hou
 
 def _sim_robot(spec: ImageSpec) -> tuple[Host, Any]:
     """Boot a simulated robot of `spec` and deploy the built bundle to it (the README's playbook)."""
+    from ..sim.deploy import ANSIBLE, ansible_env, ansible_playbook
     from ..sim.fleet import DEFAULT_DIR, Sim
 
     sim = Sim(DEFAULT_DIR)
@@ -83,8 +84,8 @@ def _sim_robot(spec: ImageSpec) -> tuple[Host, Any]:
     try:
         with step(f"deploying {spec.name}'s built release to {robot.name}"):
             subprocess.run(
-                ["ansible-playbook", "-i", str(sim.inventory), "--limit", robot.name, "ansible/deploy.yml"],
-                cwd=REPO, check=True, capture_output=True, text=True,
+                [ansible_playbook(), "-i", str(sim.inventory), "--limit", robot.name, str(ANSIBLE / "deploy.yml")],
+                env=ansible_env(), cwd=REPO, check=True, capture_output=True, text=True,
             )  # fmt: skip
     except subprocess.CalledProcessError as exc:
         sim.stop([robot])
