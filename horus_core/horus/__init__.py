@@ -23,7 +23,12 @@ receive; HORUS_KEEP_HEAP=0 leaves malloc as it was.
 
 import os as _os
 
-from . import _core, drivers, msggen  # msggen: a team's own typed messages, as upstream's horus.msggen
+from . import (
+    _core,
+    drivers,
+    msggen,  # a team's own typed messages, as upstream's horus.msggen
+    perception,  # upstream's horus.perception; its BoundingBox2D etc. are not the messages'
+)
 from ._version import __version__, get_version
 from .clock import Rate, budget_remaining, dt, elapsed, now, rng_float, tick, timestamp_ns
 from .errors import (
@@ -46,6 +51,7 @@ from .messages import __all__ as _MESSAGES
 from .node import LogOutsideSchedulerWarning, Node, Pub, Sub
 from .nodeinfo import NodeInfo, NodeState
 from .params import Params
+from .perception import COCOPose, DetectionList, PointCloudBuffer, PointXYZ, PointXYZRGB
 from .policy import FailurePolicy, Miss
 from .schedconfig import Priority, SchedulerConfig
 from .scheduler import NodeFailedError, Scheduler, run
@@ -89,7 +95,9 @@ def now_ns() -> int:
 
 __all__ = [
     *_MESSAGES,
+    "COCOPose",
     "DecodeError",
+    "DetectionList",
     "EncodeError",
     "FailurePolicy",
     "HorusError",
@@ -100,11 +108,15 @@ __all__ = [
     "Message",
     "drivers",
     "msggen",
+    "perception",
     "MessageTooLargeError",
     "Miss",
     "Node",
     "NodeFailedError",
     "Params",
+    "PointCloudBuffer",
+    "PointXYZ",
+    "PointXYZRGB",
     "NodeInfo",
     "NodeNotFoundError",
     "NodeState",

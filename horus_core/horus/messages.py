@@ -88,7 +88,7 @@ __all__ = [
 ]
 
 
-class CmdVel(Message):
+class CmdVel(_methods.CmdVelMethods, Message):
     """A velocity command for a differential-drive base: forward m/s and turn rad/s."""
 
     __slots__ = (
@@ -111,7 +111,7 @@ class CmdVel(Message):
     LAYOUT_HASH = 0x34DDEBCE2F3BF0B0
 
 
-class Twist(Message):
+class Twist(_methods.TwistMethods, Message):
     """Linear (m/s) and angular (rad/s) velocity in 3D."""
 
     __slots__ = (
@@ -146,7 +146,7 @@ class Twist(Message):
     LAYOUT_HASH = 0x079261C54BE05DEE
 
 
-class Vector3(Message):
+class Vector3(_methods.Vector3Methods, Message):
     """A 3D vector."""
 
     __slots__ = (
@@ -169,7 +169,7 @@ class Vector3(Message):
     LAYOUT_HASH = 0xBEB0A13BFEB7C15B
 
 
-class Point3(Message):
+class Point3(_methods.Point3Methods, Message):
     """A point in 3D space (m)."""
 
     __slots__ = (
@@ -192,7 +192,7 @@ class Point3(Message):
     LAYOUT_HASH = 0x58ACE86F6EAD02E7
 
 
-class Quaternion(Message):
+class Quaternion(_methods.QuaternionMethods, Message):
     """An orientation as a unit quaternion (identity by default)."""
 
     __slots__ = (
@@ -218,7 +218,7 @@ class Quaternion(Message):
     LAYOUT_HASH = 0x8EAD1535BD4B33C2
 
 
-class Pose2D(Message):
+class Pose2D(_methods.Pose2DMethods, Message):
     """A position (m) and heading (rad) in the plane."""
 
     __slots__ = (
@@ -244,7 +244,7 @@ class Pose2D(Message):
     LAYOUT_HASH = 0x85B05E415A8727EB
 
 
-class Pose3D(Message):
+class Pose3D(_methods.Pose3DMethods, Message):
     """A position (m) and orientation (quaternion) in 3D."""
 
     __slots__ = (
@@ -282,7 +282,7 @@ class Pose3D(Message):
     LAYOUT_HASH = 0xC6AB1BC44ED4A7B6
 
 
-class Imu(Message):
+class Imu(_methods.ImuMethods, Message):
     """Linear acceleration (m/s^2) and angular velocity (rad/s) from an IMU."""
 
     __slots__ = (
@@ -317,7 +317,7 @@ class Imu(Message):
     LAYOUT_HASH = 0xF937F982B1F2BC78
 
 
-class Odometry(Message):
+class Odometry(_methods.OdometryMethods, Message):
     """A planar pose with its velocities, from wheel odometry."""
 
     __slots__ = (
@@ -349,7 +349,7 @@ class Odometry(Message):
     LAYOUT_HASH = 0x99E2624AA21F0BC6
 
 
-class LaserScan(Message):
+class LaserScan(_methods.LaserScanMethods, Message):
     """One 2D lidar sweep: 360 ranges (m) from angle_min to angle_max (rad)."""
 
     __slots__ = (
@@ -390,7 +390,7 @@ class LaserScan(Message):
     LAYOUT_HASH = 0xE4FE537D18623DE7
 
 
-class BatteryState(Message):
+class BatteryState(_methods.BatteryStateMethods, Message):
     """Battery voltage (V), charge (%), current (A) and temperature (C)."""
 
     __slots__ = (
@@ -422,7 +422,7 @@ class BatteryState(Message):
     LAYOUT_HASH = 0x5F0898D182343C37
 
 
-class MotorCommand(Message):
+class MotorCommand(_methods.MotorCommandMethods, Message):
     """A command for one motor: target in the units of its mode, with limits."""
 
     __slots__ = (
@@ -460,7 +460,7 @@ class MotorCommand(Message):
     LAYOUT_HASH = 0x17A0B46786C0BF01
 
 
-class ServoCommand(Message):
+class ServoCommand(_methods.ServoCommandMethods, Message):
     """A command for one servo: position (rad) at a speed (fraction of its maximum)."""
 
     __slots__ = (
@@ -489,7 +489,7 @@ class ServoCommand(Message):
     LAYOUT_HASH = 0x5F70EF8307271B4A
 
 
-class DifferentialDriveCommand(Message):
+class DifferentialDriveCommand(_methods.DifferentialDriveCommandMethods, Message):
     """Left and right wheel velocities (m/s) for a differential drive."""
 
     __slots__ = (
@@ -518,7 +518,7 @@ class DifferentialDriveCommand(Message):
     LAYOUT_HASH = 0x3A8A66ED265AF9D1
 
 
-class EmergencyStop(Message):
+class EmergencyStop(_methods.EmergencyStopMethods, Message):
     """Stop all motion now (engaged), and why."""
 
     __slots__ = (
@@ -547,7 +547,7 @@ class EmergencyStop(Message):
     LAYOUT_HASH = 0x78BB2121D6083CE3
 
 
-class Heartbeat(Message):
+class Heartbeat(_methods.HeartbeatMethods, Message):
     """A node saying it is alive."""
 
     __slots__ = (
@@ -579,7 +579,7 @@ class Heartbeat(Message):
     LAYOUT_HASH = 0x74E93DDF9BD47021
 
 
-class Clock(Message):
+class Clock(_methods.ClockMethods, Message):
     """The robot's clock: simulated or real time (ns), speed, paused."""
 
     __slots__ = (
@@ -611,7 +611,7 @@ class Clock(Message):
     LAYOUT_HASH = 0x717B09D9CAD4B4C7
 
 
-class DiagnosticStatus(Message):
+class DiagnosticStatus(_methods.DiagnosticStatusMethods, Message):
     """A component's state: level (0 ok, 1 warning, 2 error, 3 stale), code and message."""
 
     __slots__ = (
@@ -640,7 +640,7 @@ class DiagnosticStatus(Message):
     LAYOUT_HASH = 0xACEEA59B335009D7
 
 
-class RangeSensor(Message):
+class RangeSensor(_methods.RangeSensorMethods, Message):
     """One distance (m) from an ultrasonic or infrared range sensor."""
 
     __slots__ = (
@@ -672,7 +672,7 @@ class RangeSensor(Message):
     LAYOUT_HASH = 0x511966F19CA20850
 
 
-class TransformStamped(Message):
+class TransformStamped(_methods.TransformStampedMethods, Message):
     """A translation (m) and rotation (quaternion) between two frames."""
 
     __slots__ = (
@@ -751,7 +751,7 @@ class PoseStamped(Message):
     LAYOUT_HASH = 0x3260CE7F5A5CE906
 
 
-class PoseWithCovariance(Message):
+class PoseWithCovariance(_methods.PoseWithCovarianceMethods, Message):
     """A 3D pose with its 6x6 covariance (row-major: x, y, z, roll, pitch, yaw)."""
 
     __slots__ = (
@@ -795,7 +795,7 @@ class PoseWithCovariance(Message):
     LAYOUT_HASH = 0xB01FF8D4214E7BE2
 
 
-class TwistWithCovariance(Message):
+class TwistWithCovariance(_methods.TwistWithCovarianceMethods, Message):
     """A 3D velocity with its 6x6 covariance (row-major: vx, vy, vz, wx, wy, wz)."""
 
     __slots__ = (
@@ -836,7 +836,7 @@ class TwistWithCovariance(Message):
     LAYOUT_HASH = 0x273F5C1B72A3D907
 
 
-class Accel(Message):
+class Accel(_methods.FiniteMethods, Message):
     """Linear (m/s^2) and angular (rad/s^2) acceleration in 3D."""
 
     __slots__ = (
@@ -909,7 +909,7 @@ class AccelStamped(Message):
     LAYOUT_HASH = 0xAB9BB383984D1891
 
 
-class PidConfig(Message):
+class PidConfig(_methods.PidConfigMethods, Message):
     """Gains and limits for one PID controller."""
 
     __slots__ = (
@@ -947,7 +947,7 @@ class PidConfig(Message):
     LAYOUT_HASH = 0x160CB8730317A8BC
 
 
-class TrajectoryPoint(Message):
+class TrajectoryPoint(_methods.TrajectoryPointMethods, Message):
     """One point of a trajectory: position, velocity, acceleration, orientation, when."""
 
     __slots__ = (
@@ -979,7 +979,7 @@ class TrajectoryPoint(Message):
     LAYOUT_HASH = 0xED8B98D2A10F754D
 
 
-class JointState(Message):
+class JointState(_methods.JointStateMethods, Message):
     """Positions (rad or m), velocities and efforts of up to 16 named joints."""
 
     __slots__ = (
@@ -1046,7 +1046,7 @@ class JointCommand(_methods.JointCommandMethods, Message):
         return len(self.names)
 
 
-class NavSatFix(Message):
+class NavSatFix(_methods.NavSatFixMethods, Message):
     """A GNSS fix: latitude and longitude (degrees), altitude (m above WGS84)."""
 
     __slots__ = (
@@ -1211,7 +1211,7 @@ class TimeReference(_methods.TimeReferenceMethods, Message):
     LAYOUT_HASH = 0x64167B87AEC3AFC7
 
 
-class ResourceUsage(Message):
+class ResourceUsage(_methods.ResourceUsageMethods, Message):
     """CPU (%), memory, disk, network, temperature and threads of a machine or process."""
 
     __slots__ = (
@@ -1255,7 +1255,7 @@ class ResourceUsage(Message):
     LAYOUT_HASH = 0xCD062EB98C3702A0
 
 
-class NavGoal(Message):
+class NavGoal(_methods.NavGoalMethods, Message):
     """A pose (m, rad) to reach within tolerances and a timeout (s)."""
 
     __slots__ = (
@@ -1392,7 +1392,7 @@ class PathPlan(_methods.PathPlanMethods, Message):
     LAYOUT_HASH = 0xDA97830B6A26C25D
 
 
-class WrenchStamped(Message):
+class WrenchStamped(_methods.WrenchStampedMethods, Message):
     """A force (N) and torque (N m) from a force-torque sensor."""
 
     __slots__ = (
@@ -1430,7 +1430,7 @@ class WrenchStamped(Message):
     LAYOUT_HASH = 0x364327ADD21744A7
 
 
-class ForceCommand(Message):
+class ForceCommand(_methods.ForceCommandMethods, Message):
     """A target force (N) and torque (N m), for at most timeout seconds (0: no limit)."""
 
     __slots__ = (
@@ -1629,7 +1629,7 @@ class RegionOfInterest(_methods.RegionOfInterestMethods, Message):
     ALIASES = MappingProxyType({"x": "x_offset", "y": "y_offset"})
 
 
-class BoundingBox2D(_methods.AreaMethods, Message):
+class BoundingBox2D(_methods.BoundingBox2DMethods, Message):
     """An image rectangle (px) from its top-left corner."""
 
     __slots__ = (
@@ -1816,7 +1816,7 @@ class SegmentationMask(Message):
     LAYOUT_HASH = 0x9A59646DD94E745E
 
 
-class Landmark(Message):
+class Landmark(_methods.LandmarkMethods, Message):
     """A 2D keypoint (px) with its visibility (0-1) and index in its skeleton."""
 
     __slots__ = (
