@@ -118,7 +118,7 @@ class Layout:
     size: int
     length: str  # the list field len() counts, "" when the message has no len()
     aliases: dict[str, str]  # constructor keyword -> field, where upstream's keyword differs
-    methods: str = ""  # the mixin of horus/message_methods.py with upstream's methods, if any
+    methods: str = ""  # the mixin of horus/message_methods/ with upstream's methods, if any
 
     @property
     def snake(self) -> str:
