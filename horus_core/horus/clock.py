@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from . import _core
 
@@ -60,6 +62,13 @@ def seeded_rng(tick: int, node: str) -> random.Random:
     return random.Random(int.from_bytes(digest, "little"))
 
 
+class Reads(Protocol):
+    """Where a tick's clock readings and random draws go while it is recorded, or come from while it
+    is replayed (horus.recording's TickTap and Feed), so a replay sees the values the tick saw."""
+
+    def reading(self, kind: str, read: Callable[[], Any]) -> Any: ...
+
+
 @dataclass
 class TickContext:
     """What one running callback may ask the framework clock."""
@@ -72,6 +81,11 @@ class TickContext:
     tick_start_ns: int
     budget_ns: int | None
     _rng: random.Random | None = field(default=None, repr=False)
+    reads: Reads | None = None  # recording or replaying this tick
+
+    def read(self, kind: str, value: Callable[[], Any]) -> Any:
+        """value(), recorded or replayed with the tick when it is (see Reads)."""
+        return self.reads.reading(kind, value) if self.reads else value()
 
     def rng(self) -> random.Random:
         if self._rng is None:
@@ -102,13 +116,13 @@ def current() -> TickContext | None:
 def now() -> float:
     """Framework time in seconds: monotonic, or virtual in a deterministic scheduler."""
     ctx = current()
-    return (ctx.clock.now_ns() if ctx else _core.now_ns()) / NS
+    return (ctx.read("@now", ctx.clock.now_ns) if ctx else _core.now_ns()) / NS
 
 
 def timestamp_ns() -> int:
     """Framework time in nanoseconds (what transforms and message stamps are compared with)."""
     ctx = current()
-    return ctx.clock.now_ns() if ctx else _core.now_ns()
+    return ctx.read("@now", ctx.clock.now_ns) if ctx else _core.now_ns()
 
 
 def dt() -> float:
@@ -120,7 +134,7 @@ def dt() -> float:
 def elapsed() -> float:
     """Seconds since the scheduler started; 0 outside a tick."""
     ctx = current()
-    return (ctx.clock.now_ns() - ctx.start_ns) / NS if ctx else 0.0
+    return ctx.read("@elapsed", lambda: (ctx.clock.now_ns() - ctx.start_ns) / NS) if ctx else 0.0
 
 
 def tick() -> int:
@@ -134,14 +148,14 @@ def budget_remaining() -> float:
     ctx = current()
     if ctx is None or ctx.budget_ns is None:
         return float("inf")
-    used = ctx.clock.now_ns() - ctx.tick_start_ns
+    used = ctx.read("@used", lambda: ctx.clock.now_ns() - ctx.tick_start_ns)
     return max(ctx.budget_ns - used, 0) / NS
 
 
 def rng_float() -> float:
     """A float in [0, 1): tick-seeded in a deterministic scheduler, system entropy otherwise."""
     ctx = current()
-    return ctx.rng().random() if ctx else _entropy.random()
+    return ctx.read("@rng", ctx.rng().random) if ctx else _entropy.random()
 
 
 class Rate:

@@ -9,16 +9,19 @@ to segment files of at most `segment_bytes`; once the directory holds more than
 its last minutes.
 
 ``Scheduler.replay(DIR)`` runs the same nodes through those ticks in the recorded order,
-at the recorded times (horus.now() and the tick number are the recorded ones), each recv
-answered from the recording; nothing is read from or published to live topics. It
-returns where the replayed sends differ from the recorded ones: none, for code that is a
-function of its inputs and the framework clock.
+at the recorded times (the tick number, and every framework clock reading and rng_float()
+draw the tick made, are the recorded ones), each recv answered from the recording; nothing
+is read from or published to live topics. It returns where the replayed sends differ from
+the recorded ones: none, for code that is a function of its inputs, the framework clock and
+rng_float() (not of time.monotonic() or random.random(), which no recording sees).
 
 Format (native byte order is not involved; all little-endian): each segment starts with
 MAGIC, then records of a u32 length and a horus.codec payload
 ``[node, tick, t_ns, [[topic, value], ...] received, [[topic, value], ...] sent, error]``,
-where a has_msg answer is recorded under "?topic". A torn last record (power cut) ends
-that segment's replay.
+where a has_msg answer is recorded under "?topic", a recv_all answer under "*topic", and the
+tick's framework clock readings and rng_float() draws under "@now" (now(), timestamp_ns()),
+"@elapsed", "@used" (budget_remaining()) and "@rng", in call order. A torn last record (power cut)
+ends that segment's replay.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import os
 import struct
 import threading
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -54,6 +58,12 @@ class TickTap:
 
     received: list[list[Any]] = field(default_factory=list)
     sent: list[list[Any]] = field(default_factory=list)
+
+    def reading(self, kind: str, read: Callable[[], Any]) -> Any:
+        """A clock reading or random draw of the tick (horus.clock.Reads), kept with its inputs."""
+        value = read()
+        self.received.append([kind, value])
+        return value
 
 
 class Recorder:
@@ -156,6 +166,12 @@ class Feed:
         """The next recorded answer for `topic` (`default` when the replayed code asks more than the recorded did)."""
         answers = self._answers.get(topic)
         return answers.popleft() if answers else default
+
+    def reading(self, kind: str, read: Callable[[], Any]) -> Any:
+        """The tick's recorded clock reading or random draw (horus.clock.Reads); a live one past the
+        recorded ones, or in a recording made before they were kept."""
+        answers = self._answers.get(kind)
+        return answers.popleft() if answers else read()
 
 
 @dataclass

@@ -679,13 +679,15 @@ class Scheduler:
             tick_start,
         )
         ctx.dt, ctx.budget_ns, ctx._rng = slot.period_ns / NS, slot.budget_ns or None, None
+        node = slot.node
+        ctx.reads = node._feed if node._feed is not None else node._tap  # replaying, else recording
         return ctx
 
     def _timed_tick(self, slot: _Slot) -> tuple[int, int, BaseException | None]:
-        ctx = self._context(slot, 0)
-        previous = clock.enter(ctx)
         if self._recorder is not None:
             slot.node._tap = TickTap()
+        ctx = self._context(slot, 0)
+        previous = clock.enter(ctx)
         # Timed from here: the scheduler's own bookkeeping is not the node's budget.
         start = ctx.tick_start_ns = self._clock.now_ns()
         try:

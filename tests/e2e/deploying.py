@@ -80,6 +80,13 @@ class Run:
     def failed(self, host: str) -> int:
         return self.recap[host]["failed"]
 
+    def pushed(self) -> list[str]:
+        """The layers the role said one robot lacked, as "kind name version (N MiB)"; none if it lacked none."""
+        task = "TASK [horus_robot : Install | the layers this robot lacks]"
+        section = self.output.split(task)[1].split("TASK [")[0] if task in self.output else ""
+        message = " ".join(section.split("msg:", 1)[1].split()) if "msg:" in section else ""
+        return [item.strip(" '\"") for item in message.split(";") if item.strip(" '\"")]
+
 
 def _sent(robots: list[Robot]) -> dict[str, int]:
     """Bytes the host has sent into each robot's network namespace (its veth's tx counter)."""

@@ -191,8 +191,8 @@ def test_a_newer_release_sends_only_its_changed_layers(flashed: list[Robot], bui
     inventory = write_inventory(tmp_path / "inventory.yml", [robot], horus_robot_bundles_dir=str(built.bundles))
     run = playbook(inventory, [robot], "-e", f"release={newer}")
     assert run.rc == 0, run.output[-3000:]
-    pushed = [line for line in run.output.splitlines() if "=> (item=" in line and " MiB))" in line]
-    assert len(pushed) == 1 and "(item=app fleet " in pushed[0], "\n".join(pushed)
+    pushed = run.pushed()
+    assert len(pushed) == 1 and pushed[0].startswith("app fleet "), pushed
     assert current_release(robot, "/opt/fleet") == newer and wait_health(robot) == 200
 
 

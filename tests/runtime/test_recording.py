@@ -39,6 +39,21 @@ def test_replay_gives_the_recorded_outputs_and_finds_a_changed_node(ns: str, tmp
     assert changed and changed[0].node == "ctl" and changed[0].tick > 0  # before any target: same output
 
 
+def test_a_live_run_replays_its_clock_readings_and_random_draws(ns: str, tmp_path: Path) -> None:
+    def tick(node: horus.Node) -> None:
+        stamp, noise = horus.timestamp_ns(), horus.rng_float()  # wall clock and system entropy, live
+        node.send("cmd", {"stamp": stamp, "noise": noise, "since": horus.elapsed(), "now": horus.now()})
+
+    def stamper() -> horus.Node:
+        return horus.Node(name="stamp", tick=tick, rate=100, pubs=["cmd"], failure_policy="fatal")
+
+    horus.Scheduler(recording=tmp_path / "rec").add(stamper()).run(duration=0.3)
+    records = recording.load(tmp_path / "rec")
+    assert len(records) > 5 and len({codec.decode(r.sent[0][1])["noise"] for r in records}) == len(records)
+
+    assert horus.Scheduler().add(stamper()).replay(tmp_path / "rec") == []
+
+
 def test_the_recording_stays_within_its_bound_and_keeps_the_newest(tmp_path: Path) -> None:
     rec = recording.Recorder(tmp_path, max_bytes=8 * 1024, segment_bytes=2 * 1024)
     for tick in range(2000):

@@ -84,7 +84,7 @@ def make_planner(rate: float = 5.0) -> horus.Node:
         node.send(PATH, {"seq": state["seq"], "detection_seq": msg["seq"], "points": path.tolist()})
         # The motor controller's setpoint: forward speed and turn rate from the first leg.
         linear, angular = float(np.linalg.norm(heading)) * SAMPLES * 0.05, float(heading[0]) * 4.0
-        node.send(CMD_VEL, horus.CmdVel(linear, angular, horus.now_ns()))
+        node.send(CMD_VEL, horus.CmdVel(linear, angular, horus.timestamp_ns()))  # framework time: replays
         state["seq"] += 1
 
     # A failed plan keeps the previous path; repeated failures suspend the planner for a while.
