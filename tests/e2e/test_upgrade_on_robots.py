@@ -18,7 +18,7 @@ from horus_pipeline.lock.compile import lock_images
 from horus_pipeline.lock.horus_lock import write_horus_lock
 from horus_pipeline.upgrade import main
 
-pytestmark = [pytest.mark.e2e, pytest.mark.long]  # about 45 min here: the arm64 deploys under qemu-user
+pytestmark = [pytest.mark.e2e, pytest.mark.long]  # about 12 min here: arm64 deploys of about 3 min each under qemu-user
 
 APP = """\
 import horus
