@@ -85,7 +85,7 @@ def lint(session: nox.Session) -> None:
     """Check style and types: ruff, mypy, and ansible-lint's production profile on ansible/."""
     session.install("--require-hashes", "-r", TOOLS, "-r", TEST_TOOLS)
     session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", "horus_pipeline", "horus_core", "noxfile.py")
+    session.run("ruff", "format", "--check", "horus_pipeline", "horus_core", "apps", "tests", "noxfile.py")
     session.run("mypy", "horus_pipeline", "horus_core/horus", "horus_core/msgs", "noxfile.py")
     ansible = ["ansible/deploy.yml", "ansible/rollback.yml", "ansible/roles"]
     session.run("ansible-lint", "--profile", "production", *ansible)

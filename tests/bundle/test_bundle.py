@@ -340,9 +340,7 @@ def test_how_the_release_runs_is_in_its_manifest_under_its_id(repo: Repo) -> Non
         read_manifest(result.manifest)
 
 
-def test_a_release_failing_the_doctor_is_not_built_unless_asked(
-    repo: Repo, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_release_failing_the_doctor_is_not_built_unless_asked(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
     (repo.app / "main.py").write_text(
         "import horus\n\nhorus.run(horus.Node(name='motor', tick=lambda n: None, rate=10))\n"
     )

@@ -203,7 +203,7 @@ def test_signed_release_installs_and_serves(robot: Robot, inventory: Path, bundl
     # The robot's parameters: the image's, with the inventory's value for this robot, as nodes read them.
     params = robot.ssh(
         f"cd {PREFIX}/current/app && runuser -u horus -- env HORUS_PARAMS_FILE=/etc/horus/fleet.params.json "
-        f"{PREFIX}/current/venv/bin/python -c 'import horus; p = horus.Params(); print(p[\"max_speed\"], p[\"site\"])'"
+        f'{PREFIX}/current/venv/bin/python -c \'import horus; p = horus.Params(); print(p["max_speed"], p["site"])\''
     )
     assert params.stdout.split() == ["0.25", "lab"]
     # The nodes' namespace is made by systemd-tmpfiles for the service user, also at every boot.

@@ -1,11 +1,11 @@
 """The wheels lock tests serve (on a pypi_testing.Index): fakes that imitate torch's CPU/CUDA split.
 
-    torch 9.0.0       cp311 manylinux_2_28 x86_64 and aarch64 wheels whose metadata pulls
-                      nvidia-cublas-cu12 and triton behind `platform_machine == "x86_64"`
-                      (as PyPI's torch does)
-    torch 9.0.0+cpu   cp311 manylinux_2_28 x86_64 wheel with no dependencies (the CPU index's build)
-    nvidia-cublas-cu12, triton   x86_64-only wheels
-    fakenum 1.0       a pure-Python wheel (tests add newer ones, for upgrades)
+torch 9.0.0       cp311 manylinux_2_28 x86_64 and aarch64 wheels whose metadata pulls
+                  nvidia-cublas-cu12 and triton behind `platform_machine == "x86_64"`
+                  (as PyPI's torch does)
+torch 9.0.0+cpu   cp311 manylinux_2_28 x86_64 wheel with no dependencies (the CPU index's build)
+nvidia-cublas-cu12, triton   x86_64-only wheels
+fakenum 1.0       a pure-Python wheel (tests add newer ones, for upgrades)
 """
 
 from __future__ import annotations

@@ -230,6 +230,7 @@ def test_drip_fed_connections_are_bounded_and_cut_at_the_deadline(robot: Robot) 
             time.sleep(0.2)
         # One thread per served connection at most: the others were closed at once.
         assert threads(robot.proc.pid) <= before + MAX_CLIENTS
+
         def answers() -> bool:  # while every slot is taken a new client is closed at once
             try:
                 return robot.health()[0] == 200

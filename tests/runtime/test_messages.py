@@ -225,7 +225,6 @@ def test_nodes_declare_typed_topics_as_upstream_does(ns: str) -> None:
     assert got and all(type(m) is horus.CmdVel and m.linear == 0.5 for m in got)
 
 
-
 def test_pub_and_sub_declare_named_typed_topics_as_upstream_does(ns: str) -> None:
     got: list[tuple[str, object]] = []
 
