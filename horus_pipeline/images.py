@@ -26,6 +26,7 @@ from packaging.utils import canonicalize_name
 
 from . import REPO
 from .errors import PipelineError
+from .robot import contract
 from .targets import DEBIAN_RELEASES, Target, UnknownTargetError, get_arch
 
 IMAGES_DIR = REPO / "images"
@@ -34,20 +35,15 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # CPU-only torch builds (`+cpu` local versions) for x86_64 and aarch64.
 PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
-_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+_NAME = re.compile(r"[a-z][a-z0-9-]*")
 # Services never run as root, nor as a user or group that owns the system's files.
 _PRIVILEGED = frozenset({"root", "daemon", "bin", "sys", "adm", "disk", "shadow", "sudo", "systemd-journal"})
-# What the unit's environment and the health gate's URL take as they are: no spaces, quotes or '%'.
-_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]*$")
-# Service environment: a unit's Environment= line takes these as they are; anything that
-# quotes, escapes or expands (", ', \, %, $, newlines) could smuggle directives or change meaning.
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ENV_VALUE = re.compile(r"^[^\x00-\x1f\x7f\"'\\%$]*$")
-# Set by the role (HORUS_*) or able to change what code the interpreter or loader runs.
+# Values that reach unit text are checked with the robot contract's full-match grammars (contract.py):
+# anything that quotes, escapes or expands (", ', \, %, $, newlines) could smuggle directives.
+# Set by the deploy (HORUS_*) or able to change what code the interpreter or loader runs.
 _ENV_RESERVED = frozenset({"PATH", "HOME", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONINSPECT"})
 _ENV_RESERVED_PREFIXES = ("LD_", "HORUS_")
-_MEMORY = re.compile(r"^((1[6-9]|[2-9][0-9]|[1-9][0-9]{2,})M|[1-9][0-9]*G)$")
-_PARAM = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")  # horus.Params keys (also HORUS_PARAM_<NAME>)
+_PARAM = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")  # horus.Params keys (also HORUS_PARAM_<NAME>)
 ParamValue = bool | int | float | str | list[Any]
 
 
@@ -56,10 +52,6 @@ def _plain(value: object) -> bool:
     if isinstance(value, list):
         return all(isinstance(v, bool | int | float | str) for v in value)
     return isinstance(value, bool | int | float | str)
-
-
-_SIZE = re.compile(r"^[0-9]+[KMGT]?$")  # journald.conf SystemMaxUse=
-_SPAN = re.compile(r"^[0-9]+(s|min|h|d|week|month|year)?$")  # journald.conf MaxRetentionSec=
 
 
 class ImageSpecError(PipelineError):
@@ -143,6 +135,11 @@ class ImageSpec:
     @property
     def app_name(self) -> str:
         return self.app.name
+
+    @property
+    def layout(self) -> contract.Layout:
+        """Where the app lives on a robot and its units' names (the robot contract), in its own namespace."""
+        return contract.Layout(self.prefix, self.app_name, self.app_name)
 
     @property
     def lockfile(self) -> Path:
@@ -275,12 +272,16 @@ class _Parser:
         user = self.str_(app_t, "app.user", "horus")
         group = self.str_(app_t, "app.group", user)
         for key, value in (("app.user", user), ("app.group", group)):
-            if not _NAME.match(value):
+            if not _NAME.fullmatch(value):
                 raise self.fail(key, "a system user name (lower case letters, digits, '-')", value)
             if value in _PRIVILEGED:
                 raise self.fail(key, "an unprivileged system user of the app's own", value, fix='use "horus"')
         prefix = self.str_(app_t, "app.prefix", f"/opt/{app.name}")
-        if not prefix.startswith("/") or prefix.rstrip("/") in ("", "/usr", "/etc", "/opt"):
+        if (
+            not contract.PREFIX.fullmatch(prefix.rstrip("/"))
+            or ".." in prefix.split("/")
+            or prefix.rstrip("/") in ("", "/usr", "/etc", "/opt")
+        ):
             raise self.fail("app.prefix", "an absolute directory of its own, such as /opt/<app>", prefix)
         return ImageSpec(
             name=self.path.stem,
@@ -302,7 +303,7 @@ class _Parser:
 
     def params(self, t: Mapping[str, Any]) -> dict[str, ParamValue]:
         for name, value in t.items():
-            if not _PARAM.match(name):
+            if not _PARAM.fullmatch(name):
                 raise self.fail(f"params.{name}", "a parameter name (letters, digits, '_', starting with a letter)")
             if not _plain(value):
                 raise self.fail(f"params.{name}", "a number, boolean, string, or a list of them", value)
@@ -317,7 +318,7 @@ class _Parser:
             raise self.fail("os.mirror", "an http(s):// or file:// URL of a Debian mirror", mirror)
         packages = self.strings(t, "os.packages")
         for pkg in packages:
-            if not re.match(r"^[a-z0-9][a-z0-9+.-]+$", pkg):
+            if not re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", pkg):
                 raise self.fail("os.packages", "Debian package names", pkg)
         return OsSpec(suite=suite, mirror=mirror, packages=packages)
 
@@ -408,7 +409,7 @@ class _Parser:
                 raise self.fail(key, "a table", entry)
             self.no_unknown(entry, key, allowed)
             name = self.str_(entry, f"{key}.name")
-            if not _NAME.match(name):
+            if not _NAME.fullmatch(name):
                 raise self.fail(f"{key}.name", "lower case letters, digits and '-'", name)
             if any(s.name == name for s in services):
                 raise self.fail(f"{key}.name", "a name no other service uses", name)
@@ -463,7 +464,11 @@ class _Parser:
             )
         which = "script" if "script" in entry else "program"
         path = self.str_(entry, f"{key}.{which}")
-        if path.startswith("/") or ".." in Path(path).parts or not (app / path).is_file():
+        if not contract.REL_PATH.fullmatch(path) or ".." in Path(path).parts:
+            raise self.fail(
+                f"{key}.{which}", "a relative path of letters, digits and '_.+-' (it becomes unit text)", path
+            )
+        if not (app / path).is_file():
             raise self.fail(f"{key}.{which}", f"a file inside {app}", path)
         if which == "program" and not path.endswith(".c"):
             raise self.fail(f"{key}.program", "a C source file (.c) that uses horus_node.h", path)
@@ -471,7 +476,7 @@ class _Parser:
 
     def memory(self, entry: Mapping[str, Any], key: str) -> str:
         value = self.str_(entry, key, _default(Service, "memory_max"))
-        if not _MEMORY.match(value):
+        if not contract.MEMORY.fullmatch(value):
             raise self.fail(key, "a size such as '512M' or '2G' (at least 16M)", value)
         return value
 
@@ -495,14 +500,18 @@ class _Parser:
         if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
             raise self.fail(key, "a table of string values", env)
         for name, value in env.items():
-            if not _ENV_NAME.match(name) or name in _ENV_RESERVED or name.startswith(_ENV_RESERVED_PREFIXES):
+            if (
+                not contract.ENV_NAME.fullmatch(name)
+                or name in _ENV_RESERVED
+                or name.startswith(_ENV_RESERVED_PREFIXES)
+            ):
                 raise self.fail(
                     f"{key}.{name}",
                     "a variable name of letters, digits and '_' that the loader and the role leave alone",
                     name,
                     fix=f"rename it (not {', '.join(sorted(_ENV_RESERVED))} or {'*, '.join(_ENV_RESERVED_PREFIXES)}*)",
                 )
-            if not _ENV_VALUE.match(value):
+            if not contract.ENV_VALUE.fullmatch(value):
                 raise self.fail(
                     f"{key}.{name}",
                     "printable characters without quotes, backslashes, '%' or '$'",
@@ -513,16 +522,16 @@ class _Parser:
 
     def journald(self, t: Mapping[str, Any]) -> Journald:
         use = self.str_(t, "journald.system_max_use", _default(Journald, "system_max_use"))
-        if not _SIZE.match(use):
+        if not contract.SIZE.fullmatch(use):
             raise self.fail("journald.system_max_use", "a size such as '500M' or '2G'", use)
         keep = self.str_(t, "journald.max_retention", _default(Journald, "max_retention"))
-        if not _SPAN.match(keep):
+        if not contract.SPAN.fullmatch(keep):
             raise self.fail("journald.max_retention", "a time span such as '7d' or '12h'", keep)
         return Journald(system_max_use=use, max_retention=keep)
 
     def health(self, t: Mapping[str, Any]) -> Health:
         host = self.str_(t, "health.host", _default(Health, "host"))
-        if not _HOST.match(host):
+        if not contract.HOST.fullmatch(host):
             raise self.fail("health.host", "an IP address or host name such as '127.0.0.1'", host)
         port = t.get("port", _default(Health, "port"))
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:

@@ -104,7 +104,8 @@ def build_layers(
         layers.append(layer)
         if new:
             built.append(f"native {project.name} {project.version}")
-    layer, new = build_tree_layer(ASSEMBLER.parent, [ASSEMBLER], "tool", "assemble", str(FORMAT), target, False)
+    tool = [ASSEMBLER, ASSEMBLER.with_name("contract.py")]  # assemble.py imports the robot contract beside it
+    layer, new = build_tree_layer(ASSEMBLER.parent, tool, "tool", "assemble", str(FORMAT), target, False)
     layers.append(layer)
     if new:
         built.append(f"tool assemble {FORMAT}")

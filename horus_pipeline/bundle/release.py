@@ -44,6 +44,7 @@ from ..determinism import sha256_file
 from ..errors import PipelineError
 from ..images import ImageSpec
 from ..lock.lockfile import Lock
+from ..robot import contract
 from ..robot.assemble import FORMAT, release_id
 from .deploydata import DeployData, deploy_vars
 from .layers import Layer, LayerKind
@@ -196,6 +197,10 @@ def compose(spec: ImageSpec, lock: Lock, layers: Sequence[Layer], app: tuple[str
         "deploy": deploy_vars(spec),
     }
     manifest["id"] = release_id(manifest)
+    try:  # what a robot refuses is refused here first, naming the image spec
+        contract.check_deploy(manifest["deploy"], manifest["prefix"], f"images/{spec.name}.toml")
+    except contract.ContractError as exc:
+        raise PipelineError(str(exc)) from None
     return manifest
 
 

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from ..errors import PipelineError
 from ..proc import run
+from ..robot import contract
 
-SIGN_NAMESPACE = "horus-release"
+SIGN_NAMESPACE = contract.RELEASE_NAMESPACE  # the namespace robots verify releases in
 SIGNER_IDENTITY = "horus-release"  # the role's default horus_robot_signer_identity
 KEY_ENV = "HORUS_RELEASE_KEY"
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from ..fleet.inventory import Host
 from ..fleet.status import App, RobotStatus, query
 from ..images import ImageSpec
+from ..robot import contract
 from .report import Check
 
 
@@ -48,7 +49,7 @@ def robot_checks(spec: ImageSpec, robot: RobotStatus) -> Iterator[Check]:
     yield from _units(spec, who, app)
     yield _health(who, app)
     yield _monitor(who, app)
-    yield _journald(who, app, spec.app_name)
+    yield _journald(who, app, spec)
     yield _shm(who, robot)
 
 
@@ -114,12 +115,12 @@ def _monitor(who: str, app: App) -> Check:
     )
 
 
-def _journald(who: str, app: App, name: str) -> Check:
+def _journald(who: str, app: App, spec: ImageSpec) -> Check:
     title = f"{who}: journald drop-in"
-    path = f"/etc/systemd/journald.conf.d/{name}.conf"
+    path = contract.Layout(spec.prefix, spec.app_name, spec.app_name).journald_conf
     if app.journald:
         return Check("live.journald", "live", "pass", title, f"{path} present")
-    return Check("live.journald", "live", "fail", title, f"{path} missing", "redeploy: the role installs it")
+    return Check("live.journald", "live", "fail", title, f"{path} missing", "redeploy: every deploy installs it")
 
 
 def _shm(who: str, robot: RobotStatus) -> Check:

@@ -2,8 +2,8 @@
 
 - the image's lock is fresh (made from today's horus.toml and image spec) and every pin has
   hashes for the target (`lock.compile.check_lock_fresh`, `check_lock`);
-- each unit the role renders has `Restart=on-failure`, a `RestartSec` and a non-root `User`;
-- the role installs a journald drop-in with retention (`SystemMaxUse`, `MaxRetentionSec`).
+- each unit a deploy writes (the robot contract) has `Restart=on-failure`, a `RestartSec` and a non-root `User`;
+- a deploy installs a journald drop-in with retention (`SystemMaxUse`, `MaxRetentionSec`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ..errors import PipelineError
 from ..images import ImageSpec
 from ..lock.compile import check_lock, check_lock_fresh, relock_command
 from .report import Check
-from .units import directives, render_journald, render_units, template_dest
+from .units import directives, render_journald, render_units
 
 
 def pipeline_checks(spec: ImageSpec) -> Iterator[Check]:
@@ -44,7 +44,7 @@ def _lock(spec: ImageSpec) -> Check:
 def _unit(unit: str, text: str) -> Iterator[Check]:
     title = f"unit {unit}"
     restart, delay, user = directives(text, "Restart"), directives(text, "RestartSec"), directives(text, "User")
-    fix = "in ansible/roles/horus_robot/templates/service.j2"
+    fix = "in horus_pipeline/robot/contract.py (the units a deploy writes)"
     if restart[-1:] == ["on-failure"]:
         yield Check("unit.restart", "pipeline", "pass", title, "Restart=on-failure")
     else:
@@ -76,21 +76,18 @@ def _unit(unit: str, text: str) -> Iterator[Check]:
 
 
 def _journald(spec: ImageSpec) -> Check:
-    dest = template_dest("journald.conf.j2")
     path, text = render_journald(spec)
     title = f"journald drop-in {path}"
     settings = {k: directives(text, k) for k in ("SystemMaxUse", "MaxRetentionSec")}
     missing = [k for k, v in settings.items() if not v]
-    if dest is None or missing:
-        why = "no task of the role installs journald.conf.j2" if dest is None else f"{', '.join(missing)} unset"
+    if missing:
         return Check(
             "journald.dropin",
             "pipeline",
             "fail",
             title,
-            why,
-            "template journald.conf.j2 into /etc/systemd/journald.conf.d/ (ansible/roles/horus_robot/"
-            "tasks/configure.yml) with the image's [journald] values",
+            f"{', '.join(missing)} unset",
+            "set the image's [journald] values (horus_pipeline/robot/contract.py writes them)",
         )
     shown = ", ".join(f"{k}={v[-1]}" for k, v in settings.items())
-    return Check("journald.dropin", "pipeline", "pass", title, f"installed by the role: {shown}")
+    return Check("journald.dropin", "pipeline", "pass", title, f"installed by every deploy: {shown}")

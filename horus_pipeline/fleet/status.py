@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..robot import contract
 from .inventory import Host, ssh_argv
 
 # What the robot's own health endpoint still answers 200 for (horus.health.HEALTHY): a node with
@@ -128,7 +129,8 @@ def query(hosts: Sequence[Host], *, timeout: float = DEFAULT_TIMEOUT, shm: bool 
 
 def ask(h: Host, source: bytes, timeout: float, shm: bool) -> RobotStatus:
     """One robot: run the probe over SSH and parse its answer, or say why there was none."""
-    argv = ssh_argv(h, [h.python, "-", *(["--shm"] if shm else [])], connect_timeout=min(timeout - 1, 5))
+    probe = [h.python, "-", "--apps", contract.APPS_DIR, *(["--shm"] if shm else [])]
+    argv = ssh_argv(h, probe, connect_timeout=min(timeout - 1, 5))
     start = time.monotonic()
     try:
         proc = subprocess.run(argv, input=source, capture_output=True, timeout=timeout, check=False)

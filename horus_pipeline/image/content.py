@@ -1,15 +1,17 @@
 """The root filesystem of a robot image: the image's base rootfs with a release installed and
-confirmed as the deploy role would leave it, and nothing of any one robot in it.
+confirmed as a deploy would leave it, and nothing of any one robot in it.
 
-Steps, each as the role does it on a live robot (ansible/roles/horus_robot/tasks):
+Steps, each as the deploy's transaction does it on a live robot (horus_pipeline/robot/install.py),
+every name and file text from the robot contract (horus_pipeline/robot/contract.py):
   1. the cached base rootfs of the image spec (sim/rootfs.py), copied;
-  2. the service group and user (install.yml), system accounts with a nologin shell;
-  3. every directory and file of the role's unconditional tasks, rendered from its templates (role.py);
+  2. the service group and user, system accounts with a nologin shell and no home;
+  3. every directory and file a deploy writes (contract.robot_files), and the trust anchor when
+     the image is given allowed signers;
   4. the release's layers unpacked and assembled by the release's own assembly tool, run inside
-     the tree by the tree's Python (systemd-nspawn, qemu-user for arm64), and the role's units
-     enabled there by `systemctl enable`;
-  5. `current` pointing at the release and the release confirmed (`healthy`), as after a deploy
-     whose health gate passed;
+     the tree by the tree's Python (systemd-nspawn, qemu-user for arm64), and its units enabled
+     there by `systemctl enable`;
+  5. `current` pointing at the release and the release confirmed (`healthy`, `serial`, `applied`),
+     as after a deploy whose health gate passed;
   6. per-robot identity left to the first boot: /etc/machine-id empty (systemd's first-boot
      semantics), no SSH host keys; a oneshot unit makes them before sshd starts.
 Every mtime is then clamped to SOURCE_DATE_EPOCH.
@@ -29,9 +31,9 @@ from ..determinism import child_env, sha256_file, source_date_epoch
 from ..errors import PipelineError
 from ..images import ImageSpec
 from ..proc import run
+from ..robot import contract
 from ..sim.fleet import HOST_KEY_TYPES, HOST_KEYS_CONF, deploy_account
 from ..sim.rootfs import clamp_mtimes, ensure_rootfs, run_in_rootfs
-from .role import Account, RoleFile, enabled_units, role_files, service_account
 
 # Made at first boot, before sshd: every robot flashed from one image gets host keys of its own.
 FIRST_BOOT_UNIT = "horus-ssh-host-keys.service"
@@ -53,34 +55,45 @@ WantedBy=ssh.service
 
 
 def build_root(
-    spec: ImageSpec, manifest: ReleaseManifest, bundle: Path, root: Path, deploy_key: str | None = None
+    spec: ImageSpec,
+    manifest: ReleaseManifest,
+    bundle: Path,
+    root: Path,
+    deploy_key: str | None = None,
+    allowed_signers: Path | None = None,
 ) -> None:
     """Fill the empty directory `root` with the image's root filesystem carrying `manifest`'s release;
-    with `deploy_key`, the account Ansible logs in as (sim/fleet.py: deploy_account) takes that key."""
+    with `deploy_key`, the account Ansible logs in as (sim/fleet.py: deploy_account) takes that key;
+    with `allowed_signers`, the robot's trust anchor is that file."""
     base = ensure_rootfs(spec)
+    files = contract.robot_files(manifest, spec.name)
     with step(f"Installing release {manifest['id']} of {spec.name} into the image's root filesystem"):
         run(["cp", "-a", f"{base}/.", str(root)], what=f"copying the base rootfs {base}")
-        _accounts(root, service_account(spec, manifest))
-        for entry in role_files(spec, manifest):
+        _accounts(root, manifest["deploy"]["user"], manifest["deploy"]["group"])
+        for entry in files:
             _write(root, entry)
-        _assemble(spec, manifest, bundle, root)
-        _confirm(root, manifest)
+        if allowed_signers is not None:
+            _write(root, contract.RobotFile(contract.TRUST_DIR, 0o755, "root", "root", None))
+            _write(
+                root, contract.RobotFile(contract.ALLOWED_SIGNERS, 0o644, "root", "root", allowed_signers.read_text())
+            )
+        _assemble(manifest, bundle, root)
+        _confirm(root, manifest, bundle, files)
         _first_boot(root)
         if deploy_key:
             deploy_account(root, deploy_key)
         clamp_mtimes(root, source_date_epoch())
 
 
-def _accounts(root: Path, account: Account) -> None:
-    """The service group and user, as install.yml makes them (shadow honours SOURCE_DATE_EPOCH)."""
+def _accounts(root: Path, user: str, group: str) -> None:
+    """The service group and user, as a deploy makes them (shadow honours SOURCE_DATE_EPOCH)."""
     env = child_env(inherit=False)
-    if account.group not in _names(root / "etc/group"):
-        argv = ["groupadd", "--root", str(root), "--system", account.group]
-        run(argv, env=env, what=f"group {account.group} in the image")
-    if account.user not in _names(root / "etc/passwd"):
-        argv = ["useradd", "--root", str(root), "--system", "--gid", account.group, "--shell", account.shell]
-        argv += ["--home-dir", account.home, "--no-create-home", account.user]
-        run(argv, env=env, what=f"user {account.user} in the image")
+    if group not in _names(root / "etc/group"):
+        run(["groupadd", "--root", str(root), "--system", group], env=env, what=f"group {group} in the image")
+    if user not in _names(root / "etc/passwd"):
+        argv = ["useradd", "--root", str(root), "--system", "--gid", group, "--shell", contract.SERVICE_SHELL]
+        argv += ["--home-dir", contract.SERVICE_HOME, "--no-create-home", user]
+        run(argv, env=env, what=f"user {user} in the image")
 
 
 def _names(path: Path) -> dict[str, int]:
@@ -89,7 +102,7 @@ def _names(path: Path) -> dict[str, int]:
     return {row[0]: int(row[2]) for row in rows}
 
 
-def _write(root: Path, entry: RoleFile) -> None:
+def _write(root: Path, entry: contract.RobotFile) -> None:
     path = root / entry.path.lstrip("/")
     if entry.text is None:
         path.mkdir(parents=True, exist_ok=True)
@@ -114,21 +127,22 @@ def _tool(manifest: ReleaseManifest, bundle: Path, into: Path) -> None:
         tar.extractall(into, filter="data")
 
 
-def _assemble(spec: ImageSpec, manifest: ReleaseManifest, bundle: Path, root: Path) -> None:
-    """Unpack and assemble the release with its own tool inside the tree, then enable the role's units."""
-    prefix, rid = manifest["prefix"], manifest["id"]
-    incoming = f"{prefix}/.incoming"  # the role's own staging directory, removed afterwards as the role does
-    python = "/usr/bin/python3"
+def _assemble(manifest: ReleaseManifest, bundle: Path, root: Path) -> None:
+    """Unpack and assemble the release with its own tool inside the tree, then enable its units."""
+    lay = contract.layout(manifest)
+    prefix, rid = lay.prefix, manifest["id"]
+    incoming = lay.incoming  # the deploy's own staging directory, removed afterwards as a deploy does
+    python = contract.PYTHON
     archives = [f"{incoming}/bundle/{layer['archive']}" for layer in manifest["layers"]]
     release = f"{incoming}/bundle/releases/{rid}.json"
     tool_layer = next(layer["hash"] for layer in manifest["layers"] if layer["kind"] == "tool")
-    units = [*enabled_units(spec, manifest), FIRST_BOOT_UNIT]
+    units = [*lay.enabled(manifest["deploy"]), FIRST_BOOT_UNIT]
     script = " && ".join(
         [
             shlex.join(
                 [python, f"{incoming}/tool/assemble.py", "unpack", "--root", prefix, "--manifest", release, *archives]
             ),
-            shlex.join([python, f"{prefix}/layers/{tool_layer}/assemble.py", "assemble", "--root", prefix, release]),
+            shlex.join([python, f"{lay.layer(tool_layer)}/assemble.py", "assemble", "--root", prefix, release]),
             shlex.join(["systemctl", "enable", "--quiet", *units]),
         ]
     )
@@ -148,12 +162,22 @@ def _assemble(spec: ImageSpec, manifest: ReleaseManifest, bundle: Path, root: Pa
         resolv.unlink(missing_ok=True)  # nspawn's copy of the build host's: the base rootfs ships none
 
 
-def _confirm(root: Path, manifest: ReleaseManifest) -> None:
-    """`current` -> the release, confirmed: what run.yml leaves once the health gate passed."""
-    prefix = root / manifest["prefix"].lstrip("/")
-    (prefix / "current").symlink_to(f"releases/{manifest['id']}")
-    (prefix / "healthy").write_text(f"{manifest['id']}\n", encoding="utf-8")
-    (prefix / "healthy").chmod(0o644)
+def _confirm(root: Path, manifest: ReleaseManifest, bundle: Path, files: list[contract.RobotFile]) -> None:
+    """`current` -> the release, confirmed: what a deploy leaves once the health gate passed, the signature
+    it was verified by beside its manifest."""
+    lay = contract.layout(manifest)
+    rid = manifest["id"]
+    (root / lay.current.lstrip("/")).symlink_to(f"releases/{rid}")
+    digest = contract.digest(rid, files, lay.enabled(manifest["deploy"]))
+    for path, text in (
+        (lay.marker("healthy"), rid),
+        (lay.marker("serial"), str(manifest.get("serial", 0))),
+        (lay.applied, digest),
+    ):
+        _write(root, contract.RobotFile(path, 0o644, "root", "root", f"{text}\n"))
+    signature = bundle / "releases" / f"{rid}.json.sig"
+    if signature.is_file():
+        _write(root, contract.RobotFile(lay.signature(rid), 0o644, "root", "root", signature.read_text()))
 
 
 def _write_first_boot_unit(root: Path) -> None:

@@ -40,6 +40,11 @@ import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
+try:
+    from . import contract
+except ImportError:  # run as a script from a release, where contract.py lies beside it (the tool layer)
+    import contract  # type: ignore[no-redef]
+
 # 2: the manifest carries how the release runs (`deploy`), under the id and the signature.
 FORMAT = 2
 # Each layer's index: the sha256 of each of its files; the manifest holds the index's sha256.
@@ -130,10 +135,22 @@ def console_script_problem(name: str, module: str, attr: str) -> str | None:
 
 def load_manifest(path: str) -> dict:
     try:
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except (OSError, ValueError) as exc:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
         raise AssemblyError(f"cannot read release manifest {path}: {exc}") from None
+    return parse_manifest(data, path)
+
+
+def parse_manifest(data: bytes, path: str) -> dict:
+    """The manifest these bytes hold, refused unless its format is ours, its content hashes to its id
+    and its console scripts are plain names (`path` names it in errors)."""
+    try:
+        manifest = json.loads(data)
+    except ValueError as exc:
+        raise AssemblyError(f"cannot read release manifest {path}: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise AssemblyError(f"{path}: a release manifest is a JSON object")
     if manifest.get("format") != FORMAT:
         raise AssemblyError(
             f"{path}: manifest format {manifest.get('format')!r}, this tool reads format {FORMAT}: "
@@ -190,7 +207,7 @@ def unpack(root: str, archive: str, expected: str | None, max_bytes: int | None 
     if not name.endswith(".tar.gz"):
         raise AssemblyError(f"{archive}: a layer archive is named <layer-hash>.tar.gz")
     layer = name[: -len(".tar.gz")]
-    dest = os.path.join(root, "layers", layer)
+    dest = os.path.join(root, contract.LAYERS_DIR, layer)
     if expected is None:
         try:
             with open(archive + ".sha256", encoding="utf-8") as f:
@@ -203,8 +220,8 @@ def unpack(root: str, archive: str, expected: str | None, max_bytes: int | None 
         raise AssemblyError(f"{archive}: sha256 {actual} but {expected} expected: corrupt or tampered, not unpacked")
     if os.path.isdir(dest):
         return dest
-    os.makedirs(os.path.join(root, "layers"), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{layer}.tmp-{os.getpid()}-", dir=os.path.join(root, "layers"))
+    os.makedirs(os.path.join(root, contract.LAYERS_DIR), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{layer}.tmp-{os.getpid()}-", dir=os.path.join(root, contract.LAYERS_DIR))
     try:
         with gzip.open(archive, "rb") as gz, tarfile.TarFile(fileobj=gz, copybufsize=COPY_BUFSIZE) as tar:
             tar.extractall(tmp, members=_checked_members(tar, archive, max_bytes))  # no links, nothing outside
@@ -239,7 +256,7 @@ def unpack_all(root: str, archives: list[tuple[str, str | None, int | None]], th
 # ---------------------------------------------------------------- assemble
 
 
-def _check_robot(manifest: dict) -> None:
+def check_robot(manifest: dict) -> None:
     target = manifest["target"]
     machine = _ARCH_ALIASES.get(platform.machine(), platform.machine())
     if machine != target["arch"]:
@@ -255,11 +272,11 @@ def _check_robot(manifest: dict) -> None:
 
 
 def _layer_dir(root: str, layer: dict) -> str:
-    path = os.path.join(root, "layers", layer["hash"])
+    path = os.path.join(root, contract.LAYERS_DIR, layer["hash"])
     if not os.path.isdir(path):
         raise AssemblyError(
             f"layer {layer['hash']} ({layer['kind']} {layer['name']} {layer['version']}) is not unpacked in "
-            f"{os.path.join(root, 'layers')}: run `assemble.py unpack` on {layer['archive']} first"
+            f"{os.path.join(root, contract.LAYERS_DIR)}: run `assemble.py unpack` on {layer['archive']} first"
         )
     return path
 
@@ -337,7 +354,7 @@ def build_release(root: str, manifest: dict, work: str, final: str) -> tuple[int
         layer_files[layer["hash"]] = files
         into = layer["into"]
         if into == "app":
-            os.symlink(os.path.join("..", "..", "layers", layer["hash"]), os.path.join(work, "app"))
+            os.symlink(os.path.join("..", "..", contract.LAYERS_DIR, layer["hash"]), os.path.join(work, "app"))
             continue
         base = venv if into == "venv" else work
         for rel in dirs:  # each before its contents
@@ -363,7 +380,7 @@ def build_release(root: str, manifest: dict, work: str, final: str) -> tuple[int
         f"executable = {python['executable']}\n"
     )
     _write(os.path.join(venv, "pyvenv.cfg"), cfg, 0o644)
-    with open(os.path.join(work, "MANIFEST.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(work, contract.MANIFEST_FILE), "w", encoding="utf-8") as f:
         json.dump(manifest, f, sort_keys=True, indent=1)
         f.write("\n")
     return linked, layer_files
@@ -404,7 +421,7 @@ def verify_release(root: str, manifest: dict, path: str, layer_files: dict[str, 
             checks.append((prefix + rel, key, digest))
         if layer["into"] == "app":
             link = os.readlink(os.path.join(path, "app"))
-            if link != os.path.join("..", "..", "layers", layer["hash"]):
+            if link != os.path.join("..", "..", contract.LAYERS_DIR, layer["hash"]):
                 raise AssemblyError(f"release {manifest['id']}: app points at {link}, not its app layer")
     digests = sha256_files(list(inodes.values()), jobs())
     for rel, key, digest in checks:
@@ -419,11 +436,14 @@ def verify_release(root: str, manifest: dict, path: str, layer_files: dict[str, 
 
 def assemble(root: str, manifest_path: str) -> str:
     """Assemble the release of `manifest_path` under root; return its directory."""
-    root = os.path.abspath(root)
-    manifest = load_manifest(manifest_path)
-    _check_robot(manifest)
+    return assemble_release(os.path.abspath(root), load_manifest(manifest_path))
+
+
+def assemble_release(root: str, manifest: dict) -> str:
+    """Assemble the release of an already checked `manifest` under root; return its directory."""
+    check_robot(manifest)
     rid = manifest["id"]
-    releases = os.path.join(root, "releases")
+    releases = os.path.join(root, contract.RELEASES_DIR)
     final = os.path.join(releases, rid)
     if os.path.isdir(final):
         verify_release(root, manifest, final)
@@ -482,8 +502,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "assemble":
             assemble(args.root, args.manifest)
         else:
-            path = os.path.join(os.path.abspath(args.root), "releases", args.release)
-            manifest = load_manifest(os.path.join(path, "MANIFEST.json"))
+            path = os.path.join(os.path.abspath(args.root), contract.RELEASES_DIR, args.release)
+            manifest = load_manifest(os.path.join(path, contract.MANIFEST_FILE))
             count = verify_release(os.path.abspath(args.root), manifest, path)
             print(f"release {args.release}: {count} files verified")
     except AssemblyError as exc:

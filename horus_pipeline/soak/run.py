@@ -31,14 +31,14 @@ DEFAULT_LEAK = 20.0  # MB/hour: a node process that grows faster will not last a
 
 
 def units_of(spec: ImageSpec) -> list[str]:
-    return [f"{spec.app_name}-{s.name}.service" for s in spec.services]
+    return [spec.layout.unit(s.name) for s in spec.services]
 
 
 def sample(host: Host, spec: ImageSpec, seconds: float, log: Path) -> list[dict[str, Any]]:
     """Stream samples from the robot for `seconds` into `log` (one JSON line each) and return them."""
     remote = [
-        "runuser", "-u", spec.user, "--", "env", f"HORUS_NAMESPACE={spec.app_name}",
-        f"{spec.prefix}/current/venv/bin/python", "-", str(seconds), *units_of(spec),
+        "runuser", "-u", spec.user, "--", "env", f"HORUS_NAMESPACE={spec.layout.namespace}",
+        spec.layout.venv_python, "-", str(seconds), *units_of(spec),
     ]  # fmt: skip
     argv = ssh_argv(host, remote, connect_timeout=10)
     samples: list[dict[str, Any]] = []

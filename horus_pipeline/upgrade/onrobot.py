@@ -105,7 +105,7 @@ class RobotStage:
         checks = [f"{modules.count(': ok')} modules import"]
         tests = spec.app / "tests"
         if tests.is_dir():
-            remote = ["apptests", f"{spec.prefix}/current/app/tests"]
+            remote = ["apptests", f"{spec.layout.app_dir}/tests"]
             out = self._on_robot(spec, robot, remote, f"{where}: the app's tests ({spec.app.name}/tests)")
             checks.append(f"app tests ({out.strip().splitlines()[-1]})")
         self._soak(spec, robot, where)
@@ -141,7 +141,7 @@ class RobotStage:
         self.running[spec.name] = release
 
     def _on_robot(self, spec: ImageSpec, robot: Robot, args: list[str], check: str) -> str:
-        python = f"{spec.prefix}/current/venv/bin/python"
+        python = spec.layout.venv_python
         argv = ["runuser", "-u", spec.user, "--", "env", f"HORUS_NAMESPACE={CHECK_NAMESPACE}", python, "-I", "-"]
         with step(check):
             proc = robot.ssh(f"cd / && {shlex.join([*argv, *args])}", check=False, input=ROBOTCHECK.read_text())

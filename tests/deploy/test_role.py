@@ -1,11 +1,12 @@
-"""The deploy role's contract, checked without robots: its variables, the units it renders from an
-image's deploy data, and the facts it shares with the pipeline (release ids, signing namespace)."""
+"""The deploy role and the robot contract, checked without robots: the role's variables, the units
+a deploy writes from an image's deploy data, the guard script, and the rule that every name of the
+robot's on-disk contract is spelled in one file only."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,18 +16,10 @@ import yaml
 
 from horus_pipeline import REPO
 from horus_pipeline.bundle.deploydata import deploy_vars
-from horus_pipeline.bundle.signing import SIGN_NAMESPACE
-from horus_pipeline.doctor.units import render_template, trusted
-from horus_pipeline.images import ImageSpec, image_names, load_image
-from horus_pipeline.robot.assemble import release_id
+from horus_pipeline.images import ImageSpec, ImageSpecError, image_names, load_image
+from horus_pipeline.robot import contract
 
 ROLE = REPO / "ansible" / "roles" / "horus_robot"
-
-
-def role_vars(**extra: Any) -> dict[str, Any]:
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    internal = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
-    return {**trusted({**defaults, **internal}), **extra}
 
 
 def test_argument_specs_document_exactly_the_defaults() -> None:
@@ -43,16 +36,12 @@ def test_internal_variables_are_prefixed() -> None:
     assert all(name.startswith("_horus_robot_") for name in internal)
 
 
-def units(spec: ImageSpec) -> dict[str, tuple[str, str]]:
-    """(unit file, environment file) the role renders per service of `spec`, from the manifest's deploy section."""
-    manifest = {"prefix": spec.prefix, "deploy": deploy_vars(spec)}
-    variables = role_vars(_horus_robot_manifest=manifest, horus_robot_image=spec.name, ansible_managed="x")
-    services = render_template("{{ _horus_robot_deploy.services }}", variables)
-    unit, env = ((ROLE / "templates" / name).read_text() for name in ("service.j2", "env.j2"))
-    return {
-        s["name"]: (render_template(unit, {**variables, "svc": s}), render_template(env, {**variables, "svc": s}))
-        for s in services
-    }
+def manifest_of(spec: ImageSpec, **changes: Any) -> dict[str, Any]:
+    return {"id": "0123456789abcdef", "prefix": spec.prefix, "deploy": {**deploy_vars(spec), **changes}}
+
+
+def files_of(spec: ImageSpec, **kw: Any) -> dict[str, contract.RobotFile]:
+    return {f.path: f for f in contract.robot_files(manifest_of(spec), spec.name, **kw)}
 
 
 def directives(unit: str, key: str) -> list[str]:
@@ -62,11 +51,14 @@ def directives(unit: str, key: str) -> list[str]:
 @pytest.mark.parametrize("image", image_names())
 def test_each_service_of_the_image_gets_a_unit_that_runs_it_as_the_spec_says(image: str) -> None:
     spec = load_image(image)
-    rendered = units(spec)
-    assert sorted(rendered) == sorted(s.name for s in spec.services)
+    files = files_of(spec)
     prefix, app = spec.prefix, spec.app_name
+    units = sorted(p for p in files if p.startswith(f"/etc/systemd/system/{app}-"))
+    assert units == sorted(f"/etc/systemd/system/{app}-{s.name}.service" for s in spec.services)
     for svc in spec.services:
-        unit, env_file = rendered[svc.name]
+        unit = files[f"/etc/systemd/system/{app}-{svc.name}.service"].text or ""
+        env_file = files[f"/etc/horus/{app}/{svc.name}.env"]
+        assert (env_file.mode, env_file.owner) == (0o600, "root")  # unit files are world-readable; env files not
         assert f"# horus_robot unit of app {app}" in unit.splitlines()  # what pruning looks for
         assert directives(unit, "User") == [spec.user] and directives(unit, "Group") == [spec.group]
         python = f"{prefix}/current/venv/bin/python -u {prefix}/current/app/{svc.script}"
@@ -74,10 +66,11 @@ def test_each_service_of_the_image_gets_a_unit_that_runs_it_as_the_spec_says(ima
         assert directives(unit, "ExecStart") == [f"{prefix}/current/native/{svc.name}" if svc.program else python]
         assert directives(unit, "Type") == [svc.type]
         assert float(directives(unit, "RestartSec")[0]) == svc.restart_sec
-        assert directives(unit, "WatchdogSec") == ([] if svc.watchdog_sec is None else [str(svc.watchdog_sec)])
-        assert directives(unit, "Environment") == []  # unit files are world-readable; the env file is not
+        watchdog = [] if svc.watchdog_sec is None else [svc.watchdog_sec]
+        assert [float(w) for w in directives(unit, "WatchdogSec")] == watchdog
+        assert directives(unit, "Environment") == []
         assert directives(unit, "EnvironmentFile") == [f"/etc/horus/{app}/{svc.name}.env"]
-        env = dict(line.split("=", 1) for line in env_file.splitlines() if line and not line.startswith("#"))
+        env = dict(line.split("=", 1) for line in (env_file.text or "").splitlines() if not line.startswith("#"))
         # The app serves health where the deploy's health gate asks: the image's [health].
         assert env["HORUS_HEALTH_HOST"] == spec.health.host and env["HORUS_HEALTH_PORT"] == str(spec.health.port)
         assert env["HORUS_NAMESPACE"] == app and env.items() >= dict(svc.environment).items()
@@ -85,48 +78,79 @@ def test_each_service_of_the_image_gets_a_unit_that_runs_it_as_the_spec_says(ima
         after = directives(unit, "After")[0].split()
         assert after == ["network.target", *(f"{app}-{dep}.service" for dep in svc.after)]
         assert ("CAP_SYS_NICE CAP_IPC_LOCK" in directives(unit, "AmbientCapabilities")) == svc.realtime
-        assert directives(unit, "MemoryMax") == [svc.memory_max] and directives(unit, "TasksMax") == [
-            str(svc.tasks_max)
-        ]
+        assert directives(unit, "MemoryMax") == [svc.memory_max]
+        assert directives(unit, "TasksMax") == [str(svc.tasks_max)]
         assert directives(unit, "IPAddressDeny") == ["any"] and directives(unit, "IPAddressAllow") == ["localhost"]
         assert directives(unit, "LimitMEMLOCK") == ([svc.memory_max] if svc.realtime else [])
 
 
-MANIFESTS = [
-    {"format": 1, "id": "x", "image": "demo-amd64", "layers": [{"hash": "ab", "size": 3, "modules": ["numpy"]}]},
-    {"id": "", "app": {"name": "démo ☃", "version": "1.0"}, "ratio": 0.1, "big": 2**53, "flags": [True, False, None]},
-    {"nested": {"b": {"z": 1, "a": [1.5, -2, 'x\ny"z\\']}}, "empty": {}, "none": [], "id": "ignored"},
-]
+def test_fleet_status_finds_every_unit_of_an_image_with_compiled_services() -> None:
+    """The index a deploy writes for fleet status lists Python and compiled services alike."""
+    spec = load_image("demo-arm64")
+    assert any(s.program for s in spec.services) and any(s.script for s in spec.services)
+    index = json.loads(files_of(spec)[f"/etc/horus/apps/{spec.app_name}.json"].text or "")
+    assert index["units"] == [f"{spec.app_name}-{s.name}.service" for s in spec.services]
+    assert index["prefix"] == spec.prefix and index["health"]["port"] == spec.health.port
 
 
-@pytest.mark.parametrize("manifest", MANIFESTS)
-def test_the_role_computes_a_release_id_as_the_pipeline_does(manifest: dict[str, Any]) -> None:
-    variables = role_vars(_horus_robot_manifest=manifest)
-    role_id = render_template("{{ _horus_robot_manifest_id }}", variables)
-    assert re.fullmatch(r"[0-9a-f]{16}", role_id) and role_id == release_id(manifest)
-    changed = json.loads(json.dumps(manifest))
-    changed["image"] = str(changed.get("image", "")) + "-x"
-    assert render_template("{{ _horus_robot_manifest_id }}", role_vars(_horus_robot_manifest=changed)) != role_id
+def test_a_robot_s_params_are_the_image_s_with_the_inventory_s_values_over_them() -> None:
+    spec = load_image("fleet-amd64")
+    path = f"/etc/horus/{spec.app_name}.params.json"
+    over = files_of(spec, param_overrides={"max_speed": 0.25, "lidar": "front"})[path]
+    assert json.loads(over.text or "") == {"max_speed": 0.25, "site": "lab", "lidar": "front"}
+    assert (over.mode, over.owner, over.group) == (0o640, "root", spec.group)
+    assert json.loads(files_of(spec)[path].text or "") == dict(spec.params)
 
 
-def test_releases_are_signed_in_the_namespace_the_role_verifies() -> None:
-    internal = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
-    assert internal["_horus_robot_sign_namespace"] == SIGN_NAMESPACE
-    tasks = "".join(p.read_text() for p in (ROLE / "tasks").glob("*.yml"))
-    assert SIGN_NAMESPACE not in tasks, "tasks name the namespace through _horus_robot_sign_namespace only"
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("prefix", "/opt/demo\nExecStartPre=+/bin/sh"),
+        ("prefix", "/opt/demo\n"),
+        ("script", "control.py\n"),
+        ("script", "control.py\nExecStartPre=+/bin/sh -c id"),
+        ("user", "horus\n"),
+        ("environment", {"MODE": "fast\nUser=root"}),
+        ("environment", {"MODE": "100%"}),
+        ("memory_max", "1G\n"),
+    ],
+)
+def test_a_value_that_would_become_unit_text_is_refused_on_the_robot(field: str, value: object) -> None:
+    spec = load_image("fleet-amd64")
+    manifest = manifest_of(spec)
+    if field == "prefix":
+        manifest["prefix"] = value
+    elif field in ("script", "environment", "memory_max"):
+        manifest["deploy"]["services"][0][field] = value
+    else:
+        manifest["deploy"][field] = value
+    with pytest.raises(contract.ContractError, match=field):
+        contract.robot_files(manifest, spec.name)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('prefix = "/opt/fleet"', 'prefix = "/opt/fleet\\n"', "app.prefix"),
+        ('script = "beat.py"', 'script = "beat.py\\n"', "services[0].script"),
+    ],
+)
+def test_a_newline_in_prefix_or_script_is_refused_at_build(tmp_path: Path, old: str, new: str, key: str) -> None:
+    spec = load_image("fleet-amd64")
+    text = (REPO / "images" / "fleet-amd64.toml").read_text()
+    assert old in text
+    (tmp_path / "images").mkdir()
+    path = tmp_path / "images" / "fleet-amd64.toml"
+    path.write_text(text.replace(old, new, 1).replace('dir = "apps/fleet"', f'dir = "{spec.app}"'))
+    with pytest.raises(ImageSpecError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        load_image(path)
 
 
 def guard(prefix: Path, *args: str) -> str:
-    """Run the role's release-guard script, rendered for an app installed under `prefix`."""
-    variables = role_vars(
-        ansible_managed="managed",
-        _horus_robot_app="demo",
-        _horus_robot_prefix=str(prefix),
-        _horus_robot_units=["demo-control.service"],
-        _horus_robot_target_unit="demo.target",
-    )
+    """Run the release-guard script a deploy writes, for an app installed under `prefix`."""
+    lay = contract.Layout(str(prefix), "demo", "demo")
     script = prefix / "release-guard"
-    script.write_text(render_template((ROLE / "templates" / "release-guard.sh.j2").read_text(), variables))
+    script.write_text(contract.guard_script(lay, {"services": [{"name": "control"}]}))
     out = subprocess.run(["sh", str(script), *args], capture_output=True, text=True, check=True)
     return out.stdout
 
@@ -166,12 +190,60 @@ def test_guard_without_a_confirmed_release_leaves_none_running(tmp_path: Path) -
     assert not (prefix / "current").is_symlink()
 
 
-def test_a_robot_s_params_are_the_image_s_with_the_inventory_s_values_over_them() -> None:
-    spec = load_image("fleet-amd64")
-    configure = yaml.safe_load((ROLE / "tasks" / "configure.yml").read_text())
-    task = next(t for t in configure if "horus.Params" in t["name"])
-    content = task["ansible.builtin.copy"]["content"]
-    deploy = deploy_vars(spec)
-    variables = role_vars(_horus_robot_deploy=deploy, horus_robot_params={"max_speed": 0.25, "lidar": "front"})
-    assert json.loads(render_template(content, variables)) == {"max_speed": 0.25, "site": "lab", "lidar": "front"}
-    assert json.loads(render_template(content, role_vars(_horus_robot_deploy=deploy))) == dict(spec.params)
+# Names of the robot's on-disk contract: each spelled in horus_pipeline/robot/contract.py only.
+CONTRACT_NAMES = (
+    "release-guard",
+    "horus_robot unit of app",
+    "/etc/horus",
+    "/etc/systemd",
+    "/etc/tmpfiles.d",
+    "/usr/local/bin/horus",
+    "/var/lib/horus",
+    "current/venv",
+    "current/native",
+    "current/app",
+    "MANIFEST.json",
+    "params.json",
+    "/incoming",
+)
+
+
+def _python_strings(path: Path) -> list[str]:
+    """The string constants of a Python file, docstrings left out (they may say where things are)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docs = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]
+
+
+def _yaml_strings(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [s for k, v in value.items() if k != "description" for s in _yaml_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _yaml_strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_the_robot_contract_has_one_home() -> None:
+    """The role, the image builder, fleet status, doctor, soak and the assembly tool take every path,
+    marker and unit name of the robot from contract.py: no other file spells one (comments aside)."""
+    files = subprocess.run(["git", "ls-files", "horus_pipeline", "ansible"], cwd=REPO, capture_output=True, text=True)
+    found = []
+    for rel in files.stdout.split():
+        path = REPO / rel
+        if rel == "horus_pipeline/robot/contract.py" or path.is_symlink() or not path.is_file():
+            continue
+        if rel.endswith(".py"):
+            strings = _python_strings(path)
+        elif rel.endswith((".yml", ".yaml")):
+            strings = _yaml_strings(yaml.safe_load(path.read_text(encoding="utf-8")))
+        else:
+            continue
+        found += [f"{rel}: {name!r} in {s!r}" for s in strings for name in CONTRACT_NAMES if name in s]
+    assert not found, "spell these through horus_pipeline/robot/contract.py:\n" + "\n".join(found)

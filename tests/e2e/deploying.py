@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,12 +106,13 @@ def playbook(
     kill_at: str | None = None,
     timeout: float = 1800,
     log: Path | None = None,
+    at: tuple[str, Callable[[], None]] | None = None,
 ) -> Run:
     """Run ansible/<name> with ansible/ansible.cfg, its output streamed to ours (pytest -s shows progress),
     or to the file `log` (a run in a thread of its own).
 
     kill_at: SIGKILL ansible-playbook (and its SSH children) once a task whose name holds
-    this text starts.
+    this text starts. at: (text, fn) calls fn() once, when a task whose name holds text starts.
     """
     env = deploy.ansible_env()
     env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(inventory.parent / "cp")  # our own SSH masters
@@ -127,6 +129,9 @@ def playbook(
             lines.append(line)
             stamp = f"[{time.monotonic() - start:6.1f}s] " if line.startswith(("TASK [", "RUNNING HANDLER")) else ""
             print(stamp + line, end="", flush=True, file=out)
+            if at and line.startswith("TASK [") and at[0] in line:
+                at[1]()
+                at = None
             if kill_at and line.startswith("TASK [") and kill_at in line:
                 time.sleep(1.0)  # let it begin
                 os.killpg(proc.pid, signal.SIGKILL)

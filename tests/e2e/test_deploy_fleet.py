@@ -8,6 +8,7 @@ a rollback by hand. Then a fleet of three with a broken canary stops after the f
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -28,8 +29,10 @@ from deploying import (
 )
 from horus_testing import require
 
+from horus_pipeline.bundle.keyring import write_keyring
 from horus_pipeline.images import load_image
 from horus_pipeline.lock.compile import lock_inputs
+from horus_pipeline.robot.assemble import release_id
 from horus_pipeline.sim.fleet import Sim
 from horus_pipeline.sim.robot import Robot
 
@@ -44,14 +47,35 @@ FIGURES: dict[str, tuple[float, int]] = {}  # case -> (seconds, bytes sent), pri
 
 @dataclass
 class Bundles:
-    out: Path
-    good: str  # signed
+    out: Path  # every release signed with `key`
+    good: str
     app_change: str
     bump: str  # app_change with one package at another version
     crash: str
     older: str  # app_change with a lower serial than every other release
     wrong_arch_out: Path
-    allowed_signers: Path
+    allowed_signers: Path  # names `key`: what the robot is provisioned with
+    key: Path
+    tmp: Path
+
+    def new_key(self, name: str) -> tuple[Path, Path]:
+        """Another release key and an allowed-signers file naming it."""
+        key = self.tmp / name
+        if not key.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", key], check=True)
+        signers = self.tmp / f"{name}.allowed_signers"
+        signers.write_text(
+            f'horus-release namespaces="horus-release,horus-keyring" {key.with_suffix(".pub").read_text()}'
+        )
+        return key, signers
+
+    def resigned(self, release: str, key: Path, where: Path) -> Path:
+        """A copy of the bundles whose `release` is signed with `key` instead."""
+        shutil.copytree(self.out, where)
+        manifest = where / IMAGE / "releases" / f"{release}.json"
+        manifest.with_name(manifest.name + ".sig").unlink()
+        subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", key, "-n", "horus-release", manifest], check=True)
+        return where
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +85,13 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     key = tmp / "release_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "release", "-f", key], check=True)
     signers = tmp / "allowed_signers"
-    signers.write_text(f'horus-release namespaces="horus-release" {key.with_suffix(".pub").read_text()}')
+    signers.write_text(f'horus-release namespaces="horus-release,horus-keyring" {key.with_suffix(".pub").read_text()}')
     repo = tmp / "repo"
     app = copy_image(IMAGE, repo)
     out = tmp / "bundles"
-    crash = bundle_with(repo, app, "beat.py", CRASH, out)
-    older = bundle_with(repo, app, "beat.py", "# an app-only change\n", out, serial=SERIAL - 1)
-    app_change = bundle_with(repo, app, "beat.py", "# an app-only change\n", out)
+    crash = bundle_with(repo, app, "beat.py", CRASH, out, key)
+    older = bundle_with(repo, app, "beat.py", "# an app-only change\n", out, key, serial=SERIAL - 1)
+    app_change = bundle_with(repo, app, "beat.py", "# an app-only change\n", out, key)
     lockfile = repo / "lockfiles" / f"{IMAGE}.txt"
     pinned = lockfile.read_text()
     lockfile.write_text(
@@ -76,7 +100,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
             "f0fa19c6845758ab08074a0cfa8b7aecb71c999ca73d62883bc25cc018c4e548",  # typing_extensions 4.15.0 wheel
         )
     )
-    bump = bundle(repo, IMAGE, out, serial=SERIAL)
+    bump = bundle(repo, IMAGE, out, sign_key=key, serial=SERIAL)
     lockfile.write_text(pinned)
     (app / "beat.py").write_text((load_image(IMAGE).app / "beat.py").read_text())
     good = bundle(repo, IMAGE, out, sign_key=key, serial=SERIAL)
@@ -93,13 +117,13 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     (repo / "lockfiles" / "fleet-arm64.txt").write_text("\n".join(header + lock[3:]) + "\n")
     wrong = tmp / "wrong-arch"
     bundle(repo, "fleet-arm64", wrong)
-    return Bundles(out, good, app_change, bump, crash, older, wrong, signers)
+    return Bundles(out, good, app_change, bump, crash, older, wrong, signers, key, tmp)
 
 
-def bundle_with(repo: Path, app: Path, script: str, prepend: str, out: Path, serial: int = SERIAL) -> str:
+def bundle_with(repo: Path, app: Path, script: str, prepend: str, out: Path, key: Path, serial: int = SERIAL) -> str:
     original = (load_image(IMAGE).app / script).read_text()
     (app / script).write_text(prepend + original)
-    return bundle(repo, IMAGE, out, serial=serial)
+    return bundle(repo, IMAGE, out, sign_key=key, serial=serial)
 
 
 @pytest.fixture(scope="module")
@@ -169,19 +193,28 @@ def test_wrong_arch_refused_before_anything_changes(robot: Robot, inventory: Pat
     assert untouched(robot)
 
 
-def test_unsigned_release_refused_when_signing_is_on(robot: Robot, inventory: Path, bundles: Bundles) -> None:
-    signers = f"horus_robot_allowed_signers={bundles.allowed_signers}"
-    run = deploy(inventory, robot, "-e", signers, "-e", f"release={bundles.app_change}")
-    assert run.rc != 0 and run.failed(robot.name) == 1
-    assert "is unsigned or not signed by an allowed signer" in words(run.output)
-    assert untouched(robot)
-
-
 def test_unsigned_release_refused_by_default(robot: Robot, inventory: Path, bundles: Bundles) -> None:
+    """A robot without a trust anchor takes nothing unless the inventory says it is a lab robot."""
     run = deploy(inventory, robot, "-e", "horus_robot_allow_unsigned=false", "-e", f"release={bundles.good}")
     assert run.rc != 0 and run.failed(robot.name) == 1
     assert "robots obey only signed releases" in words(run.output)
     assert untouched(robot)
+
+
+def test_unsigned_release_refused_once_the_robot_has_a_trust_anchor(
+    robot: Robot, inventory: Path, bundles: Bundles, tmp_path: Path
+) -> None:
+    """Provisioning installs the robot's own trust anchor; from then on the robot wants a signature,
+    whatever the inventory allows."""
+    unsigned = tmp_path / "bundles"
+    shutil.copytree(bundles.out, unsigned)
+    (unsigned / IMAGE / "releases" / f"{bundles.good}.json.sig").unlink()
+    trust = ("-e", f"horus_robot_allowed_signers={bundles.allowed_signers}", "-e", "horus_robot_bootstrap_trust=true")
+    run = deploy(inventory, robot, *trust, "-e", f"horus_robot_bundles_dir={unsigned}", "-e", f"release={bundles.good}")
+    assert run.rc != 0 and run.failed(robot.name) == 1
+    assert "is not signed by a key this robot trusts" in words(run.output)
+    assert untouched(robot)
+    assert robot.ssh("cat /etc/horus/trust/allowed_signers").stdout == bundles.allowed_signers.read_text()
 
 
 def test_check_mode_on_a_fresh_robot_changes_nothing(robot: Robot, inventory: Path, bundles: Bundles) -> None:
@@ -192,8 +225,8 @@ def test_check_mode_on_a_fresh_robot_changes_nothing(robot: Robot, inventory: Pa
 
 
 def test_signed_release_installs_and_serves(robot: Robot, inventory: Path, bundles: Bundles) -> None:
-    signers = f"horus_robot_allowed_signers={bundles.allowed_signers}"
-    run = deploy(inventory, robot, "-e", signers, "-e", f"release={bundles.good}")
+    trust = ("-e", f"horus_robot_allowed_signers={bundles.allowed_signers}", "-e", "horus_robot_bootstrap_trust=true")
+    run = deploy(inventory, robot, *trust, "-e", f"release={bundles.good}")
     FIGURES["fresh"] = (run.seconds, run.sent[robot.name])
     assert run.rc == 0, run.output[-3000:]
     assert current_release(robot, PREFIX) == bundles.good
@@ -208,6 +241,25 @@ def test_signed_release_installs_and_serves(robot: Robot, inventory: Path, bundl
     assert params.stdout.split() == ["0.25", "lab"]
     # The nodes' namespace is made by systemd-tmpfiles for the service user, also at every boot.
     assert robot.ssh("stat -c '%U %a' /dev/shm/horus.fleet").stdout.split() == ["horus", "700"]
+
+
+def test_a_release_signed_by_a_key_the_robot_does_not_trust_is_refused(
+    robot: Robot, inventory: Path, bundles: Bundles, tmp_path: Path
+) -> None:
+    """The controller's allowed-signers file names the signing key, the robot's own anchor does not: the
+    robot refuses, and its anchor stays (a deploy never overwrites it)."""
+    running = current_release(robot, PREFIX)
+    other_key, other_signers = bundles.new_key("other")
+    out = bundles.resigned(bundles.app_change, other_key, tmp_path / "bundles")
+    trust = ("-e", f"horus_robot_allowed_signers={other_signers}", "-e", "horus_robot_bootstrap_trust=true")
+    run = deploy(
+        inventory, robot, *trust, "-e", f"horus_robot_bundles_dir={out}", "-e", f"release={bundles.app_change}"
+    )
+    assert run.rc != 0 and run.failed(robot.name) == 1
+    assert "is not signed by a key this robot trusts" in words(run.output)
+    assert current_release(robot, PREFIX) == running
+    assert robot.ssh(f"test -e {PREFIX}/releases/{bundles.app_change}", check=False).returncode != 0
+    assert robot.ssh("cat /etc/horus/trust/allowed_signers").stdout == bundles.allowed_signers.read_text()
 
 
 def test_second_run_and_check_mode_change_nothing(robot: Robot, inventory: Path, bundles: Bundles) -> None:
@@ -261,6 +313,35 @@ def test_older_release_refused_as_a_downgrade(robot: Robot, inventory: Path, bun
     assert robot.ssh(f"test -e {PREFIX}/releases/{bundles.older}", check=False).returncode != 0
 
 
+def test_a_manifest_swapped_during_a_deploy_changes_nothing(
+    robot: Robot, inventory: Path, bundles: Bundles, tmp_path: Path
+) -> None:
+    """The robot installs the bytes it verified, read once by the play: a manifest file swapped in the
+    bundle once the robot's step started (user root, an environment of its own, its id recomputed)
+    reaches no unit and no file."""
+    out = tmp_path / "bundles"
+    shutil.copytree(bundles.out, out)
+    path = out / IMAGE / "releases" / f"{bundles.app_change}.json"
+
+    def swap() -> None:
+        manifest = json.loads(path.read_text())
+        manifest["deploy"]["user"] = "root"
+        manifest["deploy"]["services"][0]["environment"] = {"SWAPPED": "yes"}
+        manifest["id"] = release_id(manifest)
+        path.write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n")
+
+    at = ("verify the release on the robot", swap)
+    run = deploy(inventory, robot, "-e", f"horus_robot_bundles_dir={out}", "-e", f"release={bundles.app_change}", at=at)
+    assert run.rc == 0, run.output[-3000:]
+    assert json.loads(path.read_text())["deploy"]["user"] == "root"  # the swap happened during the play
+    assert current_release(robot, PREFIX) == bundles.app_change and health(robot) == 200
+    unit = robot.ssh("cat /etc/systemd/system/fleet-beat.service").stdout
+    assert "User=horus" in unit.splitlines() and "User=root" not in unit
+    assert "SWAPPED" not in robot.ssh("cat /etc/horus/fleet/beat.env").stdout
+    installed = json.loads(robot.ssh(f"cat {PREFIX}/releases/{bundles.app_change}/MANIFEST.json").stdout)
+    assert installed["deploy"]["user"] == "horus"
+
+
 def test_killed_deploy_then_reboot_comes_back_on_the_confirmed_release(
     sim: Sim, robot: Robot, inventory: Path, bundles: Bundles
 ) -> None:
@@ -307,6 +388,25 @@ def test_ansible_killed_mid_deploy(robot: Robot, inventory: Path, bundles: Bundl
     assert current_release(robot, PREFIX) == target and wait_health(robot) == 200
 
 
+def test_a_failed_redeploy_of_the_confirmed_release_keeps_it(robot: Robot, inventory: Path) -> None:
+    """Another program holds the health port when the confirmed release is deployed again with new
+    parameters: the gate fails, and the robot stays on its confirmed release with its old parameters."""
+    confirmed = current_release(robot, PREFIX)
+    params = robot.ssh("cat /etc/horus/fleet.params.json").stdout
+    squat = "systemd-run --unit=squatter python3 -m http.server 8080 --bind 127.0.0.1"
+    robot.ssh(f"systemctl stop fleet.target && {squat}")
+    try:
+        new_params = '{"horus_robot_params": {"max_speed": 0.1}, "horus_robot_health_timeout": 10}'
+        run = deploy(inventory, robot, "-e", f"release={confirmed}", "-e", new_params)
+        assert run.rc != 0 and run.failed(robot.name) == 1 and run.recap[robot.name]["rescued"] == 1
+        assert f"Release {confirmed} of {IMAGE} did not become healthy" in run.output
+        assert current_release(robot, PREFIX) == confirmed
+        assert robot.ssh("cat /etc/horus/fleet.params.json").stdout == params
+    finally:
+        robot.ssh("systemctl stop squatter; systemctl reset-failed fleet-beat.service; systemctl restart fleet.target")
+    assert wait_health(robot) == 200
+
+
 def test_rollback_by_hand(robot: Robot, inventory: Path) -> None:
     before = current_release(robot, PREFIX)
     previous = robot.ssh(f"cat {PREFIX}/previous").stdout.strip()
@@ -314,6 +414,38 @@ def test_rollback_by_hand(robot: Robot, inventory: Path) -> None:
     assert run.rc == 0, run.output[-3000:]
     assert current_release(robot, PREFIX) == previous != before
     assert health(robot) == 200
+
+
+def test_keyrings_rotate_the_robot_s_trust_in_one_deploy(
+    robot: Robot, inventory: Path, bundles: Bundles, tmp_path: Path
+) -> None:
+    """Two rotations and a revocation while the robot was away: one deploy walks the chain (each keyring
+    signed by a key trusted at that step), and the revoked key is never trusted again."""
+    second, second_signers = bundles.new_key("second")
+    third, third_signers = bundles.new_key("third")
+    first_and_second = tmp_path / "first-and-second"
+    first_and_second.write_text(bundles.allowed_signers.read_text() + second_signers.read_text())
+    second_and_third = tmp_path / "second-and-third"
+    second_and_third.write_text(second_signers.read_text() + third_signers.read_text())
+    rings = [tmp_path / "ring-1.json", tmp_path / "ring-2.json"]
+    write_keyring(rings[0], 1, first_and_second, [], bundles.key)
+    write_keyring(rings[1], 2, second_and_third, [bundles.key.with_suffix(".pub")], second)
+    running = current_release(robot, PREFIX)
+    release = bundles.good if running != bundles.good else bundles.app_change
+    out = bundles.resigned(release, third, tmp_path / "bundles")
+    keyrings = json.dumps({"horus_robot_keyrings": [str(r) for r in rings]})
+    run = deploy(inventory, robot, "-e", f"horus_robot_bundles_dir={out}", "-e", f"release={release}", "-e", keyrings)
+    assert run.rc == 0, run.output[-3000:]
+    assert "trust rotated to keyring serial 1" in run.output and "trust rotated to keyring serial 2" in run.output
+    assert current_release(robot, PREFIX) == release and health(robot) == 200
+    anchor = robot.ssh("cat /etc/horus/trust/allowed_signers").stdout
+    first_key = bundles.key.with_suffix(".pub").read_text().split()[1]
+    assert third.with_suffix(".pub").read_text().split()[1] in anchor and first_key not in anchor
+    # The revoked key's releases are refused, even with the first keyring (which named it) sent again.
+    again = json.dumps({"horus_robot_keyrings": [str(rings[0])]})
+    refused = deploy(inventory, robot, "-e", f"release={running}", "-e", again)
+    assert refused.rc != 0 and "is not signed by a key this robot trusts" in words(refused.output)
+    assert current_release(robot, PREFIX) == release
 
 
 def test_a_deploy_sends_what_changed_and_a_no_op_least() -> None:

@@ -1,0 +1,736 @@
+"""One verified install transaction on a robot. Standard library only; runs as root on the robot,
+as the deploy role's `horus_release` module (ansible/roles/horus_robot/library/horus_release.py).
+
+The controller hands over the exact bytes of the release manifest and its signature. `apply`
+verifies those bytes against the robot's own trust anchor (contract.ALLOWED_SIGNERS, installed at
+provisioning, rotated only by keyrings signed with a key it already trusts) and does everything
+else from that one verified copy: nothing reads the manifest again.
+
+    apply    trust, verify, refuse a downgrade or a robot of another kind; report the layers the
+             robot lacks (the role pushes them as one archive and calls apply again); unpack them
+             (sha256 against the verified manifest), assemble, smoke-test as the service user,
+             write units and files (what they held is kept for revert), arm the guard, switch
+             `current`, restart. A robot already on the release with the same files, running and
+             answering 200, answers `noop` and nothing changes.
+    confirm  after the health gate: every unit active, `healthy`, `previous`, `serial`, `applied`
+             written, the guard's timer disarmed, old releases and unused layers removed.
+    revert   after a failed gate: the replaced files put back, `current` back on the confirmed
+             release (never lost), restarted; the journal since the switch returned.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import assemble, contract
+
+# Seconds one health request may take on the robot.
+HEALTH_REQUEST_TIMEOUT = 2.0
+
+
+class InstallError(Exception):
+    """The transaction refused or failed; the message says what, and that nothing was switched."""
+
+
+@dataclass
+class Request:
+    """What the role passes: the signed bytes, and inventory data validated here."""
+
+    image: str
+    manifest: bytes = b""
+    signature: bytes = b""
+    namespace: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    start_limit: tuple[int, int] = (5, 60)
+    signer_identity: str = "horus-release"
+    allow_unsigned: bool = False
+    allow_downgrade: bool = False
+    bootstrap_signers: bytes = b""  # installed as the anchor when the robot has none, if bootstrap
+    bootstrap_trust: bool = False
+    keyrings: list[tuple[bytes, bytes]] = field(default_factory=list)  # (body, signature), oldest first
+    layers_tar: str = ""
+    rollback: bool = False
+    prefix: str = ""  # rollback, confirm and revert: the app's prefix (from the apply's answer)
+    app: str = ""
+    release: str = ""  # apply: the release the controller asked for; confirm and revert: the one switched to
+    digest: str = ""  # confirm: what apply computed
+    fallback: str = ""  # revert: the release to return to
+    since: float = 0.0  # revert: when the switch happened (journal lines since)
+    confirm_timeout: int = 900
+    health_timeout: int = 180
+    keep_releases: int = 3
+    smoke_imports: list[str] = field(default_factory=list)
+    disk_margin_mb: int = 200
+    journal_lines: int = 40
+    check_mode: bool = False
+
+
+@dataclass
+class Result:
+    changed: bool = False
+    status: str = ""  # noop | missing | switched | configured | confirmed | reverted | checked
+    messages: list[str] = field(default_factory=list)
+    answer: dict[str, Any] = field(default_factory=dict)
+    diff: list[dict[str, str]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- trust
+
+
+def _run(argv: list[str], data: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    proc = subprocess.run(argv, input=data, capture_output=True, check=False)
+    if check and proc.returncode != 0:
+        said = (proc.stderr or proc.stdout).decode(errors="replace").strip()
+        raise InstallError(f"{' '.join(argv[:3])} failed ({proc.returncode}): {said}")
+    return proc
+
+
+def _verify(signers: bytes, identity: str, namespace: str, body: bytes, signature: bytes) -> str | None:
+    """None when `signature` over `body` verifies against the allowed-signers text; else why not."""
+    if not signature:
+        return "no signature came with it"
+    with tempfile.TemporaryDirectory(prefix="horus-verify-") as tmp:
+        sig, allowed = os.path.join(tmp, "sig"), os.path.join(tmp, "allowed_signers")
+        for path, data in ((sig, signature), (allowed, signers)):
+            with open(path, "wb") as f:
+                f.write(data)
+        argv = ["ssh-keygen", "-Y", "verify", "-f", allowed, "-I", identity, "-n", namespace, "-s", sig]
+        proc = _run(argv, body, check=False)
+    return None if proc.returncode == 0 else (proc.stderr or proc.stdout).decode(errors="replace").strip()
+
+
+def _atomic_write(path: str, data: bytes, mode: int, uid: int = 0, gid: int = 0) -> None:
+    """Write through a temporary file in the same directory and rename it over `path` (never through a link)."""
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chown(tmp, uid, gid)
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _keyring_state() -> dict[str, Any]:
+    try:
+        with open(contract.KEYRING_STATE, encoding="utf-8") as f:
+            state = json.load(f)
+        return {"serial": int(state.get("serial", 0)), "revoked": list(state.get("revoked", []))}
+    except (OSError, ValueError):
+        return {"serial": 0, "revoked": []}
+
+
+def _signers_lines(text: str, revoked: list[str]) -> str:
+    """An allowed-signers text without any line naming a revoked key."""
+    keep = [line for line in text.splitlines() if line.strip() and not any(key in line for key in revoked)]
+    return "\n".join(keep) + "\n"
+
+
+def establish_trust(req: Request, result: Result) -> bytes | None:
+    """The allowed signers the robot trusts, None when it has no anchor: its own anchor, or the bootstrap
+    signers when it has none and the inventory asks, then each keyring newer than the robot's (signed by
+    a key trusted at that step, serials rising) in turn. What changed is written at the end."""
+    try:
+        with open(contract.ALLOWED_SIGNERS, "rb") as f:
+            signers: bytes | None = f.read()
+    except FileNotFoundError:
+        signers = None
+    changed = False
+    if signers is None and req.bootstrap_trust:
+        if not req.bootstrap_signers.strip():
+            raise InstallError(
+                "horus_robot_bootstrap_trust is set but horus_robot_allowed_signers names no file: give the "
+                "allowed-signers file the robot is to trust from now on"
+            )
+        signers, changed = req.bootstrap_signers, True
+        result.messages.append(f"trust anchor installed at {contract.ALLOWED_SIGNERS} (bootstrap)")
+    state = _keyring_state()
+    for body, signature in req.keyrings:
+        try:
+            ring = json.loads(body)
+            serial, text, revoked = int(ring["serial"]), str(ring["allowed_signers"]), list(ring.get("revoked", []))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InstallError(
+                f"a keyring of horus_robot_keyrings is not a keyring document ({exc}): refused"
+            ) from None
+        if serial <= state["serial"]:
+            continue  # taken before: replaying an old keyring changes nothing
+        if signers is None:
+            raise InstallError("keyrings need a trust anchor to start from: provision the robot first")
+        why = _verify(signers, req.signer_identity, contract.KEYRING_NAMESPACE, body, signature)
+        if why:
+            raise InstallError(f"keyring serial {serial} is not signed by a key this robot trusts ({why}): refused")
+        state = {"serial": serial, "revoked": sorted(set(state["revoked"]) | set(revoked))}
+        signers, changed = _signers_lines(text, state["revoked"]).encode(), True
+        result.messages.append(f"trust rotated to keyring serial {serial}")
+    if changed:
+        result.changed = True
+        if not req.check_mode and signers is not None:
+            os.makedirs(contract.TRUST_DIR, mode=0o755, exist_ok=True)
+            _atomic_write(contract.ALLOWED_SIGNERS, signers, 0o644)
+            _atomic_write(contract.KEYRING_STATE, (json.dumps(state, sort_keys=True) + "\n").encode(), 0o644)
+    return signers
+
+
+def verified_manifest(req: Request, signers: bytes | None, result: Result) -> dict[str, Any]:
+    """The release these bytes hold, once verified against the robot's anchor (or allowed unsigned)."""
+    if signers is not None:
+        why = _verify(signers, req.signer_identity, contract.RELEASE_NAMESPACE, req.manifest, req.signature)
+        if why:
+            raise InstallError(
+                f"the release is not signed by a key this robot trusts ({contract.ALLOWED_SIGNERS}): {why}. Refused, "
+                "nothing changed; sign releases with a trusted key (`nox -s bundle -- --help`) or rotate the robot's "
+                "trust with a keyring signed by a key it trusts (horus_robot_keyrings)"
+            )
+    elif not req.allow_unsigned:
+        raise InstallError(
+            f"this robot has no trust anchor ({contract.ALLOWED_SIGNERS}) and robots obey only signed releases: "
+            "provision it (`nox -s image`, or a first deploy with -e horus_robot_bootstrap_trust=true and "
+            "horus_robot_allowed_signers set); for simulated or lab robots only, set horus_robot_allow_unsigned: true"
+        )
+    else:
+        result.messages.append("WARNING: release taken without any signature check (horus_robot_allow_unsigned)")
+    manifest = _checked(assemble.parse_manifest(req.manifest, "the release manifest"), "the release manifest")
+    if req.release and manifest["id"] != req.release:
+        raise InstallError(f"the manifest sent is release {manifest['id']}, not {req.release}: refused")
+    if manifest.get("image") != req.image:
+        raise InstallError(
+            f"release {manifest['id']} is of image {manifest.get('image')!r}, this robot runs {req.image!r}"
+        )
+    return manifest
+
+
+def _checked(manifest: dict[str, Any], where: str) -> dict[str, Any]:
+    if not isinstance(manifest.get("deploy"), dict):
+        raise InstallError(f"{where} predates signed deploy data: rebuild the release with `nox -s build`")
+    contract.check_deploy(manifest["deploy"], manifest.get("prefix"), f"release {manifest.get('id')}")
+    for layer in manifest.get("layers", []):
+        contract.check(contract.LAYER_HASH, layer.get("hash"), where, "layers[].hash", "a hex layer hash")
+        contract.check(contract.SHA256, layer.get("archive_sha256"), where, "layers[].archive_sha256", "a sha256")
+    contract.check(contract.RELEASE_ID, manifest.get("id"), where, "id", "16 hex digits")
+    return manifest
+
+
+# ---------------------------------------------------------------- robot state
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _current(lay: contract.Layout) -> str:
+    try:
+        return os.path.basename(os.readlink(lay.current))
+    except OSError:
+        return ""
+
+
+def _systemctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    return _run(["systemctl", *args], check=check)
+
+
+def _active(unit: str) -> bool:
+    return _systemctl("is-active", "--quiet", unit, check=False).returncode == 0
+
+
+def health_answer(deploy: Mapping[str, Any]) -> tuple[int | None, str | None]:
+    """(HTTP status, release its process names) of the health endpoint, (None, None) when nobody answers."""
+    h = deploy["health"]
+    url = f"http://{h['host']}:{h['port']}{h['path']}"
+    try:
+        with urllib.request.urlopen(url, timeout=HEALTH_REQUEST_TIMEOUT) as resp:
+            status, body = resp.status, resp.read(65536)
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read(65536)
+    except OSError:
+        return None, None
+    try:
+        release = json.loads(body).get("release")
+    except (ValueError, AttributeError):
+        release = None
+    return status, release if isinstance(release, str) else None
+
+
+def health_url(deploy: Mapping[str, Any]) -> str:
+    h = deploy["health"]
+    return f"http://{h['host']}:{h['port']}{h['path']}"
+
+
+def _ids(name: str, group: bool) -> int:
+    import grp
+    import pwd
+
+    return grp.getgrnam(name).gr_gid if group else pwd.getpwnam(name).pw_uid
+
+
+def _ensure_account(deploy: Mapping[str, Any]) -> bool:
+    """The service group and user: system accounts, nologin, no home. True when one was made."""
+    import grp
+    import pwd
+
+    made = False
+    try:
+        grp.getgrnam(deploy["group"])
+    except KeyError:
+        _run(["groupadd", "--system", deploy["group"]])
+        made = True
+    try:
+        pwd.getpwnam(deploy["user"])
+    except KeyError:
+        argv = ["useradd", "--system", "--gid", deploy["group"], "--shell", contract.SERVICE_SHELL]
+        _run([*argv, "--home-dir", contract.SERVICE_HOME, "--no-create-home", deploy["user"]])
+        made = True
+    return made
+
+
+def _file_state(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+# ---------------------------------------------------------------- apply
+
+
+def _missing(lay: contract.Layout, manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            **{k: layer[k] for k in ("hash", "kind", "name", "version", "archive_size", "size")},
+            "archive": f"layers/{layer['hash']}.tar.gz",  # what the controller packs: a name made here, never a path
+        }
+        for layer in manifest["layers"]
+        if not os.path.isdir(lay.layer(layer["hash"]))
+    ]
+
+
+def _unpack_pushed(req: Request, lay: contract.Layout, manifest: Mapping[str, Any]) -> int:
+    """Unpack the layers of the pushed tar once every archive in it has the verified manifest's sha256:
+    one bad archive and nothing is unpacked."""
+    want = {f"layers/{layer['hash']}.tar.gz": layer for layer in manifest["layers"]}
+    work = tempfile.mkdtemp(prefix=".unpack-", dir=lay.incoming)
+    try:
+        archives: list[tuple[str, str | None, int | None]] = []
+        with tarfile.open(req.layers_tar, "r:") as tar:
+            for member in tar:
+                layer = want.get(member.name)
+                if layer is None or not member.isreg():
+                    raise InstallError(
+                        f"{req.layers_tar}: entry {member.name!r} is not a layer of the release: refused"
+                    )
+                if os.path.isdir(lay.layer(layer["hash"])):
+                    continue
+                path = os.path.join(work, f"{layer['hash']}.tar.gz")
+                src = tar.extractfile(member)
+                assert src is not None
+                with src, open(path, "wb") as out:
+                    shutil.copyfileobj(src, out, assemble.COPY_BUFSIZE)
+                archives.append((path, layer["archive_sha256"], int(layer["size"])))
+        digests = assemble.sha256_files([(a, os.path.getsize(a)) for a, _, _ in archives], assemble.jobs())
+        for path, expected, _ in archives:
+            if digests[path] != expected:
+                layer = want[f"layers/{os.path.basename(path)}"]
+                raise InstallError(
+                    f"{layer['archive']} ({layer['kind']} {layer['name']} {layer['version']}) is corrupt: sha256 "
+                    f"{digests[path]}, the manifest says {expected}. Nothing was changed; rebuild the bundle with "
+                    f"`nox -s bundle -- {req.image}`"
+                )
+        os.makedirs(lay.layers, mode=0o755, exist_ok=True)
+        assemble.unpack_all(lay.prefix, archives, assemble.jobs())
+        return len(archives)
+    except (tarfile.TarError, OSError) as exc:
+        raise InstallError(
+            f"{req.layers_tar}: the pushed layers could not be read ({exc}): nothing was switched"
+        ) from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _room(lay: contract.Layout, missing: list[dict[str, Any]], margin_mb: int) -> None:
+    """Refuse a robot without room for the missing layers (archive + unpacked + margin)."""
+    where = lay.prefix
+    while not os.path.isdir(where):
+        where = os.path.dirname(where)
+    free = shutil.disk_usage(where).free
+    need = sum(int(m["archive_size"]) + int(m["size"]) for m in missing) + margin_mb * 1048576
+    if free < need:
+        raise InstallError(
+            f"{free / 1048576:.1f} MiB free under {where}; the {len(missing)} missing layers need {need / 1048576:.1f} "
+            f"MiB (archive + unpacked + {margin_mb} MiB margin). Nothing was changed: free space first"
+        )
+
+
+def _smoke(lay: contract.Layout, manifest: Mapping[str, Any], imports: list[str]) -> None:
+    """Import horus and the release's packages as the service user, in the new release, before switching."""
+    layers = manifest["layers"]
+    modules = {m for layer in layers for m in layer.get("modules", [])}
+    auto = [n.lower().replace("-", "_") for n in (layer["name"] for layer in layers if layer["kind"] == "package")]
+    names = imports or ["horus", *[n for n in auto if n in modules]]
+    for name in names:
+        contract.check(assemble._DOTTED_NAME, name, "horus_robot_smoke_imports", "a module", "a dotted Python name")
+    smoke = "sys.argv = ['horus.smoke']; runpy.run_module('horus.smoke', run_name='__main__')"
+    code = f"import runpy, sys; import {', '.join(names)}; {smoke}"
+    argv = ["runuser", "-u", manifest["deploy"]["user"], "--", lay.release_python(manifest["id"]), "-c", code]
+    proc = subprocess.run(argv, capture_output=True, cwd="/", check=False)
+    if proc.returncode != 0:
+        said = (proc.stderr or proc.stdout).decode(errors="replace").strip()[-2000:]
+        raise InstallError(
+            f"release {manifest['id']} failed its smoke test before the switch (nothing switched): {said}"
+        )
+
+
+def _write_files(files: list[contract.RobotFile]) -> tuple[list[str], dict[str, str | None]]:
+    """Write what differs; (paths written, what each held before: None for no file)."""
+    written: list[str] = []
+    before: dict[str, str | None] = {}
+    for f in files:
+        uid, gid = _ids(f.owner, False), _ids(f.group, True)
+        if f.text is None:
+            os.makedirs(f.path, exist_ok=True)
+            st = os.lstat(f.path)
+            if (st.st_mode & 0o7777, st.st_uid, st.st_gid) != (f.mode, uid, gid):
+                os.chown(f.path, uid, gid)
+                os.chmod(f.path, f.mode)
+            continue
+        old = _file_state(f.path)
+        try:
+            st = os.lstat(f.path)
+            same_meta = (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (f.mode, uid, gid)
+        except OSError:
+            same_meta = False
+        if old == f.text and same_meta:
+            continue
+        _atomic_write(f.path, f.text.encode(), f.mode, uid, gid)
+        written.append(f.path)
+        before[f.path] = old
+    return written, before
+
+
+def _prune_units(lay: contract.Layout, keep: list[str]) -> list[str]:
+    """Stop and remove units of the app (only those carrying its marker) the release no longer has."""
+    removed = []
+    for name in sorted(os.listdir(contract.UNIT_DIR)):
+        if not (name.startswith(f"{lay.app}-") and name.endswith(".service")) or name in keep:
+            continue
+        path = os.path.join(contract.UNIT_DIR, name)
+        if lay.marker_line not in (_file_state(path) or "").splitlines()[:3]:
+            continue
+        _systemctl("disable", "--now", "--quiet", name, check=False)
+        os.unlink(path)
+        service = name[len(lay.app) + 1 : -len(".service")]
+        with contextlib.suppress(OSError):
+            os.unlink(lay.env_file(service))
+        removed.append(name)
+    return removed
+
+
+def _switch(lay: contract.Layout, rid: str) -> None:
+    """`current` -> releases/<rid>: a temporary link renamed over it (rename(2) is atomic)."""
+    tmp = f"{lay.prefix}/.current-new"
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+    os.symlink(f"releases/{rid}", tmp)
+    os.rename(tmp, lay.current)
+
+
+def _arm_guard(lay: contract.Layout, rid: str, timeout: int) -> None:
+    """Unless confirm runs within `timeout` seconds, the robot goes back to its confirmed release by itself."""
+    _systemctl("stop", f"{lay.guard_timer}.timer", check=False)
+    _systemctl("reset-failed", f"{lay.guard_timer}.service", f"{lay.guard_timer}.timer", check=False)
+    argv = ["systemd-run", "--quiet", "--collect", f"--unit={lay.guard_timer}", f"--on-active={timeout}"]
+    _run([*argv, "--timer-property=AccuracySec=1s", lay.guard_script, "--restart", rid])
+
+
+def apply(req: Request) -> Result:
+    result = Result()
+    if req.rollback:
+        return _rollback(req, result)
+    manifest = verified_manifest(req, establish_trust(req, result), result)
+    return _install(req, manifest, result)
+
+
+def _rollback(req: Request, result: Result) -> Result:
+    """rollback.yml: the release before the confirmed one, with the units it was installed with (its own
+    MANIFEST.json, checked file by file), behind the same gate."""
+    base = contract.Layout(prefix=req.prefix, app=req.app, namespace=req.namespace or req.app)
+    previous = _read(base.marker("previous"))
+    if not previous:
+        raise InstallError(f"no previous release to roll back to (healthy: {_read(base.marker('healthy')) or 'none'})")
+    path = base.manifest(previous)
+    manifest = _checked(assemble.load_manifest(path), path)
+    assemble.verify_release(base.prefix, manifest, base.release(previous))
+    return _install(req, manifest, result, rollback=True)
+
+
+def _check_host(manifest: dict[str, Any], image: str) -> None:
+    """Refuse a robot of another kind before anything changes: systemd as PID 1, the CPU, Python."""
+    target = manifest["target"]
+    machine = assemble._ARCH_ALIASES.get(os.uname().machine, os.uname().machine)
+    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    systemd = os.path.isdir("/run/systemd/system")
+    if not systemd or machine != target["arch"] or python != target["python"]:
+        raise InstallError(
+            f"this robot runs {'systemd' if systemd else 'no systemd'} as PID 1 on {machine} with Python {python}; "
+            f"release {manifest['id']} of {image} needs systemd, {target['arch']} and Python {target['python']}. "
+            "Nothing was changed: deploy the image built for this robot"
+        )
+    assemble.check_robot(manifest)
+
+
+def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: bool = False) -> Result:
+    deploy = manifest["deploy"]
+    lay = contract.layout(manifest, req.namespace)
+    rid = manifest["id"]
+    _check_host(manifest, req.image)
+    serial = int(_read(lay.marker("serial")) or 0)
+    if not (rollback or req.allow_downgrade) and int(manifest.get("serial", 0)) < serial:
+        raise InstallError(
+            f"release {rid} has serial {manifest.get('serial', 0)}, older than serial {serial} which this robot "
+            "already ran: a downgrade, refused; nothing was changed. To go back on purpose, run ansible/rollback.yml, "
+            "or deploy with -e horus_robot_allow_downgrade=true"
+        )
+    files = contract.robot_files(manifest, req.image, req.namespace, req.params, req.start_limit)
+    enabled = lay.enabled(deploy)
+    digest = contract.digest(rid, files, enabled)
+    current, healthy = _current(lay), _read(lay.marker("healthy"))
+    answer: dict[str, Any] = {
+        "release": rid,
+        "prefix": lay.prefix,
+        "app": lay.app,
+        "digest": digest,
+        "health_url": health_url(deploy),
+        "current": current,
+        "healthy": healthy,
+        "incoming": lay.incoming,
+        "serial": int(manifest.get("serial", 0)),
+    }
+    result.answer = answer
+    if current == rid == healthy and _read(lay.applied) == digest and _active(lay.target):
+        status, said = health_answer(deploy)
+        if status == 200 and said == rid:
+            result.status = "noop"
+            return result
+    missing = _missing(lay, manifest)
+    if missing and not req.layers_tar:
+        _room(lay, missing, req.disk_margin_mb)
+        answer["missing"] = missing
+        result.status = "missing"
+        result.changed = req.check_mode  # in check mode, the push that would follow is all it says
+        if not req.check_mode:
+            os.makedirs(contract.INCOMING_DIR, mode=0o700, exist_ok=True)
+            shutil.rmtree(lay.incoming, ignore_errors=True)
+            os.makedirs(lay.incoming, mode=0o700)
+        return result
+    if req.check_mode:
+        result.changed = True
+        result.status = "checked"
+        result.diff = [
+            {"before_header": f.path, "after_header": f.path, "before": _file_state(f.path) or "", "after": f.text}
+            for f in files
+            if f.text is not None and _file_state(f.path) != f.text
+        ]
+        return result
+    result.changed = True
+    try:
+        if req.layers_tar:
+            answer["unpacked"] = _unpack_pushed(req, lay, manifest)
+    finally:
+        shutil.rmtree(lay.incoming, ignore_errors=True)
+    made = _ensure_account(deploy)
+    for directory in (lay.layers, lay.releases):
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+    release_dir = lay.release(rid)
+    if not os.path.isdir(release_dir):
+        assemble.assemble_release(lay.prefix, manifest)
+        if req.signature:  # kept with the release: what the robot verified it by
+            with open(lay.signature(rid), "wb") as sig:
+                sig.write(req.signature)
+    elif rid != current:
+        assemble.verify_release(lay.prefix, manifest, release_dir)
+    if rid != healthy:
+        _smoke(lay, manifest, req.smoke_imports)
+    was_active = _active(lay.target)
+    written, before = _write_files(files)
+    answer["written"] = written
+    removed = _prune_units(lay, lay.units(deploy))
+    units_changed = any(p.startswith(contract.UNIT_DIR) for p in written) or removed
+    if units_changed:
+        _systemctl("daemon-reload")
+    if lay.journald_conf in written:
+        _systemctl("restart", "systemd-journald.service", check=False)
+    if lay.tmpfiles_conf in written or made:
+        _run(["systemd-tmpfiles", "--create", lay.tmpfiles_conf])
+    _systemctl("enable", "--quiet", *enabled)
+    restart = (
+        current != rid
+        or healthy != rid
+        or not was_active
+        or any(p.startswith((contract.UNIT_DIR, lay.env_dir, lay.params_file)) for p in written)
+    )
+    undo = {"release": rid, "before": before, "digest": _read(lay.applied)}
+    _atomic_write(lay.undo, (json.dumps(undo, sort_keys=True) + "\n").encode(), 0o600)
+    answer["fallback"] = next((r for r in (healthy, _read(lay.marker("previous"))) if r), "")
+    answer["since"] = time.time()
+    if not restart:
+        result.status = "configured"
+        return result
+    if not was_active:
+        user = deploy["user"]
+        horus = f"{lay.release(rid)}/venv/bin/horus"
+        _run(
+            ["runuser", "-u", user, "--", "env", f"HORUS_NAMESPACE={lay.namespace}", horus, "clean", "--shm"],
+            check=False,
+        )
+    _systemctl("reset-failed", *lay.units(deploy), check=False)
+    _arm_guard(lay, rid, req.confirm_timeout)
+    _switch(lay, rid)
+    _systemctl("restart", "--no-block", lay.target)
+    result.status = "switched"
+    return result
+
+
+# ---------------------------------------------------------------- confirm and revert
+
+
+def _layout_of(req: Request) -> contract.Layout:
+    contract.check(contract.PREFIX, req.prefix, "the role", "prefix", "an absolute path")
+    contract.check(contract.NAME, req.app, "the role", "app", "an app name")
+    contract.check(contract.RELEASE_ID, req.release, "the role", "release", "a release id")
+    return contract.Layout(prefix=req.prefix, app=req.app, namespace=req.namespace or req.app)
+
+
+def confirm(req: Request) -> Result:
+    """The health gate passed: every unit active, then the release confirmed and the robot tidied."""
+    lay = _layout_of(req)
+    manifest = assemble.load_manifest(lay.manifest(req.release))
+    units = lay.units(manifest["deploy"])
+    deadline = time.monotonic() + req.health_timeout
+    while True:
+        down = [u for u in units if not _active(u)]
+        if not down:
+            break
+        if time.monotonic() > deadline:
+            raise InstallError(f"{', '.join(down)} not active {req.health_timeout}s after the switch")
+        time.sleep(1)
+    result = Result(changed=True, status="confirmed")
+    healthy = _read(lay.marker("healthy"))
+    if healthy and healthy != req.release:
+        _atomic_write(lay.marker("previous"), f"{healthy}\n".encode(), 0o644)
+    _atomic_write(lay.marker("healthy"), f"{req.release}\n".encode(), 0o644)
+    serial = max(int(_read(lay.marker("serial")) or 0), int(manifest.get("serial", 0)))
+    if not req.rollback:
+        _atomic_write(lay.marker("serial"), f"{serial}\n".encode(), 0o644)
+    _atomic_write(lay.applied, f"{req.digest}\n".encode(), 0o644)
+    _systemctl("stop", f"{lay.guard_timer}.timer", check=False)
+    with contextlib.suppress(OSError):
+        os.unlink(lay.undo)
+    result.answer["removed"] = _cleanup(lay, req.release, req.keep_releases)
+    return result
+
+
+def _cleanup(lay: contract.Layout, rid: str, keep: int) -> list[str]:
+    """Keep the current, previous and the newest `keep` releases; remove the rest, the layers none of the
+    kept releases uses, and what interrupted runs left (each renamed aside first, so never half-deleted
+    under its own name)."""
+    releases = [e for e in os.scandir(lay.releases) if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+    newest = [e.name for e in sorted(releases, key=lambda e: -e.stat(follow_symlinks=False).st_mtime)][:keep]
+    kept = {rid, _read(lay.marker("previous")), _current(lay), *newest} - {""}
+    gone = [e.path for e in releases if e.name not in kept]
+    used: set[str] = set()
+    for name in kept:
+        try:
+            used |= {layer["hash"] for layer in assemble.load_manifest(lay.manifest(name))["layers"]}
+        except assemble.AssemblyError:
+            continue
+    gone += [e.path for e in os.scandir(lay.layers) if e.is_dir(follow_symlinks=False) and e.name not in used and used]
+    for directory in (lay.releases, lay.layers, lay.prefix):
+        gone += [e.path for e in os.scandir(directory) if e.name.startswith(".") and ".tmp-" in e.name]
+    for path in gone:
+        head, name = os.path.split(path)
+        aside = path if name.startswith(".") else os.path.join(head, f".{name}.tmp-removing")
+        if aside != path:
+            os.rename(path, aside)
+        shutil.rmtree(aside, ignore_errors=True)
+    return sorted(os.path.basename(p) for p in gone)
+
+
+def revert(req: Request) -> Result:
+    """The release failed its gate: put back what the deploy replaced and the confirmed release (never none
+    when there is one), restart it, and return the journal since the switch."""
+    lay = _layout_of(req)
+    result = Result(changed=True, status="reverted")
+    journal = _run(
+        [
+            "journalctl",
+            "--no-pager",
+            "-o",
+            "short-precise",
+            "-n",
+            str(req.journal_lines),
+            "--since",
+            f"@{int(req.since)}",
+            "-u",
+            f"{lay.app}-*.service",
+        ],
+        check=False,
+    )
+    result.answer["journal"] = journal.stdout.decode(errors="replace")
+    try:
+        with open(lay.undo, encoding="utf-8") as f:
+            undo = json.load(f)
+    except (OSError, ValueError):
+        undo = {"before": {}}
+    for path, text in undo.get("before", {}).items():
+        if text is None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        else:
+            st = os.lstat(path) if os.path.lexists(path) else None
+            uid, gid = (st.st_uid, st.st_gid) if st else (0, 0)
+            _atomic_write(path, text.encode(), (st.st_mode & 0o7777) if st else 0o644, uid, gid)
+    _systemctl("daemon-reload", check=False)
+    with contextlib.suppress(OSError):
+        os.unlink(lay.undo)
+    back = req.fallback if req.fallback and os.path.isdir(lay.release(req.fallback)) else ""
+    if back:
+        _switch(lay, back)
+        manifest = assemble.load_manifest(lay.manifest(back))
+        _systemctl("reset-failed", *lay.units(manifest["deploy"]), check=False)
+        _systemctl("restart", "--no-block", lay.target, check=False)
+        result.answer["back_to"] = back
+    else:
+        _systemctl("stop", "--no-block", lay.target, check=False)
+        with contextlib.suppress(OSError):
+            os.unlink(lay.current)
+        result.answer["back_to"] = ""
+    _systemctl("stop", f"{lay.guard_timer}.timer", check=False)
+    return result
+
+
+def b64(text: str) -> bytes:
+    return base64.b64decode(text.encode()) if text else b""
