@@ -94,9 +94,12 @@ def build_image(
     size: int | None = None,
     bundles: Path = BUNDLES,
     deploy_key: str | None = None,
+    allowed_signers: Path | None = None,
 ) -> ImageResult:
     """Build the disk image of `spec`'s release (its newest by default, from `bundles`) under `out/<image>/`;
-    `deploy_key`: an SSH public key for the `deploy` account Ansible logs in as (none by default)."""
+    `deploy_key`: an SSH public key for the `deploy` account Ansible logs in as (none by default);
+    `allowed_signers`: the robot's trust anchor (none by default: the robot then takes only what an
+    inventory allowing unsigned releases sends, until a deploy provisions one)."""
     require_root("building a robot disk image (file owners, systemd-nspawn)")
     ensure_packages(IMAGE_PACKAGES)
     start = time.monotonic()
@@ -108,7 +111,7 @@ def build_image(
     _remove(tree)
     tree.mkdir()
     try:
-        build_root(spec, manifest, bundle, tree, deploy_key)
+        build_root(spec, manifest, bundle, tree, deploy_key, allowed_signers)
         needed = disk.tree_bytes(tree)
         size = size or disk.default_size(needed)
         disk.check_size(size, needed, spec.name, rid)

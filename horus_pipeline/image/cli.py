@@ -10,6 +10,7 @@ from pathlib import Path
 from ..console import run_cli
 from ..errors import PipelineError
 from ..images import image_names, load_image
+from ..robot import contract
 from .build import IMAGES, build_image
 from .publish import verify
 
@@ -75,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--allowed-signers",
         type=Path,
         metavar="FILE",
-        help="allowed-signers file to check a signed image with (as horus_robot_allowed_signers)",
+        help=f"with IMAGE: the robot's trust anchor (the releases it obeys, {contract.ALLOWED_SIGNERS}); "
+        "with --verify: the allowed-signers file to check a signed image with",
     )
     args = parser.parse_args(argv)
 
@@ -87,6 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.image:
             raise PipelineError("name an image (nox -s image -- IMAGE) or give --verify FILE; -- --help for more")
         key = _public_key(args.deploy_key) if args.deploy_key else None
-        build_image(load_image(args.image), args.release, args.out.resolve(), args.size, deploy_key=key)
+        signers = args.allowed_signers
+        if signers is not None and not signers.is_file():
+            raise PipelineError(f"--allowed-signers {signers}: no such file (an ssh-keygen allowed-signers file)")
+        build_image(
+            load_image(args.image), args.release, args.out.resolve(), args.size, deploy_key=key, allowed_signers=signers
+        )
 
     return run_cli(body)

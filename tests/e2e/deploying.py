@@ -107,16 +107,18 @@ def playbook(
     timeout: float = 1800,
     log: Path | None = None,
     at: tuple[str, Callable[[], None]] | None = None,
+    ansible_dir: Path = ANSIBLE,
 ) -> Run:
     """Run ansible/<name> with ansible/ansible.cfg, its output streamed to ours (pytest -s shows progress),
     or to the file `log` (a run in a thread of its own).
 
     kill_at: SIGKILL ansible-playbook (and its SSH children) once a task whose name holds
     this text starts. at: (text, fn) calls fn() once, when a task whose name holds text starts.
+    ansible_dir: another copy of ansible/ (the deploy benchmark runs an earlier role beside today's).
     """
     env = deploy.ansible_env()
     env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(inventory.parent / "cp")  # our own SSH masters
-    argv = [ansible_playbook(), "-i", str(inventory), str(ANSIBLE / name), *args]
+    argv = [ansible_playbook(), "-i", str(inventory), str(ansible_dir / name), *args]
     before = _sent(robots)
     start = time.monotonic()
     proc = subprocess.Popen(
