@@ -348,7 +348,8 @@ class HealthServer(HTTPServer):
     socket each, are closed unanswered after HEADER_TIMEOUT, and are the ones dropped when the caps
     are reached: a new connection closes the oldest idle connection of its own address past
     PEER_SHARE, or of the address holding the most past MAX_WAITING, after one last read of it (a
-    connection whose request has arrived is served, never dropped).
+    connection whose request has arrived is served, not dropped; only when MAX_WAITING complete
+    requests already wait for a thread is a further one closed unanswered).
 
     Why a share per address and not per user: the endpoint listens on loopback, where every local
     client is 127.0.0.1. SO_PEERCRED names the peer's uid on Unix sockets only, and finding a TCP
@@ -461,6 +462,9 @@ class HealthServer(HTTPServer):
             return
         entry.head += data
         if _head_complete(entry.head) or len(entry.head) > MAX_HEAD:  # too long: the handler says so
+            if len(self._ready) >= MAX_WAITING:  # complete requests queue faster than threads answer
+                self._drop(sock)
+                return
             self._selector.unregister(sock)
             del self._waiting[sock]
             self._ready.append((sock, entry.address, entry.head, entry.cut_at))
