@@ -10,8 +10,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import shutil
 import stat
 import tarfile
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,26 +94,37 @@ def _tar_info(path: Path, arcname: str) -> tarfile.TarInfo:
 
 @contextmanager
 def publishing(out: Path) -> Iterator[Path]:
-    """Yield `out~` to write in full; then rename it to `out`, so `out` is either complete or as it was.
+    """Yield a path to write `out` in full; then rename it to `out`, so `out` is either complete or as it was.
 
-    On any failure inside the block `out~` is removed and the error goes on.
+    The path is `<out's name>` inside a directory made for this one write beside `out` (mkdtemp:
+    a fresh name, mode 0700), so no other user can plant a file or a link where the writer opens it,
+    and the rename (same filesystem) replaces whatever is at `out`, a planted link included, without
+    writing through it. On any failure inside the block the directory is removed and the error goes on.
     """
-    tmp = out.with_name(out.name + "~")
+    private = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix="~", dir=out.parent))
     try:
+        tmp = private / out.name
         yield tmp
         tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write a whole file through `publishing`: readers see the old content or the new, never part."""
     with publishing(path) as tmp:
-        if isinstance(data, str):
-            tmp.write_text(data, encoding="utf-8")
-        else:
-            tmp.write_bytes(data)
+        raw = data.encode() if isinstance(data, str) else data
+        # O_EXCL|O_NOFOLLOW: the directory is private, and even so nothing already there is opened.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        with open(fd, "wb") as f:
+            f.write(raw)
+
+
+def read_nofollow(path: Path) -> bytes:
+    """The bytes of `path`, read once; a symbolic link there is refused (OSError, ELOOP), not followed."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with open(fd, "rb") as f:
+        return f.read()
 
 
 def write_tar_gz(root: Path, out: Path, compresslevel: int = 6) -> None:

@@ -14,15 +14,20 @@ few seconds would flood the journal).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
+import re
+import selectors
 import socket
 import sys
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -36,9 +41,21 @@ if TYPE_CHECKING:
 CLIENT_TIMEOUT = 5.0
 # A connection's whole life, however slowly its bytes drip in: then it is cut.
 REQUEST_DEADLINE = 5.0
-# Connections served at once; more are closed at once. One thread each, so this bounds the
-# threads (and the locked memory of a real-time process) that clients can make it spend.
+# Requests served at once; more complete requests wait for a thread. One thread each, so this bounds
+# the threads (and the locked memory of a real-time process) that clients can make it spend.
 MAX_CLIENTS = 8
+# Seconds a connection may take to send a complete request head; then it is closed unanswered.
+HEADER_TIMEOUT = 2.0
+# Connections still sending their request head, held by the server's one loop (a socket and at
+# most MAX_HEAD bytes each, no thread): at most MAX_WAITING in all and PEER_SHARE per client
+# address. A new connection past either cap makes room by closing the oldest idle one (of that
+# address, or of the address holding the most); see HealthServer for why.
+MAX_WAITING = 64
+PEER_SHARE = 16
+# Bytes of request line and headers; /health and /metrics need a few hundred. More: 414 or 431.
+MAX_HEAD = 16384
+_TOO_LONG = (HTTPStatus.REQUEST_URI_TOO_LONG, f"the request line is over {MAX_HEAD} bytes")
+_TOO_LARGE = (HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"the request head is over {MAX_HEAD} bytes")
 HEALTHY = ("healthy", "warning")
 # Seconds without a tick after which another process's node counts as gone (a hung or stopped
 # process keeps its registry file until it exits).
@@ -209,10 +226,22 @@ def resident_bytes() -> int:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """Answers one request whose head the server's loop has already read in full (`head`): its
+    thread never waits for a client to send; it only writes the answer, within CLIENT_TIMEOUT."""
+
     server: HealthServer
-    timeout = CLIENT_TIMEOUT  # a client that stalls holds only its own thread, and not for long
+    timeout = CLIENT_TIMEOUT  # a client that does not read its answer holds its thread, not for long
     error_content_type = "text/plain; charset=utf-8"
     error_message_format = "%(code)d %(message)s: %(explain)s\n"
+
+    def __init__(self, request: socket.socket, client_address: Any, server: HealthServer, head: bytes) -> None:
+        self._head = head
+        super().__init__(request, client_address, server)
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()
+        self.rfile = io.BytesIO(self._head)
 
     def do_GET(self) -> None:
         self._answer(head=False)
@@ -236,12 +265,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def parse_request(self) -> bool:
         line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        if len(self._head) > MAX_HEAD:  # the server's loop stopped reading there
+            self._refuse(line, *(_TOO_LONG if b"\n" not in self._head else _TOO_LARGE))
+            return False
         if len(line.split()) == 2:  # a bare "GET /path" is HTTP/0.9, which has no status codes
-            self.command, self.requestline, self.request_version = "", line, self.default_request_version
-            self.close_connection = True
-            self.send_error(HTTPStatus.BAD_REQUEST, "HTTP/0.9 requests are not supported")
+            self._refuse(line, HTTPStatus.BAD_REQUEST, "HTTP/0.9 requests are not supported")
             return False
         return super().parse_request()
+
+    def _refuse(self, line: str, status: HTTPStatus, why: str) -> None:
+        self.command, self.requestline, self.request_version = "", line, self.default_request_version
+        self.close_connection = True
+        self.send_error(status, why)
 
     def _answer(self, head: bool) -> None:
         try:
@@ -275,72 +310,229 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # no access log: see the module docstring
 
 
-class HealthServer(ThreadingHTTPServer):
-    """The server serve_health() returns: ``server_address`` is where it listens, ``shutdown()`` stops it."""
+# A request line http.server reads headers after; any other first line it answers at once (400,
+# 405, ...), so the loop hands it over without waiting for headers that may never come.
+_REQUEST_LINE = re.compile(rb"\S+ \S+ HTTP/\S+\r?\n")
+
+
+def _head_complete(head: bytes) -> bool:
+    """True once `head` holds what http.server needs to answer: the request line and, when that
+    line asks for headers, the blank line that ends them."""
+    end = head.find(b"\n")
+    if end < 0:
+        return False
+    if not _REQUEST_LINE.fullmatch(head[: end + 1]):
+        return True
+    rest = head[end:]  # from the request line's own newline: a blank line is "\n\n" or "\n\r\n"
+    return b"\n\n" in rest or b"\n\r\n" in rest
+
+
+@dataclass
+class _Waiting:
+    """A connection whose request head is not complete yet."""
+
+    peer: str
+    address: Any
+    idle_until: float  # HEADER_TIMEOUT after it was accepted
+    cut_at: float  # REQUEST_DEADLINE after it was accepted
+    head: bytes = field(default=b"")
+
+
+class HealthServer(HTTPServer):
+    """The server serve_health() returns: ``server_address`` is where it listens, ``shutdown()`` stops it.
+
+    How it stays available to a client sending a complete request while others hold connections
+    open and send nothing (issue 30): one loop (``serve_forever``, a thread) accepts connections and
+    reads their request heads without blocking; only a connection whose head is complete gets one
+    of MAX_CLIENTS threads, which then never waits on its client to send. Idle connections cost a
+    socket each, are closed unanswered after HEADER_TIMEOUT, and are the ones dropped when the caps
+    are reached: a new connection closes the oldest idle connection of its own address past
+    PEER_SHARE, or of the address holding the most past MAX_WAITING, after one last read of it (a
+    connection whose request has arrived is served, not dropped; only when MAX_WAITING complete
+    requests already wait for a thread is a further one closed unanswered).
+
+    Why a share per address and not per user: the endpoint listens on loopback, where every local
+    client is 127.0.0.1. SO_PEERCRED names the peer's uid on Unix sockets only, and finding a TCP
+    peer's uid (sock_diag, /proc/net/tcp) per connection costs more than it protects. So the share
+    only separates remote clients (host="0.0.0.0"); between local users the guarantee is that idle
+    connections go first and no thread waits on one: a client that connects and sends its request
+    is answered at once however many idle connections another holds, since it would have to be
+    the oldest of PEER_SHARE idle connections before its request arrives to be dropped.
+    """
 
     daemon_threads = True  # a stuck client never keeps the process alive
+    # The kernel's queue of connections not yet accepted: the loop accepts at once, so this only
+    # absorbs a burst; past it new clients wait in their connect() rather than being refused.
+    request_queue_size = 128
     scheduler: Scheduler
 
     def __init__(self, scheduler: Scheduler, host: str, port: int, others: Sequence[str] = ()) -> None:
         self.scheduler = scheduler
         self.others = tuple(others)
-        super().__init__((host, port), _Handler)
-        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
-        self._deadlines: dict[socket.socket, float] = {}
-        self._deadlines_lock = threading.Lock()
+        super().__init__((host, port), _Handler)  # type: ignore[arg-type]  # _Handler also takes the head
+        self.socket.setblocking(False)
+        # Only the loop's thread touches these three.
+        self._selector = selectors.DefaultSelector()
+        self._waiting: dict[socket.socket, _Waiting] = {}  # in the order accepted: oldest first
+        self._ready: deque[tuple[socket.socket, Any, bytes, float]] = deque()  # complete, awaiting a thread
+        # Shared with the serving threads, under _lock: the free threads, and each served connection's cut_at.
+        self._lock = threading.Lock()
+        self._free = MAX_CLIENTS
+        self._serving: dict[socket.socket, float] = {}
+        self._wake_r, self._wake_w = socket.socketpair()
+        for sock in (self._wake_r, self._wake_w):
+            sock.setblocking(False)
         self._closed = threading.Event()
-        name = f"horus-health-{scheduler.name}"
-        self._thread = threading.Thread(target=self.serve_forever, name=name, daemon=True)
-        self._reaper = threading.Thread(target=self._cut_late_clients, name=f"{name}-reaper", daemon=True)
+        self._name = f"horus-health-{scheduler.name}"
+        self._thread = threading.Thread(target=self.serve_forever, name=self._name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
-        self._reaper.start()
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.shutdown_request(request)  # full: this client is refused, the served ones go on
-            return
-        with self._deadlines_lock:
-            self._deadlines[request] = time.monotonic() + REQUEST_DEADLINE
+    def serve_forever(self, poll_interval: float = 0.2) -> None:
+        """The loop: accept, read request heads, hand complete ones to threads, cut late clients."""
+        self._selector.register(self.socket, selectors.EVENT_READ)
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
         try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._forget(request)
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
+            while not self._closed.is_set():
+                for key, _ in self._selector.select(poll_interval):
+                    if key.fileobj is self.socket:
+                        self._accept()
+                    elif key.fileobj is self._wake_r:
+                        with contextlib.suppress(OSError):
+                            self._wake_r.recv(4096)
+                    else:
+                        assert isinstance(key.fileobj, socket.socket)
+                        self._read(key.fileobj)
+                self._cut_late_clients(time.monotonic())
+                self._dispatch()
         finally:
-            self._forget(request)
+            for sock in list(self._waiting):
+                self._drop(sock)
+            while self._ready:
+                self.shutdown_request(self._ready.popleft()[0])
+            self._selector.close()
 
-    def _forget(self, request: Any) -> None:
-        with self._deadlines_lock:
-            self._deadlines.pop(request, None)
-        self._slots.release()
-
-    def _cut_late_clients(self) -> None:
-        """Shut down connections past their deadline: their blocked reads end, their threads exit."""
-        while not self._closed.wait(0.2):
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, address = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # out of file descriptors, say: free one, accept at the next turn
+                if self._waiting:
+                    self._drop(next(iter(self._waiting)))
+                return
+            sock.setblocking(False)
+            peer = str(address[0])
+            self._make_room(peer)
             now = time.monotonic()
-            with self._deadlines_lock:
-                late = [sock for sock, deadline in self._deadlines.items() if deadline <= now]
-            for sock in late:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            self._waiting[sock] = _Waiting(peer, address, now + HEADER_TIMEOUT, now + REQUEST_DEADLINE)
+            self._selector.register(sock, selectors.EVENT_READ)
+            self._read(sock)  # a client that sent its request with its connect is served at once
+
+    def _make_room(self, peer: str) -> None:
+        """Before a connection of `peer` joins the waiting ones: past a cap, close the oldest idle
+        connection of `peer` (PEER_SHARE) or of the address holding the most (MAX_WAITING)."""
+        counts = Counter(entry.peer for entry in self._waiting.values())
+        if counts[peer] >= PEER_SHARE:
+            victim_peer = peer
+        elif len(self._waiting) >= MAX_WAITING:
+            victim_peer = counts.most_common(1)[0][0]
+        else:
+            return
+        oldest = next(sock for sock, entry in self._waiting.items() if entry.peer == victim_peer)
+        self._read(oldest)  # its request may have arrived since the last turn: then it is served
+        if oldest in self._waiting:
+            self._drop(oldest)
+
+    def _read(self, sock: socket.socket) -> None:
+        entry = self._waiting.get(sock)
+        if entry is None:  # dropped to make room earlier in the same turn
+            return
+        try:
+            data = sock.recv(MAX_HEAD + 1 - len(entry.head))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._drop(sock)
+            return
+        if not data:  # hung up without asking
+            self._drop(sock)
+            return
+        entry.head += data
+        if _head_complete(entry.head) or len(entry.head) > MAX_HEAD:  # too long: the handler says so
+            if len(self._ready) >= MAX_WAITING:  # complete requests queue faster than threads answer
+                self._drop(sock)
+                return
+            self._selector.unregister(sock)
+            del self._waiting[sock]
+            self._ready.append((sock, entry.address, entry.head, entry.cut_at))
+
+    def _drop(self, sock: socket.socket) -> None:
+        """Close a waiting connection unanswered."""
+        self._selector.unregister(sock)
+        del self._waiting[sock]
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def _dispatch(self) -> None:
+        """Give each complete request a thread while there are free ones; the rest wait their turn."""
+        while self._ready:
+            with self._lock:
+                if not self._free:
+                    return
+                self._free -= 1
+                sock, address, head, cut_at = self._ready.popleft()
+                self._serving[sock] = cut_at
+            thread = threading.Thread(
+                target=self._serve_one, args=(sock, address, head), name=f"{self._name}-request", daemon=True
+            )
+            try:
+                thread.start()
+            except RuntimeError:  # no thread to be had: this client is refused, the others go on
+                self._done(sock)
+
+    def _serve_one(self, sock: socket.socket, address: Any, head: bytes) -> None:
+        try:
+            _Handler(sock, address, self, head)
+        except Exception:
+            self.handle_error(sock, address)
+        finally:
+            self._done(sock)
+
+    def _done(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._serving.pop(sock, None)
+            self._free += 1
+        self.shutdown_request(sock)
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")  # the loop may have a request waiting for this thread
+
+    def _cut_late_clients(self, now: float) -> None:
+        """Close idle connections past HEADER_TIMEOUT; shut down served ones past REQUEST_DEADLINE
+        (their blocked writes end, their threads exit)."""
+        for sock in [s for s, entry in self._waiting.items() if entry.idle_until <= now]:
+            self._drop(sock)
+        with self._lock:
+            late = [sock for sock, cut_at in self._serving.items() if cut_at <= now]
+        for sock in late:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that hangs up mid-answer is not news; never print tracebacks to stderr
 
     def shutdown(self) -> None:
-        """Stop serving, close the listening socket and wait for the serving threads."""
-        super().shutdown()
+        """Stop serving, close the listening socket and wait for the loop's thread."""
         self._closed.set()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+        if self._thread.is_alive():
+            self._thread.join()
         self.server_close()
-        self._thread.join()
-        if self._reaper.is_alive():
-            self._reaper.join()
+        self._wake_r.close()
+        self._wake_w.close()
 
 
 def serve_health(

@@ -174,7 +174,7 @@ def build_bundle(
     if not path.is_file() or path.read_bytes() != text:
         write_atomic(path, text)
     if sign_key is not None:
-        sign(path, sign_key)
+        sign(path, sign_key, text)  # the manifest composed here, not what the file holds by now
     else:
         path.with_name(path.name + ".sig").unlink(missing_ok=True)
     latest = root / "latest"

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
+from ..determinism import read_nofollow, write_atomic
 from ..errors import PipelineError
 from ..proc import run
 from ..robot import contract
@@ -54,20 +56,25 @@ def how_to_make_a_key(key: Path | None = None) -> str:
     )
 
 
-def sign(manifest: Path, key: Path) -> Path:
-    """`ssh-keygen -Y sign` the manifest: writes <manifest>.sig (renamed into place whole)."""
-    sig = manifest.with_name(manifest.name + ".sig")
-    made = manifest.with_name(f".{manifest.name}")
-    made.write_bytes(manifest.read_bytes())
-    try:
+def sign(path: Path, key: Path, data: bytes | None = None) -> Path:
+    """`ssh-keygen -Y sign` `data`, the bytes the caller wrote to `path` and vouches for, and write the
+    signature as <path>.sig. Without `data`, `path`'s bytes are read once (a link there is refused).
+
+    The signature covers those bytes, never a later read of `path`: ssh-keygen signs a copy in a
+    directory made for it (mode 0700), and the signature is published with write_atomic, renamed over
+    <path>.sig (a link planted there is replaced, not written through)."""
+    if data is None:
+        data = read_nofollow(path)
+    with tempfile.TemporaryDirectory(prefix="horus-sign-") as private:
+        made = Path(private) / path.name
+        write_atomic(made, data)
         run(
             ["ssh-keygen", "-q", "-Y", "sign", "-f", key, "-n", SIGN_NAMESPACE, made],
-            what=f"signing {manifest.name} with {key}",
+            what=f"signing {path.name} with {key}",
         )
-        made.with_name(made.name + ".sig").replace(sig)
-    finally:
-        made.unlink(missing_ok=True)
-        made.with_name(made.name + ".sig").unlink(missing_ok=True)
+        signature = read_nofollow(made.with_name(made.name + ".sig"))
+    sig = path.with_name(path.name + ".sig")
+    write_atomic(sig, signature)
     return sig
 
 

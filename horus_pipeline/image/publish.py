@@ -42,11 +42,12 @@ def compress(raw: Path, out: Path) -> None:
 def write_checksum(path: Path) -> Path:
     """`<path>.sha256` in sha256sum's format; signed as `<path>.sha256.sig` when a release key is configured."""
     sums = path.with_name(path.name + ".sha256")
-    write_atomic(sums, f"{sha256_file(path)}  {path.name}\n")
+    text = f"{sha256_file(path)}  {path.name}\n".encode()
+    write_atomic(sums, text)
     key = configured_key()
     sig = sums.with_name(sums.name + ".sig")
     if key is not None:
-        sign(sums, key)
+        sign(sums, key, text)  # what was hashed and written, not what the file holds by now
     else:
         sig.unlink(missing_ok=True)
     return sums
