@@ -219,7 +219,8 @@ def _python_strings(path: Path) -> list[str]:
         and isinstance(node.body[0], ast.Expr)
         and isinstance(node.body[0].value, ast.Constant)
     }
-    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]
+    constants = (n for n in ast.walk(tree) if isinstance(n, ast.Constant) and id(n) not in docs)
+    return [n.value for n in constants if isinstance(n.value, str)]
 
 
 def _yaml_strings(value: object) -> list[str]:
