@@ -30,7 +30,7 @@ from .. import REPO
 from ..console import info, run_cli, step
 from ..core import WHEELS, build_core_wheel, wheel_for
 from ..determinism import publishing, sha256_file, write_atomic
-from ..doctor.checks import require_release_ok
+from ..doctor.release import require_release_ok
 from ..errors import PipelineError
 from ..images import ImageSpec, all_images, load_image
 from ..lock.compile import check_lock_fresh

@@ -11,7 +11,8 @@ from ..console import run_cli, step
 from ..fleet.inventory import InventoryError, load_inventory
 from ..fleet.status import DEFAULT_TIMEOUT
 from ..images import load_image
-from .checks import live_report, release_report
+from .checks import live_report
+from .release import release_report
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """A raw disk image from a root filesystem tree: a GPT with one ext4 root partition, no loop device.
 
-The GPT is written here (the UEFI layout: protective MBR, header and 128 entries at the start, their
-copy at the end); the filesystem by `mkfs.ext4 -d TREE` straight into the partition's byte range
+The GPT is written by horus_pipeline/gpt.py (the UEFI layout, which the simulated robots read too);
+the filesystem by `mkfs.ext4 -d TREE` straight into the partition's byte range
 (`-E offset=`). Every identifier is derived from the image and the release (disk, partition and
 filesystem UUIDs, the directory hash seed), every time is SOURCE_DATE_EPOCH (E2FSPROGS_FAKE_TIME,
 then debugfs for the times mkfs copies from the tree), and mkfs.ext4 1.47.0 numbers inodes in name
@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 import uuid
-import zlib
 from pathlib import Path
 
 from ..determinism import child_env, source_date_epoch
 from ..errors import PipelineError
+from ..gpt import SECTOR, gpt_entry, write_gpt
 from ..proc import run
 from ..targets import Arch
 
-SECTOR = 512
 MIB = 1 << 20
 ALIGN = MIB  # the partition starts and ends on MiB boundaries
-_ENTRIES, _ENTRY_SIZE = 128, 128
-_TABLE_SECTORS = _ENTRIES * _ENTRY_SIZE // SECTOR
 # Root partition types of the Discoverable Partitions Specification, by `uname -m`.
 ROOT_TYPES = {
     "x86_64": uuid.UUID("4f68bce3-e8cd-4db1-96e7-fbcaf984b709"),
@@ -98,8 +94,8 @@ def write_disk(tree: Path, out: Path, size: int, arch: Arch, image: str, release
         what=f"mkfs.ext4 of the {image} root filesystem",
     )  # fmt: skip
     _settle_times(out, first * SECTOR, int(epoch))
-    part = _entry(ROOT_TYPES[arch.name], image_uuid(image, release, "root-partition"), first, last, "root")
-    _write_gpt(out, size // SECTOR, image_uuid(image, release, "disk"), part)
+    part = gpt_entry(ROOT_TYPES[arch.name], image_uuid(image, release, "root-partition"), first, last, "root")
+    write_gpt(out, size // SECTOR, image_uuid(image, release, "disk"), part)
 
 
 def _settle_times(out: Path, offset: int, epoch: int) -> None:
@@ -111,48 +107,3 @@ def _settle_times(out: Path, offset: int, epoch: int) -> None:
     count, free = (int(re.search(rf"^{key}:\s+(\d+)", stats, re.M)[1]) for key in ("Inode count", "Free inodes"))  # type: ignore[index]
     script = "".join(f"sif <{i}> ctime @{epoch}\nsif <{i}> atime @{epoch}\n" for i in [2, *range(11, count - free + 1)])
     run(["debugfs", "-w", "-f", "-", fs], env=env, input=script.encode(), what="setting the filesystem's times")
-
-
-def root_partition(disk: Path) -> tuple[int, int]:
-    """(offset, size) in bytes of the root partition of a disk image this module wrote."""
-    with disk.open("rb") as f:
-        f.seek(SECTOR)
-        header = f.read(92)
-        if header[:8] != b"EFI PART":
-            raise PipelineError(f"{disk} has no GPT: not a robot disk image (`nox -s image` writes them)")
-        entries_lba = struct.unpack_from("<Q", header, 72)[0]
-        f.seek(entries_lba * SECTOR)
-        entry = f.read(_ENTRY_SIZE)
-    first, last = struct.unpack_from("<QQ", entry, 32)
-    return first * SECTOR, (last - first + 1) * SECTOR
-
-
-def _entry(type_: uuid.UUID, part: uuid.UUID, first: int, last: int, name: str) -> bytes:
-    return struct.pack("<16s16sQQQ72s", type_.bytes_le, part.bytes_le, first, last, 0, name.encode("utf-16-le"))
-
-
-def _header(disk_guid: uuid.UUID, sectors: int, table: bytes, *, backup: bool) -> bytes:
-    current, other = (sectors - 1, 1) if backup else (1, sectors - 1)
-    entries_lba = sectors - 1 - _TABLE_SECTORS if backup else 2
-    fields = [b"EFI PART", 0x00010000, 92, 0, 0, current, other, 2 + _TABLE_SECTORS, sectors - 2 - _TABLE_SECTORS]
-    fields += [disk_guid.bytes_le, entries_lba, _ENTRIES, _ENTRY_SIZE, zlib.crc32(table)]
-    layout = "<8sIIIIQQQQ16sQIII"
-    crc = zlib.crc32(struct.pack(layout, *fields))
-    fields[3] = crc
-    return struct.pack(layout, *fields).ljust(SECTOR, b"\0")
-
-
-def _write_gpt(out: Path, sectors: int, disk_guid: uuid.UUID, *entries: bytes) -> None:
-    table = b"".join(entries).ljust(_ENTRIES * _ENTRY_SIZE, b"\0")
-    size_lba = min(sectors - 1, 0xFFFFFFFF)
-    mbr = bytearray(SECTOR)
-    # The protective MBR: one partition of type 0xEE over the whole disk, so old tools leave it alone.
-    mbr[446:462] = struct.pack("<B3sB3sII", 0, b"\x00\x02\x00", 0xEE, b"\xff\xff\xff", 1, size_lba)
-    mbr[510:512] = b"\x55\xaa"
-    with out.open("r+b") as f:
-        f.write(bytes(mbr))
-        f.write(_header(disk_guid, sectors, table, backup=False))
-        f.write(table)
-        f.seek((sectors - 1 - _TABLE_SECTORS) * SECTOR)
-        f.write(table)
-        f.write(_header(disk_guid, sectors, table, backup=True))

@@ -37,7 +37,7 @@ from .. import REPO
 from ..console import info, run_cli, step
 from ..determinism import child_env, write_atomic
 from ..errors import PipelineError
-from ..image.disk import root_partition
+from ..gpt import root_partition
 from ..images import ImageSpec, image_names, load_image
 from ..proc import run
 from ..targets import get_arch

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from horus_pipeline.doctor.app import app_checks
-from horus_pipeline.doctor.checks import DoctorError, release_report, require_release_ok
 from horus_pipeline.doctor.pipeline import _unit
+from horus_pipeline.doctor.release import DoctorError, release_report, require_release_ok
 from horus_pipeline.doctor.report import Check
 from horus_pipeline.images import ImageSpec, load_image
 

@@ -13,6 +13,7 @@ import pytest
 from horus_testing import require
 
 from horus_pipeline.errors import PipelineError
+from horus_pipeline.gpt import root_partition
 from horus_pipeline.image import disk, publish
 from horus_pipeline.image.build import check_matches, find_release
 from horus_pipeline.images import load_image
@@ -41,7 +42,7 @@ def test_disk_has_a_gpt_with_the_arch_s_root_partition_and_the_tree_in_it(tmp_pa
     start, end, type_, uuid = parts.stdout.split()
     assert (int(start), int(end)) == (2048, 64 * 2048 - 2048 - 1)
     assert type_ == str(disk.ROOT_TYPES[arch]) and uuid == str(disk.image_uuid("robot", "r1", "root-partition"))
-    offset, size = disk.root_partition(out)
+    offset, size = root_partition(out)
     assert (offset, size) == (disk.MIB, 62 * disk.MIB)
     fs = f"{out}?offset={offset}"
     assert (
