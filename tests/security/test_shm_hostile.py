@@ -9,6 +9,7 @@ or an endless loop.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import horus
 import pytest
-from horus import logring, namespace
+from horus import capi, logring, namespace
+from horus_testing import require
 
 PUBLISHER = """
 import time, horus
@@ -61,12 +63,12 @@ while True:
 
 
 class Child:
-    """A Python snippet in its own process; a thread collects what it prints, line by line."""
+    """A Python snippet (or a program: argv) in its own process; a thread collects what it prints."""
 
-    def __init__(self, code: str, **kw: object) -> None:
+    def __init__(self, code: str | list[str], **kw: object) -> None:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONFAULTHANDLER"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", "-c", textwrap.dedent(code)],
+            code if isinstance(code, list) else [sys.executable, "-u", "-c", textwrap.dedent(code)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -105,10 +107,10 @@ class Child:
 
 
 @pytest.fixture
-def children() -> Iterator[Callable[[str], Child]]:
+def children() -> Iterator[Callable[[str | list[str]], Child]]:
     started: list[Child] = []
 
-    def start(code: str) -> Child:
+    def start(code: str | list[str]) -> Child:
         started.append(Child(code))
         return started[-1]
 
@@ -145,7 +147,7 @@ ATTACKS: dict[str, Callable[[Path], None]] = {
 
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_publisher_and_subscriber_keep_running_and_receiving_after_the_segment_is_attacked(
-    ns: str, children: Callable[[str], Child], attack: str
+    ns: str, children: Callable[[str | list[str]], Child], attack: str
 ) -> None:
     subscriber = children(SUBSCRIBER)
     subscriber.wait_for(lambda lines: "ready" in lines)
@@ -167,7 +169,7 @@ WRITER_ATTACKS = ["truncated to 0", "truncated to one page", "every byte 0xff"]
 
 @pytest.mark.parametrize("attack", WRITER_ATTACKS)
 def test_a_log_writer_keeps_running_and_its_lines_reach_horus_logs_after_the_ring_is_attacked(
-    ns: str, children: Callable[[str], Child], attack: str
+    ns: str, children: Callable[[str | list[str]], Child], attack: str
 ) -> None:
     writer = children(LOGGER)
     writer.wait_for(lambda lines: "ready" in lines)
@@ -232,3 +234,62 @@ def test_a_tensor_pool_reader_survives_the_pool_being_truncated(ns: str) -> None
     assert reader.returncode == 0 and out.split()[0] == "sum", (out, err)
     assert int(out.split()[2]) == 4  # the pool's header was restored along with its size
     assert horus.TensorPool(5).stats()["max_slots"] == 4  # and a new process can map it again
+
+
+CMD_VEL_PUBLISHER = """
+import time, horus
+topic = horus.Topic(horus.CmdVel)
+i = 0
+while True:
+    topic.send(horus.CmdVel(1.0, 0.0, i))
+    i += 1
+    time.sleep(0.004)
+"""
+
+
+@pytest.fixture(scope="module")
+def motor(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/security/c/motor.c, built from what the wheel ships, as a team builds its nodes."""
+    require(importlib.util.find_spec("ziglang") is not None, "zig (ziglang from lockfiles/tools.txt) compiles C here")
+    exe = tmp_path_factory.mktemp("motor") / "motor"
+    source = Path(__file__).with_name("c") / "motor.c"
+    built = subprocess.run(
+        [sys.executable, "-m", "ziglang", "cc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", *capi.cflags(),
+         "-o", str(exe), str(source), *capi.sources()],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    return exe
+
+
+def motor_files(ns: str, pid: int) -> dict[str, Path]:
+    return {
+        "topic": namespace.topics_dir(ns) / namespace.topic_file("cmd_vel"),
+        "log ring": Path(logring.ring_path(ns)),
+        "stats": namespace.directory(ns) / "stats" / f"{pid}.c",
+    }
+
+
+# Rewritten bytes stop no writer (they overwrite them); truncation killed the motor through any of its
+# three segments, and a rewritten topic stopped its commands.
+MOTOR_CASES = [("truncated to 0", "topic"), ("truncated to 0", "log ring"), ("truncated to 0", "stats"),
+               ("every byte 0xff", "topic")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("attack", "target"), MOTOR_CASES)
+def test_a_c_motor_controller_keeps_ticking_and_receiving_when_its_segments_are_attacked(
+    ns: str, children: Callable[[str | list[str]], Child], motor: Path, target: str, attack: str
+) -> None:
+    controller = children([str(motor)])
+    controller.wait_for(lambda lines: "ready" in lines)
+    children(CMD_VEL_PUBLISHER)
+    controller.wait_for(lambda lines: len(lines) > 20)
+
+    path = motor_files(ns, controller.proc.pid)[target]
+    assert path.exists()
+    ATTACKS[attack](path)
+    seen = len(controller.lines)
+    controller.wait_for(lambda lines: len(lines) > seen + 100)
+    assert controller.alive()
+    values = [int(v) for v in controller.lines[seen + 50 :]]
+    assert values == list(range(values[0], values[0] + len(values)))
