@@ -81,11 +81,14 @@ static void guards_lock_give(void) { atomic_flag_clear_explicit(&guards_lock, me
 
 /* Give the file of guard g its size back, and its header; 0 if neither can be done. */
 static int repair(shm_guard *g, uintptr_t base) {
+  /* Mode 0 extends a shorter file and never shrinks a longer one, and allocates every page up to
+  ** len: a hole punched in the file is a SIGBUS too, when tmpfs is full on the write that would
+  ** fill it, and then this fails with ENOSPC instead of leaving the access to fault forever.
+  ** ftruncate for a filesystem without fallocate (not tmpfs). */
   struct stat st;
-  int grown = fstat(g->fd, &st) == 0 && (size_t)st.st_size >= g->len;
-  /* Mode 0 only ever extends the file, and allocates the pages (tmpfs reports ENOSPC here rather
-  ** than with another SIGBUS); ftruncate for a filesystem without fallocate. */
-  if (!grown) grown = fallocate(g->fd, 0, 0, (off_t)g->len) == 0 || ftruncate(g->fd, (off_t)g->len) == 0;
+  int grown = fallocate(g->fd, 0, 0, (off_t)g->len) == 0 ||
+              (errno == EOPNOTSUPP && fstat(g->fd, &st) == 0 &&
+               ((size_t)st.st_size >= g->len || ftruncate(g->fd, (off_t)g->len) == 0));
   if (!grown) {
     /* Cut off, alive: private zero pages where the file's were. */
     if (mmap((void *)base, g->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
@@ -117,14 +120,16 @@ static void on_sigbus(int sig, siginfo_t *info, void *ctx) {
   int handled = 0;
   if (++bus_depth <= 4) {
     uintptr_t addr = (uintptr_t)info->si_addr;
-    /* si_code > 0: the kernel's, a fault at si_addr. <= 0: sent by a process; from this one, it is
-    ** faulthandler re-raising a fault it reported (see above): repair whatever is short. */
+    /* BUS_ADRERR: the kernel's, an access at si_addr to a page the file no longer has (hardware
+    ** errors, BUS_MCEERR_*, are not ours to retry). si_code <= 0: sent by a process; from this one,
+    ** it is faulthandler re-raising a fault it reported (see above): repair whatever is short. */
+    int fault = info->si_code == BUS_ADRERR;
     int raised_here = info->si_code <= 0 && info->si_pid == getpid();
     for (int i = 0; i < GUARD_MAX; i++) {
       /* Pairs with the release store in horus_shm_guard: len, fd and hdr are whole. */
       uintptr_t base = atomic_load_explicit(&guards[i].base, memory_order_acquire);
       if (!base) continue;
-      if (info->si_code > 0 && addr - base < guards[i].len) {
+      if (fault && addr - base < guards[i].len) {
         handled = repair(&guards[i], base);
         break;
       }
