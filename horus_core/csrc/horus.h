@@ -204,8 +204,12 @@ int horus_segment_in_use(const char *path);
 ** This installs a process-wide SIGBUS handler with the first registration
 ** (and again on a later one if another handler replaced it); faults outside
 ** registered mappings go to the handler that was there before, or to the
-** default action. These functions let other mappings of shared files
-** (horus.TensorPool's) have the same guard.
+** default action. A handler put in place after it runs first: Python's
+** faulthandler, enabled later, reports the first such fault on stderr and
+** hands it back (the process survives); one that does not hand faults on, or
+** SIG_DFL, leaves segments unguarded until the next registration. These
+** functions let other mappings of shared files (horus.TensorPool's) have the
+** same guard.
 */
 
 #define HORUS_SHM_GUARD_HEADER_MAX 128
