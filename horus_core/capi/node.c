@@ -124,9 +124,11 @@ int horus_msg_publish(horus_msg_topic *mt, const void *msg, char *err) {
   return horus_topic_publish(mt->topic, parts, 2, NULL, err);
 }
 
-/* Copy the next message into scratch, whole or not at all (HORUS_OK, its length in *len). */
+/* Copy the next message into scratch, whole or not at all (HORUS_OK, its length in *len). At most
+** 16 copies, each overwritten by the publisher meanwhile (or by a process flipping seq words):
+** then there is no message, rather than a loop without end. */
 static int take(horus_msg_topic *mt, uint32_t *len) {
-  for (;;) {
+  for (int attempt = 0; attempt < 16; attempt++) {
     horus_msg_view v;
     if (horus_topic_peek(mt->topic, &mt->cursor, &v) == HORUS_EMPTY) return HORUS_EMPTY;
     uint32_t n = v.len < HORUS_MSG_HEADER + mt->size ? v.len : HORUS_MSG_HEADER + mt->size;
@@ -137,6 +139,7 @@ static int take(horus_msg_topic *mt, uint32_t *len) {
       return HORUS_OK;
     }
   }
+  return HORUS_EMPTY;
 }
 
 int horus_msg_recv(horus_msg_topic *mt, void *msg, uint64_t timeout_ns, char *err) {

@@ -157,6 +157,12 @@ static inline void hatomic_fence_full(void) { atomic_thread_fence(memory_order_s
 #define HSEQ_WRITING(n) (2u * (uint64_t)(n) + 1u)
 #define HSEQ_DONE(n) (2u * (uint64_t)(n) + 2u)
 
+/* Record numbers below this only: HSEQ_DONE(n) must not wrap (at 2^63 it would give 0, "never
+** written", and a reader would take a slot nobody wrote for record n). A head read from shared
+** memory at or above it is corrupt, whoever wrote it; a true one takes 2^62 records to get there
+** (146 000 years at a million a second). */
+#define HSEQ_MAX (UINT64_C(1) << 62)
+
 /* The release fence of writer begin: orders the odd seq (stored by
 ** hseq_write_begin or won by hseq_write_claim) before every store of the
 ** record. Pairs with the acquire fence of hseq_read_valid. Only the two
@@ -179,12 +185,14 @@ static inline void hseq_write_end(hatomic_u64 *seq, uint64_t n) { hatomic_store_
 ** any process appends): take the record's slot for record n by CAS from any
 ** older value to HSEQ_WRITING(n). 1: the slot is ours, write it. 0: a newer
 ** lap (n + k * capacity) already owns it, and record n is the one lost (the
-** ring keeps the newest). The CAS is relaxed: the fence after it orders it
+** ring keeps the newest; a seq at or above HSEQ_WRITING(HSEQ_MAX) belongs to
+** no record and is taken too). The CAS is relaxed: the fence after it orders it
 ** before the record's stores, as in hseq_write_begin. */
 static inline int hseq_write_claim(hatomic_u64 *seq, uint64_t n) {
   uint64_t old = hatomic_load_relaxed(seq);
   do {
-    if (old >= HSEQ_WRITING(n)) return 0;
+    /* A seq of no record below HSEQ_MAX was written by another process: the slot is free. */
+    if (old >= HSEQ_WRITING(n) && old < HSEQ_WRITING(HSEQ_MAX)) return 0;
   } while (!hatomic_cas_relaxed(seq, &old, HSEQ_WRITING(n)));
   hseq_fence_write_begin();
   return 1;

@@ -32,7 +32,12 @@
 ** geometry of its segment (slot size, capacity, node count, names) when it
 ** opens it, and every index and bound comes from that copy, so another process
 ** of the same user rewriting a header cannot send a read or write outside the
-** mapping.
+** mapping. Nor can it crash a process or hold it in a loop: a segment truncated
+** under its users grows back in place (horus_shm_guard below), every sequence
+** number read from shared memory is bounded before use (a corrupt head is "no
+** message" until its writer stores a true one; see topic.c and logring.c), and
+** every loop over shared memory makes a bounded number of passes. What such a
+** process can still do is make readers see wrong messages or lose some.
 */
 #ifndef HORUS_H
 #define HORUS_H
@@ -91,11 +96,17 @@ void horus_topic_close(horus_topic *t);
 uint32_t horus_topic_slot_size(const horus_topic *t);
 uint32_t horus_topic_capacity(const horus_topic *t);
 uint32_t horus_topic_format(const horus_topic *t);
-/* Messages ever published on this segment (the sequence number of the next one). */
+/*
+** Messages ever published on this segment (the sequence number of the next
+** one). A head another process overwrote ([HEAD CHECK] in topic.c) is not
+** returned: then the count the ring's slots vouch for is (O(capacity)).
+*/
 uint64_t horus_topic_head(const horus_topic *t);
 
 /*
-** Become the topic's publisher. One process publishes on a topic at a time:
+** Become the topic's publisher. From here on the handle counts its messages
+** itself, from horus_topic_head, and writes the segment's head without
+** reading it back. One process publishes on a topic at a time:
 ** the claim is an OFD lock on the segment, released when the handle closes or
 ** the process dies (so a restarted publisher can claim again at once).
 ** HORUS_EBUSY, with the holder's pid in err, when another process holds it.
@@ -129,7 +140,8 @@ void horus_cursor_init(const horus_topic *t, horus_cursor *c);
 /*
 ** Wait until a message is ready for cursor c: spin for up to spin_ns, then
 ** sleep on the topic's futex, for at most timeout_ns in all (UINT64_MAX:
-** no limit). HORUS_OK: a message is ready. HORUS_EMPTY: timed out.
+** no limit). HORUS_OK: a message is ready. HORUS_EMPTY: timed out (a head that
+** fails [HEAD CHECK] is not a message: the wait goes on).
 ** HORUS_ESYS with errno EINTR: a signal arrived (handle it, then wait again).
 ** Call without holding any lock a publisher might need: it may sleep.
 */
@@ -145,9 +157,11 @@ typedef struct horus_msg_view {
 
 /*
 ** Look at the cursor's next message without consuming it. HORUS_OK fills *v;
-** HORUS_EMPTY when nothing new is there. A cursor that fell more than a ring
-** behind jumps to the oldest message still in the ring and adds what it
-** skipped to c->missed. The bytes at v->data may be overwritten while the
+** HORUS_EMPTY when nothing new is there, when the head fails [HEAD CHECK]
+** (topic.c), or after capacity + 2 slots that held no readable message. A
+** cursor that fell more than a ring behind jumps to the oldest message still
+** in the ring and adds what it skipped to c->missed; one past the head (the
+** segment was truncated or rewritten) moves back to it. The bytes at v->data may be overwritten while the
 ** caller copies them: copy, then call horus_topic_confirm.
 */
 int horus_topic_peek(const horus_topic *t, horus_cursor *c, horus_msg_view *v);
@@ -177,6 +191,50 @@ int horus_ns_prepare(const char *path, char *err);
 ** Never blocks; never disturbs the holders.
 */
 int horus_segment_in_use(const char *path);
+
+/* ---- Segments that shrink under their users --------------------------------- */
+
+/*
+** Another process of the user can truncate any segment, and a process that
+** then touches a page past the new end gets SIGBUS. The core keeps its own
+** mappings (topics, log ring, stats registries) alive through that: see
+** [SHRINK GUARD] in segment.c. A touch of a truncated page grows the file back
+** to its mapped size in place and goes on, finding zeros there (which every
+** reader of shared memory treats as it treats any hostile bytes: bounded).
+** This installs a process-wide SIGBUS handler with the first registration
+** (and again on a later one if another handler replaced it); faults outside
+** registered mappings go to the handler that was there before, or to the
+** default action. A handler put in place after it runs first: Python's
+** faulthandler, enabled later, reports the first such fault on stderr and
+** hands it back (the process survives); one that does not hand faults on, or
+** SIG_DFL, leaves segments unguarded until the next registration. These
+** functions let other mappings of shared files (horus.TensorPool's) have the
+** same guard.
+*/
+
+#define HORUS_SHM_GUARD_HEADER_MAX 128
+
+/*
+** Register the shared mapping [map, map + len) of file fd (MAP_SHARED from
+** offset 0, len bytes: the file's intended size). The first header_len bytes
+** (at most HORUS_SHM_GUARD_HEADER_MAX; constants of a format, 0 for none) are
+** copied now and written back after a repair. fd must stay open, and the
+** mapping in place, until horus_shm_unguard. Any thread. Results: an id >= 0;
+** HORUS_EINVAL (NULL map, len 0, fd < 0, header too long); HORUS_ESYS with
+** errno EMFILE, more than 1024 registrations in the process, or sigaction's
+** errno. err as everywhere (NULL: no message).
+*/
+int horus_shm_guard(void *map, size_t len, int fd, size_t header_len, char *err);
+
+/*
+** Copy the constant header again, now header_len bytes of the mapping (for a
+** header checked after registration). Only the thread that registered id,
+** before other threads use the mapping. A bad id is ignored.
+*/
+void horus_shm_guard_header(int id, size_t header_len);
+
+/* Unregister (before unmapping or closing the fd). A negative id is ignored. Any thread. */
+void horus_shm_unguard(int id);
 
 /* ---- Timing --------------------------------------------------------------- */
 
@@ -306,7 +364,10 @@ uint32_t horus_logring_capacity(const horus_logring *r);
 ** caller zeroes or keeps counting in). Then:
 **   HORUS_OK: *out holds the record (out->seq is its number; *out's strings
 **     are NUL-terminated) and *next is past it.
-**   HORUS_EMPTY: nothing has been appended at *next yet.
+**   HORUS_EMPTY: nothing has been appended at *next yet (a head below *next,
+**     which only a truncated or rewritten ring has, first moves *next back to
+**     it; a head at or above 2^62 is corrupt and reads as nothing), or
+**     capacity + 2 records were skipped in this call (call again).
 **   HORUS_ERETRY: the record at *next is still being written (or its writer
 **     died mid-write): call again later, or give up on it by incrementing
 **     *next (and counting it as missed).

@@ -36,6 +36,16 @@
 ** fails it. A writer killed between taking n and finishing leaves its slot
 ** below HSEQ_DONE(n) until a later lap reuses it: readers get HORUS_ERETRY
 ** for it and decide when to give up on it.
+**
+** Hostile bytes. Any process of the user can rewrite the ring or truncate it
+** ([SHRINK GUARD], segment.c: it grows back zeroed, head 0). The capacity is a
+** private copy; a record's msg_len is cut to HORUS_LOG_MSG_MAX and the record
+** then checksummed; a head at or above HSEQ_MAX is reset to 0 by the next
+** writer (a record numbered there would wrap its seq word); a head below a
+** reader's position (a true one never moves back) moves the reader back to
+** it; and horus_logring_read makes at most capacity + 2 passes. A head merely
+** far ahead (2^40) leaves slots that look unwritten, HORUS_ERETRY each:
+** readers bound the time they give those in all (horus/logring.py).
 */
 #define _GNU_SOURCE
 #include "hatomic.h"
@@ -173,6 +183,8 @@ int horus_logring_open(const char *path, uint32_t capacity, int create, horus_lo
   }
   r->hdr = h;
   r->capacity = cap;
+  /* [SHRINK GUARD]: the bytes before head are constants (reserved ones zero) and come back after a repair. */
+  horus_shm_guard_header(r->seg.guard, offsetof(log_header, head));
   r->pid = (uint32_t)getpid();
   *out = r;
   return HORUS_OK;
@@ -198,7 +210,15 @@ uint32_t horus_logring_capacity(const horus_logring *r) { return r->capacity; }
 
 void horus_logring_append(horus_logring *r, uint8_t level, const char *node, uint64_t tick, const char *msg,
                           size_t len) {
+  hseg_restore_header(&r->seg); /* a header rewritten by another process: new readers could not open the ring */
   uint64_t n = hatomic_add_relaxed(&r->hdr->head, 1);
+  if (n >= HSEQ_MAX) {
+    /* A corrupt head: restart the numbering (readers move back with it). Relaxed like the add:
+    ** it only hands out numbers. Of writers racing here one resets it; this record is lost. */
+    uint64_t seen = n + 1u;
+    hatomic_cas_relaxed(&r->hdr->head, &seen, 0);
+    return;
+  }
   log_slot *s = slot_at(r, n);
   if (!hseq_write_claim(&s->seq, n)) return; /* [SEQLOCK]: a newer lap owns the slot, ours is the record lost */
   struct timespec ts;
@@ -218,9 +238,12 @@ void horus_logring_append(horus_logring *r, uint8_t level, const char *node, uin
 
 int horus_logring_read(const horus_logring *r, uint64_t *next, uint64_t *missed, horus_log_record *out) {
   uint32_t cap = r->capacity;
-  for (;;) {
+  /* Each pass but a copy overwritten mid-way moves *next one closer to a head at most cap ahead;
+  ** capacity + 2 passes bound it even against a process rewriting seq words without pause. */
+  for (uint64_t pass = 0; pass < (uint64_t)cap + 2u; pass++) {
     uint64_t head = horus_logring_head(r);
-    if (*next >= head) return HORUS_EMPTY;
+    if (*next > head) *next = head; /* moved back: the ring was truncated or rewritten */
+    if (*next >= head || head >= HSEQ_MAX) return HORUS_EMPTY;
     if (head - *next > cap) {
       *missed += head - cap - *next;
       *next = head - cap;
@@ -255,6 +278,7 @@ int horus_logring_read(const horus_logring *r, uint64_t *next, uint64_t *missed,
     out->msg[len] = '\0';
     return HORUS_OK;
   }
+  return HORUS_EMPTY;
 }
 
 /* ---- The stderr copy of a record ------------------------------------------------ */

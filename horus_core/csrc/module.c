@@ -11,6 +11,8 @@
 #include <structmember.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,6 +44,9 @@ PyAPI_FUNC(void) PyBuffer_Release(Py_buffer *view);
 #endif
 
 #define MAX_PARTS 64
+/* A receive copies at most this many times (each a copy the publisher overwrote meanwhile) before
+** it reports no message: a loop without end otherwise, against a process flipping seq words. */
+#define RECV_ATTEMPTS 16
 
 static PyObject *TopicLayoutError, *TopicBusyError, *MessageTooLargeError, *TopicCorruptError;
 
@@ -232,7 +237,7 @@ static PyObject *Cursor_recv(CursorObject *self, PyObject *unused) {
   (void)unused;
   horus_topic *t = cursor_topic(self);
   if (!t) return NULL;
-  for (;;) {
+  for (int attempt = 0; attempt < RECV_ATTEMPTS; attempt++) {
     horus_msg_view v;
     if (horus_topic_peek(t, &self->c, &v) == HORUS_EMPTY) Py_RETURN_NONE;
     PyObject *out = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)v.len);
@@ -242,6 +247,7 @@ static PyObject *Cursor_recv(CursorObject *self, PyObject *unused) {
     if (horus_topic_confirm(t, &self->c, &v) == HORUS_OK) return out;
     Py_DECREF(out); /* overwritten while copying: peek again */
   }
+  Py_RETURN_NONE;
 }
 
 /*
@@ -256,7 +262,7 @@ static PyObject *Cursor_recv_into(CursorObject *self, PyObject *buf) {
   }
   horus_topic *t = cursor_topic(self);
   if (!t) return NULL;
-  for (;;) {
+  for (int attempt = 0; attempt < RECV_ATTEMPTS; attempt++) {
     horus_msg_view v;
     if (horus_topic_peek(t, &self->c, &v) == HORUS_EMPTY) Py_RETURN_NONE;
     if ((Py_ssize_t)v.len > PyByteArray_Size(buf))
@@ -267,6 +273,7 @@ static PyObject *Cursor_recv_into(CursorObject *self, PyObject *buf) {
     if (horus_topic_confirm(t, &self->c, &v) == HORUS_OK) return PyLong_FromSize_t(v.len);
     /* overwritten while copying: peek again (buf's bytes beyond any length returned mean nothing) */
   }
+  Py_RETURN_NONE;
 }
 
 /* wait(timeout_s, spin_s) -> bool: block (GIL released) until a message is ready or the timeout passes. */
@@ -327,6 +334,64 @@ static PyType_Slot Cursor_slots[] = {{Py_tp_init, Cursor_init},
                                      {0, NULL}};
 
 static PyType_Spec Cursor_spec = {"horus._core.Cursor", sizeof(CursorObject), 0, Py_TPFLAGS_DEFAULT, Cursor_slots};
+
+/* ---- ShmGuard: the [SHRINK GUARD] (segment.c) for a mapping made in Python -------- */
+
+typedef struct {
+  PyObject_HEAD Py_buffer view; /* held: the mapping cannot be closed (BufferError) while guarded */
+  int fd;                       /* our own dup: the caller may close theirs */
+  int id;
+} ShmGuardObject;
+
+static int ShmGuard_init(ShmGuardObject *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"fd", "mapping", "header_len", NULL};
+  int fd;
+  PyObject *mapping;
+  Py_ssize_t header_len = 0;
+  if (self->view.obj) {
+    PyErr_SetString(PyExc_ValueError, "ShmGuard is already guarding a mapping");
+    return -1;
+  }
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "iO|n", kwlist, &fd, &mapping, &header_len)) return -1;
+  if (header_len < 0) header_len = HORUS_SHM_GUARD_HEADER_MAX + 1; /* refused below */
+  if (PyObject_GetBuffer(mapping, &self->view, PyBUF_SIMPLE) != 0) return -1;
+  char err[HORUS_ERRLEN] = "";
+  self->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  int rc = self->fd < 0 ? HORUS_ESYS : horus_shm_guard(self->view.buf, (size_t)self->view.len, self->fd,
+                                                       (size_t)header_len, err);
+  if (self->fd < 0) snprintf(err, sizeof err, "cannot duplicate fd %d: %s", fd, strerror(errno));
+  if (rc < 0) {
+    raise_rc(rc, err);
+    if (self->fd >= 0) close(self->fd);
+    self->fd = -1;
+    PyBuffer_Release(&self->view);
+    self->view.obj = NULL;
+    return -1;
+  }
+  self->id = rc;
+  return 0;
+}
+
+static void ShmGuard_dealloc(ShmGuardObject *self) {
+  if (self->view.obj) { /* __init__ succeeded */
+    horus_shm_unguard(self->id);
+    close(self->fd);
+    PyBuffer_Release(&self->view);
+  }
+  free_instance((PyObject *)self);
+}
+
+static PyType_Slot ShmGuard_slots[] = {
+    {Py_tp_init, ShmGuard_init},
+    {Py_tp_dealloc, ShmGuard_dealloc},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_doc, "ShmGuard(fd, mapping, header_len=0): while it lives, a truncation of the file under the shared "
+                "mmap `mapping` is repaired (the file grows back, zeroed, its first header_len bytes restored) "
+                "instead of killing the process with SIGBUS"},
+    {0, NULL}};
+
+static PyType_Spec ShmGuard_spec = {"horus._core.ShmGuard", sizeof(ShmGuardObject), 0, Py_TPFLAGS_DEFAULT,
+                                    ShmGuard_slots};
 
 /* ---- LogRing ------------------------------------------------------------------ */
 
@@ -1116,7 +1181,8 @@ static int module_exec(PyObject *m) {
                {"LogRing", &LogRing_spec, &LogRingType},
                {"Stats", &Stats_spec, &StatsType},
                {"NodeStats", &NodeStats_spec, NULL},
-               {"Journal", &Journal_spec, NULL}};
+               {"Journal", &Journal_spec, NULL},
+               {"ShmGuard", &ShmGuard_spec, NULL}};
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
     PyObject *type = PyType_FromSpec(types[i].spec);
     if (!type) return -1;

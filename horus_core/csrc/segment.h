@@ -12,9 +12,10 @@ typedef struct hseg {
   int fd;
   void *map;
   size_t len;
+  int guard; /* its [SHRINK GUARD] entry (segment.c), -1 when detached */
 } hseg;
 
-#define HSEG_INIT {-1, NULL, 0}
+#define HSEG_INIT {-1, NULL, 0, -1}
 
 /* Fill a new segment's memory (it arrives zeroed). */
 typedef void (*hseg_init_fn)(void *map, size_t len, const void *arg);
@@ -28,6 +29,9 @@ void hseg_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 
 ** there, first create one of len bytes, initialised by init, under a temporary
 ** name and link() it into place: a file at `path` is always complete, and of
 ** two processes creating it at once exactly one wins and both attach the same.
+** The mapping is under the [SHRINK GUARD] (segment.c) from the start; once
+** the caller has checked the header, horus_shm_guard_header(s->guard, n)
+** says which of its bytes are constant.
 ** On error s is left detached and err says what failed.
 */
 int hseg_open(const char *path, size_t len, hseg_init_fn init, const void *arg, int create, hseg *s, char *err);
@@ -39,6 +43,14 @@ int hseg_open(const char *path, size_t len, hseg_init_fn init, const void *arg, 
 ** when nobody else has one.
 */
 int hseg_drop_if_stale(hseg *s, const char *path);
+
+/*
+** Write back the constant header bytes registered for s (horus_shm_guard_header)
+** if another process changed them, so that processes opening the file later
+** can still read it; 1 if it did. For writers, on their own path (a memcmp of
+** at most HORUS_SHM_GUARD_HEADER_MAX bytes of a read-mostly cache line).
+*/
+int hseg_restore_header(const hseg *s);
 
 /* Unmap and close (dropping the flock). Safe on a detached hseg. */
 void hseg_close(hseg *s);

@@ -130,6 +130,8 @@ static int open_registry(const char *path, const stats_init *in, int create, hor
   }
   s->hdr = h;
   s->nodes = nodes;
+  /* [SHRINK GUARD]: the whole header is constant and comes back after a repair. */
+  horus_shm_guard_header(s->seg.guard, sizeof *h);
   s->pid = READ_ONCE(h->pid);
   memcpy(s->scheduler, h->scheduler, sizeof s->scheduler - 1);
   *out = s;
@@ -165,6 +167,7 @@ const char *horus_stats_scheduler(const horus_stats *s) { return s->scheduler; }
 
 void horus_stats_update(horus_stats *s, uint32_t i, const horus_node_stats *v) {
   if (i >= s->nodes) return;
+  hseg_restore_header(&s->seg); /* a header rewritten by another process: `horus monitor` could not attach */
   stats_record *r = record_at(s, i);
   /* Single writer: a relaxed load of our own last store (HSEQ_DONE of the last update) is exact. */
   uint64_t n = hatomic_load_relaxed(&r->seq) / 2u;

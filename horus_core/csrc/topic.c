@@ -55,6 +55,27 @@
 ** the file), so no two writers ever race on a slot. A publisher killed in the
 ** middle of a write leaves that slot at HSEQ_WRITING(head) and head unchanged:
 ** readers see "nothing new", and the next publisher rewrites the same slot.
+**
+** Hostile bytes. Any process of the user can write any byte of the file, or
+** truncate it ([SHRINK GUARD], segment.c: the file grows back, zeroed). The
+** geometry is a private copy (horus.h), the publisher counts its messages
+** itself (it reads head only when it claims the topic), and readers bound
+** everything else they load:
+**   [HEAD CHECK] A head h > 0 is trusted only if h < HSEQ_MAX and slot h-1's
+**   seq, loaded after h, is HSEQ_DONE(h-1) or above: the publisher stores
+**   that seq before h (release; the reader's acquire load of head pairs with
+**   it), and the slot is rewritten only for message h-1+capacity, after head
+**   passed that. A head that fails was not written by the publisher: readers
+**   see "no message" until its next publish stores a true one.
+**   A head below a cursor (a true one never moves back, and a cursor never
+**   passes the head it read) means the segment was truncated or rewritten:
+**   the cursor moves back to it rather than wait for the head to catch up.
+**   Each horus_topic_peek makes at most capacity + 2 passes, and a slot's len
+**   is checked against the private slot size ([PAYLOAD RACE]).
+** Bytes forged to pass these checks (a head with a matching seq) can show
+** subscribers messages the publisher never sent, or make them skip some:
+** they cannot make any process read or write outside its mapping, crash, or
+** loop without end.
 */
 #define _GNU_SOURCE
 #include "horus.h"
@@ -134,6 +155,7 @@ typedef struct topic_geometry {
 struct horus_topic {
   hseg seg;
   int publisher;
+  uint64_t pub_next; /* the publisher's count of its messages: head is written from it, never read back */
   topic_header *hdr;
   topic_geometry geo;
   char name[HORUS_NAME_MAX + 1];
@@ -190,6 +212,8 @@ static int check_header(horus_topic *t, char *err) {
   }
   t->geo = g;
   t->hdr = t->seg.map;
+  /* [SHRINK GUARD]: magic to creator_pid are constants and come back after a repair. */
+  horus_shm_guard_header(t->seg.guard, offsetof(topic_header, publisher));
   return HORUS_OK;
 }
 
@@ -280,9 +304,37 @@ uint32_t horus_topic_slot_size(const horus_topic *t) { return t->geo.slot_size; 
 uint32_t horus_topic_capacity(const horus_topic *t) { return t->geo.capacity; }
 uint32_t horus_topic_format(const horus_topic *t) { return t->geo.format; }
 
-uint64_t horus_topic_head(const horus_topic *t) {
+/* A head that fails [HEAD CHECK]. */
+#define HEAD_UNTRUSTED UINT64_MAX
+
+/* The head as the publisher stored it, or HEAD_UNTRUSTED: [HEAD CHECK]. */
+static uint64_t trusted_head(const horus_topic *t) {
   /* Pairs with the publisher's release store of head in horus_topic_publish. */
-  return hatomic_load_acquire(&t->hdr->head);
+  uint64_t h = hatomic_load_acquire(&t->hdr->head);
+  if (h == 0) return 0;
+  if (h >= HSEQ_MAX) return HEAD_UNTRUSTED;
+  /* Acquire, like any [SEQLOCK] reader begin; after the head load, which the acquire above orders. */
+  return hseq_read_begin(&slot_at(t, h - 1)->seq) >= HSEQ_DONE(h - 1) ? h : HEAD_UNTRUSTED;
+}
+
+/*
+** One past the newest message the slots hold (0: none), for when head is not
+** trusted. O(capacity): only at a cursor's start and a publisher's claim.
+*/
+static uint64_t head_from_slots(const horus_topic *t) {
+  uint64_t head = 0;
+  for (uint64_t i = 0; i < t->geo.capacity; i++) {
+    uint64_t seq = hseq_read_begin(&slot_at(t, i)->seq);
+    if (seq < HSEQ_DONE(0) || (seq & 1u) || seq >= HSEQ_DONE(HSEQ_MAX - 1)) continue; /* unwritten, in progress, forged */
+    uint64_t n = seq / 2u - 1u; /* seq == HSEQ_DONE(n) */
+    if ((n & (t->geo.capacity - 1u)) == i && n + 1u > head) head = n + 1u;
+  }
+  return head;
+}
+
+uint64_t horus_topic_head(const horus_topic *t) {
+  uint64_t h = trusted_head(t);
+  return h != HEAD_UNTRUSTED ? h : head_from_slots(t);
 }
 
 int horus_topic_claim_publisher(horus_topic *t, char *err) {
@@ -290,6 +342,7 @@ int horus_topic_claim_publisher(horus_topic *t, char *err) {
   struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
   if (fcntl(t->seg.fd, F_OFD_SETLK, &fl) == 0) {
     t->publisher = 1;
+    t->pub_next = horus_topic_head(t); /* a restarted publisher goes on from the last message */
     /* Relaxed: only error messages read it, and a stale pid there is harmless. */
     hatomic_store_relaxed(&t->hdr->publisher, (uint64_t)getpid());
     return HORUS_OK;
@@ -317,8 +370,10 @@ int horus_topic_publish(horus_topic *t, const horus_iov *parts, int nparts, uint
             "topic is first declared", total, t->name, t->geo.slot_size);
     return HORUS_ETOOBIG;
   }
-  /* Only this process writes head (publisher claim), so a relaxed load is exact. */
-  uint64_t n = hatomic_load_relaxed(&h->head);
+  hseg_restore_header(&t->seg); /* a header rewritten by another process: new subscribers could not open it */
+  /* Our own count, not head: another process may have rewritten head ([HEAD CHECK]). Wrapping
+  ** to 0 takes 2^62 messages or a forged ring; subscribers then move back with head. */
+  uint64_t n = t->pub_next < HSEQ_MAX - 1u ? t->pub_next : 0;
   slot_header *s = slot_at(t, n);
   hseq_write_begin(&s->seq, n); /* [SEQLOCK] writer begin; one publisher: the slot is ours */
   char *dst = (char *)(s + 1);
@@ -332,6 +387,7 @@ int horus_topic_publish(horus_topic *t, const horus_iov *parts, int nparts, uint
   /* Pairs with the readers' acquire load in horus_topic_head/peek: a reader
   ** that sees head > n finds slot n complete (or already overwritten). */
   hatomic_store_release(&h->head, n + 1);
+  t->pub_next = n + 1;
   /* [DOORBELL] publisher side: head before waiters, or a waiter could sleep through this message. */
   hatomic_fence_full();
   if (hatomic_load32_relaxed(&h->waiters)) {
@@ -342,11 +398,17 @@ int horus_topic_publish(horus_topic *t, const horus_iov *parts, int nparts, uint
   return HORUS_OK;
 }
 
+/* Is a message ready for c? An untrusted head is no message ([HEAD CHECK]). */
+static int ready(const horus_topic *t, const horus_cursor *c) {
+  uint64_t h = trusted_head(t);
+  return h != HEAD_UNTRUSTED && h > c->next;
+}
+
 int horus_topic_wait(horus_topic *t, const horus_cursor *c, uint64_t spin_ns, uint64_t timeout_ns) {
   topic_header *h = t->hdr;
   uint64_t start = horus_now_ns();
   /* Spin first: a reply that comes within spin_ns costs no system call and no wake-up latency. */
-  while (horus_topic_head(t) <= c->next) {
+  while (!ready(t, c)) {
     uint64_t now = horus_now_ns();
     if (now - start >= timeout_ns) return HORUS_EMPTY;
     if (now - start < spin_ns) continue;
@@ -355,7 +417,7 @@ int horus_topic_wait(horus_topic *t, const horus_cursor *c, uint64_t spin_ns, ui
     hatomic_add32_relaxed(&h->waiters, 1);
     hatomic_fence_full();
     int rc = 0;
-    if (horus_topic_head(t) <= c->next) {
+    if (!ready(t, c)) {
       uint64_t left = timeout_ns - (now - start);
       struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u), .tv_nsec = (long)(left % 1000000000u)};
       rc = (int)syscall(SYS_futex, &h->doorbell, FUTEX_WAIT, bell, timeout_ns == UINT64_MAX ? NULL : &ts, NULL, 0);
@@ -366,20 +428,26 @@ int horus_topic_wait(horus_topic *t, const horus_cursor *c, uint64_t spin_ns, ui
       errno = EINTR;
       return HORUS_ESYS;
     }
+    /* EFAULT: the futex word's page was truncated away (the kernel does not raise SIGBUS for it);
+    ** the next load of head faults, and the [SHRINK GUARD] grows the file back. */
   }
   return HORUS_OK;
 }
 
-void horus_cursor_init(const horus_topic *t, horus_cursor *c) {
+void horus_cursor_init(const horus_topic *t, horus_cursor *c) { /* O(capacity) if head is untrusted */
   c->next = horus_topic_head(t);
   c->missed = 0;
 }
 
 int horus_topic_peek(const horus_topic *t, horus_cursor *c, horus_msg_view *v) {
   const uint32_t capacity = t->geo.capacity;
-  for (;;) {
-    uint64_t head = horus_topic_head(t);
-    if (c->next >= head) return HORUS_EMPTY;
+  /* Each pass but the first moves c->next one closer to a head at most capacity ahead: capacity + 2
+  ** passes reach it. A publisher that laps us meanwhile only makes us report "nothing" early. */
+  for (uint64_t pass = 0; pass < (uint64_t)capacity + 2u; pass++) {
+    uint64_t head = trusted_head(t);
+    if (head == HEAD_UNTRUSTED) return HORUS_EMPTY;
+    if (c->next > head) c->next = head; /* moved back: truncated or rewritten ([HEAD CHECK]) */
+    if (c->next == head) return HORUS_EMPTY;
     if (head - c->next > capacity) {
       /* Lagged a whole ring: the oldest slot that can still hold a message is head - capacity. */
       c->missed += head - capacity - c->next;
@@ -409,10 +477,11 @@ int horus_topic_peek(const horus_topic *t, horus_cursor *c, horus_msg_view *v) {
       continue;
     }
     /* Older or in-progress while head says published: only possible for a
-    ** slot a killed publisher left half-written; it is lost. */
+    ** slot a killed publisher left half-written, or one truncated away; it is lost. */
     c->missed += 1;
     c->next += 1;
   }
+  return HORUS_EMPTY;
 }
 
 int horus_topic_confirm(const horus_topic *t, horus_cursor *c, const horus_msg_view *v) {

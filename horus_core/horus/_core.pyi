@@ -42,6 +42,12 @@ def log_line(ring: LogRing | None, level: int, node: str, tick: int, message: st
 
 LogRecordTuple = tuple[int, int, int, int, int, int, str, str]
 
+class ShmGuard:
+    """While alive: a truncation of fd's file under the shared mmap `mapping` grows it back (zeroed,
+    its first header_len bytes restored) instead of killing the process with SIGBUS."""
+
+    def __init__(self, fd: int, mapping: object, header_len: int = 0) -> None: ...
+
 class LogRing:
     head: int
     capacity: int

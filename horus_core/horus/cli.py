@@ -120,10 +120,13 @@ def _format(rec: object, as_json: bool) -> str:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    from .errors import HorusError
     from .logring import Reader, ring_path
 
     try:
         reader = Reader(last=None if args.since else args.lines)
+    except HorusError as exc:  # a ring rewritten or truncated by another process, or of another version
+        return _fail(str(exc))
     except FileNotFoundError:
         if not args.follow:
             print(f"no logs yet in namespace {namespace.current()!r} ({ring_path()} does not exist)", file=sys.stderr)

@@ -88,6 +88,9 @@ class TensorPool:
         self._fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
         fcntl.flock(self._fd, fcntl.LOCK_SH)  # held while mapped: horus clean leaves a pool in use alone
         self._mem = mmap.mmap(self._fd, 0)
+        # Another process truncating the pool grows it back (its header too) rather than killing this
+        # one with SIGBUS wherever it reads a tensor: the core's shrink guard (csrc/segment.c).
+        self._guard = _core.ShmGuard(self._fd, self._mem, _HEADER.size)
         magic, self._size, self._slots = _HEADER.unpack_from(self._mem, 0)
         self._data = _data_start(self._slots)
         if magic != MAGIC or self._slots > MAX_SLOTS or len(self._mem) != self._data + self._size:
