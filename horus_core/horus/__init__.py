@@ -58,6 +58,7 @@ from .scheduler import NodeFailedError, Scheduler, run
 from .topic import Topic
 from .transform import Transform
 from .transform_frame import TransformFrame, TransformFrameConfig
+from .updates import UpdateHold
 
 # Upstream HORUS's time_* spellings of the framework clock (horus.clock).
 time_now, time_dt, time_elapsed, time_tick = now, dt, elapsed, tick
@@ -133,6 +134,7 @@ __all__ = [
     "Transform",
     "TransformFrame",
     "TransformFrameConfig",
+    "UpdateHold",
     "__version__",
     "_core",
     "budget_remaining",

@@ -253,6 +253,34 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
+# -- horus updates ---------------------------------------------------------------------
+
+
+def cmd_updates(args: argparse.Namespace) -> int:
+    from . import updates
+
+    if args.action == "hold":
+        if args.duration is None:
+            return _fail("updates hold: say for how long: --for 30m (an operator's hold ends by itself)")
+        path = updates.hold_for(args.reason, args.duration)
+        print(f"deploys wait at their switch for {args.duration:g}s: {args.reason} ({path.name})")
+        return 0
+    if args.action == "release":
+        print(f"ended {updates.release_operator_holds()} operator hold(s); nodes' holds end with their `with`")
+        return 0
+    holds = updates.live_holds()
+    if args.json:
+        print(updates.as_json(holds))
+        return 0
+    if not holds:
+        print(f"no update holds in namespace {namespace.current()}: a deploy switches at once")
+    for h in holds:
+        since = datetime.fromtimestamp(h.since).isoformat(sep=" ", timespec="seconds")
+        until = f", until {datetime.fromtimestamp(h.until).isoformat(sep=' ', timespec='seconds')}" if h.until else ""
+        print(f"{h.holder} (pid {h.pid}): {h.reason} (since {since}{until})")
+    return 0
+
+
 # -- horus build -----------------------------------------------------------------------
 
 
@@ -375,6 +403,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     clean.add_argument("--all-namespaces", action="store_true", help="every namespace, not only $HORUS_NAMESPACE")
     clean.set_defaults(func=cmd_clean)
+
+    upd = sub.add_parser(
+        "updates",
+        help="list, add or end update holds (a deploy waits at its switch while one is held)",
+        description="A node holds updates while it is busy (`with horus.UpdateHold('docking'):`); a deploy "
+        "still transfers, verifies and assembles the release, then waits before restarting anything, up to "
+        "the inventory's horus_robot_hold_timeout. Without an action: list the live holds.",
+    )
+    upd.add_argument("action", nargs="?", choices=["hold", "release"], help="hold: add an operator's hold; "
+                     "release: end the operators' holds")  # fmt: skip
+    upd.add_argument("--reason", default="held by an operator", help="what the robot is doing (shown to deploys)")
+    upd.add_argument("--for", dest="duration", type=_duration, metavar="DURATION", help="how long: 30m, 2h, 1d")
+    upd.add_argument("--json", action="store_true", help="the live holds as JSON (what a deploy reads)")
+    upd.set_defaults(func=cmd_updates)
 
     build = sub.add_parser(
         "build",

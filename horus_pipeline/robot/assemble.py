@@ -42,7 +42,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 try:
     from . import contract
-except ImportError:  # run as a script from a release, where contract.py lies beside it (the tool layer)
+except ImportError:  # run as a script (also `python3 -I`) from a release: contract.py lies beside it (the tool layer)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import contract  # type: ignore[no-redef]
 
 # 2: the manifest carries how the release runs (`deploy`), under the id and the signature.

@@ -74,7 +74,7 @@ HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]*")
 URL_PATH = re.compile(r"/[A-Za-z0-9_./-]*")
 SIZE = re.compile(r"[0-9]+[KMGT]?")
 SPAN = re.compile(r"[0-9]+(s|min|h|d|week|month|year)?")
-IMAGE = NAME
+IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # images/<name>.toml
 
 
 class ContractError(Exception):

@@ -19,11 +19,13 @@ SYSTEM_PYTHON = "/usr/bin/python3.11"
 
 
 def tool(result: BundleResult, dest: Path) -> Path:
-    """The release's assemble.py, taken out of its tool layer as a deploy would (tar, no pipeline)."""
+    """The release's assemble.py, taken out of its tool layer as a deploy would (tar, no pipeline), with the
+    robot contract it imports beside it."""
     manifest = json.loads(result.manifest.read_text())
     (layer,) = [la for la in manifest["layers"] if la["kind"] == "tool"]
     with tarfile.open(result.manifest.parent.parent / layer["archive"]) as tar:
         dest.write_bytes(tar.extractfile("assemble.py").read())  # type: ignore[union-attr]
+        dest.with_name("contract.py").write_bytes(tar.extractfile("contract.py").read())  # type: ignore[union-attr]
     return dest
 
 
