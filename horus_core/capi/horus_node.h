@@ -127,4 +127,19 @@ int horus_node_notify(const char *state);
 /* State STOPPED, published; the registry file removed; the log ring and journal socket closed. */
 void horus_node_close(horus_node *n);
 
+/*
+** Update holds (horus.UpdateHold's files): while one is held, a deploy waits at its switch instead
+** of restarting this robot's nodes. The hold is the file /dev/shm/horus.<ns>/holds/<pid>.c<n>.hold
+** (JSON: reason, holder, pid, since), on which this process keeps an exclusive flock: it ends
+** with horus_update_release, or when the process dies, however it dies. Holds nest: each call
+** adds one, each release ends its own. ns NULL: as horus_msg_topic_open.
+*/
+typedef struct horus_hold {
+  int fd;
+  char path[512];
+} horus_hold;
+
+int horus_update_hold(horus_hold *h, const char *ns, const char *reason, char *err);
+void horus_update_release(horus_hold *h);
+
 #endif /* HORUS_NODE_H */

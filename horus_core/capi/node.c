@@ -1,6 +1,7 @@
 /*
 ** node.c: typed topics for compiled nodes (contract in horus_node.h), over the core's topics.
 */
+#define _GNU_SOURCE /* flock, O_NOFOLLOW, clock_gettime under -std=c11 */
 #include "horus_node.h"
 
 #include <errno.h>
@@ -8,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -277,4 +281,56 @@ void horus_node_close(horus_node *n) {
   if (n->journal_fd >= 0) close(n->journal_fd);
   memset(n, 0, sizeof *n);
   n->journal_fd = -1;
+}
+
+int horus_update_hold(horus_hold *h, const char *ns, const char *reason, char *err) {
+  static unsigned counter; /* per process; the pid keeps processes apart */
+  h->fd = -1;
+  h->path[0] = '\0';
+  ns = node_ns(ns);
+  if (!valid_ns(ns)) {
+    if (err) snprintf(err, HORUS_ERRLEN, "bad namespace %s (1-64 of A-Z a-z 0-9 _ . -)", ns);
+    return HORUS_EINVAL;
+  }
+  char dir[PATH_MAX_], holds[PATH_MAX_];
+  int rc = path_of(dir, sizeof dir, err, "/dev/shm/horus.%s", ns);
+  if (rc == HORUS_OK) rc = path_of(holds, sizeof holds, err, "%s/holds", dir);
+  if (rc == HORUS_OK) rc = horus_ns_prepare(dir, err);
+  if (rc == HORUS_OK) rc = horus_ns_prepare(holds, err);
+  unsigned n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+  if (rc == HORUS_OK) rc = path_of(h->path, sizeof h->path, err, "%s/%ld.c%u.hold", holds, (long)getpid(), n);
+  if (rc != HORUS_OK) return rc;
+  h->fd = open(h->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  /* The lock before the content: a reader that finds the file empty still sees it held. */
+  if (h->fd < 0 || flock(h->fd, LOCK_EX) != 0) {
+    if (err) snprintf(err, HORUS_ERRLEN, "cannot hold updates in %.160s: %.60s", h->path, strerror(errno));
+    if (h->fd >= 0) {
+      close(h->fd);
+      unlink(h->path);
+    }
+    h->fd = -1;
+    return HORUS_ESYS;
+  }
+  /* JSON of a string the caller chose: quotes, backslashes and control bytes become '?'. */
+  char text[201];
+  size_t i = 0;
+  for (const unsigned char *p = (const unsigned char *)(reason ? reason : "busy"); *p && i < 200; p++)
+    text[i++] = (*p < 0x20 || *p == '"' || *p == '\\' || *p == 0x7f) ? '?' : (char)*p;
+  text[i] = '\0';
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  char body[400];
+  int len = snprintf(body, sizeof body, "{\"reason\": \"%s\", \"holder\": \"compiled node %ld\", \"pid\": %ld, "
+                     "\"since\": %lld.%03ld, \"until\": null}", text, (long)getpid(), (long)getpid(),
+                     (long long)now.tv_sec, now.tv_nsec / 1000000);
+  ssize_t written = len > 0 ? write(h->fd, body, (size_t)len) : 0;
+  (void)written; /* a hold whose reason could not be written is still a hold: its lock is what counts */
+  return HORUS_OK;
+}
+
+void horus_update_release(horus_hold *h) {
+  if (h->fd < 0) return;
+  unlink(h->path);
+  close(h->fd); /* drops the lock */
+  h->fd = -1;
 }

@@ -16,6 +16,7 @@ the service user) and waits at its switch; it never waits to go back to a confir
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import itertools
 import json
@@ -98,9 +99,7 @@ class UpdateHold:
         self._held.append(_create(self.reason, None, self.namespace))
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.release()
 
     def release(self) -> None:
@@ -108,10 +107,8 @@ class UpdateHold:
         if not self._held:
             return
         fd, path = self._held.pop()
-        try:
+        with contextlib.suppress(OSError):  # removed by `horus clean --shm --force`: nothing left to end
             os.unlink(path)
-        except OSError:
-            pass  # removed by `horus clean --shm --force`: nothing left to end
         os.close(fd)
 
     @property
@@ -159,10 +156,8 @@ def _read(path: Path) -> Hold | None:
         hold = Hold("(unreadable hold file)", "?", 0, 0.0, None, str(path))
     if locked or (hold.until is not None and hold.until > time.time()):
         return hold
-    try:
+    with contextlib.suppress(OSError):
         path.unlink()  # its holder is gone, or its time is up
-    except OSError:
-        pass
     return None
 
 

@@ -40,6 +40,8 @@ from . import assemble, contract
 
 # Seconds one health request may take on the robot.
 HEALTH_REQUEST_TIMEOUT = 2.0
+# Seconds between two looks at the nodes' update holds while a deploy waits at its switch.
+HOLD_POLL = 1.0
 
 
 class InstallError(Exception):
@@ -75,6 +77,8 @@ class Request:
     keep_releases: int = 3
     smoke_imports: list[str] = field(default_factory=list)
     disk_margin_mb: int = 200
+    hold_timeout: int = 600  # seconds a deploy waits at its switch while nodes hold updates
+    ignore_holds: bool = False
     journal_lines: int = 40
     check_mode: bool = False
 
@@ -404,6 +408,52 @@ def _smoke(lay: contract.Layout, manifest: Mapping[str, Any], imports: list[str]
         )
 
 
+def update_holds(lay: contract.Layout, user: str) -> list[dict[str, Any]]:
+    """The live update holds of the app's nodes, as the running release's own runtime lists them
+    (`horus updates --json` as the service user); none when the running runtime predates holds."""
+    horus = f"{lay.current}/venv/bin/horus"
+    if not os.path.exists(horus):
+        return []
+    argv = ["runuser", "-u", user, "--", "env", f"HORUS_NAMESPACE={lay.namespace}", horus, "updates", "--json"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, cwd="/", timeout=60, check=False)
+        found = json.loads(proc.stdout[: 1 << 20]) if proc.returncode == 0 else []
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return []
+    holds = []
+    for h in found if isinstance(found, list) else []:
+        if isinstance(h, dict):  # written by any process of the service user: shown as plain bounded text
+            holds.append(
+                {k: _plain(h.get(k)) for k in ("reason", "holder")} | {"since": h.get("since"), "pid": h.get("pid")}
+            )
+    return holds
+
+
+def _plain(value: object) -> str:
+    return "".join(c if c.isprintable() else "?" for c in str(value))[:200]
+
+
+def _wait_for_holds(
+    req: Request, lay: contract.Layout, deploy: Mapping[str, Any], result: Result
+) -> list[dict[str, Any]]:
+    """Wait at the switch while the nodes hold updates, up to the hold timeout; the holds left then
+    (none: switch). Everything before the switch is done, so a released hold switches within seconds."""
+    deadline = time.monotonic() + req.hold_timeout
+    while True:
+        holds = update_holds(lay, deploy["user"])
+        if not holds:
+            return []
+        if req.ignore_holds:
+            said = "; ".join(f"{h['holder']}: {h['reason']}" for h in holds)
+            result.messages.append(
+                f"WARNING: switching despite {len(holds)} update hold(s) (horus_robot_ignore_holds): {said}"
+            )
+            return []
+        if time.monotonic() >= deadline:
+            return holds
+        time.sleep(min(HOLD_POLL, max(0.1, deadline - time.monotonic())))
+
+
 def _write_files(files: list[contract.RobotFile]) -> tuple[list[str], dict[str, str | None]]:
     """Write what differs; (paths written, what each held before: None for no file)."""
     written: list[str] = []
@@ -575,6 +625,18 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
     if rid != healthy:
         _smoke(lay, manifest, req.smoke_imports)
     was_active = _active(lay.target)
+    changing = [f.path for f in files if f.text is not None and _file_state(f.path) != f.text]
+    restart = (
+        current != rid
+        or healthy != rid
+        or not was_active
+        or any(p.startswith((contract.UNIT_DIR, lay.env_dir, lay.params_file)) for p in changing)
+    )
+    holds = _wait_for_holds(req, lay, deploy, result) if restart and current else []
+    if holds:
+        answer["holds"] = holds
+        result.status = "held"
+        return result
     written, before = _write_files(files)
     answer["written"] = written
     removed = _prune_units(lay, lay.units(deploy))
@@ -586,12 +648,6 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
     if lay.tmpfiles_conf in written or made:
         _run(["systemd-tmpfiles", "--create", lay.tmpfiles_conf])
     _systemctl("enable", "--quiet", *enabled)
-    restart = (
-        current != rid
-        or healthy != rid
-        or not was_active
-        or any(p.startswith((contract.UNIT_DIR, lay.env_dir, lay.params_file)) for p in written)
-    )
     undo = {"release": rid, "before": before, "digest": _read(lay.applied)}
     _atomic_write(lay.undo, (json.dumps(undo, sort_keys=True) + "\n").encode(), 0o600)
     answer["fallback"] = next((r for r in (healthy, _read(lay.marker("previous"))) if r), "")

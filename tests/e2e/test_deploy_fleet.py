@@ -9,9 +9,12 @@ a rollback by hand. Then a fleet of three with a broken canary stops after the f
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -414,6 +417,62 @@ def test_rollback_by_hand(robot: Robot, inventory: Path) -> None:
     assert run.rc == 0, run.output[-3000:]
     assert current_release(robot, PREFIX) == previous != before
     assert health(robot) == 200
+
+
+HOLDER = "import horus, time\nwith horus.UpdateHold('docking at bay 3'):\n    time.sleep(3600)\n"
+
+
+def test_a_robot_busy_with_a_task_is_not_restarted_until_it_is_done(
+    robot: Robot, inventory: Path, bundles: Bundles
+) -> None:
+    """A node holds updates: the deploy transfers and assembles the release, waits at the switch, and
+    after horus_robot_hold_timeout reports the robot held (not failed), its nodes untouched. Once the
+    holder is gone (killed: a hold ends with its process), the next deploy switches; and a deploy
+    already waiting switches seconds after the hold ends (printed)."""
+    running = current_release(robot, PREFIX)
+    target = bundles.good if running != bundles.good else bundles.app_change
+    python = f"{PREFIX}/current/venv/bin/python"
+    hold = f"systemd-run --unit=mission --uid=horus -E HORUS_NAMESPACE=fleet {python} -c {shlex.quote(HOLDER)}"
+    robot.ssh(hold)
+    try:
+        wait_for(lambda: "docking at bay 3" in robot.ssh("horus updates").stdout, "the node's hold")
+        pid = robot.ssh("systemctl show -P MainPID fleet-beat.service").stdout.strip()
+        held = deploy(inventory, robot, "-e", f"release={target}", "-e", "horus_robot_hold_timeout=20")
+        assert held.rc == 0 and held.failed(robot.name) == 0, held.output[-3000:]
+        assert "HELD" in held.output and "docking at bay 3" in words(held.output)
+        assert current_release(robot, PREFIX) == running
+        assert robot.ssh("systemctl show -P MainPID fleet-beat.service").stdout.strip() == pid
+        assert robot.ssh(f"test -d {PREFIX}/releases/{target}", check=False).returncode == 0  # assembled meanwhile
+
+        released_at: list[float] = []
+
+        def release_soon() -> None:
+            def kill() -> None:
+                time.sleep(8)
+                released_at.append(time.time())
+                robot.ssh("systemctl kill -s KILL mission", check=False)
+
+            threading.Thread(target=kill, daemon=True).start()
+
+        waited = deploy(
+            inventory, robot, "-e", f"release={target}", at=("verify the release on the robot", release_soon)
+        )
+        assert waited.rc == 0, waited.output[-3000:]
+        assert current_release(robot, PREFIX) == target and wait_health(robot) == 200
+        switched_at = float(
+            robot.ssh(["python3", "-c", f"import os; print(os.lstat('{PREFIX}/current').st_mtime)"]).stdout
+        )
+        print(f"hold released -> current switched: {switched_at - released_at[0]:.1f} s")
+        assert switched_at >= released_at[0]  # it waited for the hold to end
+    finally:
+        robot.ssh("systemctl kill -s KILL mission; systemctl reset-failed mission", check=False)
+
+
+def wait_for(ready: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, f"{what}: not there after {timeout:g}s"
+        time.sleep(0.5)
 
 
 def test_keyrings_rotate_the_robot_s_trust_in_one_deploy(

@@ -54,6 +54,8 @@ ARGS = {
     "smoke_imports": {"type": "list", "elements": "str", "default": []},
     "journal_lines": {"type": "int", "default": 40},
     "disk_margin_mb": {"type": "int", "default": 200},
+    "hold_timeout": {"type": "int", "default": 600},
+    "ignore_holds": {"type": "bool", "default": False},
 }
 
 
@@ -89,6 +91,8 @@ def main() -> None:
         smoke_imports=p["smoke_imports"],
         journal_lines=p["journal_lines"],
         disk_margin_mb=p["disk_margin_mb"],
+        hold_timeout=p["hold_timeout"],
+        ignore_holds=p["ignore_holds"],
         check_mode=module.check_mode,
     )
     try:
