@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import grp
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -37,15 +39,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import assemble, contract
+from .system import InstallError, atomic_write, run
+from .trust import checked_manifest, establish_trust, verified_manifest
 
 # Seconds one health request may take on the robot.
 HEALTH_REQUEST_TIMEOUT = 2.0
 # Seconds between two looks at the nodes' update holds while a deploy waits at its switch.
 HOLD_POLL = 1.0
-
-
-class InstallError(Exception):
-    """The transaction refused or failed; the message says what, and that nothing was switched."""
 
 
 @dataclass
@@ -95,146 +95,6 @@ class Result:
 # ---------------------------------------------------------------- trust
 
 
-def _run(argv: list[str], data: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run(argv, input=data, capture_output=True, check=False)
-    if check and proc.returncode != 0:
-        said = (proc.stderr or proc.stdout).decode(errors="replace").strip()
-        raise InstallError(f"{' '.join(argv[:3])} failed ({proc.returncode}): {said}")
-    return proc
-
-
-def _verify(signers: bytes, identity: str, namespace: str, body: bytes, signature: bytes) -> str | None:
-    """None when `signature` over `body` verifies against the allowed-signers text; else why not."""
-    if not signature:
-        return "no signature came with it"
-    with tempfile.TemporaryDirectory(prefix="horus-verify-") as tmp:
-        sig, allowed = os.path.join(tmp, "sig"), os.path.join(tmp, "allowed_signers")
-        for path, data in ((sig, signature), (allowed, signers)):
-            with open(path, "wb") as f:
-                f.write(data)
-        argv = ["ssh-keygen", "-Y", "verify", "-f", allowed, "-I", identity, "-n", namespace, "-s", sig]
-        proc = _run(argv, body, check=False)
-    return None if proc.returncode == 0 else (proc.stderr or proc.stdout).decode(errors="replace").strip()
-
-
-def _atomic_write(path: str, data: bytes, mode: int, uid: int = 0, gid: int = 0) -> None:
-    """Write through a temporary file in the same directory and rename it over `path` (never through a link)."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chown(tmp, uid, gid)
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _keyring_state() -> dict[str, Any]:
-    try:
-        with open(contract.KEYRING_STATE, encoding="utf-8") as f:
-            state = json.load(f)
-        return {"serial": int(state.get("serial", 0)), "revoked": list(state.get("revoked", []))}
-    except (OSError, ValueError):
-        return {"serial": 0, "revoked": []}
-
-
-def _signers_lines(text: str, revoked: list[str]) -> str:
-    """An allowed-signers text without any line naming a revoked key."""
-    keep = [line for line in text.splitlines() if line.strip() and not any(key in line for key in revoked)]
-    return "\n".join(keep) + "\n"
-
-
-def establish_trust(req: Request, result: Result) -> bytes | None:
-    """The allowed signers the robot trusts, None when it has no anchor: its own anchor, or the bootstrap
-    signers when it has none and the inventory asks, then each keyring newer than the robot's (signed by
-    a key trusted at that step, serials rising) in turn. What changed is written at the end."""
-    try:
-        with open(contract.ALLOWED_SIGNERS, "rb") as f:
-            signers: bytes | None = f.read()
-    except FileNotFoundError:
-        signers = None
-    changed = False
-    if signers is None and req.bootstrap_trust:
-        if not req.bootstrap_signers.strip():
-            raise InstallError(
-                "horus_robot_bootstrap_trust is set but horus_robot_allowed_signers names no file: give the "
-                "allowed-signers file the robot is to trust from now on"
-            )
-        signers, changed = req.bootstrap_signers, True
-        result.messages.append(f"trust anchor installed at {contract.ALLOWED_SIGNERS} (bootstrap)")
-    state = _keyring_state()
-    for body, signature in req.keyrings:
-        try:
-            ring = json.loads(body)
-            serial, text, revoked = int(ring["serial"]), str(ring["allowed_signers"]), list(ring.get("revoked", []))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InstallError(
-                f"a keyring of horus_robot_keyrings is not a keyring document ({exc}): refused"
-            ) from None
-        if serial <= state["serial"]:
-            continue  # taken before: replaying an old keyring changes nothing
-        if signers is None:
-            raise InstallError("keyrings need a trust anchor to start from: provision the robot first")
-        why = _verify(signers, req.signer_identity, contract.KEYRING_NAMESPACE, body, signature)
-        if why:
-            raise InstallError(f"keyring serial {serial} is not signed by a key this robot trusts ({why}): refused")
-        state = {"serial": serial, "revoked": sorted(set(state["revoked"]) | set(revoked))}
-        signers, changed = _signers_lines(text, state["revoked"]).encode(), True
-        result.messages.append(f"trust rotated to keyring serial {serial}")
-    if changed:
-        result.changed = True
-        if not req.check_mode and signers is not None:
-            os.makedirs(contract.TRUST_DIR, mode=0o755, exist_ok=True)
-            _atomic_write(contract.ALLOWED_SIGNERS, signers, 0o644)
-            _atomic_write(contract.KEYRING_STATE, (json.dumps(state, sort_keys=True) + "\n").encode(), 0o644)
-    return signers
-
-
-def verified_manifest(req: Request, signers: bytes | None, result: Result) -> dict[str, Any]:
-    """The release these bytes hold, once verified against the robot's anchor (or allowed unsigned)."""
-    if signers is not None:
-        why = _verify(signers, req.signer_identity, contract.RELEASE_NAMESPACE, req.manifest, req.signature)
-        if why:
-            raise InstallError(
-                f"the release is not signed by a key this robot trusts ({contract.ALLOWED_SIGNERS}): {why}. Refused, "
-                "nothing changed; sign releases with a trusted key (`nox -s bundle -- --help`) or rotate the robot's "
-                "trust with a keyring signed by a key it trusts (horus_robot_keyrings)"
-            )
-    elif not req.allow_unsigned:
-        raise InstallError(
-            f"this robot has no trust anchor ({contract.ALLOWED_SIGNERS}) and robots obey only signed releases: "
-            "provision it (`nox -s image`, or a first deploy with -e horus_robot_bootstrap_trust=true and "
-            "horus_robot_allowed_signers set); for simulated or lab robots only, set horus_robot_allow_unsigned: true"
-        )
-    else:
-        result.messages.append("WARNING: release taken without any signature check (horus_robot_allow_unsigned)")
-    manifest = _checked(assemble.parse_manifest(req.manifest, "the release manifest"), "the release manifest")
-    if req.release and manifest["id"] != req.release:
-        raise InstallError(f"the manifest sent is release {manifest['id']}, not {req.release}: refused")
-    if manifest.get("image") != req.image:
-        raise InstallError(
-            f"release {manifest['id']} is of image {manifest.get('image')!r}, this robot runs {req.image!r}"
-        )
-    return manifest
-
-
-def _checked(manifest: dict[str, Any], where: str) -> dict[str, Any]:
-    if not isinstance(manifest.get("deploy"), dict):
-        raise InstallError(f"{where} predates signed deploy data: rebuild the release with `nox -s build`")
-    contract.check_deploy(manifest["deploy"], manifest.get("prefix"), f"release {manifest.get('id')}")
-    for layer in manifest.get("layers", []):
-        contract.check(contract.LAYER_HASH, layer.get("hash"), where, "layers[].hash", "a hex layer hash")
-        contract.check(contract.SHA256, layer.get("archive_sha256"), where, "layers[].archive_sha256", "a sha256")
-    contract.check(contract.RELEASE_ID, manifest.get("id"), where, "id", "16 hex digits")
-    return manifest
-
-
 # ---------------------------------------------------------------- robot state
 
 
@@ -254,7 +114,7 @@ def _current(lay: contract.Layout) -> str:
 
 
 def _systemctl(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    return _run(["systemctl", *args], check=check)
+    return run(["systemctl", *args], check=check)
 
 
 def _active(unit: str) -> bool:
@@ -263,10 +123,8 @@ def _active(unit: str) -> bool:
 
 def health_answer(deploy: Mapping[str, Any]) -> tuple[int | None, str | None]:
     """(HTTP status, release its process names) of the health endpoint, (None, None) when nobody answers."""
-    h = deploy["health"]
-    url = f"http://{h['host']}:{h['port']}{h['path']}"
     try:
-        with urllib.request.urlopen(url, timeout=HEALTH_REQUEST_TIMEOUT) as resp:
+        with urllib.request.urlopen(health_url(deploy), timeout=HEALTH_REQUEST_TIMEOUT) as resp:
             status, body = resp.status, resp.read(65536)
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read(65536)
@@ -285,28 +143,22 @@ def health_url(deploy: Mapping[str, Any]) -> str:
 
 
 def _ids(name: str, group: bool) -> int:
-    import grp
-    import pwd
-
     return grp.getgrnam(name).gr_gid if group else pwd.getpwnam(name).pw_uid
 
 
 def _ensure_account(deploy: Mapping[str, Any]) -> bool:
     """The service group and user: system accounts, nologin, no home. True when one was made."""
-    import grp
-    import pwd
-
     made = False
     try:
         grp.getgrnam(deploy["group"])
     except KeyError:
-        _run(["groupadd", "--system", deploy["group"]])
+        run(["groupadd", "--system", deploy["group"]])
         made = True
     try:
         pwd.getpwnam(deploy["user"])
     except KeyError:
         argv = ["useradd", "--system", "--gid", deploy["group"], "--shell", contract.SERVICE_SHELL]
-        _run([*argv, "--home-dir", contract.SERVICE_HOME, "--no-create-home", deploy["user"]])
+        run([*argv, "--home-dir", contract.SERVICE_HOME, "--no-create-home", deploy["user"]])
         made = True
     return made
 
@@ -475,7 +327,7 @@ def _write_files(files: list[contract.RobotFile]) -> tuple[list[str], dict[str, 
             same_meta = False
         if old == f.text and same_meta:
             continue
-        _atomic_write(f.path, f.text.encode(), f.mode, uid, gid)
+        atomic_write(f.path, f.text.encode(), f.mode, uid, gid)
         written.append(f.path)
         before[f.path] = old
     return written, before
@@ -513,7 +365,7 @@ def _arm_guard(lay: contract.Layout, rid: str, timeout: int) -> None:
     _systemctl("stop", f"{lay.guard_timer}.timer", check=False)
     _systemctl("reset-failed", f"{lay.guard_timer}.service", f"{lay.guard_timer}.timer", check=False)
     argv = ["systemd-run", "--quiet", "--collect", f"--unit={lay.guard_timer}", f"--on-active={timeout}"]
-    _run([*argv, "--timer-property=AccuracySec=1s", lay.guard_script, "--restart", rid])
+    run([*argv, "--timer-property=AccuracySec=1s", lay.guard_script, "--restart", rid])
 
 
 def apply(req: Request) -> Result:
@@ -532,7 +384,7 @@ def _rollback(req: Request, result: Result) -> Result:
     if not previous:
         raise InstallError(f"no previous release to roll back to (healthy: {_read(base.marker('healthy')) or 'none'})")
     path = base.manifest(previous)
-    manifest = _checked(assemble.load_manifest(path), path)
+    manifest = checked_manifest(assemble.load_manifest(path), path)
     assemble.verify_release(base.prefix, manifest, base.release(previous))
     return _install(req, manifest, result, rollback=True)
 
@@ -646,10 +498,10 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
     if lay.journald_conf in written:
         _systemctl("restart", "systemd-journald.service", check=False)
     if lay.tmpfiles_conf in written or made:
-        _run(["systemd-tmpfiles", "--create", lay.tmpfiles_conf])
+        run(["systemd-tmpfiles", "--create", lay.tmpfiles_conf])
     _systemctl("enable", "--quiet", *enabled)
     undo = {"release": rid, "before": before, "digest": _read(lay.applied)}
-    _atomic_write(lay.undo, (json.dumps(undo, sort_keys=True) + "\n").encode(), 0o600)
+    atomic_write(lay.undo, (json.dumps(undo, sort_keys=True) + "\n").encode(), 0o600)
     answer["fallback"] = next((r for r in (healthy, _read(lay.marker("previous"))) if r), "")
     answer["since"] = time.time()
     if not restart:
@@ -658,7 +510,7 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
     if not was_active:
         user = deploy["user"]
         horus = f"{lay.release(rid)}/venv/bin/horus"
-        _run(
+        run(
             ["runuser", "-u", user, "--", "env", f"HORUS_NAMESPACE={lay.namespace}", horus, "clean", "--shm"],
             check=False,
         )
@@ -696,12 +548,12 @@ def confirm(req: Request) -> Result:
     result = Result(changed=True, status="confirmed")
     healthy = _read(lay.marker("healthy"))
     if healthy and healthy != req.release:
-        _atomic_write(lay.marker("previous"), f"{healthy}\n".encode(), 0o644)
-    _atomic_write(lay.marker("healthy"), f"{req.release}\n".encode(), 0o644)
+        atomic_write(lay.marker("previous"), f"{healthy}\n".encode(), 0o644)
+    atomic_write(lay.marker("healthy"), f"{req.release}\n".encode(), 0o644)
     serial = max(int(_read(lay.marker("serial")) or 0), int(manifest.get("serial", 0)))
     if not req.rollback:
-        _atomic_write(lay.marker("serial"), f"{serial}\n".encode(), 0o644)
-    _atomic_write(lay.applied, f"{req.digest}\n".encode(), 0o644)
+        atomic_write(lay.marker("serial"), f"{serial}\n".encode(), 0o644)
+    atomic_write(lay.applied, f"{req.digest}\n".encode(), 0o644)
     _systemctl("stop", f"{lay.guard_timer}.timer", check=False)
     with contextlib.suppress(OSError):
         os.unlink(lay.undo)
@@ -740,7 +592,7 @@ def revert(req: Request) -> Result:
     when there is one), restart it, and return the journal since the switch."""
     lay = _layout_of(req)
     result = Result(changed=True, status="reverted")
-    journal = _run(
+    journal = run(
         [
             "journalctl",
             "--no-pager",
@@ -768,7 +620,7 @@ def revert(req: Request) -> Result:
         else:
             st = os.lstat(path) if os.path.lexists(path) else None
             uid, gid = (st.st_uid, st.st_gid) if st else (0, 0)
-            _atomic_write(path, text.encode(), (st.st_mode & 0o7777) if st else 0o644, uid, gid)
+            atomic_write(path, text.encode(), (st.st_mode & 0o7777) if st else 0o644, uid, gid)
     _systemctl("daemon-reload", check=False)
     with contextlib.suppress(OSError):
         os.unlink(lay.undo)
