@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 try:
     from . import contract
 except ImportError:  # run as a script (also `python3 -I`) from a release: contract.py lies beside it (the tool layer)
+    sys.dont_write_bytecode = True  # no __pycache__ in a read-only layer: its index lists every file
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import contract  # type: ignore[no-redef]
 

@@ -74,6 +74,10 @@ def test_assembly_links_layers_into_a_venv_that_runs(built: tuple[BundleResult, 
     assert os.readlink(venv / "bin/python") == SYSTEM_PYTHON
     assert (release / "app").resolve() == (root / "layers" / next(la.hash for la in result.layers if la.kind == "app"))
     assert (release / "assemble.py").is_file() and (release / "MANIFEST.json").is_file()
+    # The tool imports the contract beside it and leaves no bytecode there (a layer holds its index's files only).
+    assert not (script.parent / "__pycache__").exists()
+    verified = run_tool(release / "assemble.py", "verify", "--root", root, result.release).stdout
+    assert "files verified" in verified and not (release / "__pycache__").exists()
     # Console scripts name this release's python; the wheel's own script finds the venv's python.
     cli = venv / "bin/fakenum-cli"
     assert cli.read_text().splitlines()[0] == f"#!{release}/venv/bin/python"
