@@ -8,10 +8,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from .. import REPO
 from ..console import run_cli, step
-from .inventory import load_inventory
-from .status import DEFAULT_TIMEOUT, query
+from .inventory import Host, load_inventory
+from .status import DEFAULT_TIMEOUT, RobotStatus, query
 from .table import render
+
+BUNDLES = REPO / "dist" / "bundles"
 
 
 def build_parser(prog: str = "horus fleet") -> argparse.ArgumentParser:
@@ -36,7 +39,33 @@ def build_parser(prog: str = "horus fleet") -> argparse.ArgumentParser:
         help=f"per robot, connection included (default: {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument("--json", action="store_true", help="one JSON document: a list with an object per robot")
+    parser.add_argument(
+        "--behind",
+        action="store_true",
+        help="only the robots not on their image's newest release (BUNDLES/<image>/latest, or --release): what "
+        "the next `ansible-playbook ansible/deploy.yml` moves forward, the rest being no-ops. Robots that do not "
+        "answer are listed too. Exit status 1 when any robot is behind",
+    )
+    parser.add_argument("--release", metavar="ID", help="with --behind: this release instead of each image's newest")
+    parser.add_argument(
+        "--bundles", type=Path, default=BUNDLES, metavar="DIR", help=f"with --behind: the bundles (default {BUNDLES})"
+    )
     return parser
+
+
+def behind(robots: Sequence[RobotStatus], hosts: Sequence[Host], release: str | None, bundles: Path) -> list[str]:
+    """The robots not on the release a deploy would give them, each with why ("on X, wants Y")."""
+    found = []
+    for robot, host in zip(robots, hosts, strict=True):
+        latest = bundles / str(host.image) / "latest"
+        want = release or (latest.read_text().strip() if latest.is_file() else None)
+        if robot.error is not None:
+            found.append(f"{robot.host}: no answer ({robot.error}); wants {want or '?'}")
+            continue
+        for current in [app.current for app in robot.apps] or [None]:
+            if want is None or current != want:
+                found.append(f"{robot.host}: on {current or 'nothing'}, wants {want or f'? (no {latest})'}")
+    return found
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "nox -s fleet --") -> int:
@@ -46,6 +75,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "nox -s fleet --") -> in
         hosts = load_inventory(args.inventory, args.limit)
         with step(f"asking {len(hosts)} robot(s)"):
             robots = query(hosts, timeout=args.timeout)
+        if args.behind:
+            late = behind(robots, hosts, args.release, args.bundles)
+            print("\n".join(late) if late else f"all {len(robots)} robot(s) are on the release a deploy gives them")
+            return 1 if late else 0
         if args.json:
             print(json.dumps([r.as_dict() for r in robots], indent=1, sort_keys=True))
         else:

@@ -11,8 +11,9 @@ services alike. Per app the index names the install prefix, the units, the marke
 healthy, serial: current and not healthy is pending), `current` and the health endpoint; the
 probe asks systemd for each unit's state and NRestarts (automatic restarts since the deploy's
 `reset-failed` + restart), the health endpoint for its HTTP status, `horus monitor --json` for
-the nodes, the disk for free space and, with `--shm`, `horus clean --shm --dry-run` for stale
-shared memory. A part that fails gives its error in the document instead of stopping the rest.
+the nodes, `horus updates --json` for update holds, the disk for free space and, with `--shm`,
+`horus clean --shm --dry-run` for stale shared memory. A part that fails gives its error in the
+document instead of stopping the rest.
 """
 
 from __future__ import annotations
@@ -112,6 +113,14 @@ def monitor(command: str) -> dict[str, Any]:
         return {"error": str(exc)}
 
 
+def holds(command: str) -> dict[str, Any]:
+    """The app's live update holds, as its runtime lists them (`horus updates --json`)."""
+    proc = horus(command, "updates", "--json")
+    if proc.returncode != 0:
+        return {"error": (proc.stderr or proc.stdout).strip()[-300:] or f"exit {proc.returncode}"}
+    return {"holds": json.loads(proc.stdout)}
+
+
 def stale_shm(command: str) -> dict[str, Any]:
     """Segments `horus clean --shm` would remove: what no live process holds."""
     try:
@@ -143,6 +152,7 @@ def probe(directory: str, shm: bool) -> dict[str, Any]:
             "units": part(units, list(entry["units"])),
             "health": part(health, entry.get("health")),
             "monitor": part(monitor, entry["horus"]),
+            "holds": part(holds, entry["horus"]),
             "journald": os.path.isfile(entry["journald"]),
         }
     # Free space where releases go (the first app's prefix), else on the root filesystem.

@@ -67,6 +67,7 @@ class App:
     monitor_error: str | None
     units_error: str | None = None
     journald: bool | None = None  # the role's journald drop-in is installed
+    holds: list[str] = field(default_factory=list)  # live update holds, "holder: reason" (plain text)
 
     @property
     def errors(self) -> int:
@@ -189,8 +190,18 @@ def _app(name: str, entry: dict[str, Any]) -> App:
         nodes=nodes,
         monitor_error=monitor.get("error"),
         journald=entry.get("journald"),
+        holds=[
+            plain(f"{h.get('holder', '?')}: {h.get('reason', '?')}")
+            for h in (entry.get("holds") or {}).get("holds", [])
+            if isinstance(h, dict)
+        ],
         units_error=units.get("error") if isinstance(units.get("error"), str) else None,
     )
+
+
+def plain(text: str, limit: int = 120) -> str:
+    """Text a robot sent, as one line an operator's terminal shows as it is (no escape sequences)."""
+    return "".join(c if c.isprintable() else "?" for c in text)[:limit]
 
 
 def release_state(rel: dict[str, Any]) -> str:

@@ -80,7 +80,7 @@ def rows(robot: RobotStatus, now: float) -> list[list[str]]:
             app.image or "?",
             app.current or "-",
             app.previous or "-",
-            app.state,
+            app.state + (f", HELD ({'; '.join(app.holds)})" if app.holds else ""),
             units_cell(app),
             health_cell(app),
             "?" if app.monitor_error else str(app.errors),

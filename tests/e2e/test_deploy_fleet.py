@@ -12,6 +12,7 @@ import json
 import shlex
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -443,6 +444,11 @@ def test_a_robot_busy_with_a_task_is_not_restarted_until_it_is_done(
         assert current_release(robot, PREFIX) == running
         assert robot.ssh("systemctl show -P MainPID fleet-beat.service").stdout.strip() == pid
         assert robot.ssh(f"test -d {PREFIX}/releases/{target}", check=False).returncode == 0  # assembled meanwhile
+        fleet = [sys.executable, "-m", "horus_pipeline.fleet", "status", "-i", str(inventory)]
+        table = subprocess.run(fleet, capture_output=True, text=True, timeout=120).stdout
+        assert "HELD (" in table and "docking at bay 3" in table, table
+        late = subprocess.run([*fleet, "--behind", "--release", target], capture_output=True, text=True, timeout=120)
+        assert late.returncode == 1 and late.stdout.strip() == f"{robot.name}: on {running}, wants {target}"
 
         released_at: list[float] = []
 

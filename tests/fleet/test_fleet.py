@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from horus_pipeline.fleet.cli import behind
 from horus_pipeline.fleet.inventory import Host, load_inventory, ssh_argv
-from horus_pipeline.fleet.status import parse, query, release_state
+from horus_pipeline.fleet.status import RobotStatus, parse, query, release_state
 from horus_pipeline.fleet.table import ago, human_bytes, render
 
 ANSWERS = Path(__file__).with_name("answers")
@@ -169,3 +170,29 @@ def test_the_command_explains_itself_and_a_missing_inventory_is_one_error_line(t
     assert helped.returncode == 0 and helped.stdout.startswith("usage: nox -s fleet")
     missing = subprocess.run([*run, "status", "-i", str(tmp_path / "none.yml")], capture_output=True, text=True)
     assert missing.returncode == 1 and missing.stderr.startswith(f"error: {tmp_path / 'none.yml'}: no such inventory")
+
+
+def test_a_held_robot_says_who_holds_it_in_plain_text() -> None:
+    doc = answer("fleet-amd64-1")
+    hold = {"holder": "mission.py", "reason": "docking\x1b[2J at bay 3", "pid": 7, "since": 0}
+    doc["apps"]["fleet"]["holds"] = {"holds": [hold]}  # type: ignore[index]
+    robot = parse(host("fleet-amd64-1"), doc)
+    assert robot.apps[0].holds == ["mission.py: docking?[2J at bay 3"]
+    assert "HELD (mission.py: docking?[2J at bay 3)" in render([robot], time.time())
+
+
+def test_behind_lists_the_robots_the_next_deploy_moves(tmp_path: Path) -> None:
+    on = parse(host("fleet-amd64-1"), answer("fleet-amd64-1"))
+    release = on.apps[0].current
+    assert release
+    (tmp_path / "fleet-amd64").mkdir()
+    latest = tmp_path / "fleet-amd64" / "latest"
+    gone = RobotStatus("fleet-amd64-9", "198.18.0.9", 5.0, error="timed out after 5s")
+    hosts = [Host("fleet-amd64-1", "x", image="fleet-amd64"), Host("fleet-amd64-9", "y", image="fleet-amd64")]
+    latest.write_text(f"{release}\n")
+    assert behind([on, gone], hosts, None, tmp_path) == [
+        f"fleet-amd64-9: no answer (timed out after 5s); wants {release}"
+    ]
+    latest.write_text("0123456789abcdef\n")
+    assert behind([on], hosts[:1], None, tmp_path) == [f"fleet-amd64-1: on {release}, wants 0123456789abcdef"]
+    assert behind([on], hosts[:1], release, tmp_path) == []
