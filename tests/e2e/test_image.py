@@ -133,7 +133,11 @@ def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
             path = Path(top) / name
             rel = path.relative_to(root).as_posix()
             skip = NOT_FILES + IDENTITY + FIRST_BOOT
-            if rel.startswith(skip) or ".ansible" in rel.split("/") or (rel.rstrip("-") in ACCOUNTS and rel.endswith("-")):
+            if (
+                rel.startswith(skip)
+                or ".ansible" in rel.split("/")
+                or (rel.rstrip("-") in ACCOUNTS and rel.endswith("-"))
+            ):
                 continue
             st = path.lstat()
             content: object = None
