@@ -157,7 +157,7 @@ def parse(h: Host, doc: dict[str, Any], seconds: float = 0.0) -> RobotStatus:
         host=h.name,
         address=h.address,
         seconds=seconds,
-        hostname=doc.get("hostname"),
+        hostname=_plain_or_none(doc.get("hostname")),
         apps=[_app(name, entry) for name, entry in sorted(doc.get("apps", {}).items())],
         disk_free=disk.get("free"),
         disk_total=disk.get("total"),
@@ -167,41 +167,57 @@ def parse(h: Host, doc: dict[str, Any], seconds: float = 0.0) -> RobotStatus:
 
 
 def _app(name: str, entry: dict[str, Any]) -> App:
+    """One app of a robot's answer. Every string in it came from the robot (node names, errors,
+    holds): each is made plain text here, so no table shows a robot's escape sequences."""
     rel, units, health, monitor = (entry.get(k) or {} for k in ("release", "units", "health", "monitor"))
     nodes = [
-        Node(n["node"], n.get("scheduler", ""), n["health"], int(n["errors_count"]), int(n["deadline_misses"]))
+        Node(
+            plain(n["node"]),
+            plain(n.get("scheduler", "")),
+            plain(n["health"]),
+            int(n["errors_count"]),
+            int(n["deadline_misses"]),
+        )
         for n in monitor.get("nodes", [])
     ]
     return App(
-        name=name,
-        prefix=entry.get("prefix", ""),
-        image=rel.get("image"),
-        current=rel.get("current"),
-        previous=rel.get("previous"),
+        name=plain(name),
+        prefix=plain(entry.get("prefix", "")),
+        image=_plain_or_none(rel.get("image")),
+        current=_plain_or_none(rel.get("current")),
+        previous=_plain_or_none(rel.get("previous")),
         state=release_state(rel),
         deployed_at=rel.get("switched_at"),
         units=[
-            Unit(unit, f"{p.get('ActiveState', '?')}/{p.get('SubState', '?')}", int(p.get("NRestarts") or 0))
+            Unit(
+                plain(unit),
+                plain(f"{p.get('ActiveState', '?')}/{p.get('SubState', '?')}"),
+                int(p.get("NRestarts") or 0),
+            )
             for unit, p in sorted(units.items())
             if isinstance(p, dict)
         ],
         health=health.get("status"),
-        health_error=health.get("error"),
+        health_error=_plain_or_none(health.get("error")),
         nodes=nodes,
-        monitor_error=monitor.get("error"),
+        monitor_error=_plain_or_none(monitor.get("error"), 500),
         journald=entry.get("journald"),
         holds=[
             plain(f"{h.get('holder', '?')}: {h.get('reason', '?')}")
             for h in (entry.get("holds") or {}).get("holds", [])
             if isinstance(h, dict)
         ],
-        units_error=units.get("error") if isinstance(units.get("error"), str) else None,
+        units_error=plain(units["error"]) if isinstance(units.get("error"), str) else None,
     )
 
 
-def plain(text: str, limit: int = 120) -> str:
+def plain(text: object, limit: int = 120) -> str:
     """Text a robot sent, as one line an operator's terminal shows as it is (no escape sequences)."""
-    return "".join(c if c.isprintable() else "?" for c in text)[:limit]
+    return "".join(c if c.isprintable() else "?" for c in str(text))[:limit]
+
+
+def _plain_or_none(text: object, limit: int = 120) -> str | None:
+    return None if text is None else plain(text, limit)
 
 
 def release_state(rel: dict[str, Any]) -> str:

@@ -196,3 +196,14 @@ def test_behind_lists_the_robots_the_next_deploy_moves(tmp_path: Path) -> None:
     latest.write_text("0123456789abcdef\n")
     assert behind([on], hosts[:1], None, tmp_path) == [f"fleet-amd64-1: on {release}, wants 0123456789abcdef"]
     assert behind([on], hosts[:1], release, tmp_path) == []
+
+
+def test_what_a_robot_says_reaches_the_table_as_plain_text() -> None:
+    doc = answer("fleet-amd64-1")
+    app = doc["apps"]["fleet"]  # type: ignore[index]
+    app["monitor"]["nodes"][0].update(node="beat\x1b]0;owned\x07", health="unhealthy")  # listed: not healthy
+    unit = app["units"].pop("fleet-beat.service")
+    app["units"]["fleet-\x1b[31mbeat.service"] = {**unit, "ActiveState": "failed"}  # listed: not active
+    table = render([parse(host("fleet-amd64-1"), doc)], time.time())
+    assert "beat?]0;owned?" in table and "?[31mbeat:failed" in table
+    assert "\x1b" not in table and "\x07" not in table
