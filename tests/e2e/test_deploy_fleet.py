@@ -400,6 +400,7 @@ def test_a_failed_redeploy_of_the_confirmed_release_keeps_it(robot: Robot, inven
     squat = "systemd-run --unit=squatter python3 -m http.server 8080 --bind 127.0.0.1"
     robot.ssh(f"systemctl stop fleet.target && {squat}")
     try:
+        wait_for(lambda: health(robot) == 404, "the other program on the health port")  # it answers 404 there
         new_params = '{"horus_robot_params": {"max_speed": 0.1}, "horus_robot_health_timeout": 10}'
         run = deploy(inventory, robot, "-e", f"release={confirmed}", "-e", new_params)
         assert run.rc != 0 and run.failed(robot.name) == 1 and run.recap[robot.name]["rescued"] == 1
