@@ -13,6 +13,21 @@ robot is stopped at the end, also on failure.
 
 Goals (issue 25): no-op of one robot under 3 s, of 20 under 10 s; a new release on 20 under 60 s;
 a fresh demo-arm64 under 90 s and its upgrade under 30 s.
+
+Measured 2026-12-06 on the 2-core sandbox, nothing else running, one run, the 20 robots on the same
+2 cores (before = the role of 3bfecd2, now = the one-transaction role):
+
+    case                         before      now   ratio   goal
+    fresh, 20 robots             393.1s    52.7s    7.5x      -
+    no-op, 1 robot                19.9s     1.5s   13.3x     3s
+    no-op, 20 robots             193.5s     9.2s   21.0x    10s
+    new release, 20 robots       299.8s    48.4s    6.2x    60s
+    demo-arm64 fresh             342.7s   110.3s    3.1x    90s
+    demo-arm64 upgrade           401.5s   115.0s    3.5x    30s
+
+Under qemu-user the arm64 upgrade is dominated by work on the robot, not round trips: the new
+release's assembly verifies every file of every layer (torch included), the smoke test imports torch,
+and the nodes start again under emulation.
 """
 
 from __future__ import annotations
