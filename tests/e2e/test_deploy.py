@@ -221,4 +221,3 @@ def test_sigkilled_node_is_restarted_by_systemd(deployed: Deployed) -> None:
     assert new not in ("0", pid), f"{unit} was not restarted"
     assert deployed.sh(f"systemctl show -P NRestarts {unit}") == "1"
     assert wait_health(deployed.robot, 120, deployed.spec.health.port) == 200
-
