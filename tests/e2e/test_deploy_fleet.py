@@ -397,10 +397,15 @@ def test_a_failed_redeploy_of_the_confirmed_release_keeps_it(robot: Robot, inven
     parameters: the gate fails, and the robot stays on its confirmed release with its old parameters."""
     confirmed = current_release(robot, PREFIX)
     params = robot.ssh("cat /etc/horus/fleet.params.json").stdout
-    squat = "systemd-run --unit=squatter python3 -m http.server 8080 --bind 127.0.0.1"
+    # Restarted until it has the port: under load the stopped node's socket was seen to linger.
+    squat = "systemd-run --unit=squatter -p Restart=always -p RestartSec=1 python3 -m http.server 8080 --bind 127.0.0.1"
     robot.ssh(f"systemctl stop fleet.target && {squat}")
     try:
-        wait_for(lambda: health(robot) == 404, "the other program on the health port")  # it answers 404 there
+        wait_for(  # it answers 404 there
+            lambda: health(robot) == 404,
+            "the other program on the health port",
+            explain=lambda: robot.ssh("systemctl status squatter fleet-beat; ss -ltnp", check=False).stdout,
+        )
         new_params = '{"horus_robot_params": {"max_speed": 0.1}, "horus_robot_health_timeout": 10}'
         run = deploy(inventory, robot, "-e", f"release={confirmed}", "-e", new_params)
         assert run.rc != 0 and run.failed(robot.name) == 1 and run.recap[robot.name]["rescued"] == 1
@@ -408,7 +413,8 @@ def test_a_failed_redeploy_of_the_confirmed_release_keeps_it(robot: Robot, inven
         assert current_release(robot, PREFIX) == confirmed
         assert robot.ssh("cat /etc/horus/fleet.params.json").stdout == params
     finally:
-        robot.ssh("systemctl stop squatter; systemctl reset-failed fleet-beat.service; systemctl restart fleet.target")
+        robot.ssh("systemctl stop squatter; systemctl reset-failed fleet-beat.service squatter")
+        robot.ssh("systemctl restart fleet.target")
     assert wait_health(robot) == 200
 
 
@@ -475,10 +481,13 @@ def test_a_robot_busy_with_a_task_is_not_restarted_until_it_is_done(
         robot.ssh("systemctl kill -s KILL mission; systemctl reset-failed mission", check=False)
 
 
-def wait_for(ready: Callable[[], bool], what: str, timeout: float = 30) -> None:
+def wait_for(
+    ready: Callable[[], bool], what: str, timeout: float = 30, explain: Callable[[], str] = lambda: ""
+) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
-        assert time.monotonic() < deadline, f"{what}: not there after {timeout:g}s"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not there after {timeout:g}s\n{explain()}")
         time.sleep(0.5)
 
 
