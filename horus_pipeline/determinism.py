@@ -127,6 +127,19 @@ def read_nofollow(path: Path) -> bytes:
         return f.read()
 
 
+def copy_nofollow(src: Path, dst: Path) -> str:
+    """Copy `src` (a link there is refused, as in read_nofollow) to the new file `dst`; the hex sha256 of
+    the bytes copied, so a check of that digest is a check of the copy, whatever `src` holds later."""
+    digest = hashlib.sha256()
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with open(fd, "rb") as f, open(out, "wb") as g:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            g.write(chunk)
+    return digest.hexdigest()
+
+
 def write_tar_gz(root: Path, out: Path, compresslevel: int = 6) -> None:
     """Archive the tree under `root` as `out` (a .tar.gz), byte-identical for the same tree anywhere.
 

@@ -31,6 +31,14 @@ def root_partition(disk: Path) -> tuple[int, int]:
     return first * SECTOR, (last - first + 1) * SECTOR
 
 
+def disk_guid(disk: Path) -> uuid.UUID | None:
+    """The disk GUID in the GPT header of `disk`, None when it has no GPT."""
+    with disk.open("rb") as f:
+        f.seek(SECTOR)
+        header = f.read(92)
+    return uuid.UUID(bytes_le=header[56:72]) if header[:8] == b"EFI PART" and len(header) == 92 else None
+
+
 def gpt_entry(type_: uuid.UUID, part: uuid.UUID, first: int, last: int, name: str) -> bytes:
     return struct.pack("<16s16sQQQ72s", type_.bytes_le, part.bytes_le, first, last, 0, name.encode("utf-16-le"))
 

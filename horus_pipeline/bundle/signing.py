@@ -16,8 +16,10 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+from .. import REPO
 from ..determinism import read_nofollow, write_atomic
 from ..errors import PipelineError
 from ..proc import run
@@ -26,6 +28,16 @@ from ..robot import contract
 SIGN_NAMESPACE = contract.RELEASE_NAMESPACE  # the namespace robots verify releases in
 SIGNER_IDENTITY = "horus-release"  # the role's default horus_robot_signer_identity
 KEY_ENV = "HORUS_RELEASE_KEY"
+# The allowed signers the project provisions its robots with (README, ansible/inventory/example.yml).
+PROJECT_SIGNERS = REPO / "ansible" / "inventory" / "allowed_signers"
+
+
+@dataclass(frozen=True)
+class Signers:
+    """An allowed-signers text (ssh-keygen format) read once, and where it came from (for messages)."""
+
+    text: bytes
+    origin: str
 
 
 def default_key() -> Path:
@@ -51,9 +63,35 @@ def how_to_make_a_key(key: Path | None = None) -> str:
     key = key or default_key()
     return (
         f"Make one with `ssh-keygen -t ed25519 -N '' -C {SIGNER_IDENTITY} -f {key}` and give robots its public key: "
-        f'`echo "{SIGNER_IDENTITY} namespaces=\\"{SIGN_NAMESPACE}\\" $(cat {key}.pub)" > ansible/allowed_signers`, '
-        "then set horus_robot_allowed_signers to that file in the inventory"
+        f'`echo "{SIGNER_IDENTITY} namespaces=\\"{SIGN_NAMESPACE}\\" $(cat {key}.pub)" > '
+        f"{PROJECT_SIGNERS.relative_to(REPO)}`, then set horus_robot_allowed_signers to that file in the inventory"
     )
+
+
+def read_signers(path: Path, what: str) -> Signers:
+    """The allowed-signers file `path` (named `what` in errors, e.g. --allowed-signers), read once."""
+    try:
+        text = read_nofollow(path)
+    except OSError as exc:
+        raise PipelineError(
+            f"{what} {path}: {exc.strerror}: give an ssh-keygen allowed-signers file. {how_to_make_a_key()}"
+        ) from None
+    if not text.strip():
+        raise PipelineError(f"{what} {path} is empty: it names no key to trust. {how_to_make_a_key()}")
+    return Signers(text, f"{what} {path}")
+
+
+def configured_signers() -> Signers | None:
+    """The project's allowed signers when none are given: PROJECT_SIGNERS when it exists, else the public
+    half of the configured release key (what this machine signs releases with); None when neither is."""
+    if PROJECT_SIGNERS.is_file():
+        return read_signers(PROJECT_SIGNERS, "the project's allowed signers")
+    key = configured_key()
+    public = key.with_name(key.name + ".pub") if key else None
+    if public is None or not public.is_file():
+        return None
+    line = f'{SIGNER_IDENTITY} namespaces="{SIGN_NAMESPACE}" {public.read_text(encoding="utf-8").strip()}\n'
+    return Signers(line.encode(), f"the public half of the release key {key}")
 
 
 def sign(path: Path, key: Path, data: bytes | None = None) -> Path:
