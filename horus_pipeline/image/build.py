@@ -1,29 +1,35 @@
 """`nox -s image`: a release of an image spec as a robot disk image, reproducibly.
 
     dist/images/<image>/<release>.img            raw disk: GPT, one ext4 root partition (disk.py)
-    dist/images/<image>/<release>.img.zst        the same, compressed (+ .sha256, + .sha256.sig when signed)
+    dist/images/<image>/<release>.img.zst        the same, compressed
     dist/images/<image>/<release>.tar            its root filesystem as a tar (owners and modes kept)
     dist/images/<image>/<release>.sbom.json      Debian packages and Python layers (CycloneDX)
-    dist/images/<image>/<release>.img.sha256     and .tar.sha256
+    dist/images/<image>/<release>.image.json     what ties them together (publish.py): image, release,
+                                                 serial, allow_unsigned and the sha256 of each output
+and a .sha256 beside each output; the metadata and each .sha256 signed (.sig) when a release key
+is configured.
 
-The tree is assembled in a hidden directory beside the outputs (content.py) and removed after;
-each output is written beside its name and renamed.
+The release is verified first, as a robot would (trusted.py); a release that fails is refused
+before anything is written. The tree is assembled in a hidden directory beside the outputs
+(content.py) and removed after; each output is written beside its name and renamed.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import REPO
 from ..bundle.build import BUNDLES
-from ..bundle.release import ReleaseManifest, read_manifest
+from ..bundle.release import ReleaseManifest
 from ..bundle.sbom import FILENAME as RELEASE_SBOM
+from ..bundle.signing import configured_signers, read_signers
 from ..console import info, step
-from ..determinism import publishing, sha256_file
+from ..determinism import publishing
 from ..errors import PipelineError
 from ..images import ImageSpec
 from ..proc import run
@@ -31,6 +37,7 @@ from ..sim.prereqs import IMAGE_PACKAGES, ensure_packages, require_root
 from ..sim.rootfs import unmount_under
 from . import disk, publish
 from .content import build_root
+from .trusted import stage, trusted_release
 
 IMAGES = REPO / "dist" / "images"
 
@@ -47,46 +54,6 @@ class ImageResult:
     seconds: float
 
 
-def find_release(spec: ImageSpec, release: str | None, bundles: Path = BUNDLES) -> tuple[ReleaseManifest, Path]:
-    """The release manifest of `spec` to put in the image (its bundle's newest by default) and its bundle."""
-    bundle = bundles / spec.name
-    latest = bundle / "latest"
-    rid = release or (latest.read_text(encoding="utf-8").strip() if latest.is_file() else "")
-    path = bundle / "releases" / f"{rid}.json"
-    if not rid or not path.is_file():
-        known = sorted(p.stem for p in (bundle / "releases").glob("*.json"))
-        raise PipelineError(
-            f"no release {rid or '(latest)'} of image {spec.name}: {path if rid else latest} does not exist "
-            f"(releases there: {', '.join(known) or 'none'}); build one with `nox -s bundle -- {spec.name}`"
-        )
-    manifest = read_manifest(path)
-    check_matches(spec, manifest, path)
-    return manifest, bundle
-
-
-def check_matches(spec: ImageSpec, manifest: ReleaseManifest, path: Path) -> None:
-    """Refuse a release built from another image spec, or from this one before it changed."""
-    wanted = {
-        "image": spec.name,
-        "target.arch": spec.target.arch.name,
-        "target.python": spec.target.python,
-        "prefix": spec.prefix,
-    }
-    found = {
-        "image": manifest["image"],
-        "target.arch": manifest["target"]["arch"],
-        "target.python": manifest["target"]["python"],
-        "prefix": manifest["prefix"],
-    }
-    for key, value in wanted.items():
-        if found[key] != value:
-            raise PipelineError(
-                f"release {manifest['id']} ({path}) has {key} = {found[key]!r}, but {spec.path} says {value!r}: "
-                f"the release was built from another image spec or before {spec.path.name} changed; "
-                f"rebuild it with `nox -s bundle -- {spec.name}` or pick a release of this spec with --release"
-            )
-
-
 def build_image(
     spec: ImageSpec,
     release: str | None,
@@ -95,42 +62,60 @@ def build_image(
     bundles: Path = BUNDLES,
     deploy_key: str | None = None,
     allowed_signers: Path | None = None,
+    allow_unsigned: bool = False,
 ) -> ImageResult:
     """Build the disk image of `spec`'s release (its newest by default, from `bundles`) under `out/<image>/`;
     `deploy_key`: an SSH public key for the `deploy` account Ansible logs in as (none by default);
-    `allowed_signers`: the robot's trust anchor (none by default: the robot then takes only what an
-    inventory allowing unsigned releases sends, until a deploy provisions one)."""
+    `allowed_signers`: the robot's trust anchor, and what the release must be signed by (none by default:
+    the release is verified against the project's configured signers, and the robot then takes only what
+    an inventory allowing unsigned releases sends, until a deploy provisions one); `allow_unsigned`: take
+    the release without a signature check (only without `allowed_signers`), said in the image's metadata."""
+    anchor = read_signers(allowed_signers, "--allowed-signers") if allowed_signers is not None else None
+    if anchor is not None and allow_unsigned:
+        raise PipelineError(
+            "--allow-unsigned with --allowed-signers: a robot with a trust anchor obeys only releases signed by "
+            "it, so the image's release must be too; leave one of them out"
+        )
+    signers = None if allow_unsigned else anchor or configured_signers()
+    trusted = trusted_release(spec, release, bundles, signers, allow_unsigned)
+    if allow_unsigned:
+        info(f"WARNING: release {trusted.id} taken without a signature check (--allow-unsigned, said in the metadata)")
+    else:
+        assert signers is not None
+        info(f"release {trusted.id}: signature verified against {signers.origin}")
     require_root("building a robot disk image (file owners, systemd-nspawn)")
-    ensure_packages(IMAGE_PACKAGES)
     start = time.monotonic()
-    manifest, bundle = find_release(spec, release, bundles)
-    rid = manifest["id"]
+    rid, manifest = trusted.id, trusted.manifest
     dest = out / spec.name
     dest.mkdir(parents=True, exist_ok=True)
     tree = dest / f".{rid}.tree"
-    _remove(tree)
-    tree.mkdir()
-    try:
-        build_root(spec, manifest, bundle, tree, deploy_key, allowed_signers)
-        needed = disk.tree_bytes(tree)
-        size = size or disk.default_size(needed)
-        disk.check_size(size, needed, spec.name, rid)
-        raw = dest / f"{rid}.img"
-        with step(f"Writing the {size >> 20} MiB disk image {raw.name} (GPT, ext4)"):
-            with publishing(raw) as tmp:
-                disk.write_disk(tree, tmp, size, spec.target.arch, spec.name, rid)
-            with publishing(dest / f"{rid}.tar") as tmp:
-                publish.write_rootfs_tar(tree, tmp)
-        _sbom(spec, manifest, tree, dest / f"{rid}.sbom.json")
-    finally:
-        _remove(tree)
+    for left in [tree, *dest.glob(f".{rid}.bundle-*")]:  # what a killed build of this release left
+        _remove(left)
+    # mkdtemp: a fresh name, mode 0700, so what the image is assembled from is what was checked.
+    with tempfile.TemporaryDirectory(prefix=f".{rid}.bundle-", dir=dest) as staged:
+        stage(trusted, bundles, Path(staged))
+        ensure_packages(IMAGE_PACKAGES)
+        tree.mkdir()
+        try:
+            build_root(spec, trusted, Path(staged), tree, deploy_key, anchor.text if anchor else None)
+            needed = disk.tree_bytes(tree)
+            size = size or disk.default_size(needed)
+            disk.check_size(size, needed, spec.name, rid)
+            raw = dest / f"{rid}.img"
+            with step(f"Writing the {size >> 20} MiB disk image {raw.name} (GPT, ext4)"):
+                with publishing(raw) as tmp:
+                    disk.write_disk(tree, tmp, size, spec.target.arch, spec.name, rid)
+                with publishing(dest / f"{rid}.tar") as tmp:
+                    publish.write_rootfs_tar(tree, tmp)
+            _sbom(spec, manifest, tree, dest / f"{rid}.sbom.json")
+        finally:
+            _remove(tree)
     compressed = raw.with_name(raw.name + ".zst")
     with step(f"Compressing {raw.name} (zstd -{publish.ZSTD_LEVEL})"), publishing(compressed) as tmp:
         publish.compress(raw, tmp)
-    for path in (raw, dest / f"{rid}.tar", compressed):
-        publish.write_checksum(path)
+    digests = publish.seal(dest, spec.name, rid, manifest["serial"], allow_unsigned)
     result = ImageResult(
-        spec.name, rid, raw, compressed, sha256_file(raw), raw.stat().st_size, compressed.stat().st_size,
+        spec.name, rid, raw, compressed, digests[raw.name], raw.stat().st_size, compressed.stat().st_size,
         round(time.monotonic() - start, 1),
     )  # fmt: skip
     info(f"{raw}: {result.raw_bytes >> 20} MiB, sha256 {result.sha256}")

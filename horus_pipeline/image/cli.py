@@ -1,4 +1,4 @@
-"""`nox -s image -- IMAGE [--release ID]`, `nox -s image -- --verify FILE`."""
+"""`nox -s image -- IMAGE [--release ID]`, `nox -s image -- --verify FILE [--allowed-signers F]`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from .. import REPO
+from ..bundle.build import BUNDLES
+from ..bundle.signing import PROJECT_SIGNERS
 from ..console import run_cli
 from ..errors import PipelineError
 from ..images import image_names, load_image
 from ..robot import contract
 from .build import IMAGES, build_image
-from .publish import verify
+from .publish import METADATA, verify
+
+_SIGNERS = PROJECT_SIGNERS.relative_to(REPO)
 
 
 def _size(value: str) -> int:
@@ -38,17 +43,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             "service user, a release installed and confirmed, its units and journald settings, as a\n"
             "deploy would leave them. It boots straight to healthy nodes with no Ansible run; a later\n"
             "`ansible-playbook ansible/deploy.yml` moves it forward like any robot. Machine id and SSH\n"
-            "host keys are made at first boot. Reproducible: the same inputs give the same bytes."
+            "host keys are made at first boot. Reproducible: the same inputs give the same bytes.\n\n"
+            "The release is verified first, as a robot verifies a deploy: its signature (against\n"
+            f"--allowed-signers, else {_SIGNERS}, else the public half of the\n"
+            "configured release key), its id, serial, deploy data and layer archives. A release that\n"
+            "fails is refused before anything is written; --allow-unsigned skips only the signature check."
         ),
         epilog=(
             "examples:\n"
-            "  nox -s bundle -- fleet-amd64 && nox -s image -- fleet-amd64\n"
+            f"  nox -s bundle -- fleet-amd64 && nox -s image -- fleet-amd64 --allowed-signers {_SIGNERS}\n"
             "  nox -s image -- demo-arm64 --release 1e769ed11a63e800 --size 4G --deploy-key ~/.ssh/id_ed25519.pub\n"
-            "  nox -s image -- --verify dist/images/fleet-amd64/1e769ed11a63e800.img.zst\n"
+            f"  nox -s image -- --verify dist/images/fleet-amd64/RELEASE.img.zst --allowed-signers {_SIGNERS}\n"
             "  zstd -d < RELEASE.img.zst | dd of=/dev/sdX bs=4M conv=fsync    # flash a robot's disk\n\n"
             "Outputs in dist/images/IMAGE/: RELEASE.img (GPT + ext4 root), .img.zst, .tar (the root\n"
-            "filesystem), .sbom.json, and a .sha256 beside each (signed when a release key is\n"
-            "configured: $HORUS_RELEASE_KEY or ~/.config/horus/release_key)."
+            f"filesystem), .sbom.json, a .sha256 beside each, and RELEASE{METADATA}: the image, release,\n"
+            "serial, allow_unsigned and the sha256 of each output. The metadata and each .sha256 are\n"
+            "signed (.sig) when a release key is configured ($HORUS_RELEASE_KEY or\n"
+            "~/.config/horus/release_key). --verify FILE with --allowed-signers wants the metadata's\n"
+            "signature, and checks that FILE's name, the release it names and FILE's sha256 agree."
         ),
     )
     parser.add_argument("image", nargs="?", metavar="IMAGE", help=f"robot image: {', '.join(image_names())}")
@@ -70,14 +82,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         "without it the image has no login but root's console",
     )
     parser.add_argument(
-        "--verify", type=Path, metavar="FILE", help="check an image file against its .sha256 and signature"
+        "--bundles", type=Path, default=BUNDLES, metavar="DIR", help="bundles directory (default: dist/bundles)"
+    )
+    parser.add_argument(
+        "--verify",
+        type=Path,
+        metavar="FILE",
+        help=f"check an image output (.img, .img.zst, .tar, .sbom.json) against the {METADATA} beside it",
     )
     parser.add_argument(
         "--allowed-signers",
         type=Path,
         metavar="FILE",
-        help=f"with IMAGE: the robot's trust anchor (the releases it obeys, {contract.ALLOWED_SIGNERS}); "
-        "with --verify: the allowed-signers file to check a signed image with",
+        help="with IMAGE: what the release must be signed by, and the robot's trust anchor (the releases it "
+        f"obeys, {contract.ALLOWED_SIGNERS}); with --verify: the allowed-signers file the image's metadata "
+        "must be signed by (a missing signature then fails)",
+    )
+    parser.add_argument(
+        "--allow-unsigned",
+        action="store_true",
+        help="with IMAGE and no --allowed-signers: take the release without a signature check (lab robots "
+        f"only; {METADATA} says so)",
     )
     args = parser.parse_args(argv)
 
@@ -89,11 +114,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.image:
             raise PipelineError("name an image (nox -s image -- IMAGE) or give --verify FILE; -- --help for more")
         key = _public_key(args.deploy_key) if args.deploy_key else None
-        signers = args.allowed_signers
-        if signers is not None and not signers.is_file():
-            raise PipelineError(f"--allowed-signers {signers}: no such file (an ssh-keygen allowed-signers file)")
         build_image(
-            load_image(args.image), args.release, args.out.resolve(), args.size, deploy_key=key, allowed_signers=signers
+            load_image(args.image),
+            args.release,
+            args.out.resolve(),
+            args.size,
+            bundles=args.bundles.resolve(),
+            deploy_key=key,
+            allowed_signers=args.allowed_signers,
+            allow_unsigned=args.allow_unsigned,
         )
 
     return run_cli(body)

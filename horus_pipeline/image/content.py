@@ -9,9 +9,10 @@ every name and file text from the robot contract (horus_pipeline/robot/contract.
      the image is given allowed signers;
   4. the release's layers unpacked and assembled by the release's own assembly tool, run inside
      the tree by the tree's Python (systemd-nspawn, qemu-user for arm64), and its units enabled
-     there by `systemctl enable`;
+     there by `systemctl enable`: from the verified manifest bytes and the checked copies of the
+     layer archives (trusted.py), never from dist/bundles;
   5. `current` pointing at the release and the release confirmed (`healthy`, `serial`, `applied`),
-     as after a deploy whose health gate passed;
+     as after a deploy whose health gate passed, with the signature it was verified by;
   6. per-robot identity left to the first boot: /etc/machine-id empty (systemd's first-boot
      semantics), no SSH host keys; a oneshot unit makes them before sshd starts.
 Every mtime is then clamped to SOURCE_DATE_EPOCH.
@@ -34,6 +35,7 @@ from ..proc import run
 from ..robot import contract
 from ..sim.fleet import HOST_KEY_TYPES, HOST_KEYS_CONF, deploy_account
 from ..sim.rootfs import clamp_mtimes, ensure_rootfs, run_in_rootfs
+from .trusted import TrustedRelease, archive_name
 
 # Made at first boot, before sshd: every robot flashed from one image gets host keys of its own.
 FIRST_BOOT_UNIT = "horus-ssh-host-keys.service"
@@ -56,15 +58,17 @@ WantedBy=ssh.service
 
 def build_root(
     spec: ImageSpec,
-    manifest: ReleaseManifest,
+    release: TrustedRelease,
     bundle: Path,
     root: Path,
     deploy_key: str | None = None,
-    allowed_signers: Path | None = None,
+    allowed_signers: bytes | None = None,
 ) -> None:
-    """Fill the empty directory `root` with the image's root filesystem carrying `manifest`'s release;
-    with `deploy_key`, the account Ansible logs in as (sim/fleet.py: deploy_account) takes that key;
-    with `allowed_signers`, the robot's trust anchor is that file."""
+    """Fill the empty directory `root` with the image's root filesystem carrying the verified `release`,
+    assembled from `bundle` (trusted.stage's copy); with `deploy_key`, the account Ansible logs in as
+    (sim/fleet.py: deploy_account) takes that key; with `allowed_signers`, the robot's trust anchor is
+    that allowed-signers text."""
+    manifest = release.manifest
     base = ensure_rootfs(spec)
     files = contract.robot_files(manifest, spec.name)
     with step(f"Installing release {manifest['id']} of {spec.name} into the image's root filesystem"):
@@ -74,11 +78,10 @@ def build_root(
             _write(root, entry)
         if allowed_signers is not None:
             _write(root, contract.RobotFile(contract.TRUST_DIR, 0o755, "root", "root", None))
-            _write(
-                root, contract.RobotFile(contract.ALLOWED_SIGNERS, 0o644, "root", "root", allowed_signers.read_text())
-            )
+            anchor = allowed_signers.decode("utf-8", errors="strict")
+            _write(root, contract.RobotFile(contract.ALLOWED_SIGNERS, 0o644, "root", "root", anchor))
         _assemble(manifest, bundle, root)
-        _confirm(root, manifest, bundle, files)
+        _confirm(root, release, files)
         _first_boot(root)
         if deploy_key:
             deploy_account(root, deploy_key)
@@ -117,7 +120,7 @@ def _write(root: Path, entry: contract.RobotFile) -> None:
 def _tool(manifest: ReleaseManifest, bundle: Path, into: Path) -> None:
     """The release's assembly tool, from its layer archive once its sha256 is the manifest's."""
     layer = next(layer for layer in manifest["layers"] if layer["kind"] == "tool")
-    archive = bundle / layer["archive"]
+    archive = bundle / archive_name(layer["hash"])
     if not archive.is_file() or sha256_file(archive) != layer["archive_sha256"]:
         raise PipelineError(
             f"{archive} is missing or is not the archive release {manifest['id']} names: "
@@ -133,7 +136,7 @@ def _assemble(manifest: ReleaseManifest, bundle: Path, root: Path) -> None:
     prefix, rid = lay.prefix, manifest["id"]
     incoming = lay.incoming  # the deploy's own staging directory, removed afterwards as a deploy does
     python = contract.PYTHON
-    archives = [f"{incoming}/bundle/{layer['archive']}" for layer in manifest["layers"]]
+    archives = [f"{incoming}/bundle/{archive_name(layer['hash'])}" for layer in manifest["layers"]]
     release = f"{incoming}/bundle/releases/{rid}.json"
     tool_layer = next(layer["hash"] for layer in manifest["layers"] if layer["kind"] == "tool")
     units = [*lay.enabled(manifest["deploy"]), FIRST_BOOT_UNIT]
@@ -162,9 +165,10 @@ def _assemble(manifest: ReleaseManifest, bundle: Path, root: Path) -> None:
         resolv.unlink(missing_ok=True)  # nspawn's copy of the build host's: the base rootfs ships none
 
 
-def _confirm(root: Path, manifest: ReleaseManifest, bundle: Path, files: list[contract.RobotFile]) -> None:
+def _confirm(root: Path, release: TrustedRelease, files: list[contract.RobotFile]) -> None:
     """`current` -> the release, confirmed: what a deploy leaves once the health gate passed, the signature
     it was verified by beside its manifest."""
+    manifest = release.manifest
     lay = contract.layout(manifest)
     rid = manifest["id"]
     (root / lay.current.lstrip("/")).symlink_to(f"releases/{rid}")
@@ -175,9 +179,9 @@ def _confirm(root: Path, manifest: ReleaseManifest, bundle: Path, files: list[co
         (lay.applied, digest),
     ):
         _write(root, contract.RobotFile(path, 0o644, "root", "root", f"{text}\n"))
-    signature = bundle / "releases" / f"{rid}.json.sig"
-    if signature.is_file():
-        _write(root, contract.RobotFile(lay.signature(rid), 0o644, "root", "root", signature.read_text()))
+    if release.signature:  # as the robot keeps what it was sent, verified or not
+        signature = release.signature.decode("utf-8", errors="replace")
+        _write(root, contract.RobotFile(lay.signature(rid), 0o644, "root", "root", signature))
 
 
 def _write_first_boot_unit(root: Path) -> None:

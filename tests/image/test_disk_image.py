@@ -15,7 +15,7 @@ from horus_testing import require
 from horus_pipeline.errors import PipelineError
 from horus_pipeline.gpt import root_partition
 from horus_pipeline.image import disk, publish
-from horus_pipeline.image.build import check_matches, find_release
+from horus_pipeline.image.trusted import check_matches, find_release
 from horus_pipeline.images import load_image
 from horus_pipeline.targets import get_arch
 
@@ -102,32 +102,53 @@ def test_a_release_of_another_spec_is_refused_naming_the_field(field: str, value
         check_matches(spec, manifest, Path("r1.json"))  # type: ignore[arg-type]
 
 
+def seal_one(dest: Path, release: str, data: bytes) -> Path:
+    """The outputs of an image of `release` (all `data`, but the disk: its GPT is --verify's business), sealed."""
+    for suffix in (".img.zst", ".tar", ".sbom.json"):
+        (dest / f"{release}{suffix}").write_bytes(data)
+    disk.write_disk(tiny_tree(dest / f".{release}.tree"), dest / f"{release}.img", 8 * disk.MIB, get_arch("x86_64"),
+                    "robot", release)  # fmt: skip
+    publish.seal(dest, "robot", release, 7, allow_unsigned=False)
+    return dest / f"{release}.img.zst"
+
+
 def test_verify_checks_the_sha256_and_the_signature(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require(bool(shutil.which("mkfs.ext4") and shutil.which("debugfs")), "e2fsprogs is missing")
     key = tmp_path / "release_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "release", "-f", key], check=True)
     signers = tmp_path / "allowed_signers"
     signers.write_text(f'horus-release namespaces="horus-release" {key.with_suffix(".pub").read_text()}')
     monkeypatch.setenv("HORUS_RELEASE_KEY", str(key))
-    image = tmp_path / "r1.img.zst"
-    image.write_bytes(b"a robot disk")
-    publish.write_checksum(image)
-    assert any("signature r1.img.zst.sha256.sig verifies" in line for line in publish.verify(image, signers))
+    image = seal_one(tmp_path, "0123456789abcdef", b"a robot disk")
+    said = publish.verify(image, signers)
+    assert said[:2] == [
+        f"sha256 {publish.sha256_file(image)} matches 0123456789abcdef.image.json",
+        "signature 0123456789abcdef.image.json.sig verifies against " + str(signers),
+    ]
+    assert "image robot, release 0123456789abcdef, serial 7" in said
+    assert "its GPT is release 0123456789abcdef's" in publish.verify(image.with_suffix(""), signers)
     other = tmp_path / "other_signers"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", tmp_path / "other"], check=True)
     other.write_text(f'horus-release namespaces="horus-release" {(tmp_path / "other.pub").read_text()}')
-    with pytest.raises(PipelineError, match=r"r1.img.zst.sha256.sig does not verify against .*other_signers"):
+    with pytest.raises(PipelineError, match=r"0123456789abcdef.image.json.sig does not verify against .*other_signers"):
         publish.verify(image, other)
     image.write_bytes(b"a robot disk, changed")
-    with pytest.raises(PipelineError, match=r"r1.img.zst is corrupt: sha256 .* r1.img.zst.sha256 says"):
+    with pytest.raises(PipelineError, match=r"0123456789abcdef.img.zst is not the file 0123456789abcdef.image.json"):
         publish.verify(image, signers)
 
 
 def test_verify_of_an_unsigned_image_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no default release key
     monkeypatch.delenv("HORUS_RELEASE_KEY", raising=False)
-    image = tmp_path / "r1.img"
+    image = tmp_path / "0123456789abcdef.img.zst"
     image.write_bytes(b"a robot disk")
-    publish.write_checksum(image)
+    publish.write_checksum(image)  # an image from before the metadata: its .sha256 alone
     assert publish.verify(image, None)[-1].startswith("not signed")
-    with pytest.raises(PipelineError, match=r"r1.img2.sha256 is missing"):
-        publish.verify(tmp_path / "r1.img2", None)
+    signers = tmp_path / "allowed_signers"
+    signers.write_text("horus-release ssh-ed25519 AAAA\n")
+    with pytest.raises(PipelineError, match=r"0123456789abcdef.image.json is missing: nothing signed ties"):
+        publish.verify(image, signers)
+    with pytest.raises(PipelineError, match=r"fedcba9876543210.img.zst.sha256 is missing"):
+        publish.verify(tmp_path / "fedcba9876543210.img.zst", None)
+    with pytest.raises(PipelineError, match=r"r1.img: not the name of an image output"):
+        publish.verify(tmp_path / "r1.img", None)
