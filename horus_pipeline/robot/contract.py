@@ -61,6 +61,8 @@ HEADER = "# Written by the horus_robot deploy (horus_pipeline/robot/contract.py)
 # Full-match grammars of what reaches unit text, file names or paths on the robot.
 NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")  # app and service names
 ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+# Accounts as good as root: a service never runs as, or in the group of, one of them.
+PRIVILEGED = frozenset({"root", "sudo", "wheel", "adm", "disk", "shadow", "docker"})
 NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 PREFIX = re.compile(r"(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)+")
 REL_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*")
@@ -101,7 +103,12 @@ def check_deploy(deploy: Mapping[str, Any], prefix: object, where: str) -> None:
         raise ContractError(f"{where}: prefix {prefix!r} climbs out with '..'")
     check(NAME, deploy.get("app"), where, "deploy.app", "lower case letters, digits and '-'")
     for key in ("user", "group"):
-        check(ACCOUNT, deploy.get(key), where, f"deploy.{key}", "a system account name")
+        account = check(ACCOUNT, deploy.get(key), where, f"deploy.{key}", "a system account name")
+        if account in PRIVILEGED:
+            raise ContractError(
+                f"{where}: deploy.{key} is {account!r}, an account as good as root: services run as an "
+                "unprivileged account of their own (the image spec's default); fix it and rebuild the release"
+            )
     services = deploy.get("services")
     if not isinstance(services, list) or not services:
         raise ContractError(f"{where}: deploy.services is {services!r}: one or more services")

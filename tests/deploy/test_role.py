@@ -110,6 +110,8 @@ def test_a_robot_s_params_are_the_image_s_with_the_inventory_s_values_over_them(
         ("script", "control.py\n"),
         ("script", "control.py\nExecStartPre=+/bin/sh -c id"),
         ("user", "horus\n"),
+        ("user", "root"),
+        ("group", "sudo"),
         ("environment", {"MODE": "fast\nUser=root"}),
         ("environment", {"MODE": "100%"}),
         ("memory_max", "1G\n"),

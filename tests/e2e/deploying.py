@@ -81,6 +81,14 @@ class Run:
     def failed(self, host: str) -> int:
         return self.recap[host]["failed"]
 
+    def summary(self) -> dict[str, str]:
+        """Each robot's state in the rollout summary deploy.yml ends with (updated, current, held, ...)."""
+        task = "TASK [Rollout summary"
+        section = self.output.split(task)[1].split("TASK [")[0] if task in self.output else ""
+        states = "updated|current|held|unreachable|failed|skipped"
+        found = re.findall(rf"^\s*- '?(\S+)\s+({states})\b", section, flags=re.MULTILINE)
+        return dict(found)
+
     def pushed(self) -> list[str]:
         """The layers the role said one robot lacked, as "kind name version (N MiB)"; none if it lacked none."""
         task = "TASK [horus_robot : Install | the layers this robot lacks]"

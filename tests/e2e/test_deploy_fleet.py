@@ -297,9 +297,10 @@ def test_one_package_bump_sends_that_package(robot: Robot, inventory: Path, bund
     assert current_release(robot, PREFIX) == bundles.bump and health(robot) == 200
 
 
+# A failed robot is rescued twice: by its health gate (the revert), then by the rollout (recorded).
 def test_release_crashing_at_start_is_rolled_back(robot: Robot, inventory: Path, bundles: Bundles) -> None:
     run = deploy(inventory, robot, "-e", f"release={bundles.crash}")
-    assert run.rc != 0 and run.failed(robot.name) == 1 and run.recap[robot.name]["rescued"] == 1
+    assert run.rc != 0 and run.failed(robot.name) == 1 and run.recap[robot.name]["rescued"] == 2
     assert f"Release {bundles.crash} of {IMAGE} did not become healthy" in run.output
     message = run.output.split("fail with what the new release said")[1]
     assert "crashing at start on purpose" in message  # the new release's journal
@@ -408,13 +409,13 @@ def test_a_failed_redeploy_of_the_confirmed_release_keeps_it(robot: Robot, inven
         )
         new_params = '{"horus_robot_params": {"max_speed": 0.1}, "horus_robot_health_timeout": 10}'
         run = deploy(inventory, robot, "-e", f"release={confirmed}", "-e", new_params)
-        assert run.rc != 0 and run.failed(robot.name) == 1 and run.recap[robot.name]["rescued"] == 1
+        assert run.rc != 0 and run.failed(robot.name) == 1 and run.recap[robot.name]["rescued"] == 2
         assert f"Release {confirmed} of {IMAGE} did not become healthy" in run.output
         assert current_release(robot, PREFIX) == confirmed
         assert robot.ssh("cat /etc/horus/fleet.params.json").stdout == params
     finally:
-        robot.ssh("systemctl stop squatter; systemctl reset-failed fleet-beat.service squatter")
-        robot.ssh("systemctl restart fleet.target")
+        robot.ssh("systemctl stop squatter; systemctl reset-failed squatter", check=False)  # gone once stopped
+        robot.ssh("systemctl reset-failed fleet-beat.service; systemctl restart fleet.target")
     assert wait_health(robot) == 200
 
 
@@ -536,18 +537,19 @@ def test_a_deploy_sends_what_changed_and_a_no_op_least() -> None:
     assert sent["no-op"] < sent["one-package bump"] < sent["fresh"], sent
 
 
-def test_fleet_with_broken_canary_stops_after_first_batch(sim: Sim, bundles: Bundles, tmp_path: Path) -> None:
-    def squat_health_port(root: Path) -> None:
-        """Another program holds the health port: the app cannot serve, its health check fails."""
-        unit = root / "etc/systemd/system/squatter.service"
-        unit.write_text(
-            "[Service]\nExecStart=/usr/bin/python3 -m http.server 8080 --bind 127.0.0.1\n"
-            "[Install]\nWantedBy=multi-user.target\n"
-        )
-        wants = root / "etc/systemd/system/multi-user.target.wants"
-        wants.mkdir(parents=True, exist_ok=True)
-        (wants / "squatter.service").symlink_to("/etc/systemd/system/squatter.service")
+def squat_health_port(root: Path) -> None:
+    """Another program holds the health port: the app cannot serve, its health check fails."""
+    unit = root / "etc/systemd/system/squatter.service"
+    unit.write_text(
+        "[Service]\nExecStart=/usr/bin/python3 -m http.server 8080 --bind 127.0.0.1\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+    )
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / "squatter.service").symlink_to("/etc/systemd/system/squatter.service")
 
+
+def test_fleet_with_broken_canary_stops_after_first_batch(sim: Sim, bundles: Bundles, tmp_path: Path) -> None:
     spec = load_image(IMAGE)
     robots = sim.boot(spec, 1, customize=squat_health_port)
     try:
@@ -562,11 +564,84 @@ def test_fleet_with_broken_canary_stops_after_first_batch(sim: Sim, bundles: Bun
         canary, rest = robots[0], robots[1:]
         assert run.rc != 0
         assert run.failed(canary.name) == 1 and "did not become healthy" in run.output
+        assert run.summary() == {canary.name: "failed", **{r.name: "skipped" for r in rest}}
         for r in rest:  # the rollout stopped: the other two were never touched
             assert r.name not in run.recap or run.recap[r.name]["ok"] == 0
             assert robot_untouched(r)
     finally:
         sim.stop(robots)
+
+
+@pytest.fixture(scope="module")
+def five(sim: Sim) -> Iterator[list[Robot]]:
+    """Five robots, the second and third with another program on the health port."""
+    spec = load_image(IMAGE)
+    robots = sim.boot(spec, 1)
+    try:
+        robots += sim.boot(spec, 2, customize=squat_health_port)
+        robots += sim.boot(spec, 2)
+        yield robots
+    finally:
+        sim.stop(robots)
+
+
+POLICY = {"horus_rollout_batches": [1, "40%", "100%"], "horus_rollout_max_fail_percent": 50}
+
+
+def test_a_rollout_stops_once_its_failures_cross_the_threshold(
+    five: list[Robot], bundles: Bundles, tmp_path: Path
+) -> None:
+    """Batches of 1, 2 and 2: the canary passes, both robots of the second batch fail their health gate
+    (2 of 3 reached: over 50%), and the third batch never starts."""
+    inventory = write_inventory(
+        tmp_path / "inventory.yml", five, horus_robot_bundles_dir=str(bundles.out), horus_robot_health_timeout=20,
+        **POLICY,
+    )  # fmt: skip
+    run = playbook(inventory, five, "-e", f"release={bundles.good}")
+    first, broken, rest = five[0], five[1:3], five[3:]
+    assert run.rc != 0
+    assert run.summary() == {
+        first.name: "updated", **{r.name: "failed" for r in broken}, **{r.name: "skipped" for r in rest}
+    }, run.output[-3000:]  # fmt: skip
+    assert "2 of the 3 robots reached failed (67% > horus_rollout_max_fail_percent 50%)" in words(run.output)
+    assert current_release(first, PREFIX) == bundles.good and health(first) == 200
+    for r in broken:
+        assert run.failed(r.name) == 1 and current_release(r, PREFIX) == ""
+    for r in rest:
+        assert run.recap.get(r.name, {}).get("changed", 0) == 0 and robot_untouched(r)
+
+
+def test_an_unreachable_robot_is_reported_and_the_next_deploy_brings_only_it_forward(
+    five: list[Robot], bundles: Bundles, tmp_path: Path
+) -> None:
+    """One robot is off the network during the rollout: reported unreachable, not failed, and the rest
+    are updated. Back on the network, `--behind` lists it alone and the next deploy updates only it."""
+    for r in five[1:3]:
+        r.ssh("systemctl disable --now squatter")
+    away = five[3]
+    inventory = write_inventory(
+        tmp_path / "inventory.yml", five, horus_robot_bundles_dir=str(bundles.out), horus_robot_health_timeout=20,
+        **POLICY,
+    )  # fmt: skip
+    subprocess.run(["ip", "link", "set", away.netns, "down"], check=True)
+    try:
+        run = playbook(inventory, five, "-e", f"release={bundles.good}")
+    finally:
+        subprocess.run(["ip", "link", "set", away.netns, "up"], check=True)
+    assert run.rc == 0, run.output[-3000:]
+    others = [r for r in five if r is not away]
+    assert run.summary() == {
+        five[0].name: "current", away.name: "unreachable", **{r.name: "updated" for r in others[1:]}
+    }, run.output[-3000:]  # fmt: skip
+    wait_for(lambda: away.ssh("true", check=False).returncode == 0, "the robot back on the network")
+    fleet = [sys.executable, "-m", "horus_pipeline.fleet", "status", "-i", str(inventory), "--behind"]
+    behind = subprocess.run([*fleet, "--release", bundles.good], capture_output=True, text=True, timeout=120)
+    assert behind.returncode == 1 and [line.split(":")[0] for line in behind.stdout.splitlines()] == [away.name]
+    again = playbook(inventory, five, "-e", f"release={bundles.good}")
+    assert again.rc == 0, again.output[-3000:]
+    assert again.summary() == {**{r.name: "current" for r in others}, away.name: "updated"}
+    assert all(again.changed(r.name) == 0 for r in others)
+    assert current_release(away, PREFIX) == bundles.good and health(away) == 200
 
 
 def robot_untouched(robot: Robot) -> bool:
