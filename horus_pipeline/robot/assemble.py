@@ -37,7 +37,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 try:
@@ -197,10 +197,11 @@ def _checked_members(tar: tarfile.TarFile, archive: str, max_bytes: int | None) 
         yield m
 
 
-def unpack(root: str, archive: str, expected: str | None, max_bytes: int | None = None) -> str:
+def unpack(root: str, archive: str, expected: str | None, max_bytes: int | None = None, hashed: bool = False) -> str:
     """Verify one layer archive and unpack it to root/layers/<hash>; return that directory.
 
-    The archive is hashed first and unpacked only when its sha256 is the expected one. Then it
+    The archive is hashed first and unpacked only when its sha256 is the expected one (`hashed`:
+    the caller hashed this very file, in a directory of its own, and found `expected`). Then it
     is decompressed once: each entry is checked and extracted as it is read (listing all
     entries first would decompress the archive twice, costly on a slow robot), into a
     temporary directory that is renamed into place only once every entry was good.
@@ -217,7 +218,7 @@ def unpack(root: str, archive: str, expected: str | None, max_bytes: int | None 
         except (OSError, IndexError):
             hint = f"give --manifest, or put {name}.sha256 beside it"
             raise AssemblyError(f"{archive}: no expected sha256 ({hint})") from None
-    actual = sha256_file(archive)
+    actual = expected if hashed else sha256_file(archive)
     if actual != expected:
         raise AssemblyError(f"{archive}: sha256 {actual} but {expected} expected: corrupt or tampered, not unpacked")
     if os.path.isdir(dest):
@@ -243,15 +244,17 @@ def unpack(root: str, archive: str, expected: str | None, max_bytes: int | None 
     return dest
 
 
-def unpack_all(root: str, archives: list[tuple[str, str | None, int | None]], threads: int) -> list[str]:
+def unpack_all(
+    root: str, archives: list[tuple[str, str | None, int | None]], threads: int, hashed: bool = False
+) -> list[str]:
     """unpack() each (archive, expected sha256, unpacked size cap), the biggest first, `threads` at
     a time; their directories in the given order. Each archive is unpacked or not at all, whatever
     the others do; the first error (in the given order) is raised once all are done."""
     if threads <= 1 or len(archives) <= 1:
-        return [unpack(root, *archive) for archive in archives]
+        return [unpack(root, *archive, hashed=hashed) for archive in archives]
     biggest_first = sorted(archives, key=lambda a: -os.path.getsize(a[0]))
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = {a[0]: pool.submit(unpack, root, *a) for a in biggest_first}
+        futures = {a[0]: pool.submit(unpack, root, *a, hashed=hashed) for a in biggest_first}
     return [futures[archive].result() for archive, _, _ in archives]
 
 
@@ -388,17 +391,27 @@ def build_release(root: str, manifest: dict, work: str, final: str) -> tuple[int
     return linked, layer_files
 
 
-def verify_release(root: str, manifest: dict, path: str, layer_files: dict[str, list[str]] | None = None) -> int:
+def verify_release(
+    root: str,
+    manifest: dict,
+    path: str,
+    layer_files: dict[str, list[str]] | None = None,
+    trusted: Collection[str] = (),
+) -> int:
     """Check every file of an assembled release against the manifest; return how many were checked.
 
     Each layer's index is checked against the manifest, the layer must hold exactly the files
     of its index, and each file as the release sees it must have the index's sha256 (each
     inode hashed once, on jobs() threads). `layer_files` (layer hash -> its files), when
     given, is what build_release found in the layers moments ago; otherwise the layers are
-    listed here.
+    listed here. A layer in `trusted` (by hash) had its bytes checked already: unpacked from an
+    archive of the manifest's sha256 by this same run, or part of a release verified before.
+    Root alone writes layers, so each of its files in the release must only be the layer's own
+    file (the same inode), not hashed again: on a small robot hashing torch's files takes a minute.
     """
     checks: list[tuple[str, tuple[int, int], str]] = []  # (path in the release, inode, sha256 expected)
     inodes: dict[tuple[int, int], tuple[str, int]] = {}  # inode -> (a path to it, its size)
+    same = 0  # files of trusted layers found to be the layer's own
     for layer in manifest["layers"]:
         index = layer_index(root, layer)
         src = _layer_dir(root, layer)
@@ -419,6 +432,12 @@ def verify_release(root: str, manifest: dict, path: str, layer_files: dict[str, 
             except OSError:
                 raise AssemblyError(f"release {manifest['id']}: {prefix + rel} is missing") from None
             key = (st.st_dev, st.st_ino)
+            if layer["hash"] in trusted:
+                own = os.stat(os.path.join(src, rel))
+                if key != (own.st_dev, own.st_ino):
+                    raise AssemblyError(f"release {manifest['id']}: {prefix + rel} is not its layer's file")
+                same += 1
+                continue
             inodes.setdefault(key, (full, st.st_size))
             checks.append((prefix + rel, key, digest))
         if layer["into"] == "app":
@@ -433,7 +452,7 @@ def verify_release(root: str, manifest: dict, path: str, layer_files: dict[str, 
     for script in manifest["console_scripts"]:
         if not os.access(os.path.join(path, "venv", "bin", script["name"]), os.X_OK):
             raise AssemblyError(f"release {manifest['id']}: console script {script['name']} is missing")
-    return len(checks)
+    return len(checks) + same
 
 
 def assemble(root: str, manifest_path: str) -> str:
@@ -441,14 +460,15 @@ def assemble(root: str, manifest_path: str) -> str:
     return assemble_release(os.path.abspath(root), load_manifest(manifest_path))
 
 
-def assemble_release(root: str, manifest: dict) -> str:
-    """Assemble the release of an already checked `manifest` under root; return its directory."""
+def assemble_release(root: str, manifest: dict, trusted: Collection[str] = ()) -> str:
+    """Assemble the release of an already checked `manifest` under root; return its directory
+    (`trusted`: layers whose bytes were checked already, as verify_release takes them)."""
     check_robot(manifest)
     rid = manifest["id"]
     releases = os.path.join(root, contract.RELEASES_DIR)
     final = os.path.join(releases, rid)
     if os.path.isdir(final):
-        verify_release(root, manifest, final)
+        verify_release(root, manifest, final, trusted=trusted)
         print(f"release {rid} is already assembled at {final} (verified)")
         return final
     os.makedirs(releases, exist_ok=True)
@@ -459,7 +479,7 @@ def assemble_release(root: str, manifest: dict) -> str:
     start = time.monotonic()
     try:
         linked, layer_files = build_release(root, manifest, work, final)
-        checked = verify_release(root, manifest, work, layer_files)
+        checked = verify_release(root, manifest, work, layer_files, trusted)
         os.rename(work, final)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

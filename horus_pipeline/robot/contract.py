@@ -61,6 +61,8 @@ HEADER = "# Written by the horus_robot deploy (horus_pipeline/robot/contract.py)
 # Full-match grammars of what reaches unit text, file names or paths on the robot.
 NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")  # app and service names
 ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+# The directories the runtime makes in a namespace (horus_core: topic, registry, updates, tensorpool).
+SHM_SUBDIRS = ("topics", "stats", "holds", "tensors")
 # Accounts as good as root: a service never runs as, or in the group of, one of them.
 PRIVILEGED = frozenset({"root", "sudo", "wheel", "adm", "disk", "shadow", "docker"})
 NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -577,9 +579,11 @@ def robot_files(
             0o644,
             "root",
             "root",
-            f"{HEADER}# The shared-memory namespace of {lay.app}'s nodes, made by systemd at boot (before any\n"
-            "# user could plant one) with the service user as owner; an existing one is taken back.\n"
-            f"d {lay.shm_dir} 0700 {user} {group} -\n",
+            f"{HEADER}# The shared-memory namespace of {lay.app}'s nodes and each directory the runtime uses in\n"
+            "# it, made by systemd at boot (before any user could plant one) with the service user as owner;\n"
+            "# with --remove (boot, and a deploy starting stopped services) emptied in place, never removed.\n"
+            f"D {lay.shm_dir} 0700 {user} {group} -\n"
+            + "".join(f"d {lay.shm_dir}/{sub} 0700 {user} {group} -\n" for sub in SHM_SUBDIRS),
         ),
         RobotFile("/etc/horus", 0o755, "root", "root", None),
         RobotFile(APPS_DIR, 0o755, "root", "root", None),

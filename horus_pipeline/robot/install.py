@@ -27,6 +27,7 @@ import json
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
@@ -185,9 +186,9 @@ def _missing(lay: contract.Layout, manifest: Mapping[str, Any]) -> list[dict[str
     ]
 
 
-def _unpack_pushed(req: Request, lay: contract.Layout, manifest: Mapping[str, Any]) -> int:
+def _unpack_pushed(req: Request, lay: contract.Layout, manifest: Mapping[str, Any]) -> list[str]:
     """Unpack the layers of the pushed tar once every archive in it has the verified manifest's sha256:
-    one bad archive and nothing is unpacked."""
+    one bad archive and nothing is unpacked. The hashes of the layers unpacked."""
     want = {f"layers/{layer['hash']}.tar.gz": layer for layer in manifest["layers"]}
     work = tempfile.mkdtemp(prefix=".unpack-", dir=lay.incoming)
     try:
@@ -217,8 +218,8 @@ def _unpack_pushed(req: Request, lay: contract.Layout, manifest: Mapping[str, An
                     f"`nox -s bundle -- {req.image}`"
                 )
         os.makedirs(lay.layers, mode=0o755, exist_ok=True)
-        assemble.unpack_all(lay.prefix, archives, assemble.jobs())
-        return len(archives)
+        assemble.unpack_all(lay.prefix, archives, assemble.jobs(), hashed=True)  # hashed just above
+        return [os.path.basename(path)[: -len(".tar.gz")] for path, _, _ in archives]
     except (tarfile.TarError, OSError) as exc:
         raise InstallError(
             f"{req.layers_tar}: the pushed layers could not be read ({exc}): nothing was switched"
@@ -239,6 +240,25 @@ def _room(lay: contract.Layout, missing: list[dict[str, Any]], margin_mb: int) -
             f"{free / 1048576:.1f} MiB free under {where}; the {len(missing)} missing layers need {need / 1048576:.1f} "
             f"MiB (archive + unpacked + {margin_mb} MiB margin). Nothing was changed: free space first"
         )
+
+
+def _release_manifest(lay: contract.Layout, rid: str) -> dict[str, Any] | None:
+    """The manifest an assembled release of this robot was verified by; None without one."""
+    if not rid or not os.path.isfile(lay.manifest(rid)):
+        return None
+    try:
+        return assemble.load_manifest(lay.manifest(rid))
+    except assemble.AssemblyError:
+        return None
+
+
+def _environment(manifest: Mapping[str, Any] | None) -> tuple[object, ...]:
+    """What a release's smoke test imports from: its interpreter and every layer but the app's. A release
+    with the confirmed release's environment (an app-only change) has passed that test already."""
+    if manifest is None:
+        return ()
+    layers = sorted(layer["hash"] for layer in manifest["layers"] if layer["into"] != "app")
+    return (json.dumps(manifest["target"], sort_keys=True), json.dumps(manifest["python"], sort_keys=True), *layers)
 
 
 def _smoke(lay: contract.Layout, manifest: Mapping[str, Any], imports: list[str]) -> None:
@@ -458,23 +478,30 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
         ]
         return result
     result.changed = True
+    unpacked: list[str] = []
     try:
         if req.layers_tar:
-            answer["unpacked"] = _unpack_pushed(req, lay, manifest)
+            unpacked = _unpack_pushed(req, lay, manifest)
+            answer["unpacked"] = len(unpacked)
     finally:
         shutil.rmtree(lay.incoming, ignore_errors=True)
+    running = _release_manifest(lay, current)
+    # Layers whose bytes are known good: unpacked now from archives of the signed sha256, or shared
+    # with the running release, whose assembly checked them. Only the others are hashed file by file.
+    trusted = {*unpacked, *(layer["hash"] for layer in (running or {}).get("layers", []))}
     made = _ensure_account(deploy)
     for directory in (lay.layers, lay.releases):
         os.makedirs(directory, mode=0o755, exist_ok=True)
     release_dir = lay.release(rid)
     if not os.path.isdir(release_dir):
-        assemble.assemble_release(lay.prefix, manifest)
+        assemble.assemble_release(lay.prefix, manifest, trusted)
         if req.signature:  # kept with the release: what the robot verified it by
             with open(lay.signature(rid), "wb") as sig:
                 sig.write(req.signature)
     elif rid != current:
-        assemble.verify_release(lay.prefix, manifest, release_dir)
-    if rid != healthy:
+        assemble.verify_release(lay.prefix, manifest, release_dir, trusted=trusted)
+    confirmed = _release_manifest(lay, healthy)
+    if rid != healthy and _environment(manifest) != _environment(confirmed):
         _smoke(lay, manifest, req.smoke_imports)
     was_active = _active(lay.target)
     changing = [f.path for f in files if f.text is not None and _file_state(f.path) != f.text]
@@ -508,18 +535,45 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
         result.status = "configured"
         return result
     if not was_active:
-        user = deploy["user"]
-        horus = f"{lay.release(rid)}/venv/bin/horus"
-        run(
-            ["runuser", "-u", user, "--", "env", f"HORUS_NAMESPACE={lay.namespace}", horus, "clean", "--shm"],
-            check=False,
-        )
+        result.messages += _take_back_namespace(lay, deploy)
     _systemctl("reset-failed", *lay.units(deploy), check=False)
     _arm_guard(lay, rid, req.confirm_timeout)
     _switch(lay, rid)
     _systemctl("restart", "--no-block", lay.target)
     result.status = "switched"
     return result
+
+
+def _take_back_namespace(lay: contract.Layout, deploy: Mapping[str, Any]) -> list[str]:
+    """Before stopped services start: the shared-memory namespace a real directory of the service user's,
+    emptied in place. Another local user may have planted a link or a directory at its name (/dev/shm is
+    everyone's); that is removed, never followed. The directory itself is never removed, so no other user
+    can take its name between the clean and the start (systemd-tmpfiles: `D` empties, `d` makes the rest)."""
+    path, uid = lay.shm_dir, pwd.getpwnam(deploy["user"]).pw_uid
+    said = []
+    found = _lstat(path)
+    if found is not None and not (stat.S_ISDIR(found.st_mode) and found.st_uid == uid):
+        what = "a symlink" if stat.S_ISLNK(found.st_mode) else f"owned by uid {found.st_uid}"
+        if stat.S_ISDIR(found.st_mode):
+            shutil.rmtree(path)  # never follows a link inside
+        else:
+            os.unlink(path)
+        said.append(f"{path} was {what}, not the service user's ({deploy['user']}): removed, made again")
+    run(["systemd-tmpfiles", "--create", "--remove", lay.tmpfiles_conf])
+    made = _lstat(path)
+    if made is None or not stat.S_ISDIR(made.st_mode) or made.st_uid != uid:
+        raise InstallError(
+            f"{path} is not the service user's directory even after systemd-tmpfiles made it: another local user "
+            f"is taking the name; find who (ls -la {path}), stop them, and deploy again"
+        )
+    return said
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
 
 
 # ---------------------------------------------------------------- confirm and revert

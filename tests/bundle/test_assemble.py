@@ -14,6 +14,7 @@ from bundle_testing import Repo
 from horus_testing import require
 
 from horus_pipeline.bundle.build import BundleResult, build_bundle
+from horus_pipeline.robot import assemble
 
 SYSTEM_PYTHON = "/usr/bin/python3.11"
 
@@ -133,3 +134,31 @@ def test_a_release_for_another_cpu_is_refused(built: tuple[BundleResult, Path, P
     other.write_text(json.dumps(manifest))
     proc = run_tool(script, "assemble", "--root", root, other, ok=False)
     assert "is for aarch64, this robot is x86_64" in proc.stderr
+
+
+def test_layers_checked_before_are_verified_by_identity_not_hashed_again(
+    built: tuple[BundleResult, Path, Path],
+) -> None:
+    """A deploy trusts the layers it unpacked from archives of the signed sha256 moments ago, and those the
+    running release shares (checked when it was assembled): each of their files in the release must be the
+    layer's own file. The others are hashed."""
+    result, root, _ = built
+    manifest = assemble.load_manifest(str(result.manifest))
+    everything = {layer["hash"] for layer in manifest["layers"]}
+    release = Path(assemble.assemble_release(str(root), manifest, trusted=everything))
+    (pkg,) = [la for la in result.layers if la.name == "fakenum"]
+    in_release = release / "venv/lib/python3.11/site-packages/fakenum/__init__.py"
+    # The layer's own file changed in place (only root could): trusted, it is not read again...
+    layer_file = root / "layers" / pkg.hash / "lib/python3.11/site-packages/fakenum/__init__.py"
+    original = layer_file.read_bytes()
+    layer_file.write_bytes(b"print('changed by root')\n")
+    assert assemble.verify_release(str(root), manifest, str(release), trusted=everything) > 0
+    # ...untrusted, it is hashed and refused.
+    with pytest.raises(assemble.AssemblyError, match=r"fakenum/__init__\.py has sha256"):
+        assemble.verify_release(str(root), manifest, str(release))
+    layer_file.write_bytes(original)
+    # A file of the release that is not the layer's own is refused even for a trusted layer.
+    in_release.unlink()
+    in_release.write_bytes(original)
+    with pytest.raises(assemble.AssemblyError, match=r"fakenum/__init__\.py is not its layer's file"):
+        assemble.verify_release(str(root), manifest, str(release), trusted=everything)

@@ -419,6 +419,28 @@ def test_a_failed_redeploy_of_the_confirmed_release_keeps_it(robot: Robot, inven
     assert wait_health(robot) == 200
 
 
+@pytest.mark.parametrize(
+    "plant",
+    [
+        "ln -s /tmp /dev/shm/horus.fleet",  # another user's link at the namespace's name
+        "mkdir -m 0777 /dev/shm/horus.fleet && mkdir -m 0777 /dev/shm/horus.fleet/topics",  # and a directory
+    ],
+)
+def test_a_namespace_planted_by_another_user_is_taken_back(robot: Robot, inventory: Path, plant: str) -> None:
+    """While the nodes are stopped another local user takes the shared-memory namespace's name; the next
+    deploy removes what they planted (never following it), and the nodes run in a directory of their own."""
+    confirmed = current_release(robot, PREFIX)
+    robot.ssh("systemctl stop fleet.target && rm -rf /dev/shm/horus.fleet")
+    robot.ssh(["runuser", "-u", "nobody", "--", "sh", "-c", plant])
+    run = deploy(inventory, robot, "-e", f"release={confirmed}")
+    assert run.rc == 0, run.output[-3000:]
+    assert "/dev/shm/horus.fleet was" in words(run.output) and "removed, made again" in words(run.output)
+    assert wait_health(robot) == 200
+    owners = robot.ssh("stat -c '%F %U %a' /dev/shm/horus.fleet /dev/shm/horus.fleet/topics").stdout.splitlines()
+    assert owners == ["directory horus 700", "directory horus 700"]
+    assert robot.ssh("ls /tmp/stats /tmp/topics", check=False).returncode != 0  # nothing went through the link
+
+
 def test_rollback_by_hand(robot: Robot, inventory: Path) -> None:
     before = current_release(robot, PREFIX)
     previous = robot.ssh(f"cat {PREFIX}/previous").stdout.strip()
@@ -619,6 +641,7 @@ def test_an_unreachable_robot_is_reported_and_the_next_deploy_brings_only_it_for
     for r in five[1:3]:
         r.ssh("systemctl disable --now squatter")
     away = five[3]
+    first = "current" if current_release(five[0], PREFIX) == bundles.good else "updated"  # after the test above
     inventory = write_inventory(
         tmp_path / "inventory.yml", five, horus_robot_bundles_dir=str(bundles.out), horus_robot_health_timeout=20,
         **POLICY,
@@ -631,7 +654,7 @@ def test_an_unreachable_robot_is_reported_and_the_next_deploy_brings_only_it_for
     assert run.rc == 0, run.output[-3000:]
     others = [r for r in five if r is not away]
     assert run.summary() == {
-        five[0].name: "current", away.name: "unreachable", **{r.name: "updated" for r in others[1:]}
+        five[0].name: first, away.name: "unreachable", **{r.name: "updated" for r in others[1:]}
     }, run.output[-3000:]  # fmt: skip
     wait_for(lambda: away.ssh("true", check=False).returncode == 0, "the robot back on the network")
     fleet = [sys.executable, "-m", "horus_pipeline.fleet", "status", "-i", str(inventory), "--behind"]
