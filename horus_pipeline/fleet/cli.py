@@ -11,6 +11,7 @@ from pathlib import Path
 from .. import REPO
 from ..console import run_cli, step
 from .inventory import Host, load_inventory
+from .prometheus import wanted_release, write_targets
 from .status import DEFAULT_TIMEOUT, RobotStatus, query
 from .table import render
 
@@ -24,7 +25,8 @@ def build_parser(prog: str = "horus fleet") -> argparse.ArgumentParser:
         "parallel over SSH (one round-trip each, as ansible-playbook would connect), in one table: image, current "
         "and previous release, pending/confirmed state, units, health endpoint, node errors and deadline misses "
         "(horus monitor), restarts since the deploy, disk free, when it was deployed. A robot that does not "
-        "answer within --timeout is listed as such.",
+        "answer within --timeout is listed as such. With --prometheus-targets it asks no robot and writes the "
+        "targets a Prometheus server scrapes instead.",
         epilog="Exit status: 0 when every robot answered and is healthy, 1 otherwise (2 on bad usage). "
         "Example: horus fleet status -i dist/sim/inventory.yml --limit 'demo-amd64-*' --json",
     )
@@ -46,9 +48,28 @@ def build_parser(prog: str = "horus fleet") -> argparse.ArgumentParser:
         "the next `ansible-playbook ansible/deploy.yml` moves forward, the rest being no-ops. Robots that do not "
         "answer are listed too. Exit status 1 when any robot is behind",
     )
-    parser.add_argument("--release", metavar="ID", help="with --behind: this release instead of each image's newest")
     parser.add_argument(
-        "--bundles", type=Path, default=BUNDLES, metavar="DIR", help=f"with --behind: the bundles (default {BUNDLES})"
+        "--prometheus-targets",
+        type=Path,
+        metavar="FILE",
+        help="ask no robot: write FILE (JSON), the Prometheus file_sd targets of every robot of the inventory "
+        "(--limit narrows them): address ansible_host:PORT, PORT the health/metrics port of the image's release "
+        "(images/<image>.toml [health]), labels robot, image, app and release (the release a deploy gives it: "
+        "--release, else BUNDLES/<image>/latest). Point a scrape job's file_sd_configs at FILE (see "
+        "monitoring/prometheus/prometheus.yml); Prometheus re-reads it when it changes, so write it again "
+        "after each build or inventory change. Written atomically",
+    )
+    parser.add_argument(
+        "--release",
+        metavar="ID",
+        help="with --behind or --prometheus-targets: this release instead of each image's newest",
+    )
+    parser.add_argument(
+        "--bundles",
+        type=Path,
+        default=BUNDLES,
+        metavar="DIR",
+        help=f"with --behind or --prometheus-targets: the bundles (default {BUNDLES})",
     )
     return parser
 
@@ -58,7 +79,7 @@ def behind(robots: Sequence[RobotStatus], hosts: Sequence[Host], release: str | 
     found = []
     for robot, host in zip(robots, hosts, strict=True):
         latest = bundles / str(host.image) / "latest"
-        want = release or (latest.read_text().strip() if latest.is_file() else None)
+        want = wanted_release(bundles, str(host.image), release)
         if robot.error is not None:
             found.append(f"{robot.host}: no answer ({robot.error}); wants {want or '?'}")
             continue
@@ -73,6 +94,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "nox -s fleet --") -> in
 
     def body() -> int:
         hosts = load_inventory(args.inventory, args.limit)
+        if args.prometheus_targets:
+            print(write_targets(args.prometheus_targets, args.inventory, hosts, args.bundles, args.release))
+            return 0
         with step(f"asking {len(hosts)} robot(s)"):
             robots = query(hosts, timeout=args.timeout)
         if args.behind:
