@@ -19,6 +19,7 @@ import json
 import os
 import re
 import selectors
+import shutil
 import socket
 import sys
 import threading
@@ -188,7 +189,7 @@ def _other_stats(others: Iterable[str]) -> list[tuple[dict[str, str], dict[str, 
 
 def metrics_text(scheduler: Scheduler, others: Iterable[str] = ()) -> str:
     """Every node's counters, tick durations and health (with the nodes of other processes named by
-    `others`), and the process's RSS, as Prometheus text."""
+    `others`), the process's RSS, release and free disk, as Prometheus text."""
     nodes = scheduler.get_all_node_stats()
     keyed = [({"scheduler": scheduler.name, "node": name}, stats) for name, stats in nodes.items()]
     keyed += _other_stats(others)
@@ -213,6 +214,18 @@ def metrics_text(scheduler: Scheduler, others: Iterable[str] = ()) -> str:
     lines += _family("horus_scheduler_running", "gauge", "1 while the scheduler runs.", [("", {}, running)])
     rss: list[tuple[str, dict[str, str], float]] = [("", {}, resident_bytes())]
     lines += _family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", rss)
+    # The release this process runs, for a fleet's drift alert. Its label is not `release`: Prometheus
+    # targets written by `horus fleet --prometheus-targets` carry `release` (the release a deploy
+    # gives), and a scraped label of the same name would be renamed `exported_release`.
+    running_release = [("", {"running_release": RELEASE or ""}, 1.0)]
+    help_text = "1, labelled with the release this process runs ('' outside a deployed release)."
+    lines += _family("horus_release_info", "gauge", help_text, running_release)
+    # Robots have no node_exporter: the free space the next deploy's layers need is served here.
+    disk = shutil.disk_usage(sys.prefix)
+    where = "on the filesystem of this process's release (its venv)"
+    free_help = f"Bytes free to unprivileged users {where}."
+    lines += _family("horus_disk_free_bytes", "gauge", free_help, [("", {}, disk.free)])
+    lines += _family("horus_disk_size_bytes", "gauge", f"Size in bytes {where}.", [("", {}, disk.total)])
     return "\n".join(lines) + "\n"
 
 

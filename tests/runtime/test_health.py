@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -130,6 +132,17 @@ def test_metrics_parse_with_the_prometheus_parser(robot: Robot) -> None:
     assert len(health) == 6
     assert families["horus_scheduler_running"].samples[0].value == 1
     assert families["process_resident_memory_bytes"].samples[0].value > 4 << 20
+    # Not a deployed release: the series is there (alerts can count it), its release empty.
+    assert [(s.labels, s.value) for s in families["horus_release_info"].samples] == [({"running_release": ""}, 1)]
+    disk = shutil.disk_usage(sys.prefix)  # the robot runs this interpreter: same venv, same filesystem
+    assert families["horus_disk_size_bytes"].samples[0].value == disk.total
+    assert 0 < families["horus_disk_free_bytes"].samples[0].value <= disk.total
+
+
+def test_metrics_name_the_release_the_process_runs(ns: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(horus.health, "RELEASE", "3f0c9a1b2c3d4e5f")
+    text = horus.health.metrics_text(horus.Scheduler().add(horus.Node(name="idle", tick=lambda n: None)))
+    assert 'horus_release_info{running_release="3f0c9a1b2c3d4e5f"} 1.0' in text.splitlines()
 
 
 def status_of(answer: bytes) -> int:
