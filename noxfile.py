@@ -116,7 +116,7 @@ def doctor(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def fleet(session: nox.Session) -> None:
-    """Show every robot of an inventory in one table: releases, units, health, errors (`-- -i INVENTORY`)."""
+    """Show every robot of an inventory in one table (`-- -i INVENTORY`), or its Prometheus targets (`-- --help`)."""
     install_pipeline(session)
     session.run("python", "-m", "horus_pipeline.fleet", *session.posargs)
 

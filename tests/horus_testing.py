@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 
 import pytest
 
@@ -33,3 +34,15 @@ def require_robot_host(arch: str) -> None:
         ensure_host_tools([get_arch(arch)])
     except PipelineError as err:
         require(False, f"host tools for {arch} robots: {err}")
+
+
+def require_host_packages(packages: Sequence[str], what: str) -> None:
+    """Debian packages a test needs on this host, installed with apt when missing (as the pipeline
+    installs its host tools: root on Debian); without them the test skips, or fails under CI=true."""
+    from horus_pipeline.errors import PipelineError
+    from horus_pipeline.sim.prereqs import ensure_packages
+
+    try:
+        ensure_packages(packages)
+    except PipelineError as err:
+        require(False, f"{what}: {err}")

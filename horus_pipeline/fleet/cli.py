@@ -27,8 +27,11 @@ def build_parser(prog: str = "horus fleet") -> argparse.ArgumentParser:
         "(horus monitor), restarts since the deploy, disk free, when it was deployed. A robot that does not "
         "answer within --timeout is listed as such. With --prometheus-targets it asks no robot and writes the "
         "targets a Prometheus server scrapes instead.",
-        epilog="Exit status: 0 when every robot answered and is healthy, 1 otherwise (2 on bad usage). "
-        "Example: horus fleet status -i dist/sim/inventory.yml --limit 'demo-amd64-*' --json",
+        epilog="Exit status: 0 when every robot answered and is healthy (with --prometheus-targets: once FILE is "
+        "written), 1 otherwise (2 on bad usage). Examples: horus fleet status -i dist/sim/inventory.yml --limit "
+        "'demo-amd64-*' --json; nox -s fleet -- -i inventory.yml --prometheus-targets "
+        "/etc/prometheus/horus-targets.json (robots serve /metrics on their loopback only for now: README, "
+        "Monitoring).",
     )
     parser.add_argument("command", nargs="?", choices=["status"], default="status", help="what to show (status)")
     parser.add_argument("-i", "--inventory", type=Path, required=True, help="the Ansible inventory of the robots")

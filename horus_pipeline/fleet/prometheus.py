@@ -21,6 +21,8 @@ from ..errors import PipelineError
 from .inventory import Host, InventoryError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# The labels every target carries (the alerting rules and the dashboard in monitoring/ rely on them).
+LABELS = ("robot", "image", "app", "release")
 
 
 def wanted_release(bundles: Path, image: str, release: str | None) -> str | None:
@@ -56,7 +58,7 @@ def scrape_targets(
             if deploys[h.image][1]["health"]["host"] in LOOPBACK:
                 loopback.append(h.image)
         rid, deploy = deploys[h.image]
-        labels = {"robot": h.name, "image": h.image, "app": deploy["app"], "release": rid}
+        labels = dict(zip(LABELS, (h.name, h.image, deploy["app"], rid), strict=True))
         groups.append({"targets": [_address(h.address, int(deploy["health"]["port"]))], "labels": labels})
     return groups, loopback
 

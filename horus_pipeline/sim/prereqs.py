@@ -26,6 +26,8 @@ SIM_PACKAGES = ("mmdebstrap", "systemd-container", "iproute2", "openssh-client")
 # mkfs.ext4 and debugfs, zstd, GNU tar: what `nox -s image` writes a disk image with.
 IMAGE_PACKAGES = ("e2fsprogs", "zstd", "tar")
 FOREIGN_PACKAGES = ("qemu-user-static", "binfmt-support", "arch-test")  # mmdebstrap needs arch-test
+# promtool, which checks and unit-tests the alerting rules of monitoring/prometheus/.
+MONITORING_PACKAGES = ("prometheus",)
 
 _apt_updated = False
 
