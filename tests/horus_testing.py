@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,3 +49,21 @@ def require_host_packages(packages: Sequence[str], what: str) -> None:
         ensure_packages(packages)
     except PipelineError as err:
         require(False, f"{what}: {err}")
+
+
+def write_release(bundles: Path, image: str, port: int, host: str = "127.0.0.1", latest: bool = True) -> str:
+    """A release manifest of `image` in `bundles` (as much of one as Prometheus targets need: app and
+    health), the image's newest unless `latest` is false; its id."""
+    from horus_pipeline.robot.assemble import release_id
+
+    manifest: dict[str, Any] = {
+        "image": image,
+        "app": {"name": "demo", "version": "1"},
+        "deploy": {"app": "demo", "health": {"host": host, "port": port, "path": "/health"}},
+    }
+    manifest["id"] = rid = release_id(manifest)
+    (bundles / image / "releases").mkdir(parents=True, exist_ok=True)
+    (bundles / image / "releases" / f"{rid}.json").write_text(json.dumps(manifest))
+    if latest:
+        (bundles / image / "latest").write_text(rid + "\n")
+    return rid

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from horus_testing import write_release
 
 from horus_pipeline.fleet.cli import main
-from horus_pipeline.robot.assemble import release_id
 
 INVENTORY = """\
 robots:
@@ -24,21 +24,6 @@ robots:
       ansible_host: fd00::21
       horus_image: demo-arm64
 """
-
-
-def release(bundles: Path, image: str, port: int, host: str = "127.0.0.1", latest: bool = True) -> str:
-    """A release manifest of `image` in `bundles` (as much of one as targets read), its id returned."""
-    manifest: dict[str, Any] = {
-        "image": image,
-        "app": {"name": "demo", "version": "1"},
-        "deploy": {"app": "demo", "health": {"host": host, "port": port, "path": "/health"}},
-    }
-    manifest["id"] = rid = release_id(manifest)
-    (bundles / image / "releases").mkdir(parents=True, exist_ok=True)
-    (bundles / image / "releases" / f"{rid}.json").write_text(json.dumps(manifest))
-    if latest:
-        (bundles / image / "latest").write_text(rid + "\n")
-    return rid
 
 
 @pytest.fixture
@@ -62,8 +47,8 @@ def test_every_robot_is_a_target_at_its_images_metrics_port_labelled_with_its_re
     fleet: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, bundles = fleet
-    amd = release(bundles, "demo-amd64", 8080)
-    arm = release(bundles, "demo-arm64", 9100, host="0.0.0.0")
+    amd = write_release(bundles, "demo-amd64", 8080)
+    arm = write_release(bundles, "demo-arm64", 9100, host="0.0.0.0")
     code, groups, said = targets(fleet, capsys)
     assert code == 0 and "3 robot(s)" in said
     labels = {"app": "demo", "image": "demo-amd64", "release": amd}
@@ -83,8 +68,8 @@ def test_limit_and_release_choose_the_robots_and_the_release(
     fleet: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, bundles = fleet
-    release(bundles, "demo-amd64", 8080)
-    older = release(bundles, "demo-amd64", 8081, latest=False)
+    write_release(bundles, "demo-amd64", 8080)
+    older = write_release(bundles, "demo-amd64", 8081, latest=False)
     code, groups, _ = targets(fleet, capsys, "--limit", "nuc-*", "--release", older)
     assert code == 0 and groups is not None
     assert [(g["labels"]["robot"], g["labels"]["release"], g["targets"]) for g in groups] == [
@@ -97,7 +82,7 @@ def test_a_robot_without_image_or_an_image_without_bundle_names_what_to_fix_and_
     fleet: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     inventory, bundles = fleet
-    release(bundles, "demo-amd64", 8080)
+    write_release(bundles, "demo-amd64", 8080)
     code, groups, said = targets(fleet, capsys)  # demo-arm64 was never built
     assert code == 1 and groups is None
     assert f"{bundles}/demo-arm64/latest: missing" in said and "nox -s build -- demo-arm64" in said
@@ -110,8 +95,8 @@ def test_a_robot_without_image_or_an_image_without_bundle_names_what_to_fix_and_
 
 def test_an_existing_file_is_replaced_whole(fleet: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     inventory, bundles = fleet
-    release(bundles, "demo-amd64", 8080)
-    release(bundles, "demo-arm64", 8080)
+    write_release(bundles, "demo-amd64", 8080)
+    write_release(bundles, "demo-arm64", 8080)
     out = inventory.with_name("targets.json")
     out.write_text("[" + "{}," * 10000 + "{}]")  # longer than what replaces it
     code, groups, _ = targets(fleet, capsys)

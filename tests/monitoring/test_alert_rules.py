@@ -3,27 +3,19 @@ horus-rules.test.yml makes every alert both fire and stay quiet."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from horus_testing import require_host_packages
 from promql import names
-
-from horus_pipeline.sim.prereqs import MONITORING_PACKAGES
 
 PROMETHEUS = Path(__file__).parents[2] / "monitoring" / "prometheus"
 
 
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    if shutil.which("promtool") is None:
-        require_host_packages(MONITORING_PACKAGES, "promtool (Debian's prometheus package)")
-    found = shutil.which("promtool")
-    assert found is not None, f"{MONITORING_PACKAGES} installed, yet no promtool on PATH"
-    return found
+@pytest.fixture
+def promtool(prometheus_tools: tuple[str, str]) -> str:
+    return prometheus_tools[0]
 
 
 def promtool_says(promtool: str, *args: str) -> str:

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,32 +23,13 @@ MONITORING = Path(__file__).parents[2] / "monitoring"
 PROMETHEUS_LABELS = {"job", "instance"}
 PROMETHEUS_METRICS = {"up"}
 
-# A robot's health process: a Python node, and a compiled node of another process that never
-# started (its series, state "missing", exist only when the endpoint vouches for such nodes).
-ROBOT = """
-import horus
-sched = horus.Scheduler(tick_rate=100, name="control")
-sched.add(horus.Node(name="motor", tick=lambda n: None, rate=100))
-server = horus.serve_health(sched, port=0, others=("safety",))
-print(server.server_address[1], flush=True)
-sched.run()
-"""
-
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[tuple[set[str], set[str]]]:
+def served(runtime_port: int) -> tuple[set[str], set[str]]:
     """(metric names, label names) a running scheduler's /metrics serves, scraped over HTTP."""
-    proc = subprocess.Popen([sys.executable, "-c", ROBOT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stderr is not None
-        port = proc.stdout.readline().strip()
-        assert port.isdigit(), f"the runtime did not start: {proc.stderr.read()}"
-        families = scrape(f"http://127.0.0.1:{port}/metrics")
-        samples = [s for f in families for s in f.samples]
-        yield {f.name for f in families} | {s.name for s in samples}, {label for s in samples for label in s.labels}
-    finally:
-        proc.kill()
-        proc.communicate()
+    families = scrape(f"http://127.0.0.1:{runtime_port}/metrics")
+    samples = [s for f in families for s in f.samples]
+    return {f.name for f in families} | {s.name for s in samples}, {label for s in samples for label in s.labels}
 
 
 def scrape(url: str) -> list[Metric]:
