@@ -62,7 +62,8 @@ HEADER = "# Written by the horus_robot deploy (horus_pipeline/robot/contract.py)
 NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")  # app and service names
 ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 # The directories the runtime makes in a namespace (horus_core: topic, registry, updates, tensorpool).
-SHM_SUBDIRS = ("topics", "stats", "holds", "tensors")
+HOLDS_SUBDIR = "holds"  # where update holds are: a deploy looks there before asking the runtime
+SHM_SUBDIRS = ("topics", "stats", HOLDS_SUBDIR, "tensors")
 # Accounts as good as root: a service never runs as, or in the group of, one of them.
 PRIVILEGED = frozenset({"root", "sudo", "wheel", "adm", "disk", "shadow", "docker"})
 NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -267,6 +268,10 @@ class Layout:
     @property
     def shm_dir(self) -> str:
         return f"/dev/shm/horus.{self.namespace}"
+
+    @property
+    def holds_dir(self) -> str:
+        return f"{self.shm_dir}/{HOLDS_SUBDIR}"
 
     def state_dir(self, service: str) -> str:
         return f"/var/lib/{self.app}/{service}"

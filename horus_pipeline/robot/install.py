@@ -35,7 +35,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,7 @@ class Request:
     bootstrap_trust: bool = False
     keyrings: list[tuple[bytes, bytes]] = field(default_factory=list)  # (body, signature), oldest first
     layers_tar: str = ""
+    layers_inline: bytes = b""  # the pushed tar itself, when small: written to layers_tar here
     rollback: bool = False
     prefix: str = ""  # rollback, confirm and revert: the app's prefix (from the apply's answer)
     app: str = ""
@@ -284,8 +285,8 @@ def update_holds(lay: contract.Layout, user: str) -> list[dict[str, Any]]:
     """The live update holds of the app's nodes, as the running release's own runtime lists them
     (`horus updates --json` as the service user); none when the running runtime predates holds."""
     horus = f"{lay.current}/venv/bin/horus"
-    if not os.path.exists(horus):
-        return []
+    if not os.path.exists(horus) or not _any_entry(lay.holds_dir):
+        return []  # no hold file at all: no need to start the runtime (seconds on a small robot)
     argv = ["runuser", "-u", user, "--", "env", f"HORUS_NAMESPACE={lay.namespace}", horus, "updates", "--json"]
     try:
         proc = subprocess.run(argv, capture_output=True, cwd="/", timeout=60, check=False)
@@ -299,6 +300,14 @@ def update_holds(lay: contract.Layout, user: str) -> list[dict[str, Any]]:
                 {k: _plain(h.get(k)) for k in ("reason", "holder")} | {"since": h.get("since"), "pid": h.get("pid")}
             )
     return holds
+
+
+def _any_entry(directory: str) -> bool:
+    try:
+        with os.scandir(directory) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
 
 
 def _plain(value: object) -> str:
@@ -457,6 +466,11 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
         if status == 200 and said == rid:
             result.status = "noop"
             return result
+    if req.layers_inline:  # what a copy to layers_tar would have written, in this call
+        if req.layers_tar != os.path.join(lay.incoming, "layers.tar"):
+            raise InstallError(f"layers_inline is written to {lay.incoming}/layers.tar only, not {req.layers_tar!r}")
+        os.makedirs(lay.incoming, mode=0o700, exist_ok=True)
+        atomic_write(req.layers_tar, req.layers_inline, 0o600)
     missing = _missing(lay, manifest)
     if missing and not req.layers_tar:
         _room(lay, missing, req.disk_margin_mb)
@@ -478,6 +492,7 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
         ]
         return result
     result.changed = True
+    lap = _laps(answer.setdefault("seconds", {}))  # where a slow robot's deploy goes (ansible -v shows it)
     unpacked: list[str] = []
     try:
         if req.layers_tar:
@@ -485,6 +500,7 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
             answer["unpacked"] = len(unpacked)
     finally:
         shutil.rmtree(lay.incoming, ignore_errors=True)
+    lap("unpack")
     running = _release_manifest(lay, current)
     # Layers whose bytes are known good: unpacked now from archives of the signed sha256, or shared
     # with the running release, whose assembly checked them. Only the others are hashed file by file.
@@ -500,9 +516,14 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
                 sig.write(req.signature)
     elif rid != current:
         assemble.verify_release(lay.prefix, manifest, release_dir, trusted=trusted)
+    lap("assemble")
+    # The smoke test keeps a running release from being switched away for a broken environment. A
+    # robot with no confirmed release has none to keep: its health gate judges (and shows the journal)
+    # without the smoke test's own start of every module, a quarter of a minute on a small robot.
     confirmed = _release_manifest(lay, healthy)
-    if rid != healthy and _environment(manifest) != _environment(confirmed):
+    if healthy and rid != healthy and _environment(manifest) != _environment(confirmed):
         _smoke(lay, manifest, req.smoke_imports)
+    lap("smoke test")
     was_active = _active(lay.target)
     changing = [f.path for f in files if f.text is not None and _file_state(f.path) != f.text]
     restart = (
@@ -512,6 +533,7 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
         or any(p.startswith((contract.UNIT_DIR, lay.env_dir, lay.params_file)) for p in changing)
     )
     holds = _wait_for_holds(req, lay, deploy, result) if restart and current else []
+    lap("update holds")
     if holds:
         answer["holds"] = holds
         result.status = "held"
@@ -531,6 +553,7 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
     atomic_write(lay.undo, (json.dumps(undo, sort_keys=True) + "\n").encode(), 0o600)
     answer["fallback"] = next((r for r in (healthy, _read(lay.marker("previous"))) if r), "")
     answer["since"] = time.time()
+    lap("files")
     if not restart:
         result.status = "configured"
         return result
@@ -540,8 +563,21 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
     _arm_guard(lay, rid, req.confirm_timeout)
     _switch(lay, rid)
     _systemctl("restart", "--no-block", lay.target)
+    lap("switch")
     result.status = "switched"
     return result
+
+
+def _laps(into: dict[str, float]) -> Callable[[str], None]:
+    """A function that notes, under a name, the seconds since its previous call."""
+    last = [time.monotonic()]
+
+    def lap(name: str) -> None:
+        now = time.monotonic()
+        into[name] = round(now - last[0], 2)
+        last[0] = now
+
+    return lap
 
 
 def _take_back_namespace(lay: contract.Layout, deploy: Mapping[str, Any]) -> list[str]:

@@ -41,6 +41,7 @@ ARGS = {
     "keyring_bodies": {"type": "list", "elements": "str", "default": []},
     "keyring_signatures": {"type": "list", "elements": "str", "default": []},
     "layers_tar": {"type": "str", "default": ""},
+    "layers_inline": {"type": "str", "default": ""},
     "rollback": {"type": "bool", "default": False},
     "prefix": {"type": "str", "default": ""},
     "app": {"type": "str", "default": ""},
@@ -78,6 +79,7 @@ def main() -> None:
             (install.b64(b), install.b64(s)) for b, s in zip(p["keyring_bodies"], p["keyring_signatures"], strict=False)
         ],
         layers_tar=p["layers_tar"],
+        layers_inline=install.b64(p["layers_inline"]),
         rollback=p["rollback"],
         prefix=p["prefix"],
         app=p["app"],
