@@ -25,9 +25,18 @@ Measured 2026-12-06 on the 2-core sandbox, nothing else running, one run, the 20
     demo-arm64 fresh             342.7s   110.3s    3.1x    90s
     demo-arm64 upgrade           401.5s   115.0s    3.5x    30s
 
-Under qemu-user the arm64 upgrade is dominated by work on the robot, not round trips: the new
-release's assembly verifies every file of every layer (torch included), the smoke test imports torch,
-and the nodes start again under emulation.
+Then, 2026-12-07, `--robots 0 --arm64 --baseline 91ac21b` (before = that one-transaction role; now =
+layers checked once and trusted after, small layers sent inside the install call, no smoke test for an
+environment the confirmed release already has or on a robot with nothing to keep running):
+
+    case                         before      now   ratio   goal
+    demo-arm64 fresh             116.2s    77.2s    1.5x    90s
+    demo-arm64 upgrade            99.8s    38.3s    2.6x    30s
+
+Of the upgrade's 38 s, about 23 are the demo's own nodes starting under emulation (the health
+endpoint's 200, then every unit active: torch imported by an emulated interpreter); the deploy's
+own part is about 15 s (two module starts of about 3.5 s each under qemu-user among them). The
+install's answer says where its time went (`ansible-playbook -v`: `seconds` per phase).
 """
 
 from __future__ import annotations
