@@ -29,6 +29,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 UNIT_PROPS = ("ActiveState", "SubState", "NRestarts", "ActiveEnterTimestamp")
@@ -113,12 +114,23 @@ def monitor(command: str) -> dict[str, Any]:
         return {"error": str(exc)}
 
 
-def holds(command: str) -> dict[str, Any]:
-    """The app's live update holds, as its runtime lists them (`horus updates --json`)."""
+def holds(command: str, directory: str | None) -> dict[str, Any]:
+    """The app's live update holds, as its runtime lists them (`horus updates --json`); none without
+    starting the runtime when its holds directory is empty (seconds saved on a small robot)."""
+    if directory is not None and not _any_entry(directory):
+        return {"holds": []}
     proc = horus(command, "updates", "--json")
     if proc.returncode != 0:
         return {"error": (proc.stderr or proc.stdout).strip()[-300:] or f"exit {proc.returncode}"}
     return {"holds": json.loads(proc.stdout)}
+
+
+def _any_entry(directory: str) -> bool:
+    try:
+        with os.scandir(directory) as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
 
 
 def stale_shm(command: str) -> dict[str, Any]:
@@ -144,17 +156,26 @@ def part(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
 def probe(directory: str, shm: bool) -> dict[str, Any]:
     found = apps(directory)
     doc: dict[str, Any] = {"hostname": socket.gethostname(), "time": time.time(), "apps": {}}
-    for name, entry in found.items():
-        rel = part(release, entry)
-        doc["apps"][name] = {
-            "prefix": entry["prefix"],
-            "release": rel,
-            "units": part(units, list(entry["units"])),
-            "health": part(health, entry.get("health")),
-            "monitor": part(monitor, entry["horus"]),
-            "holds": part(holds, entry["horus"]),
-            "journald": os.path.isfile(entry["journald"]),
+    # The runtime's answers start an interpreter each (seconds under emulation): asked side by side,
+    # so a slow robot still answers within the controller's timeout.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        asked = {
+            name: (
+                pool.submit(part, monitor, entry["horus"]),
+                pool.submit(part, holds, entry["horus"], entry.get("holds")),
+            )
+            for name, entry in found.items()
         }
+        for name, entry in found.items():
+            doc["apps"][name] = {
+                "prefix": entry["prefix"],
+                "release": part(release, entry),
+                "units": part(units, list(entry["units"])),
+                "health": part(health, entry.get("health")),
+                "journald": os.path.isfile(entry["journald"]),
+            }
+        for name, (nodes, held) in asked.items():
+            doc["apps"][name] |= {"monitor": nodes.result(), "holds": held.result()}
     # Free space where releases go (the first app's prefix), else on the root filesystem.
     target = next((e["prefix"] for e in found.values() if os.path.isdir(e["prefix"])), "/")
     usage = shutil.disk_usage(target)

@@ -552,6 +552,7 @@ def index(lay: Layout, manifest: Mapping[str, Any]) -> dict[str, Any]:
         "health": deploy["health"],
         "journald": lay.journald_conf,
         "horus": HORUS_COMMAND,
+        "holds": lay.holds_dir,
     }
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Iterator
@@ -221,3 +223,16 @@ def test_sigkilled_node_is_restarted_by_systemd(deployed: Deployed) -> None:
     assert new not in ("0", pid), f"{unit} was not restarted"
     assert deployed.sh(f"systemctl show -P NRestarts {unit}") == "1"
     assert wait_health(deployed.robot, 120, deployed.spec.health.port) == 200
+
+
+def test_fleet_status_sees_every_unit_python_and_compiled(deployed: Deployed) -> None:
+    """`nox -s fleet` finds the app's units from what the deploy wrote, so demo-arm64's compiled motor
+    and safety units are counted beside its Python ones, and the robot answers in time under qemu-user
+    (the runtime's answers are asked side by side)."""
+    argv = [sys.executable, "-m", "horus_pipeline.fleet", "status", "-i", str(deployed.inventory), "--json"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    (robot,) = json.loads(proc.stdout)
+    assert robot.get("error") is None and len(robot["apps"]) == 1, robot
+    (app,) = robot["apps"]
+    assert [u["name"] for u in app["units"]] == sorted(deployed.units), proc.stderr
+    assert {u["state"] for u in app["units"]} == {"active/running"}, app["units"]
