@@ -285,8 +285,11 @@ def update_holds(lay: contract.Layout, user: str) -> list[dict[str, Any]]:
     """The live update holds of the app's nodes, as the running release's own runtime lists them
     (`horus updates --json` as the service user); none when the running runtime predates holds."""
     horus = f"{lay.current}/venv/bin/horus"
-    if not os.path.exists(horus) or not _any_entry(lay.holds_dir):
-        return []  # no hold file at all: no need to start the runtime (seconds on a small robot)
+    try:
+        if not os.path.exists(horus) or not os.listdir(lay.holds_dir):
+            return []  # no hold file at all: no need to start the runtime (seconds on a small robot)
+    except OSError:
+        return []  # no holds directory: nothing ever held updates
     argv = ["runuser", "-u", user, "--", "env", f"HORUS_NAMESPACE={lay.namespace}", horus, "updates", "--json"]
     try:
         proc = subprocess.run(argv, capture_output=True, cwd="/", timeout=60, check=False)
@@ -300,14 +303,6 @@ def update_holds(lay: contract.Layout, user: str) -> list[dict[str, Any]]:
                 {k: _plain(h.get(k)) for k in ("reason", "holder")} | {"since": h.get("since"), "pid": h.get("pid")}
             )
     return holds
-
-
-def _any_entry(directory: str) -> bool:
-    try:
-        with os.scandir(directory) as entries:
-            return next(entries, None) is not None
-    except OSError:
-        return False
 
 
 def _plain(value: object) -> str:
