@@ -81,18 +81,20 @@ class Run:
     def failed(self, host: str) -> int:
         return self.recap[host]["failed"]
 
+    def task_output(self, header: str) -> str:
+        """What the first task whose header starts with `header` printed, up to the next task."""
+        return self.output.split(header, 1)[1].split("TASK [")[0] if header in self.output else ""
+
     def summary(self) -> dict[str, str]:
         """Each robot's state in the rollout summary deploy.yml ends with (updated, current, held, ...)."""
-        task = "TASK [Rollout summary"
-        section = self.output.split(task)[1].split("TASK [")[0] if task in self.output else ""
+        section = self.task_output("TASK [Rollout summary")
         states = "updated|current|held|unreachable|failed|skipped"
         found = re.findall(rf"^\s*- '?(\S+)\s+({states})\b", section, flags=re.MULTILINE)
         return dict(found)
 
     def pushed(self) -> list[str]:
         """The layers the role said one robot lacked, as "kind name version (N MiB)"; none if it lacked none."""
-        task = "TASK [horus_robot : Install | the layers this robot lacks]"
-        section = self.output.split(task)[1].split("TASK [")[0] if task in self.output else ""
+        section = self.task_output("TASK [horus_robot : Install | the layers this robot lacks]")
         message = " ".join(section.split("msg:", 1)[1].split()) if "msg:" in section else ""
         return [item.strip(" '\"") for item in message.split(";") if item.strip(" '\"")]
 
@@ -112,6 +114,7 @@ def playbook(
     *args: str,
     name: str = "deploy.yml",
     kill_at: str | None = None,
+    kill_after: float = 1.0,
     timeout: float = 1800,
     log: Path | None = None,
     at: tuple[str, Callable[[], None]] | None = None,
@@ -121,7 +124,8 @@ def playbook(
     or to the file `log` (a run in a thread of its own).
 
     kill_at: SIGKILL ansible-playbook (and its SSH children) once a task whose name holds
-    this text starts. at: (text, fn) calls fn() once, when a task whose name holds text starts.
+    this text starts, `kill_after` seconds later. at: (text, fn) calls fn() once, when a task whose
+    name holds text starts.
     ansible_dir: another copy of ansible/ (the deploy benchmark runs an earlier role beside today's).
     """
     env = deploy.ansible_env()
@@ -143,7 +147,7 @@ def playbook(
                 at[1]()
                 at = None
             if kill_at and line.startswith("TASK [") and kill_at in line:
-                time.sleep(1.0)  # let it begin
+                time.sleep(kill_after)  # let it begin
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
             if time.monotonic() - start > timeout:

@@ -381,7 +381,9 @@ def test_ansible_killed_mid_deploy(robot: Robot, inventory: Path, bundles: Bundl
             "    shutil.rmtree(path)\n"
         )
         robot.ssh(["python3", "-c", forget, PREFIX, target, running])
-    killed = deploy(inventory, robot, "-e", f"release={target}", kill_at=kill_at)
+    # At the health wait, at once: a healthy release is confirmed and the play over within a second.
+    after = 0.0 if kill_at.startswith("wait") else 1.0
+    killed = deploy(inventory, robot, "-e", f"release={target}", kill_at=kill_at, kill_after=after)
     assert killed.rc != 0
     # The robot is on a complete release: whichever `current` names verifies file by file.
     now = current_release(robot, PREFIX)
