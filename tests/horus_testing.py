@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def load_module(name: str, path: Path) -> ModuleType:
+    """A Python file that is no package's module (a build backend, an Ansible plugin, a generator),
+    loaded under `name` (registered, so dataclasses and the like inside it work)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def require(condition: bool, reason: str) -> None:

@@ -187,6 +187,11 @@ class Layout:
         return f"{self.prefix}/current"
 
     @property
+    def pushed_layers(self) -> str:
+        """Where the controller puts the layers a robot lacks (one tar), in the app's incoming directory."""
+        return f"{self.incoming}/layers.tar"
+
+    @property
     def incoming(self) -> str:
         """Where the deploy puts what it pushes (root only), removed when the transaction ends."""
         return f"{INCOMING_DIR}/{self.app}"

@@ -452,7 +452,7 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
         "health_url": health_url(deploy),
         "current": current,
         "healthy": healthy,
-        "incoming": lay.incoming,
+        "layers_tar": lay.pushed_layers,
         "serial": int(manifest.get("serial", 0)),
     }
     result.answer = answer
@@ -462,8 +462,8 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
             result.status = "noop"
             return result
     if req.layers_inline:  # what a copy to layers_tar would have written, in this call
-        if req.layers_tar != os.path.join(lay.incoming, "layers.tar"):
-            raise InstallError(f"layers_inline is written to {lay.incoming}/layers.tar only, not {req.layers_tar!r}")
+        if req.layers_tar != lay.pushed_layers:
+            raise InstallError(f"layers_inline is written to {lay.pushed_layers} only, not {req.layers_tar!r}")
         os.makedirs(lay.incoming, mode=0o700, exist_ok=True)
         atomic_write(req.layers_tar, req.layers_inline, 0o600)
     missing = _missing(lay, manifest)
@@ -515,7 +515,7 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
     # The smoke test keeps a running release from being switched away for a broken environment. A
     # robot with no confirmed release has none to keep: its health gate judges (and shows the journal)
     # without the smoke test's own start of every module, a quarter of a minute on a small robot.
-    confirmed = _release_manifest(lay, healthy)
+    confirmed = running if healthy == current else _release_manifest(lay, healthy)
     if healthy and rid != healthy and _environment(manifest) != _environment(confirmed):
         _smoke(lay, manifest, req.smoke_imports)
     lap("smoke test")

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from horus_testing import load_module
 
 from horus_pipeline import REPO, cache
 from horus_pipeline.targets import CORE_ABI_TAG
 
 
 def backend() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("horus_build", REPO / "horus_core/build_backend/horus_build.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("horus_build", REPO / "horus_core/build_backend/horus_build.py")
 
 
 @pytest.mark.parametrize(

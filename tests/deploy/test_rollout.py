@@ -4,7 +4,6 @@ does, and the report says where a rollout stands. The deploy itself is in tests/
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from horus_testing import load_module
 
 from horus_pipeline import REPO
 from horus_pipeline.sim import deploy
@@ -31,11 +31,7 @@ PLAYBOOK = """
 
 
 def rollout_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("horus_rollout", PLUGINS / "horus_rollout.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("horus_rollout", PLUGINS / "horus_rollout.py")
 
 
 def batches(tmp_path: Path, policy: dict[str, Any], *args: str, robots: int = 5) -> subprocess.CompletedProcess[str]:

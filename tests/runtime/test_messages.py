@@ -17,7 +17,7 @@ import pytest
 from horus import DecodeError, codec
 from horus.message import Field
 from horus_procs import Py, wait_line
-from horus_testing import require
+from horus_testing import load_module, require
 
 from horus_pipeline import REPO
 
@@ -25,12 +25,7 @@ MSGS = REPO / "horus_core" / "msgs"
 
 
 def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("horus_msggen", MSGS / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module("horus_msggen", MSGS / "generate.py")
 
 
 def test_the_generated_python_and_c_are_what_the_schema_gives() -> None:
