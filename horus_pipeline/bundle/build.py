@@ -104,7 +104,8 @@ def build_layers(
         layers.append(layer)
         if new:
             built.append(f"native {project.name} {project.version}")
-    tool = [ASSEMBLER, ASSEMBLER.with_name("contract.py")]  # assemble.py imports the robot contract beside it
+    # assemble.py imports the robot contract beside it; the metrics gateway runs from the release too.
+    tool = [ASSEMBLER, *(ASSEMBLER.with_name(n) for n in ("contract.py", "metrics_gateway.py"))]
     layer, new = build_tree_layer(ASSEMBLER.parent, tool, "tool", "assemble", str(FORMAT), target, False)
     layers.append(layer)
     if new:

@@ -39,6 +39,7 @@ class Host:
     python: str = "/usr/bin/python3"
     image: str | None = None  # the inventory's horus_image, when it says
     become: bool = False  # ansible_become: run as root through sudo, as the deploy's tasks do
+    metrics_listen: str = ""  # horus_robot_metrics_listen: where the robot's metrics gateway serves (TLS)
 
 
 def ansible_inventory() -> str:
@@ -100,6 +101,7 @@ def host(name: str, hv: dict[str, Any]) -> Host:
         python=str(hv.get("ansible_python_interpreter", "/usr/bin/python3")),
         image=hv.get("horus_image"),
         become=str(hv.get("ansible_become", False)).lower() in ("true", "yes", "1"),
+        metrics_listen=str(hv.get("horus_robot_metrics_listen") or ""),
     )
 
 

@@ -1,8 +1,9 @@
 """`horus fleet --prometheus-targets FILE`: the inventory's robots as Prometheus `file_sd` targets.
 
 Nothing is asked of the robots: each robot's address is its inventory's ansible_host, its port the
-health port of the release a deploy gives its image (the signed manifest's deploy data, which the
-robot's units are started with), and its labels say what the inventory and the bundles know:
+metrics gateway's (horus_robot_metrics_listen: HTTPS, the target says so with `__scheme__`) or else
+the health port of the release a deploy gives its image (the signed manifest's deploy data, which
+the robot's units are started with), and its labels say what the inventory and the bundles know:
 robot, image, app, release. What a robot really runs it says itself, in /metrics
 (`horus_release_info{running_release=...}`).
 """
@@ -43,7 +44,8 @@ def _address(host: str, port: int) -> str:
 def scrape_targets(
     inventory: Path, hosts: Sequence[Host], bundles: Path, release: str | None
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """(one file_sd target group per robot, the images whose endpoint listens on loopback only)."""
+    """(one file_sd target group per robot, the images whose endpoint listens on loopback only and
+    whose robots have no metrics gateway)."""
     groups: list[dict[str, Any]] = []
     loopback: list[str] = []
     deploys: dict[str, tuple[str, dict[str, Any]]] = {}  # image: (release, its deploy data), read once
@@ -55,12 +57,26 @@ def scrape_targets(
             )
         if h.image not in deploys:
             deploys[h.image] = _deploy(bundles, h.image, release)
-            if deploys[h.image][1]["health"]["host"] in LOOPBACK:
-                loopback.append(h.image)
         rid, deploy = deploys[h.image]
         labels = dict(zip(LABELS, (h.name, h.image, deploy["app"], rid), strict=True))
+        if h.metrics_listen:
+            port = _gateway_port(inventory, h)
+            groups.append({"targets": [_address(h.address, port)], "labels": {**labels, "__scheme__": "https"}})
+            continue
+        if deploy["health"]["host"] in LOOPBACK and h.image not in loopback:
+            loopback.append(h.image)
         groups.append({"targets": [_address(h.address, int(deploy["health"]["port"]))], "labels": labels})
     return groups, loopback
+
+
+def _gateway_port(inventory: Path, h: Host) -> int:
+    port = h.metrics_listen.rpartition(":")[2]
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise InventoryError(
+            f"{inventory}: robot {h.name} has horus_robot_metrics_listen {h.metrics_listen!r}: give ADDRESS:PORT "
+            "with the port written out, e.g. 0.0.0.0:9469"
+        )
+    return int(port)
 
 
 def _deploy(bundles: Path, image: str, release: str | None) -> tuple[str, dict[str, Any]]:
@@ -92,7 +108,7 @@ def write_targets(out: Path, inventory: Path, hosts: Sequence[Host], bundles: Pa
     if loopback:
         said += (
             f". Note: robots of {', '.join(sorted(loopback))} serve /metrics on their loopback only (the "
-            "image's [health] host): Prometheus on another machine sees them as down (up == 0) until they "
-            "listen on their network address (the inventory switch horus_robot_metrics_listen, not built yet)"
+            "image's [health] host): Prometheus on another machine sees them as down (up == 0) until the "
+            "inventory sets horus_robot_metrics_listen for them (TLS and credentials: see the README, Monitoring)"
         )
     return said

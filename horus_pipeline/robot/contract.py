@@ -16,6 +16,8 @@ soak take their names from here).
     /etc/horus/<app>.params.json           the robot's horus.Params
     /etc/horus/apps/<app>.json             this file's names for the app, for fleet status and doctor
     /etc/horus/trust/                      the robot's own trust anchor (allowed signers, keyring serial)
+    horus-metrics-<app>.service, /etc/horus/metrics/<app>/   the metrics gateway, when the inventory asks
+                                           (horus_robot_metrics_listen): its unit, certificate and credentials
 
 Every value that reaches unit text is checked here with a full-match grammar (no newline, control
 character, quote, '%' or '$'), on the build host and again on the robot, naming the field.
@@ -84,6 +86,14 @@ IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # images/<name>.toml
 
 class ContractError(Exception):
     """A value would break the robot contract; the message names where, the field and the rule."""
+
+
+# The metrics gateway (metrics_gateway.py, in the release's tool layer): what systemd hands it.
+METRICS_DIR = "/etc/horus/metrics"
+GATEWAY_SCRIPT = "metrics_gateway.py"
+GATEWAY_CREDENTIALS = ("tls.crt", "tls.key", "auth.json")
+METRICS_USER = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+PEM = re.compile(r"-----BEGIN [A-Z ]+-----\n[A-Za-z0-9+/=\n]+-----END [A-Z ]+-----\n?")
 
 
 def check(pattern: re.Pattern[str], value: object, where: str, field: str, rule: str) -> str:
@@ -157,13 +167,79 @@ def check_deploy(deploy: Mapping[str, Any], prefix: object, where: str) -> None:
 
 @dataclass(frozen=True)
 class RobotFile:
-    """One directory (text None) or file a deploy writes: absolute path, mode, owner and group names."""
+    """One directory (text None) or file a deploy writes: absolute path, mode, owner and group names;
+    a secret's text (a private key) is never shown in a diff."""
 
     path: str
     mode: int
     owner: str
     group: str
     text: str | None
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class MetricsGateway:
+    """The inventory's horus_robot_metrics_* settings, checked: where the gateway listens, who may
+    connect (networks; empty: any), its TLS certificate and key (PEM), and auth.json's text."""
+
+    listen: str
+    allow: tuple[str, ...]
+    cert: str
+    key: str
+    auth: str
+
+
+def metrics_gateway(settings: Mapping[str, Any], app: str) -> MetricsGateway:
+    """The gateway of the role's `metrics` argument: {listen, allow, users, tokens, cert, key}."""
+    from .metrics_gateway import (
+        GatewayError,
+        address,
+        auth_file,
+    )  # on the robot and the controller, not in a release's tool
+
+    where = "the inventory"
+    listen = str(settings.get("listen", ""))
+    try:
+        address(listen, "horus_robot_metrics_listen")
+    except GatewayError as exc:
+        raise ContractError(f"{where}: {exc}") from None
+    allow = tuple(str(a) for a in settings.get("allow") or ())
+    for net in allow:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ContractError(
+                f"{where}: horus_robot_metrics_allow has {net!r}: addresses or networks such as 10.0.0.0/8"
+            ) from None
+    users = settings.get("users") or {}
+    tokens = settings.get("tokens") or []
+    if not isinstance(users, dict) or not isinstance(tokens, list):
+        raise ContractError(f"{where}: horus_robot_metrics_users is a mapping of user to password, _tokens a list")
+    for user, password in users.items():
+        check(METRICS_USER, user, where, "horus_robot_metrics_users", "user names of letters, digits and '_.-'")
+        if not isinstance(password, str) or not 8 <= len(password) <= 1024:
+            raise ContractError(
+                f"{where}: horus_robot_metrics_users.{user}: a password of 8 to 1024 characters (vault it)"
+            )
+    for token in tokens:
+        if not isinstance(token, str) or not 16 <= len(token) <= 4096 or any(c.isspace() for c in token):
+            raise ContractError(f"{where}: horus_robot_metrics_tokens: tokens of 16 to 4096 characters, no spaces")
+    if not users and not tokens:
+        raise ContractError(
+            f"{where}: horus_robot_metrics_listen is {listen!r} but neither horus_robot_metrics_users nor "
+            "horus_robot_metrics_tokens says who may read: set one (from a vault); metrics are never served "
+            "unauthenticated beyond loopback"
+        )
+    pem = {}
+    for field in ("cert", "key"):
+        text = settings.get(field)
+        if not isinstance(text, str) or not PEM.fullmatch(text.strip() + "\n"):
+            raise ContractError(
+                f"{where}: the metrics TLS {field} is not PEM text: give horus_robot_metrics_tls_{field}_file"
+            )
+        pem[field] = text.strip() + "\n"
+    return MetricsGateway(listen, allow, pem["cert"], pem["key"], auth_file(app, users, tokens))
 
 
 @dataclass(frozen=True)
@@ -278,6 +354,16 @@ class Layout:
     def holds_dir(self) -> str:
         return f"{self.shm_dir}/{HOLDS_SUBDIR}"
 
+    @property
+    def metrics_unit(self) -> str:
+        """The metrics gateway's unit: not a node process (no `<app>-` name a service could take)."""
+        return f"horus-metrics-{self.app}.service"
+
+    @property
+    def metrics_dir(self) -> str:
+        """The gateway's certificate, key and auth.json (root only; systemd hands them to the gateway)."""
+        return f"{METRICS_DIR}/{self.app}"
+
     def state_dir(self, service: str) -> str:
         return f"/var/lib/{self.app}/{service}"
 
@@ -303,9 +389,9 @@ class Layout:
     def units(self, deploy: Mapping[str, Any]) -> list[str]:
         return [self.unit(s["name"]) for s in deploy["services"]]
 
-    def enabled(self, deploy: Mapping[str, Any]) -> list[str]:
+    def enabled(self, deploy: Mapping[str, Any], metrics: bool = False) -> list[str]:
         """Every unit `systemctl enable` makes start at boot."""
-        return [*self.units(deploy), self.target, f"{self.guard}.service"]
+        return [*self.units(deploy), self.target, f"{self.guard}.service", *([self.metrics_unit] if metrics else [])]
 
 
 def layout(manifest: Mapping[str, Any], namespace: str = "") -> Layout:
@@ -413,6 +499,82 @@ def _realtime(svc: Mapping[str, Any]) -> list[str]:
         "AmbientCapabilities=CAP_SYS_NICE CAP_IPC_LOCK",
         "CapabilityBoundingSet=CAP_SYS_NICE CAP_IPC_LOCK",
     ]
+
+
+def _upstream(deploy: Mapping[str, Any]) -> str:
+    """Where the gateway reaches the node process's endpoint: its host, loopback for a wildcard."""
+    health = deploy["health"]
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "localhost": "127.0.0.1"}.get(health["host"], health["host"])
+    return f"[{host}]:{health['port']}" if ":" in host else f"{host}:{health['port']}"
+
+
+def _metrics_unit(lay: Layout, image: str, deploy: Mapping[str, Any], gw: MetricsGateway) -> str:
+    script = f"{lay.current}/{GATEWAY_SCRIPT}"
+    upstream = _upstream(deploy)
+    lines = [
+        HEADER.rstrip("\n"),
+        lay.marker_line,
+        f"# /metrics and /health of {lay.app} (image {image}) on {gw.listen}, over TLS, for callers that",
+        "# authenticate (the inventory's horus_robot_metrics_*). Restarted with the nodes: it runs the",
+        "# current release's gateway. The nodes themselves stay on loopback.",
+        "[Unit]",
+        f"Description=HORUS {lay.app} metrics gateway on {gw.listen}",
+        f"PartOf={lay.target}",
+        "# A release from before the gateway has none: nothing to run, no restart loop.",
+        f"ConditionPathExists={script}",
+        "After=network.target",
+        "",
+        "[Service]",
+        "Type=simple",
+        "# No account of the robot's: a user made for each start, which can read nothing of the nodes'.",
+        "DynamicUser=yes",
+        f"ExecStart={PYTHON} -I {script} --listen {gw.listen} --upstream {upstream}",
+        *(f"LoadCredential={name}:{lay.metrics_dir}/{name}" for name in GATEWAY_CREDENTIALS),
+        "Restart=on-failure",
+        "RestartSec=2",
+        f"SyslogIdentifier=horus-metrics-{lay.app}",
+        "UMask=0077",
+        "MemoryMax=128M",
+        "TasksMax=32",
+        "",
+        "# Network: its listening address for the scrapers (horus_robot_metrics_allow narrows who), and",
+        "# loopback for the node process's endpoint.",
+        "IPAddressDeny=any",
+        "IPAddressAllow=" + " ".join(["localhost", *(gw.allow or ("any",))]),
+        "RestrictAddressFamilies=AF_INET AF_INET6",
+        "",
+        *_HARDENING,
+        "SystemCallFilter=~@privileged @resources",
+        "SystemCallErrorNumber=EPERM",
+        "CapabilityBoundingSet=",
+        "RestrictRealtime=yes",
+        "MemoryDenyWriteExecute=yes",
+        "PrivateUsers=yes",
+        "ProcSubset=pid",
+        "DevicePolicy=closed",
+        "",
+        "[Install]",
+        f"WantedBy={lay.target}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _metrics_files(lay: Layout, image: str, deploy: Mapping[str, Any], gw: MetricsGateway) -> list[RobotFile]:
+    texts = dict(zip(GATEWAY_CREDENTIALS, (gw.cert, gw.key, gw.auth), strict=True))
+    return [
+        RobotFile(METRICS_DIR, 0o755, "root", "root", None),
+        RobotFile(lay.metrics_dir, 0o700, "root", "root", None),
+        *(
+            RobotFile(f"{lay.metrics_dir}/{name}", 0o600, "root", "root", text, secret=name != "tls.crt")
+            for name, text in texts.items()
+        ),
+        RobotFile(f"{UNIT_DIR}/{lay.metrics_unit}", 0o644, "root", "root", _metrics_unit(lay, image, deploy, gw)),
+    ]
+
+
+def metrics_paths(lay: Layout) -> tuple[str, str]:
+    """The gateway's unit file and directory: what a deploy adds, changes or removes without restarting nodes."""
+    return f"{UNIT_DIR}/{lay.metrics_unit}", lay.metrics_dir
 
 
 def _num(value: float) -> str:
@@ -542,7 +704,7 @@ def params(deploy: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str,
     return {**(deploy.get("params") or {}), **overrides}
 
 
-def index(lay: Layout, manifest: Mapping[str, Any]) -> dict[str, Any]:
+def index(lay: Layout, manifest: Mapping[str, Any], metrics: MetricsGateway | None = None) -> dict[str, Any]:
     """What fleet status and doctor read to find the app on a robot (no unit file parsing)."""
     deploy = manifest["deploy"]
     return {
@@ -558,6 +720,7 @@ def index(lay: Layout, manifest: Mapping[str, Any]) -> dict[str, Any]:
         "journald": lay.journald_conf,
         "horus": HORUS_COMMAND,
         "holds": lay.holds_dir,
+        "metrics": {"unit": lay.metrics_unit, "listen": metrics.listen} if metrics else None,
     }
 
 
@@ -567,9 +730,11 @@ def robot_files(
     namespace: str = "",
     param_overrides: Mapping[str, Any] | None = None,
     start_limit: tuple[int, int] = (5, 60),
+    metrics: MetricsGateway | None = None,
 ) -> list[RobotFile]:
-    """Every directory and file a deploy of `manifest` writes (inventory: namespace, params, start limits),
-    directories before what they hold; the image builder writes the same list into an image."""
+    """Every directory and file a deploy of `manifest` writes (inventory: namespace, params, start limits,
+    the metrics gateway), directories before what they hold; the image builder writes the same list into
+    an image."""
     deploy = manifest["deploy"]
     check_deploy(deploy, manifest.get("prefix"), f"release {manifest.get('id')}")
     check(IMAGE, image, "the inventory", "horus_image", "an image name")
@@ -616,8 +781,13 @@ def robot_files(
         RobotFile(f"{UNIT_DIR}/{lay.guard}.service", 0o644, "root", "root", _guard_unit(lay, deploy)),
         RobotFile(HORUS_COMMAND, 0o755, "root", "root", _horus_command(lay, user)),
         RobotFile(
-            lay.index_file, 0o644, "root", "root", json.dumps(index(lay, manifest), sort_keys=True, indent=1) + "\n"
+            lay.index_file,
+            0o644,
+            "root",
+            "root",
+            json.dumps(index(lay, manifest, metrics), sort_keys=True, indent=1) + "\n",
         ),
+        *(_metrics_files(lay, image, deploy, metrics) if metrics else []),
     ]
     return files
 

@@ -82,6 +82,7 @@ class Request:
     hold_timeout: int = 600  # seconds a deploy waits at its switch while nodes hold updates
     ignore_holds: bool = False
     journal_lines: int = 40
+    metrics: dict[str, Any] = field(default_factory=dict)  # the metrics gateway's settings; empty: none
     check_mode: bool = False
 
 
@@ -375,6 +376,17 @@ def _prune_units(lay: contract.Layout, keep: list[str]) -> list[str]:
     return removed
 
 
+def _remove_gateway(lay: contract.Layout) -> list[str]:
+    """Stop and remove the metrics gateway of a robot whose inventory no longer asks for one."""
+    unit, directory = contract.metrics_paths(lay)
+    if lay.marker_line not in (_file_state(unit) or "").splitlines()[:3]:
+        return []
+    _systemctl("disable", "--now", "--quiet", lay.metrics_unit, check=False)
+    os.unlink(unit)
+    shutil.rmtree(directory, ignore_errors=True)
+    return [lay.metrics_unit]
+
+
 def _switch(lay: contract.Layout, rid: str) -> None:
     """`current` -> releases/<rid>: a temporary link renamed over it (rename(2) is atomic)."""
     tmp = f"{lay.prefix}/.current-new"
@@ -440,8 +452,9 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
             "already ran: a downgrade, refused; nothing was changed. To go back on purpose, run ansible/rollback.yml, "
             "or deploy with -e horus_robot_allow_downgrade=true"
         )
-    files = contract.robot_files(manifest, req.image, req.namespace, req.params, req.start_limit)
-    enabled = lay.enabled(deploy)
+    gateway = contract.metrics_gateway(req.metrics, lay.app) if req.metrics.get("listen") else None
+    files = contract.robot_files(manifest, req.image, req.namespace, req.params, req.start_limit, gateway)
+    enabled = lay.enabled(deploy, metrics=gateway is not None)
     digest = contract.digest(rid, files, enabled)
     current, healthy = _current(lay), _read(lay.marker("healthy"))
     answer: dict[str, Any] = {
@@ -482,6 +495,8 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
         result.status = "checked"
         result.diff = [
             {"before_header": f.path, "after_header": f.path, "before": _file_state(f.path) or "", "after": f.text}
+            if not f.secret
+            else {"before_header": f.path, "after_header": f.path, "before": "", "after": "(secret: changed)\n"}
             for f in files
             if f.text is not None and _file_state(f.path) != f.text
         ]
@@ -521,11 +536,15 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
     lap("smoke test")
     was_active = _active(lay.target)
     changing = [f.path for f in files if f.text is not None and _file_state(f.path) != f.text]
+    gateway_files = contract.metrics_paths(lay)  # changed alone, the gateway restarts, not the nodes
     restart = (
         current != rid
         or healthy != rid
         or not was_active
-        or any(p.startswith((contract.UNIT_DIR, lay.env_dir, lay.params_file)) for p in changing)
+        or any(
+            p.startswith((contract.UNIT_DIR, lay.env_dir, lay.params_file)) and not p.startswith(gateway_files)
+            for p in changing
+        )
     )
     holds = _wait_for_holds(req, lay, deploy, result) if restart and current else []
     lap("update holds")
@@ -535,7 +554,7 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
         return result
     written, before = _write_files(files)
     answer["written"] = written
-    removed = _prune_units(lay, lay.units(deploy))
+    removed = _prune_units(lay, lay.units(deploy)) + ([] if gateway else _remove_gateway(lay))
     units_changed = any(p.startswith(contract.UNIT_DIR) for p in written) or removed
     if units_changed:
         _systemctl("daemon-reload")
@@ -550,6 +569,8 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
     answer["since"] = time.time()
     lap("files")
     if not restart:
+        if gateway and any(p.startswith(gateway_files) for p in written):
+            _systemctl("restart", "--no-block", lay.metrics_unit)
         result.status = "configured"
         return result
     if not was_active:

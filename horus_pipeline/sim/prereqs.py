@@ -27,7 +27,7 @@ SIM_PACKAGES = ("mmdebstrap", "systemd-container", "iproute2", "openssh-client")
 IMAGE_PACKAGES = ("e2fsprogs", "zstd", "tar")
 FOREIGN_PACKAGES = ("qemu-user-static", "binfmt-support", "arch-test")  # mmdebstrap needs arch-test
 # promtool, which checks and unit-tests the alerting rules of monitoring/prometheus/.
-MONITORING_PACKAGES = ("prometheus",)
+MONITORING_PACKAGES = ("prometheus", "systemd-journal-remote")  # promtool, prometheus; the journal collector
 
 _apt_updated = False
 

@@ -49,7 +49,8 @@ RECIPE_VERSION = 2
 
 # What every robot has, whatever its image adds (`os.packages`): an init, a bus, sshd for
 # Ansible, the image's Python with venv (releases are venvs on the system interpreter),
-# `ip` and `ps` for the operator.
+# `ip` and `ps` for the operator, systemd-journal-upload for a central journal (the role's
+# horus_robot_journal_upload_url).
 BASE_PACKAGES = (
     "systemd",
     "systemd-sysv",
@@ -60,6 +61,7 @@ BASE_PACKAGES = (
     "iproute2",
     "procps",
     "sudo",  # the deploy account becomes root through it, as on a fleet's robots
+    "systemd-journal-remote",
 )
 
 # Robots carry no manuals, docs or translations (copyright files stay).

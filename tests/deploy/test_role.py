@@ -207,6 +207,7 @@ CONTRACT_NAMES = (
     "MANIFEST.json",
     "params.json",
     "/incoming",
+    "horus-metrics-",
 )
 
 
@@ -250,3 +251,53 @@ def test_the_robot_contract_has_one_home() -> None:
             continue
         found += [f"{rel}: {name!r} in {s!r}" for s in strings for name in CONTRACT_NAMES if name in s]
     assert not found, "spell these through horus_pipeline/robot/contract.py:\n" + "\n".join(found)
+
+
+PEM_CERT = "-----BEGIN CERTIFICATE-----\nTUlJQg==\n-----END CERTIFICATE-----\n"
+PEM_KEY = "-----BEGIN PRIVATE KEY-----\nTUlJQg==\n-----END PRIVATE KEY-----\n"
+METRICS = {"listen": "0.0.0.0:9469", "allow": ["10.0.0.0/8"], "users": {"prometheus": "a long password"},
+           "tokens": [], "cert": PEM_CERT, "key": PEM_KEY}  # fmt: skip
+
+
+def test_the_metrics_gateway_is_its_own_unit_with_its_own_credentials() -> None:
+    spec = load_image("demo-amd64")
+    gateway = contract.metrics_gateway(METRICS, spec.app_name)
+    files = files_of(spec, metrics=gateway)
+    lay = contract.layout(manifest_of(spec))
+    unit = files[f"/etc/systemd/system/{lay.metrics_unit}"].text or ""
+    assert directives(unit, "DynamicUser") == ["yes"] and directives(unit, "User") == []
+    assert directives(unit, "ExecStart") == [
+        f"/usr/bin/python3 -I {spec.prefix}/current/metrics_gateway.py --listen 0.0.0.0:9469 --upstream 127.0.0.1:8080"
+    ]
+    assert directives(unit, "IPAddressAllow") == ["localhost 10.0.0.0/8"]
+    assert directives(unit, "LoadCredential") == [f"{n}:{lay.metrics_dir}/{n}" for n in contract.GATEWAY_CREDENTIALS]
+    key = files[f"{lay.metrics_dir}/tls.key"]
+    assert key.secret and key.mode == 0o600 and files[lay.metrics_dir].mode == 0o700
+    auth = files[f"{lay.metrics_dir}/auth.json"].text or ""
+    assert "a long password" not in auth and "prometheus" in auth
+    assert lay.metrics_unit in lay.enabled(manifest_of(spec)["deploy"], metrics=True)
+    # Node units are the same with or without the gateway: adding it restarts no node.
+    without = files_of(spec)
+    assert all(without[p] == files[p] for p in without if p.endswith(".service"))
+    assert json.loads(files[lay.index_file].text or "")["metrics"] == {
+        "unit": lay.metrics_unit,
+        "listen": "0.0.0.0:9469",
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"users": {}, "tokens": []}, "neither horus_robot_metrics_users nor horus_robot_metrics_tokens"),
+        ({"listen": "0.0.0.0:9469\nExecStartPre=+/bin/sh"}, "ADDRESS:PORT"),
+        ({"listen": "robot.local:9469"}, "ADDRESS:PORT"),
+        ({"allow": ["10.0.0.0/8 any"]}, "horus_robot_metrics_allow"),
+        ({"users": {"prometheus": "short"}}, "8 to 1024"),
+        ({"users": {"a b": "a long password"}}, "horus_robot_metrics_users"),
+        ({"cert": "not a certificate"}, "horus_robot_metrics_tls_cert_file"),
+        ({"key": PEM_KEY + "\n[Service]\nExecStartPre=+/bin/sh"}, "horus_robot_metrics_tls_key_file"),
+    ],
+)
+def test_metrics_settings_that_would_break_the_gateway_are_refused(change: dict[str, Any], said: str) -> None:
+    with pytest.raises(contract.ContractError, match=said):
+        contract.metrics_gateway({**METRICS, **change}, "demo")

@@ -3,7 +3,8 @@
 One robot for the module goes through a deploy's life: refused bundles (corrupt, wrong CPU,
 unsigned) leave it untouched; a signed release installs; a second run changes nothing; an
 app-only change; a release that crashes at start is rolled back; Ansible killed mid-deploy;
-a rollback by hand. Then a fleet of three with a broken canary stops after the first batch.
+a rollback by hand. Then a fleet of three with a broken canary stops after the first batch, a
+rollout policy over five, an unreachable robot, and Prometheus scraping three robots' metrics gateways.
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +37,7 @@ from deploying import (
     write_inventory,
 )
 from horus_testing import require
+from prometheus_testing import running_prometheus
 
 from horus_pipeline.bundle.keyring import write_keyring
 from horus_pipeline.images import load_image
@@ -671,3 +677,77 @@ def test_an_unreachable_robot_is_reported_and_the_next_deploy_brings_only_it_for
 
 def robot_untouched(robot: Robot) -> bool:
     return untouched(robot)
+
+
+METRICS_PASSWORD = "a password from the vault"
+
+
+def main_pid(robot: Robot) -> str:
+    return robot.ssh("systemctl show -p MainPID --value fleet-beat.service").stdout.strip()
+
+
+def test_prometheus_scrapes_robots_through_their_gateways_and_alerts_on_a_killed_node_process(
+    five: list[Robot], bundles: Bundles, tmp_path: Path
+) -> None:
+    """Three robots get a metrics gateway from the inventory (horus_robot_metrics_*) without a restart
+    of their nodes; a real Prometheus scrapes them over TLS with a password, through the targets file
+    `nox -s fleet` wrote; nothing is served without credentials and the nodes stay on loopback; a node
+    process killed until systemd gives up on it makes HorusNodeNotHealthy fire within 90 s."""
+    robots = [five[0], *five[3:]]  # no squatter on their health port
+    ca = tmp_path / "ca"
+    inventory = write_inventory(
+        tmp_path / "inventory.yml", robots, horus_robot_bundles_dir=str(bundles.out),
+        horus_robot_metrics_listen="0.0.0.0:9469", horus_robot_metrics_users={"prometheus": METRICS_PASSWORD},
+        horus_robot_metrics_ca_dir=str(ca),
+    )  # fmt: skip
+    running = {r.name: main_pid(r) for r in robots if current_release(r, PREFIX) == bundles.good}
+    run = playbook(inventory, robots, "-e", f"release={bundles.good}")
+    assert run.rc == 0, run.output[-3000:]
+    assert METRICS_PASSWORD not in run.output and "PRIVATE KEY" not in run.output
+    assert {name: main_pid(r) for r in robots if (name := r.name) in running} == running  # no node restarted
+    unit = "horus-metrics-fleet.service"
+    verify = robots[0].ssh(f"systemd-analyze verify /etc/systemd/system/{unit}", check=False)
+    assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
+    exposure = robots[0].ssh(f"systemd-analyze security --no-pager {unit} | tail -1").stdout
+    assert float(exposure.split(":")[1].split()[0]) <= 2.5, exposure
+
+    targets, password = tmp_path / "targets.json", tmp_path / "password"
+    password.write_text(METRICS_PASSWORD)
+    fleet = [sys.executable, "-m", "horus_pipeline.fleet", "-i", str(inventory), "--bundles", str(bundles.out)]
+    subprocess.run([*fleet, "--release", bundles.good, "--prometheus-targets", str(targets)], check=True, timeout=120)
+    auth = {"username": "prometheus", "password_file": str(password)}
+    with running_prometheus(tmp_path, targets, tls_config={"ca_file": str(ca / "ca.crt")}, basic_auth=auth) as server:
+        server.wait_for(
+            "three robots scraped over TLS",
+            lambda: len(server.series(f'horus_release_info{{running_release="{bundles.good}"}}')) == 3,
+            timeout=60,
+        )
+        assert {s["metric"]["robot"] for s in server.series('up{job="horus"} == 1')} == {r.name for r in robots}
+        context = ssl.create_default_context(cafile=str(ca / "ca.crt"))
+        for r in robots:
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"https://{r.address}:9469/metrics", timeout=10, context=context)
+            assert refused.value.code == 401
+            with pytest.raises(ConnectionRefusedError):  # the node process's own endpoint: loopback only
+                socket.create_connection((r.address, 8080), timeout=10).close()
+
+        victim = robots[0]
+        killed = time.monotonic()
+        try:
+            victim.ssh(
+                "for i in $(seq 30); do systemctl is-failed -q fleet-beat.service && exit 0; "
+                "systemctl kill -s KILL fleet-beat.service; sleep 1; done; exit 1"
+            )
+            alerts = server.wait_for(
+                "HorusNodeNotHealthy for the robot whose node process is gone",
+                lambda: [
+                    a["labels"] for a in server.firing()
+                    if a["labels"]["alertname"] == "HorusNodeNotHealthy" and a["labels"]["robot"] == victim.name
+                ],
+                timeout=90 - (time.monotonic() - killed),
+            )  # fmt: skip
+            print(f"HorusNodeNotHealthy fired {time.monotonic() - killed:.0f}s after the first kill")
+            assert alerts == [{**alerts[0], "state": "down", "node": "(the process serving /health)"}]
+        finally:
+            victim.ssh("systemctl reset-failed fleet-beat.service; systemctl start fleet.target")
+        assert wait_health(victim) == 200

@@ -64,6 +64,25 @@ def test_every_robot_is_a_target_at_its_images_metrics_port_labelled_with_its_re
     assert "demo-amd64 serve /metrics on their loopback only" in said and "horus_robot_metrics_listen" in said
 
 
+def test_a_robot_with_a_metrics_gateway_is_scraped_there_over_https(
+    fleet: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    inventory, bundles = fleet
+    inventory.write_text(INVENTORY.replace("      horus_image: demo-amd64\n", "      horus_image: demo-amd64\n"
+                                           "      horus_robot_metrics_listen: 0.0.0.0:9469\n"))  # fmt: skip
+    write_release(bundles, "demo-amd64", 8080)
+    write_release(bundles, "demo-arm64", 8080)
+    code, groups, said = targets(fleet, capsys)
+    assert code == 0 and groups is not None
+    assert [(g["targets"], g["labels"].get("__scheme__")) for g in groups] == [
+        (["10.20.0.11:9469"], "https"),
+        (["nuc-02.lab.example:9469"], "https"),
+        (["[fd00::21]:8080"], None),
+    ]
+    # Only the robots without a gateway are left on their loopback.
+    assert "demo-arm64 serve /metrics on their loopback only" in said and "demo-amd64" not in said.split("Note")[1]
+
+
 def test_limit_and_release_choose_the_robots_and_the_release(
     fleet: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

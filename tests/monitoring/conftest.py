@@ -10,9 +10,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from horus_testing import require_host_packages
-
-from horus_pipeline.sim.prereqs import MONITORING_PACKAGES
+from prometheus_testing import prometheus_tools
 
 # A robot's health process: a Python node, and a compiled node of another process that never
 # started (its series, state "missing", exist only when the endpoint vouches for such nodes).
@@ -47,10 +45,5 @@ def runtime_port() -> Iterator[int]:
 
 
 @pytest.fixture(scope="session")
-def prometheus_tools() -> tuple[str, str]:
-    """(promtool, prometheus): Debian's prometheus package, installed when missing."""
-    if not (shutil.which("promtool") and shutil.which("prometheus")):
-        require_host_packages(MONITORING_PACKAGES, "promtool and prometheus (Debian's prometheus package)")
-    promtool, prometheus = shutil.which("promtool"), shutil.which("prometheus")
-    assert promtool and prometheus, f"{MONITORING_PACKAGES} installed, yet promtool or prometheus is not on PATH"
-    return promtool, prometheus
+def promtool() -> str:
+    return prometheus_tools()[0]

@@ -6,16 +6,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 from promql import names
 
 PROMETHEUS = Path(__file__).parents[2] / "monitoring" / "prometheus"
-
-
-@pytest.fixture
-def promtool(prometheus_tools: tuple[str, str]) -> str:
-    return prometheus_tools[0]
 
 
 def promtool_says(promtool: str, *args: str) -> str:

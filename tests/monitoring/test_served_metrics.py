@@ -17,11 +17,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from promql import names
 
 from horus_pipeline.fleet.prometheus import LABELS
+from horus_pipeline.robot.metrics_gateway import UP_METRIC
 
 MONITORING = Path(__file__).parents[2] / "monitoring"
 # What Prometheus adds to every scraped series and writes for every scrape.
 PROMETHEUS_LABELS = {"job", "instance"}
 PROMETHEUS_METRICS = {"up"}
+# What a robot's metrics gateway adds to the runtime's /metrics (tests/monitoring/test_metrics_gateway.py).
+GATEWAY_METRICS = {UP_METRIC}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +77,7 @@ def test_every_query_names_what_the_runtime_serves(where: str, served: tuple[set
     for what, expr in queries.items():
         used_metrics, used_labels = names(expr)
         assert used_metrics, f"{what}: no metric found in {expr!r}"
-        missing = (used_metrics - metrics - PROMETHEUS_METRICS) | (
+        missing = (used_metrics - metrics - PROMETHEUS_METRICS - GATEWAY_METRICS) | (
             used_labels - labels - PROMETHEUS_LABELS - set(LABELS)
         )
         if missing:

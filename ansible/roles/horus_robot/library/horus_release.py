@@ -57,6 +57,8 @@ ARGS = {
     "disk_margin_mb": {"type": "int", "default": 200},
     "hold_timeout": {"type": "int", "default": 600},
     "ignore_holds": {"type": "bool", "default": False},
+    # The metrics gateway: listen, allow, users, tokens, and the TLS certificate and key (PEM text).
+    "metrics": {"type": "dict", "default": {}, "no_log": True},
 }
 
 
@@ -91,6 +93,7 @@ def main() -> None:
         health_timeout=p["health_timeout"],
         keep_releases=p["keep_releases"],
         smoke_imports=p["smoke_imports"],
+        metrics=p["metrics"],
         journal_lines=p["journal_lines"],
         disk_margin_mb=p["disk_margin_mb"],
         hold_timeout=p["hold_timeout"],
