@@ -18,6 +18,8 @@ soak take their names from here).
     /etc/horus/trust/                      the robot's own trust anchor (allowed signers, keyring serial)
     horus-metrics-<app>.service, /etc/horus/metrics/<app>/   the metrics gateway, when the inventory asks
                                            (horus_robot_metrics_listen): its unit, certificate and credentials
+    /etc/systemd/journal-upload.conf.d/horus.conf, /etc/horus/journal-upload/   the journal upload, when
+                                           the inventory asks (horus_robot_journal_upload_url)
 
 Every value that reaches unit text is checked here with a full-match grammar (no newline, control
 character, quote, '%' or '$'), on the build host and again on the robot, naming the field.
@@ -231,15 +233,88 @@ def metrics_gateway(settings: Mapping[str, Any], app: str) -> MetricsGateway:
             "horus_robot_metrics_tokens says who may read: set one (from a vault); metrics are never served "
             "unauthenticated beyond loopback"
         )
-    pem = {}
-    for field in ("cert", "key"):
-        text = settings.get(field)
-        if not isinstance(text, str) or not PEM.fullmatch(text.strip() + "\n"):
-            raise ContractError(
-                f"{where}: the metrics TLS {field} is not PEM text: give horus_robot_metrics_tls_{field}_file"
-            )
-        pem[field] = text.strip() + "\n"
-    return MetricsGateway(listen, allow, pem["cert"], pem["key"], auth_file(app, users, tokens))
+    cert = _pem(settings, "cert", "horus_robot_tls_cert_file")
+    key = _pem(settings, "key", "horus_robot_tls_key_file")
+    return MetricsGateway(listen, allow, cert, key, auth_file(app, users, tokens))
+
+
+# systemd-journal-upload (Debian's systemd-journal-remote package, in every robot's base set): the
+# robot's whole journal, structured fields included (HORUS_NODE, PRIORITY), sent to a collector's
+# systemd-journal-remote over HTTPS with the robot's certificate. The upload keeps its cursor
+# (--save-state), so a robot that was offline sends what it missed once the collector answers.
+JOURNAL_UPLOAD_UNIT = "systemd-journal-upload.service"
+JOURNAL_UPLOAD_CONF_DIR = "/etc/systemd/journal-upload.conf.d"
+JOURNAL_UPLOAD_CONF = f"{JOURNAL_UPLOAD_CONF_DIR}/horus.conf"
+JOURNAL_UPLOAD_DROPIN_DIR = f"{UNIT_DIR}/{JOURNAL_UPLOAD_UNIT}.d"
+JOURNAL_UPLOAD_DROPIN = f"{JOURNAL_UPLOAD_DROPIN_DIR}/horus.conf"
+JOURNAL_UPLOAD_DIR = "/etc/horus/journal-upload"
+JOURNAL_CREDENTIALS = ("cert.pem", "key.pem", "ca.pem")
+UPLOAD_URL = re.compile(r"https://([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?/?")
+# Seconds between two tries while the collector does not answer (the upload exits; systemd starts it again).
+JOURNAL_RETRY_SEC = 10
+# What a deploy adds, changes or removes for the upload without restarting nodes.
+JOURNAL_UPLOAD_PATHS = (JOURNAL_UPLOAD_CONF, JOURNAL_UPLOAD_DROPIN, JOURNAL_UPLOAD_DIR)
+
+
+@dataclass(frozen=True)
+class JournalUpload:
+    """The inventory's horus_robot_journal_upload_* settings, checked: the collector's URL, the robot's
+    certificate and key (PEM) and the CA the collector's certificate is signed by."""
+
+    url: str
+    cert: str
+    key: str
+    ca: str
+
+
+def _pem(settings: Mapping[str, Any], field: str, variable: str) -> str:
+    text = settings.get(field)
+    if not isinstance(text, str) or not PEM.fullmatch(text.strip() + "\n"):
+        raise ContractError(f"the inventory: {variable} does not hold PEM text: give a PEM file")
+    return text.strip() + "\n"
+
+
+def journal_upload(settings: Mapping[str, Any]) -> JournalUpload:
+    """The upload of the role's `journal_upload` argument: {url, cert, key, ca}."""
+    url = check(UPLOAD_URL, settings.get("url"), "the inventory", "horus_robot_journal_upload_url",
+                "https://HOST[:PORT] of a systemd-journal-remote (port 19532 by default)")  # fmt: skip
+    return JournalUpload(
+        url.rstrip("/"),
+        _pem(settings, "cert", "horus_robot_tls_cert_file"),
+        _pem(settings, "key", "horus_robot_tls_key_file"),
+        _pem(settings, "ca", "horus_robot_journal_upload_ca_file"),
+    )
+
+
+def journal_upload_files(up: JournalUpload) -> list[RobotFile]:
+    """What sends the robot's journal to the collector: a configuration for Debian's unit, a drop-in
+    that hands it the credentials and keeps it retrying, and the credentials (root only)."""
+    creds = f"/run/credentials/{JOURNAL_UPLOAD_UNIT}"
+    conf = (
+        f"{HEADER}# The robot's journal to a central systemd-journal-remote (horus_robot_journal_upload_url).\n"
+        f"[Upload]\nURL={up.url}\nServerKeyFile={creds}/key.pem\nServerCertificateFile={creds}/cert.pem\n"
+        f"TrustedCertificateFile={creds}/ca.pem\n"
+    )
+    dropin = (
+        f"{HEADER}# Credentials for the upload (its dynamic user reads nothing else of /etc/horus), and a try\n"
+        f"# every {JOURNAL_RETRY_SEC} s for as long as the collector does not answer: an offline robot catches up\n"
+        "# from its saved cursor once it does.\n"
+        "[Unit]\nStartLimitIntervalSec=0\n\n[Service]\n"
+        + "".join(f"LoadCredential={n}:{JOURNAL_UPLOAD_DIR}/{n}\n" for n in JOURNAL_CREDENTIALS)
+        + f"Restart=always\nRestartSec={JOURNAL_RETRY_SEC}\n"
+    )
+    texts = dict(zip(JOURNAL_CREDENTIALS, (up.cert, up.key, up.ca), strict=True))
+    return [
+        RobotFile(JOURNAL_UPLOAD_DIR, 0o700, "root", "root", None),
+        *(
+            RobotFile(f"{JOURNAL_UPLOAD_DIR}/{n}", 0o600, "root", "root", t, secret=n == "key.pem")
+            for n, t in texts.items()
+        ),
+        RobotFile(JOURNAL_UPLOAD_CONF_DIR, 0o755, "root", "root", None),
+        RobotFile(JOURNAL_UPLOAD_CONF, 0o644, "root", "root", conf),
+        RobotFile(JOURNAL_UPLOAD_DROPIN_DIR, 0o755, "root", "root", None),
+        RobotFile(JOURNAL_UPLOAD_DROPIN, 0o644, "root", "root", dropin),
+    ]
 
 
 @dataclass(frozen=True)
@@ -389,9 +464,15 @@ class Layout:
     def units(self, deploy: Mapping[str, Any]) -> list[str]:
         return [self.unit(s["name"]) for s in deploy["services"]]
 
-    def enabled(self, deploy: Mapping[str, Any], metrics: bool = False) -> list[str]:
+    def enabled(self, deploy: Mapping[str, Any], metrics: bool = False, journal: bool = False) -> list[str]:
         """Every unit `systemctl enable` makes start at boot."""
-        return [*self.units(deploy), self.target, f"{self.guard}.service", *([self.metrics_unit] if metrics else [])]
+        return [
+            *self.units(deploy),
+            self.target,
+            f"{self.guard}.service",
+            *([self.metrics_unit] if metrics else []),
+            *([JOURNAL_UPLOAD_UNIT] if journal else []),
+        ]
 
 
 def layout(manifest: Mapping[str, Any], namespace: str = "") -> Layout:
@@ -731,6 +812,7 @@ def robot_files(
     param_overrides: Mapping[str, Any] | None = None,
     start_limit: tuple[int, int] = (5, 60),
     metrics: MetricsGateway | None = None,
+    journal: JournalUpload | None = None,
 ) -> list[RobotFile]:
     """Every directory and file a deploy of `manifest` writes (inventory: namespace, params, start limits,
     the metrics gateway), directories before what they hold; the image builder writes the same list into
@@ -788,6 +870,7 @@ def robot_files(
             json.dumps(index(lay, manifest, metrics), sort_keys=True, indent=1) + "\n",
         ),
         *(_metrics_files(lay, image, deploy, metrics) if metrics else []),
+        *(journal_upload_files(journal) if journal else []),
     ]
     return files
 

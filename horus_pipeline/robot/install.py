@@ -83,6 +83,7 @@ class Request:
     ignore_holds: bool = False
     journal_lines: int = 40
     metrics: dict[str, Any] = field(default_factory=dict)  # the metrics gateway's settings; empty: none
+    journal_upload: dict[str, Any] = field(default_factory=dict)  # the journal upload's settings; empty: none
     check_mode: bool = False
 
 
@@ -387,6 +388,21 @@ def _remove_gateway(lay: contract.Layout) -> list[str]:
     return [lay.metrics_unit]
 
 
+def _remove_journal_upload() -> list[str]:
+    """Stop the journal upload a deploy set up, once the inventory no longer asks for one."""
+    if contract.HEADER not in (_file_state(contract.JOURNAL_UPLOAD_DROPIN) or ""):
+        return []
+    _systemctl("disable", "--now", "--quiet", contract.JOURNAL_UPLOAD_UNIT, check=False)
+    for path in contract.JOURNAL_UPLOAD_PATHS:
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    _systemctl("daemon-reload", check=False)
+    return [contract.JOURNAL_UPLOAD_UNIT]
+
+
 def _switch(lay: contract.Layout, rid: str) -> None:
     """`current` -> releases/<rid>: a temporary link renamed over it (rename(2) is atomic)."""
     tmp = f"{lay.prefix}/.current-new"
@@ -453,8 +469,9 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
             "or deploy with -e horus_robot_allow_downgrade=true"
         )
     gateway = contract.metrics_gateway(req.metrics, lay.app) if req.metrics.get("listen") else None
-    files = contract.robot_files(manifest, req.image, req.namespace, req.params, req.start_limit, gateway)
-    enabled = lay.enabled(deploy, metrics=gateway is not None)
+    upload = contract.journal_upload(req.journal_upload) if req.journal_upload.get("url") else None
+    files = contract.robot_files(manifest, req.image, req.namespace, req.params, req.start_limit, gateway, upload)
+    enabled = lay.enabled(deploy, metrics=gateway is not None, journal=upload is not None)
     digest = contract.digest(rid, files, enabled)
     current, healthy = _current(lay), _read(lay.marker("healthy"))
     answer: dict[str, Any] = {
@@ -536,13 +553,15 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
     lap("smoke test")
     was_active = _active(lay.target)
     changing = [f.path for f in files if f.text is not None and _file_state(f.path) != f.text]
-    gateway_files = contract.metrics_paths(lay)  # changed alone, the gateway restarts, not the nodes
+    # Changed alone, the gateway or the journal upload restarts, not the nodes.
+    gateway_files = contract.metrics_paths(lay)
+    beside = (*gateway_files, *contract.JOURNAL_UPLOAD_PATHS)
     restart = (
         current != rid
         or healthy != rid
         or not was_active
         or any(
-            p.startswith((contract.UNIT_DIR, lay.env_dir, lay.params_file)) and not p.startswith(gateway_files)
+            p.startswith((contract.UNIT_DIR, lay.env_dir, lay.params_file)) and not p.startswith(beside)
             for p in changing
         )
     )
@@ -555,6 +574,7 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
     written, before = _write_files(files)
     answer["written"] = written
     removed = _prune_units(lay, lay.units(deploy)) + ([] if gateway else _remove_gateway(lay))
+    removed += [] if upload else _remove_journal_upload()
     units_changed = any(p.startswith(contract.UNIT_DIR) for p in written) or removed
     if units_changed:
         _systemctl("daemon-reload")
@@ -563,6 +583,8 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
     if lay.tmpfiles_conf in written or made:
         run(["systemd-tmpfiles", "--create", lay.tmpfiles_conf])
     _systemctl("enable", "--quiet", *enabled)
+    if upload and any(p.startswith(contract.JOURNAL_UPLOAD_PATHS) for p in written):
+        _systemctl("restart", "--no-block", contract.JOURNAL_UPLOAD_UNIT)
     undo = {"release": rid, "before": before, "digest": _read(lay.applied)}
     atomic_write(lay.undo, (json.dumps(undo, sort_keys=True) + "\n").encode(), 0o600)
     answer["fallback"] = next((r for r in (healthy, _read(lay.marker("previous"))) if r), "")

@@ -294,10 +294,36 @@ def test_the_metrics_gateway_is_its_own_unit_with_its_own_credentials() -> None:
         ({"allow": ["10.0.0.0/8 any"]}, "horus_robot_metrics_allow"),
         ({"users": {"prometheus": "short"}}, "8 to 1024"),
         ({"users": {"a b": "a long password"}}, "horus_robot_metrics_users"),
-        ({"cert": "not a certificate"}, "horus_robot_metrics_tls_cert_file"),
-        ({"key": PEM_KEY + "\n[Service]\nExecStartPre=+/bin/sh"}, "horus_robot_metrics_tls_key_file"),
+        ({"cert": "not a certificate"}, "horus_robot_tls_cert_file"),
+        ({"key": PEM_KEY + "\n[Service]\nExecStartPre=+/bin/sh"}, "horus_robot_tls_key_file"),
     ],
 )
 def test_metrics_settings_that_would_break_the_gateway_are_refused(change: dict[str, Any], said: str) -> None:
     with pytest.raises(contract.ContractError, match=said):
         contract.metrics_gateway({**METRICS, **change}, "demo")
+
+
+def test_the_journal_upload_is_debian_s_unit_given_the_robot_s_credentials() -> None:
+    spec = load_image("fleet-amd64")
+    upload = contract.journal_upload(
+        {"url": "https://logs.lab:19532/", "cert": PEM_CERT, "key": PEM_KEY, "ca": PEM_CERT}
+    )
+    files = files_of(spec, journal=upload)
+    conf = files[contract.JOURNAL_UPLOAD_CONF].text or ""
+    assert "URL=https://logs.lab:19532\n" in conf
+    dropin = files[contract.JOURNAL_UPLOAD_DROPIN].text or ""
+    assert directives(dropin, "Restart") == ["always"] and directives(dropin, "StartLimitIntervalSec") == ["0"]
+    assert directives(dropin, "LoadCredential") == [
+        f"{n}:{contract.JOURNAL_UPLOAD_DIR}/{n}" for n in contract.JOURNAL_CREDENTIALS
+    ]
+    assert files[f"{contract.JOURNAL_UPLOAD_DIR}/key.pem"].secret
+    lay = contract.layout(manifest_of(spec))
+    assert contract.JOURNAL_UPLOAD_UNIT in lay.enabled(manifest_of(spec)["deploy"], journal=True)
+    without = files_of(spec)
+    assert all(without[p] == files[p] for p in without if p.endswith(".service"))
+
+
+@pytest.mark.parametrize("url", ["http://logs.lab:19532", "https://logs.lab:19532\nURL=https://evil", "logs.lab"])
+def test_a_journal_upload_url_that_is_not_https_to_a_host_is_refused(url: str) -> None:
+    with pytest.raises(contract.ContractError, match="horus_robot_journal_upload_url"):
+        contract.journal_upload({"url": url, "cert": PEM_CERT, "key": PEM_KEY, "ca": PEM_CERT})

@@ -36,7 +36,7 @@ from deploying import (
     wait_health,
     write_inventory,
 )
-from horus_testing import require
+from horus_testing import require, require_host_packages
 from prometheus_testing import running_prometheus
 
 from horus_pipeline.bundle.keyring import write_keyring
@@ -44,6 +44,7 @@ from horus_pipeline.images import load_image
 from horus_pipeline.lock.compile import lock_inputs
 from horus_pipeline.robot.assemble import release_id
 from horus_pipeline.sim.fleet import Sim
+from horus_pipeline.sim.prereqs import MONITORING_PACKAGES
 from horus_pipeline.sim.robot import Robot
 
 pytestmark = pytest.mark.e2e
@@ -698,7 +699,7 @@ def test_prometheus_scrapes_robots_through_their_gateways_and_alerts_on_a_killed
     inventory = write_inventory(
         tmp_path / "inventory.yml", robots, horus_robot_bundles_dir=str(bundles.out),
         horus_robot_metrics_listen="0.0.0.0:9469", horus_robot_metrics_users={"prometheus": METRICS_PASSWORD},
-        horus_robot_metrics_ca_dir=str(ca),
+        horus_robot_tls_ca_dir=str(ca),
     )  # fmt: skip
     running = {r.name: main_pid(r) for r in robots if current_release(r, PREFIX) == bundles.good}
     run = playbook(inventory, robots, "-e", f"release={bundles.good}")
@@ -751,3 +752,89 @@ def test_prometheus_scrapes_robots_through_their_gateways_and_alerts_on_a_killed
         finally:
             victim.ssh("systemctl reset-failed fleet-beat.service; systemctl start fleet.target")
         assert wait_health(victim) == 200
+
+
+class Collector:
+    """systemd-journal-remote on this host, over HTTPS with a certificate of the fleet's CA: the central journal."""
+
+    def __init__(self, tmp: Path, ca: Path, addresses: list[str]) -> None:
+        self.out, self.tmp, self.ca = tmp / "journal", tmp, ca
+        self.out.mkdir()
+        ext = tmp / "collector.ext"
+        ext.write_text(f"subjectAltName={','.join(f'IP:{a}' for a in addresses)}\nextendedKeyUsage=serverAuth\n")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        for argv in (
+            ["req", "-new", *ec, "-subj", "/CN=collector", "-keyout", "collector.key", "-out", "collector.csr"],
+            ["x509", "-req", "-in", "collector.csr", "-CA", str(ca / "ca.crt"), "-CAkey", str(ca / "ca.key"),
+             "-set_serial", "9", "-days", "2", "-extfile", str(ext), "-out", "collector.crt"],
+        ):  # fmt: skip
+            subprocess.run(["openssl", *argv], cwd=tmp, check=True, capture_output=True)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        # No --trust: Debian 12 builds systemd-journal-remote without it (no check of the robots'
+        # certificates); the robots check the collector's.
+        argv = ["/lib/systemd/systemd-journal-remote", "--listen-https=0.0.0.0:19532",
+                f"--key={self.tmp / 'collector.key'}", f"--cert={self.tmp / 'collector.crt'}",
+                f"--output={self.out}/"]  # fmt: skip
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=(self.tmp / "collector.log").open("ab"))
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    def messages(self, node: str) -> list[str]:
+        found = subprocess.run(["journalctl", "-D", str(self.out), "-o", "json", f"HORUS_NODE={node}"],
+                               capture_output=True, text=True, timeout=30)  # fmt: skip
+        return [json.loads(line)["MESSAGE"] for line in found.stdout.splitlines() if line.startswith("{")]
+
+
+def log_warning(robot: Robot, node: str, text: str) -> None:
+    """A node's log_warning, in a unit of its own on the robot (as a deployed node logs)."""
+    script = f"import horus; horus.run(horus.Node(name={node!r}, tick=lambda n: n.log_warning({text!r})), duration=0.3)"
+    robot.ssh(
+        "systemd-run --wait --quiet -p User=horus -p Environment=HORUS_NAMESPACE=journal-check "
+        f"{PREFIX}/current/venv/bin/python -c {shlex.quote(script)}; rm -rf /dev/shm/horus.journal-check"
+    )
+
+
+def test_a_node_s_warnings_reach_the_central_journal_and_an_offline_robot_catches_up(
+    five: list[Robot], bundles: Bundles, tmp_path: Path
+) -> None:
+    """The inventory's horus_robot_journal_upload_url: a node's log_warning reaches a real
+    systemd-journal-remote on this host within 10 s, with its HORUS_NODE field; what the robot logs
+    while the collector is down arrives once it is back."""
+    require_host_packages(MONITORING_PACKAGES, "systemd-journal-remote, the central journal's collector")
+    robot = five[0]
+    ca = tmp_path / "ca"
+    ca.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-subj", "/CN=test fleet CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                    "-keyout", "ca.key", "-out", "ca.crt"], cwd=ca, check=True, capture_output=True)  # fmt: skip
+    host_side = robot.ssh("ip -4 route show default").stdout.split()[2]
+    collector = Collector(tmp_path, ca, [host_side])
+    collector.start()
+    try:
+        inventory = write_inventory(
+            tmp_path / "inventory.yml", [robot], horus_robot_bundles_dir=str(bundles.out),
+            horus_robot_journal_upload_url=f"https://{host_side}:19532", horus_robot_tls_ca_dir=str(ca),
+        )  # fmt: skip
+        run = playbook(inventory, [robot], "-e", f"release={bundles.good}")
+        assert run.rc == 0, run.output[-3000:]
+        assert "PRIVATE KEY" not in run.output
+
+        log_warning(robot, "journal-check", "first warning")
+        logged = time.monotonic()
+        wait_for(lambda: "first warning" in collector.messages("journal-check"), "the warning on the collector", 10)
+        print(f"on the collector {time.monotonic() - logged:.1f}s after the node logged it")
+
+        collector.stop()
+        log_warning(robot, "journal-check", "logged while the collector was down")
+        collector.start()
+        wait_for(lambda: "logged while the collector was down" in collector.messages("journal-check"),
+                 "the missed warning after the collector came back", 60)  # fmt: skip
+        assert robot.ssh("systemctl is-active systemd-journal-upload.service").stdout.strip() == "active"
+    finally:
+        collector.stop()

@@ -59,6 +59,8 @@ ARGS = {
     "ignore_holds": {"type": "bool", "default": False},
     # The metrics gateway: listen, allow, users, tokens, and the TLS certificate and key (PEM text).
     "metrics": {"type": "dict", "default": {}, "no_log": True},
+    # The journal upload: url, and the robot's certificate and key and the collector's CA (PEM text).
+    "journal_upload": {"type": "dict", "default": {}, "no_log": True},
 }
 
 
@@ -94,6 +96,7 @@ def main() -> None:
         keep_releases=p["keep_releases"],
         smoke_imports=p["smoke_imports"],
         metrics=p["metrics"],
+        journal_upload=p["journal_upload"],
         journal_lines=p["journal_lines"],
         disk_margin_mb=p["disk_margin_mb"],
         hold_timeout=p["hold_timeout"],
