@@ -140,7 +140,7 @@ def ask(h: Host, source: bytes, timeout: float, shm: bool) -> RobotStatus:
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         said = proc.stderr.decode(errors="replace").strip().splitlines()
-        why = said[-1] if said else f"exit {proc.returncode}"
+        why = plain(said[-1], 300) if said else f"exit {proc.returncode}"  # a robot's sshd or shell said it
         return RobotStatus(h.name, h.address, seconds, error=f"ssh {h.address}: {why}")
     try:
         document = json.loads(proc.stdout)
@@ -161,8 +161,8 @@ def parse(h: Host, doc: dict[str, Any], seconds: float = 0.0) -> RobotStatus:
         apps=[_app(name, entry) for name, entry in sorted(doc.get("apps", {}).items())],
         disk_free=disk.get("free"),
         disk_total=disk.get("total"),
-        stale_shm=None if shm is None else shm.get("stale"),
-        shm_error=None if shm is None else shm.get("error"),
+        stale_shm=None if shm is None else [plain(name) for name in shm.get("stale") or []],
+        shm_error=None if shm is None else _plain_or_none(shm.get("error"), 300),
     )
 
 

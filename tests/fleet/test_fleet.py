@@ -16,10 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from horus_pipeline.doctor.live import robot_checks
+from horus_pipeline.doctor.report import Report
 from horus_pipeline.fleet.cli import behind
 from horus_pipeline.fleet.inventory import Host, load_inventory, ssh_argv
 from horus_pipeline.fleet.status import RobotStatus, parse, query, release_state
 from horus_pipeline.fleet.table import ago, human_bytes, render
+from horus_pipeline.images import load_image
 
 ANSWERS = Path(__file__).with_name("answers")
 INVENTORY = """\
@@ -207,3 +210,15 @@ def test_what_a_robot_says_reaches_the_table_as_plain_text() -> None:
     table = render([parse(host("fleet-amd64-1"), doc)], time.time())
     assert "beat?]0;owned?" in table and "?[31mbeat:failed" in table
     assert "\x1b" not in table and "\x07" not in table
+
+
+def test_doctor_shows_what_a_robot_says_as_plain_text_too() -> None:
+    """The doctor's live checks read the same answers: a robot's escape sequences reach no terminal."""
+    doc = answer("fleet-amd64-1")
+    app = doc["apps"]["fleet"]  # type: ignore[index]
+    app["monitor"] = {"error": "horus monitor failed: \x1b[2J\x1b]0;owned\x07"}
+    doc["shm"] = {"stale": ["topics/\x1b[31mimu"], "error": None}
+    report = Report("fleet-amd64", list(robot_checks(load_image("fleet-amd64"), parse(host("fleet-amd64-1"), doc))))
+    text = report.render() + json.dumps(report.as_dict())
+    assert "?[2J?]0;owned?" in text and "?[31mimu" in text
+    assert "\x1b" not in text and "\x07" not in text and "\\u001b" not in text
