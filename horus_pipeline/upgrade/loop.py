@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import shlex
@@ -26,13 +25,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import REPO
-from ..console import info, run_cli, step
+from ..console import Stages, info, run_cli, step
 from ..determinism import publishing, write_atomic
 from ..errors import PipelineError
 from ..images import ImageSpec, all_images, load_image
@@ -148,15 +146,7 @@ class Runner:
             )
         self.robots = RobotStage(work, plan.soak, plan.health_timeout) if plan.robots else None
         self.tried: dict[tuple[str, ...] | None, Trial] = {}  # packages upgraded -> the trial that did
-        self.seconds: dict[str, float] = {}  # stage -> seconds spent in it, over every trial
-
-    @contextlib.contextmanager
-    def timed(self, stage: str) -> Iterator[None]:
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.monotonic() - start
+        self.timed = Stages()  # seconds spent in each stage, over every trial
 
     def close(self) -> None:
         if self.robots is not None:
@@ -284,7 +274,7 @@ def upgrade(plan: Plan) -> Outcome:
                     info(f"{spec.name}: locked, not tested (--no-robots; this machine is no {spec.target.arch.name})")
         links = release_links(plan, [chosen, runner.tried[None]])
         publish(plan, chosen)
-    seconds = {stage: round(t, 1) for stage, t in runner.seconds.items()}
+    seconds = {stage: round(t, 1) for stage, t in runner.timed.seconds.items()}
     return Outcome(chosen.changes, held, chosen.checks, runner.count, chosen.receive, links, seconds=seconds)
 
 
