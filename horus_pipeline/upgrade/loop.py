@@ -38,6 +38,7 @@ from ..lock.compile import install_lock, lock_images
 from ..lock.horus_lock import write_horus_lock
 from ..lock.lockfile import Lock, read_lock
 from ..proc import run
+from .audit import audit_pylocks
 from .checks import CheckFailed, tail
 from .culprits import Group, changed_names, find_culprits, groups
 from .metadata import best_link, index_url, json_api, vulnerabilities, wheel_links
@@ -296,11 +297,17 @@ def release_links(plan: Plan, trials: Sequence[Trial]) -> dict[str, tuple[str, s
 
 
 def security_fixes(specs: Sequence[ImageSpec]) -> dict[str, list[str]]:
-    """The committed pins the index lists vulnerabilities for: package -> advisory ids."""
+    """The committed pins with known vulnerabilities: package -> advisory ids. pip-audit reads the images'
+    PEP 751 locks first; the index's JSON API is asked about the pins pip-audit could not look up."""
+    with step(f"pip-audit the PEP 751 locks of {', '.join(spec.name for spec in specs)}"):
+        audit = audit_pylocks(specs)
+    found = dict(audit.advisories)
+    locked = {pin for spec in specs for pin in read_lock(spec.lockfile).versions().items()}
+    pins = sorted(pin for pin in locked if pin[0] in audit.unknown)
+    if not pins:
+        return found
     index = index_url()
-    found: dict[str, list[str]] = {}
-    pins = sorted({pin for spec in specs for pin in read_lock(spec.lockfile).versions().items()})
-    with step(f"ask {json_api(index)} which of {len(pins)} locked versions have known vulnerabilities"):
+    with step(f"ask {json_api(index)} which of {len(pins)} locked versions pip-audit could not look up are vulnerable"):
         for name, version in pins:
             ids = vulnerabilities(name, version, index)
             if ids:
