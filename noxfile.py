@@ -6,7 +6,9 @@ calls the pipeline package (horus_pipeline/) or pytest.
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import nox
 
@@ -25,9 +27,26 @@ TOOL_PINS = ("tools", "test", "nox")
 
 
 def install_pipeline(session: nox.Session, *extra: str) -> None:
-    """The pinned tools, anything `extra` names (hash-checked too), and the pipeline package itself."""
+    """The pinned tools, anything `extra` names (hash-checked too), and the pipeline package itself.
+
+    Skipped when this environment was last set up from the same pin files and pyproject.toml
+    (their hashes are kept in it): pip takes seconds to find everything already installed,
+    most of a warm `nox -s build`. A new or recreated environment has no record, so it installs.
+    """
+    files = [TOOLS, *(arg for arg in extra if arg.endswith(".txt")), "pyproject.toml"]
+    digest = hashlib.sha256(repr(extra).encode())
+    for name in files:
+        digest.update(hashlib.sha256(Path(name).read_bytes()).digest())
+    record = Path(session.virtualenv.location) / ".horus-installed"
+    if record.is_file() and record.read_text() == digest.hexdigest():
+        session.log(f"tools unchanged since this environment installed them ({', '.join(files)})")
+        return
+    record.unlink(missing_ok=True)  # an install that fails part-way is not taken for done
     session.install("--require-hashes", "-r", TOOLS, *extra)
     session.install("--no-deps", "-e", ".")
+    # As an install command, so `nox --no-install` (-R), which skips the installs, skips this too.
+    write = "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text(sys.argv[2])"
+    session.run_install("python", "-c", write, str(record), digest.hexdigest(), silent=True)
 
 
 def install_core(session: nox.Session) -> None:
@@ -72,12 +91,14 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmark the runtime against multiprocessing.Pipe and pyzmq, and `nox -s lock` against uv;
-    print tables, write dist/bench/*.json. `-- --quick` for a smoke run."""
+    """Benchmark the runtime against multiprocessing.Pipe and pyzmq, the build's stages cold and warm, and
+    `nox -s lock` against uv; print tables, write dist/bench/*.json. `-- --quick` for a smoke run."""
     install_pipeline(session, "-r", TEST_TOOLS)
     install_core(session)
+    quick = [a for a in session.posargs if a == "--quick"]
     session.run("python", "tests/bench/runtime.py", *session.posargs)
-    session.run("python", "tests/bench/lock.py", *[a for a in session.posargs if a == "--quick"])
+    session.run("python", "tests/bench/build.py", *quick)
+    session.run("python", "tests/bench/lock.py", *quick)
 
 
 @nox.session(python=PYTHON)

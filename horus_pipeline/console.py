@@ -8,14 +8,26 @@ import errno
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 
 from .errors import PipelineError
 
+# Set in worker processes: several workers sharing a terminal print plain lines, no spinners.
+_plain = False
+
+
+def plain_progress() -> None:
+    """Report progress as plain lines from now on in this process (for workers of a pool)."""
+    global _plain
+    _plain = True
+
 
 def interactive() -> bool:
-    return sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("1", "true")
+    # One live spinner at a time: steps in other threads (side-by-side builds) print plain lines.
+    main = threading.current_thread() is threading.main_thread()
+    return not _plain and main and sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("1", "true")
 
 
 def info(message: str) -> None:
@@ -45,6 +57,26 @@ def step(title: str) -> Iterator[None]:
         info(f"{title}: failed after {time.monotonic() - start:.1f}s")
         raise
     info(f"{title}: done in {time.monotonic() - start:.1f}s")
+
+
+class Stages:
+    """Wall-clock seconds per stage of a command, in the order stages first ran, for a table at its end."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - start
+
+    def table(self) -> str:
+        width = max((len(name) for name in self.seconds), default=0)
+        rows = [f"  {name:<{width}}  {secs:7.1f} s" for name, secs in self.seconds.items()]
+        return "\n".join(["stage times:", *rows, f"  {'total':<{width}}  {sum(self.seconds.values()):7.1f} s"])
 
 
 def run_cli(body: Callable[[], int | None], *, after_error: str = "") -> int:

@@ -7,8 +7,8 @@ walk, and every child build (zig cc, pip, mmdebstrap) gets one environment.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import io
 import os
 import shutil
 import stat
@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+
+import deflate
 
 # SOURCE_DATE_EPOCH when the environment sets none: 2026-01-01T00:00:00Z. It only has
 # to be fixed; being later than the packages' own file dates keeps bytecode caches valid.
@@ -140,20 +142,24 @@ def copy_nofollow(src: Path, dst: Path) -> str:
     return digest.hexdigest()
 
 
-def write_tar_gz(root: Path, out: Path, compresslevel: int = 6) -> None:
+# libdeflate's level for layer archives. Measured on torch 2.13.0+cpu's layer (a 770 MB tar), one
+# core: zlib -6 (Python's gzip) 205.9 MB in 27.6 s; libdeflate -6 203.9 MB in 7.8 s, -5 205.9 MB in
+# 6.6 s, -9 201.9 MB in 21.9 s. -6: smaller than before at a third of the time.
+GZIP_LEVEL = 6
+
+
+def write_tar_gz(root: Path, out: Path) -> None:
     """Archive the tree under `root` as `out` (a .tar.gz), byte-identical for the same tree anywhere.
 
     Entries are relative to root in sorted_walk order (each directory before its contents),
-    with the epoch as mtime, uid/gid 0, empty owner names and normalised modes; the gzip
-    header has mtime 0 and no file name; hard links are stored as separate files. The
-    archive is written to `out~` and renamed (`publishing`), so `out` is either complete or absent.
+    with the epoch as mtime, uid/gid 0, empty owner names and normalised modes; hard links are
+    stored as separate files. The tar is compressed in one piece by libdeflate (`deflate`, pinned
+    in lockfiles/tools.txt): one gzip member with mtime 0, no file name and OS 255, which robots
+    read with Python's gzip module as before. The archive is written through `publishing`, so
+    `out` is either complete or as it was.
     """
-    with (
-        publishing(out) as tmp,
-        open(tmp, "wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=compresslevel) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted_walk(root):
             info = _tar_info(path, path.relative_to(root).as_posix())
             if info.isreg():
@@ -161,6 +167,10 @@ def write_tar_gz(root: Path, out: Path, compresslevel: int = 6) -> None:
                     tar.addfile(info, f)
             else:
                 tar.addfile(info)
+    with buffer.getbuffer() as tar_bytes:
+        compressed = deflate.gzip_compress(tar_bytes, GZIP_LEVEL)
+    with publishing(out) as tmp, open(tmp, "wb") as f:
+        f.write(compressed)
 
 
 def sha256_file(path: Path) -> str:

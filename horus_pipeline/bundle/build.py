@@ -10,7 +10,9 @@ robot's assembly tool (layers.py), and publish
     dist/bundles/<image>/latest        the id of the newest release, one line
 
 Layers come from the cache when it has them, so a build with nothing changed builds
-nothing, an app edit builds only the app layer, a pin bump only that package's layer.
+nothing, an app edit builds only the app layer, a pin bump only that package's layer. The
+package layers of all images are built side by side, one per core (pool.py), and the build
+ends with the seconds each stage took.
 Every file is written beside its destination and renamed into place: an interrupted
 build leaves the last complete bundle, never a half-written file with a final name.
 """
@@ -18,6 +20,7 @@ build leaves the last complete bundle, never a half-written file with a final na
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import REPO
-from ..console import info, run_cli, step
+from ..console import Stages, info, run_cli, step
 from ..core import WHEELS, build_core_wheel, wheel_for
 from ..determinism import publishing, sha256_file, write_atomic
 from ..doctor.release import require_release_ok
@@ -40,6 +43,7 @@ from ..robot.assemble import FORMAT
 from . import sbom
 from .layers import Layer, app_files, build_tree_layer, build_wheel_layer, cached_layer, layer_hash, pyc_mode
 from .native import build_native_layer, native_services
+from .pool import WheelJob, build_wheel_layers, workers
 from .release import ManifestLayer, ReleaseManifest, compose, dumps, read_manifest
 from .signing import SIGN_NAMESPACE, configured_key, how_to_make_a_key, release_serial, sign
 from .wheels import chosen_hash, ensure_wheels
@@ -66,28 +70,41 @@ def _core_wheel(spec: ImageSpec, wheels_dir: Path) -> Path:
             return build_core_wheel(spec.target.arch, wheels_dir)
 
 
-def build_layers(
-    spec: ImageSpec, lock: Lock, wheels_dir: Path = WHEELS
-) -> tuple[list[Layer], list[str], tuple[str, str]]:
-    """Every layer of the image's release (from the cache or built), what was built, and (app, version)."""
-    target = spec.target
-    layers: list[Layer] = []
-    built: list[str] = []
+@dataclass
+class _Packages:
+    """An image's package layers while they are made: found in the cache, or a job that builds one."""
+
+    spec: ImageSpec
+    lock: Lock
+    cached: dict[str, Layer] = field(default_factory=dict)  # by pin name
+    jobs: dict[str, WheelJob] = field(default_factory=dict)  # by pin name
+
+
+def _plan_packages(spec: ImageSpec, lock: Lock) -> _Packages:
+    """Which of the lock's package layers the cache has; the wheels of the others, fetched, as jobs."""
+    plan = _Packages(spec, lock)
     need = []
     for pin in lock.pins.values():
-        hex_ = chosen_hash(pin, target)
-        cached = cached_layer(layer_hash("package", hex_, target)) if hex_ else None
+        hex_ = chosen_hash(pin, spec.target)
+        cached = cached_layer(layer_hash("package", hex_, spec.target)) if hex_ else None
         if cached is not None:
-            layers.append(cached)
+            plan.cached[pin.name] = cached
         else:
             need.append(pin)
     wheels = ensure_wheels(spec, need) if need else {}
     for pin in need:
         wheel = wheels[pin.name]
-        layer, new = build_wheel_layer(wheel.path, wheel.sha256, "package", pin.name, pin.version, target)
-        layers.append(layer)
-        if new:
-            built.append(f"package {pin.name} {pin.version}")
+        plan.jobs[pin.name] = WheelJob(wheel.path, wheel.sha256, "package", pin.name, pin.version, spec.target)
+    return plan
+
+
+def _job_hash(job: WheelJob) -> str:
+    return layer_hash(job.kind, job.sha256, job.target)
+
+
+def _own_layers(spec: ImageSpec, layers: list[Layer], built: list[str], wheels_dir: Path) -> tuple[str, str]:
+    """Add the image's core, app, native, tool and sbom layers to `layers` (and `built`); its (app, version)."""
+    target = spec.target
     core = _core_wheel(spec, wheels_dir)
     version = core.name.split("-")[1]
     layer, new = build_wheel_layer(core, sha256_file(core), "core", "horus-core", version, target)
@@ -117,7 +134,58 @@ def build_layers(
     layers.append(layer)
     if new:
         built.append("sbom")
-    return layers, built, app
+    return app
+
+
+@dataclass
+class ImageLayers:
+    """Every layer of one image's release, what of it was built now, and its app (name, version)."""
+
+    layers: list[Layer]
+    built: list[str]  # "<kind> <name> <version>"
+    app: tuple[str, str]
+
+
+def build_images_layers(
+    images: Sequence[tuple[ImageSpec, Lock]], wheels_dir: Path = WHEELS, stages: Stages | None = None
+) -> list[ImageLayers]:
+    """Every layer of each image's release, from the cache or built now: the package layers of all
+    images side by side on every core (pool.py), each the same bytes as one built alone."""
+    stages = stages or Stages()
+    with stages("fetch wheels"):
+        plans = [_plan_packages(spec, lock) for spec, lock in images]
+    jobs = {_job_hash(job): job for plan in plans for job in plan.jobs.values()}
+    if jobs:
+        info(f"{len(jobs)} package layer(s) to build, {min(len(jobs), workers())} at once")
+    with stages("package layers"):
+        made = build_wheel_layers(jobs)
+    reported: set[str] = set()  # a layer two images share was built once: said once
+    results = []
+    with stages("core, app, native, tool and sbom layers"):
+        for plan in plans:
+            layers: list[Layer] = []
+            built: list[str] = []
+            for pin in plan.lock.pins.values():  # lock order, as the manifest lists them
+                if pin.name in plan.cached:
+                    layers.append(plan.cached[pin.name])
+                    continue
+                hash_ = _job_hash(plan.jobs[pin.name])
+                layer, new = made[hash_]
+                layers.append(layer)
+                if new and hash_ not in reported:
+                    reported.add(hash_)
+                    built.append(f"package {pin.name} {pin.version}")
+            app = _own_layers(plan.spec, layers, built, wheels_dir)
+            results.append(ImageLayers(layers, built, app))
+    return results
+
+
+def build_layers(
+    spec: ImageSpec, lock: Lock, wheels_dir: Path = WHEELS
+) -> tuple[list[Layer], list[str], tuple[str, str]]:
+    """Every layer of the image's release (from the cache or built), what was built, and (app, version)."""
+    (result,) = build_images_layers([(spec, lock)], wheels_dir)
+    return result.layers, result.built, result.app
 
 
 def publish_layer(layer: Layer, layers_dir: Path) -> None:
@@ -143,32 +211,45 @@ def publish_layer(layer: Layer, layers_dir: Path) -> None:
     write_atomic(layers_dir / f"{layer.hash}.tar.gz.sha256", f"{layer.archive_sha256}  {dest.name}\n".encode())
 
 
-def build_bundle(
-    spec: ImageSpec,
+def build_bundles(
+    specs: Sequence[ImageSpec],
     out: Path = BUNDLES,
     *,
     wheels_dir: Path = WHEELS,
     sign_key: Path | None = None,
     serial: int | None = None,
-) -> BundleResult:
-    """Build (or reuse) every layer of the image and publish its release under out/<image>/.
+    stages: Stages | None = None,
+) -> list[BundleResult]:
+    """Build (or reuse) every layer of the images, all at once, and publish each release under out/<image>/.
 
     serial: the release's place in the robot's downgrade order (default: signing.release_serial).
     An unsigned release replaces any signature an earlier build of the same id left."""
-    if pyc_mode(spec.target) == "none":
-        info(
-            f"{spec.name}: this is Python {platform.python_version()}, the robot runs {spec.target.python}: "
-            "layers ship no .pyc (the robot imports from source)"
-        )
-    lock = check_lock_fresh(spec)
-    if serial is None:
-        serial = release_serial(spec.path.parent)
-    layers, built, app = build_layers(spec, lock, wheels_dir)
-    manifest = compose(spec, lock, layers, app, serial)
+    stages = stages or Stages()
+    with stages("check locks"):
+        for spec in specs:
+            if pyc_mode(spec.target) == "none":
+                info(
+                    f"{spec.name}: this is Python {platform.python_version()}, the robot runs {spec.target.python}: "
+                    "layers ship no .pyc (the robot imports from source)"
+                )
+        locks = [check_lock_fresh(spec) for spec in specs]
+        serials = [release_serial(spec.path.parent) if serial is None else serial for spec in specs]
+    built = build_images_layers(list(zip(specs, locks, strict=True)), wheels_dir, stages)
+    with stages("manifests and publish"):
+        return [
+            _publish(spec, lock, made, out, sign_key, number)
+            for spec, lock, made, number in zip(specs, locks, built, serials, strict=True)
+        ]
+
+
+def _publish(
+    spec: ImageSpec, lock: Lock, made: ImageLayers, out: Path, sign_key: Path | None, serial: int
+) -> BundleResult:
+    manifest = compose(spec, lock, made.layers, made.app, serial)
     root = out / spec.name
     (root / "layers").mkdir(parents=True, exist_ok=True)
     (root / "releases").mkdir(parents=True, exist_ok=True)
-    for layer in layers:
+    for layer in made.layers:
         publish_layer(layer, root / "layers")
     path = root / "releases" / f"{manifest['id']}.json"
     text = dumps(manifest).encode()
@@ -181,7 +262,20 @@ def build_bundle(
     latest = root / "latest"
     if not latest.is_file() or latest.read_text().strip() != manifest["id"]:
         write_atomic(latest, f"{manifest['id']}\n".encode())
-    return BundleResult(spec.name, manifest["id"], path, serial, built, layers)
+    return BundleResult(spec.name, manifest["id"], path, serial, made.built, made.layers)
+
+
+def build_bundle(
+    spec: ImageSpec,
+    out: Path = BUNDLES,
+    *,
+    wheels_dir: Path = WHEELS,
+    sign_key: Path | None = None,
+    serial: int | None = None,
+) -> BundleResult:
+    """Build (or reuse) every layer of one image and publish its release (see build_bundles)."""
+    (result,) = build_bundles([spec], out, wheels_dir=wheels_dir, sign_key=sign_key, serial=serial)
+    return result
 
 
 def find_release(ref: str, out: Path = BUNDLES) -> Path:
@@ -287,6 +381,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="build nothing: show which layers two releases share and the bytes a robot with OLD must receive "
         "for NEW (each a manifest path, IMAGE/ID or ID)",
     )  # fmt: skip
+    parser.add_argument(
+        "--timings", type=Path, metavar="FILE",
+        help="also write the seconds of each stage to FILE (JSON), for benchmarks",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     def body() -> None:
@@ -300,15 +398,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "releases are NOT signed: robots refuse them unless the inventory sets horus_robot_allow_unsigned: "
                 f"true (simulated robots do). {how_to_make_a_key()}"
             )
-        for spec in specs:
-            if not args.no_doctor:
-                require_release_ok(spec)  # the seed's checklist, before anything is built or shipped
-            with step(f"bundle {spec.name} ({spec.target.describe()})"):
-                result = build_bundle(spec, args.out, wheels_dir=args.core_wheels, sign_key=key, serial=args.serial)
+        stages = Stages()
+        if not args.no_doctor:
+            with stages("doctor"):
+                for spec in specs:
+                    require_release_ok(spec)  # the seed's checklist, before anything is built or shipped
+        results = build_bundles(
+            specs, args.out, wheels_dir=args.core_wheels, sign_key=key, serial=args.serial, stages=stages
+        )
+        for spec, result in zip(specs, results, strict=True):
             size = sum(layer.archive_size for layer in result.layers)
             rebuilt = ", ".join(result.built) if result.built else "nothing (all layers cached)"
             info(f"{spec.name}: release {result.release}, {len(result.layers)} layers, {_size(size)}; built {rebuilt}")
             signed = f", signed with {key}" if key else ""
             info(f"  {result.manifest} (serial {result.serial}{signed})")
+        info(stages.table())
+        if args.timings:
+            write_atomic(args.timings, json.dumps({"stages": stages.seconds}, indent=1) + "\n")
 
     return run_cli(body)

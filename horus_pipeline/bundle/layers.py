@@ -16,9 +16,10 @@ the target's minor version (bytecode is per minor); otherwise the layer has none
 robot compiles nothing either (imports then just run from source).
 
 A layer's name is the sha256 of what determines its bytes: the layout version, its kind,
-the wheel's sha256 (the app's content hash), the target, the .pyc mode and the installer
-version. Built layers are kept in the cache (`<cache>/layers/<hash>.tar.gz` and `.json`,
-the json written last), so the same wheel for the same target is built once per machine.
+the wheel's sha256 (the app's content hash), the target, the .pyc mode, the installer
+version and the compressor (libdeflate's version and level). Built layers are kept in the
+cache (`<cache>/layers/<hash>.tar.gz` and `.json`, the json written last), so the same wheel
+for the same target is built once per machine.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from installer.utils import Scheme
 
 from ..cache import cache_dir
 from ..console import step
-from ..determinism import child_env, normalized_mode, sha256_file, sorted_walk, write_tar_gz
+from ..determinism import GZIP_LEVEL, child_env, normalized_mode, sha256_file, sorted_walk, write_tar_gz
 from ..errors import PipelineError
 from ..robot.assemble import INDEX_NAME, console_script_problem  # the robot's rules, checked at build
 from ..targets import Target
@@ -126,6 +127,9 @@ def layer_hash(kind: str, source_sha256: str, target: Target) -> str:
             "target": target.describe(),
             "pyc": pyc_mode(target),
             "installer": metadata.version("installer"),
+            # Another compressor writes other archive bytes for the same files: another name, so no
+            # cache anywhere holds an archive of this name made another way.
+            "archive": f"libdeflate {metadata.version('deflate')} -{GZIP_LEVEL}",
         },
         sort_keys=True,
         separators=(",", ":"),
@@ -284,6 +288,28 @@ def _finish(tmp: Path, tree: Path, layer: Layer) -> Layer:
     meta_tmp.write_text(json.dumps(layer.to_json(), sort_keys=True, indent=1) + "\n", encoding="utf-8")
     meta_tmp.replace(store / f"{layer.hash}.json")
     return layer
+
+
+def pure_wheel(filename: str) -> bool:
+    """A wheel every CPU installs alike (all its tags `none-any`): its layer's files depend on the
+    target's Python only, so the layers of two arches of one Python are the same bytes."""
+    from packaging.utils import parse_wheel_filename
+
+    return all(tag.abi == "none" and tag.platform == "any" for tag in parse_wheel_filename(filename)[3])
+
+
+def same_archive(layer: Layer, hash_: str) -> Layer:
+    """The layer named `hash_` whose archive is `layer`'s (built for another target, the same bytes):
+    its archive is a hard link to `layer`'s in the store, its json says its own name."""
+    store = layer_store()
+    twin = Layer.from_json({**layer.to_json(), "hash": hash_})
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=store) as tmp:
+        os.link(layer.archive, Path(tmp) / "layer.tar.gz")
+        (Path(tmp) / "layer.tar.gz").replace(twin.archive)
+        meta = Path(tmp) / "layer.json"
+        meta.write_text(json.dumps(twin.to_json(), sort_keys=True, indent=1) + "\n", encoding="utf-8")
+        meta.replace(store / f"{hash_}.json")
+    return twin
 
 
 def _build_layer(label: str, lay_out: Callable[[Path], Layer]) -> Layer:

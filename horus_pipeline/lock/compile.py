@@ -37,6 +37,7 @@ from ..images import ImageSpec, all_images, load_image
 from ..indexes import reachable_indexes
 from ..proc import CommandError, run
 from ..project import load_project, write_pyproject
+from . import pylock
 from .driver import EXIT_TOOLS, TESTED
 from .lockfile import HEADER, Lock, chain, machine_specific_lines, parse_lock, read_lock
 
@@ -206,7 +207,10 @@ def _finish(job: LockJob, work: Path, failure: CommandError | None) -> Lock:
     text = finish_lock((work / "lock.txt").read_text(encoding="utf-8"), spec, lock_inputs(spec), work)
     lock = parse_lock(text, job.output)
     check_lock(lock, spec)
+    files = json.loads((work / "files.json").read_text(encoding="utf-8"))
+    pep751 = pylock.render(spec, lock, files)
     job.output.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(pylock.pylock_path(spec, job.output.parent), pep751)
     write_atomic(job.output, text)
     return lock
 
@@ -330,7 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="lock nothing: fail if any lock is missing or stale (for CI and the build)",
+        help="lock nothing: fail if any lock is missing or stale, or its pylock.<image>.toml disagrees with it "
+        "or does not install on its robot (for CI)",
     )
     args = parser.parse_args(argv)
     from .horus_lock import write_horus_lock
@@ -339,8 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         specs = [load_image(n) for n in args.images] if args.images else all_images()
         if args.check or args.install:
             for spec in specs:
-                check_lock_fresh(spec)
-                info(f"{_show(spec.lockfile)} is fresh")
+                lock = check_lock_fresh(spec)
+                pylock.check_in_sync(spec, lock)
+                pylock.check_installable(spec)
+                info(f"{_show(spec.lockfile)} is fresh, {pylock.pylock_path(spec).name} agrees and installs")
                 if args.install:
                     install_lock(spec)
             return

@@ -32,6 +32,9 @@ version is refused, because they reach into pip's internals):
 5. Links to wheels no job's target can install are dropped before pip parses them, and each
    index page is fetched once per run, not once per image (speed only: pip's own evaluation
    rejects exactly those wheels, and a page is the same whichever robot it is read for).
+6. The files each pin's hashes stand for (name, every URL the indexes gave for it, size where
+   an index or the file says it, sha256) are written to `files.json` beside the job's lock: the
+   PEP 751 lock (`pylock.<image>.toml`) is written from them.
 
 Only the standard library, pip and pip-tools are imported: this runs in the tools environment.
 """
@@ -100,6 +103,7 @@ def patch(all_tags: list[str], cache: str | None = None) -> None:
     import pip._vendor.packaging.markers as markers
     from pip._internal.models.wheel import Wheel
     from pip._vendor.packaging.version import Version
+    from piptools.repositories.local import LocalRequirementsRepository
     from piptools.repositories.pypi import PyPIRepository
 
     for module, name in (
@@ -111,6 +115,7 @@ def patch(all_tags: list[str], cache: str | None = None) -> None:
         (PyPIRepository, "find_all_candidates"),
         (PyPIRepository, "_get_file_hash"),
         (PyPIRepository, "allow_all_wheels"),
+        (LocalRequirementsRepository, "get_hashes"),
     ):
         _require(module, name)
 
@@ -124,20 +129,24 @@ def patch(all_tags: list[str], cache: str | None = None) -> None:
     for module in (compatibility_tags, target_python, factory):
         module.get_supported = get_supported  # type: ignore[attr-defined]
 
-    def _get_req_hashes(self: PyPIRepository, ireq: Any) -> set[str]:
+    def target_links(repository: Any, ireq: Any) -> list[Any]:
         # The finder lists the target's wheels and every sdist, of every version: keep the
         # pinned version's wheels (its sdists only if it has no wheel for the target).
         # Exactly the pinned version: pip-tools' own matching lets "==2.10.0" pick the files of
         # "2.10.0+cpu" too (a specifier without a local label matches every local label).
         pinned = Version(next(iter(ireq.specifier)).version)
-        links = [c.link for c in self.find_all_candidates(ireq.name) if c.version == pinned]
+        links = [c.link for c in repository.find_all_candidates(ireq.name) if c.version == pinned]
         wheels = [w for w in links if w.is_wheel and not Target.tag_set.isdisjoint(Wheel(w.filename).file_tags)]
-        chosen = wheels or [link for link in links if not link.is_wheel]
+        return wheels or [link for link in links if not link.is_wheel]
+
+    def _get_req_hashes(self: PyPIRepository, ireq: Any) -> set[str]:
+        chosen = target_links(self, ireq)
         by_file: dict[str, set[str]] = {}
         for link in chosen:
             known = link_sha256(link)
             digest = f"sha256:{known}" if known else self._get_file_hash(link)
             by_file.setdefault(link.filename, set()).add(digest)
+            Files.add(ireq.name, link, digest)
         for filename, digests in by_file.items():
             if len(digests) > 1:
                 # Two indexes serve different bytes under one name: a rebuilt or tampered file.
@@ -154,6 +163,17 @@ def patch(all_tags: list[str], cache: str | None = None) -> None:
     def allow_all_wheels(self: PyPIRepository) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
+    # Hashes kept from the seed lock skip _get_req_hashes: list their files for the PEP 751 lock
+    # from the pages resolution read (no hashing: a file's digest is matched, or it is the locked one).
+    original_get_hashes = LocalRequirementsRepository.get_hashes
+
+    def get_hashes(self: LocalRequirementsRepository, ireq: Any) -> set[str]:
+        hashes = original_get_hashes(self, ireq)
+        if not Files.listed(ireq.name):
+            Files.add_locked(ireq.name, target_links(self.repository, ireq), hashes)
+        return hashes
+
+    LocalRequirementsRepository.get_hashes = get_hashes  # type: ignore[method-assign]
     PyPIRepository.allow_all_wheels = allow_all_wheels  # type: ignore[method-assign,assignment,unused-ignore]
     PyPIRepository._get_req_hashes = _get_req_hashes  # type: ignore[method-assign,unused-ignore]
     skip_foreign_wheels(all_tags)
@@ -206,7 +226,12 @@ def skip_foreign_wheels(tag_strings: list[str]) -> None:
     from_json, from_element = Link.from_json.__func__, Link.from_element.__func__  # type: ignore[attr-defined]
 
     def json_link(cls: type[Link], file_data: dict[str, Any], page_url: str) -> Link | None:
-        return from_json(cls, file_data, page_url) if installable(file_data.get("filename") or "") else None
+        filename = file_data.get("filename") or ""
+        if not installable(filename):
+            return None
+        if isinstance(file_data.get("size"), int):  # PEP 700: JSON pages say each file's size
+            Files.sizes[filename] = file_data["size"]
+        return from_json(cls, file_data, page_url)
 
     def element_link(cls: type[Link], anchor: dict[str, Any], page_url: str, base_url: str) -> Link | None:
         href = (anchor.get("href") or "").split("#", 1)[0]
@@ -215,6 +240,52 @@ def skip_foreign_wheels(tag_strings: list[str]) -> None:
 
     Link.from_json = classmethod(json_link)  # type: ignore[method-assign,assignment]
     Link.from_element = classmethod(element_link)  # type: ignore[method-assign,assignment]
+
+
+class Files:
+    """The files behind the current job's hashes, for its PEP 751 lock (see 6. above)."""
+
+    sizes: ClassVar[dict[str, int]] = {}  # by file name, from every JSON index page read in the run
+    pinned: ClassVar[dict[str, dict[str, Any]]] = {}  # by file name, for the current job
+
+    @classmethod
+    def add(cls, name: str, link: Any, digest: str) -> None:
+        entry = cls.pinned.setdefault(link.filename, {"name": name, "filename": link.filename, "urls": []})
+        entry["sha256"] = digest.partition(":")[2]
+        entry["urls"].append(link.url_without_fragment)
+        if link.is_file and os.path.isfile(link.file_path):  # its hash came from the index: it may be gone
+            entry["size"] = os.path.getsize(link.file_path)
+
+    @classmethod
+    def listed(cls, name: str) -> bool:
+        return any(entry["name"] == name for entry in cls.pinned.values())
+
+    @classmethod
+    def add_locked(cls, name: str, links: list[Any], hashes: set[str]) -> None:
+        """The files of hashes a lock kept: the links whose digest (the index's or a local file's) is one
+        of them; a hash no file has any more (a find-links wheel rebuilt in place) goes with the first
+        link's name, and no size: an installer refuses other bytes under it, as pip does with the lock."""
+        for link in links:
+            with contextlib.suppress(OSError):  # a local file gone since: its hash is matched below
+                digest = f"sha256:{link_sha256(link)}"
+                if digest in hashes:
+                    cls.add(name, link, digest)
+        left = hashes - {f"sha256:{entry['sha256']}" for entry in cls.pinned.values() if entry["name"] == name}
+        for digest in sorted(left):
+            if links:
+                cls.pinned[f"{links[0].filename}\0{digest}"] = {
+                    "name": name, "filename": links[0].filename, "urls": [links[0].url_without_fragment],
+                    "sha256": digest.partition(":")[2], "size": None,
+                }  # fmt: skip
+
+    @classmethod
+    def write(cls, path: str) -> None:
+        for entry in cls.pinned.values():
+            entry.setdefault("size", cls.sizes.get(entry["filename"]))
+            entry["urls"] = sorted(set(entry["urls"]))
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(sorted(cls.pinned.values(), key=lambda e: (e["name"], e["filename"])), f, indent=1)
+        cls.pinned = {}
 
 
 # Where link_sha256 keeps the digests of local files (set by main when a cache is given).
@@ -329,6 +400,7 @@ def main(argv: list[str]) -> None:
         if code:
             sys.stderr.write(f"horus lock: pip-compile for {job['name']} failed (exit {code})\n")
             raise SystemExit(code)
+        Files.write(os.path.join(job["cwd"], "files.json"))
         with open(os.path.join(job["cwd"], "ok"), "w", encoding="ascii"):
             pass
 

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import shlex
@@ -26,13 +25,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import REPO
-from ..console import info, run_cli, step
+from ..console import Stages, info, run_cli, step
 from ..determinism import publishing, write_atomic
 from ..errors import PipelineError
 from ..images import ImageSpec, all_images, load_image
@@ -40,6 +38,7 @@ from ..lock.compile import install_lock, lock_images
 from ..lock.horus_lock import write_horus_lock
 from ..lock.lockfile import Lock, read_lock
 from ..proc import run
+from .audit import audit_pylocks
 from .checks import CheckFailed, tail
 from .culprits import Group, changed_names, find_culprits, groups
 from .metadata import best_link, index_url, json_api, vulnerabilities, wheel_links
@@ -148,15 +147,7 @@ class Runner:
             )
         self.robots = RobotStage(work, plan.soak, plan.health_timeout) if plan.robots else None
         self.tried: dict[tuple[str, ...] | None, Trial] = {}  # packages upgraded -> the trial that did
-        self.seconds: dict[str, float] = {}  # stage -> seconds spent in it, over every trial
-
-    @contextlib.contextmanager
-    def timed(self, stage: str) -> Iterator[None]:
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.monotonic() - start
+        self.timed = Stages()  # seconds spent in each stage, over every trial
 
     def close(self) -> None:
         if self.robots is not None:
@@ -284,7 +275,7 @@ def upgrade(plan: Plan) -> Outcome:
                     info(f"{spec.name}: locked, not tested (--no-robots; this machine is no {spec.target.arch.name})")
         links = release_links(plan, [chosen, runner.tried[None]])
         publish(plan, chosen)
-    seconds = {stage: round(t, 1) for stage, t in runner.seconds.items()}
+    seconds = {stage: round(t, 1) for stage, t in runner.timed.seconds.items()}
     return Outcome(chosen.changes, held, chosen.checks, runner.count, chosen.receive, links, seconds=seconds)
 
 
@@ -306,11 +297,17 @@ def release_links(plan: Plan, trials: Sequence[Trial]) -> dict[str, tuple[str, s
 
 
 def security_fixes(specs: Sequence[ImageSpec]) -> dict[str, list[str]]:
-    """The committed pins the index lists vulnerabilities for: package -> advisory ids."""
+    """The committed pins with known vulnerabilities: package -> advisory ids. pip-audit reads the images'
+    PEP 751 locks first; the index's JSON API is asked about the pins pip-audit could not look up."""
+    with step(f"pip-audit the PEP 751 locks of {', '.join(spec.name for spec in specs)}"):
+        audit = audit_pylocks(specs)
+    found = dict(audit.advisories)
+    locked = {pin for spec in specs for pin in read_lock(spec.lockfile).versions().items()}
+    pins = sorted(pin for pin in locked if pin[0] in audit.unknown)
+    if not pins:
+        return found
     index = index_url()
-    found: dict[str, list[str]] = {}
-    pins = sorted({pin for spec in specs for pin in read_lock(spec.lockfile).versions().items()})
-    with step(f"ask {json_api(index)} which of {len(pins)} locked versions have known vulnerabilities"):
+    with step(f"ask {json_api(index)} which of {len(pins)} locked versions pip-audit could not look up are vulnerable"):
         for name, version in pins:
             ids = vulnerabilities(name, version, index)
             if ids:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from pypi_testing import Index, MakeImage, Wheel
@@ -207,3 +210,48 @@ def test_a_killed_run_leaves_every_committed_file_as_it_was(
     assert proc.wait() == -signal.SIGKILL, "".join(seen)
     assert _files(repo) == before
     assert not (tmp_path / "summary.md").exists()
+
+
+class _Osv(http.server.BaseHTTPRequestHandler):
+    """OSV's query API on loopback: otherpkg 1.0 has one advisory (fixed in 1.1), nothing else has any."""
+
+    asked: ClassVar[list[tuple[str, str]]] = []
+
+    def do_POST(self) -> None:
+        query = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        name, version = query["package"]["name"], query["version"]
+        self.asked.append((name, version))
+        vulns = []
+        if (name, version) == ("otherpkg", "1.0"):
+            fixed = {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.1"}]}
+            vulns = [
+                {"id": "OSV-2026-7", "affected": [{"package": {"name": name, "ecosystem": "PyPI"}, "ranges": [fixed]}]}
+            ]
+        body = json.dumps({"vulns": vulns} if vulns else {}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_only_security_audits_the_pylock_with_pip_audit(
+    fake_index: Index, two_packages: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Osv)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("PIP_AUDIT_VULNERABILITY_SERVICE", "osv")
+        monkeypatch.setenv("PIP_AUDIT_OSV_URL", f"http://127.0.0.1:{server.server_address[1]}/v1/query")
+        fake_index.json_api = False  # the index says nothing: what is known comes from pip-audit
+        fake_index.add(fakenum("1.1", works=True), Wheel("otherpkg", "1.1", "py3-none-any"))
+        summary = tmp_path / "summary.md"
+        assert upgrade(two_packages, summary, "--only-security") == 0
+    finally:
+        server.shutdown()
+    assert sorted(_Osv.asked) == [("fakenum", "1.0"), ("otherpkg", "1.0")]  # the pylock's pins, read by pip-audit
+    lock = (two_packages.parent.parent / "lockfiles" / "fake-amd64.txt").read_text()
+    assert "otherpkg==1.1" in lock and "fakenum==1.0" in lock
+    assert "Only packages with known vulnerabilities were upgraded (otherpkg: OSV-2026-7)" in summary.read_text()
