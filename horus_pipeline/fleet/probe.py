@@ -1,8 +1,9 @@
 """What one robot says about itself, in one SSH round-trip. Standard library only.
 
 The controller sends this file to the robot's system Python over SSH (`python3 - --apps DIR
-[--shm]`, the source on stdin) and reads one JSON document from its stdout. Nothing here changes
-the robot.
+--budget SECONDS [--shm]`, the source on stdin) and reads one JSON document from its stdout, which
+comes within the budget whatever the robot's load: a part not done by then is named as timed out.
+Nothing here changes the robot.
 
 It finds the apps a deploy installed from their index files in DIR (one JSON file per app, written
 by every deploy from the robot contract, horus_pipeline/robot/contract.py, which gives the
@@ -29,7 +30,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 UNIT_PROPS = ("ActiveState", "SubState", "NRestarts", "ActiveEnterTimestamp")
@@ -153,39 +154,44 @@ def part(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def probe(directory: str, shm: bool) -> dict[str, Any]:
+def probe(directory: str, shm: bool, budget: float) -> dict[str, Any]:
+    """The document, within `budget` seconds of the probe's start: every part is asked side by side
+    (the runtime's answers start an interpreter each, seconds under emulation), and a part still
+    running then is named as timed out, so a slow robot still answers and says what was slow."""
+    deadline = time.monotonic() + budget
     found = apps(directory)
     doc: dict[str, Any] = {"hostname": socket.gethostname(), "time": time.time(), "apps": {}}
-    # The runtime's answers start an interpreter each (seconds under emulation): asked side by side,
-    # so a slow robot still answers within the controller's timeout.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        asked = {
-            name: (
-                pool.submit(part, monitor, entry["horus"]),
-                pool.submit(part, holds, entry["horus"], entry.get("holds")),
-            )
-            for name, entry in found.items()
-        }
-        for name, entry in found.items():
-            doc["apps"][name] = {
-                "prefix": entry["prefix"],
-                "release": part(release, entry),
-                "units": part(units, list(entry["units"])),
-                "health": part(health, entry.get("health")),
-                "journald": os.path.isfile(entry["journald"]),
-            }
-        for name, (nodes, held) in asked.items():
-            doc["apps"][name] |= {"monitor": nodes.result(), "holds": held.result()}
+    pool = ThreadPoolExecutor(max_workers=8)
+    asked: dict[tuple[str, ...], Future[dict[str, Any]]] = {}
+    for name, entry in found.items():
+        doc["apps"][name] = {"prefix": entry["prefix"], "journald": os.path.isfile(entry["journald"])}
+        asked[(name, "release")] = pool.submit(part, release, entry)
+        asked[(name, "units")] = pool.submit(part, units, list(entry["units"]))
+        asked[(name, "health")] = pool.submit(part, health, entry.get("health"))
+        asked[(name, "monitor")] = pool.submit(part, monitor, entry["horus"])
+        asked[(name, "holds")] = pool.submit(part, holds, entry["horus"], entry.get("holds"))
+    if shm and found:
+        asked[("shm",)] = pool.submit(part, stale_shm, next(iter(found.values()))["horus"])
+    wait(asked.values(), timeout=max(0.0, deadline - time.monotonic()))
+    late = {"error": f"timed out after {budget:g}s on the robot (a slow or busy robot: give a longer --timeout)"}
+    for key, future in asked.items():
+        answer = future.result() if future.done() else late
+        if key == ("shm",):
+            doc["shm"] = answer
+        else:
+            doc["apps"][key[0]][key[1]] = answer
+    pool.shutdown(wait=False, cancel_futures=True)
     # Free space where releases go (the first app's prefix), else on the root filesystem.
     target = next((e["prefix"] for e in found.values() if os.path.isdir(e["prefix"])), "/")
     usage = shutil.disk_usage(target)
     doc["disk"] = {"path": target, "free": usage.free, "total": usage.total}
-    if shm and found:
-        doc["shm"] = part(stale_shm, next(iter(found.values()))["horus"])
     return doc
 
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    json.dump(probe(args[args.index("--apps") + 1], "--shm" in args), sys.stdout)
+    budget = float(args[args.index("--budget") + 1]) if "--budget" in args else 5.0
+    json.dump(probe(args[args.index("--apps") + 1], "--shm" in args, budget), sys.stdout)
     sys.stdout.write("\n")
+    sys.stdout.flush()
+    os._exit(0)  # not waiting for a part that ran out of time (its command ends by its own timeout)

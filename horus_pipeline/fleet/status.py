@@ -26,6 +26,9 @@ NODE_OK = ("healthy", "warning")
 
 PROBE = Path(__file__).with_name("probe.py")
 DEFAULT_TIMEOUT = 8.0  # seconds per robot, connection included: a fleet answers in about this long
+# Seconds of the timeout kept for SSH's connection and the robot's Python starting (under emulation,
+# a few); the probe has the rest, and names the parts it could not finish in it.
+PROBE_MARGIN = 3.5
 MAX_PARALLEL = 64  # ssh processes at once on the operator's machine (each robot gets one connection)
 
 
@@ -130,7 +133,9 @@ def query(hosts: Sequence[Host], *, timeout: float = DEFAULT_TIMEOUT, shm: bool 
 
 def ask(h: Host, source: bytes, timeout: float, shm: bool) -> RobotStatus:
     """One robot: run the probe over SSH and parse its answer, or say why there was none."""
-    probe = [h.python, "-", "--apps", contract.APPS_DIR, *(["--shm"] if shm else [])]
+    # The robot answers within what is left once SSH has connected and its Python has started.
+    budget = max(1.0, timeout - PROBE_MARGIN)
+    probe = [h.python, "-", "--apps", contract.APPS_DIR, "--budget", f"{budget:g}", *(["--shm"] if shm else [])]
     argv = ssh_argv(h, probe, connect_timeout=min(timeout - 1, 5))
     start = time.monotonic()
     try:

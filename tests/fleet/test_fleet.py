@@ -20,7 +20,7 @@ from horus_pipeline.doctor.live import robot_checks
 from horus_pipeline.doctor.report import Report
 from horus_pipeline.fleet.cli import behind
 from horus_pipeline.fleet.inventory import Host, load_inventory, ssh_argv
-from horus_pipeline.fleet.status import RobotStatus, parse, query, release_state
+from horus_pipeline.fleet.status import PROBE, RobotStatus, parse, query, release_state
 from horus_pipeline.fleet.table import ago, human_bytes, render
 from horus_pipeline.images import load_image
 
@@ -222,3 +222,27 @@ def test_doctor_shows_what_a_robot_says_as_plain_text_too() -> None:
     text = report.render() + json.dumps(report.as_dict())
     assert "?[2J?]0;owned?" in text and "?[31mimu" in text
     assert "\x1b" not in text and "\x07" not in text and "\\u001b" not in text
+
+
+def test_a_slow_robot_still_answers_in_time_and_says_which_part_was_slow(tmp_path: Path) -> None:
+    """The probe on a robot whose runtime hangs: the document comes within the budget, the fast parts
+    answered, the runtime's parts named as timed out."""
+    horus = tmp_path / "horus"
+    horus.write_text("#!/bin/sh\nexec sleep 30\n")
+    horus.chmod(0o755)
+    apps = tmp_path / "apps"
+    apps.mkdir()
+    index = {"app": "fleet", "prefix": str(tmp_path / "opt"), "units": [], "journald": "/nonexistent",
+             "horus": str(horus), "holds": str(tmp_path / "no-holds"), "markers": {}, "current": "/nonexistent",
+             "health": None}  # fmt: skip
+    (apps / "fleet.json").write_text(json.dumps(index))
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(PROBE), "--apps", str(apps), "--budget", "1.5"], capture_output=True, text=True, timeout=30
+    )
+    took = time.monotonic() - started
+    doc = json.loads(done.stdout)
+    assert took < 10, f"the probe took {took:.1f}s: it waited for the hung runtime"
+    app = doc["apps"]["fleet"]
+    assert "timed out after 1.5s on the robot" in app["monitor"]["error"] and "--timeout" in app["monitor"]["error"]
+    assert "error" not in app["units"] and doc["disk"]["total"] > 0
