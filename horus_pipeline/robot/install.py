@@ -12,6 +12,9 @@ else from that one verified copy: nothing reads the manifest again.
              write units and files (what they held is kept for revert), arm the guard, switch
              `current`, restart. A robot already on the release with the same files, running and
              answering 200, answers `noop` and nothing changes.
+    health   the health gate's wait, on the robot: the endpoint asked every health_interval seconds
+             until it answers 200 naming the release, for at most health_timeout seconds (one module
+             run, not one per request: each costs seconds on a small robot); the role judges.
     confirm  after the health gate: every unit active, `healthy`, `previous`, `serial`, `applied`
              written, the guard's timer disarmed, old releases and unused layers removed.
     revert   after a failed gate: the replaced files put back, `current` back on the confirmed
@@ -76,6 +79,7 @@ class Request:
     since: float = 0.0  # revert: when the switch happened (journal lines since)
     confirm_timeout: int = 900
     health_timeout: int = 180
+    health_interval: float = 0.5  # health: seconds between two requests
     keep_releases: int = 3
     smoke_imports: list[str] = field(default_factory=list)
     disk_margin_mb: int = 200
@@ -658,6 +662,22 @@ def _layout_of(req: Request) -> contract.Layout:
     contract.check(contract.NAME, req.app, "the role", "app", "an app name")
     contract.check(contract.RELEASE_ID, req.release, "the role", "release", "a release id")
     return contract.Layout(prefix=req.prefix, app=req.app, namespace=req.namespace or req.app)
+
+
+def health(req: Request) -> Result:
+    """Wait for the release's endpoint to answer 200 naming `req.release`; say what it answered last."""
+    lay = _layout_of(req)
+    deploy = assemble.load_manifest(lay.manifest(req.release))["deploy"]
+    started = time.monotonic()
+    while True:
+        status, said = health_answer(deploy)
+        ok = status == 200 and said == req.release
+        if ok or time.monotonic() - started >= req.health_timeout:
+            break
+        time.sleep(req.health_interval)
+    result = Result(status="healthy" if ok else "unhealthy")
+    result.answer = {"ok": ok, "http_status": status, "release": said, "seconds": round(time.monotonic() - started, 1)}
+    return result
 
 
 def confirm(req: Request) -> Result:

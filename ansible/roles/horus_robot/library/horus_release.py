@@ -12,9 +12,10 @@ module: horus_release
 short_description: Verify a signed HORUS release on the robot and install, confirm or revert it
 description:
   - C(apply) verifies the exact manifest bytes against the robot's own trust anchor, then installs and switches.
+  - C(health) waits on the robot for the health endpoint to answer 200 for a release (the role judges the answer).
   - C(confirm) marks the switched release healthy once the health gate passed; C(revert) puts the robot back.
 options:
-  phase: {type: str, required: true, choices: [apply, confirm, revert]}
+  phase: {type: str, required: true, choices: [apply, health, confirm, revert]}
   image: {type: str, required: true}
   manifest: {type: str, default: "", description: the release manifest's bytes, base64}
   signature: {type: str, default: "", description: its ssh-keygen signature's bytes, base64}
@@ -25,7 +26,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (after DOCUME
 from ansible.module_utils.horus_robot import assemble, contract, install  # noqa: E402
 
 ARGS = {
-    "phase": {"type": "str", "required": True, "choices": ["apply", "confirm", "revert"]},
+    "phase": {"type": "str", "required": True, "choices": ["apply", "health", "confirm", "revert"]},
     "image": {"type": "str", "required": True},
     "manifest": {"type": "str", "default": ""},
     "signature": {"type": "str", "default": ""},
@@ -51,6 +52,7 @@ ARGS = {
     "since": {"type": "float", "default": 0.0},
     "confirm_timeout": {"type": "int", "default": 900},
     "health_timeout": {"type": "int", "default": 180},
+    "health_interval": {"type": "float", "default": 0.5},
     "keep_releases": {"type": "int", "default": 3},
     "smoke_imports": {"type": "list", "elements": "str", "default": []},
     "journal_lines": {"type": "int", "default": 40},
@@ -93,6 +95,7 @@ def main() -> None:
         since=p["since"],
         confirm_timeout=p["confirm_timeout"],
         health_timeout=p["health_timeout"],
+        health_interval=p["health_interval"],
         keep_releases=p["keep_releases"],
         smoke_imports=p["smoke_imports"],
         metrics=p["metrics"],
@@ -106,7 +109,12 @@ def main() -> None:
     try:
         if module.check_mode and p["phase"] != "apply":
             module.exit_json(changed=True, status="checked")
-        phase = {"apply": install.apply, "confirm": install.confirm, "revert": install.revert}[p["phase"]]
+        phase = {
+            "apply": install.apply,
+            "health": install.health,
+            "confirm": install.confirm,
+            "revert": install.revert,
+        }[p["phase"]]
         result = phase(req)
     except (install.InstallError, assemble.AssemblyError, contract.ContractError) as exc:
         module.fail_json(msg=str(exc))
