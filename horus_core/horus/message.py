@@ -16,10 +16,13 @@ receiver refuses one whose type it does not know or whose layout differs from it
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Mapping
-from types import MappingProxyType
+from types import MappingProxyType, MemberDescriptorType
 from typing import Any, ClassVar, NamedTuple
+
+from . import _core
 
 _INT_RANGES = {
     "u8": (0, 2**8 - 1),
@@ -46,6 +49,41 @@ class Field(NamedTuple):
     message: type[Message] | None = None  # the class of a nested message (kind "message", M[N], M[..N])
 
 
+_FORMAT_TOKEN = re.compile(r"(\d*)([a-zA-Z?])")
+
+
+def _struct_values(fmt: str) -> list[tuple[str, int]]:
+    """(struct code, offset) of each value a little-endian struct format packs, in order."""
+    values: list[tuple[str, int]] = []
+    at = 0
+    for count, code in _FORMAT_TOKEN.findall(fmt.lstrip("<")):
+        n, size = int(count or 1), struct.calcsize("<" + code)
+        if code in "xs":  # pad bytes, or one bytes value of n bytes
+            values += [("s", at)] if code == "s" else []
+            at += n
+            continue
+        values += [(code, at + i * size) for i in range(n)]
+        at += n * size
+    return values
+
+
+def _numbers_layout(cls: type[Message]) -> _core.MessageLayout | None:
+    """Where each field of a message of numbers lies in its bytes: what lets the codec's C fast path
+    (csrc/pycodec.c) build, fill and pack it without Python code. None when a field is not a slot of
+    the class (a subclass's property, say): codec.py then does it all."""
+    values = iter(_struct_values(cls.FORMAT))
+    fields = []
+    for field in cls.FIELDS:
+        slot = next((vars(k)[field.name] for k in cls.__mro__ if field.name in vars(k)), None)
+        code, offset = next(values)
+        for _ in range(field.items - 1):  # a T[N] array: N numbers of one code, side by side
+            next(values)
+        if type(slot) is not MemberDescriptorType or code == "s":
+            return None
+        fields.append((slot, code, offset, field.items if field.kind == "array" else 0))
+    return _core.MessageLayout(cls, cls.TYPE_ID, cls.LAYOUT_HASH, cls.SIZE, tuple(fields))
+
+
 def message_type(type_id: int) -> type[Message] | None:
     """The message class with this TYPE_ID in this process, None if there is none."""
     return _REGISTRY.get(type_id)
@@ -66,6 +104,7 @@ class Message:
     _STRUCT: ClassVar[struct.Struct]
     _BY_NAME: ClassVar[dict[str, Field]]
     _CHECKED: ClassVar[bool]  # has fields whose bytes can be invalid (str, bounded lists)
+    _LAYOUT: ClassVar[_core.MessageLayout | None]  # the C codec's view of a class of numbers (_numbers_layout)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -74,7 +113,9 @@ class Message:
             raise TypeError(f"{cls.__name__}: FORMAT packs {cls._STRUCT.size} bytes, SIZE says {cls.SIZE}")
         cls._BY_NAME = {f.name: f for f in cls.FIELDS}
         cls._CHECKED = any(f.kind in ("str", "list") or f.message is not None for f in cls.FIELDS)
+        cls._LAYOUT = None if cls._CHECKED else _numbers_layout(cls)
         _REGISTRY[cls.TYPE_ID] = cls
+        _core.register_message(cls.TYPE_ID, cls._LAYOUT)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if len(args) > len(self.FIELDS):
