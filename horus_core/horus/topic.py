@@ -79,6 +79,12 @@ def _release(ns: str, name: str, seg: _Segment) -> None:
             seg.core.close()
 
 
+def _value(taken: Any) -> Any:
+    """What Cursor.take returned, decoded: a bytearray is a payload the C fast path left to codec.py
+    (no message decodes to one)."""
+    return codec.decode_in_python(taken) if type(taken) is bytearray else taken
+
+
 class Topic:
     """A topic by name. `send()` publishes; `recv()` returns the next message or None.
 
@@ -92,19 +98,27 @@ class Topic:
         namespace: defaults to $HORUS_NAMESPACE or "default".
         endpoint: the topic's name when `name` is a message class, as upstream HORUS spells it:
             ``Topic(horus.Imu, endpoint="arm.imu")`` is the topic "arm.imu", not "imu".
+        msg_type: the message class, by upstream's keyword: ``Topic(msg_type=horus.Imu)`` is ``Topic(horus.Imu)``.
     """
 
     def __init__(
         self,
-        name: str | type[Message],
+        name: str | type[Message] | None = None,
         capacity: int | None = None,
         max_msg_size: int | None = None,
         *,
         namespace: str | None = None,
         endpoint: str | None = None,
+        msg_type: type[Message] | None = None,
     ) -> None:
         from . import namespace as ns_mod
 
+        if msg_type is not None:
+            if name is not None:
+                raise TypeError(f"Topic({name!r}, msg_type={msg_type!r}): give the topic's name or its type, once")
+            if not (isinstance(msg_type, type) and issubclass(msg_type, Message)):
+                raise TypeError(f"Topic(msg_type={msg_type!r}): msg_type is a message class such as horus.CmdVel")
+            name = msg_type
         if isinstance(name, type) and issubclass(name, Message):
             name = endpoint or name.__topic_name__
         elif endpoint is not None:
@@ -173,9 +187,27 @@ class Topic:
         cursor = self._cursor or self._wait_for_reader(timeout)
         if cursor is None:
             return None
-        value = cursor.take(timeout or 0.0, SPIN_S)
-        # A bytearray is a payload the C fast path left to codec.py (no message decodes to one).
-        return codec.decode_in_python(value) if type(value) is bytearray else value
+        return _value(cursor.take(timeout or 0.0, SPIN_S))
+
+    def try_recv(self) -> Any:
+        """The next message or None, never waiting: `recv()`, by upstream's name for hot polling loops."""
+        return self.recv()
+
+    def read_latest(self) -> Any:
+        """The newest message published, or None; not consumed: `recv()` still returns every message in order."""
+        cursor = self._cursor or self._wait_for_reader(None)
+        if cursor is None or self._seg is None or not (head := self._seg.core.head):
+            return None
+        # A cursor of its own at the newest message (one the publisher laps meanwhile moves on to a newer one).
+        return _value(_core.Cursor(self._seg.core, head - 1).take(0.0, 0.0))
+
+    def pending_count(self) -> int:
+        """Messages published that `recv()` has not returned yet: at most `capacity`, as the ring keeps no more."""
+        cursor = self._cursor or self._wait_for_reader(None)
+        if cursor is None or self._seg is None:
+            return 0
+        core = self._seg.core
+        return max(0, min(core.head - cursor.next, core.capacity))
 
     def recv_into(self, msg: Message, timeout: float | None = None) -> bool:
         """Fill `msg` (a message instance, e.g. one horus.Imu made at init) with the next message,
