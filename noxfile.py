@@ -72,8 +72,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmark the runtime against multiprocessing.Pipe and pyzmq, and `nox -s lock` against uv;
-    print tables, write dist/bench/*.json. `-- --quick` for a smoke run."""
+    """Benchmark the runtime against multiprocessing.Pipe, a Unix socket and pyzmq, and `nox -s lock` against uv;
+    print tables, write dist/bench/*.json. `-- --quick` for a smoke run, `-- --repeat 3` for the spread."""
     install_pipeline(session, "-r", TEST_TOOLS)
     install_core(session)
     session.run("python", "tests/bench/runtime.py", *session.posargs)
