@@ -91,8 +91,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmark the runtime against multiprocessing.Pipe and pyzmq, the build's stages cold and warm, and
-    `nox -s lock` against uv; print tables, write dist/bench/*.json. `-- --quick` for a smoke run."""
+    """Benchmark the runtime against multiprocessing.Pipe, a Unix socket and pyzmq, the build's stages cold
+    and warm, and `nox -s lock` against uv; print tables, write dist/bench/*.json. `-- --quick` for a smoke
+    run, `-- --repeat 3` for the runtime's spread between runs."""
     install_pipeline(session, "-r", TEST_TOOLS)
     install_core(session)
     quick = [a for a in session.posargs if a == "--quick"]

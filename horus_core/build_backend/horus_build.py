@@ -35,7 +35,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("segment.c", "topic.c", "logring.c", "stats.c", "timing.c", "journal.c", "module.c")
+SOURCES = ("segment.c", "topic.c", "logring.c", "stats.c", "timing.c", "journal.c", "pycodec.c", "module.c")
+# Sources of the Python extension alone (they include Python.h): not shipped for compiled nodes.
+PYTHON_ONLY = ("module.c", "pycodec.c", "pycodec.h")
 ZIG_VERSION = "0.17.0"  # keep in step with build-system.requires in pyproject.toml
 # The Limited API floor: one cp310-abi3 wheel serves CPython 3.10 and every later version.
 ABI_TAG = "cp310-abi3"
@@ -169,9 +171,9 @@ def _package_files() -> list[tuple[str, bytes, int]]:
         if path.is_file() and "__pycache__" not in rel and path.suffix in (".py", ".pyi", ".typed"):
             files.append((rel, path.read_bytes(), FILE_MODE))
     # The C node API (horus.capi): its header and node.c with the core's headers and sources, so
-    # compiled nodes build against the installed runtime. module.c is the Python extension's only.
+    # compiled nodes build against the installed runtime. The Python extension's own files are not.
     for path in sorted([*(ROOT / "capi").iterdir(), *(ROOT / "csrc").iterdir()]):
-        if path.suffix in (".c", ".h") and path.name != "module.c":
+        if path.suffix in (".c", ".h") and path.name not in PYTHON_ONLY:
             files.append((f"horus/c/{path.name}", path.read_bytes(), FILE_MODE))
     return files
 

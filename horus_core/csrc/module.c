@@ -5,9 +5,7 @@
 ** exception classes live in horus/errors.py so Python code can document and
 ** catch them; this module looks them up once at import.
 */
-#define PY_SSIZE_T_CLEAN
-#define Py_LIMITED_API 0x030A0000
-#include <Python.h>
+#include "pycodec.h" /* first: it sets the Python API this module is built for (Limited, 3.10) */
 #include <structmember.h>
 
 #include <errno.h>
@@ -152,6 +150,22 @@ done:
   return result;
 }
 
+/*
+** publish_value(value) -> bool: encode value in C and publish it (True), when pycodec can (small plain
+** data, typed messages of numbers: pycodec.h); False, nothing published, when codec.py must encode it.
+*/
+static PyObject *Topic_publish_value(TopicObject *self, PyObject *value) {
+  if (!topic_live(self)) return NULL;
+  unsigned char buf[PYCODEC_SMALL];
+  Py_ssize_t len = pycodec_encode(value, buf);
+  if (len < 0) Py_RETURN_FALSE;
+  horus_iov iov = {buf, (size_t)len};
+  char err[HORUS_ERRLEN] = "";
+  int rc = horus_topic_publish(self->t, &iov, 1, NULL, err);
+  if (rc != HORUS_OK) return raise_rc(rc, err);
+  Py_RETURN_TRUE;
+}
+
 static PyObject *Topic_get_slot_size(TopicObject *self, void *c) {
   (void)c;
   return topic_live(self) ? PyLong_FromUnsignedLong(horus_topic_slot_size(self->t)) : NULL;
@@ -175,6 +189,8 @@ static PyMethodDef Topic_methods[] = {
      "Become the topic's only publisher; TopicBusyError if another process is."},
     {"publish", (PyCFunction)Topic_publish, METH_VARARGS,
      "publish(*parts) -> seq: write one message made of the concatenated buffers."},
+    {"publish_value", (PyCFunction)Topic_publish_value, METH_O,
+     "publish_value(value) -> bool: encoded in C and published, or False: codec.py must encode it"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef Topic_getset[] = {
@@ -232,66 +248,159 @@ static void Cursor_dealloc(CursorObject *self) {
   free_instance((PyObject *)self);
 }
 
-/* recv() -> bytearray | None: the next message, copied out whole (never torn). */
-static PyObject *Cursor_recv(CursorObject *self, PyObject *unused) {
-  (void)unused;
-  horus_topic *t = cursor_topic(self);
-  if (!t) return NULL;
-  for (int attempt = 0; attempt < RECV_ATTEMPTS; attempt++) {
-    horus_msg_view v;
-    if (horus_topic_peek(t, &self->c, &v) == HORUS_EMPTY) Py_RETURN_NONE;
-    PyObject *out = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)v.len);
-    if (!out) return NULL;
-    /* Races the publisher on purpose: see [PAYLOAD RACE] in hatomic.h; confirm decides. */
-    memcpy(PyByteArray_AsString(out), v.data, v.len);
-    if (horus_topic_confirm(t, &self->c, &v) == HORUS_OK) return out;
-    Py_DECREF(out); /* overwritten while copying: peek again */
-  }
-  Py_RETURN_NONE;
-}
-
 /*
-** recv_into(buf) -> int | None: the next message copied into the bytearray buf (never torn), and its
-** length; None when there is none. Creates no buffer: for receivers that must not allocate per
-** message. ValueError, the message left unread, when it is longer than buf (size buf to the slot).
+** Wait (GIL released) until a message is ready for the cursor or timeout_s passed, spinning for
+** spin_s first: 1 ready, 0 timed out, -1 with an exception (a signal handler's).
 */
-static PyObject *Cursor_recv_into(CursorObject *self, PyObject *buf) {
-  if (!PyByteArray_Check(buf)) {
-    PyErr_SetString(PyExc_TypeError, "recv_into(buf): buf must be a bytearray");
-    return NULL;
-  }
-  horus_topic *t = cursor_topic(self);
-  if (!t) return NULL;
-  for (int attempt = 0; attempt < RECV_ATTEMPTS; attempt++) {
-    horus_msg_view v;
-    if (horus_topic_peek(t, &self->c, &v) == HORUS_EMPTY) Py_RETURN_NONE;
-    if ((Py_ssize_t)v.len > PyByteArray_Size(buf))
-      return PyErr_Format(PyExc_ValueError, "recv_into: a %zu-byte message does not fit a %zd-byte buffer",
-                          (size_t)v.len, PyByteArray_Size(buf));
-    /* Races the publisher on purpose: see [PAYLOAD RACE] in hatomic.h; confirm decides. */
-    memcpy(PyByteArray_AsString(buf), v.data, v.len);
-    if (horus_topic_confirm(t, &self->c, &v) == HORUS_OK) return PyLong_FromSize_t(v.len);
-    /* overwritten while copying: peek again (buf's bytes beyond any length returned mean nothing) */
-  }
-  Py_RETURN_NONE;
-}
-
-/* wait(timeout_s, spin_s) -> bool: block (GIL released) until a message is ready or the timeout passes. */
-static PyObject *Cursor_wait(CursorObject *self, PyObject *args) {
-  double timeout, spin;
-  if (!PyArg_ParseTuple(args, "dd", &timeout, &spin)) return NULL;
-  horus_topic *t = cursor_topic(self);
-  if (!t) return NULL;
-  uint64_t deadline = horus_now_ns() + (uint64_t)(timeout * 1e9);
+static int cursor_wait(CursorObject *self, horus_topic *t, double timeout_s, double spin_s) {
+  /* Bounded before the conversions: a double past uint64_t's range (or NaN) does not convert. */
+  uint64_t span = timeout_s * 1e9 < 1e18 ? (uint64_t)(timeout_s * 1e9) : 1000000000000000000u; /* ~31 years */
+  uint64_t deadline = horus_now_ns() + span;
+  spin_s = spin_s * 1e9 < 1e18 && spin_s > 0 ? spin_s : 0;
   for (;;) {
     uint64_t now = horus_now_ns();
     uint64_t left = now < deadline ? deadline - now : 0;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = horus_topic_wait(t, &self->c, (uint64_t)(spin * 1e9), left);
-    Py_END_ALLOW_THREADS if (rc == HORUS_OK) Py_RETURN_TRUE;
-    if (rc == HORUS_EMPTY) Py_RETURN_FALSE;
-    if (PyErr_CheckSignals() != 0) return NULL; /* EINTR: run Python's handlers, then wait on */
+    Py_BEGIN_ALLOW_THREADS rc = horus_topic_wait(t, &self->c, (uint64_t)(spin_s * 1e9), left);
+    Py_END_ALLOW_THREADS if (rc == HORUS_OK) return 1;
+    if (rc == HORUS_EMPTY) return 0;
+    if (PyErr_CheckSignals() != 0) return -1; /* EINTR: run Python's handlers, then wait on */
   }
+}
+
+/* (timeout_s, spin_s) of take and take_into, from args[first:]: 0, or -1 with an exception. */
+static int wait_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t first, double *timeout_s, double *spin_s) {
+  if (nargs != first + 2) {
+    PyErr_Format(PyExc_TypeError, "takes %zd arguments, not %zd", first + 2, nargs);
+    return -1;
+  }
+  *timeout_s = PyFloat_AsDouble(args[first]);
+  *spin_s = PyFloat_AsDouble(args[first + 1]);
+  return PyErr_Occurred() ? -1 : 0;
+}
+
+/*
+** The value of a payload copied out whole at buf (len bytes), decoded by pycodec; when pycodec
+** declines, the payload itself as a bytearray (`copy` if the bytes are already one: the reference
+** is taken over), for codec.py to decode. NULL with an exception.
+*/
+static PyObject *decoded_or_raw(const unsigned char *buf, size_t len, PyObject *copy) {
+  PyObject *value;
+  int rc = pycodec_decode(buf, len, &value);
+  if (rc != 0) {
+    Py_XDECREF(copy);
+    return rc > 0 ? value : NULL;
+  }
+  return copy ? copy : PyByteArray_FromStringAndSize((const char *)buf, (Py_ssize_t)len);
+}
+
+/*
+** The next message copied out whole (never torn) and decoded where pycodec can: 1 and *out, 0 none,
+** -1 with an exception. A small one is copied to the stack; a large one to a bytearray, or, when it
+** is one bytes value (tag b), straight into the bytes object the receiver gets: one copy of a frame.
+*/
+static int take_once(CursorObject *self, horus_topic *t, PyObject **out) {
+  unsigned char small[PYCODEC_SMALL];
+  for (int attempt = 0; attempt < RECV_ATTEMPTS; attempt++) {
+    horus_msg_view v;
+    if (horus_topic_peek(t, &self->c, &v) == HORUS_EMPTY) return 0;
+    const unsigned char *data = v.data;
+    PyObject *copy = NULL;
+    /* Every copy below races the publisher on purpose: see [PAYLOAD RACE] in hatomic.h; confirm decides. */
+    if (v.len <= sizeof small) {
+      memcpy(small, data, v.len);
+    } else {
+      unsigned char head[5];
+      uint32_t n;
+      memcpy(head, data, sizeof head);
+      memcpy(&n, head + 1, 4);
+      int one_bytes = head[0] == 'b' && (size_t)n + sizeof head == v.len; /* codec.py's framing of bytes */
+      copy = one_bytes ? PyBytes_FromStringAndSize(NULL, n) : PyByteArray_FromStringAndSize(NULL, v.len);
+      if (!copy) return -1;
+      if (one_bytes) memcpy(PyBytes_AsString(copy), data + sizeof head, n);
+      else memcpy(PyByteArray_AsString(copy), data, v.len);
+    }
+    if (horus_topic_confirm(t, &self->c, &v) != HORUS_OK) {
+      Py_XDECREF(copy); /* overwritten while copying: peek again */
+      continue;
+    }
+    if (copy && PyBytes_Check(copy)) *out = copy;
+    else *out = decoded_or_raw(copy ? (const unsigned char *)PyByteArray_AsString(copy) : small, v.len, copy);
+    return *out ? 1 : -1;
+  }
+  return 0;
+}
+
+/*
+** take(timeout_s, spin_s) -> value | bytearray | None: the next message, decoded in C where pycodec can;
+** a bytearray is a payload codec.decode must decode (no payload decodes to a bytearray). None: no
+** message, after waiting up to timeout_s (0: no wait) as wait() does.
+*/
+static PyObject *Cursor_take(CursorObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  double timeout_s, spin_s;
+  if (wait_args(args, nargs, 0, &timeout_s, &spin_s) != 0) return NULL;
+  horus_topic *t = cursor_topic(self);
+  if (!t) return NULL;
+  PyObject *value = NULL;
+  int rc = take_once(self, t, &value);
+  if (rc == 0 && timeout_s > 0) {
+    int ready = cursor_wait(self, t, timeout_s, spin_s);
+    rc = ready > 0 ? take_once(self, t, &value) : ready;
+  }
+  if (rc < 0) return NULL;
+  if (rc == 0) Py_RETURN_NONE;
+  return value;
+}
+
+/* The next message copied whole into bytearray buf: 1 and its length in *len, 0 none, -1 with an exception. */
+static int copy_into(CursorObject *self, horus_topic *t, PyObject *buf, size_t *len) {
+  for (int attempt = 0; attempt < RECV_ATTEMPTS; attempt++) {
+    horus_msg_view v;
+    if (horus_topic_peek(t, &self->c, &v) == HORUS_EMPTY) return 0;
+    if ((Py_ssize_t)v.len > PyByteArray_Size(buf)) {
+      PyErr_Format(PyExc_ValueError, "take_into: a %zu-byte message does not fit a %zd-byte buffer", (size_t)v.len,
+                   PyByteArray_Size(buf));
+      return -1;
+    }
+    /* Races the publisher on purpose: see [PAYLOAD RACE] in hatomic.h; confirm decides. */
+    memcpy(PyByteArray_AsString(buf), v.data, v.len);
+    if (horus_topic_confirm(t, &self->c, &v) == HORUS_OK) {
+      *len = v.len;
+      return 1;
+    }
+    /* overwritten while copying: peek again (buf's bytes beyond any length returned mean nothing) */
+  }
+  return 0;
+}
+
+/*
+** take_into(msg, buf, timeout_s, spin_s) -> bool | int: the next message copied into bytearray buf
+** (sized to the slot) and set into message msg by pycodec: True. An int: its length in buf, which
+** codec.decode_into must set into msg (pycodec declined). False: no message, after waiting up to
+** timeout_s as take does. ValueError, the message left unread, when it is longer than buf.
+*/
+static PyObject *Cursor_take_into(CursorObject *self, PyObject *const *args, Py_ssize_t nargs) {
+  double timeout_s, spin_s;
+  if (wait_args(args, nargs, 2, &timeout_s, &spin_s) != 0) return NULL;
+  PyObject *msg = args[0], *buf = args[1];
+  if (!PyByteArray_Check(buf)) {
+    PyErr_SetString(PyExc_TypeError, "take_into(msg, buf, timeout_s, spin_s): buf must be a bytearray");
+    return NULL;
+  }
+  horus_topic *t = cursor_topic(self);
+  if (!t) return NULL;
+  size_t len = 0;
+  int got = copy_into(self, t, buf, &len);
+  if (got == 0 && timeout_s > 0) {
+    int ready = cursor_wait(self, t, timeout_s, spin_s);
+    got = ready > 0 ? copy_into(self, t, buf, &len) : ready;
+  }
+  if (got < 0) return NULL;
+  if (got == 0) Py_RETURN_FALSE;
+  int rc = pycodec_fill(msg, (const unsigned char *)PyByteArray_AsString(buf), len);
+  if (rc < 0) return NULL;
+  if (rc > 0) Py_RETURN_TRUE;
+  return PyLong_FromSize_t(len);
 }
 
 /* ready() -> bool: is a message waiting? Does not consume it. */
@@ -313,11 +422,12 @@ static PyObject *Cursor_get_next(CursorObject *self, void *c) {
 }
 
 static PyMethodDef Cursor_methods[] = {
-    {"recv", (PyCFunction)Cursor_recv, METH_NOARGS, "recv() -> bytearray | None: the next message"},
-    {"recv_into", (PyCFunction)Cursor_recv_into, METH_O,
-     "recv_into(buf) -> int | None: the next message copied into bytearray buf, its length"},
+    {"take", (PyCFunction)(void (*)(void))Cursor_take, METH_FASTCALL,
+     "take(timeout_s, spin_s) -> value | bytearray | None: the next message (a bytearray: for codec.decode)"},
+    {"take_into", (PyCFunction)(void (*)(void))Cursor_take_into, METH_FASTCALL,
+     "take_into(msg, buf, timeout_s, spin_s) -> bool | int: the next message set into msg (an int: its length in "
+     "buf, for codec.decode_into)"},
     {"ready", (PyCFunction)Cursor_ready, METH_NOARGS, "ready() -> bool: a message is waiting (not consumed)"},
-    {"wait", (PyCFunction)Cursor_wait, METH_VARARGS, "wait(timeout_s, spin_s) -> bool: a message became ready"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef Cursor_getset[] = {
@@ -1172,6 +1282,7 @@ static int module_exec(PyObject *m) {
   if (!TopicLayoutError || !TopicBusyError || !MessageTooLargeError || !TopicCorruptError) return -1;
   TopicType = (PyTypeObject *)PyType_FromSpec(&Topic_spec);
   if (!TopicType || PyModule_AddObject(m, "Topic", (PyObject *)TopicType) != 0) return -1;
+  if (pycodec_init(m) != 0) return -1;
   Py_INCREF(TopicType); /* the module's reference went to PyModule_AddObject */
   const struct {
     const char *name;

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 DIR = Path(__file__).with_name("c")
-# node.c and the parts of the core it uses (module.c, the Python extension, is not shipped).
+# node.c and the parts of the core it uses (module.c and pycodec.c, the Python extension, are not shipped).
 SOURCES = ("node.c", "segment.c", "topic.c", "timing.c", "stats.c", "logring.c", "journal.c")
 
 

@@ -21,6 +21,12 @@ hook, class lookup or eval anywhere in it. Format 1 (the topic header's
 
 Large buffers (arrays, long bytes) are handed to the publisher as separate
 parts, so they are copied once, straight into shared memory.
+
+This module is the format's reference. The C fast paths of horus._core (csrc/pycodec.c)
+encode and decode what a hot loop sends (small plain data, typed messages of numbers) to
+the same bytes and values, and leave everything else, malformed payloads included, to
+the Python code here; Topic.send and Topic.recv try them first, and so do
+`encode_bytes` and `decode`.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import struct
 from typing import Any, cast
 
+from . import _core
 from .errors import DecodeError, EncodeError
 from .message import Message, message_type
 
@@ -95,8 +102,9 @@ def encode(value: Any) -> list[Any]:
 
 
 def encode_bytes(value: Any) -> bytes:
-    """The payload as one bytes object (for tests and tools; publishing uses `encode`)."""
-    return b"".join(bytes(p) for p in encode(value))
+    """The payload as one bytes object (for tools: recording, replay; publishing uses `encode`)."""
+    payload = _core.encode(value)
+    return payload if payload is not None else b"".join(bytes(p) for p in encode(value))
 
 
 def _enc(w: _Writer, v: Any, depth: int) -> None:
@@ -191,6 +199,12 @@ def _enc_array(w: _Writer, a: Any) -> None:
 
 def decode(buf: bytearray | bytes) -> Any:
     """Decode one payload. Arrays are views into `buf` (writable when `buf` is a bytearray)."""
+    value = _core.decode(buf)
+    return value if value is not NotImplemented else decode_in_python(buf)
+
+
+def decode_in_python(buf: bytearray | bytes) -> Any:
+    """`decode` without the C fast path: for a payload it declined already (Topic.recv), and the reference."""
     try:
         value, end = _dec(buf, 0, 0)
     except (struct.error, IndexError, UnicodeDecodeError, ValueError, TypeError) as exc:

@@ -16,10 +16,13 @@ receiver refuses one whose type it does not know or whose layout differs from it
 
 from __future__ import annotations
 
+import re
 import struct
-from collections.abc import Mapping
-from types import MappingProxyType
+from collections.abc import Callable, Mapping
+from types import MappingProxyType, MemberDescriptorType
 from typing import Any, ClassVar, NamedTuple
+
+from . import _core
 
 _INT_RANGES = {
     "u8": (0, 2**8 - 1),
@@ -46,6 +49,91 @@ class Field(NamedTuple):
     message: type[Message] | None = None  # the class of a nested message (kind "message", M[N], M[..N])
 
 
+def _f32(value: Any) -> float:
+    """The float32 nearest value, as a Python float: what an f32 field holds."""
+    return _F32.unpack(_F32.pack(float(value)))[0]
+
+
+# How a value set to a number field of these types becomes what the field holds.
+_NUMBERS: dict[str, Callable[[Any], Any]] = {"bool": bool, "f64": float, "f32": _f32}
+
+
+def _integer(scalar: str, value: Any, where: str) -> int:
+    """value as an integer field of type `scalar` holds it; TypeError or ValueError naming the field."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if not (isinstance(value, float) and value.is_integer()):
+            raise TypeError(f"{where}: an integer ({scalar}), got {value!r}")
+        value = int(value)
+    low, high = _INT_RANGES[scalar]
+    if not low <= value <= high:
+        raise ValueError(f"{where}: {value} does not fit {scalar} ({low}..{high})")
+    return value
+
+
+def _setter(cls: type[Message], field: Field) -> Callable[[Any], Any]:
+    """What a value set to `field` of `cls` goes through (its checks and conversion), made once per
+    class: a built-in conversion for floats and bools, the field's name bound in for the rest."""
+    where = f"{cls.__name__}.{field.name}"
+    if field.kind in _NUMBERS:
+        return _NUMBERS[field.kind]
+    if field.kind in _INT_RANGES:
+        return lambda value: _integer(field.kind, value, where)
+    if field.kind in _SEQUENCES and field.message is None and field.scalar != "str":
+        return lambda value: _number_list(field, value, where)
+    return lambda value: cls._coerce(field, value, where)
+
+
+def _number_list(field: Field, value: Any, where: str) -> list[Any]:
+    """A T[N] or T[..N] field of numbers: the values as the field holds them, a T[N] padded with defaults."""
+    if value is None:
+        items = []
+    elif field.scalar == "f32":  # one pack and unpack for the whole list
+        floats = [float(v) for v in value]
+        items = list(struct.unpack(f"<{len(floats)}f", struct.pack(f"<{len(floats)}f", *floats)))
+    elif field.scalar in _NUMBERS:
+        items = [_NUMBERS[field.scalar](v) for v in value]
+    else:
+        items = [_integer(field.scalar, v, where) for v in value]
+    if len(items) > field.items:
+        raise ValueError(f"{where}: at most {field.items} values, got {len(items)}")
+    return items if field.kind == "list" else items + [field.default] * (field.items - len(items))
+
+
+_FORMAT_TOKEN = re.compile(r"(\d*)([a-zA-Z?])")
+
+
+def _struct_values(fmt: str) -> list[tuple[str, int]]:
+    """(struct code, offset) of each value a little-endian struct format packs, in order."""
+    values: list[tuple[str, int]] = []
+    at = 0
+    for count, code in _FORMAT_TOKEN.findall(fmt.lstrip("<")):
+        n, size = int(count or 1), struct.calcsize("<" + code)
+        if code in "xs":  # pad bytes, or one bytes value of n bytes
+            values += [("s", at)] if code == "s" else []
+            at += n
+            continue
+        values += [(code, at + i * size) for i in range(n)]
+        at += n * size
+    return values
+
+
+def _numbers_layout(cls: type[Message]) -> _core.MessageLayout | None:
+    """Where each field of a message of numbers lies in its bytes: what lets the codec's C fast path
+    (csrc/pycodec.c) build, fill and pack it without Python code. None when a field is not a slot of
+    the class (a subclass's property, say): codec.py then does it all."""
+    values = iter(_struct_values(cls.FORMAT))
+    fields = []
+    for field in cls.FIELDS:
+        slot = next((vars(k)[field.name] for k in cls.__mro__ if field.name in vars(k)), None)
+        code, offset = next(values)
+        for _ in range(field.items - 1):  # a T[N] array: N numbers of one code, side by side
+            next(values)
+        if type(slot) is not MemberDescriptorType or code == "s":
+            return None
+        fields.append((slot, code, offset, field.items if field.kind == "array" else 0))
+    return _core.MessageLayout(cls, cls.TYPE_ID, cls.LAYOUT_HASH, cls.SIZE, tuple(fields))
+
+
 def message_type(type_id: int) -> type[Message] | None:
     """The message class with this TYPE_ID in this process, None if there is none."""
     return _REGISTRY.get(type_id)
@@ -66,6 +154,11 @@ class Message:
     _STRUCT: ClassVar[struct.Struct]
     _BY_NAME: ClassVar[dict[str, Field]]
     _CHECKED: ClassVar[bool]  # has fields whose bytes can be invalid (str, bounded lists)
+    _LAYOUT: ClassVar[_core.MessageLayout | None]  # the C codec's view of a class of numbers (_numbers_layout)
+    # Per field, in FIELDS order: its name, what a value set to it goes through, its value when not given.
+    _SETTERS: ClassVar[tuple[tuple[str, Callable[[Any], Any], Any], ...]]
+    _SETTER: ClassVar[dict[str, Callable[[Any], Any]]]
+    _OWN_SETATTR: ClassVar[bool]  # a mixin's __setattr__ (upstream's renamed fields) must see __init__'s sets
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -74,54 +167,74 @@ class Message:
             raise TypeError(f"{cls.__name__}: FORMAT packs {cls._STRUCT.size} bytes, SIZE says {cls.SIZE}")
         cls._BY_NAME = {f.name: f for f in cls.FIELDS}
         cls._CHECKED = any(f.kind in ("str", "list") or f.message is not None for f in cls.FIELDS)
+        cls._LAYOUT = None if cls._CHECKED else _numbers_layout(cls)
+        # A missing array or message is all defaults (None), a missing scalar or string its default.
+        cls._SETTERS = tuple(
+            (f.name, _setter(cls, f), None if f.kind in _SEQUENCES or f.message is not None else f.default)
+            for f in cls.FIELDS
+        )
+        cls._SETTER = {name: setter for name, setter, _ in cls._SETTERS}
+        cls._OWN_SETATTR = cls.__setattr__ is not Message.__setattr__
         _REGISTRY[cls.TYPE_ID] = cls
+        _core.register_message(cls.TYPE_ID, cls._LAYOUT)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if len(args) > len(self.FIELDS):
-            raise TypeError(f"{type(self).__name__}() takes at most {len(self.FIELDS)} positional arguments")
-        for field, value in zip(self.FIELDS, args, strict=False):
+        cls = type(self)
+        if len(args) > len(cls.FIELDS):
+            raise TypeError(f"{cls.__name__}() takes at most {len(cls.FIELDS)} positional arguments")
+        if kwargs:
+            kwargs = cls._keywords(args, kwargs)
+        given = len(args)
+        if cls._OWN_SETATTR:
+            for at, (name, _, missing) in enumerate(cls._SETTERS):
+                setattr(self, name, args[at] if at < given else kwargs.get(name, missing))
+            return
+        for at, (name, setter, missing) in enumerate(cls._SETTERS):
+            object.__setattr__(self, name, setter(args[at] if at < given else kwargs.get(name, missing)))
+
+    @classmethod
+    def _keywords(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The constructor's keywords by field name (upstream's aliases renamed); TypeError for a field
+        given twice or one the class does not have."""
+        for field in cls.FIELDS[: len(args)]:
             if field.name in kwargs:
-                raise TypeError(f"{type(self).__name__}() got multiple values for {field.name!r}")
-            kwargs[field.name] = value
-        for alias, name in self.ALIASES.items():
+                raise TypeError(f"{cls.__name__}() got multiple values for {field.name!r}")
+        for alias, name in cls.ALIASES.items():
             if alias in kwargs:
                 if name in kwargs:
-                    raise TypeError(f"{type(self).__name__}() got {alias!r} and {name!r}, which are one field")
+                    raise TypeError(f"{cls.__name__}() got {alias!r} and {name!r}, which are one field")
                 kwargs[name] = kwargs.pop(alias)
-        unknown = set(kwargs) - self._BY_NAME.keys()
+        unknown = set(kwargs) - cls._BY_NAME.keys()
         if unknown:
-            names = ", ".join(f.name for f in self.FIELDS)
-            raise TypeError(f"{type(self).__name__}() has no field {sorted(unknown)[0]!r} (fields: {names})")
-        for field in self.FIELDS:
-            # A missing array or message is all defaults (None), a missing scalar or string its default.
-            missing = None if field.kind in _SEQUENCES or field.message is not None else field.default
-            setattr(self, field.name, kwargs.get(field.name, missing))
+            names = ", ".join(f.name for f in cls.FIELDS)
+            raise TypeError(f"{cls.__name__}() has no field {sorted(unknown)[0]!r} (fields: {names})")
+        return kwargs
 
     def __setattr__(self, name: str, value: Any) -> None:
-        field = self._BY_NAME.get(name)
-        if field is None:
+        setter = self._SETTER.get(name)
+        if setter is None:
             raise AttributeError(f"{type(self).__name__} has no field {name!r}")
-        object.__setattr__(self, name, self._coerce(field, value))
+        object.__setattr__(self, name, setter(value))
 
-    def _coerce(self, field: Field, value: Any) -> Any:
-        where = f"{type(self).__name__}.{field.name}"
+    @classmethod
+    def _coerce(cls, field: Field, value: Any, where: str) -> Any:
+        """A value for a str, nested message or list of them (numbers convert in _setter's functions)."""
         if field.kind in _SEQUENCES:
-            items = [] if value is None else [self._item(field, v, where) for v in value]
+            items = [] if value is None else [cls._item(field, v, where) for v in value]
             if len(items) > field.items:
                 raise ValueError(f"{where}: at most {field.items} values, got {len(items)}")
             if field.kind == "list":
                 return items
-            return items + [self._filler(field) for _ in range(field.items - len(items))]
+            return items + [cls._filler(field) for _ in range(field.items - len(items))]
         if field.message is not None:
-            return self._nested(field.message, value, where)
-        if field.kind == "str":
-            return self._text(value, field.items, where)
-        return self._scalar(field, value, where)
+            return cls._nested(field.message, value, where)
+        return cls._text(value, field.items, where)
 
-    def _item(self, field: Field, value: Any, where: str) -> Any:
+    @classmethod
+    def _item(cls, field: Field, value: Any, where: str) -> Any:
         if field.message is not None:
-            return self._nested(field.message, value, where)
-        return self._text(value, field.width, where) if field.scalar == "str" else self._scalar(field, value, where)
+            return cls._nested(field.message, value, where)
+        return cls._text(value, field.width, where)
 
     @staticmethod
     def _filler(field: Field) -> Any:
@@ -143,23 +256,6 @@ class Message:
         if len(text.encode("utf-8")) > limit:
             raise ValueError(f"{where}: at most {limit} bytes of UTF-8, got {len(text.encode('utf-8'))}")
         return text
-
-    @staticmethod
-    def _scalar(field: Field, value: Any, where: str) -> Any:
-        if field.scalar == "bool":
-            return bool(value)
-        if field.scalar == "f64":
-            return float(value)
-        if field.scalar == "f32":
-            return _F32.unpack(_F32.pack(float(value)))[0]
-        if isinstance(value, bool) or not isinstance(value, int):
-            if not (isinstance(value, float) and value.is_integer()):
-                raise TypeError(f"{where}: an integer ({field.scalar}), got {value!r}")
-            value = int(value)
-        low, high = _INT_RANGES[field.scalar]
-        if not low <= value <= high:
-            raise ValueError(f"{where}: {value} does not fit {field.scalar} ({low}..{high})")
-        return value
 
     def to_bytes(self) -> bytes:
         """The message in its C layout (horus_msgs.h), SIZE bytes."""

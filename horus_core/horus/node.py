@@ -66,8 +66,9 @@ def _dict_settings(cfg: dict[str, Any], where: str) -> dict[str, Any]:
 
 def _parse_topics(spec: TopicSpec, what: str) -> dict[str, dict[str, Any]]:
     """pubs/subs as upstream HORUS takes them: "name", ["a", horus.CmdVel, horus.Sub("b", T)] (a
-    message class: the topic its __topic_name__ names), {"name": horus.CmdVel} or
-    {"name": {"type": horus.CmdVel, "capacity": .., "max_msg_size": ..}}."""
+    message class: the topic its __topic_name__ names), {"name": horus.CmdVel},
+    {"name": {"type": horus.CmdVel, "capacity": .., "max_msg_size": ..}}, or {"name": float} (any
+    other Python type, dict included: a plain untyped topic, as upstream makes one)."""
     if spec is None:
         return {}
     if isinstance(spec, str):
@@ -78,9 +79,12 @@ def _parse_topics(spec: TopicSpec, what: str) -> dict[str, dict[str, Any]]:
             if _is_message_class(cfg):
                 out[name] = {"type": cfg}
                 continue
+            if isinstance(cfg, type):  # float, dict, a class of the team's: untyped, as upstream
+                out[name] = {}
+                continue
             if cfg is not None and not isinstance(cfg, dict):
                 raise TypeError(
-                    f"{what}[{name!r}] must be a message class (horus.CmdVel) or a dict of topic settings "
+                    f"{what}[{name!r}] must be a type (horus.CmdVel, float, dict) or a dict of topic settings "
                     "(type, capacity, max_msg_size)"
                 )
             out[name] = _dict_settings(cfg or {}, f"{what}[{name!r}]")

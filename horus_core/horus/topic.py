@@ -79,6 +79,12 @@ def _release(ns: str, name: str, seg: _Segment) -> None:
             seg.core.close()
 
 
+def _value(taken: Any) -> Any:
+    """What Cursor.take returned, decoded: a bytearray is a payload the C fast path left to codec.py
+    (no message decodes to one)."""
+    return codec.decode_in_python(taken) if type(taken) is bytearray else taken
+
+
 class Topic:
     """A topic by name. `send()` publishes; `recv()` returns the next message or None.
 
@@ -92,19 +98,27 @@ class Topic:
         namespace: defaults to $HORUS_NAMESPACE or "default".
         endpoint: the topic's name when `name` is a message class, as upstream HORUS spells it:
             ``Topic(horus.Imu, endpoint="arm.imu")`` is the topic "arm.imu", not "imu".
+        msg_type: the message class, by upstream's keyword: ``Topic(msg_type=horus.Imu)`` is ``Topic(horus.Imu)``.
     """
 
     def __init__(
         self,
-        name: str | type[Message],
+        name: str | type[Message] | None = None,
         capacity: int | None = None,
         max_msg_size: int | None = None,
         *,
         namespace: str | None = None,
         endpoint: str | None = None,
+        msg_type: type[Message] | None = None,
     ) -> None:
         from . import namespace as ns_mod
 
+        if msg_type is not None:
+            if name is not None:
+                raise TypeError(f"Topic({name!r}, msg_type={msg_type!r}): give the topic's name or its type, once")
+            if not (isinstance(msg_type, type) and issubclass(msg_type, Message)):
+                raise TypeError(f"Topic(msg_type={msg_type!r}): msg_type is a message class such as horus.CmdVel")
+            name = msg_type
         if isinstance(name, type) and issubclass(name, Message):
             name = endpoint or name.__topic_name__
         elif endpoint is not None:
@@ -118,6 +132,7 @@ class Topic:
         self._slot_size = max_msg_size + FRAMING if max_msg_size else 0
         self._capacity = capacity or 0
         self._seg: _Segment | None = None
+        self._publisher: Any = None  # the segment's _core.Topic once this process claimed it
         self._cursor: Any = None
         self._pending_attach = False
         self._scratch: bytearray | None = None  # recv_into's buffer, one slot long
@@ -134,16 +149,23 @@ class Topic:
 
     def send(self, msg: Any) -> bool:
         """Publish `msg` to every subscriber. Raises MessageTooLargeError if it does not fit."""
+        publisher = self._publisher or self._claim()
+        # Small plain data and typed messages of numbers are encoded in C; codec.py does the rest.
+        if not publisher.publish_value(msg):
+            parts = codec.encode(msg)
+            if len(parts) > 64:
+                parts = [b"".join(bytes(p) for p in parts)]
+            publisher.publish(*parts)
+        return True
+
+    def _claim(self) -> Any:
         seg = self._segment(create=True)
         assert seg is not None
         if not seg.claimed:
             seg.core.claim_publisher()
             seg.claimed = True
-        parts = codec.encode(msg)
-        if len(parts) > 64:
-            parts = [b"".join(bytes(p) for p in parts)]
-        seg.core.publish(*parts)
-        return True
+        self._publisher = seg.core
+        return seg.core
 
     def _reader(self) -> Any:
         if self._cursor is None:
@@ -162,15 +184,30 @@ class Topic:
         first 50 us, then asleep on the topic's futex (the GIL released), woken by
         the publisher. Node ticks should not wait; use this in tools and tests.
         """
-        cursor = self._reader()
-        if cursor is None and timeout:
-            cursor = self._wait_for_segment(timeout)
+        cursor = self._cursor or self._wait_for_reader(timeout)
         if cursor is None:
             return None
-        raw = cursor.recv()
-        if raw is None and timeout and cursor.wait(timeout, SPIN_S):
-            raw = cursor.recv()
-        return None if raw is None else codec.decode(raw)
+        return _value(cursor.take(timeout or 0.0, SPIN_S))
+
+    def try_recv(self) -> Any:
+        """The next message or None, never waiting: `recv()`, by upstream's name for hot polling loops."""
+        return self.recv()
+
+    def read_latest(self) -> Any:
+        """The newest message published, or None; not consumed: `recv()` still returns every message in order."""
+        cursor = self._cursor or self._wait_for_reader(None)
+        if cursor is None or self._seg is None or not (head := self._seg.core.head):
+            return None
+        # A cursor of its own at the newest message (one the publisher laps meanwhile moves on to a newer one).
+        return _value(_core.Cursor(self._seg.core, head - 1).take(0.0, 0.0))
+
+    def pending_count(self) -> int:
+        """Messages published that `recv()` has not returned yet: at most `capacity`, as the ring keeps no more."""
+        cursor = self._cursor or self._wait_for_reader(None)
+        if cursor is None or self._seg is None:
+            return 0
+        core = self._seg.core
+        return max(0, min(core.head - cursor.next, core.capacity))
 
     def recv_into(self, msg: Message, timeout: float | None = None) -> bool:
         """Fill `msg` (a message instance, e.g. one horus.Imu made at init) with the next message,
@@ -181,26 +218,23 @@ class Topic:
         buffer this Topic keeps, and `msg`'s fields are set from them, its lists reused. The next
         message must be a `type(msg)` of the same layout, else DecodeError (that message is consumed).
         """
-        cursor = self._reader()
-        if cursor is None and timeout:
-            cursor = self._wait_for_segment(timeout)
+        cursor = self._cursor or self._wait_for_reader(timeout)
         if cursor is None:
             return False
         if self._scratch is None:
             assert self._seg is not None  # a cursor exists only on a mapped segment
             self._scratch = bytearray(self._seg.core.slot_size)
-        length = cursor.recv_into(self._scratch)
-        if length is None and timeout and cursor.wait(timeout, SPIN_S):
-            length = cursor.recv_into(self._scratch)
-        if length is None:
-            return False
-        codec.decode_into(self._scratch, length, msg)
-        return True
+        got = cursor.take_into(msg, self._scratch, timeout or 0.0, SPIN_S)
+        if type(got) is int:  # its length in the scratch buffer: the C fast path left it to codec.py
+            codec.decode_into(self._scratch, got, msg)
+            return True
+        return bool(got)
 
-    def _wait_for_segment(self, timeout: float) -> Any:
+    def _wait_for_reader(self, timeout: float | None) -> Any:
+        """The cursor, once the topic's segment exists: at once, or within `timeout` seconds."""
         import time
 
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (timeout or 0.0)
         while (cursor := self._reader()) is None and time.monotonic() < deadline:
             time.sleep(0.001)
         return cursor
@@ -230,6 +264,7 @@ class Topic:
         """Release this object's hold on the segment (the segment stays for other processes)."""
         if self._seg is not None:
             self._cursor = None
+            self._publisher = None
             self._scratch = None
             _release(self._ns, self.name, self._seg)
             self._seg = None

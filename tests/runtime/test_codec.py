@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import enum
+import math
 import pickle
+import random
+from typing import Any
 
+import horus
 import numpy as np
 import pytest
-from horus import DecodeError, EncodeError, codec
+from horus import DecodeError, EncodeError, _core, codec
 
 
 @pytest.mark.parametrize(
@@ -120,3 +124,98 @@ def test_dict_keys_built_to_collide_cost_no_more_than_plain_ones() -> None:
     assert codec.decode(bytearray(codec.encode_bytes(plain))) == plain
     named = {f"k{i}": i for i in range(16_000)}
     assert codec.decode(bytearray(codec.encode_bytes(named))) == named
+
+
+# What a hot loop sends, which horus._core encodes and decodes in C (csrc/pycodec.c), and what it
+# leaves to codec.py: both must give the same bytes and the same values as codec.py alone.
+FAST = [
+    None,
+    [True, False, 0, -1, 2**63 - 1, -(2**63), 3.25, -0.0, float("inf")],
+    {"x": 1.5, "ok": True, "name": "héllo ✓", "raw": b"\x00\xff" * 9, 7: "int key", (1, 2): "tuple key"},
+    [[1, [2, [3, None]]], (1, "a", (2.5,)), {}, [], ()],
+    horus.Pose3D(1.0, 2.0, 3.0, 0.0, 0.0, 0.7071, 0.7071, 123456789),
+    horus.CmdVel(0.5, -0.25, 7),
+    {"scan": horus.LaserScan(ranges=[float(i) for i in range(360)], angle_increment=0.01), "imu": horus.Imu()},
+]
+SLOW = [
+    2**70,  # a big int: I
+    "lone \udc80 surrogate",
+    b"\x01" * 5000,  # past the C encoder's 4 KiB
+    np.arange(6, dtype=np.float32),
+    {"joints": horus.JointState(names=["j1"], positions=[0.5])},  # strings and bounded lists
+    [enum.IntEnum("Mode", "AUTO")(1)],  # a subclass: sent as its base type by codec.py
+]
+
+
+def python_payload(value: object) -> bytes:
+    return b"".join(bytes(p) for p in codec.encode(value))
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, of the same types all the way down (NaN equal to NaN)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, horus.Message):
+        return all(same(getattr(a, f.name), getattr(b, f.name)) for f in a.FIELDS)
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return bool(a == b)
+
+
+@pytest.mark.parametrize(("value", "in_c"), [(v, True) for v in FAST] + [(v, False) for v in SLOW])
+def test_the_c_fast_path_writes_the_reference_bytes_or_leaves_the_value_to_python(value: object, in_c: bool) -> None:
+    assert (_core.encode(value) is not None) == in_c, "what a hot loop sends is encoded in C, and only that"
+    assert codec.encode_bytes(value) == python_payload(value)
+
+
+def reference(payload: bytes) -> object:
+    try:
+        return codec.decode_in_python(payload)
+    except DecodeError as exc:
+        return exc
+
+
+def test_the_c_fast_path_decodes_as_the_reference_does_and_declines_the_rest() -> None:
+    """Every payload (valid, cut short, with bytes changed, made up) decodes in C to what codec.py
+    gives, or is left to codec.py: then a payload codec.py refuses is refused."""
+    rng = random.Random(29)
+    payloads = [python_payload(v) for v in FAST + SLOW]
+    hostile = [
+        b"l\xff\xff\xff\xffN",  # a count far beyond the bytes there
+        b"d\xff\xff\xff\x7fNN",
+        b"l\x01\x00\x00\x00" * 70 + b"N",  # nested deeper than codec.py allows
+        b"s\x02\x00\x00\x00\xc3\x28",  # not UTF-8
+        b"d\x01\x00\x00\x00l\x00\x00\x00\x00N",  # an unhashable key
+    ]
+    corpus = payloads + hostile
+    for payload in payloads:
+        corpus += [payload[:cut] for cut in range(len(payload))][:300]
+        for _ in range(200):
+            changed = bytearray(payload)
+            for _ in range(rng.randint(1, 3)):
+                changed[rng.randrange(len(changed))] = rng.randrange(256)
+            corpus.append(bytes(changed))
+    corpus += [rng.randbytes(rng.randint(1, 40)) for _ in range(2000)]
+    decoded = 0
+    for payload in corpus:
+        fast, ref = _core.decode(payload), reference(payload)
+        if fast is NotImplemented:
+            continue
+        decoded += 1
+        assert not isinstance(ref, DecodeError), f"C decoded a payload codec.py refuses: {payload!r} ({ref})"
+        assert same(fast, ref), f"{payload!r}: C gave {fast!r}, codec.py {ref!r}"
+    assert decoded > len(corpus) // 10  # the fast path is taken, not declined across the board
+
+
+def test_a_typed_message_changed_in_place_is_checked_as_it_is_sent() -> None:
+    scan = horus.LaserScan()
+    scan.ranges[0] = 1e300  # a list item is not checked when set: packing it must refuse it
+    with pytest.raises(OverflowError, match="float too large"):
+        codec.encode_bytes(scan)
+    scan.ranges[0] = "far"
+    with pytest.raises(Exception, match="required argument is not a float"):
+        codec.encode_bytes(scan)

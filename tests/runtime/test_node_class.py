@@ -171,6 +171,17 @@ def test_a_critical_node_overrunning_puts_every_node_in_safe_state_and_stops(ns:
     assert [n["name"] for n in sched.get_all_nodes()] == ["arm", "motor"]
 
 
+def test_a_topic_declared_with_any_other_python_type_is_a_plain_topic_as_upstream(ns: str) -> None:
+    node = horus.Node(name="thermo", pubs={"temperature": float, "imu_data": dict}, subs=["temperature", "imu_data"])
+    node.open_topics()
+    node.send("temperature", 21.5)
+    node.send("imu_data", {"ax": 0.1, "note": "anything plain"})
+    assert node.recv("temperature") == 21.5 and node.recv("imu_data") == {"ax": 0.1, "note": "anything plain"}
+    node.close_topics()
+    with pytest.raises(TypeError, match="must be a type"):
+        horus.Node(name="bad", pubs={"temperature": 21.5})
+
+
 def test_a_topic_declared_with_a_message_class_takes_only_that_class(ns: str) -> None:
     node = horus.Node(name="drive", pubs={"cmd_vel": horus.CmdVel}, subs=["cmd_vel"])
     node.open_topics()

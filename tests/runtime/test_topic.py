@@ -99,6 +99,29 @@ def test_has_msg_does_not_consume(ns: str) -> None:
     assert not sub.has_msg() and sub.recv() is None
 
 
+def test_try_recv_pending_count_and_read_latest_as_upstream(ns: str) -> None:
+    pub, sub = horus.Topic("latest", capacity=16), horus.Topic("latest")
+    assert sub.try_recv() is None and sub.pending_count() == 0 and sub.read_latest() is None
+    for i in range(3):
+        pub.send(horus.CmdVel(float(i)))
+    assert sub.pending_count() == 3
+    assert sub.read_latest() == horus.CmdVel(2.0) and sub.read_latest() == horus.CmdVel(2.0)  # not consumed
+    assert sub.try_recv() == horus.CmdVel(0.0) and sub.pending_count() == 2
+    for i in range(40):
+        pub.send({"i": i})
+    assert sub.pending_count() == 16  # what the ring still holds for it
+    assert sub.read_latest() == {"i": 39} and sub.recv() == {"i": 24}
+
+
+def test_a_topic_named_by_its_message_type_with_upstreams_keyword(ns: str) -> None:
+    assert horus.Topic(msg_type=horus.CmdVel).name == "cmd_vel"
+    assert horus.Topic(msg_type=horus.Imu, endpoint="arm.imu").name == "arm.imu"
+    with pytest.raises(TypeError, match="give the topic's name or its type, once"):
+        horus.Topic("imu", msg_type=horus.Imu)
+    with pytest.raises(TypeError, match="msg_type is a message class"):
+        horus.Topic(msg_type=float)  # type: ignore[arg-type]
+
+
 def test_a_subscriber_started_before_the_publisher_gets_the_first_message(ns: str, py: Py) -> None:
     sub = horus.Topic("late")
     assert sub.recv() is None  # no publisher yet
