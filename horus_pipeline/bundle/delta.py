@@ -1,4 +1,4 @@
-"""Layer deltas: a new layer written as what it keeps of an old layer plus xdelta3 patches (issue 27).
+"""Layer deltas: a new layer written as what it keeps of an old layer plus patches (issue 27).
 
 A pin bump of a big package changes a few of its files and leaves most alone; a robot that has the
 old version's layer needs only the difference. For each file of the new layer, the delta says where
@@ -7,18 +7,19 @@ its bytes come from (the format, and how a robot applies it: horus_pipeline/robo
 - a file of the old layer with the same sha256 (any path: files that moved come along): copied;
 - else the file's counterpart in the old layer, the same path or, for names carrying a version or a
   build hash (`torch-2.9.0.dist-info/RECORD`, `torch.libs/libgomp-a34b3233.so`), the one old path
-  that reads the same with digits and hashes left out: a VCDIFF patch against it (xdelta3 -9);
+  that reads the same with digits and hashes left out: a patch against it;
 - else (new files): the same patch with no reference, which is compression.
 
-Patched files go in groups: a file of ALONE_BYTES or more (or with such a counterpart) alone, against
-its counterpart; smaller ones together in path order, up to GROUP_BYTES of output and of references,
-so a robot starts one xdelta3 per group rather than per file, and a patch finds matches across
-neighbouring files. Why xdelta3 and these settings: docs/layer-deltas.md (measured on torch, numpy
-and scipy wheels).
+Patched files go in groups. A file of ALONE_BYTES or more (or with such a counterpart) is alone, an
+`xdelta3 -9` patch against its counterpart: smaller than zstd's on torch's 240 MiB libtorch_cpu.so,
+and applied in bounded memory. Smaller files go together in path order, up to GROUP_BYTES of output
+and of references, as one `zstd -19 --patch-from` frame: 20-40 % smaller than xdelta3 on those, a
+robot starts one zstd per group rather than per file, and a patch finds matches across neighbouring
+files. The figures behind these choices: docs/layer-deltas.md.
 
 Deltas are deterministic (no time, owner or directory of this machine in them; xdelta3 -A writes no
-file names) for one xdelta3 version, which is part of the cache entry: built once per (old, new)
-pair under the cache's `deltas/`, so the sha256 a release names is the one sent.
+file names) for one zstd and xdelta3 version, which are part of the cache entry: built once per
+(old, new) pair under the cache's `deltas/`, so the sha256 a release names is the one sent.
 """
 
 from __future__ import annotations
@@ -40,18 +41,18 @@ from ..cache import cache_dir
 from ..determinism import normalized_mode, sha256_file, sorted_walk
 from ..errors import PipelineError
 from ..robot import assemble
-from ..robot.delta import FORMAT, PLAN_NAME, source_window
+from ..robot.delta import FORMAT, GROUP_BYTES, PLAN_NAME, source_window
 from .layers import Layer
 
-# xdelta3's best compression: a torch patch takes about a minute (once per pair, cached), against
-# 20 s at -3 for a 10 % bigger patch (docs/layer-deltas.md).
-LEVEL = 9
-# A file this big (or its counterpart) is patched alone: a group's reference must fit xdelta3's source
-# window to be matched in full.
+# xdelta3's best compression, for big files: torch's libtorch_cpu.so takes about 70 s (once per
+# pair, cached), against 20 s at -3 for a 10 % bigger patch (docs/layer-deltas.md).
+XDELTA3_LEVEL = 9
+# zstd's best level short of --ultra (whose windows a robot would need more memory for), for groups.
+ZSTD_LEVEL = 19
+# A file this big (or its counterpart) is patched alone, by xdelta3. Smaller ones are grouped up to
+# GROUP_BYTES of output and of reference (the robot concatenates a group's references into one
+# scratch file of at most that size, and zstd holds both while it applies the group).
 ALONE_BYTES = 16 << 20
-# Smaller files are grouped up to this many bytes of output and of reference (the robot concatenates
-# a group's references into one scratch file of at most this size).
-GROUP_BYTES = 64 << 20
 # Bump when what a delta holds changes: every cached delta is made again.
 LAYOUT = 1
 # Digits and hex build hashes, left out when pairing a renamed file with its old counterpart.
@@ -85,22 +86,28 @@ class Delta:
 class _Group:
     files: list[tuple[str, int, int]]  # (path, mode, size) in the new layer
     refs: list[str]  # old files, concatenated, the patch is made against
+    alone: bool  # one big file: an xdelta3 patch (else a zstd frame)
+
+    def member(self, number: int) -> str:
+        return f"{number}.vcdiff" if self.alone else f"{number}.zst"
 
 
 def delta_store() -> Path:
     return cache_dir("deltas")
 
 
-def xdelta3_version() -> str:
+def tool_version(tool: str) -> str:
+    """The first words of `tool -V` ("Xdelta version 3.0.11", "*** Zstandard CLI (64-bit) v1.5.4")."""
     try:
-        proc = subprocess.run(["xdelta3", "-V"], capture_output=True, text=True, check=False)
+        proc = subprocess.run([tool, "-V"], capture_output=True, text=True, check=False)
     except FileNotFoundError:
-        raise DeltaError("xdelta3 is not installed: `apt-get install xdelta3` (Debian package xdelta3)") from None
-    return (proc.stdout + proc.stderr).split(",")[0].strip()  # "Xdelta version 3.0.11", then the copyright
+        raise DeltaError(f"{tool} is not installed: `apt-get install {tool}` (Debian package {tool})") from None
+    return (proc.stdout + proc.stderr).split(",")[0].strip()  # what follows is a copyright or an author
 
 
 def settings() -> str:
-    return f"layout {LAYOUT}, {xdelta3_version()}, -{LEVEL}, groups {ALONE_BYTES}/{GROUP_BYTES}"
+    tools = f"{tool_version('zstd')} -{ZSTD_LEVEL}, {tool_version('xdelta3')} -{XDELTA3_LEVEL}"
+    return f"layout {LAYOUT}, {tools}, groups {ALONE_BYTES}/{GROUP_BYTES}"
 
 
 def _index(layer_dir: Path) -> dict[str, str]:
@@ -131,10 +138,10 @@ def _groups(changed: list[tuple[str, int, int, str | None]], old_dir: Path) -> l
     for path, mode, size, ref in changed:
         ref_size = (old_dir / ref).stat().st_size if ref else 0
         if max(size, ref_size) >= ALONE_BYTES:
-            groups.append(_Group([(path, mode, size)], [ref] if ref else []))
+            groups.append(_Group([(path, mode, size)], [ref] if ref else [], alone=True))
             continue
         if small is None or out_bytes + size > GROUP_BYTES or ref_bytes + ref_size > GROUP_BYTES:
-            small = _Group([], [])
+            small = _Group([], [], alone=False)
             groups.append(small)
             out_bytes = ref_bytes = 0
         small.files.append((path, mode, size))
@@ -157,16 +164,20 @@ def _concatenated(base: Path, paths: list[str], out: Path) -> Path:
 
 
 def _patch(group: _Group, number: int, old_dir: Path, new_dir: Path, work: Path) -> Path:
-    """xdelta3's patch of the group's files against its references (none: compression alone)."""
+    """The group's patch against its references (none: compression alone): xdelta3's or zstd's."""
     target = _concatenated(new_dir, [path for path, _, _ in group.files], work / f"{number}.new")
-    out = work / f"{number}.vcdiff"
-    argv = ["xdelta3", "-e", "-f", "-q", "-A", f"-{LEVEL}"]
-    if group.refs:
-        ref = _concatenated(old_dir, group.refs, work / f"{number}.ref")
-        argv += ["-B", str(source_window(ref.stat().st_size)), "-s", str(ref)]
-    proc = subprocess.run([*argv, str(target), str(out)], capture_output=True, text=True, check=False)
+    ref = _concatenated(old_dir, group.refs, work / f"{number}.ref") if group.refs else None
+    out = work / group.member(number)
+    if group.alone:
+        argv = ["xdelta3", "-e", "-f", "-q", "-A", f"-{XDELTA3_LEVEL}"]
+        argv += ["-B", str(source_window(ref.stat().st_size)), "-s", str(ref)] if ref else []
+        argv += [str(target), str(out)]
+    else:
+        argv = ["zstd", "-q", "-f", f"-{ZSTD_LEVEL}", *([f"--patch-from={ref}"] if ref else []), str(target)]
+        argv += ["-o", str(out)]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise DeltaError(f"xdelta3 could not patch {group.files[0][0]} and others: {proc.stderr.strip()}")
+        raise DeltaError(f"{argv[0]} could not patch {group.files[0][0]} and others: {proc.stderr.strip()}")
     for scratch in (work / f"{number}.new", work / f"{number}.ref"):
         scratch.unlink(missing_ok=True)
     return out
@@ -179,8 +190,8 @@ def _tar_entry(tar: tarfile.TarFile, name: str, size: int, data: io.BufferedIOBa
     tar.addfile(info, data)
 
 
-def plan_of(old_dir: Path, new_dir: Path, old_hash: str, new_hash: str) -> tuple[dict[str, object], list[_Group]]:
-    """The delta's plan (without its groups' member names) and the groups to patch."""
+def plan_of(old_dir: Path, new_dir: Path, old_hash: str, new_hash: str) -> tuple[dict[str, object], list[_Group], int]:
+    """The delta's plan (without its groups), the groups to patch, and how many new files have no counterpart."""
     old, new = _index(old_dir), _index(new_dir)
     by_hash: dict[str, str] = {}
     for path, digest in sorted(old.items()):
@@ -205,14 +216,14 @@ def plan_of(old_dir: Path, new_dir: Path, old_hash: str, new_hash: str) -> tuple
         "dirs": dirs,
         "copies": copies,
     }
-    return plan, _groups(changed, old_dir)
+    return plan, _groups(changed, old_dir), sum(1 for *_, ref in changed if ref is None)
 
 
 def write_delta(old_dir: Path, new_dir: Path, old_hash: str, new_hash: str, out: Path) -> Delta:
     """Write the delta from the unpacked layer `old_dir` to the unpacked layer `new_dir` as `out`."""
-    plan, groups = plan_of(old_dir, new_dir, old_hash, new_hash)
+    plan, groups, added = plan_of(old_dir, new_dir, old_hash, new_hash)
     plan["groups"] = [
-        {"member": f"{n}.vcdiff", "refs": g.refs, "files": [list(f) for f in g.files]} for n, g in enumerate(groups)
+        {"member": g.member(n), "refs": g.refs, "files": [list(f) for f in g.files]} for n, g in enumerate(groups)
     ]
     raw = json.dumps(plan, sort_keys=True, separators=(",", ":")).encode()
     plan_bytes = gzip.compress(raw, compresslevel=9, mtime=0)
@@ -226,19 +237,18 @@ def write_delta(old_dir: Path, new_dir: Path, old_hash: str, new_hash: str, out:
             tarfile.open(fileobj=raw_out, mode="w", format=tarfile.USTAR_FORMAT) as tar,
         ):
             _tar_entry(tar, PLAN_NAME, len(plan_bytes), io.BytesIO(plan_bytes))
-            for number, patch in enumerate(patches):
+            for patch in patches:
                 with open(patch, "rb") as f:
-                    _tar_entry(tar, f"{number}.vcdiff", patch.stat().st_size, f)
+                    _tar_entry(tar, patch.name, patch.stat().st_size, f)
         partial.replace(out)
-    patched = sum(len(g.files) for g in groups if g.refs)
     return Delta(
         old=old_hash,
         new=new_hash,
         sha256=sha256_file(out),
         size=out.stat().st_size,
         copied=len(plan["copies"]),  # type: ignore[arg-type]
-        patched=patched,
-        added=sum(len(g.files) for g in groups) - patched,
+        patched=sum(len(g.files) for g in groups) - added,
+        added=added,
         settings=settings(),
     )
 

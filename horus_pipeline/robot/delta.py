@@ -1,19 +1,21 @@
-"""Rebuild a layer on the robot from a layer it has and a delta. Standard library and the `xdelta3` command.
+"""Rebuild a layer on the robot from a layer it has and a delta. Standard library, `zstd` and `xdelta3`.
 
 A delta (written by horus_pipeline/bundle/delta.py) is an uncompressed tar, read front to back:
 
-    plan.json.gz            which old layer and which new layer; the new layer's directories; for
-                            each of its files, its mode and where its bytes come from
-    0.vcdiff, 1.vcdiff ...  one VCDIFF patch (xdelta3) per group of files, in the plan's order
+    plan.json.gz                  which old layer and which new layer; the new layer's directories;
+                                  for each of its files, its mode and where its bytes come from
+    0.zst, 1.vcdiff, 2.zst ...    one patch per group of files, in the plan's order
 
 A file of the new layer comes either from a file of the old layer (`copies`: same bytes, any path)
-or from a group: the concatenation of the group's files is what `xdelta3 -d` makes of the group's
-patch against the concatenation of the old files the group names (`refs`; none: the patch is the
-bytes new to this version, compressed). The patch's output is cut into the group's files as it
-streams, so no file is read whole into memory, and xdelta3 holds at most SOURCE_WINDOW bytes of
-the reference (it seeks in the rest) and 16 MiB of output: an apply stays well under 512 MiB
-whatever the size of the files (issue 27). Measured: torch 2.9.1's libtorch_cpu.so (241 MiB) from
-2.9.0's, 266 MiB RSS for xdelta3.
+or from a group: the concatenation of the group's files is what the group's patch makes against
+the concatenation of the old files the group names (`refs`; none: the patch is the bytes new to
+this version, compressed). A group of small files is a zstd frame (`zstd --patch-from`): zstd holds
+the whole reference and output while it works, at most 2 x GROUP_BYTES. A big file is alone in its
+group, a VCDIFF patch (`xdelta3`), which holds at most SOURCE_WINDOW bytes of the reference (it
+seeks in the rest) and 16 MiB of output, however big the file: an apply stays under the 512 MiB of
+issue 27. Measured: torch 2.9.1's libtorch_cpu.so (241 MiB) from 2.9.0's, 272 MB RSS for xdelta3
+where zstd takes 486 MB. The patch's output is cut into the group's files as it streams, so no
+file is read whole into memory.
 
 `apply_delta` rebuilds in a temporary directory beside layers/ (never writing the old layer), checks
 the delta's sha256 first, then the rebuilt index against the sha256 the caller has from the signed
@@ -48,9 +50,13 @@ PLAN_NAME = "plan.json.gz"
 # A plan lists every file of one layer: torch's is about 1 MiB of JSON.
 MAX_PLAN_BYTES = 64 << 20
 # Bytes of a reference xdelta3 keeps in memory (its -B), the same when a patch is made and applied:
-# the whole of any file but torch's biggest (libtorch_cpu.so, 241 MiB in 2.9), which fits too.
+# the whole of torch's biggest file (libtorch_cpu.so, 241 MiB in 2.9).
 SOURCE_WINDOW = 256 << 20
 MIN_SOURCE_WINDOW = 1 << 20
+# The most a zstd group may hold, of output and of reference each: zstd's memory is about both.
+GROUP_BYTES = 64 << 20
+# What each kind of group is made and applied with, by the suffix of its member.
+TOOLS = {"zst": "zstd", "vcdiff": "xdelta3"}
 FILE_MODES = (0o644, 0o755)
 
 
@@ -59,14 +65,14 @@ class DeltaError(Exception):
 
 
 class DeltaUnavailable(DeltaError):
-    """This robot cannot use a delta at all (no xdelta3, or not the old layer): send the full layer."""
+    """This robot cannot use a delta at all (no zstd or xdelta3, or not the old layer): send the full layer."""
 
 
-def xdelta3_command() -> str:
-    """The xdelta3 executable deltas need; DeltaUnavailable when this robot has none."""
-    found = shutil.which("xdelta3")
+def tool_command(name: str) -> str:
+    """The executable of one of TOOLS; DeltaUnavailable when this robot has none."""
+    found = shutil.which(name)
     if found is None:
-        raise DeltaUnavailable("xdelta3 is not installed on this robot (Debian package xdelta3): send the full layer")
+        raise DeltaUnavailable(f"{name} is not installed on this robot (Debian package {name}): send the full layer")
     return found
 
 
@@ -122,7 +128,7 @@ def read_plan(raw: bytes, old_hash: str, new_hash: str) -> dict[str, Any]:
             _mode(mode, new_file(path))
             _checked_path(ref, "old file")
         for number, group in enumerate(plan["groups"]):
-            if group["member"] != f"{number}.vcdiff":
+            if group["member"] not in {f"{number}.{suffix}" for suffix in TOOLS}:
                 raise DeltaError(f"plan: group {number} is in member {group['member']!r}: corrupt delta")
             for ref in group["refs"]:
                 _checked_path(ref, "old file")
@@ -174,18 +180,18 @@ def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
 
 
 def _feed(src: IO[bytes], dst: IO[bytes], failed: list[BaseException]) -> None:
-    """Copy a tar member into xdelta3's stdin (on a thread: its stdout is read meanwhile)."""
+    """Copy a tar member into the patch tool's stdin (on a thread: its stdout is read meanwhile)."""
     try:
         shutil.copyfileobj(src, dst, assemble.COPY_BUFSIZE)
     except BaseException as exc:  # handed to the main thread, which raises it
         failed.append(exc)
     finally:
-        with contextlib.suppress(OSError):  # xdelta3 gave up and closed its end: its exit status says why
+        with contextlib.suppress(OSError):  # the tool gave up and closed its end: its exit status says why
             dst.close()
 
 
 def _reference(old: str, refs: list[str], scratch: str) -> str | None:
-    """The file xdelta3 patches against: the one old file, or the old files concatenated into `scratch`."""
+    """The file a group is patched against: the one old file, or the old files concatenated into `scratch`."""
     if not refs:
         return None
     if len(refs) == 1:
@@ -197,13 +203,24 @@ def _reference(old: str, refs: list[str], scratch: str) -> str | None:
     return scratch
 
 
-def _apply_group(
-    xdelta3: str, member: IO[bytes], reference: str | None, group: dict[str, Any], work: str, mtime: int
-) -> None:
+def _argv(group: dict[str, Any], reference: str | None) -> list[str]:
+    """The command that turns the group's patch (stdin) into its files' bytes (stdout)."""
+    tool = TOOLS[group["member"].rpartition(".")[2]]
+    ref_size = os.path.getsize(reference) if reference else 0
+    if tool == "xdelta3":
+        argv = [tool_command(tool), "-d", "-c", "-q"]
+        return argv + (["-B", str(source_window(ref_size)), "-s", reference] if reference else [])
+    out_size = sum(size for _, _, size in group["files"])
+    if max(out_size, ref_size) > GROUP_BYTES:
+        raise DeltaError(f"group {group['member']} is bigger than a zstd group may be: corrupt delta")
+    # zstd's window is the group's output: allow it that much memory (its default stops at 128 MiB).
+    argv = [tool_command(tool), "-d", "-q", "-c", f"--memory={max(out_size, ref_size, 1 << 20) // 1024 + 1}KiB"]
+    return argv + ([f"--patch-from={reference}"] if reference else [])
+
+
+def _apply_group(member: IO[bytes], reference: str | None, group: dict[str, Any], work: str, mtime: int) -> None:
     """Apply one group's patch and cut its output into the group's files, as it streams."""
-    argv = [xdelta3, "-d", "-c", "-q"]
-    if reference:
-        argv += ["-B", str(source_window(os.path.getsize(reference))), "-s", reference]
+    argv = _argv(group, reference)
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     failed: list[BaseException] = []
@@ -220,13 +237,13 @@ def _apply_group(
     if failed:
         raise failed[0]
     if code != 0:
-        raise DeltaError(f"xdelta3 could not apply group {group['member']} ({code}: {said}): send the full layer")
+        raise DeltaError(f"{argv[0]} could not apply group {group['member']} ({code}: {said}): send the full layer")
     if problem:
         raise DeltaError(f"{problem}: corrupt delta, send the full layer")
 
 
 def _split(output: IO[bytes], group: dict[str, Any], work: str, mtime: int) -> str:
-    """Write the group's files from xdelta3's output, each its size; what is wrong with the output, if anything."""
+    """Write the group's files from the patch tool's output, each its size; what is wrong with it, if anything."""
     for path, mode, size in group["files"]:
         dst = os.path.join(work, path)
         with open(dst, "xb") as out:
@@ -271,8 +288,9 @@ def apply_delta(root: str, delta: str, delta_sha256: str, old_hash: str, new_has
     """Rebuild layer `new_hash` under root/layers from layer `old_hash` and the delta file; its directory.
 
     `delta_sha256` and `index_sha256` come from the signed manifest. DeltaUnavailable: this robot has
-    no xdelta3 or not the old layer; DeltaError: the delta does not rebuild the layer. Either way nothing
-    is left behind, the old layer is as it was, and the caller sends the full layer.
+    not the old layer, or not zstd or xdelta3 (checked before anything is written); DeltaError: the
+    delta does not rebuild the layer. Either way nothing is left behind, the old layer is as it was,
+    and the caller sends the full layer.
     """
     layers = os.path.join(root, contract.LAYERS_DIR)
     dest = os.path.join(layers, new_hash)
@@ -281,7 +299,8 @@ def apply_delta(root: str, delta: str, delta_sha256: str, old_hash: str, new_has
     old = os.path.join(layers, old_hash)
     if not os.path.isdir(old):
         raise DeltaUnavailable(f"this robot does not have layer {old_hash}, the delta's base: send the full layer")
-    xdelta3 = xdelta3_command()
+    for tool in TOOLS.values():
+        tool_command(tool)
     actual = assemble.sha256_file(delta)
     if actual != delta_sha256:
         raise DeltaError(f"{delta}: sha256 {actual}, the manifest says {delta_sha256}: send the full layer")
@@ -310,7 +329,7 @@ def apply_delta(root: str, delta: str, delta_sha256: str, old_hash: str, new_has
                 assert data is not None
                 reference = _reference(old, group["refs"], scratch)
                 try:
-                    _apply_group(xdelta3, data, reference, group, work, mtime)
+                    _apply_group(data, reference, group, work, mtime)
                 finally:
                     if reference == scratch:
                         os.unlink(scratch)

@@ -9,12 +9,14 @@ them, and the new layer is sent five ways:
 
     reuse        files with an old sha256 taken from the old layer; the rest whole, tar.gz (-6, as layers)
     zstd-N       same, changed files as `zstd -N --patch-from` their counterpart, new ones `zstd -N`
-    xdelta3      horus_pipeline.bundle.delta (the chosen method): groups of xdelta3 -9 patches
+    xdelta3      same, each changed file as `xdelta3 -9` against its counterpart (bundle/delta.py, every file alone)
+    chosen       horus_pipeline.bundle.delta: small files in groups as zstd -19 --patch-from frames,
+                 files of 16 MiB or more alone as xdelta3 -9 patches
     tar-zstd     the whole uncompressed new tar as `zstd -3 --patch-from` the old tar
     casync       content-defined chunks (casync, 64 KiB average): chunks of the new layer the old lacks
 
 Prints a table (full archive, bytes on the wire and % of it, controller build time, and for
-xdelta3 the apply's time and peak RSS, natively and with --qemu in an arm64 userland under
+the chosen method the apply's time and peak RSS, natively and with --qemu in an arm64 userland under
 qemu-user) and writes dist/bench/delta.json. Times are medians of --repeat runs with their spread
 (the machines are shared); building a delta of torch is slow, so builds run once.
 x86_64 torch is left out: PyPI's x86_64 torch is a CUDA build of 500+ MB, and the CPU builds are
@@ -108,7 +110,7 @@ def median(values: list[float]) -> dict[str, float]:
 
 def reuse_only(old_dir: Path, new_dir: Path, work: Path) -> int:
     """Changed and new files whole, as one tar.gz at the layers' compression."""
-    _, groups = delta.plan_of(old_dir, new_dir, "old", "new")
+    _, groups, _ = delta.plan_of(old_dir, new_dir, "old", "new")
     out = work / "reuse.tar.gz"
     with gzip.GzipFile(out, "wb", compresslevel=6, mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
         for group in groups:
@@ -119,7 +121,7 @@ def reuse_only(old_dir: Path, new_dir: Path, work: Path) -> int:
 
 def zstd_per_file(old_dir: Path, new_dir: Path, work: Path, level: int) -> int:
     """Each changed file as zstd --patch-from its counterpart (new files: plain zstd), sizes added up."""
-    _, groups = delta.plan_of(old_dir, new_dir, "old", "new")
+    _, groups, _ = delta.plan_of(old_dir, new_dir, "old", "new")
     total = 0
     refs = delta._counterparts(delta._index(old_dir))
     for group in groups:
@@ -197,7 +199,8 @@ def casync_chunks(old_dir: Path, new_dir: Path, work: Path) -> dict[str, Any]:
 
 
 def apply_native(root: Path, made: delta.Delta, old: Layer, new: Layer) -> tuple[float, int]:
-    """Time and peak RSS of robot/delta.py's apply in a fresh process (xdelta3 included: the larger of the two)."""
+    """Time and peak RSS of robot/delta.py's apply in a fresh process (its zstd and xdelta3 included: the
+    largest of them)."""
     shutil.rmtree(root / "layers" / new.hash, ignore_errors=True)
     code = (
         "import resource, sys; sys.path.insert(0, sys.argv[1]); import delta; "
@@ -281,8 +284,14 @@ def measure(pair: Pair, wheels: Path, repeat: int, levels: list[int], qemu: Path
                 "bytes": zstd_per_file(old_dir, new_dir, work, level),
                 "build_s": time.perf_counter() - t0,
             }
-        for path in (delta.delta_store() / f"{old.hash}-{new.hash}.json",):
-            path.unlink(missing_ok=True)  # built now, so its time is measured
+        t0 = time.perf_counter()
+        alone, delta.ALONE_BYTES = delta.ALONE_BYTES, 0  # every changed file alone: xdelta3 per file
+        try:
+            per_file = delta.write_delta(old_dir, new_dir, old.hash, new.hash, work / "per-file.delta")
+        finally:
+            delta.ALONE_BYTES = alone
+        methods["xdelta3"] = {"bytes": per_file.size, "build_s": time.perf_counter() - t0}
+        (delta.delta_store() / f"{old.hash}-{new.hash}.json").unlink(missing_ok=True)  # built now, and timed
         t0 = time.perf_counter()
         made = delta.layer_delta(old, new)
         build = time.perf_counter() - t0
@@ -295,7 +304,7 @@ def measure(pair: Pair, wheels: Path, repeat: int, levels: list[int], qemu: Path
             runs = [apply_qemu(qemu, made, old, new) for _ in range(max(1, repeat if pair.package != "torch" else 1))]
             xd["qemu_apply_s"] = median([r[0] for r in runs])
             xd["qemu_apply_rss"] = max(r[1] for r in runs)
-        methods["xdelta3"] = xd
+        methods["chosen"] = xd
         methods["tar-zstd"] = tar_patch(old, new, work)
         methods["casync"] = casync_chunks(old_dir, new_dir, work)
     return row
@@ -311,7 +320,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         "pair",
         "full MB",
         *[f"{n} MB (%)" for n in names],
-        "xdelta3 build s",
+        "chosen: build s",
         "apply s (spread)",
         "apply RSS MB",
         "qemu apply s",
@@ -321,7 +330,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         cells = [f"{r['arch']} {r['package']} {r['old']} → {r['new']} ({r['bump']})", mb(r["full"])]
         cells += [f"{mb(m['bytes'])} ({100 * m['bytes'] / r['full']:.0f} %)" for m in r["methods"].values()]
-        x = r["methods"]["xdelta3"]
+        x = r["methods"]["chosen"]
         a = x["apply_s"]
         cells += [f"{x['build_s']:.0f}", f"{a['median']:.1f} ({a['min']:.1f}-{a['max']:.1f})", mb(x["apply_rss"])]
         q = x.get("qemu_apply_s")
@@ -352,7 +361,7 @@ def main() -> None:
         print(f"measuring {pair.arch} {pair.package} {pair.old} -> {pair.new} ...", file=sys.stderr, flush=True)
         rows.append(measure(pair, args.wheels, args.repeat, levels, args.qemu))
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"xdelta3": delta.settings(), "rows": rows}, indent=1) + "\n")
+        args.json.write_text(json.dumps({"settings": delta.settings(), "rows": rows}, indent=1) + "\n")
     print(table(rows))
 
 
