@@ -339,6 +339,19 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def build_table(rows: list[dict[str, Any]]) -> str:
+    """Seconds each method took to make its delta on this controller, and what the whole-tar patch takes to apply."""
+    names = [n for n in (rows[0]["methods"] if rows else {}) if "build_s" in rows[0]["methods"][n]]
+    head = ["pair", *[f"{n} build s" for n in names], "tar-zstd apply s", "tar-zstd apply RSS MB"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        m = r["methods"]
+        cells = [f"{r['arch']} {r['package']} {r['old']} → {r['new']}", *[f"{m[n]['build_s']:.0f}" for n in names]]
+        cells += [f"{m['tar-zstd']['apply_s']:.1f}", mb(m["tar-zstd"]["apply_rss"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python tests/bench/delta.py", description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -363,6 +376,8 @@ def main() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"settings": delta.settings(), "rows": rows}, indent=1) + "\n")
     print(table(rows))
+    print()
+    print(build_table(rows))
 
 
 if __name__ == "__main__":
