@@ -14,7 +14,6 @@ because these machines are shared. Goals (issue 31): cold under 120 s, warm unde
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -24,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import benchio
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
@@ -68,11 +69,7 @@ def summary(samples: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python tests/bench/build.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--json", type=Path, default=Path("dist/bench/build.json"), help="where to write results")
-    parser.add_argument("--quick", action="store_true", help="1 round instead of 3 (a smoke run, not for quoting)")
+    parser = benchio.parser("python tests/bench/build.py", __doc__, "dist/bench/build.json", "1 round instead of 3")
     args = parser.parse_args(argv)
     runs = rounds(1 if args.quick else 3)
     results: dict[str, Any] = {kind: summary(samples) for kind, samples in runs.items()}
@@ -86,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             s = results[kind].get(name)
             cells.append(f"{s['median']:.2f} ({s['min']:.2f}-{s['max']:.2f})" if s else "-")
         print(f"{name:<32} {cells[0]:>22} {cells[1]:>22}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    benchio.write_json(args.json, results)
     return 0
 
 

@@ -13,8 +13,6 @@ and noisy (the ratio's range is over rounds, each tool's run side by side). Goal
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -23,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import benchio
 
 from horus_pipeline.images import ImageSpec, all_images, load_image
 from horus_pipeline.indexes import reachable_indexes
@@ -113,11 +113,7 @@ def bench_images(names: list[str], rounds: int, work: Path, config: dict[str, li
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python tests/bench/lock.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--json", type=Path, default=Path("dist/bench/lock.json"), help="where to write results")
-    parser.add_argument("--quick", action="store_true", help="2 rounds instead of 7 (a smoke run, not for quoting)")
+    parser = benchio.parser("python tests/bench/lock.py", __doc__, "dist/bench/lock.json", "2 rounds instead of 7")
     parser.add_argument("images", nargs="*", default=list(IMAGES), metavar="IMAGE", help="images to lock")
     args = parser.parse_args(argv)
     config = pip_config()
@@ -130,9 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         times = f"{r['horus_s']:>10.2f}s {r['uv_s']:>7.2f}s {r['ratio']:>5.1f}x"
         spread = f"{r['ratios'][0]:.1f}-{r['ratios'][-1]:.1f}x" if "ratios" in r else "-"
         print(f"{name:<12} {times} {spread:>12} {r['pins']:>5}  {r['same_pins_as_uv']}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.json}")
+    benchio.write_json(args.json, results)
     return 0
 
 
