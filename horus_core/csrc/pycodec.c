@@ -27,12 +27,13 @@
 /* A typed message's header after its tag: u32 type id, u64 layout hash. */
 #define MSG_HEADER 12
 
-/* ---- MessageLayout: a message class's fields of numbers, where they lie in its bytes ---- */
+/* ---- MessageLayout: a message class's fields of numbers and text, where they lie in its bytes ---- */
 
 typedef struct {
-  char code;       /* the struct code of one number: ? B b H h I i Q q f d */
-  uint32_t offset; /* of the first number, in the message's bytes */
+  char code;       /* the struct code of one number (? B b H h I i Q q f d), or s: a str[N] field */
+  uint32_t offset; /* of the first number (or the text), in the message's bytes */
   uint32_t count;  /* 0 for a scalar field; N for a T[N] field (a list of N numbers) */
+  uint32_t width;  /* a str[N] field's N: its UTF-8 bytes, padded with NULs; 0 for numbers */
   PyObject *descr; /* the class's slot for the field (a member descriptor) */
   descrgetfunc get;
   descrsetfunc set;
@@ -68,25 +69,29 @@ static void layout_clear_fields(LayoutObject *self) {
   self->nfields = 0;
 }
 
-/* One (descriptor, code, offset, count) entry of MessageLayout's fields. 0, or -1 with an exception. */
+/* One (descriptor, code, offset, count) entry of MessageLayout's fields (for code s, count is the text's
+** width). 0, or -1 with an exception. */
 static int layout_field_init(LayoutObject *self, layout_field *f, PyObject *entry) {
   PyObject *descr, *code;
   unsigned int offset, count;
   if (!PyArg_ParseTuple(entry, "OUII", &descr, &code, &offset, &count)) return -1;
   const char *c = PyUnicode_AsUTF8AndSize(code, NULL);
   if (!c) return -1;
-  size_t size = strlen(c) == 1 ? code_size(c[0]) : 0;
+  int text = strcmp(c, "s") == 0;
+  size_t size = text ? (count ? 1 : 0) : strlen(c) == 1 ? code_size(c[0]) : 0;
   uint64_t end = offset + (uint64_t)size * (count ? count : 1);
   f->get = (descrgetfunc)PyType_GetSlot(Py_TYPE(descr), Py_tp_descr_get);
   f->set = (descrsetfunc)PyType_GetSlot(Py_TYPE(descr), Py_tp_descr_set);
   if (!size || end > self->size || !f->get || !f->set) {
-    PyErr_Format(PyExc_ValueError, "MessageLayout: field (%R, %R, %u, %u) is not a slot of a number within %u bytes",
-                 descr, code, offset, count, self->size);
+    PyErr_Format(PyExc_ValueError,
+                 "MessageLayout: field (%R, %R, %u, %u) is not a slot of a number or text within %u bytes", descr, code,
+                 offset, count, self->size);
     return -1;
   }
   f->code = c[0];
   f->offset = offset;
-  f->count = count;
+  f->count = text ? 0 : count;
+  f->width = text ? count : 0;
   Py_INCREF(descr);
   f->descr = descr;
   return 0;
@@ -148,8 +153,9 @@ static PyType_Slot Layout_slots[] = {
     {Py_tp_traverse, Layout_traverse},
     {Py_tp_clear, Layout_clear},
     {Py_tp_new, PyType_GenericNew},
-    {Py_tp_doc, "MessageLayout(cls, type_id, layout_hash, size, fields): where each field of numbers of a message "
-                "class lies in its bytes; fields a tuple of (member descriptor, struct code, offset, count)"},
+    {Py_tp_doc, "MessageLayout(cls, type_id, layout_hash, size, fields): where each field of numbers or text of a "
+                "message class lies in its bytes; fields a tuple of (member descriptor, struct code, offset, count), "
+                "count the width of a text (code s)"},
     {0, NULL}};
 
 static PyType_Spec Layout_spec = {"horus._core.MessageLayout", sizeof(LayoutObject), 0,
@@ -207,8 +213,10 @@ static PyMethodDef pycodec_methods[] = {
     {NULL, NULL, 0, NULL}};
 
 int pycodec_init(PyObject *m) {
-  if (!(Layouts = PyDict_New()) || !(EmptyTuple = PyTuple_New(0)) || !(str_layout = PyUnicode_InternFromString("_LAYOUT")))
-    return -1;
+  Layouts = PyDict_New();
+  EmptyTuple = PyTuple_New(0);
+  str_layout = PyUnicode_InternFromString("_LAYOUT");
+  if (!Layouts || !EmptyTuple || !str_layout) return -1;
   LayoutType = (PyTypeObject *)PyType_FromSpec(&Layout_spec);
   if (!LayoutType) return -1;
   Py_INCREF(LayoutType); /* one for this file, one for the module */
@@ -238,6 +246,18 @@ static PyObject *number_get(char code, const unsigned char *p) {
   case 'f': return PyFloat_FromDouble(v.f);
   default: return PyFloat_FromDouble(v.d);
   }
+}
+
+/* A str[N] field's text at p: its bytes up to the trailing NULs, as UTF-8; NULL with UnicodeDecodeError. */
+static PyObject *text_get(const layout_field *f, const unsigned char *p) {
+  uint32_t n = f->width;
+  while (n && p[n - 1] == 0) n--;
+  return PyUnicode_DecodeUTF8((const char *)p, n, NULL);
+}
+
+/* The value of scalar field f (a number or a text) in the message bytes at src; NULL with an exception. */
+static PyObject *scalar_get(const layout_field *f, const unsigned char *src) {
+  return f->width ? text_get(f, src + f->offset) : number_get(f->code, src + f->offset);
 }
 
 /* An integer of code's range from int o, as struct.pack takes it; 0, or -1 declined (no exception). */
@@ -335,12 +355,29 @@ static PyObject *numbers_list(const layout_field *f, const unsigned char *src) {
   return list;
 }
 
+/* Every text field of l decodes from the message bytes at src (so setting them all cannot stop halfway)? */
+static int texts_valid(const LayoutObject *l, const unsigned char *src) {
+  for (Py_ssize_t i = 0; i < l->nfields; i++) {
+    const layout_field *f = &l->fields[i];
+    if (!f->width) continue;
+    PyObject *text = text_get(f, src + f->offset);
+    if (!text) return 0;
+    Py_DECREF(text);
+  }
+  return 1;
+}
+
 /*
 ** Set msg's fields from the message bytes at src (layout l's size of them). A T[N] field's list is
-** refilled in place when it is a list of N (a receiver keeps its lists), else replaced. 0, or -1
-** with an exception.
+** refilled in place when it is a list of N (a receiver keeps its lists), else replaced. 1 done; 0
+** declined, msg untouched: a text field is not UTF-8 (codec.py words that error); -1 with an exception.
 */
 static int fields_set(const LayoutObject *l, PyObject *msg, const unsigned char *src, int reuse_lists) {
+  if (!texts_valid(l, src)) {
+    if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) return -1;
+    PyErr_Clear();
+    return 0;
+  }
   for (Py_ssize_t i = 0; i < l->nfields; i++) {
     const layout_field *f = &l->fields[i];
     if (f->count && reuse_lists) {
@@ -357,21 +394,33 @@ static int fields_set(const LayoutObject *l, PyObject *msg, const unsigned char 
       Py_XDECREF(list);
       if (reused) continue;
     }
-    PyObject *value = f->count ? numbers_list(f, src) : number_get(f->code, src + f->offset);
+    PyObject *value = f->count ? numbers_list(f, src) : scalar_get(f, src);
     if (!value) return -1;
     int rc = f->set(f->descr, msg, value);
     Py_DECREF(value);
     if (rc != 0) return -1;
   }
-  return 0;
+  return 1;
 }
 
-/* A new message of l's class from its bytes at src; NULL with an exception. */
+/* A new message of l's class from its bytes at src; NULL: declined (a text not UTF-8), or an exception. */
 static PyObject *message_new(const LayoutObject *l, const unsigned char *src) {
   newfunc tp_new = (newfunc)PyType_GetSlot((PyTypeObject *)l->cls, Py_tp_new);
   PyObject *msg = tp_new((PyTypeObject *)l->cls, EmptyTuple, NULL); /* __new__ without __init__, as from_bytes */
-  if (msg && fields_set(l, msg, src, 0) != 0) Py_CLEAR(msg);
+  if (msg && fields_set(l, msg, src, 0) != 1) Py_CLEAR(msg);
   return msg;
+}
+
+/* A str[N] field's text o at p (p zeroed: the NULs after it are there). 0, or -1 declined (no exception). */
+static int text_put(const layout_field *f, PyObject *o, unsigned char *p) {
+  Py_ssize_t n;
+  const char *utf8 = PyUnicode_CheckExact(o) ? PyUnicode_AsUTF8AndSize(o, &n) : NULL;
+  if (!utf8 || (size_t)n > f->width) { /* a lone surrogate, or longer than N: to_bytes says so */
+    PyErr_Clear();
+    return -1;
+  }
+  memcpy(p, utf8, (size_t)n);
+  return 0;
 }
 
 /* Message msg's bytes at dst (l's size, zeroed first: pad bytes are zero, as struct.pack's). 0, or -1 declined. */
@@ -385,7 +434,9 @@ static int message_put(const LayoutObject *l, PyObject *msg, unsigned char *dst)
       return -1;
     }
     int rc = 0;
-    if (!f->count) {
+    if (f->width) {
+      rc = text_put(f, value, dst + f->offset);
+    } else if (!f->count) {
       rc = number_put(f->code, value, dst + f->offset);
     } else if (!PyList_CheckExact(value) || PyList_Size(value) != (Py_ssize_t)f->count) {
       rc = -1; /* to_bytes says what is wrong with it */
@@ -407,7 +458,7 @@ int pycodec_fill(PyObject *msg, const unsigned char *buf, size_t len) {
   memcpy(&layout_hash, buf + 5, 8);
   const LayoutObject *l = layout_for(type_id, layout_hash);
   if (!l || (PyObject *)Py_TYPE(msg) != l->cls || len != 1 + MSG_HEADER + (size_t)l->size) return 0;
-  return fields_set(l, msg, buf + 1 + MSG_HEADER, 1) == 0 ? 1 : -1;
+  return fields_set(l, msg, buf + 1 + MSG_HEADER, 1);
 }
 
 /* ---- Decoding ---------------------------------------------------------------------------------- */
@@ -573,7 +624,7 @@ static int enc_dict(writer *w, PyObject *v, int depth) {
   return 0;
 }
 
-/* A typed message of numbers: M, type id, layout hash, its bytes. Declined for any other object. */
+/* A typed message with a MessageLayout: M, type id, layout hash, its bytes. Declined for any other object. */
 static int enc_message(writer *w, PyObject *v) {
   PyObject *layout = PyObject_GetAttr((PyObject *)Py_TYPE(v), str_layout);
   if (!layout) {

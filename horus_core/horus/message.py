@@ -117,19 +117,25 @@ def _struct_values(fmt: str) -> list[tuple[str, int]]:
     return values
 
 
-def _numbers_layout(cls: type[Message]) -> _core.MessageLayout | None:
-    """Where each field of a message of numbers lies in its bytes: what lets the codec's C fast path
-    (csrc/pycodec.c) build, fill and pack it without Python code. None when a field is not a slot of
-    the class (a subclass's property, say): codec.py then does it all."""
+def _c_layout(cls: type[Message]) -> _core.MessageLayout | None:
+    """Where each field of numbers (T, T[N]) or text (str[N]) lies in the message's bytes: what lets
+    the codec's C fast path (csrc/pycodec.c) build, fill and pack it without Python code. None for a
+    class with a bounded list or a nested message, or a field that is not a slot of the class (a
+    subclass's property, say): codec.py then does it all."""
+    if any(f.kind == "list" or f.message is not None for f in cls.FIELDS):
+        return None
     values = iter(_struct_values(cls.FORMAT))
     fields = []
     for field in cls.FIELDS:
         slot = next((vars(k)[field.name] for k in cls.__mro__ if field.name in vars(k)), None)
         code, offset = next(values)
+        if type(slot) is not MemberDescriptorType:
+            return None
+        if field.kind == "str":  # one value of N bytes
+            fields.append((slot, code, offset, field.items))
+            continue
         for _ in range(field.items - 1):  # a T[N] array: N numbers of one code, side by side
             next(values)
-        if type(slot) is not MemberDescriptorType or code == "s":
-            return None
         fields.append((slot, code, offset, field.items if field.kind == "array" else 0))
     return _core.MessageLayout(cls, cls.TYPE_ID, cls.LAYOUT_HASH, cls.SIZE, tuple(fields))
 
@@ -154,7 +160,7 @@ class Message:
     _STRUCT: ClassVar[struct.Struct]
     _BY_NAME: ClassVar[dict[str, Field]]
     _CHECKED: ClassVar[bool]  # has fields whose bytes can be invalid (str, bounded lists)
-    _LAYOUT: ClassVar[_core.MessageLayout | None]  # the C codec's view of a class of numbers (_numbers_layout)
+    _LAYOUT: ClassVar[_core.MessageLayout | None]  # the C codec's view of the class (_c_layout)
     # Per field, in FIELDS order: its name, what a value set to it goes through, its value when not given.
     _SETTERS: ClassVar[tuple[tuple[str, Callable[[Any], Any], Any], ...]]
     _SETTER: ClassVar[dict[str, Callable[[Any], Any]]]
@@ -167,7 +173,7 @@ class Message:
             raise TypeError(f"{cls.__name__}: FORMAT packs {cls._STRUCT.size} bytes, SIZE says {cls.SIZE}")
         cls._BY_NAME = {f.name: f for f in cls.FIELDS}
         cls._CHECKED = any(f.kind in ("str", "list") or f.message is not None for f in cls.FIELDS)
-        cls._LAYOUT = None if cls._CHECKED else _numbers_layout(cls)
+        cls._LAYOUT = _c_layout(cls)
         # A missing array or message is all defaults (None), a missing scalar or string its default.
         cls._SETTERS = tuple(
             (f.name, _setter(cls, f), None if f.kind in _SEQUENCES or f.message is not None else f.default)
