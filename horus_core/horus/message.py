@@ -118,25 +118,26 @@ def _struct_values(fmt: str) -> list[tuple[str, int]]:
 
 
 def _c_layout(cls: type[Message]) -> _core.MessageLayout | None:
-    """Where each field of numbers (T, T[N]) or text (str[N]) lies in the message's bytes: what lets
-    the codec's C fast path (csrc/pycodec.c) build, fill and pack it without Python code. None for a
-    class with a bounded list or a nested message, or a field that is not a slot of the class (a
-    subclass's property, say): codec.py then does it all."""
-    if any(f.kind == "list" or f.message is not None for f in cls.FIELDS):
-        return None
+    """Where each field of numbers or texts (T, T[N], str[N], T[..N], str[W][..N]) lies in the
+    message's bytes: what lets the codec's C fast path (csrc/pycodec.c) build, fill and pack it
+    without Python code. None for a class with a nested message, a bounded list of numbers whose
+    unset items are not zero, or a field that is not a slot of the class (a subclass's property,
+    say): codec.py then does it all."""
     values = iter(_struct_values(cls.FORMAT))
     fields = []
     for field in cls.FIELDS:
         slot = next((vars(k)[field.name] for k in cls.__mro__ if field.name in vars(k)), None)
-        code, offset = next(values)
-        if type(slot) is not MemberDescriptorType:
+        if type(slot) is not MemberDescriptorType or field.message is not None:
             return None
-        if field.kind == "str":  # one value of N bytes
-            fields.append((slot, code, offset, field.items))
-            continue
-        for _ in range(field.items - 1):  # a T[N] array: N numbers of one code, side by side
-            next(values)
-        fields.append((slot, code, offset, field.items if field.kind == "array" else 0))
+        len_at = next(values)[1] if field.kind == "list" else -1  # a bounded list's u16 length comes first
+        code, offset = next(values)
+        if field.kind == "list" and field.scalar != "str" and field.default:
+            return None  # to_bytes writes the default in its unset items, the C path zeros
+        for _ in range(field.items - 1 if code != "s" and field.kind in _SEQUENCES else 0):
+            next(values)  # the rest of a list's numbers, side by side (a list of texts is one block)
+        count = field.items if field.kind in _SEQUENCES else 0
+        width = field.width if field.kind == "list" else field.items if field.kind == "str" else 0
+        fields.append((slot, code, offset, count, width, len_at))
     return _core.MessageLayout(cls, cls.TYPE_ID, cls.LAYOUT_HASH, cls.SIZE, tuple(fields))
 
 
