@@ -2,13 +2,13 @@
 ** pycodec.h: the topic payload codec's fast paths in C, for module.c (horus._core) only.
 **
 ** horus/codec.py defines the payload format and is its reference implementation. These
-** functions cover what a robot's hot loop sends: typed messages of numbers and str[N] texts
-** (a class of horus.messages without bounded lists or nested messages) and plain data
+** functions cover what a robot's hot loop sends: typed messages of numbers and texts,
+** fixed or in bounded lists (a class of horus.messages that nests no message) and plain data
 ** (None, bool, int64, float, str, bytes, list, tuple, dict) of up to PYCODEC_SMALL bytes.
 ** Each either does exactly what codec.py does (the same bytes when encoding, an equal
 ** value when decoding) or declines, and then codec.py does the work: numpy arrays, big
 ** ints, subclasses of the plain types, strings with lone surrogates, the other messages
-** (and a message whose text is not UTF-8, which codec.py refuses),
+** (and a message whose text is not UTF-8 or whose list is longer than its N: codec.py refuses it),
 ** and every payload that is not well formed (so codec.py raises its DecodeError, with its
 ** message). tests/runtime/test_codec.py holds the two together, hostile payloads included.
 **
