@@ -152,7 +152,7 @@ done:
 
 /*
 ** publish_value(value) -> bool: encode value in C and publish it (True), when pycodec can (small plain
-** data, typed messages of numbers: pycodec.h); False, nothing published, when codec.py must encode it.
+** data, typed messages of numbers and texts: pycodec.h); False, nothing published, when codec.py must encode it.
 */
 static PyObject *Topic_publish_value(TopicObject *self, PyObject *value) {
   if (!topic_live(self)) return NULL;

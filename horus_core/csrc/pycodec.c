@@ -27,12 +27,14 @@
 /* A typed message's header after its tag: u32 type id, u64 layout hash. */
 #define MSG_HEADER 12
 
-/* ---- MessageLayout: a message class's fields of numbers, where they lie in its bytes ---- */
+/* ---- MessageLayout: a message class's fields of numbers and texts, where they lie in its bytes ---- */
 
 typedef struct {
-  char code;       /* the struct code of one number: ? B b H h I i Q q f d */
-  uint32_t offset; /* of the first number, in the message's bytes */
-  uint32_t count;  /* 0 for a scalar field; N for a T[N] field (a list of N numbers) */
+  char code;       /* a number's struct code (? B b H h I i Q q f d), or s: text */
+  uint32_t offset; /* of the value, or of the first item */
+  uint32_t count;  /* 0: one value; N: T[N] (always N items), or T[..N] / str[W][..N] (at most N) */
+  uint32_t width;  /* a text's bytes (str[N]: N; str[W][..N]: W), its UTF-8 padded with NULs; 0: a number */
+  int32_t len_at;  /* a bounded list's u16 length, its offset; -1 for every other field */
   PyObject *descr; /* the class's slot for the field (a member descriptor) */
   descrgetfunc get;
   descrsetfunc set;
@@ -68,25 +70,32 @@ static void layout_clear_fields(LayoutObject *self) {
   self->nfields = 0;
 }
 
-/* One (descriptor, code, offset, count) entry of MessageLayout's fields. 0, or -1 with an exception. */
+/* Bytes of one item (a number or a text) of field f. */
+static size_t item_size(const layout_field *f) { return f->width ? f->width : code_size(f->code); }
+
+/* One (descriptor, code, offset, count, width, len_at) entry of MessageLayout's fields. 0, or -1 with an exception. */
 static int layout_field_init(LayoutObject *self, layout_field *f, PyObject *entry) {
   PyObject *descr, *code;
-  unsigned int offset, count;
-  if (!PyArg_ParseTuple(entry, "OUII", &descr, &code, &offset, &count)) return -1;
+  unsigned int offset, count, width;
+  int len_at;
+  if (!PyArg_ParseTuple(entry, "OUIIIi", &descr, &code, &offset, &count, &width, &len_at)) return -1;
   const char *c = PyUnicode_AsUTF8AndSize(code, NULL);
   if (!c) return -1;
-  size_t size = strlen(c) == 1 ? code_size(c[0]) : 0;
-  uint64_t end = offset + (uint64_t)size * (count ? count : 1);
-  f->get = (descrgetfunc)PyType_GetSlot(Py_TYPE(descr), Py_tp_descr_get);
-  f->set = (descrsetfunc)PyType_GetSlot(Py_TYPE(descr), Py_tp_descr_set);
-  if (!size || end > self->size || !f->get || !f->set) {
-    PyErr_Format(PyExc_ValueError, "MessageLayout: field (%R, %R, %u, %u) is not a slot of a number within %u bytes",
-                 descr, code, offset, count, self->size);
-    return -1;
-  }
-  f->code = c[0];
+  f->code = strlen(c) == 1 ? c[0] : 0;
   f->offset = offset;
   f->count = count;
+  f->width = f->code == 's' ? width : 0;
+  f->len_at = len_at;
+  f->get = (descrgetfunc)PyType_GetSlot(Py_TYPE(descr), Py_tp_descr_get);
+  f->set = (descrsetfunc)PyType_GetSlot(Py_TYPE(descr), Py_tp_descr_set);
+  /* Everything read or written for the field lies within the message's bytes: checked once, here. */
+  uint64_t end = offset + (uint64_t)item_size(f) * (count ? count : 1);
+  int list_ok = len_at < 0 ? !(f->code == 's' && count) : count && (uint64_t)len_at + 2 <= self->size;
+  if (!item_size(f) || end > self->size || !list_ok || !f->get || !f->set) {
+    PyErr_Format(PyExc_ValueError, "MessageLayout: field (%R, %R, %u, %u, %u, %d) is not a slot of numbers or texts "
+                 "within %u bytes", descr, code, offset, count, width, len_at, self->size);
+    return -1;
+  }
   Py_INCREF(descr);
   f->descr = descr;
   return 0;
@@ -148,8 +157,10 @@ static PyType_Slot Layout_slots[] = {
     {Py_tp_traverse, Layout_traverse},
     {Py_tp_clear, Layout_clear},
     {Py_tp_new, PyType_GenericNew},
-    {Py_tp_doc, "MessageLayout(cls, type_id, layout_hash, size, fields): where each field of numbers of a message "
-                "class lies in its bytes; fields a tuple of (member descriptor, struct code, offset, count)"},
+    {Py_tp_doc, "MessageLayout(cls, type_id, layout_hash, size, fields): where each field of numbers or texts of a "
+                "message class lies in its bytes; fields a tuple of (member descriptor, struct code (s: a text), "
+                "offset, count (0: one value; N: T[N], or at most N), width (of a text), len_at (the offset of a "
+                "bounded list's u16 length; -1: none))"},
     {0, NULL}};
 
 static PyType_Spec Layout_spec = {"horus._core.MessageLayout", sizeof(LayoutObject), 0,
@@ -207,8 +218,10 @@ static PyMethodDef pycodec_methods[] = {
     {NULL, NULL, 0, NULL}};
 
 int pycodec_init(PyObject *m) {
-  if (!(Layouts = PyDict_New()) || !(EmptyTuple = PyTuple_New(0)) || !(str_layout = PyUnicode_InternFromString("_LAYOUT")))
-    return -1;
+  Layouts = PyDict_New();
+  EmptyTuple = PyTuple_New(0);
+  str_layout = PyUnicode_InternFromString("_LAYOUT");
+  if (!Layouts || !EmptyTuple || !str_layout) return -1;
   LayoutType = (PyTypeObject *)PyType_FromSpec(&Layout_spec);
   if (!LayoutType) return -1;
   Py_INCREF(LayoutType); /* one for this file, one for the module */
@@ -238,6 +251,17 @@ static PyObject *number_get(char code, const unsigned char *p) {
   case 'f': return PyFloat_FromDouble(v.f);
   default: return PyFloat_FromDouble(v.d);
   }
+}
+
+/* A text of `width` bytes at p: its bytes up to the trailing NULs, as UTF-8; NULL with UnicodeDecodeError. */
+static PyObject *text_get(uint32_t width, const unsigned char *p) {
+  while (width && p[width - 1] == 0) width--;
+  return PyUnicode_DecodeUTF8((const char *)p, width, NULL);
+}
+
+/* One item (a number or a text) of field f at p; NULL with an exception. */
+static PyObject *item_get(const layout_field *f, const unsigned char *p) {
+  return f->width ? text_get(f->width, p) : number_get(f->code, p);
 }
 
 /* An integer of code's range from int o, as struct.pack takes it; 0, or -1 declined (no exception). */
@@ -324,57 +348,116 @@ static LayoutObject *layout_for(uint32_t type_id, uint64_t layout_hash) {
   return l->layout_hash == layout_hash ? l : NULL;
 }
 
-/* A new list of field f's count numbers at src; NULL with an exception. */
-static PyObject *numbers_list(const layout_field *f, const unsigned char *src) {
-  size_t step = code_size(f->code);
-  PyObject *list = PyList_New(f->count);
-  for (uint32_t i = 0; list && i < f->count; i++) {
-    PyObject *item = number_get(f->code, src + f->offset + i * step);
+/* How many items field f has in the message bytes at src: its count, or a bounded list's length. */
+static uint32_t items_at(const layout_field *f, const unsigned char *src) {
+  if (f->len_at < 0) return f->count;
+  uint16_t len;
+  memcpy(&len, src + f->len_at, 2);
+  return len;
+}
+
+/* Field f's value in the message bytes at src (checked by fields_valid); NULL with an exception. */
+static PyObject *value_get(const layout_field *f, const unsigned char *src) {
+  if (!f->count) return item_get(f, src + f->offset);
+  uint32_t n = items_at(f, src);
+  PyObject *list = PyList_New(n);
+  for (uint32_t i = 0; list && i < n; i++) {
+    PyObject *item = item_get(f, src + f->offset + i * item_size(f));
     if (!item || PyList_SetItem(list, i, item) != 0) Py_CLEAR(list);
   }
   return list;
 }
 
 /*
-** Set msg's fields from the message bytes at src (layout l's size of them). A T[N] field's list is
-** refilled in place when it is a list of N (a receiver keeps its lists), else replaced. 0, or -1
-** with an exception.
+** Can every field of l be read from the message bytes at src, so that setting them all cannot stop
+** halfway? A bounded list's length at most its N, every text UTF-8. 1 yes; 0 no; -1 with an exception.
 */
-static int fields_set(const LayoutObject *l, PyObject *msg, const unsigned char *src, int reuse_lists) {
+static int fields_valid(const LayoutObject *l, const unsigned char *src) {
   for (Py_ssize_t i = 0; i < l->nfields; i++) {
     const layout_field *f = &l->fields[i];
-    if (f->count && reuse_lists) {
-      PyObject *list = f->get(f->descr, msg, l->cls);
-      if (!list) PyErr_Clear(); /* unset: a new list below */
-      int reused = list && PyList_CheckExact(list) && PyList_Size(list) == (Py_ssize_t)f->count;
-      for (uint32_t k = 0; reused && k < f->count; k++) {
-        PyObject *item = number_get(f->code, src + f->offset + k * code_size(f->code));
-        if (!item || PyList_SetItem(list, k, item) != 0) {
-          Py_DECREF(list);
-          return -1;
-        }
+    uint32_t n = f->count ? items_at(f, src) : 1;
+    if (f->count && n > f->count) return 0; /* what a broken writer put there: from_bytes words it */
+    for (uint32_t k = 0; f->width && k < n; k++) {
+      PyObject *text = text_get(f->width, src + f->offset + k * f->width);
+      if (!text) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) return -1;
+        PyErr_Clear();
+        return 0;
       }
-      Py_XDECREF(list);
-      if (reused) continue;
+      Py_DECREF(text);
     }
-    PyObject *value = f->count ? numbers_list(f, src) : number_get(f->code, src + f->offset);
+  }
+  return 1;
+}
+
+/* Refill msg's list of field f (a T[N] of numbers) in place from src: 1 done, 0 not a list of N, -1 error. */
+static int refill(const LayoutObject *l, const layout_field *f, PyObject *msg, const unsigned char *src) {
+  PyObject *list = f->get(f->descr, msg, l->cls);
+  if (!list) { /* unset: a new list instead */
+    PyErr_Clear();
+    return 0;
+  }
+  int rc = PyList_CheckExact(list) && PyList_Size(list) == (Py_ssize_t)f->count;
+  for (uint32_t k = 0; rc == 1 && k < f->count; k++) {
+    PyObject *item = number_get(f->code, src + f->offset + k * code_size(f->code));
+    if (!item || PyList_SetItem(list, k, item) != 0) rc = -1;
+  }
+  Py_DECREF(list);
+  return rc;
+}
+
+/*
+** Set msg's fields from the message bytes at src (layout l's size of them). A T[N] field's list is
+** refilled in place when it is a list of N (a receiver keeps its lists), else replaced. 1 done; 0
+** declined, msg untouched: a list's length or a text that codec.py refuses; -1 with an exception.
+*/
+static int fields_set(const LayoutObject *l, PyObject *msg, const unsigned char *src, int reuse_lists) {
+  int valid = fields_valid(l, src);
+  if (valid != 1) return valid;
+  for (Py_ssize_t i = 0; i < l->nfields; i++) {
+    const layout_field *f = &l->fields[i];
+    if (reuse_lists && f->count && f->len_at < 0 && !f->width) {
+      int refilled = refill(l, f, msg, src);
+      if (refilled < 0) return -1;
+      if (refilled) continue;
+    }
+    PyObject *value = value_get(f, src);
     if (!value) return -1;
     int rc = f->set(f->descr, msg, value);
     Py_DECREF(value);
     if (rc != 0) return -1;
   }
-  return 0;
+  return 1;
 }
 
-/* A new message of l's class from its bytes at src; NULL with an exception. */
+/* A new message of l's class from its bytes at src; NULL: declined (codec.py refuses the bytes), or an exception. */
 static PyObject *message_new(const LayoutObject *l, const unsigned char *src) {
   newfunc tp_new = (newfunc)PyType_GetSlot((PyTypeObject *)l->cls, Py_tp_new);
   PyObject *msg = tp_new((PyTypeObject *)l->cls, EmptyTuple, NULL); /* __new__ without __init__, as from_bytes */
-  if (msg && fields_set(l, msg, src, 0) != 0) Py_CLEAR(msg);
+  if (msg && fields_set(l, msg, src, 0) != 1) Py_CLEAR(msg);
   return msg;
 }
 
-/* Message msg's bytes at dst (l's size, zeroed first: pad bytes are zero, as struct.pack's). 0, or -1 declined. */
+/* A text o at p (p zeroed: the NULs after it are there). 0, or -1 declined (no exception). */
+static int text_put(uint32_t width, PyObject *o, unsigned char *p) {
+  Py_ssize_t n;
+  const char *utf8 = PyUnicode_CheckExact(o) ? PyUnicode_AsUTF8AndSize(o, &n) : NULL;
+  if (!utf8 || (size_t)n > width) { /* a lone surrogate, or too long: to_bytes says so */
+    PyErr_Clear();
+    return -1;
+  }
+  memcpy(p, utf8, (size_t)n);
+  return 0;
+}
+
+static int item_put(const layout_field *f, PyObject *o, unsigned char *p) {
+  return f->width ? text_put(f->width, o, p) : number_put(f->code, o, p);
+}
+
+/*
+** Message msg's bytes at dst (l's size, zeroed first: pad bytes and a bounded list's unset items are
+** zero, as to_bytes writes them for the classes that have a MessageLayout). 0, or -1 declined.
+*/
 static int message_put(const LayoutObject *l, PyObject *msg, unsigned char *dst) {
   memset(dst, 0, l->size);
   for (Py_ssize_t i = 0; i < l->nfields; i++) {
@@ -386,12 +469,17 @@ static int message_put(const LayoutObject *l, PyObject *msg, unsigned char *dst)
     }
     int rc = 0;
     if (!f->count) {
-      rc = number_put(f->code, value, dst + f->offset);
-    } else if (!PyList_CheckExact(value) || PyList_Size(value) != (Py_ssize_t)f->count) {
-      rc = -1; /* to_bytes says what is wrong with it */
+      rc = item_put(f, value, dst + f->offset);
     } else {
-      for (uint32_t k = 0; rc == 0 && k < f->count; k++)
-        rc = number_put(f->code, PyList_GetItem(value, k), dst + f->offset + k * code_size(f->code));
+      Py_ssize_t n = PyList_CheckExact(value) ? PyList_Size(value) : -1;
+      /* Not a list of the field's length: to_bytes says what is wrong with it. */
+      rc = n < 0 || n > (Py_ssize_t)f->count || (f->len_at < 0 && n != (Py_ssize_t)f->count) ? -1 : 0;
+      if (rc == 0 && f->len_at >= 0) {
+        uint16_t len = (uint16_t)n;
+        memcpy(dst + f->len_at, &len, 2);
+      }
+      for (Py_ssize_t k = 0; rc == 0 && k < n; k++)
+        rc = item_put(f, PyList_GetItem(value, k), dst + f->offset + (size_t)k * item_size(f));
     }
     Py_DECREF(value);
     if (rc != 0) return -1;
@@ -407,7 +495,7 @@ int pycodec_fill(PyObject *msg, const unsigned char *buf, size_t len) {
   memcpy(&layout_hash, buf + 5, 8);
   const LayoutObject *l = layout_for(type_id, layout_hash);
   if (!l || (PyObject *)Py_TYPE(msg) != l->cls || len != 1 + MSG_HEADER + (size_t)l->size) return 0;
-  return fields_set(l, msg, buf + 1 + MSG_HEADER, 1) == 0 ? 1 : -1;
+  return fields_set(l, msg, buf + 1 + MSG_HEADER, 1);
 }
 
 /* ---- Decoding ---------------------------------------------------------------------------------- */
@@ -573,7 +661,7 @@ static int enc_dict(writer *w, PyObject *v, int depth) {
   return 0;
 }
 
-/* A typed message of numbers: M, type id, layout hash, its bytes. Declined for any other object. */
+/* A typed message with a MessageLayout: M, type id, layout hash, its bytes. Declined for any other object. */
 static int enc_message(writer *w, PyObject *v) {
   PyObject *layout = PyObject_GetAttr((PyObject *)Py_TYPE(v), str_layout);
   if (!layout) {

@@ -2,12 +2,13 @@
 ** pycodec.h: the topic payload codec's fast paths in C, for module.c (horus._core) only.
 **
 ** horus/codec.py defines the payload format and is its reference implementation. These
-** functions cover what a robot's hot loop sends: typed messages of numbers only (a class
-** of horus.messages without strings, bounded lists or nested messages) and plain data
+** functions cover what a robot's hot loop sends: typed messages of numbers and texts,
+** fixed or in bounded lists (a class of horus.messages that nests no message) and plain data
 ** (None, bool, int64, float, str, bytes, list, tuple, dict) of up to PYCODEC_SMALL bytes.
 ** Each either does exactly what codec.py does (the same bytes when encoding, an equal
 ** value when decoding) or declines, and then codec.py does the work: numpy arrays, big
-** ints, subclasses of the plain types, strings with lone surrogates, the other messages,
+** ints, subclasses of the plain types, strings with lone surrogates, the other messages
+** (and a message whose text is not UTF-8 or whose list is longer than its N: codec.py refuses it),
 ** and every payload that is not well formed (so codec.py raises its DecodeError, with its
 ** message). tests/runtime/test_codec.py holds the two together, hostile payloads included.
 **
@@ -45,9 +46,9 @@ Py_ssize_t pycodec_encode(PyObject *value, unsigned char *out);
 
 /*
 ** Set every field of message msg from the payload buf[0, len), a private copy, when that payload
-** is one message of msg's exact class and the class is of numbers only. 1: done (lists of
-** the right length reused). 0: declined (no exception; codec.decode_into must decide, and
-** raise its DecodeError for another type). -1: an exception is set.
+** is one message of msg's exact class and the class has a MessageLayout. 1: done (lists of
+** the right length reused). 0: declined, msg untouched (no exception; codec.decode_into must
+** decide, and raise its DecodeError for another type or a text not UTF-8). -1: an exception is set.
 */
 int pycodec_fill(PyObject *msg, const unsigned char *buf, size_t len);
 

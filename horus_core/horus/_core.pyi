@@ -33,7 +33,12 @@ class Cursor:
 
 class MessageLayout:
     def __init__(
-        self, cls: type, type_id: int, layout_hash: int, size: int, fields: tuple[tuple[Any, str, int, int], ...]
+        self,
+        cls: type,
+        type_id: int,
+        layout_hash: int,
+        size: int,
+        fields: tuple[tuple[Any, str, int, int, int, int], ...],
     ) -> None: ...
 
 def register_message(type_id: int, layout: MessageLayout | None, /) -> None: ...

@@ -23,7 +23,7 @@ Large buffers (arrays, long bytes) are handed to the publisher as separate
 parts, so they are copied once, straight into shared memory.
 
 This module is the format's reference. The C fast paths of horus._core (csrc/pycodec.c)
-encode and decode what a hot loop sends (small plain data, typed messages of numbers) to
+encode and decode what a hot loop sends (small plain data, typed messages of numbers and texts) to
 the same bytes and values, and leave everything else, malformed payloads included, to
 the Python code here; Topic.send and Topic.recv try them first, and so do
 `encode_bytes` and `decode`.

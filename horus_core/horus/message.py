@@ -117,20 +117,27 @@ def _struct_values(fmt: str) -> list[tuple[str, int]]:
     return values
 
 
-def _numbers_layout(cls: type[Message]) -> _core.MessageLayout | None:
-    """Where each field of a message of numbers lies in its bytes: what lets the codec's C fast path
-    (csrc/pycodec.c) build, fill and pack it without Python code. None when a field is not a slot of
-    the class (a subclass's property, say): codec.py then does it all."""
+def _c_layout(cls: type[Message]) -> _core.MessageLayout | None:
+    """Where each field of numbers or texts (T, T[N], str[N], T[..N], str[W][..N]) lies in the
+    message's bytes: what lets the codec's C fast path (csrc/pycodec.c) build, fill and pack it
+    without Python code. None for a class with a nested message, a bounded list of numbers whose
+    unset items are not zero, or a field that is not a slot of the class (a subclass's property,
+    say): codec.py then does it all."""
     values = iter(_struct_values(cls.FORMAT))
     fields = []
     for field in cls.FIELDS:
         slot = next((vars(k)[field.name] for k in cls.__mro__ if field.name in vars(k)), None)
-        code, offset = next(values)
-        for _ in range(field.items - 1):  # a T[N] array: N numbers of one code, side by side
-            next(values)
-        if type(slot) is not MemberDescriptorType or code == "s":
+        if type(slot) is not MemberDescriptorType or field.message is not None:
             return None
-        fields.append((slot, code, offset, field.items if field.kind == "array" else 0))
+        len_at = next(values)[1] if field.kind == "list" else -1  # a bounded list's u16 length comes first
+        code, offset = next(values)
+        if field.kind == "list" and field.scalar != "str" and field.default:
+            return None  # to_bytes writes the default in its unset items, the C path zeros
+        for _ in range(field.items - 1 if code != "s" and field.kind in _SEQUENCES else 0):
+            next(values)  # the rest of a list's numbers, side by side (a list of texts is one block)
+        count = field.items if field.kind in _SEQUENCES else 0
+        width = field.width if field.kind == "list" else field.items if field.kind == "str" else 0
+        fields.append((slot, code, offset, count, width, len_at))
     return _core.MessageLayout(cls, cls.TYPE_ID, cls.LAYOUT_HASH, cls.SIZE, tuple(fields))
 
 
@@ -154,7 +161,7 @@ class Message:
     _STRUCT: ClassVar[struct.Struct]
     _BY_NAME: ClassVar[dict[str, Field]]
     _CHECKED: ClassVar[bool]  # has fields whose bytes can be invalid (str, bounded lists)
-    _LAYOUT: ClassVar[_core.MessageLayout | None]  # the C codec's view of a class of numbers (_numbers_layout)
+    _LAYOUT: ClassVar[_core.MessageLayout | None]  # the C codec's view of the class (_c_layout)
     # Per field, in FIELDS order: its name, what a value set to it goes through, its value when not given.
     _SETTERS: ClassVar[tuple[tuple[str, Callable[[Any], Any], Any], ...]]
     _SETTER: ClassVar[dict[str, Callable[[Any], Any]]]
@@ -167,7 +174,7 @@ class Message:
             raise TypeError(f"{cls.__name__}: FORMAT packs {cls._STRUCT.size} bytes, SIZE says {cls.SIZE}")
         cls._BY_NAME = {f.name: f for f in cls.FIELDS}
         cls._CHECKED = any(f.kind in ("str", "list") or f.message is not None for f in cls.FIELDS)
-        cls._LAYOUT = None if cls._CHECKED else _numbers_layout(cls)
+        cls._LAYOUT = _c_layout(cls)
         # A missing array or message is all defaults (None), a missing scalar or string its default.
         cls._SETTERS = tuple(
             (f.name, _setter(cls, f), None if f.kind in _SEQUENCES or f.message is not None else f.default)

@@ -150,7 +150,7 @@ class Topic:
     def send(self, msg: Any) -> bool:
         """Publish `msg` to every subscriber. Raises MessageTooLargeError if it does not fit."""
         publisher = self._publisher or self._claim()
-        # Small plain data and typed messages of numbers are encoded in C; codec.py does the rest.
+        # Small plain data and typed messages of numbers and texts are encoded in C; codec.py does the rest.
         if not publisher.publish_value(msg):
             parts = codec.encode(msg)
             if len(parts) > 64:

@@ -136,13 +136,15 @@ FAST = [
     horus.Pose3D(1.0, 2.0, 3.0, 0.0, 0.0, 0.7071, 0.7071, 123456789),
     horus.CmdVel(0.5, -0.25, 7),
     {"scan": horus.LaserScan(ranges=[float(i) for i in range(360)], angle_increment=0.01), "imu": horus.Imu()},
+    horus.EmergencyStop(True, "über-temperature ✓", 42, "safety"),  # texts: str[N] fields
+    horus.JointState(names=["shoulder", "épaule"], positions=[0.5, -1.25], velocities=[1.0]),  # bounded lists
 ]
 SLOW = [
     2**70,  # a big int: I
     "lone \udc80 surrogate",
     b"\x01" * 5000,  # past the C encoder's 4 KiB
     np.arange(6, dtype=np.float32),
-    {"joints": horus.JointState(names=["j1"], positions=[0.5])},  # strings and bounded lists
+    {"stereo": horus.StereoInfo()},  # nested messages
     [enum.IntEnum("Mode", "AUTO")(1)],  # a subclass: sent as its base type by codec.py
 ]
 

@@ -137,6 +137,35 @@ def test_a_list_length_beyond_its_items_from_a_foreign_writer_is_refused() -> No
         codec.decode(payload)
 
 
+def test_a_receiver_filled_from_a_foreign_writers_broken_list_is_left_as_it_was(ns: str) -> None:
+    pub, sub = horus.Topic("joints"), horus.Topic("joints")
+    payload = bytearray(codec.encode_bytes(horus.JointState(names=["j1"], positions=[0.5])))
+    header = len(payload) - horus.JointState.SIZE
+    payload[header : header + 2] = struct.pack("<H", 17)
+    pub._claim().publish(bytes(payload))
+    into = horus.JointState(names=["kept"], positions=[1.0])
+    with pytest.raises(DecodeError, match=r"JointState\.names: length 17 exceeds its 16 items"):
+        sub.recv_into(into)
+    assert into == horus.JointState(names=["kept"], positions=[1.0])
+
+
+def test_a_text_that_is_not_utf8_from_a_foreign_writer_is_refused_and_changes_nothing(ns: str) -> None:
+    pub, sub = horus.Topic("estop"), horus.Topic("estop")
+    payload = bytearray(codec.encode_bytes(horus.EmergencyStop(True, "overheat", 7, "safety")))
+    source = len(payload) - horus.EmergencyStop.SIZE + 80  # the source field, after reason and timestamp
+    payload[source : source + 2] = b"\xc3\x28"  # as a broken C node could write it
+    pub.send(horus.EmergencyStop(False, "none"))
+    pub._claim().publish(bytes(payload))
+    assert sub.recv() == horus.EmergencyStop(False, "none")
+    with pytest.raises(DecodeError, match="malformed"):
+        sub.recv()
+    pub._claim().publish(bytes(payload))
+    into = horus.EmergencyStop(False, "kept", 1, "here")
+    with pytest.raises(DecodeError, match="malformed"):
+        sub.recv_into(into)
+    assert into == horus.EmergencyStop(False, "kept", 1, "here")  # not half filled
+
+
 @pytest.mark.parametrize(
     ("make", "error", "words"),
     [
