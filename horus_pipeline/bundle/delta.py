@@ -10,12 +10,14 @@ its bytes come from (the format, and how a robot applies it: horus_pipeline/robo
   that reads the same with digits and hashes left out: a patch against it;
 - else (new files): the same patch with no reference, which is compression.
 
-Patched files go in groups. A file of ALONE_BYTES or more (or with such a counterpart) is alone, an
-`xdelta3 -9` patch against its counterpart: smaller than zstd's on torch's 240 MiB libtorch_cpu.so,
-and applied in bounded memory. Smaller files go together in path order, up to GROUP_BYTES of output
-and of references, as one `zstd -19 --patch-from` frame: 20-40 % smaller than xdelta3 on those, a
-robot starts one zstd per group rather than per file, and a patch finds matches across neighbouring
-files. The figures behind these choices: docs/layer-deltas.md.
+Patched files go in groups: a file of ALONE_BYTES or more (or with such a counterpart) alone, smaller
+ones together in path order, up to GROUP_BYTES of output and of references (a robot starts one
+process per group rather than per file, and a patch finds matches across neighbouring files). A
+group is one `zstd -19 --patch-from` frame, 20-40 % smaller than xdelta3 on numpy's and scipy's
+files, unless it is bigger than a robot may hold in memory for zstd (robot.delta.ZSTD_MAX_BYTES):
+then it is one file, an `xdelta3 -9` patch, which is also smaller than zstd's on torch's 240 MiB
+libtorch_cpu.so and applies in bounded memory. The figures behind these choices:
+docs/layer-deltas.md.
 
 Deltas are deterministic (no time, owner or directory of this machine in them; xdelta3 -A writes no
 file names) for one zstd and xdelta3 version, which are part of the cache entry: built once per
@@ -41,7 +43,7 @@ from ..cache import cache_dir
 from ..determinism import normalized_mode, sha256_file, sorted_walk
 from ..errors import PipelineError
 from ..robot import assemble
-from ..robot.delta import FORMAT, GROUP_BYTES, PLAN_NAME, source_window
+from ..robot.delta import FORMAT, PLAN_NAME, ZSTD_MAX_BYTES, source_window
 from .layers import Layer
 
 # xdelta3's best compression, for big files: torch's libtorch_cpu.so takes about 70 s (once per
@@ -49,10 +51,10 @@ from .layers import Layer
 XDELTA3_LEVEL = 9
 # zstd's best level short of --ultra (whose windows a robot would need more memory for), for groups.
 ZSTD_LEVEL = 19
-# A file this big (or its counterpart) is patched alone, by xdelta3. Smaller ones are grouped up to
-# GROUP_BYTES of output and of reference (the robot concatenates a group's references into one
-# scratch file of at most that size, and zstd holds both while it applies the group).
+# A file this big (or its counterpart) is patched alone. Smaller ones are grouped up to GROUP_BYTES
+# of output and of reference (the robot concatenates a group's references into one scratch file).
 ALONE_BYTES = 16 << 20
+GROUP_BYTES = 64 << 20
 # Bump when what a delta holds changes: every cached delta is made again.
 LAYOUT = 1
 # Digits and hex build hashes, left out when pairing a renamed file with its old counterpart.
@@ -86,10 +88,10 @@ class Delta:
 class _Group:
     files: list[tuple[str, int, int]]  # (path, mode, size) in the new layer
     refs: list[str]  # old files, concatenated, the patch is made against
-    alone: bool  # one big file: an xdelta3 patch (else a zstd frame)
+    xdelta3: bool  # one file too big for a zstd frame: an xdelta3 patch
 
     def member(self, number: int) -> str:
-        return f"{number}.vcdiff" if self.alone else f"{number}.zst"
+        return f"{number}.vcdiff" if self.xdelta3 else f"{number}.zst"
 
 
 def delta_store() -> Path:
@@ -107,7 +109,7 @@ def tool_version(tool: str) -> str:
 
 def settings() -> str:
     tools = f"{tool_version('zstd')} -{ZSTD_LEVEL}, {tool_version('xdelta3')} -{XDELTA3_LEVEL}"
-    return f"layout {LAYOUT}, {tools}, groups {ALONE_BYTES}/{GROUP_BYTES}"
+    return f"layout {LAYOUT}, {tools}, groups {ALONE_BYTES}/{GROUP_BYTES}/{ZSTD_MAX_BYTES}"
 
 
 def _index(layer_dir: Path) -> dict[str, str]:
@@ -138,10 +140,11 @@ def _groups(changed: list[tuple[str, int, int, str | None]], old_dir: Path) -> l
     for path, mode, size, ref in changed:
         ref_size = (old_dir / ref).stat().st_size if ref else 0
         if max(size, ref_size) >= ALONE_BYTES:
-            groups.append(_Group([(path, mode, size)], [ref] if ref else [], alone=True))
+            xdelta3 = max(size, ref_size) > ZSTD_MAX_BYTES
+            groups.append(_Group([(path, mode, size)], [ref] if ref else [], xdelta3=xdelta3))
             continue
         if small is None or out_bytes + size > GROUP_BYTES or ref_bytes + ref_size > GROUP_BYTES:
-            small = _Group([], [], alone=False)
+            small = _Group([], [], xdelta3=False)
             groups.append(small)
             out_bytes = ref_bytes = 0
         small.files.append((path, mode, size))
@@ -168,7 +171,7 @@ def _patch(group: _Group, number: int, old_dir: Path, new_dir: Path, work: Path)
     target = _concatenated(new_dir, [path for path, _, _ in group.files], work / f"{number}.new")
     ref = _concatenated(old_dir, group.refs, work / f"{number}.ref") if group.refs else None
     out = work / group.member(number)
-    if group.alone:
+    if group.xdelta3:
         argv = ["xdelta3", "-e", "-f", "-q", "-A", f"-{XDELTA3_LEVEL}"]
         argv += ["-B", str(source_window(ref.stat().st_size)), "-s", str(ref)] if ref else []
         argv += [str(target), str(out)]

@@ -9,13 +9,13 @@ A delta (written by horus_pipeline/bundle/delta.py) is an uncompressed tar, read
 A file of the new layer comes either from a file of the old layer (`copies`: same bytes, any path)
 or from a group: the concatenation of the group's files is what the group's patch makes against
 the concatenation of the old files the group names (`refs`; none: the patch is the bytes new to
-this version, compressed). A group of small files is a zstd frame (`zstd --patch-from`): zstd holds
-the whole reference and output while it works, at most 2 x GROUP_BYTES. A big file is alone in its
-group, a VCDIFF patch (`xdelta3`), which holds at most SOURCE_WINDOW bytes of the reference (it
-seeks in the rest) and 16 MiB of output, however big the file: an apply stays under the 512 MiB of
-issue 27. Measured: torch 2.9.1's libtorch_cpu.so (241 MiB) from 2.9.0's, 272 MB RSS for xdelta3
-where zstd takes 486 MB. The patch's output is cut into the group's files as it streams, so no
-file is read whole into memory.
+this version, compressed). A group is a zstd frame (`zstd --patch-from`, member `N.zst`) when its
+output and its reference are at most ZSTD_MAX_BYTES each: zstd holds both while it works. A bigger
+file is alone in its group, a VCDIFF patch (`xdelta3`, member `N.vcdiff`), which holds at most
+SOURCE_WINDOW bytes of the reference (it seeks in the rest) and 16 MiB of output, however big the
+file: an apply stays under the 512 MiB of issue 27. Measured: torch 2.9.1's libtorch_cpu.so
+(241 MiB) from 2.9.0's, 272 MB RSS for xdelta3 where zstd takes 486 MB; this process, 55 MB. The
+patch's output is cut into the group's files as it streams, so no file is read whole into memory.
 
 `apply_delta` rebuilds in a temporary directory beside layers/ (never writing the old layer), checks
 the delta's sha256 first, then the rebuilt index against the sha256 the caller has from the signed
@@ -53,8 +53,8 @@ MAX_PLAN_BYTES = 64 << 20
 # the whole of torch's biggest file (libtorch_cpu.so, 241 MiB in 2.9).
 SOURCE_WINDOW = 256 << 20
 MIN_SOURCE_WINDOW = 1 << 20
-# The most a zstd group may hold, of output and of reference each: zstd's memory is about both.
-GROUP_BYTES = 64 << 20
+# The most a zstd frame may make, and patch against: zstd's memory is about both (256 MiB at most).
+ZSTD_MAX_BYTES = 128 << 20
 # What each kind of group is made and applied with, by the suffix of its member.
 TOOLS = {"zst": "zstd", "vcdiff": "xdelta3"}
 FILE_MODES = (0o644, 0o755)
@@ -214,8 +214,8 @@ def _argv(group: dict[str, Any], reference: str | None) -> list[str]:
         argv = [tool_command(tool), "-d", "-c", "-q"]
         return argv + (["-B", str(source_window(ref_size)), "-s", reference] if reference else [])
     out_size = sum(size for _, _, size in group["files"])
-    if max(out_size, ref_size) > GROUP_BYTES:
-        raise DeltaError(f"group {group['member']} is bigger than a zstd group may be: corrupt delta")
+    if max(out_size, ref_size) > ZSTD_MAX_BYTES:
+        raise DeltaError(f"group {group['member']} is bigger than a zstd frame may be: corrupt delta")
     # zstd's window is the group's output: allow it that much memory (its default stops at 128 MiB).
     argv = [tool_command(tool), "-d", "-q", "-c", f"--memory={max(out_size, ref_size, 1 << 20) // 1024 + 1}KiB"]
     return argv + ([f"--patch-from={reference}"] if reference else [])

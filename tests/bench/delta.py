@@ -10,8 +10,8 @@ them, and the new layer is sent five ways:
     reuse        files with an old sha256 taken from the old layer; the rest whole, tar.gz (-6, as layers)
     zstd-N       same, changed files as `zstd -N --patch-from` their counterpart, new ones `zstd -N`
     xdelta3      same, each changed file as `xdelta3 -9` against its counterpart (bundle/delta.py, every file alone)
-    chosen       horus_pipeline.bundle.delta: small files in groups as zstd -19 --patch-from frames,
-                 files of 16 MiB or more alone as xdelta3 -9 patches
+    chosen       horus_pipeline.bundle.delta: files as zstd -19 --patch-from frames (small ones in groups),
+                 files of over 128 MiB as xdelta3 -9 patches
     tar-zstd     the whole uncompressed new tar as `zstd -3 --patch-from` the old tar
     casync       content-defined chunks (casync, 64 KiB average): chunks of the new layer the old lacks
 
@@ -285,11 +285,12 @@ def measure(pair: Pair, wheels: Path, repeat: int, levels: list[int], qemu: Path
                 "build_s": time.perf_counter() - t0,
             }
         t0 = time.perf_counter()
-        alone, delta.ALONE_BYTES = delta.ALONE_BYTES, 0  # every changed file alone: xdelta3 per file
+        chosen = delta.ALONE_BYTES, delta.ZSTD_MAX_BYTES
+        delta.ALONE_BYTES, delta.ZSTD_MAX_BYTES = 0, -1  # every changed file alone, and too big for zstd
         try:
             per_file = delta.write_delta(old_dir, new_dir, old.hash, new.hash, work / "per-file.delta")
         finally:
-            delta.ALONE_BYTES = alone
+            delta.ALONE_BYTES, delta.ZSTD_MAX_BYTES = chosen
         methods["xdelta3"] = {"bytes": per_file.size, "build_s": time.perf_counter() - t0}
         (delta.delta_store() / f"{old.hash}-{new.hash}.json").unlink(missing_ok=True)  # built now, and timed
         t0 = time.perf_counter()

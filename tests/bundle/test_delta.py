@@ -74,9 +74,11 @@ def layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Layer, Laye
         require(shutil.which(tool) is not None, f"{tool} (the Debian package of that name) is not installed")
     monkeypatch.setenv("HORUS_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    # Small thresholds, so these small layers have a file patched alone and several groups of files.
+    # Small thresholds, so these small layers have a file patched alone (by xdelta3, too big for zstd
+    # here) and several groups of files.
     monkeypatch.setattr(delta, "ALONE_BYTES", 64 << 10)
     monkeypatch.setattr(delta, "GROUP_BYTES", 2 << 10)
+    monkeypatch.setattr(delta, "ZSTD_MAX_BYTES", 100 << 10)
     return layer("1.0", tmp_path), layer("1.1", tmp_path)
 
 
