@@ -28,6 +28,8 @@ IMAGE_PACKAGES = ("e2fsprogs", "zstd", "tar")
 FOREIGN_PACKAGES = ("qemu-user-static", "binfmt-support", "arch-test")  # mmdebstrap needs arch-test
 # promtool, which checks and unit-tests the alerting rules of monitoring/prometheus/.
 MONITORING_PACKAGES = ("prometheus", "systemd-journal-remote")  # promtool, prometheus; the journal collector
+# What writes and applies layer deltas (horus_pipeline/bundle/delta.py, robot/delta.py).
+DELTA_PACKAGES = ("zstd", "xdelta3")
 
 _apt_updated = False
 

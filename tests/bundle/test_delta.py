@@ -17,13 +17,14 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from horus_testing import require
+from horus_testing import require_host_packages
 from pypi_testing import Wheel
 
 from horus_pipeline.bundle import delta
 from horus_pipeline.bundle.layers import Layer, build_wheel_layer
 from horus_pipeline.robot import assemble
 from horus_pipeline.robot import delta as robot_delta
+from horus_pipeline.sim.prereqs import DELTA_PACKAGES
 from horus_pipeline.targets import ARCHES, DEBIAN_RELEASES
 
 TARGET = DEBIAN_RELEASES["bookworm"].target(ARCHES["x86_64"])
@@ -70,8 +71,8 @@ def tree(root: Path) -> dict[str, tuple[int, int, str]]:
 
 @pytest.fixture
 def layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Layer, Layer]:
-    for tool in ("zstd", "xdelta3"):
-        require(shutil.which(tool) is not None, f"{tool} (the Debian package of that name) is not installed")
+    if not all(shutil.which(tool) for tool in DELTA_PACKAGES):
+        require_host_packages(DELTA_PACKAGES, "zstd and xdelta3, which write and apply layer deltas")
     monkeypatch.setenv("HORUS_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     # Small thresholds, so these small layers have a file patched alone (by xdelta3, too big for zstd
