@@ -170,6 +170,11 @@ def parse_manifest(data: bytes, path: str) -> dict:
 # ---------------------------------------------------------------- unpack
 
 
+def outside_layer(name: str) -> bool:
+    """True unless `name` is a relative path inside a layer: not absolute, no empty, `.` or `..` part."""
+    return name.startswith("/") or any(part in ("", ".", "..") for part in name.split("/"))
+
+
 def _checked_members(tar: tarfile.TarFile, archive: str, max_bytes: int | None) -> Iterator[tarfile.TarInfo]:
     """The archive's entries as they are read, each refused unless a plain file or directory inside
     the layer that no earlier entry named, and normalised as the build made it: owned by root,
@@ -179,8 +184,7 @@ def _checked_members(tar: tarfile.TarFile, archive: str, max_bytes: int | None) 
     total = 0
     for m in tar:
         name = m.name.rstrip("/")
-        parts = name.split("/")
-        if m.name.startswith("/") or ".." in parts or "." in parts or "" in parts:
+        if outside_layer(name):
             raise AssemblyError(f"{archive}: entry {m.name!r} points outside the layer")
         if not (m.isreg() or m.isdir()):
             raise AssemblyError(f"{archive}: entry {m.name!r} is not a file or directory")

@@ -61,6 +61,7 @@ LAYERS_DIR = "layers"
 RELEASES_DIR = "releases"
 MANIFEST_FILE = "MANIFEST.json"
 HEADER = "# Written by the horus_robot deploy (horus_pipeline/robot/contract.py): a deploy overwrites edits.\n"
+HEADER_LINE = HEADER.rstrip("\n")  # the first line of every file a deploy writes
 
 # Full-match grammars of what reaches unit text, file names or paths on the robot.
 NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")  # app and service names
@@ -194,11 +195,8 @@ class MetricsGateway:
 
 def metrics_gateway(settings: Mapping[str, Any], app: str) -> MetricsGateway:
     """The gateway of the role's `metrics` argument: {listen, allow, users, tokens, cert, key}."""
-    from .metrics_gateway import (
-        GatewayError,
-        address,
-        auth_file,
-    )  # on the robot and the controller, not in a release's tool
+    # Imported here: on the robot and the controller, never from a release's copy of this file.
+    from .metrics_gateway import GatewayError, address, auth_file
 
     where = "the inventory"
     listen = str(settings.get("listen", ""))
@@ -303,13 +301,8 @@ def journal_upload_files(up: JournalUpload) -> list[RobotFile]:
         + "".join(f"LoadCredential={n}:{JOURNAL_UPLOAD_DIR}/{n}\n" for n in JOURNAL_CREDENTIALS)
         + f"Restart=always\nRestartSec={JOURNAL_RETRY_SEC}\n"
     )
-    texts = dict(zip(JOURNAL_CREDENTIALS, (up.cert, up.key, up.ca), strict=True))
     return [
-        RobotFile(JOURNAL_UPLOAD_DIR, 0o700, "root", "root", None),
-        *(
-            RobotFile(f"{JOURNAL_UPLOAD_DIR}/{n}", 0o600, "root", "root", t, secret=n == "key.pem")
-            for n, t in texts.items()
-        ),
+        *_credential_files(JOURNAL_UPLOAD_DIR, JOURNAL_CREDENTIALS, (up.cert, up.key, up.ca), ("key.pem",)),
         RobotFile(JOURNAL_UPLOAD_CONF_DIR, 0o755, "root", "root", None),
         RobotFile(JOURNAL_UPLOAD_CONF, 0o644, "root", "root", conf),
         RobotFile(JOURNAL_UPLOAD_DROPIN_DIR, 0o755, "root", "root", None),
@@ -491,7 +484,7 @@ def _service_unit(
 ) -> str:
     name, after = svc["name"], [lay.unit(d) for d in svc.get("after", [])]
     lines = [
-        HEADER.rstrip("\n"),
+        HEADER_LINE,
         lay.marker_line,
         f"# Node process {name} of {lay.app} (image {image}): runs the current release.",
         "[Unit]",
@@ -593,7 +586,7 @@ def _metrics_unit(lay: Layout, image: str, deploy: Mapping[str, Any], gw: Metric
     script = f"{lay.current}/{GATEWAY_SCRIPT}"
     upstream = _upstream(deploy)
     lines = [
-        HEADER.rstrip("\n"),
+        HEADER_LINE,
         lay.marker_line,
         f"# /metrics and /health of {lay.app} (image {image}) on {gw.listen}, over TLS, for callers that",
         "# authenticate (the inventory's horus_robot_metrics_*). Restarted with the nodes: it runs the",
@@ -641,15 +634,23 @@ def _metrics_unit(lay: Layout, image: str, deploy: Mapping[str, Any], gw: Metric
 
 
 def _metrics_files(lay: Layout, image: str, deploy: Mapping[str, Any], gw: MetricsGateway) -> list[RobotFile]:
-    texts = dict(zip(GATEWAY_CREDENTIALS, (gw.cert, gw.key, gw.auth), strict=True))
     return [
         RobotFile(METRICS_DIR, 0o755, "root", "root", None),
-        RobotFile(lay.metrics_dir, 0o700, "root", "root", None),
-        *(
-            RobotFile(f"{lay.metrics_dir}/{name}", 0o600, "root", "root", text, secret=name != "tls.crt")
-            for name, text in texts.items()
-        ),
+        *_credential_files(lay.metrics_dir, GATEWAY_CREDENTIALS, (gw.cert, gw.key, gw.auth), ("tls.key", "auth.json")),
         RobotFile(f"{UNIT_DIR}/{lay.metrics_unit}", 0o644, "root", "root", _metrics_unit(lay, image, deploy, gw)),
+    ]
+
+
+def _credential_files(
+    directory: str, names: tuple[str, ...], texts: tuple[str, ...], secret: tuple[str, ...]
+) -> list[RobotFile]:
+    """A root-only directory of what systemd hands a unit (LoadCredential=); the `secret` ones never in a diff."""
+    return [
+        RobotFile(directory, 0o700, "root", "root", None),
+        *(
+            RobotFile(f"{directory}/{name}", 0o600, "root", "root", text, secret=name in secret)
+            for name, text in zip(names, texts, strict=True)
+        ),
     ]
 
 
@@ -815,8 +816,8 @@ def robot_files(
     journal: JournalUpload | None = None,
 ) -> list[RobotFile]:
     """Every directory and file a deploy of `manifest` writes (inventory: namespace, params, start limits,
-    the metrics gateway), directories before what they hold; the image builder writes the same list into
-    an image."""
+    the metrics gateway, the journal upload), directories before what they hold; the image builder writes
+    the same list into an image."""
     deploy = manifest["deploy"]
     check_deploy(deploy, manifest.get("prefix"), f"release {manifest.get('id')}")
     check(IMAGE, image, "the inventory", "horus_image", "an image name")

@@ -85,7 +85,7 @@ def _checked_path(value: object, what: str) -> str:
     """A relative path inside a layer, as the plan gives it: no absolute, empty, `.` or `..` part."""
     if not isinstance(value, str) or not value or value.startswith("/") or "\0" in value:
         raise DeltaError(f"{what} {value!r} is not a path inside a layer: corrupt delta, send the full layer")
-    if any(part in ("", ".", "..") for part in value.split("/")):
+    if assemble.outside_layer(value):
         raise DeltaError(f"{what} {value!r} points outside the layer: corrupt delta, send the full layer")
     return value
 

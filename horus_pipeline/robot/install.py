@@ -381,30 +381,20 @@ def _prune_units(lay: contract.Layout, keep: list[str]) -> list[str]:
     return removed
 
 
-def _remove_gateway(lay: contract.Layout) -> list[str]:
-    """Stop and remove the metrics gateway of a robot whose inventory no longer asks for one."""
-    unit, directory = contract.metrics_paths(lay)
-    if lay.marker_line not in (_file_state(unit) or "").splitlines()[:3]:
+def _remove_addon(unit: str, marked: str, marker: str, paths: tuple[str, ...]) -> list[str]:
+    """Stop and remove what a deploy set up beside the nodes (the metrics gateway, the journal upload)
+    once the inventory no longer asks for it; only when `marked` carries the deploy's `marker` line
+    near its top (nothing an operator wrote). The caller reloads systemd for what was removed."""
+    if marker not in (_file_state(marked) or "").splitlines()[:3]:
         return []
-    _systemctl("disable", "--now", "--quiet", lay.metrics_unit, check=False)
-    os.unlink(unit)
-    shutil.rmtree(directory, ignore_errors=True)
-    return [lay.metrics_unit]
-
-
-def _remove_journal_upload() -> list[str]:
-    """Stop the journal upload a deploy set up, once the inventory no longer asks for one."""
-    if contract.HEADER not in (_file_state(contract.JOURNAL_UPLOAD_DROPIN) or ""):
-        return []
-    _systemctl("disable", "--now", "--quiet", contract.JOURNAL_UPLOAD_UNIT, check=False)
-    for path in contract.JOURNAL_UPLOAD_PATHS:
+    _systemctl("disable", "--now", "--quiet", unit, check=False)
+    for path in paths:
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)
         else:
             with contextlib.suppress(OSError):
                 os.unlink(path)
-    _systemctl("daemon-reload", check=False)
-    return [contract.JOURNAL_UPLOAD_UNIT]
+    return [unit]
 
 
 def _switch(lay: contract.Layout, rid: str) -> None:
@@ -577,8 +567,14 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
         return result
     written, before = _write_files(files)
     answer["written"] = written
-    removed = _prune_units(lay, lay.units(deploy)) + ([] if gateway else _remove_gateway(lay))
-    removed += [] if upload else _remove_journal_upload()
+    removed = _prune_units(lay, lay.units(deploy))
+    if not gateway:
+        removed += _remove_addon(lay.metrics_unit, gateway_files[0], lay.marker_line, gateway_files)
+    if not upload:
+        journal = contract.JOURNAL_UPLOAD_PATHS
+        removed += _remove_addon(
+            contract.JOURNAL_UPLOAD_UNIT, contract.JOURNAL_UPLOAD_DROPIN, contract.HEADER_LINE, journal
+        )
     units_changed = any(p.startswith(contract.UNIT_DIR) for p in written) or removed
     if units_changed:
         _systemctl("daemon-reload")
