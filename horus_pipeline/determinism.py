@@ -122,6 +122,18 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             f.write(raw)
 
 
+def publish_link(src: Path, dest: Path) -> None:
+    """Put the cache's file `src` at `dest` through `publishing`: a hard link (no copy of a big archive)
+    where the filesystem allows, else a copy; nothing done when `dest` is that file already."""
+    if dest.exists() and os.path.samestat(dest.stat(), src.stat()):
+        return
+    with publishing(dest) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+
 def read_nofollow(path: Path) -> bytes:
     """The bytes of `path`, read once; a symbolic link there is refused (OSError, ELOOP), not followed."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)

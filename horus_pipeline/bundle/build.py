@@ -32,7 +32,7 @@ from pathlib import Path
 from .. import REPO
 from ..console import Stages, info, run_cli, step
 from ..core import WHEELS, build_core_wheel, wheel_for
-from ..determinism import publishing, sha256_file, write_atomic
+from ..determinism import publish_link, sha256_file, write_atomic
 from ..doctor.release import require_release_ok
 from ..errors import PipelineError
 from ..images import ImageSpec, all_images, load_image
@@ -40,7 +40,9 @@ from ..lock.compile import check_lock_fresh
 from ..lock.lockfile import Lock
 from ..project import load_project
 from ..robot.assemble import FORMAT
+from ..sim.prereqs import DELTA_PACKAGES, ensure_packages
 from . import sbom
+from .delta import release_deltas
 from .layers import Layer, app_files, build_tree_layer, build_wheel_layer, cached_layer, layer_hash, pyc_mode
 from .native import build_native_layer, native_services
 from .pool import WheelJob, build_wheel_layers, workers
@@ -194,7 +196,7 @@ def publish_layer(layer: Layer, layers_dir: Path) -> None:
     src = layer.archive
     if dest.exists() and os.path.samestat(dest.stat(), src.stat()):
         return
-    actual = sha256_file(src)
+    actual = sha256_file(src)  # checked before it is published: the cache is this machine's, not signed
     if actual != layer.archive_sha256:
         for stale in (src, src.with_suffix("").with_suffix(".json")):
             stale.unlink(missing_ok=True)
@@ -202,12 +204,7 @@ def publish_layer(layer: Layer, layers_dir: Path) -> None:
             f"cached layer {src} has sha256 {actual}, not {layer.archive_sha256}: removed from the cache "
             "(not used); run the build again to rebuild it"
         )
-    with publishing(dest) as tmp:
-        tmp.unlink(missing_ok=True)  # left by a killed run: os.link does not replace
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
+    publish_link(src, dest)
     write_atomic(layers_dir / f"{layer.hash}.tar.gz.sha256", f"{layer.archive_sha256}  {dest.name}\n".encode())
 
 
@@ -251,6 +248,7 @@ def _publish(
     (root / "releases").mkdir(parents=True, exist_ok=True)
     for layer in made.layers:
         publish_layer(layer, root / "layers")
+    _offer_deltas(manifest, made.layers, root)
     path = root / "releases" / f"{manifest['id']}.json"
     text = dumps(manifest).encode()
     if not path.is_file() or path.read_bytes() != text:
@@ -263,6 +261,47 @@ def _publish(
     if not latest.is_file() or latest.read_text().strip() != manifest["id"]:
         write_atomic(latest, f"{manifest['id']}\n".encode())
     return BundleResult(spec.name, manifest["id"], path, serial, made.built, made.layers)
+
+
+def _previous_release(root: Path, rid: str) -> ReleaseManifest | None:
+    """The release this build follows: the one `latest` names, or, when that is this very release (a
+    rebuild), the release it followed then (the `from` of its deltas, read from its manifest)."""
+    try:
+        latest = (root / "latest").read_text(encoding="utf-8").strip()
+        before = read_manifest(root / "releases" / f"{latest}.json")
+    except (OSError, PipelineError):
+        return None
+    if latest != rid:
+        return before
+    froms = {la["delta"]["from"] for la in before["layers"] if "delta" in la}
+    for path in sorted((root / "releases").glob("*.json")):
+        try:
+            other = read_manifest(path)
+        except PipelineError:
+            continue
+        if other["id"] != rid and froms & {la["hash"] for la in other["layers"]}:
+            return other
+    return None
+
+
+def _offer_deltas(manifest: ReleaseManifest, layers: list[Layer], root: Path) -> None:
+    """Give each layer that travels better as a delta from the previous release its `delta` entry
+    (bundle/delta.py); without zstd and xdelta3 (installed here when root can), layers travel whole."""
+    before = _previous_release(root, manifest["id"])
+    if before is None:
+        return
+    if not all(shutil.which(tool) for tool in DELTA_PACKAGES):
+        try:
+            ensure_packages(DELTA_PACKAGES)
+        except PipelineError as exc:
+            info(f"{manifest['image']}: layers are offered whole, without deltas: {exc}")
+            return
+    offered, whole = release_deltas(layers, before, root)
+    for layer in manifest["layers"]:
+        if layer["hash"] in offered:
+            layer["delta"] = offered[layer["hash"]]
+    for why in whole:
+        info(f"{manifest['image']}: {why}: sent whole")
 
 
 def build_bundle(
@@ -294,13 +333,31 @@ def find_release(ref: str, out: Path = BUNDLES) -> Path:
     return found[0]
 
 
-def diff(old: ReleaseManifest, new: ReleaseManifest) -> tuple[list[ManifestLayer], list[ManifestLayer], int]:
-    """Layers NEW shares with OLD, layers a robot that has OLD must receive, and the bytes to receive."""
+@dataclass(frozen=True)
+class Receive:
+    """What a robot on one release receives for another: the bytes sent (the manifest, and each layer it
+    lacks as its delta when the new release offers one from a layer of the old), the bytes of the same
+    layers sent whole, and how many layers it lacks."""
+
+    sent: int
+    whole: int
+    layers: int
+
+
+def diff(old: ReleaseManifest, new: ReleaseManifest) -> tuple[list[ManifestLayer], list[ManifestLayer], Receive]:
+    """Layers NEW shares with OLD, layers a robot that has OLD must receive, and what it receives."""
     have = {layer["hash"] for layer in old["layers"]}
     shared = [layer for layer in new["layers"] if layer["hash"] in have]
     fresh = [layer for layer in new["layers"] if layer["hash"] not in have]
     manifest_bytes = len(dumps(new).encode())
-    return shared, fresh, manifest_bytes + sum(layer["archive_size"] for layer in fresh)
+    whole = sum(layer["archive_size"] for layer in fresh)
+    sent = sum(_sent_size(layer, have) for layer in fresh)
+    return shared, fresh, Receive(manifest_bytes + sent, manifest_bytes + whole, len(fresh))
+
+
+def _sent_size(layer: ManifestLayer, have: set[str]) -> int:
+    delta = layer.get("delta")
+    return delta["size"] if delta is not None and delta["from"] in have else layer["archive_size"]
 
 
 def _size(n: int) -> str:
@@ -325,16 +382,22 @@ def print_sbom_diff(old: ReleaseManifest, old_bundle: Path, new: ReleaseManifest
 
 def print_diff(old_path: Path, new_path: Path) -> None:
     old, new = read_manifest(old_path), read_manifest(new_path)
-    shared, fresh, total = diff(old, new)
+    shared, fresh, receive = diff(old, new)
+    have = {la["hash"] for la in old["layers"]}
     print(f"{old['image']} {old['id']} -> {new['image']} {new['id']}")
     print(f"shared layers ({len(shared)}, {_size(sum(la['archive_size'] for la in shared))}, not sent):")
     for la in shared:
         print(f"  = {la['kind']:<8}{la['name']} {la['version']}  {_size(la['archive_size'])}")
     print(f"layers to send ({len(fresh)}):")
     for la in fresh:
-        print(f"  + {la['kind']:<8}{la['name']} {la['version']}  {_size(la['archive_size'])}  {la['hash'][:16]}")
+        sent = _sent_size(la, have)
+        how = f"{_size(sent)} as a delta of {_size(la['archive_size'])}" if sent != la["archive_size"] else _size(sent)
+        print(f"  + {la['kind']:<8}{la['name']} {la['version']}  {how}  {la['hash'][:16]}")
     manifest_bytes = len(dumps(new).encode())
-    print(f"a robot with {old['id']} receives {total} bytes ({_size(total)}, manifest {_size(manifest_bytes)})")
+    print(
+        f"a robot with {old['id']} receives {receive.sent} bytes ({_size(receive.sent)}, manifest "
+        f"{_size(manifest_bytes)}; {_size(receive.whole)} without deltas)"
+    )
     print_sbom_diff(old, old_path.parent.parent, new, new_path.parent.parent)
 
 

@@ -35,16 +35,20 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from ..cache import cache_dir
-from ..determinism import normalized_mode, sha256_file, sorted_walk
+from ..console import step
+from ..determinism import normalized_mode, publish_link, sha256_file, sorted_walk
 from ..errors import PipelineError
 from ..robot import assemble
-from ..robot.delta import FORMAT, PLAN_NAME, ZSTD_MAX_BYTES, source_window
-from .layers import Layer
+from ..robot.delta import FORMAT, PLAN_NAME, ZSTD_MAX_BYTES, delta_archive, source_window
+from .layers import Layer, cached_layer
+from .release import ManifestDelta
 
 # xdelta3's best compression, for big files: torch's libtorch_cpu.so takes about 70 s (once per
 # pair, cached), against 20 s at -3 for a 10 % bigger patch (docs/layer-deltas.md).
@@ -284,3 +288,47 @@ def layer_delta(old: Layer, new: Layer) -> Delta:
         meta.write_text(json.dumps(asdict(delta), sort_keys=True, indent=1) + "\n", encoding="utf-8")
         meta.replace(store / f"{old.hash}-{new.hash}.json")  # written last: marks the entry complete
     return delta
+
+
+# Smaller layers travel whole: a delta would save at most a few hundred KiB and cost the robot a start
+# of zstd per layer.
+DELTA_MIN_BYTES = 1 << 20
+# Only these layers have an earlier version of themselves to patch (an app layer is tens of KiB).
+DELTA_KINDS = ("package", "core")
+
+
+def release_deltas(
+    layers: list[Layer], before: Mapping[str, Any], root: Path
+) -> tuple[dict[str, ManifestDelta], list[str]]:
+    """The `delta` manifest entry of each of the new release's layers that travels better as a delta
+    from its version in `before` (the image's previous release), published under root/deltas/; and what
+    was left whole and why, for the build's output.
+
+    A layer gets one when it is a package (or horus-core) layer of at least DELTA_MIN_BYTES that
+    `before` has in another version, both are in the layer cache, and the delta is smaller than the
+    layer's archive. Deltas are made once per pair (cached), so a rebuild offers the same bytes."""
+    old_by_name = {(la["kind"], la["name"]): la["hash"] for la in before["layers"]}
+    have = set(old_by_name.values())
+    offered: dict[str, ManifestDelta] = {}
+    whole: list[str] = []
+    for new in layers:
+        old_hash = old_by_name.get((new.kind, new.name))
+        if new.kind not in DELTA_KINDS or new.hash in have or old_hash is None or new.archive_size < DELTA_MIN_BYTES:
+            continue
+        what = f"{new.kind} {new.name} {new.version}"
+        old = cached_layer(old_hash)
+        if old is None:
+            whole.append(f"{what}: its previous layer {old_hash[:16]} is not in the layer cache")
+            continue
+        if cached_delta(old.hash, new.hash) is not None:
+            delta = layer_delta(old, new)
+        else:
+            with step(f"delta {new.name} {old.version} -> {new.version}"):
+                delta = layer_delta(old, new)
+        if delta.size >= new.archive_size:
+            whole.append(f"{what}: its delta ({delta.size} bytes) is no smaller than the layer")
+            continue
+        (root / "deltas").mkdir(exist_ok=True)
+        publish_link(delta.path, root / delta_archive(delta.old, delta.new))
+        offered[new.hash] = {"from": old.hash, "sha256": delta.sha256, "size": delta.size}
+    return offered, whole

@@ -61,7 +61,13 @@ INTO: dict[str, str] = {
 _ORDER = {"package": 0, "core": 1, "app": 2, "native": 3, "tool": 4, "sbom": 5}
 
 
-class ManifestLayer(TypedDict):
+# How a robot with layer `from` may receive a layer instead of its archive (bundle/delta.py): the file
+# deltas/<from>-<hash>.delta, of this sha256 and size. Not part of the release id. (Functional form:
+# `from` is a keyword.)
+ManifestDelta = TypedDict("ManifestDelta", {"from": str, "sha256": str, "size": int})
+
+
+class _LayerEntry(TypedDict):
     hash: str
     kind: LayerKind
     name: str
@@ -75,6 +81,12 @@ class ManifestLayer(TypedDict):
     index_sha256: str  # of the layer's .horus-layer.json
     source_sha256: str  # of the wheel or tree it was built from
     modules: list[str]  # top-level importable names
+
+
+class ManifestLayer(_LayerEntry, total=False):
+    """A layer of the release (NotRequired would not survive this module's string annotations on 3.11)."""
+
+    delta: ManifestDelta
 
 
 class ManifestScript(TypedDict):

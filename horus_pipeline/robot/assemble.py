@@ -119,8 +119,16 @@ def sha256_files(files: list[tuple[str, int]], threads: int) -> dict[str, str]:
 
 
 def release_id(manifest: Mapping[str, object]) -> str:
-    """The id a manifest's content gives it (the manifest minus its `id` field)."""
+    """The id a manifest's content gives it: the manifest minus its `id` field and its layers' `delta`
+    entries. The id names what the robot runs; a delta is only a way a layer may travel, and which one a
+    build offers depends on the release before it, so the same inputs keep one id. The signature still
+    covers the deltas, and a layer rebuilt from one is checked against its `index_sha256`."""
     body = {k: v for k, v in manifest.items() if k != "id"}
+    layers = body.get("layers")
+    if isinstance(layers, list):
+        body["layers"] = [
+            {k: v for k, v in layer.items() if k != "delta"} if isinstance(layer, dict) else layer for layer in layers
+        ]
     blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

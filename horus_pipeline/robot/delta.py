@@ -60,6 +60,12 @@ TOOLS = {"zst": "zstd", "vcdiff": "xdelta3"}
 FILE_MODES = (0o644, 0o755)
 
 
+def delta_archive(old_hash: str, new_hash: str) -> str:
+    """Where a release bundle keeps the delta from layer `old_hash` to layer `new_hash`, relative to the
+    image's bundle directory: the name the build publishes, the robot asks for and the role packs."""
+    return f"deltas/{old_hash}-{new_hash}.delta"
+
+
 class DeltaError(Exception):
     """A delta cannot rebuild its layer here; the message says why and to send the full layer."""
 
@@ -74,6 +80,11 @@ def tool_command(name: str) -> str:
     if found is None:
         raise DeltaUnavailable(f"{name} is not installed on this robot (Debian package {name}): send the full layer")
     return found
+
+
+def can_apply() -> bool:
+    """True when this robot has every tool a delta may need (a delta is offered to it only then)."""
+    return all(shutil.which(tool) for tool in TOOLS.values())
 
 
 def source_window(reference_size: int) -> int:

@@ -15,8 +15,9 @@ else from that one verified copy: nothing reads the manifest again.
     health   the health gate's wait, on the robot: the endpoint asked every health_interval seconds
              until it answers 200 naming the release, for at most health_timeout seconds (one module
              run, not one per request: each costs seconds on a small robot); the role judges.
-    confirm  after the health gate: every unit active, `healthy`, `previous`, `serial`, `applied`
-             written, the guard's timer disarmed, old releases and unused layers removed.
+    gate     health, then, once the release answered 200, confirm: every unit active, `healthy`,
+             `previous`, `serial`, `applied` written, the guard's timer disarmed, old releases and
+             unused layers removed (one module run for the whole gate).
     revert   after a failed gate: the replaced files put back, `current` back on the confirmed
              release (never lost), restarted; the journal since the switch returned.
 """
@@ -42,7 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import assemble, contract
+from . import assemble, contract, delta
 from .system import InstallError, atomic_write, run
 from .trust import checked_manifest, establish_trust, verified_manifest
 
@@ -182,43 +183,62 @@ def _file_state(path: str) -> str | None:
 # ---------------------------------------------------------------- apply
 
 
-def _missing(lay: contract.Layout, manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            **{k: layer[k] for k in ("hash", "kind", "name", "version", "archive_size", "size")},
-            "archive": f"layers/{layer['hash']}.tar.gz",  # what the controller packs: a name made here, never a path
-        }
-        for layer in manifest["layers"]
-        if not os.path.isdir(lay.layer(layer["hash"]))
-    ]
+def _missing(lay: contract.Layout, manifest: Mapping[str, Any], whole: set[str]) -> list[dict[str, Any]]:
+    """The layers this robot lacks, each with what the controller is to send (`send`, `send_size`): its
+    delta when the release offers one from a layer this robot has, it has the tools to apply it and the
+    layer is not in `whole` (its delta failed here), else its archive. Names made here, never paths."""
+    patching = delta.can_apply()
+    missing = []
+    for layer in manifest["layers"]:
+        if os.path.isdir(lay.layer(layer["hash"])):
+            continue
+        archive = f"layers/{layer['hash']}.tar.gz"
+        entry = {k: layer[k] for k in ("hash", "kind", "name", "version", "archive_size", "size")}
+        entry |= {"archive": archive, "send": archive, "send_size": layer["archive_size"]}
+        offer = layer.get("delta")
+        if offer and patching and layer["hash"] not in whole and os.path.isdir(lay.layer(offer["from"])):
+            entry |= {"send": delta.delta_archive(offer["from"], layer["hash"]), "send_size": offer["size"]}
+        missing.append(entry)
+    return missing
 
 
-def _unpack_pushed(req: Request, lay: contract.Layout, manifest: Mapping[str, Any]) -> list[str]:
-    """Unpack the layers of the pushed tar once every archive in it has the verified manifest's sha256:
-    one bad archive and nothing is unpacked. The hashes of the layers unpacked."""
-    want = {f"layers/{layer['hash']}.tar.gz": layer for layer in manifest["layers"]}
+def _unpack_pushed(
+    req: Request, lay: contract.Layout, manifest: Mapping[str, Any]
+) -> tuple[list[str], set[str], list[str]]:
+    """Unpack the layers of the pushed tar once every archive in it has the verified manifest's sha256
+    (one bad archive and nothing is unpacked), then rebuild those sent as deltas (robot/delta.py checks
+    each against the manifest; a failed one is left for its full archive). The hashes of the layers
+    unpacked or rebuilt, those whose delta failed, and what to tell the operator."""
+    layers = manifest["layers"]
+    archives_of = {f"layers/{layer['hash']}.tar.gz": layer for layer in layers}
+    deltas_of = {delta.delta_archive(la["delta"]["from"], la["hash"]): la for la in layers if "delta" in la}
     work = tempfile.mkdtemp(prefix=".unpack-", dir=lay.incoming)
     try:
         archives: list[tuple[str, str | None, int | None]] = []
+        patches: list[tuple[str, dict[str, Any]]] = []
         with tarfile.open(req.layers_tar, "r:") as tar:
             for member in tar:
-                layer = want.get(member.name)
+                layer = archives_of.get(member.name) or deltas_of.get(member.name)
                 if layer is None or not member.isreg():
                     raise InstallError(
-                        f"{req.layers_tar}: entry {member.name!r} is not a layer of the release: refused"
+                        f"{req.layers_tar}: entry {member.name!r} is not a layer of the release or its delta: refused"
                     )
                 if os.path.isdir(lay.layer(layer["hash"])):
                     continue
-                path = os.path.join(work, f"{layer['hash']}.tar.gz")
+                path = os.path.join(work, os.path.basename(member.name))
                 src = tar.extractfile(member)
                 assert src is not None
                 with src, open(path, "wb") as out:
                     shutil.copyfileobj(src, out, assemble.COPY_BUFSIZE)
-                archives.append((path, layer["archive_sha256"], int(layer["size"])))
+                if member.name in archives_of:
+                    archives.append((path, layer["archive_sha256"], int(layer["size"])))
+                else:
+                    patches.append((path, layer))
+        os.unlink(req.layers_tar)  # taken apart: the disk holds what was sent once, then the layers
         digests = assemble.sha256_files([(a, os.path.getsize(a)) for a, _, _ in archives], assemble.jobs())
         for path, expected, _ in archives:
             if digests[path] != expected:
-                layer = want[f"layers/{os.path.basename(path)}"]
+                layer = archives_of[f"layers/{os.path.basename(path)}"]
                 raise InstallError(
                     f"{layer['archive']} ({layer['kind']} {layer['name']} {layer['version']}) is corrupt: sha256 "
                     f"{digests[path]}, the manifest says {expected}. Nothing was changed; rebuild the bundle with "
@@ -226,7 +246,21 @@ def _unpack_pushed(req: Request, lay: contract.Layout, manifest: Mapping[str, An
                 )
         os.makedirs(lay.layers, mode=0o755, exist_ok=True)
         assemble.unpack_all(lay.prefix, archives, assemble.jobs(), hashed=True)  # hashed just above
-        return [os.path.basename(path)[: -len(".tar.gz")] for path, _, _ in archives]
+        done = [os.path.basename(path)[: -len(".tar.gz")] for path, _, _ in archives]
+        whole: set[str] = set()
+        said: list[str] = []
+        for path, layer in patches:
+            offer = layer["delta"]
+            try:  # checks the delta's sha256, then every rebuilt file against the signed index
+                new, index = layer["hash"], layer["index_sha256"]
+                delta.apply_delta(lay.prefix, path, offer["sha256"], offer["from"], new, index)
+                done.append(layer["hash"])
+            except delta.DeltaError as exc:
+                whole.add(layer["hash"])
+                said.append(f"the delta of {layer['kind']} {layer['name']} {layer['version']} was refused: {exc}")
+            finally:
+                os.unlink(path)
+        return done, whole, said
     except (tarfile.TarError, OSError) as exc:
         raise InstallError(
             f"{req.layers_tar}: the pushed layers could not be read ({exc}): nothing was switched"
@@ -235,17 +269,29 @@ def _unpack_pushed(req: Request, lay: contract.Layout, manifest: Mapping[str, An
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _ask_for(req: Request, lay: contract.Layout, missing: list[dict[str, Any]], result: Result) -> Result:
+    """Answer `missing`: the layers to push (and the room for them checked), into a fresh incoming directory."""
+    _room(lay, missing, req.disk_margin_mb)
+    result.answer["missing"] = missing
+    result.status = "missing"
+    if not req.check_mode:
+        os.makedirs(contract.INCOMING_DIR, mode=0o700, exist_ok=True)
+        shutil.rmtree(lay.incoming, ignore_errors=True)
+        os.makedirs(lay.incoming, mode=0o700)
+    return result
+
+
 def _room(lay: contract.Layout, missing: list[dict[str, Any]], margin_mb: int) -> None:
     """Refuse a robot without room for the missing layers (archive + unpacked + margin)."""
     where = lay.prefix
     while not os.path.isdir(where):
         where = os.path.dirname(where)
     free = shutil.disk_usage(where).free
-    need = sum(int(m["archive_size"]) + int(m["size"]) for m in missing) + margin_mb * 1048576
+    need = sum(int(m["send_size"]) + int(m["size"]) for m in missing) + margin_mb * 1048576
     if free < need:
         raise InstallError(
             f"{free / 1048576:.1f} MiB free under {where}; the {len(missing)} missing layers need {need / 1048576:.1f} "
-            f"MiB (archive + unpacked + {margin_mb} MiB margin). Nothing was changed: free space first"
+            f"MiB (what is sent + unpacked + {margin_mb} MiB margin). Nothing was changed: free space first"
         )
 
 
@@ -490,17 +536,10 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
             raise InstallError(f"layers_inline is written to {lay.pushed_layers} only, not {req.layers_tar!r}")
         os.makedirs(lay.incoming, mode=0o700, exist_ok=True)
         atomic_write(req.layers_tar, req.layers_inline, 0o600)
-    missing = _missing(lay, manifest)
+    missing = _missing(lay, manifest, set())
     if missing and not req.layers_tar:
-        _room(lay, missing, req.disk_margin_mb)
-        answer["missing"] = missing
-        result.status = "missing"
         result.changed = req.check_mode  # in check mode, the push that would follow is all it says
-        if not req.check_mode:
-            os.makedirs(contract.INCOMING_DIR, mode=0o700, exist_ok=True)
-            shutil.rmtree(lay.incoming, ignore_errors=True)
-            os.makedirs(lay.incoming, mode=0o700)
-        return result
+        return _ask_for(req, lay, missing, result)
     if req.check_mode:
         result.changed = True
         result.status = "checked"
@@ -515,13 +554,17 @@ def _install(req: Request, manifest: dict[str, Any], result: Result, rollback: b
     result.changed = True
     lap = _laps(answer.setdefault("seconds", {}))  # where a slow robot's deploy goes (ansible -v shows it)
     unpacked: list[str] = []
+    whole: set[str] = set()
     try:
         if req.layers_tar:
-            unpacked = _unpack_pushed(req, lay, manifest)
+            unpacked, whole, refusals = _unpack_pushed(req, lay, manifest)
             answer["unpacked"] = len(unpacked)
+            result.messages += refusals
     finally:
         shutil.rmtree(lay.incoming, ignore_errors=True)
     lap("unpack")
+    if whole and (missing := _missing(lay, manifest, whole)):
+        return _ask_for(req, lay, missing, result)  # a refused delta: its full archive next
     running = _release_manifest(lay, current)
     # Layers whose bytes are known good: unpacked now from archives of the signed sha256, or shared
     # with the running release, whose assembly checked them. Only the others are hashed file by file.
@@ -674,6 +717,17 @@ def health(req: Request) -> Result:
     result = Result(status="healthy" if ok else "unhealthy")
     result.answer = {"ok": ok, "http_status": status, "release": said, "seconds": round(time.monotonic() - started, 1)}
     return result
+
+
+def gate(req: Request) -> Result:
+    """The health gate in one module run: `health`, then, when the release answered 200, `confirm`
+    (one Python start less per deploy: seconds on a small robot). InstallError when a unit is not active."""
+    judged = health(req)
+    if not judged.answer["ok"]:
+        return judged
+    confirmed = confirm(req)
+    confirmed.answer |= judged.answer
+    return confirmed
 
 
 def confirm(req: Request) -> Result:

@@ -126,5 +126,11 @@ def checked_manifest(manifest: dict[str, Any], where: str) -> dict[str, Any]:
     for layer in manifest.get("layers", []):
         contract.check(contract.LAYER_HASH, layer.get("hash"), where, "layers[].hash", "a hex layer hash")
         contract.check(contract.SHA256, layer.get("archive_sha256"), where, "layers[].archive_sha256", "a sha256")
+        if "delta" in layer:  # a name the robot makes a path of, a sha256 it checks the delta by
+            delta = layer["delta"]
+            if not isinstance(delta, dict) or not isinstance(delta.get("size"), int) or delta["size"] < 0:
+                raise InstallError(f"{where}: layers[].delta is not {{from, sha256, size}}: refused")
+            contract.check(contract.LAYER_HASH, delta.get("from"), where, "layers[].delta.from", "a hex layer hash")
+            contract.check(contract.SHA256, delta.get("sha256"), where, "layers[].delta.sha256", "a sha256")
     contract.check(contract.RELEASE_ID, manifest.get("id"), where, "id", "16 hex digits")
     return manifest

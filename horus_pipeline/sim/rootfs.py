@@ -62,6 +62,9 @@ BASE_PACKAGES = (
     "procps",
     "sudo",  # the deploy account becomes root through it, as on a fleet's robots
     "systemd-journal-remote",
+    # What rebuilds a layer from a delta (robot/delta.py); a robot without them is sent layers whole.
+    "zstd",
+    "xdelta3",
 )
 
 # Robots carry no manuals, docs or translations (copyright files stay).

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import REPO
+from ..bundle.build import Receive
 from ..console import Stages, info, run_cli, step
 from ..determinism import publishing, write_atomic
 from ..errors import PipelineError
@@ -130,7 +131,7 @@ class Trial:
     changes: dict[str, list[Change]]
     checks: list[str] = field(default_factory=list)
     failure: CheckFailed | None = None
-    receive: dict[str, tuple[int, int]] = field(default_factory=dict)  # image -> (bytes, layers) to ship
+    receive: dict[str, Receive] = field(default_factory=dict)  # image -> what a robot on the committed release gets
 
 
 class Runner:
@@ -200,7 +201,7 @@ class Runner:
                 staged = self.robots.stage(spec, trial.lockdir / f"{spec.name}.txt")
             except PipelineError as exc:
                 raise CheckFailed(f"build {spec.name}'s release from its new lock", str(exc)) from None
-            trial.receive[spec.name] = (staged.receive, staged.layers)
+            trial.receive[spec.name] = staged.receive
             trial.checks.append(self.robots.check(spec, staged.release))
 
 

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..bundle.build import build_bundle, diff
+from ..bundle.build import Receive, build_bundle, diff
 from ..bundle.release import read_manifest
 from ..bundle.signing import release_serial
 from ..console import step
@@ -42,8 +42,7 @@ class Staged:
     """A release built from a new lock, beside the committed release of its image."""
 
     release: str
-    receive: int  # bytes a robot on the committed release must receive (manifest + new layers)
-    layers: int  # how many of its layers such a robot lacks
+    receive: Receive  # what a robot on the committed release receives for it
 
 
 def staged_repo(spec: ImageSpec, lockfile: Path, into: Path) -> ImageSpec:
@@ -84,8 +83,8 @@ class RobotStage:
         serial = read_manifest(committed)["serial"] + self.builds
         with step(f"build {spec.name}'s release from its new lock"):
             result = build_bundle(staged_spec, self.bundles, serial=serial)
-        _, fresh, receive = diff(read_manifest(committed), read_manifest(result.manifest))
-        return Staged(result.release, receive, len(fresh))
+        _, _, receive = diff(read_manifest(committed), read_manifest(result.manifest))
+        return Staged(result.release, receive)
 
     def check(self, spec: ImageSpec, release: str) -> str:
         """Deploy the committed release (unless the robot runs it already), then `release` over it, then

@@ -9,6 +9,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..bundle.build import Receive
 from ..fleet.table import human_bytes
 
 Change = tuple[str, str, str]  # (package, old, new); "" old: added, "" new: removed
@@ -28,7 +29,7 @@ class Outcome:
     held_back: list[HeldBack] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # "host: pytest ... (fake-amd64)", one per check run
     trials: int = 0
-    receive: dict[str, tuple[int, int]] = field(default_factory=dict)  # image -> (bytes, layers) a robot gets
+    receive: dict[str, Receive] = field(default_factory=dict)  # image -> what a robot on the committed release gets
     links: dict[str, tuple[str, str]] = field(default_factory=dict)  # "name==version" -> (label, url)
     advisories: dict[str, list[str]] = field(default_factory=dict)  # with --only-security: package -> ids fixed
     seconds: dict[str, float] = field(default_factory=dict)  # stage (lock, build, host tests, robots) -> time
@@ -59,8 +60,11 @@ def render_markdown(outcome: Outcome, packages: Sequence[str], tests: Sequence[s
         ]
         lines.append("")
         if image in outcome.receive:
-            size, layers = outcome.receive[image]
-            lines += [f"A robot on the committed release receives {human_bytes(size)} ({layers} new layer(s)).", ""]
+            got = outcome.receive[image]
+            size = human_bytes(got.sent)
+            if got.sent != got.whole:
+                size += f" with deltas ({human_bytes(got.whole)} without)"
+            lines += [f"A robot on the committed release receives {size} ({got.layers} new layer(s)).", ""]
     if outcome.held_back:
         lines += ["## Held back", ""]
         for held in outcome.held_back:
@@ -93,7 +97,10 @@ def render_json(outcome: Outcome) -> str:
         "seconds": outcome.seconds,
         "links": {key: url for key, (_, url) in sorted(outcome.links.items())},
         "advisories": outcome.advisories,
-        "receive": {image: {"bytes": b, "layers": n} for image, (b, n) in outcome.receive.items()},
+        "receive": {
+            image: {"bytes": got.sent, "bytes_without_deltas": got.whole, "layers": got.layers}
+            for image, got in outcome.receive.items()
+        },
     }
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 

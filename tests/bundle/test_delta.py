@@ -17,11 +17,14 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from bundle_testing import Repo
 from horus_testing import require_host_packages
-from pypi_testing import Wheel
+from pypi_testing import Index, Wheel
 
 from horus_pipeline.bundle import delta
+from horus_pipeline.bundle.build import build_bundle
 from horus_pipeline.bundle.layers import Layer, build_wheel_layer
+from horus_pipeline.bundle.release import read_manifest
 from horus_pipeline.robot import assemble
 from horus_pipeline.robot import delta as robot_delta
 from horus_pipeline.sim.prereqs import DELTA_PACKAGES
@@ -221,3 +224,48 @@ def test_a_robot_without_the_patch_tools_is_told_to_take_the_full_layer(
     with pytest.raises(robot_delta.DeltaUnavailable, match=f"{tool} is not installed") as missing:
         robot_delta.apply_delta(str(root), str(made.path), made.sha256, old.hash, new.hash, new.index_sha256)
     assert_refused(root, old, before, missing.value)
+
+
+def test_a_pin_bump_offers_the_package_s_delta_in_the_signed_manifest_and_keeps_the_release_id(
+    repo: Repo, index: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`nox -s bundle` after a pin bump: the bumped package's layer names its delta from the previous
+    release's layer (published beside the layers, of the sha256 and size named, and rebuilding the
+    layer the manifest names); small layers travel whole; the release id is the one a build without
+    any history gives, and a rebuild offers the same delta."""
+    if not all(shutil.which(tool) for tool in DELTA_PACKAGES):
+        require_host_packages(DELTA_PACKAGES, "zstd and xdelta3, which write and apply layer deltas")
+    monkeypatch.setattr(delta, "DELTA_MIN_BYTES", 100_000)  # pkg's layer is about 150 kB, fakenum's 1 kB
+    index.add(wheel("1.0"), wheel("1.1"))
+    repo.lock(fakenum="1.0", fakeext="2.0", pkg="1.0")
+    first = build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
+    repo.lock(fakenum="1.1", fakeext="2.0", pkg="1.1")
+    second = build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
+
+    before = {la["name"]: la for la in read_manifest(first.manifest)["layers"]}
+    after = {la["name"]: la for la in read_manifest(second.manifest)["layers"]}
+    assert not any("delta" in la for la in before.values())  # nothing before it: everything whole
+    offer = after["pkg"]["delta"]
+    assert offer["from"] == before["pkg"]["hash"]
+    assert "delta" not in after["fakenum"]  # bumped too, but under DELTA_MIN_BYTES
+    sent = repo.out / repo.spec.name / robot_delta.delta_archive(offer["from"], after["pkg"]["hash"])
+    assert hashlib.sha256(sent.read_bytes()).hexdigest() == offer["sha256"]
+    assert offer["size"] == sent.stat().st_size < after["pkg"]["archive_size"]
+
+    robot = tmp_path / "robot"
+    bundle = repo.out / repo.spec.name
+    old = assemble.unpack(str(robot), str(bundle / before["pkg"]["archive"]), before["pkg"]["archive_sha256"])
+    rebuilt = robot_delta.apply_delta(
+        str(robot), str(sent), offer["sha256"], offer["from"], after["pkg"]["hash"], after["pkg"]["index_sha256"]
+    )
+    whole = assemble.unpack(
+        str(tmp_path / "whole"), str(bundle / after["pkg"]["archive"]), after["pkg"]["archive_sha256"]
+    )
+    assert tree(Path(rebuilt)) == tree(Path(whole)) and Path(old).is_dir()
+
+    text = second.manifest.read_bytes()
+    again = build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
+    assert (again.release, again.manifest.read_bytes()) == (second.release, text)
+    fresh = build_bundle(repo.spec, tmp_path / "elsewhere", wheels_dir=repo.wheels)
+    assert fresh.release == second.release
+    assert not any("delta" in la for la in read_manifest(fresh.manifest)["layers"])

@@ -93,8 +93,9 @@ class Run:
         return dict(found)
 
     def pushed(self) -> list[str]:
-        """The layers the role said one robot lacked, as "kind name version (N MiB)"; none if it lacked none."""
-        section = self.task_output("TASK [horus_robot : Install | the layers this robot lacks]")
+        """What the role said it sent one robot (its first push), as "kind name version (N MiB)" per layer,
+        "(N MiB, a delta of the layer of M MiB)" for a delta; none if it lacked nothing."""
+        section = self.task_output("TASK [horus_robot : Install | what this robot is sent]")
         message = " ".join(section.split("msg:", 1)[1].split()) if "msg:" in section else ""
         return [item.strip(" '\"") for item in message.split(";") if item.strip(" '\"")]
 

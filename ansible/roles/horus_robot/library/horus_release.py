@@ -13,9 +13,10 @@ short_description: Verify a signed HORUS release on the robot and install, confi
 description:
   - C(apply) verifies the exact manifest bytes against the robot's own trust anchor, then installs and switches.
   - C(health) waits on the robot for the health endpoint to answer 200 for a release (the role judges the answer).
-  - C(confirm) marks the switched release healthy once the health gate passed; C(revert) puts the robot back.
+  - C(gate) is C(health) and then, once the release answered 200, confirms it (every unit active; marked
+    healthy); C(revert) puts the robot back.
 options:
-  phase: {type: str, required: true, choices: [apply, health, confirm, revert]}
+  phase: {type: str, required: true, choices: [apply, health, gate, revert]}
   image: {type: str, required: true}
   manifest: {type: str, default: "", description: the release manifest's bytes, base64}
   signature: {type: str, default: "", description: its ssh-keygen signature's bytes, base64}
@@ -26,7 +27,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402 (after DOCUME
 from ansible.module_utils.horus_robot import assemble, contract, install  # noqa: E402
 
 ARGS = {
-    "phase": {"type": "str", "required": True, "choices": ["apply", "health", "confirm", "revert"]},
+    "phase": {"type": "str", "required": True, "choices": ["apply", "health", "gate", "revert"]},
     "image": {"type": "str", "required": True},
     "manifest": {"type": "str", "default": ""},
     "signature": {"type": "str", "default": ""},
@@ -112,7 +113,7 @@ def main() -> None:
         phase = {
             "apply": install.apply,
             "health": install.health,
-            "confirm": install.confirm,
+            "gate": install.gate,
             "revert": install.revert,
         }[p["phase"]]
         result = phase(req)
