@@ -22,7 +22,7 @@ from horus_testing import require_host_packages
 from pypi_testing import Index, Wheel
 
 from horus_pipeline.bundle import delta
-from horus_pipeline.bundle.build import build_bundle
+from horus_pipeline.bundle.build import build_bundle, diff
 from horus_pipeline.bundle.layers import Layer, build_wheel_layer
 from horus_pipeline.bundle.release import read_manifest
 from horus_pipeline.robot import assemble
@@ -251,6 +251,9 @@ def test_a_pin_bump_offers_the_package_s_delta_in_the_signed_manifest_and_keeps_
     sent = repo.out / repo.spec.name / robot_delta.delta_archive(offer["from"], after["pkg"]["hash"])
     assert hashlib.sha256(sent.read_bytes()).hexdigest() == offer["sha256"]
     assert offer["size"] == sent.stat().st_size < after["pkg"]["archive_size"]
+
+    _, _, receive = diff(read_manifest(first.manifest), read_manifest(second.manifest))  # what --diff shows
+    assert receive.whole - receive.sent == after["pkg"]["archive_size"] - offer["size"]
 
     robot = tmp_path / "robot"
     bundle = repo.out / repo.spec.name
