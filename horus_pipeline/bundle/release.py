@@ -8,8 +8,9 @@ the sha256 of each file. (Listing 20k file hashes in the manifest itself made it
 which a robot would receive for every app-only change; this way it is a few KB.)
 
 Its id is the first 16 hex digits of the sha256 of its canonical JSON
-without the `id` field (robot/assemble.py: `release_id`), so the same inputs give the same id
-on any machine and a modified manifest no longer matches its id. Format (FORMAT = 2):
+without the `id` field and the layers' `delta` entries (robot/assemble.py: `release_id`), so the
+same inputs give the same id on any machine, whatever release came before, and a modified manifest
+no longer matches its id (the signature covers the deltas too). Format (FORMAT = 2):
 
     {
       "format": 2, "id": "3f0c...", "image": "demo-arm64", "serial": 1764000000,
@@ -20,7 +21,9 @@ on any machine and a modified manifest no longer matches its id. Format (FORMAT 
       "layers": [{"hash": "...", "kind": "package", "name": "numpy", "version": "2.4.6",
                   "into": "venv", "archive": "layers/<hash>.tar.gz", "archive_sha256": "...",
                   "archive_size": 1234, "size": 5678, "files": 1017, "index_sha256": "...",
-                  "source_sha256": "<wheel sha256>", "modules": ["numpy"]}, ...],
+                  "source_sha256": "<wheel sha256>", "modules": ["numpy"],
+                  "delta": {"from": "<hash of the previous release's numpy layer>", "sha256": "...",
+                            "size": 345}}, ...],       (delta: when smaller, bundle/delta.py)
       "console_scripts": [{"name": "f2py", "module": "numpy.f2py.f2py2e", "attr": "main",
                            "section": "console"}, ...],
       "assembler": "assemble.py",
