@@ -9,6 +9,9 @@ the same target platform, the same indexes and constraints (pip's configuration 
 translated to uv's flags, plus the image's reachable indexes) and warm caches. Rounds
 alternate between the tools and the table shows medians, because these machines are shared
 and noisy (the ratio's range is over rounds, each tool's run side by side). Goal (issue 31): uv's speed.
+
+Where uv pins another version than the lock, the reason is printed under the table, read from
+what the indexes list for the robot (uvpins.py: on this machine, demo-arm64's numpy and scipy).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import benchio
+import uvpins
 
 from horus_pipeline.images import ImageSpec, all_images, load_image
 from horus_pipeline.indexes import reachable_indexes
@@ -52,15 +56,38 @@ def uv_command(spec: ImageSpec, requirements: Path, output: Path, config: dict[s
     argv = [uv, "pip", "compile", "--quiet", str(requirements), "-o", str(output), "--generate-hashes"]
     argv += ["--python-platform", f"{UV_PLATFORM[spec.target.arch.name]}-manylinux_{glibc}"]
     argv += ["--python-version", spec.target.python, "--index-strategy", "unsafe-best-match"]
-    for url in config.get("index-url", []):
+    index_url, extra_index_urls = uv_indexes(spec, config)
+    for url in index_url:
         argv += ["--index-url", url]
-    for url in [*config.get("extra-index-url", []), *reachable_indexes(spec.indexes)]:
+    for url in extra_index_urls:
         argv += ["--extra-index-url", url]
     for path in config.get("find-links", []):
         argv += ["--find-links", path]
     for path in config.get("constraint", []):
         argv += ["--constraint", path]
     return argv
+
+
+def uv_indexes(spec: ImageSpec, config: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+    """uv's --index-url and --extra-index-url for an image: pip's configuration, then the image's reachable indexes."""
+    return config.get("index-url", []), [*config.get("extra-index-url", []), *reachable_indexes(spec.indexes)]
+
+
+def pin_differences(
+    spec: ImageSpec, ours: dict[str, str], uv: dict[str, str], config: dict[str, list[str]]
+) -> list[str]:
+    """One line per package uv pins otherwise, with the reason the indexes show (uvpins.explain)."""
+    indexes = uvpins.uv_index_order(*uv_indexes(spec, config))
+    robot = f"{spec.target.arch.name}/{spec.target.python_tag}"
+    lines = []
+    for name in sorted(set(ours) | set(uv)):
+        if ours.get(name) == uv.get(name):
+            continue
+        if name not in ours or name not in uv:
+            lines.append(f"{name}: only {'ours' if name in ours else 'uv'} pins it ({ours.get(name) or uv.get(name)})")
+            continue
+        lines.append(uvpins.explain(name, ours[name], uv[name], indexes, spec.target.wheel_tags(), robot))
+    return lines
 
 
 def timed(argv: list[str]) -> float:
@@ -93,12 +120,14 @@ def bench_images(names: list[str], rounds: int, work: Path, config: dict[str, li
     for spec in specs:
         pins = parse_lock((horus_out / f"{spec.name}.txt").read_text(), horus_out / f"{spec.name}.txt").pins
         uv_pins = parse_lock((work / f"{spec.name}.uv.txt").read_text(), work / f"{spec.name}.uv.txt").pins
+        ours, theirs = ({k: p.version for k, p in found.items()} for found in (pins, uv_pins))
         results[spec.name] = {
             "horus_s": statistics.median(samples[("horus", spec.name)]),
             "uv_s": statistics.median(samples[("uv", spec.name)]),
             "ratios": sorted(h / u for h, u in zip(*(samples[(t, spec.name)] for t in ("horus", "uv")), strict=True)),
             "pins": len(pins),
-            "same_pins_as_uv": {k: p.version for k, p in pins.items()} == {k: p.version for k, p in uv_pins.items()},
+            "same_pins_as_uv": ours == theirs,
+            "pin_differences": pin_differences(spec, ours, theirs, config),
         }
     results["all"] = {
         "horus_s": statistics.median(samples[("horus", "all")]),
@@ -126,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         times = f"{r['horus_s']:>10.2f}s {r['uv_s']:>7.2f}s {r['ratio']:>5.1f}x"
         spread = f"{r['ratios'][0]:.1f}-{r['ratios'][-1]:.1f}x" if "ratios" in r else "-"
         print(f"{name:<12} {times} {spread:>12} {r['pins']:>5}  {r['same_pins_as_uv']}")
+    for name, r in results.items():
+        for line in r.get("pin_differences", []) if isinstance(r, dict) else []:
+            print(f"{name}: {line}")
     benchio.write_json(args.json, results)
     return 0
 
