@@ -209,6 +209,8 @@ def _finish(job: LockJob, work: Path, failure: CommandError | None) -> Lock:
         text = str(failure) if failure else "pip-compile did not run"
         hint = "" if f"(exit {EXIT_TOOLS})" not in text else " (install the pinned lock tools)"
         raise LockError(f"cannot lock image {spec.name}{hint}: {text}")
+    if (work / "kept").is_file():
+        info(f"{spec.name}: inputs and index pages as at its last lock: its resolution kept (pip-compile not run)")
     text = finish_lock((work / "lock.txt").read_text(encoding="utf-8"), spec, lock_inputs(spec), work)
     lock = parse_lock(text, job.output)
     check_lock(lock, spec)

@@ -34,17 +34,20 @@ version is refused, because they reach into pip's internals):
 5. Links to wheels no job's target can install are dropped before pip parses them, and each
    index page is fetched once per run, not once per image (speed only: pip's own evaluation
    rejects exactly those wheels, and a page is the same whichever robot it is read for).
-6. pip's sessions start without child processes and share one TLS context: pip's user agent
-   runs `lsb_release`, `uname` and `rustc --version` to describe this machine to the index
-   (about 60 ms, a third of pip's network time here), and pip-tools builds two sessions per
-   image, each loading the CA bundle. Ours names pip, Python and the OS without asking them.
+6. pip's sessions start without child processes: pip's user agent runs `lsb_release`, `uname`
+   and `rustc --version` to describe this machine to the index (about 60 ms, a third of pip's
+   network time here). Ours names pip, Python and the OS without asking them.
 7. What pip makes of an index page for a target (the installable files as candidates: parsed
    links, each evaluated against the target's tags and Python) is cached per page and target,
    keyed by the page's sha256: a page that did not change since the last lock (the HTTP cache
    revalidated it, or it is a local file) costs one unpickling instead of building and
    evaluating a Link for each of its files (torch's page alone has ~1,600 for one robot, a
    third of a lock's time after the imports).
-8. The files each pin's hashes stand for (name, every URL the indexes gave for it, size where
+8. A job whose inputs, pip configuration and index pages are those of an earlier lock gets that
+   lock's outputs back without pip-compile running (memo.py: the pages are fetched again and
+   compared by sha256; a run that only does that never imports pip). Every lock pip-compile
+   makes is recorded for this.
+9. The files each pin's hashes stand for (name, every URL the indexes gave for it, size where
    an index or the file says it, sha256) are written to `files.json` beside the job's lock: the
    PEP 751 lock (`pylock.<image>.toml`) is written from them.
 
@@ -62,6 +65,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 from importlib import metadata
 from typing import Any, ClassVar
 
@@ -199,12 +203,10 @@ def patch(all_tags: list[str], cache: str | None = None) -> None:
 
 
 def start_sessions_quickly() -> None:
-    """pip's sessions without the child processes of its user agent, and one TLS context for all (see 6.)."""
+    """pip's sessions without the child processes of its user agent (see 6.)."""
     import pip
-    import pip._internal.cli.index_command as index_command
     import pip._internal.network.session as session
 
-    _require(index_command, "_create_truststore_ssl_context")
     _require(session, "user_agent")
     about = {
         "installer": {"name": "pip", "version": pip.__version__},
@@ -215,8 +217,6 @@ def start_sessions_quickly() -> None:
     }
     agent = f"pip/{pip.__version__} {json.dumps(about, separators=(',', ':'), sort_keys=True)}"
     session.user_agent = lambda: agent  # type: ignore[assignment,unused-ignore]
-    # An SSLContext may serve any number of connections; pip makes one per session.
-    index_command._create_truststore_ssl_context = functools.cache(index_command._create_truststore_ssl_context)
 
 
 def fetch_each_page_once() -> None:
@@ -231,10 +231,13 @@ def fetch_each_page_once() -> None:
     _require(LinkCollector, "fetch_response")
     original = LinkCollector.fetch_response
     pages: dict[str, Any] = {}
+    digests: dict[str, str | None] = {}
 
     def fetch_response(self: Any, location: Any) -> Any:
         if location.url not in pages:
-            pages[location.url] = original(self, location)
+            page = pages[location.url] = original(self, location)
+            digests[location.url] = None if page is None else hashlib.sha256(page.content).hexdigest()
+        Read.pages[location.url] = digests[location.url]  # for the memo (see 8.): what this job read
         return pages[location.url]
 
     LinkCollector.fetch_response = fetch_response  # type: ignore[method-assign]
@@ -336,8 +339,14 @@ def skip_foreign_wheels(tag_strings: list[str]) -> None:
     Link.from_element = classmethod(element_link)  # type: ignore[method-assign,assignment]
 
 
+class Read:
+    """The index pages the current job read (URL -> sha256, None where pip got no page), for memo.record."""
+
+    pages: ClassVar[dict[str, str | None]] = {}
+
+
 class Files:
-    """The files behind the current job's hashes, for its PEP 751 lock (see 8. above)."""
+    """The files behind the current job's hashes, for its PEP 751 lock (see 9. above)."""
 
     sizes: ClassVar[dict[str, int]] = {}  # by file name, from every JSON index page read in the run
     pinned: ClassVar[dict[str, dict[str, Any]]] = {}  # by file name, for the current job
@@ -489,6 +498,22 @@ def preload() -> None:
         importlib.import_module(module)
 
 
+def load_memo() -> Any:
+    """memo.py beside this file, whether this runs as a script (`python -I driver.py`) or is imported."""
+    if __package__:
+        from . import memo
+
+        return memo
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "memo.py")
+    found = importlib.util.spec_from_file_location("horus_lock_memo", path)
+    assert found is not None and found.loader is not None
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
+    return module
+
+
 def main(argv: list[str]) -> None:
     if len(argv) != 1:
         sys.stderr.write("usage: python -m horus_pipeline.lock.driver JOBS.json|-\n")
@@ -497,24 +522,43 @@ def main(argv: list[str]) -> None:
     # A short-lived process whose big index pages make millions of objects: the cyclic GC's
     # full passes over them cost ~15% of a lock and would free next to nothing before exit.
     gc.disable()
-    preload()
+    # pip's imports go on while the jobs arrive and the memo is checked; a run whose every job
+    # is kept (see 8.) ends without waiting for them.
+    importer = threading.Thread(target=preload, daemon=True)
+    importer.start()
     if argv[0] == "-":
         spec = json.load(sys.stdin)
     else:
         with open(argv[0], encoding="utf-8") as f:
             spec = json.load(f)
     global _local_digests
-    if spec.get("cache"):
-        _local_digests = os.path.join(spec["cache"], "local-files")
-    patch(sorted({tag for job in spec["jobs"] for tag in job["tags"]}), spec.get("cache"))
+    memo, memo_dir = load_memo(), os.path.join(spec["cache"], "memo") if spec.get("cache") else None
+    patched = False
     for job in spec["jobs"]:
-        code = run_job(job)
-        if code:
-            sys.stderr.write(f"horus lock: pip-compile for {job['name']} failed (exit {code})\n")
-            raise SystemExit(code)
-        Files.write(os.path.join(job["cwd"], "files.json"))
+        key = memo.job_key(job, TESTED) if memo_dir else None
+        if key and memo.replay(memo_dir, key, job["cwd"]):
+            with open(os.path.join(job["cwd"], "kept"), "w", encoding="ascii"):
+                pass
+        else:
+            if not patched:
+                importer.join()
+                if spec.get("cache"):
+                    _local_digests = os.path.join(spec["cache"], "local-files")
+                patch(sorted({tag for job in spec["jobs"] for tag in job["tags"]}), spec.get("cache"))
+                patched = True
+            Read.pages = {}
+            code = run_job(job)
+            if code:
+                sys.stderr.write(f"horus lock: pip-compile for {job['name']} failed (exit {code})\n")
+                raise SystemExit(code)
+            Files.write(os.path.join(job["cwd"], "files.json"))
+            if key:
+                memo.record(memo_dir, key, Read.pages, job["cwd"])
         with open(os.path.join(job["cwd"], "ok"), "w", encoding="ascii"):
             pass
+    if not patched:
+        sys.stdout.flush()
+        os._exit(0)  # the importer thread is still in pip's imports: nothing to wait for
 
 
 if __name__ == "__main__":
