@@ -163,10 +163,15 @@ def compile_locks(
         driver_jobs = [_driver_job(job, Path(tmp) / str(i), upgrade, upgrade_packages) for i, job in enumerate(jobs)]
         failure = None
         try:
-            driver.finish(json.dumps({"cache": str(cache_dir("piptools") / "driver"), "jobs": driver_jobs}).encode())
+            driver.finish(json.dumps({"cache": str(driver_cache()), "jobs": driver_jobs}).encode())
         except CommandError as exc:
             failure = exc
         return [_finish(job, Path(tmp) / str(i), failure) for i, job in enumerate(jobs)]
+
+
+def driver_cache() -> Path:
+    """The driver's caches: wheel METADATA, local files' digests, evaluated pages, and the memo (memo.py) in `memo/`."""
+    return cache_dir("piptools") / "driver"
 
 
 def _driver_job(job: LockJob, work: Path, upgrade: bool, upgrade_packages: Sequence[str]) -> dict[str, object]:
