@@ -155,8 +155,7 @@ def compile_locks(
     later ones are untouched. A seed's pins are kept where they can be (unless `upgrade`).
     `driver`: the pip-compile process if the caller started it already (see driver_process).
     """
-    # The driver imports pip and pip-tools (a third of a lock) while the jobs are laid out and
-    # the indexes probed here; it reads the jobs from stdin once they are.
+    # The driver starts while the jobs are laid out and the indexes probed here (driver_process).
     driver = driver or start_driver()
     driver.what = "pip-compile for " + ", ".join(job.spec.name for job in jobs)
     with driver, tempfile.TemporaryDirectory(prefix="horus-lock-") as tmp:

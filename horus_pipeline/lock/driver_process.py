@@ -1,9 +1,9 @@
-"""Starting the pip-compile driver (driver.py) as early as a lock run can: its imports are its slowest part.
+"""Starting the pip-compile driver (driver.py) as early as a lock run can.
 
-The driver imports pip and pip-tools (about a third of a one-image lock) before it reads its
-jobs from stdin, so whatever the caller does in the meantime (its own imports, laying out the
-jobs, probing the indexes) costs no time. `python -m horus_pipeline.lock` starts it before
-importing the rest of the pipeline.
+The driver's interpreter starts and checks the lock tools' versions while the caller does its own
+imports, lays out the jobs and probes the indexes; it then reads the jobs from stdin, keeps the
+unchanged ones (memo.py) and imports pip only for the others. `python -m horus_pipeline.lock`
+starts it before importing the rest of the pipeline.
 """
 
 from __future__ import annotations
