@@ -67,7 +67,6 @@ import os
 import platform
 import sys
 import tempfile
-from importlib import metadata
 from typing import Any, ClassVar
 
 # The versions these patches were written against and tested with; see lockfiles/tools.txt.
@@ -77,6 +76,10 @@ EXIT_MIRROR = 4  # one file name, two contents on two indexes
 
 
 def check_versions() -> None:
+    # Here, not at the top: the pipeline imports this module for TESTED and the exit codes, and
+    # importlib.metadata is a tenth of its lock's start.
+    from importlib import metadata
+
     found = {name: metadata.version(name) for name in TESTED}
     if found != TESTED:
         sys.stderr.write(
