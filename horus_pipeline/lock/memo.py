@@ -49,6 +49,8 @@ def job_key(job: dict[str, Any], tools: dict[str, str]) -> str:
         "job": {k: v for k, v in job.items() if k != "cwd"},
         "inputs": {name: _sha256_file(cwd / name) for name in (".horus/pyproject.toml", "lock.txt")},
         "pip": pip_configuration(),
+        # A file:// index of the image's: which projects it has (pip reads no page for one it lacks).
+        "indexes": local_paths(job["args"]),
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
 
@@ -58,13 +60,22 @@ def pip_configuration() -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k.startswith(("PIP_", "XDG_CONFIG"))}
     files = {str(p): _sha256_file(p) for p in _config_files()}
     values = " ".join([*env.values(), *(_read(p) for p in _config_files())])
-    paths = {}
-    for token in values.replace("=", " ").replace("'", " ").replace('"', " ").split():
-        # file:// too: a find-links directory is read by listing it, not as a page.
+    return {"env": env, "files": files, "paths": local_paths(values.replace("=", " ").replace("'", " ").split())}
+
+
+def local_paths(tokens: list[str]) -> dict[str, object]:
+    """The local files and directories among `tokens` (paths, file:// URLs): a file's bytes, a directory's entries.
+
+    Constraints files, find-links directories (pip lists them, it reads no page there), file://
+    indexes (a project directory that appears is a page pip did not read last time).
+    """
+    paths: dict[str, object] = {}
+    for token in tokens:
+        token = token.strip('"')
         path = Path(urllib.request.url2pathname(token[len("file://") :]) if token.startswith("file://") else token)
         if path.is_absolute() and path.exists():
-            paths[str(path)] = _fingerprint(path)  # constraints, find-links: a file's bytes, a directory's entries
-    return {"env": env, "files": files, "paths": paths}
+            paths[str(path)] = _fingerprint(path)
+    return paths
 
 
 def _config_files() -> list[Path]:
@@ -99,9 +110,9 @@ def _sha256_file(path: Path) -> str | None:
 
 
 def record(directory: str, key: str, pages: dict[str, str | None], cwd: str) -> None:
-    """Keep a finished job's outputs under its key, with the pages it read (none that failed to load)."""
-    if not pages or None in pages.values():
-        return  # a page pip could not read: the same job may resolve otherwise when it can
+    """Keep a finished job's outputs under its key, with the pages it read (None: pip got no page there)."""
+    if not pages:
+        return
     entry = {"pages": pages, "outputs": {name: _read(Path(cwd) / name) for name in OUTPUTS}}
     os.makedirs(directory, exist_ok=True)
     tmp = Path(directory) / f"{key}.json.{os.getpid()}.tmp"
@@ -118,10 +129,11 @@ def replay(directory: str, key: str, cwd: str) -> bool:
     except (OSError, ValueError, KeyError, TypeError):
         return False
     try:
+        # A page pip got none of (a 404: a project an extra index lacks) must still be missing.
         if any(digest != pages[url] for url, digest in page_digests(list(pages))):
             return False
     except (OSError, http.client.HTTPException, ssl.SSLError, ValueError):
-        return False  # pip-compile meets the same trouble, and says what it is
+        return False  # no answer where pip had one: pip-compile meets the same trouble, and says what it is
     for name in OUTPUTS:
         (Path(cwd) / name).write_text(outputs[name], encoding="utf-8")
     return True
@@ -132,7 +144,7 @@ def page_digest(content: bytes) -> str:
 
 
 def page_digests(urls: list[str]) -> Iterator[tuple[str, str | None]]:
-    """(url, sha256 of the page pip would read there now), stopping at the first that does not answer 200."""
+    """(url, sha256 of the page pip would read there now, None where the server answers 404 or 410)."""
     by_host: dict[tuple[str, str], list[str]] = {}
     for url in urls:
         parts = urllib.parse.urlsplit(url)
@@ -150,10 +162,12 @@ def page_digests(urls: list[str]) -> Iterator[tuple[str, str | None]]:
                 conn.request("GET", target, headers={"Accept": ACCEPT, "Cache-Control": "max-age=0"})
                 response = conn.getresponse()
                 body = response.read()
-                if response.status != 200:
+                if response.status in (404, 410):
                     yield url, None
-                    return
-                yield url, page_digest(body)
+                elif response.status == 200:
+                    yield url, page_digest(body)
+                else:
+                    raise http.client.HTTPException(f"{url}: {response.status}")  # a redirect, an error: left to pip
 
 
 @contextlib.contextmanager

@@ -60,3 +60,15 @@ def test_an_index_added_in_pips_environment_is_resolved_not_kept(
     mirror.add(Wheel("fakenum", "1.1", "py3-none-any"))
     monkeypatch.setenv("PIP_EXTRA_INDEX_URL", mirror.url)
     assert lock_image(spec, upgrade=True).versions() == {"fakenum": "1.1"}
+
+
+def test_a_project_appearing_on_a_local_index_is_resolved_not_kept(
+    fake_index: Index, make_image: MakeImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror = Index(tmp_path / "mirror")
+    mirror.add(Wheel("otherpkg", "1.0", "py3-none-any"))  # no fakenum page: pip reads none there
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", mirror.url)
+    spec = make_image("fake-arm64", arch="aarch64", deps={"fakenum": ">=1"})
+    assert lock_image(spec, upgrade=True).versions() == {"fakenum": "1.0"}
+    mirror.add(Wheel("fakenum", "1.1", "py3-none-any"))
+    assert lock_image(spec, upgrade=True).versions() == {"fakenum": "1.1"}
