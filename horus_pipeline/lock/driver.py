@@ -488,20 +488,6 @@ def run_job(job: dict[str, Any]) -> int:
     return 0
 
 
-def preload() -> None:
-    """Import what every job pip-compile runs needs (most of this process's start), before the first."""
-    import importlib
-
-    for module in (
-        "pip._internal.index.collector",
-        "pip._internal.operations.prepare",
-        "pip._internal.resolution.resolvelib.factory",
-        "piptools.repositories.pypi",
-        "piptools.scripts.compile",
-    ):
-        importlib.import_module(module)
-
-
 def load_memo() -> Any:
     """memo.py beside this file, whether this runs as a script (`python -I driver.py`) or is imported."""
     if __package__:
@@ -526,9 +512,9 @@ def main(argv: list[str]) -> None:
     # A short-lived process whose big index pages make millions of objects: the cyclic GC's
     # full passes over them cost ~15% of a lock and would free next to nothing before exit.
     gc.disable()
-    # pip is imported only when a job is not kept (see 8.). Importing it on a thread while the
-    # jobs arrived and the memo was checked made a kept re-lock slower (0.25 s against 0.22 s,
-    # 0.41 s against 0.31 s for demo-arm64) and a resolving one no faster.
+    # pip is imported (by patch) only for a job the memo does not keep (see 8.). Importing it on a
+    # thread while the jobs arrived and the memo was checked made a kept re-lock slower (0.25 s
+    # against 0.22 s, 0.41 s against 0.31 s for demo-arm64) and a resolving one no faster.
     if argv[0] == "-":
         spec = json.load(sys.stdin)
     else:
@@ -544,7 +530,6 @@ def main(argv: list[str]) -> None:
                 pass
         else:
             if not patched:
-                preload()
                 if spec.get("cache"):
                     _local_digests = os.path.join(spec["cache"], "local-files")
                 patch(sorted({tag for job in spec["jobs"] for tag in job["tags"]}), spec.get("cache"))

@@ -35,6 +35,7 @@ MEMO_FORMAT = 1
 # pip's Accept header for index pages (pip/_internal/index/collector.py, _get_simple_response).
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
 OUTPUTS = ("lock.txt", "files.json")
+CACHE_KEYS = {"pip_cache_dir", "cache-dir", "cache_dir"}  # pip's cache, in the environment or a pip.conf
 HERE = Path(__file__).resolve().parent
 
 
@@ -50,7 +51,7 @@ def job_key(job: dict[str, Any], tools: dict[str, str]) -> str:
         "inputs": {name: _sha256_file(cwd / name) for name in (".horus/pyproject.toml", "lock.txt")},
         "pip": pip_configuration(),
         # A file:// index of the image's: which projects it has (pip reads no page for one it lacks).
-        "indexes": local_paths(job["args"]),
+        "indexes": local_paths([arg for arg in job["args"] if arg.startswith("file://")]),
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
 
@@ -59,8 +60,12 @@ def pip_configuration() -> dict[str, Any]:
     """What pip's options come from here: PIP_* variables, every pip.conf pip reads, the local paths they name."""
     env = {k: v for k, v in os.environ.items() if k.startswith(("PIP_", "XDG_CONFIG"))}
     files = {str(p): _sha256_file(p) for p in _config_files()}
-    values = " ".join([*env.values(), *(_read(p) for p in _config_files())])
-    return {"env": env, "files": files, "paths": local_paths(values.replace("=", " ").replace("'", " ").split())}
+    # Every value that names a local path, but pip's cache: its entries change on every run and
+    # a lock does not depend on them (index pages are compared here, wheels are known by sha256).
+    lines = [f"{k}={v}" for k, v in env.items()] + [line for p in _config_files() for line in _read(p).splitlines()]
+    values = [line.partition("=")[2] for line in lines if line.partition("=")[0].strip().lower() not in CACHE_KEYS]
+    tokens = " ".join(values).replace("'", " ").split()
+    return {"env": env, "files": files, "paths": local_paths(tokens)}
 
 
 def local_paths(tokens: list[str]) -> dict[str, object]:
