@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 
 from .console import info
@@ -15,6 +13,10 @@ def reachable_indexes(indexes: Sequence[str], timeout: float = 5.0) -> list[str]
     pip retries an unreachable index for minutes per package; a lock never depends on which
     index served a file (same file, same hash), only on what can be found at all.
     """
+    # Imported here: an image without extra indexes (the fleet's) does not pay urllib's import.
+    import urllib.error
+    import urllib.request
+
     found = []
     for url in indexes:
         try:

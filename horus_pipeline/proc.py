@@ -36,11 +36,38 @@ def run(
         timeout=timeout,
         check=False,
     )
-    if proc.returncode != 0:
-        tail = ""
-        if capture and proc.stdout:
-            tail = "\n".join(proc.stdout.decode(errors="replace").splitlines()[-30:])
-        raise CommandError(
-            f"{what or 'command'} failed (exit {proc.returncode}): {shlex.join(args)}" + (f"\n{tail}" if tail else "")
-        )
+    _check(args, proc.returncode, proc.stdout if capture else None, what)
     return proc
+
+
+def _check(args: list[str], returncode: int, output: bytes | None, what: str | None) -> None:
+    if returncode != 0:
+        tail = "\n".join(output.decode(errors="replace").splitlines()[-30:]) if output else ""
+        raise CommandError(
+            f"{what or 'command'} failed (exit {returncode}): {shlex.join(args)}" + (f"\n{tail}" if tail else "")
+        )
+
+
+class Started:
+    """A command started before its input is ready, so its start-up overlaps the caller's work.
+
+    `finish(input)` hands it its stdin and waits; a non-zero exit raises CommandError as `run` does.
+    Used as a context manager, a command never finished (the caller failed first) is killed.
+    """
+
+    def __init__(self, argv: Sequence[str | Path], *, what: str | None = None) -> None:
+        self.args = [str(a) for a in argv]
+        self.what = what
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def finish(self, input: bytes) -> None:
+        output, _ = self.proc.communicate(input)
+        _check(self.args, self.proc.returncode, output, self.what)
+
+    def __enter__(self) -> Started:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            self.proc.wait()

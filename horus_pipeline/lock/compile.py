@@ -35,15 +35,15 @@ from ..determinism import write_atomic
 from ..errors import PipelineError
 from ..images import ImageSpec, all_images, load_image
 from ..indexes import reachable_indexes
-from ..proc import CommandError, run
+from ..proc import CommandError, Started, run
 from ..project import load_project, write_pyproject
 from . import pylock
 from .driver import EXIT_TOOLS, TESTED
+from .driver_process import start_driver
 from .lockfile import HEADER, Lock, chain, machine_specific_lines, parse_lock, read_lock
 
 # Bump when the lock's format or the meaning of its inputs changes: every lock becomes stale.
 LOCK_FORMAT = 1
-DRIVER = Path(__file__).with_name("driver.py")
 # Packages a CPU-only robot must never get: CUDA runtime wheels and the GPU compiler.
 CUDA_PACKAGE = re.compile(r"^(nvidia-.+|cuda-.+|triton|pytorch-triton(-.+)?)$")
 
@@ -143,25 +143,34 @@ class LockJob:
 
 
 def compile_locks(
-    jobs: Sequence[LockJob], *, upgrade: bool = False, upgrade_packages: Sequence[str] = ()
+    jobs: Sequence[LockJob],
+    *,
+    upgrade: bool = False,
+    upgrade_packages: Sequence[str] = (),
+    driver: Started | None = None,
 ) -> list[Lock]:
     """Resolve each job's lock, in one pip-compile process, and write each to its `output` atomically.
 
     Locks are written in order; on an error in one, the earlier ones are written and it and the
     later ones are untouched. A seed's pins are kept where they can be (unless `upgrade`).
+    `driver`: the pip-compile process if the caller started it already (see driver_process).
     """
-    with tempfile.TemporaryDirectory(prefix="horus-lock-") as tmp:
+    # The driver starts while the jobs are laid out and the indexes probed here (driver_process).
+    driver = driver or start_driver()
+    driver.what = "pip-compile for " + ", ".join(job.spec.name for job in jobs)
+    with driver, tempfile.TemporaryDirectory(prefix="horus-lock-") as tmp:
         driver_jobs = [_driver_job(job, Path(tmp) / str(i), upgrade, upgrade_packages) for i, job in enumerate(jobs)]
-        (Path(tmp) / "jobs.json").write_text(
-            json.dumps({"cache": str(cache_dir("piptools") / "driver"), "jobs": driver_jobs})
-        )
-        names = ", ".join(job.spec.name for job in jobs)
         failure = None
         try:
-            run([sys.executable, "-I", DRIVER, Path(tmp) / "jobs.json"], what=f"pip-compile for {names}")
+            driver.finish(json.dumps({"cache": str(driver_cache()), "jobs": driver_jobs}).encode())
         except CommandError as exc:
             failure = exc
         return [_finish(job, Path(tmp) / str(i), failure) for i, job in enumerate(jobs)]
+
+
+def driver_cache() -> Path:
+    """The driver's caches: wheel METADATA, local files' digests, evaluated pages, and the memo (memo.py) in `memo/`."""
+    return cache_dir("piptools") / "driver"
 
 
 def _driver_job(job: LockJob, work: Path, upgrade: bool, upgrade_packages: Sequence[str]) -> dict[str, object]:
@@ -204,6 +213,8 @@ def _finish(job: LockJob, work: Path, failure: CommandError | None) -> Lock:
         text = str(failure) if failure else "pip-compile did not run"
         hint = "" if f"(exit {EXIT_TOOLS})" not in text else " (install the pinned lock tools)"
         raise LockError(f"cannot lock image {spec.name}{hint}: {text}")
+    if (work / "kept").is_file():
+        info(f"{spec.name}: inputs and index pages as at its last lock: its resolution kept (pip-compile not run)")
     text = finish_lock((work / "lock.txt").read_text(encoding="utf-8"), spec, lock_inputs(spec), work)
     lock = parse_lock(text, job.output)
     check_lock(lock, spec)
@@ -258,12 +269,13 @@ def lock_images(
     upgrade: bool = False,
     upgrade_packages: Sequence[str] = (),
     lockdir: Path | None = None,
+    driver: Started | None = None,
 ) -> list[Lock]:
     """Lock images into `lockdir` (default: lockfiles/ beside their images/), keeping existing pins."""
     jobs = [LockJob(s, (lockdir / f"{s.name}.txt") if lockdir else s.lockfile, s.lockfile) for s in specs]
     what = ", ".join(f"{s.name} ({s.target.describe()})" for s in specs)
     with step(f"lock {what}"):
-        locks = compile_locks(jobs, upgrade=upgrade, upgrade_packages=upgrade_packages)
+        locks = compile_locks(jobs, upgrade=upgrade, upgrade_packages=upgrade_packages, driver=driver)
     for job, lock in zip(jobs, locks, strict=True):
         info(f"{_show(job.output)}: {len(lock.pins)} pins, {sum(len(p.hashes) for p in lock.pins.values())} hashes")
     return locks
@@ -304,7 +316,7 @@ def _show(path: Path) -> str:
         return str(path)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, driver: Started | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="nox -s lock",
         description="Lock every image's Python dependencies for its robot's CPU (lockfiles/<image>.txt), "
@@ -351,7 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.install:
                     install_lock(spec)
             return
-        lock_images(specs, upgrade=args.upgrade, upgrade_packages=args.upgrade_package, lockdir=args.output_dir)
+        lock_images(
+            specs, upgrade=args.upgrade, upgrade_packages=args.upgrade_package, lockdir=args.output_dir, driver=driver
+        )
         if args.output_dir:
             return
         for app in sorted({s.app for s in specs}):

@@ -2,13 +2,17 @@
 
 Run in a subprocess, never imported by the pipeline:
 
-    python -m horus_pipeline.lock.driver JOBS.json
+    python -m horus_pipeline.lock.driver JOBS.json      (or `-`: the jobs on stdin)
+
+With `-` the pipeline can start it before it has worked out the jobs (its imports, the index
+probes): the interpreter's start and the tools' version check overlap them.
 
 JOBS.json holds {"cache": "/path/to/dir" (optional, see 4. below), "jobs": [JOB, ...]}, one JOB
 per image, run in order in this one process (imports, index pages and caches are shared):
 {"name": "demo-arm64", "markers": {PEP 508 environment}, "tags": ["cp311-cp311-manylinux_2_36_aarch64",
 ...], "cwd": "/work/dir", "env": {"CUSTOM_COMPILE_COMMAND": ...}, "args": [pip-compile arguments]}.
-A job that succeeds leaves `ok` in its cwd; the first that fails ends the run with its exit code.
+A job that succeeds leaves `ok` in its cwd (and `kept` if its last lock was kept, see 8.); the
+first that fails ends the run with its exit code.
 
 Small patches, tested with exactly the pip and pip-tools of lockfiles/tools.txt (any other
 version is refused, because they reach into pip's internals):
@@ -32,7 +36,20 @@ version is refused, because they reach into pip's internals):
 5. Links to wheels no job's target can install are dropped before pip parses them, and each
    index page is fetched once per run, not once per image (speed only: pip's own evaluation
    rejects exactly those wheels, and a page is the same whichever robot it is read for).
-6. The files each pin's hashes stand for (name, every URL the indexes gave for it, size where
+6. pip's sessions start without child processes: pip's user agent runs `lsb_release`, `uname`
+   and `rustc --version` to describe this machine to the index (about 60 ms, a third of pip's
+   network time here). Ours names pip, Python and the OS without asking them.
+7. What pip makes of an index page for a target (the installable files as candidates: parsed
+   links, each evaluated against the target's tags and Python) is cached per page and target,
+   keyed by the page's sha256: a page that did not change since the last lock (the HTTP cache
+   revalidated it, or it is a local file) costs one unpickling instead of building and
+   evaluating a Link for each of its files (torch's page alone has ~1,600 for one robot, a
+   third of a lock's time after the imports).
+8. A job whose inputs, pip configuration and index pages are those of an earlier lock gets that
+   lock's outputs back without pip-compile running (memo.py: the pages are fetched again and
+   compared by sha256; a run that only does that never imports pip). Every lock pip-compile
+   makes is recorded for this.
+9. The files each pin's hashes stand for (name, every URL the indexes gave for it, size where
    an index or the file says it, sha256) are written to `files.json` beside the job's lock: the
    PEP 751 lock (`pylock.<image>.toml`) is written from them.
 
@@ -42,13 +59,14 @@ Only the standard library, pip and pip-tools are imported: this runs in the tool
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import json
 import os
+import platform
 import sys
 import tempfile
-from importlib import metadata
 from typing import Any, ClassVar
 
 # The versions these patches were written against and tested with; see lockfiles/tools.txt.
@@ -58,6 +76,10 @@ EXIT_MIRROR = 4  # one file name, two contents on two indexes
 
 
 def check_versions() -> None:
+    # Here, not at the top: the pipeline imports this module for TESTED and the exit codes, and
+    # importlib.metadata is a tenth of its lock's start.
+    from importlib import metadata
+
     found = {name: metadata.version(name) for name in TESTED}
     if found != TESTED:
         sys.stderr.write(
@@ -178,24 +200,97 @@ def patch(all_tags: list[str], cache: str | None = None) -> None:
     PyPIRepository._get_req_hashes = _get_req_hashes  # type: ignore[method-assign,unused-ignore]
     skip_foreign_wheels(all_tags)
     fetch_each_page_once()
+    start_sessions_quickly()
     if cache:
         cache_wheel_metadata(os.path.join(cache, "metadata"))
+        cache_evaluated_pages(os.path.join(cache, "pages"))
+
+
+def start_sessions_quickly() -> None:
+    """pip's sessions without the child processes of its user agent (see 6.)."""
+    import pip
+    import pip._internal.network.session as session
+
+    _require(session, "user_agent")
+    about = {
+        "installer": {"name": "pip", "version": pip.__version__},
+        "python": platform.python_version(),
+        "implementation": {"name": platform.python_implementation(), "version": platform.python_version()},
+        "system": {"name": platform.system(), "release": platform.release()},
+        "cpu": platform.machine(),
+    }
+    agent = f"pip/{pip.__version__} {json.dumps(about, separators=(',', ':'), sort_keys=True)}"
+    session.user_agent = lambda: agent  # type: ignore[assignment,unused-ignore]
 
 
 def fetch_each_page_once() -> None:
-    """Keep each index page pip fetched for the rest of the run: every job reads the same pages."""
+    """Keep each index page pip fetched for the rest of the run: every job reads the same pages.
+
+    One after another, as pip asks: fetching a job's pages on threads made a lock slower here
+    (each new connection loads the CA bundle and shakes hands again; one kept-alive
+    connection answers a page in a few milliseconds).
+    """
     from pip._internal.index.collector import LinkCollector
 
     _require(LinkCollector, "fetch_response")
     original = LinkCollector.fetch_response
     pages: dict[str, Any] = {}
+    digests: dict[str, str | None] = {}
 
     def fetch_response(self: Any, location: Any) -> Any:
         if location.url not in pages:
-            pages[location.url] = original(self, location)
+            page = pages[location.url] = original(self, location)
+            digests[location.url] = None if page is None else hashlib.sha256(page.content).hexdigest()
+        Read.pages[location.url] = digests[location.url]  # for the memo (see 8.): what this job read
         return pages[location.url]
 
     LinkCollector.fetch_response = fetch_response  # type: ignore[method-assign]
+
+
+# Bump when what cache_evaluated_pages stores changes: older entries are then ignored.
+PAGES_FORMAT = 1
+
+
+def cache_evaluated_pages(directory: str) -> None:
+    """Serve pip's candidates from an index page that has not changed since the last lock (see 7.)."""
+    import pickle
+
+    from pip._internal.index.package_finder import PackageFinder
+    from pip._internal.models.candidate import InstallationCandidate
+
+    _require(PackageFinder, "process_project_url")
+    original = PackageFinder.process_project_url
+
+    def process_project_url(self: Any, project_url: Any, link_evaluator: Any) -> list[Any]:
+        page = self._link_collector.fetch_response(project_url)  # fetch_each_page_once keeps it for pip
+        if page is None:
+            return original(self, project_url, link_evaluator)
+        target = link_evaluator._target_python
+        # Everything the evaluation reads, apart from the page: the project, the formats allowed,
+        # the target's tags and Python, and whether yanked files and Requires-Python are ignored.
+        evaluator = [
+            PAGES_FORMAT, TESTED, page.url, link_evaluator.project_name, str(link_evaluator._canonical_name),
+            sorted(link_evaluator._formats), sorted(map(str, target.get_unsorted_tags())),
+            list(target.py_version_info), link_evaluator._allow_yanked, link_evaluator._ignore_requires_python,
+        ]  # fmt: skip
+        entry = os.path.join(directory, hashlib.sha256(json.dumps(evaluator).encode()).hexdigest() + ".pickle")
+        digest = hashlib.sha256(page.content).hexdigest()
+        # Written by this function into the user's own cache, as pip's cache holds the wheels it installs.
+        # An entry that does not load (cut short, an older pip's classes) is made again, never an error.
+        with contextlib.suppress(Exception), open(entry, "rb") as f:
+            stored_digest, links, sizes = pickle.load(f)
+            if stored_digest == digest:
+                Files.sizes.update(sizes)
+                return [InstallationCandidate(link_evaluator.project_name, version, link) for version, link in links]
+        candidates = original(self, project_url, link_evaluator)
+        # Links and version strings: an InstallationCandidate (a frozen dataclass) does not unpickle.
+        links = [(str(c.version), c.link) for c in candidates]
+        sizes = {c.link.filename: Files.sizes[c.link.filename] for c in candidates if c.link.filename in Files.sizes}
+        # One entry per page and target, replaced when the page changes: the cache does not grow with releases.
+        _write_atomically(entry, pickle.dumps((digest, links, sizes), protocol=pickle.HIGHEST_PROTOCOL))
+        return candidates
+
+    PackageFinder.process_project_url = process_project_url  # type: ignore[method-assign]
 
 
 def skip_foreign_wheels(tag_strings: list[str]) -> None:
@@ -214,14 +309,20 @@ def skip_foreign_wheels(tag_strings: list[str]) -> None:
     _require(Link, "from_element")
     supported = {tuple(t.split("-")) for t in tag_strings}
 
+    # torch's ~10,000 files carry a few dozen distinct tag triples: decide each triple once.
+    @functools.cache
+    def compatible(py_tags: str, abi_tags: str, plat_tags: str) -> bool:
+        pys, abis, plats = py_tags.split("."), abi_tags.split("."), plat_tags.split(".")
+        return any((py, abi, plat) in supported for py in pys for abi in abis for plat in plats)
+
     def installable(filename: str) -> bool:
         if not filename.endswith(".whl"):
             return True
-        parts = filename[:-4].lower().split("-")
-        if len(parts) not in (5, 6):
+        stem = filename[:-4].lower()
+        if stem.count("-") not in (4, 5):
             return True  # not a valid wheel name: pip reports it
-        pys, abis, plats = (part.split(".") for part in parts[-3:])
-        return any((py, abi, plat) in supported for py in pys for abi in abis for plat in plats)
+        _, py_tags, abi_tags, plat_tags = stem.rsplit("-", 3)
+        return compatible(py_tags, abi_tags, plat_tags)
 
     from_json, from_element = Link.from_json.__func__, Link.from_element.__func__  # type: ignore[attr-defined]
 
@@ -242,8 +343,14 @@ def skip_foreign_wheels(tag_strings: list[str]) -> None:
     Link.from_element = classmethod(element_link)  # type: ignore[method-assign,assignment]
 
 
+class Read:
+    """The index pages the current job read (URL -> sha256, None where pip got no page), for memo.record."""
+
+    pages: ClassVar[dict[str, str | None]] = {}
+
+
 class Files:
-    """The files behind the current job's hashes, for its PEP 751 lock (see 6. above)."""
+    """The files behind the current job's hashes, for its PEP 751 lock (see 9. above)."""
 
     sizes: ClassVar[dict[str, int]] = {}  # by file name, from every JSON index page read in the run
     pinned: ClassVar[dict[str, dict[str, Any]]] = {}  # by file name, for the current job
@@ -381,26 +488,60 @@ def run_job(job: dict[str, Any]) -> int:
     return 0
 
 
+def load_memo() -> Any:
+    """memo.py beside this file, whether this runs as a script (`python -I driver.py`) or is imported."""
+    if __package__:
+        from . import memo
+
+        return memo
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "memo.py")
+    found = importlib.util.spec_from_file_location("horus_lock_memo", path)
+    assert found is not None and found.loader is not None
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
+    return module
+
+
 def main(argv: list[str]) -> None:
     if len(argv) != 1:
-        sys.stderr.write("usage: python -m horus_pipeline.lock.driver JOBS.json\n")
+        sys.stderr.write("usage: python -m horus_pipeline.lock.driver JOBS.json|-\n")
         raise SystemExit(2)
     check_versions()
     # A short-lived process whose big index pages make millions of objects: the cyclic GC's
     # full passes over them cost ~15% of a lock and would free next to nothing before exit.
     gc.disable()
-    with open(argv[0], encoding="utf-8") as f:
-        spec = json.load(f)
+    # pip is imported (by patch) only for a job the memo does not keep (see 8.). Importing it on a
+    # thread while the jobs arrived and the memo was checked made a kept re-lock slower (0.25 s
+    # against 0.22 s, 0.41 s against 0.31 s for demo-arm64) and a resolving one no faster.
+    if argv[0] == "-":
+        spec = json.load(sys.stdin)
+    else:
+        with open(argv[0], encoding="utf-8") as f:
+            spec = json.load(f)
     global _local_digests
-    if spec.get("cache"):
-        _local_digests = os.path.join(spec["cache"], "local-files")
-    patch(sorted({tag for job in spec["jobs"] for tag in job["tags"]}), spec.get("cache"))
+    memo, memo_dir = load_memo(), os.path.join(spec["cache"], "memo") if spec.get("cache") else None
+    patched = False
     for job in spec["jobs"]:
-        code = run_job(job)
-        if code:
-            sys.stderr.write(f"horus lock: pip-compile for {job['name']} failed (exit {code})\n")
-            raise SystemExit(code)
-        Files.write(os.path.join(job["cwd"], "files.json"))
+        key = memo.job_key(job, TESTED) if memo_dir else None
+        if key and memo.replay(memo_dir, key, job["cwd"]):
+            with open(os.path.join(job["cwd"], "kept"), "w", encoding="ascii"):
+                pass
+        else:
+            if not patched:
+                if spec.get("cache"):
+                    _local_digests = os.path.join(spec["cache"], "local-files")
+                patch(sorted({tag for job in spec["jobs"] for tag in job["tags"]}), spec.get("cache"))
+                patched = True
+            Read.pages = {}
+            code = run_job(job)
+            if code:
+                sys.stderr.write(f"horus lock: pip-compile for {job['name']} failed (exit {code})\n")
+                raise SystemExit(code)
+            Files.write(os.path.join(job["cwd"], "files.json"))
+            if key:
+                memo.record(memo_dir, key, Read.pages, job["cwd"])
         with open(os.path.join(job["cwd"], "ok"), "w", encoding="ascii"):
             pass
 

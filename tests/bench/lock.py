@@ -9,6 +9,13 @@ the same target platform, the same indexes and constraints (pip's configuration 
 translated to uv's flags, plus the image's reachable indexes) and warm caches. Rounds
 alternate between the tools and the table shows medians, because these machines are shared
 and noisy (the ratio's range is over rounds, each tool's run side by side). Goal (issue 31): uv's speed.
+
+`horus lock` is timed twice: as it runs (after round 0 an unchanged re-lock is kept from its
+memo without pip-compile, lock/memo.py) and resolving (its memo set aside for the run:
+pip-compile resolves, as after any change to the inputs or the index pages).
+
+Where uv pins another version than the lock, the reason is printed under the table, read from
+what the indexes list for the robot (uvpins.py: on this machine, demo-arm64's numpy and scipy).
 """
 
 from __future__ import annotations
@@ -23,13 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import benchio
+import uvpins
 
 from horus_pipeline.images import ImageSpec, all_images, load_image
 from horus_pipeline.indexes import reachable_indexes
-from horus_pipeline.lock.compile import lock_inputs
+from horus_pipeline.lock.compile import driver_cache, lock_inputs
 from horus_pipeline.lock.lockfile import parse_lock
 
 IMAGES = tuple(spec.name for spec in all_images())
+TOOLS = ("horus", "resolving")  # `horus lock` as it runs, and with its memo emptied (pip-compile resolving)
 UV_PLATFORM = {"x86_64": "x86_64", "aarch64": "aarch64"}
 
 
@@ -52,9 +61,10 @@ def uv_command(spec: ImageSpec, requirements: Path, output: Path, config: dict[s
     argv = [uv, "pip", "compile", "--quiet", str(requirements), "-o", str(output), "--generate-hashes"]
     argv += ["--python-platform", f"{UV_PLATFORM[spec.target.arch.name]}-manylinux_{glibc}"]
     argv += ["--python-version", spec.target.python, "--index-strategy", "unsafe-best-match"]
-    for url in config.get("index-url", []):
+    index_url, extra_index_urls = uv_indexes(spec, config)
+    for url in index_url:
         argv += ["--index-url", url]
-    for url in [*config.get("extra-index-url", []), *reachable_indexes(spec.indexes)]:
+    for url in extra_index_urls:
         argv += ["--extra-index-url", url]
     for path in config.get("find-links", []):
         argv += ["--find-links", path]
@@ -63,10 +73,52 @@ def uv_command(spec: ImageSpec, requirements: Path, output: Path, config: dict[s
     return argv
 
 
+def uv_indexes(spec: ImageSpec, config: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+    """uv's --index-url and --extra-index-url for an image: pip's configuration, then the image's reachable indexes."""
+    return config.get("index-url", []), [*config.get("extra-index-url", []), *reachable_indexes(spec.indexes)]
+
+
+def pin_differences(
+    spec: ImageSpec, ours: dict[str, str], uv: dict[str, str], config: dict[str, list[str]]
+) -> list[str]:
+    """One line per package uv pins otherwise, with the reason the indexes show (uvpins.explain)."""
+    indexes = uvpins.uv_index_order(*uv_indexes(spec, config))
+    robot = f"{spec.target.arch.name}/{spec.target.python_tag}"
+    lines = []
+    for name in sorted(set(ours) | set(uv)):
+        if ours.get(name) == uv.get(name):
+            continue
+        if name not in ours or name not in uv:
+            lines.append(f"{name}: only {'ours' if name in ours else 'uv'} pins it ({ours.get(name) or uv.get(name)})")
+            continue
+        lines.append(uvpins.explain(name, ours[name], uv[name], indexes, spec.target.wheel_tags(), robot))
+    return lines
+
+
 def timed(argv: list[str]) -> float:
     t0 = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - t0
+
+
+def timed_without_memo(argv: list[str]) -> float:
+    """`timed`, with the lock's memo (lock/memo.py) set aside for the run and put back after it, as it was."""
+    memo = driver_cache() / "memo"
+    aside = memo.with_name("memo.bench-aside")
+    shutil.rmtree(aside, ignore_errors=True)
+    if memo.exists():
+        memo.rename(aside)
+    try:
+        return timed(argv)
+    finally:
+        shutil.rmtree(memo, ignore_errors=True)
+        if aside.exists():
+            aside.rename(memo)
+
+
+def ratios(samples: dict[tuple[str, str], list[float]], tool: str, image: str) -> list[float]:
+    """`tool`'s time over uv's, round by round (the two ran side by side), sorted."""
+    return sorted(h / u for h, u in zip(samples[(tool, image)], samples[("uv", image)], strict=True))
 
 
 def bench_images(names: list[str], rounds: int, work: Path, config: dict[str, list[str]]) -> dict[str, Any]:
@@ -79,37 +131,62 @@ def bench_images(names: list[str], rounds: int, work: Path, config: dict[str, li
         requirements.write_text("\n".join(lock_inputs(spec).requirements) + "\n")
         uv_runs[spec.name] = uv_command(spec, requirements, work / f"{spec.name}.uv.txt", config)
     lock = [sys.executable, "-m", "horus_pipeline.lock", "--output-dir", str(horus_out)]
-    commands = {("horus", n): [*lock, n] for n in names} | {("uv", n): uv_runs[n] for n in names}
-    commands[("horus", "all")] = [*lock, *names]
+    commands = {(tool, n): [*lock, n] for n in names for tool in TOOLS}
+    commands |= {("uv", n): uv_runs[n] for n in names}
+    commands[("horus", "all")] = commands[("resolving", "all")] = [*lock, *names]
     samples: dict[tuple[str, str], list[float]] = {key: [] for key in commands}
     for i in range(rounds + 1):  # round 0 warms every cache and is not counted
         for key, argv in commands.items():
             if key[0] == "uv":  # uv keeps the committed pins too
                 shutil.copyfile(load_image(key[1]).lockfile, work / f"{key[1]}.uv.txt")
-            seconds = timed(argv)
+            seconds = timed_without_memo(argv) if key[0] == "resolving" else timed(argv)
             if i:
                 samples[key].append(seconds)
     results: dict[str, Any] = {}
     for spec in specs:
         pins = parse_lock((horus_out / f"{spec.name}.txt").read_text(), horus_out / f"{spec.name}.txt").pins
         uv_pins = parse_lock((work / f"{spec.name}.uv.txt").read_text(), work / f"{spec.name}.uv.txt").pins
+        ours, theirs = ({k: p.version for k, p in found.items()} for found in (pins, uv_pins))
         results[spec.name] = {
             "horus_s": statistics.median(samples[("horus", spec.name)]),
+            "resolving_s": statistics.median(samples[("resolving", spec.name)]),
             "uv_s": statistics.median(samples[("uv", spec.name)]),
-            "ratios": sorted(h / u for h, u in zip(*(samples[(t, spec.name)] for t in ("horus", "uv")), strict=True)),
+            "horus_ratios": ratios(samples, "horus", spec.name),
+            "resolving_ratios": ratios(samples, "resolving", spec.name),
             "pins": len(pins),
-            "same_pins_as_uv": {k: p.version for k, p in pins.items()} == {k: p.version for k, p in uv_pins.items()},
+            "same_pins_as_uv": ours == theirs,
+            "pin_differences": pin_differences(spec, ours, theirs, config),
         }
     results["all"] = {
         "horus_s": statistics.median(samples[("horus", "all")]),
+        "resolving_s": statistics.median(samples[("resolving", "all")]),
         "uv_s": sum(results[n]["uv_s"] for n in names),
         "pins": sum(results[n]["pins"] for n in names),
         "same_pins_as_uv": all(results[n]["same_pins_as_uv"] for n in names),
     }
     for r in results.values():
-        r["ratio"] = r["horus_s"] / r["uv_s"]
+        for tool in TOOLS:
+            r[f"{tool}_ratio"] = r[f"{tool}_s"] / r["uv_s"]
     results["samples"] = {f"{tool} {name}": values for (tool, name), values in samples.items()}
     return results
+
+
+def table(results: dict[str, Any], rounds: int) -> str:
+    """Per image: uv's median, then each horus variant's median, ratio to uv and that ratio's range over rounds."""
+    lines = [
+        f"medians of {rounds} rounds; ratio: horus / uv, its range over the rounds (each round side by side)",
+        f"{'image':<12} {'uv':>7}" + "".join(f" {t:>10} {'ratio':>6} {'range':>11}" for t in TOOLS) + "  pins  same",
+    ]
+    for name, r in results.items():
+        if name == "samples":
+            continue
+        row = f"{name:<12} {r['uv_s']:>6.2f}s"
+        for tool in TOOLS:
+            spread = r.get(f"{tool}_ratios")
+            span = f"{spread[0]:.2f}-{spread[-1]:.2f}x" if spread else "-"
+            row += f" {r[f'{tool}_s']:>9.2f}s {r[f'{tool}_ratio']:>5.2f}x {span:>11}"
+        lines.append(f"{row} {r['pins']:>5}  {r['same_pins_as_uv']}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,14 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = pip_config()
     with tempfile.TemporaryDirectory(prefix="horus-lock-bench-") as tmp:
-        results = bench_images(args.images, 2 if args.quick else 7, Path(tmp), config)
-    print(f"{'image':<12} {'horus lock':>11} {'uv':>8} {'ratio':>6} {'ratio range':>12} {'pins':>5}  same pins as uv")
+        rounds = 2 if args.quick else 7
+        results = bench_images(args.images, rounds, Path(tmp), config)
+    print(table(results, rounds))
     for name, r in results.items():
-        if name == "samples":
-            continue
-        times = f"{r['horus_s']:>10.2f}s {r['uv_s']:>7.2f}s {r['ratio']:>5.1f}x"
-        spread = f"{r['ratios'][0]:.1f}-{r['ratios'][-1]:.1f}x" if "ratios" in r else "-"
-        print(f"{name:<12} {times} {spread:>12} {r['pins']:>5}  {r['same_pins_as_uv']}")
+        for line in r.get("pin_differences", []) if isinstance(r, dict) else []:
+            print(f"{name}: {line}")
     benchio.write_json(args.json, results)
     return 0
 

@@ -1,0 +1,193 @@
+"""A lock whose inputs and index pages are those of an earlier lock is that lock: kept without pip-compile.
+
+pip-compile's result is a function of what it is given (the job: arguments, the target's markers
+and tags, the rendered pyproject.toml, the lock it starts from), of pip's configuration (PIP_*
+variables, pip.conf files and the local files and directories they name: constraints,
+find-links), of the code that runs (pip, pip-tools, driver.py, this file, the Python) and of the
+index pages it reads (a wheel's metadata is fixed by the sha256 its page gives). The driver
+records, for each lock it makes, the pages it read with their sha256; a later run of the same
+job and configuration fetches those pages again (one connection per host, as pip does) and, when
+every page has the same bytes, writes the recorded outputs instead of starting pip-compile,
+whose imports alone take longer than a whole check. Any difference, any page that does not
+answer as before, and the lock is made by pip-compile again (nothing here can make a lock
+pip-compile would not make: the check compares more than the result depends on).
+
+Only the standard library: this runs in the driver before (and instead of) importing pip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import ssl
+import sys
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+# Bump when what an entry holds or what the key covers changes: older entries are then ignored.
+MEMO_FORMAT = 1
+# pip's Accept header for index pages (pip/_internal/index/collector.py, _get_simple_response).
+ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
+OUTPUTS = ("lock.txt", "files.json")
+CACHE_KEYS = {"pip_cache_dir", "cache-dir", "cache_dir"}  # pip's cache, in the environment or a pip.conf
+HERE = Path(__file__).resolve().parent
+
+
+def job_key(job: dict[str, Any], tools: dict[str, str]) -> str:
+    """Everything a job's lock depends on apart from the index pages: its file name in the memo."""
+    cwd = Path(job["cwd"])
+    blob = {
+        "format": MEMO_FORMAT,
+        "tools": tools,
+        "python": sys.version,
+        "code": [_sha256_file(HERE / name) for name in ("driver.py", "memo.py")],
+        "job": {k: v for k, v in job.items() if k != "cwd"},
+        "inputs": {name: _sha256_file(cwd / name) for name in (".horus/pyproject.toml", "lock.txt")},
+        "pip": pip_configuration(),
+        # A file:// index of the image's: which projects it has (pip reads no page for one it lacks).
+        "indexes": local_paths([arg for arg in job["args"] if arg.startswith("file://")]),
+    }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+
+def pip_configuration() -> dict[str, Any]:
+    """What pip's options come from here: PIP_* variables, every pip.conf pip reads, the local paths they name."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(("PIP_", "XDG_CONFIG"))}
+    files = {str(p): _sha256_file(p) for p in _config_files()}
+    # Every value that names a local path, but pip's cache: its entries change on every run and
+    # a lock does not depend on them (index pages are compared here, wheels are known by sha256).
+    lines = [f"{k}={v}" for k, v in env.items()] + [line for p in _config_files() for line in _read(p).splitlines()]
+    values = [line.partition("=")[2] for line in lines if line.partition("=")[0].strip().lower() not in CACHE_KEYS]
+    tokens = " ".join(values).replace("'", " ").split()
+    return {"env": env, "files": files, "paths": local_paths(tokens)}
+
+
+def local_paths(tokens: list[str]) -> dict[str, object]:
+    """The local files and directories among `tokens` (paths, file:// URLs): a file's bytes, a directory's entries.
+
+    Constraints files, find-links directories (pip lists them, it reads no page there), file://
+    indexes (a project directory that appears is a page pip did not read last time).
+    """
+    paths: dict[str, object] = {}
+    for token in tokens:
+        token = token.strip('"')
+        path = Path(urllib.request.url2pathname(token[len("file://") :]) if token.startswith("file://") else token)
+        if path.is_absolute() and path.exists():
+            paths[str(path)] = _fingerprint(path)
+    return paths
+
+
+def _config_files() -> list[Path]:
+    """The files pip 25's Configuration reads on Linux, in its order (PIP_CONFIG_FILE, global, user, site)."""
+    explicit = os.environ.get("PIP_CONFIG_FILE")
+    dirs = os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg"
+    home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    found = [Path(explicit)] if explicit else []
+    found += [Path(d) / "pip" / "pip.conf" for d in dirs.split(":")] + [Path("/etc/pip.conf")]
+    found += [Path.home() / ".pip" / "pip.conf", home / "pip" / "pip.conf", Path(sys.prefix) / "pip.conf"]
+    return found
+
+
+def _fingerprint(path: Path) -> object:
+    if path.is_dir():
+        return sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(path))
+    return _sha256_file(path)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _sha256_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+
+
+def record(directory: str, key: str, pages: dict[str, str | None], cwd: str) -> None:
+    """Keep a finished job's outputs under its key, with the pages it read (None: pip got no page there)."""
+    if not pages:
+        return
+    entry = {"pages": pages, "outputs": {name: _read(Path(cwd) / name) for name in OUTPUTS}}
+    os.makedirs(directory, exist_ok=True)
+    tmp = Path(directory) / f"{key}.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(entry), encoding="utf-8")
+    os.replace(tmp, Path(directory) / f"{key}.json")
+
+
+def replay(directory: str, key: str, cwd: str) -> bool:
+    """Write the job's recorded outputs into `cwd` if every page it read has the same bytes now; else False."""
+    try:
+        entry = json.loads((Path(directory) / f"{key}.json").read_text(encoding="utf-8"))
+        pages: dict[str, str] = entry["pages"]
+        outputs: dict[str, str] = entry["outputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    try:
+        # A page pip got none of (a 404: a project an extra index lacks) must still be missing.
+        if any(digest != pages[url] for url, digest in page_digests(list(pages))):
+            return False
+    except (OSError, http.client.HTTPException, ssl.SSLError, ValueError):
+        return False  # no answer where pip had one: pip-compile meets the same trouble, and says what it is
+    for name in OUTPUTS:
+        (Path(cwd) / name).write_text(outputs[name], encoding="utf-8")
+    return True
+
+
+def page_digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def page_digests(urls: list[str]) -> Iterator[tuple[str, str | None]]:
+    """(url, sha256 of the page pip would read there now, None where the server answers 404 or 410)."""
+    by_host: dict[tuple[str, str], list[str]] = {}
+    for url in urls:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme == "file":
+            path = Path(urllib.request.url2pathname(parts.path))
+            page = path / "index.html" if path.is_dir() else path  # as pip reads a file:// index
+            yield url, page_digest(page.read_bytes())
+        else:
+            by_host.setdefault((parts.scheme, parts.netloc), []).append(url)
+    for (scheme, netloc), host_urls in by_host.items():
+        with _connection(scheme, netloc) as conn:
+            for url in host_urls:
+                parts = urllib.parse.urlsplit(url)
+                target = parts.path + (f"?{parts.query}" if parts.query else "")
+                conn.request("GET", target, headers={"Accept": ACCEPT, "Cache-Control": "max-age=0"})
+                response = conn.getresponse()
+                body = response.read()
+                if response.status in (404, 410):
+                    yield url, None
+                elif response.status == 200:
+                    yield url, page_digest(body)
+                else:
+                    raise http.client.HTTPException(f"{url}: {response.status}")  # a redirect, an error: left to pip
+
+
+@contextlib.contextmanager
+def _connection(scheme: str, netloc: str) -> Iterator[http.client.HTTPConnection]:
+    if "@" in netloc or os.environ.get("https_proxy") or os.environ.get("HTTPS_PROXY"):
+        raise ValueError("credentials or a proxy: left to pip")
+    conn: http.client.HTTPConnection
+    if scheme == "https":
+        cafile = os.environ.get("PIP_CERT") or None
+        conn = http.client.HTTPSConnection(netloc, timeout=15, context=ssl.create_default_context(cafile=cafile))
+    elif scheme == "http" and not (os.environ.get("http_proxy") or os.environ.get("HTTP_PROXY")):
+        conn = http.client.HTTPConnection(netloc, timeout=15)
+    else:
+        raise ValueError(f"{scheme}:// pages are left to pip")
+    try:
+        yield conn
+    finally:
+        conn.close()
