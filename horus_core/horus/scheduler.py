@@ -28,6 +28,7 @@ from .blackbox import BlackBox
 from .clock import Clock, TickContext, VirtualClock, WallClock
 from .errors import HorusError, NodeNotFoundError
 from .node import Node, describe_exception
+from .nodebuilder import NodeBuilder
 from .nodeinfo import NodeInfo
 from .policy import Miss
 from .recording import Divergence, Feed, Recorder, TickTap, default_directory, delete_recording, list_recordings, load
@@ -91,20 +92,21 @@ class Scheduler:
 
     def __init__(
         self,
+        # Upstream's parameters, in its order (a call written for upstream works here), then ours.
         tick_rate: float = 1000.0,
         rt: bool = False,
-        name: str | None = None,
-        *,
         deterministic: bool = False,
+        blackbox_mb: int = 0,
         watchdog_ms: int = 0,
+        recording: bool | str | os.PathLike[str] = False,
+        name: str | None = None,
         cores: list[int] | None = None,
         max_deadline_misses: int | None = None,
         verbose: bool = False,
-        config: SchedulerConfig | None = None,
-        recording: bool | str | os.PathLike[str] = False,
-        blackbox_mb: int = 0,
         telemetry: str | None = None,
         net: bool = False,
+        *,
+        config: SchedulerConfig | None = None,
         rt_priority: int = 50,
         workers: int = 4,
     ) -> None:
@@ -180,38 +182,42 @@ class Scheduler:
         )  # fmt: skip
         return self
 
+    def node(self, node: Node) -> NodeBuilder:
+        """Upstream's builder: ``sched.node(n).rate(100).order(1).build()`` sets and adds `node`."""
+        return NodeBuilder(self, node)
+
     def node_names(self) -> list[str]:
         return list(self._slots)
 
     get_node_names = node_names
 
-    def has_node(self, name: str) -> bool:
-        return name in self._slots
+    def has_node(self, node_name: str) -> bool:
+        return node_name in self._slots
 
     def get_node_count(self) -> int:
         return len(self._slots)
 
-    def set_node_rate(self, name: str, rate: float) -> None:
+    def set_node_rate(self, node_name: str, rate: float) -> None:
         """Change a node's rate, also while running; a budget or deadline it was not given follows."""
         if not rate > 0:
-            raise ValueError(f"set_node_rate({name!r}, {rate!r}): the rate must be positive Hz")
-        slot = self._slot(name)
+            raise ValueError(f"set_node_rate({node_name!r}, {rate!r}): the rate must be positive Hz")
+        slot = self._slot(node_name)
         slot.node.rate = rate
         slot.period_ns = int(max(1.0 / rate, 1.0 / self.tick_rate) * NS)
         slot.deadline_ns = int(slot.node.tick_deadline() * NS)
         slot.budget_ns = int(slot.node.tick_budget() * NS)
 
-    def remove_node(self, name: str) -> bool:
+    def remove_node(self, node_name: str) -> bool:
         """Remove a node: its shutdown runs and its topics close (after the current pass when running).
 
         Returns False when there is no such node.
         """
-        if name not in self._slots:
+        if node_name not in self._slots:
             return False
         if self._running:
-            self._removals.add(name)
+            self._removals.add(node_name)
         else:
-            self._remove(name)
+            self._remove(node_name)
         return True
 
     def _slot(self, name: str) -> _Slot:
@@ -223,8 +229,8 @@ class Scheduler:
 
     # -- introspection (any thread) ---------------------------------------------------
 
-    def get_node_stats(self, name: str) -> dict[str, Any]:
-        slot = self._slot(name)
+    def get_node_stats(self, node_name: str) -> dict[str, Any]:
+        slot = self._slot(node_name)
         node = slot.node
         return slot.stats.snapshot(
             {
@@ -246,9 +252,9 @@ class Scheduler:
             for s in self._ordered()
         ]  # fmt: skip
 
-    def get_node_info(self, name: str) -> int | None:
+    def get_node_info(self, node_name: str) -> int | None:
         """The node's order, or None without such a node (upstream's meaning of it)."""
-        slot = self._slots.get(name)
+        slot = self._slots.get(node_name)
         return slot.node.order if slot else None
 
     def scheduler_name(self) -> str:
@@ -266,20 +272,20 @@ class Scheduler:
         """What rt=True asked for and the system refused, each with what to grant."""
         return list(self._rt_status.get("problems", []))
 
-    def set_tick_budget(self, name: str, budget_us: int) -> None:
+    def set_tick_budget(self, node_name: str, budget_us: int) -> None:
         """Change a node's tick budget (microseconds), also while running."""
         if budget_us <= 0:
-            raise ValueError(f"set_tick_budget({name!r}, {budget_us!r}): the budget must be positive microseconds")
-        slot = self._slot(name)
+            raise ValueError(f"set_tick_budget({node_name!r}, {budget_us!r}): the budget must be positive microseconds")
+        slot = self._slot(node_name)
         slot.node.budget = budget_us / 1e6
         slot.budget_ns = budget_us * 1000
 
-    def add_critical_node(self, name: str, timeout_ms: int) -> None:
+    def add_critical_node(self, node_name: str, timeout_ms: int) -> None:
         """Mark a node safety-critical: a tick longer than `timeout_ms` calls enter_safe_state() on
         every node that has one, then stops the scheduler (run() raises NodeFailedError)."""
         if timeout_ms <= 0:
-            raise ValueError(f"add_critical_node({name!r}, {timeout_ms!r}): the timeout must be positive ms")
-        self._slot(name).critical_ns = int(timeout_ms * 1e6)
+            raise ValueError(f"add_critical_node({node_name!r}, {timeout_ms!r}): the timeout must be positive ms")
+        self._slot(node_name).critical_ns = int(timeout_ms * 1e6)
 
     def safety_stats(self) -> dict[str, Any]:
         stats = [s.stats for s in self._slots.values()]
@@ -297,6 +303,12 @@ class Scheduler:
 
     def status(self) -> SchedulerState:
         return self._state
+
+    @property
+    def _scheduler(self) -> Scheduler:
+        # Upstream's Python Scheduler wraps its native one here; code written for upstream (its own
+        # tests among it) reaches through it. Here the Scheduler is the one object.
+        return self
 
     def is_running(self) -> bool:
         return self._running
@@ -363,9 +375,9 @@ class Scheduler:
             self.set_node_rate(replayed.name, NS / replayed.period_ns * speed)
         return self
 
-    def set_replay_override(self, node: str, topic: str, value: Any) -> Scheduler:
-        """Publish `value` (any message) instead of what `node` recorded on `topic`."""
-        self._replaying().override(node, topic, value)
+    def set_replay_override(self, node_name: str, output_name: str, value: Any) -> Scheduler:
+        """Publish `value` (any message) instead of what `node_name` recorded on `output_name`."""
+        self._replaying().override(node_name, output_name, value)
         return self
 
     def _replaying(self) -> ReplaySession:
@@ -453,15 +465,19 @@ class Scheduler:
         if self._fatal:
             raise self._fatal
 
-    def tick_once(self) -> None:
-        """Tick every node once, in order, on this thread, now (due or not), then return.
+    def tick_once(self, node_names: list[str] | None = None) -> None:
+        """Tick every node (or only ``node_names``) once, in order, on this thread, now (due or
+        not), then return.
 
         For tests and simulation stepping: the first call runs every init; stop() (or
         leaving a ``with`` block) runs the shutdowns. Raises NodeFailedError like run().
         """
+        only = set(node_names) if node_names is not None else None
+        if only is not None and only - set(self._slots):
+            raise NodeNotFoundError(f"tick_once: no nodes named {sorted(only - set(self._slots))} in {self.name!r}")
         self._step()
         for slot in self._ordered():
-            if slot.stats.state != "failed":
+            if slot.stats.state != "failed" and (only is None or slot.node.name in only):
                 self._tick_inline(slot)
         self._tick += 1
         if self._recorder is not None:
@@ -961,7 +977,7 @@ class Scheduler:
     def __enter__(self) -> Scheduler:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc_val: object, exc_tb: object) -> None:
         self.stop()
 
 
