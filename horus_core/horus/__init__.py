@@ -49,6 +49,7 @@ from .message import Message
 from .messages import *  # noqa: F403  (the standard message set: __all__ of horus.messages)
 from .messages import __all__ as _MESSAGES
 from .node import LogOutsideSchedulerWarning, Node, Pub, Sub
+from .nodebuilder import NodeBuilder
 from .nodeinfo import NodeInfo, NodeState
 from .params import Params
 from .perception import COCOPose, DetectionList, PointCloudBuffer, PointXYZ, PointXYZRGB
@@ -118,6 +119,7 @@ __all__ = [
     "PointCloudBuffer",
     "PointXYZ",
     "PointXYZRGB",
+    "NodeBuilder",
     "NodeInfo",
     "NodeNotFoundError",
     "NodeState",

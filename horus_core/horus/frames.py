@@ -13,6 +13,8 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from .tensor import Tensor
+
 _F = TypeVar("_F", bound="Frame")
 _A = TypeVar("_A", bound="_ArrayFrame")
 
@@ -59,8 +61,8 @@ class Frame:
     def nbytes(self) -> int:
         return int(self._array.nbytes)
 
-    def set_frame_id(self, frame_id: str) -> None:
-        self.frame_id = str(frame_id)
+    def set_frame_id(self, id: str) -> None:  # upstream's parameter name
+        self.frame_id = str(id)
 
     def set_timestamp_ns(self, ts: int) -> None:
         self.timestamp_ns = int(ts)
@@ -106,6 +108,37 @@ class Frame:
     __hash__ = None  # type: ignore[assignment]
 
 
+class _Host:
+    """Upstream's device queries and indexing of Image, DepthImage and PointCloud: frames here are
+    always in host memory, so `to_cpu()` is the frame itself and `as_tensor()` a view of it."""
+
+    __slots__ = ()
+    _array: np.ndarray[Any, Any]
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def is_gpu(self) -> bool:
+        return False
+
+    def to_cpu(self: _H) -> _H:
+        return self
+
+    def as_tensor(self) -> Tensor:
+        """A horus.Tensor over the frame's memory (no copy: writes show in the frame)."""
+        return Tensor._over(self._array)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._array[key]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._array[key] = value
+
+
+_H = TypeVar("_H", bound=_Host)
+
+
 class _Raster:
     """Rows by columns: the height and width of an image's array (row-major, as cameras give them)."""
 
@@ -120,7 +153,7 @@ class _Raster:
         return int(self._array.shape[1])
 
 
-class Image(_Raster, Frame):
+class Image(_Host, _Raster, Frame):
     """An image of `height` x `width` pixels in `encoding` (rgb8, bgr8, rgba8, bgra8, mono8, mono16,
     rgb16, 32FC1), zero-filled. to_numpy() is (height, width, channels), or (height, width) for one."""
 
@@ -209,6 +242,19 @@ class Image(_Raster, Frame):
         """The pixels of a rectangle, row by row, as a flat list."""
         return self._array[y : y + h, x : x + w].reshape(-1).tolist()
 
+    # Upstream's arithmetic: numpy's, elementwise, into a new horus.Tensor (the image is unchanged).
+    def __add__(self, other: Any) -> Tensor:
+        return Tensor._over(np.add(self._array, other))
+
+    def __sub__(self, other: Any) -> Tensor:
+        return Tensor._over(np.subtract(self._array, other))
+
+    def __mul__(self, other: Any) -> Tensor:
+        return Tensor._over(np.multiply(self._array, other))
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return Tensor._over(np.true_divide(self._array, other))
+
     def __repr__(self) -> str:
         return f"Image({self.height}x{self.width}, encoding={self.encoding}, frame_id={self.frame_id!r})"
 
@@ -234,7 +280,7 @@ class _ArrayFrame(Frame):
         return cls._wrap(array)
 
 
-class DepthImage(_Raster, _ArrayFrame):
+class DepthImage(_Host, _Raster, _ArrayFrame):
     """A depth image of `height` x `width`: float32 in meters, or uint16 in millimeters."""
 
     __slots__ = ()
@@ -284,7 +330,7 @@ class DepthImage(_Raster, _ArrayFrame):
         return f"DepthImage({self.height}x{self.width}, dtype={self.dtype}, frame_id={self.frame_id!r})"
 
 
-class PointCloud(_ArrayFrame):
+class PointCloud(_Host, _ArrayFrame):
     """`num_points` points of `fields` values each (3: x y z; 4: + intensity; 6: + r g b)."""
 
     __slots__ = ()
@@ -318,6 +364,9 @@ class PointCloud(_ArrayFrame):
     def has_color(self) -> bool:
         return self.fields_per_point >= 6
 
+    def __len__(self) -> int:
+        return self.point_count
+
     def __repr__(self) -> str:
         return f"PointCloud({self.point_count} points x {self.fields_per_point}, frame_id={self.frame_id!r})"
 
@@ -328,6 +377,7 @@ class OccupancyGrid(Frame):
 
     __slots__ = ("origin", "resolution")
     KIND = 4
+    __topic_name__ = "occupancy_grid"  # upstream's default topic for the class
     OCCUPIED = 50  # a cell at or above this is occupied; at 0..49 free
 
     def __init__(self, width: int = 0, height: int = 0, resolution: float = 0.05) -> None:
@@ -401,6 +451,7 @@ class CompressedImage(Frame):
 
     __slots__ = ("format", "height", "width")
     KIND = 5
+    __topic_name__ = "compressed_image"  # upstream's default topic for the class
 
     def __init__(self, format: str = "jpeg", data: Any = None, width: int = 0, height: int = 0) -> None:
         self._setup(np.frombuffer(bytes(data or b""), dtype=np.uint8).copy())

@@ -53,6 +53,11 @@ HEADER_TIMEOUT = 2.0
 # address, or of the address holding the most); see HealthServer for why.
 MAX_WAITING = 64
 PEER_SHARE = 16
+# Seconds the kernel holds a new connection that has sent nothing before handing it to the loop
+# (TCP_DEFER_ACCEPT; Linux rounds up to its SYN-ACK retransmissions: 1 s is one, at about 1 s). A
+# client's grace to send its request before it can be evicted, at no cost to the caps above. Kept
+# below HEADER_TIMEOUT: a silent connection is closed within GRACE_S + HEADER_TIMEOUT of its connect.
+GRACE_S = 1
 # Bytes of request line and headers; /health and /metrics need a few hundred. More: 414 or 431.
 MAX_HEAD = 16384
 _TOO_LONG = (HTTPStatus.REQUEST_URI_TOO_LONG, f"the request line is over {MAX_HEAD} bytes")
@@ -369,14 +374,26 @@ class HealthServer(HTTPServer):
     peer's uid (sock_diag, /proc/net/tcp) per connection costs more than it protects. So the share
     only separates remote clients (host="0.0.0.0"); between local users the guarantee is that idle
     connections go first and no thread waits on one: a client that connects and sends its request
-    is answered at once however many idle connections another holds, since it would have to be
-    the oldest of PEER_SHARE idle connections before its request arrives to be dropped.
+    is answered at once however many idle connections another holds.
+
+    Why the kernel holds new connections back (TCP_DEFER_ACCEPT, GRACE_S) rather than the loop: with
+    every local client on one address, each connection a flood reopens evicts the oldest idle one, so
+    a client descheduled between its connect() and its send() on a loaded machine was the oldest after
+    PEER_SHARE reconnections and was closed unanswered (a CI flake; tests/security/test_health_flood.py
+    now pauses a client 0.5 s to show it). A grace kept in the loop cannot fix that: when every
+    waiting connection is in its grace, the newcomer must be refused, and a flood reconnecting as fast
+    as slots free up then has real clients refused instead. Held back in the kernel, a client's
+    connection reaches the loop with its request (served at once: it never waits in the caps), while
+    a silent one costs the loop nothing for GRACE_S; partial requests are still evicted as above.
     """
 
     daemon_threads = True  # a stuck client never keeps the process alive
-    # The kernel's queue of connections not yet accepted: the loop accepts at once, so this only
-    # absorbs a burst; past it new clients wait in their connect() rather than being refused.
-    request_queue_size = 128
+    # The kernel's queue of connections not yet accepted, which also holds the connections
+    # TCP_DEFER_ACCEPT keeps back until their first bytes arrive (a few hundred bytes of kernel memory
+    # each, none of ours): the bigger it is, the bigger a silent flood the kernel absorbs before new
+    # connections come to us without data (SYN cookies; then they are evictable at once, as before).
+    # Linux caps it at net.core.somaxconn (4096 by default).
+    request_queue_size = 1024
     scheduler: Scheduler
 
     def __init__(self, scheduler: Scheduler, host: str, port: int, others: Sequence[str] = ()) -> None:
@@ -384,6 +401,9 @@ class HealthServer(HTTPServer):
         self.others = tuple(others)
         super().__init__((host, port), _Handler)  # type: ignore[arg-type]  # _Handler also takes the head
         self.socket.setblocking(False)
+        # A connection is handed to accept() only once its first bytes arrive, or after GRACE_S:
+        # see the class docstring for why eviction alone lost clients slow to send.
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, GRACE_S)
         # Only the loop's thread touches these three.
         self._selector = selectors.DefaultSelector()
         self._waiting: dict[socket.socket, _Waiting] = {}  # in the order accepted: oldest first

@@ -1296,7 +1296,7 @@ class NavGoal(_methods.NavGoalMethods, Message):
     LAYOUT_HASH = 0xB462B490B0C46DDC
 
 
-class GoalResult(Message):
+class GoalResult(_methods.GoalResultMethods, Message):
     """Where a navigation goal stands: status (0 pending ... 6 timed out) and progress (0-1)."""
 
     __slots__ = (
@@ -1471,7 +1471,7 @@ class ForceCommand(_methods.ForceCommandMethods, Message):
     LAYOUT_HASH = 0xDD4BCB04D58AF684
 
 
-class ContactInfo(Message):
+class ContactInfo(_methods.ContactInfoMethods, Message):
     """A contact: state (0 none, 1 initial, 2 stable, 3 lost, 4 sliding, 5 impact), force (N)."""
 
     __slots__ = (
@@ -1500,7 +1500,7 @@ class ContactInfo(Message):
     LAYOUT_HASH = 0x4BD9EC580D40A82C
 
 
-class JoystickInput(Message):
+class JoystickInput(_methods.JoystickInputMethods, Message):
     """One joystick event: which stick or button, its value (-1..1), pressed."""
 
     __slots__ = (
@@ -1529,7 +1529,7 @@ class JoystickInput(Message):
     LAYOUT_HASH = 0x03AD5C0B037C455F
 
 
-class KeyboardInput(Message):
+class KeyboardInput(_methods.KeyboardInputMethods, Message):
     """One key event: its name, code, pressed, modifiers (bits: ctrl, alt, shift, super, hyper, meta)."""
 
     __slots__ = (
@@ -1655,7 +1655,7 @@ class BoundingBox2D(_methods.BoundingBox2DMethods, Message):
     LAYOUT_HASH = 0xB7A100C10DE683C4
 
 
-class BoundingBox3D(Message):
+class BoundingBox3D(_methods.BoundingBox3DMethods, Message):
     """A box in space: centre and extents (m), orientation (rad)."""
 
     __slots__ = (
@@ -1787,7 +1787,7 @@ class Detection3D(_methods.Detection3DMethods, Message):
     LAYOUT_HASH = 0x97902B1B08A732B8
 
 
-class SegmentationMask(Message):
+class SegmentationMask(_methods.SegmentationMaskMethods, Message):
     """The header of a segmentation mask: size (px), type (0 semantic, 1 instance, 2 panoptic), classes."""
 
     __slots__ = (
@@ -1842,7 +1842,7 @@ class Landmark(_methods.LandmarkMethods, Message):
     LAYOUT_HASH = 0x803D77B003C58988
 
 
-class Landmark3D(Message):
+class Landmark3D(_methods.Landmark3DMethods, Message):
     """A 3D keypoint (m) with its visibility (0-1) and index in its skeleton."""
 
     __slots__ = (
@@ -1871,7 +1871,7 @@ class Landmark3D(Message):
     LAYOUT_HASH = 0xBAE7D291AA35D78C
 
 
-class PointField(Message):
+class PointField(_methods.PointFieldMethods, Message):
     """One field of a point cloud's points: name, byte offset, datatype (1 i8 ... 7 f32, 8 f64), count."""
 
     __slots__ = (
@@ -1897,7 +1897,7 @@ class PointField(Message):
     LAYOUT_HASH = 0x991E120CC56D2BF3
 
 
-class SafetyStatus(Message):
+class SafetyStatus(_methods.SafetyStatusMethods, Message):
     """The safety system's state: checks that pass, mode (0 normal, 1 reduced, 2 safe stop), fault."""
 
     __slots__ = (
@@ -1935,7 +1935,7 @@ class SafetyStatus(Message):
     LAYOUT_HASH = 0x38E501B05BF6A137
 
 
-class NodeHeartbeat(Message):
+class NodeHeartbeat(_methods.NodeHeartbeatMethods, Message):
     """A node's state, health, ticks, rates (Hz) and errors."""
 
     __slots__ = (
@@ -1973,7 +1973,7 @@ class NodeHeartbeat(Message):
     LAYOUT_HASH = 0xCB497D8877B4921D
 
 
-class TrackingHeader(Message):
+class TrackingHeader(_methods.TrackingHeaderMethods, Message):
     """The header of a frame of object tracks: how many, which frame, totals."""
 
     __slots__ = (
@@ -2002,7 +2002,7 @@ class TrackingHeader(Message):
     LAYOUT_HASH = 0x3231BC458132FD5B
 
 
-class PlaneDetection(Message):
+class PlaneDetection(_methods.PlaneDetectionMethods, Message):
     """A plane found in a point cloud: ax + by + cz + d = 0, its centre (m) and normal, inliers, confidence."""
 
     __slots__ = (
@@ -2055,7 +2055,7 @@ class PlaneDetection(Message):
     LAYOUT_HASH = 0x35D3CB294B095333
 
 
-class HapticFeedback(Message):
+class HapticFeedback(_methods.HapticFeedbackMethods, Message):
     """A vibration to play: intensity (0-1), frequency (Hz), duration (s), pattern (0 constant, 1 pulse, 2 ramp)."""
 
     __slots__ = (

@@ -146,6 +146,49 @@ def generate_message(
     return text
 
 
+def generate_messages_from_yaml(yaml_path: str | Path, output_dir: str | Path | None = None) -> list[str]:
+    """Register every message of a YAML file, upstream's format::
+
+        messages:
+          - name: RobotStatus
+            topic: robot/status
+            doc: Robot status information      # optional
+            fields:
+              - {name: battery_level, type: f32}
+
+    and return each one's C header text (written to output_dir as generate_message does).
+    JSON is YAML too; other YAML needs PyYAML. Raises ValueError naming the file and the entry
+    that is malformed."""
+    path = Path(yaml_path)
+    data = _load_yaml(path)
+    messages = data.get("messages") if isinstance(data, dict) else None
+    if not isinstance(messages, list):
+        raise ValueError(f"{path}: expected a top-level 'messages:' list of messages")
+    out = []
+    for i, entry in enumerate(messages):
+        where = f"{path}: messages[{i}]"
+        if not isinstance(entry, dict) or not {"name", "topic", "fields"} <= entry.keys():
+            raise ValueError(f"{where}: each message needs name, topic and fields")
+        fields = entry["fields"]
+        if not isinstance(fields, list) or not all(
+            isinstance(f, dict) and {"name", "type"} <= f.keys() for f in fields
+        ):
+            raise ValueError(f"{where} ({entry['name']}): fields is a list of {{name: ..., type: ...}}")
+        pairs = [(str(f["name"]), str(f["type"])) for f in fields]
+        out.append(generate_message(str(entry["name"]), str(entry["topic"]), pairs, entry.get("doc"), output_dir))
+    return out
+
+
+def _load_yaml(path: Path) -> Any:
+    # The parameter files' reader: JSON, TOML by suffix, YAML beyond JSON with PyYAML.
+    from .params import _parse
+
+    try:
+        return _parse(path, path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path} is malformed: {exc}") from exc
+
+
 def check_needs_rebuild() -> bool:
     """True while a registered message is not yet a class of this process (build_messages() makes it)."""
     return any(message_type(layout.type_id) is None for layout in _registered.values())

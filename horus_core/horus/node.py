@@ -258,6 +258,17 @@ class Node:
     def compute(self) -> bool:
         return self._horus_compute
 
+    def _set_execution(self, kind: str, topic: str | None) -> None:
+        """Make the node one of upstream's execution classes after construction (NodeBuilder's
+        on/compute/async_io): "on" a topic, "compute" or "async"; the others are turned off."""
+        if kind == "async" and not self._horus_async:
+            raise ValueError(f"node {self.name!r}: async_io() needs an `async def` tick")
+        self._horus_compute = kind == "compute"
+        self._horus_async = kind == "async"
+        self._horus_on = topic if kind == "on" else None
+        if topic is not None and topic not in self._sub_cfg:
+            self._sub_cfg[topic] = {}
+
     @property
     def policy(self) -> FailurePolicy:
         """The failure policy in force (failure_policy as given parses to this)."""
@@ -289,7 +300,9 @@ class Node:
         topic = table.get(name)
         if topic is None:
             settings = cfg.get(name) or self._pub_cfg.get(name) or self._sub_cfg.get(name) or {}
-            topic = Topic(name, settings.get("capacity", self.default_capacity), settings.get("max_msg_size"))
+            topic = Topic(
+                name, settings.get("capacity", self.default_capacity), max_msg_size=settings.get("max_msg_size")
+            )
             table[name] = topic
         return topic
 
@@ -307,8 +320,8 @@ class Node:
         self._pubs.clear()
         self._subs.clear()
 
-    def send(self, topic: str, msg: Any) -> bool:
-        """Publish ``msg`` on ``topic``. Raises MessageTooLargeError / EncodeError on bad input.
+    def send(self, topic: str, data: Any) -> bool:
+        """Publish ``data`` on ``topic``. Raises MessageTooLargeError / EncodeError on bad input.
 
         On a topic declared with a message class (``pubs={"cmd": horus.CmdVel}``), a dict is
         built into that class and anything else is a TypeError, as upstream HORUS does; on a
@@ -317,13 +330,13 @@ class Node:
         declare the class to keep it typed.
         """
         declared = self._declared.get(topic)
-        if declared is not None and not isinstance(msg, declared):
-            msg = _as_declared(declared, topic, msg)
-        elif declared is None and isinstance(msg, Message) and topic != type(msg).__name__:
-            msg = _as_plain(msg)
+        if declared is not None and not isinstance(data, declared):
+            data = _as_declared(declared, topic, data)
+        elif declared is None and isinstance(data, Message) and topic != type(data).__name__:
+            data = _as_plain(data)
         if self._tap is not None:  # encoded now: the caller may reuse its buffer after send
-            self._tap.sent.append([topic, codec.encode_bytes(msg)])
-        sent = True if self._feed is not None else self._topic(self._pubs, self._pub_cfg, topic).send(msg)
+            self._tap.sent.append([topic, codec.encode_bytes(data)])
+        sent = True if self._feed is not None else self._topic(self._pubs, self._pub_cfg, topic).send(data)
         self.messages_sent += 1
         return sent
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import log
 
@@ -48,10 +48,35 @@ _STATES = {
 }
 
 
-class NodeInfo:
-    """The scheduler's view of one node, for the node itself."""
+class _Unscheduled:
+    """What a NodeInfo made by name (upstream's ``NodeInfo("name")``) stands on: no scheduler runs it."""
 
-    def __init__(self, node: Node, stats: NodeStats) -> None:
+    def __init__(self, name: str) -> None:
+        from . import namespace
+
+        self.name = name
+        self.tick_count = 0
+        self.namespace = namespace.current()
+        self.stop_requested = False
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+
+
+class NodeInfo:
+    """The scheduler's view of one node, for the node itself; ``NodeInfo("name")`` makes one of no
+    scheduler (as upstream, for tools and tests: its counts stay 0, its logs go where nodes' go)."""
+
+    def __init__(self, name: str | Node, stats: NodeStats | None = None) -> None:
+        if isinstance(name, str):
+            from .stats import NodeStats
+
+            node: Any = _Unscheduled(name)
+            stats = NodeStats(name, 0.0, "ignore")
+        elif stats is None:
+            raise TypeError(f"NodeInfo({name!r}): give a node's name, or a node and its stats (the scheduler does)")
+        else:
+            node = name
         self._node = node
         self._stats = stats
         self._custom: dict[str, str] = {}
@@ -104,6 +129,21 @@ class NodeInfo:
 
     def log_debug(self, message: str) -> None:
         log.emit(log.DEBUG, self.name, self._node.tick_count, message, self._node.namespace, 2)
+
+    def log_pub(self, topic: str, data_repr: str, ipc_ns: int) -> None:
+        """Record a message this node published (upstream's Topic.send(msg, node) calls it): a debug record."""
+        self.log_debug(f"pub {topic}: {data_repr} ({ipc_ns} ns)")
+
+    def log_sub(self, topic: str, data_repr: str, ipc_ns: int) -> None:
+        """Record a message this node received (upstream's Topic.recv(node) calls it): a debug record."""
+        self.log_debug(f"sub {topic}: {data_repr} ({ipc_ns} ns)")
+
+    def __getnewargs__(self) -> tuple[str]:
+        # As upstream: a copied or pickled NodeInfo is a new one of the same name, without the scheduler's counts.
+        return (self.name,)
+
+    def __reduce__(self) -> tuple[type[NodeInfo], tuple[str]]:
+        return (NodeInfo, (self.name,))
 
     def set_custom_data(self, key: str, value: str) -> None:
         self._custom[key] = value

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import resource
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import log
+from . import _core, log
 
 if TYPE_CHECKING:
     from .node import Node
@@ -23,6 +23,34 @@ def pin_cores(cores: list[int], who: str) -> None:
         os.sched_setaffinity(0, cores)
     except (OSError, ValueError) as exc:
         log.emit(log.WARNING, who, 0, f"cores={cores} refused ({exc}); running unpinned")
+
+
+def enter_realtime(priority: int, who: str) -> dict[str, Any]:
+    """rt=True: this thread on SCHED_FIFO at `priority` and every page of the process locked in
+    memory, as far as the system allows. Returns what was obtained (sched_fifo, memory_locked) and
+    the problems, each logged with what to grant; the scheduler runs without what was refused."""
+    status: dict[str, Any] = {"sched_fifo": False, "memory_locked": False}
+    problems = []
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        status["sched_fifo"] = True
+    except OSError as exc:
+        problems.append(
+            f"SCHED_FIFO priority {priority} refused ({exc.strerror}): grant CAP_SYS_NICE "
+            "(systemd: AmbientCapabilities=CAP_SYS_NICE) or LimitRTPRIO=99"
+        )
+    try:
+        _core.lock_memory()
+        status["memory_locked"] = True
+    except OSError as exc:
+        problems.append(
+            f"mlockall refused ({exc.strerror}): grant CAP_IPC_LOCK (systemd: AmbientCapabilities=CAP_IPC_LOCK) "
+            "or LimitMEMLOCK=infinity"
+        )
+    status["problems"] = problems
+    for problem in problems:
+        log.emit(log.WARNING, who, 0, f"rt=True: {problem}; running without it")
+    return status
 
 
 def pin_thread(node: Node) -> None:

@@ -10,6 +10,12 @@ a message waits on its topic.
 
 deterministic=True swaps the clock for a virtual one (horus.clock) and ticks every
 node on the loop's thread in order: the same run gives the same ticks every time.
+
+The loop decides when each node ticks and measures it; its collaborators do the rest, one job
+each: horus.failures (failure policies, on_miss, max_deadline_misses: what a failure does and
+whether to stop), horus.observability (the stats registry, black box, telemetry), horus.placement
+(real-time priority, memory locking, CPU pinning), horus.recording and horus.replay (recording
+ticks, replaying them).
 """
 
 from __future__ import annotations
@@ -23,18 +29,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from . import _core, clock, log, placement, registry, sdnotify
-from .blackbox import BlackBox
+from . import _core, clock, log, placement, sdnotify
 from .clock import Clock, TickContext, VirtualClock, WallClock
-from .errors import HorusError, NodeNotFoundError
+from .errors import NodeNotFoundError
+from .failures import Failures
+from .failures import NodeFailedError as NodeFailedError  # re-exported: code imports it from here
 from .node import Node, describe_exception
+from .nodebuilder import NodeBuilder
 from .nodeinfo import NodeInfo
-from .policy import Miss
+from .observability import Observability
 from .recording import Divergence, Feed, Recorder, TickTap, default_directory, delete_recording, list_recordings, load
 from .replay import ReplaySession
 from .schedconfig import SchedulerConfig
 from .stats import NodeStats
-from .telemetry import Telemetry
 
 NS = 1_000_000_000
 # Upper bound on one sleep, so stop() and pool results are noticed promptly.
@@ -42,12 +49,6 @@ _MAX_SLEEP_NS = 50_000_000
 
 # What status() returns: idle until run(), then starting -> running -> stopping -> stopped or failed.
 SchedulerState = Literal["idle", "starting", "running", "stopping", "stopped", "failed"]
-
-
-class NodeFailedError(HorusError):
-    """The scheduler stopped on a failure: a node with failure_policy="fatal" (or an exhausted
-    "restart") failed, a node with on_miss="stop" missed its deadline, or max_deadline_misses
-    was reached."""
 
 
 @dataclass
@@ -91,20 +92,21 @@ class Scheduler:
 
     def __init__(
         self,
+        # Upstream's parameters, in its order (a call written for upstream works here), then ours.
         tick_rate: float = 1000.0,
         rt: bool = False,
-        name: str | None = None,
-        *,
         deterministic: bool = False,
+        blackbox_mb: int = 0,
         watchdog_ms: int = 0,
+        recording: bool | str | os.PathLike[str] = False,
+        name: str | None = None,
         cores: list[int] | None = None,
         max_deadline_misses: int | None = None,
         verbose: bool = False,
-        config: SchedulerConfig | None = None,
-        recording: bool | str | os.PathLike[str] = False,
-        blackbox_mb: int = 0,
         telemetry: str | None = None,
         net: bool = False,
+        *,
+        config: SchedulerConfig | None = None,
         rt_priority: int = 50,
         workers: int = 4,
     ) -> None:
@@ -128,12 +130,11 @@ class Scheduler:
         self.watchdog_ms = watchdog_ms
         self.deterministic = deterministic
         self.cores = list(cores) if cores else None
-        self.max_deadline_misses = max_deadline_misses
         self.verbose = verbose
         self.blackbox_mb = blackbox_mb
-        self._blackbox: BlackBox | None = None  # open while started (horus.blackbox)
         self.telemetry = telemetry
-        self._telemetry: Telemetry | None = None  # exporting while started (horus.telemetry)
+        # The registry, black box and telemetry, open while started.
+        self._observe = Observability(self.name, blackbox_mb, telemetry)
         self._clock: Clock = VirtualClock() if deterministic else WallClock()
         self._recording: Path | None = None
         if recording:
@@ -144,17 +145,15 @@ class Scheduler:
         self._slots: dict[str, _Slot] = {}
         self._removals: set[str] = set()
         self._stop = threading.Event()
+        # Failure policies, on_miss and max_deadline_misses: what a failure does, and whether to stop.
+        self._failures = Failures(max_deadline_misses, self._stop, self._event)
         self._running = False
         self._started = False  # nodes initialised (by run, tick_once or tick_for), not yet shut down
         self._start_ns = 0
         self._tick = 0
-        self._deadline_misses = 0
-        self._miss_actions = 0
         self._state: SchedulerState = "idle"
-        self._fatal: NodeFailedError | None = None
         self._rt_status: dict[str, Any] = {"requested": rt, "sched_fifo": False, "memory_locked": False}
         self._pool: ThreadPoolExecutor | None = None
-        self._registry: registry.Publisher | None = None
         self._ready_hooks: list[Any] = []
         self._loop_hooks: list[Any] = []
         # READY=1, WATCHDOG=1 and STOPPING=1 to systemd when NOTIFY_SOCKET is set (Type=notify units).
@@ -180,38 +179,42 @@ class Scheduler:
         )  # fmt: skip
         return self
 
+    def node(self, node: Node) -> NodeBuilder:
+        """Upstream's builder: ``sched.node(n).rate(100).order(1).build()`` sets and adds `node`."""
+        return NodeBuilder(self, node)
+
     def node_names(self) -> list[str]:
         return list(self._slots)
 
     get_node_names = node_names
 
-    def has_node(self, name: str) -> bool:
-        return name in self._slots
+    def has_node(self, node_name: str) -> bool:
+        return node_name in self._slots
 
     def get_node_count(self) -> int:
         return len(self._slots)
 
-    def set_node_rate(self, name: str, rate: float) -> None:
+    def set_node_rate(self, node_name: str, rate: float) -> None:
         """Change a node's rate, also while running; a budget or deadline it was not given follows."""
         if not rate > 0:
-            raise ValueError(f"set_node_rate({name!r}, {rate!r}): the rate must be positive Hz")
-        slot = self._slot(name)
+            raise ValueError(f"set_node_rate({node_name!r}, {rate!r}): the rate must be positive Hz")
+        slot = self._slot(node_name)
         slot.node.rate = rate
         slot.period_ns = int(max(1.0 / rate, 1.0 / self.tick_rate) * NS)
         slot.deadline_ns = int(slot.node.tick_deadline() * NS)
         slot.budget_ns = int(slot.node.tick_budget() * NS)
 
-    def remove_node(self, name: str) -> bool:
+    def remove_node(self, node_name: str) -> bool:
         """Remove a node: its shutdown runs and its topics close (after the current pass when running).
 
         Returns False when there is no such node.
         """
-        if name not in self._slots:
+        if node_name not in self._slots:
             return False
         if self._running:
-            self._removals.add(name)
+            self._removals.add(node_name)
         else:
-            self._remove(name)
+            self._remove(node_name)
         return True
 
     def _slot(self, name: str) -> _Slot:
@@ -223,8 +226,8 @@ class Scheduler:
 
     # -- introspection (any thread) ---------------------------------------------------
 
-    def get_node_stats(self, name: str) -> dict[str, Any]:
-        slot = self._slot(name)
+    def get_node_stats(self, node_name: str) -> dict[str, Any]:
+        slot = self._slot(node_name)
         node = slot.node
         return slot.stats.snapshot(
             {
@@ -246,9 +249,9 @@ class Scheduler:
             for s in self._ordered()
         ]  # fmt: skip
 
-    def get_node_info(self, name: str) -> int | None:
+    def get_node_info(self, node_name: str) -> int | None:
         """The node's order, or None without such a node (upstream's meaning of it)."""
-        slot = self._slots.get(name)
+        slot = self._slots.get(node_name)
         return slot.node.order if slot else None
 
     def scheduler_name(self) -> str:
@@ -266,20 +269,20 @@ class Scheduler:
         """What rt=True asked for and the system refused, each with what to grant."""
         return list(self._rt_status.get("problems", []))
 
-    def set_tick_budget(self, name: str, budget_us: int) -> None:
+    def set_tick_budget(self, node_name: str, budget_us: int) -> None:
         """Change a node's tick budget (microseconds), also while running."""
         if budget_us <= 0:
-            raise ValueError(f"set_tick_budget({name!r}, {budget_us!r}): the budget must be positive microseconds")
-        slot = self._slot(name)
+            raise ValueError(f"set_tick_budget({node_name!r}, {budget_us!r}): the budget must be positive microseconds")
+        slot = self._slot(node_name)
         slot.node.budget = budget_us / 1e6
         slot.budget_ns = budget_us * 1000
 
-    def add_critical_node(self, name: str, timeout_ms: int) -> None:
+    def add_critical_node(self, node_name: str, timeout_ms: int) -> None:
         """Mark a node safety-critical: a tick longer than `timeout_ms` calls enter_safe_state() on
         every node that has one, then stops the scheduler (run() raises NodeFailedError)."""
         if timeout_ms <= 0:
-            raise ValueError(f"add_critical_node({name!r}, {timeout_ms!r}): the timeout must be positive ms")
-        self._slot(name).critical_ns = int(timeout_ms * 1e6)
+            raise ValueError(f"add_critical_node({node_name!r}, {timeout_ms!r}): the timeout must be positive ms")
+        self._slot(node_name).critical_ns = int(timeout_ms * 1e6)
 
     def safety_stats(self) -> dict[str, Any]:
         stats = [s.stats for s in self._slots.values()]
@@ -288,15 +291,30 @@ class Scheduler:
             "budget_overruns": sum(s.budget_overruns for s in stats),
             "deadline_misses": sum(s.deadline_misses for s in stats),
             "watchdog_expirations": sum(s.watchdog_expirations for s in stats),
-            "degrade_activations": self._miss_actions,
+            "degrade_activations": self._failures.miss_actions,
             "restarts": sum(s.restarts for s in stats),
             "errors": sum(s.errors_count for s in stats),
             "nodes": {s.name: s.health() for s in stats},
             "rt": dict(self._rt_status),
         }
 
+    @property
+    def max_deadline_misses(self) -> int | None:
+        """Deadline misses of all nodes together after which the scheduler stops (None: never)."""
+        return self._failures.max_deadline_misses
+
+    @max_deadline_misses.setter
+    def max_deadline_misses(self, value: int | None) -> None:
+        self._failures.max_deadline_misses = value
+
     def status(self) -> SchedulerState:
         return self._state
+
+    @property
+    def _scheduler(self) -> Scheduler:
+        # Upstream's Python Scheduler wraps its native one here; code written for upstream (its own
+        # tests among it) reaches through it. Here the Scheduler is the one object.
+        return self
 
     def is_running(self) -> bool:
         return self._running
@@ -363,9 +381,9 @@ class Scheduler:
             self.set_node_rate(replayed.name, NS / replayed.period_ns * speed)
         return self
 
-    def set_replay_override(self, node: str, topic: str, value: Any) -> Scheduler:
-        """Publish `value` (any message) instead of what `node` recorded on `topic`."""
-        self._replaying().override(node, topic, value)
+    def set_replay_override(self, node_name: str, output_name: str, value: Any) -> Scheduler:
+        """Publish `value` (any message) instead of what `node_name` recorded on `output_name`."""
+        self._replaying().override(node_name, output_name, value)
         return self
 
     def _replaying(self) -> ReplaySession:
@@ -450,18 +468,22 @@ class Scheduler:
         finally:
             self._finish()
             restore()
-        if self._fatal:
-            raise self._fatal
+        if self._failures.fatal:
+            raise self._failures.fatal
 
-    def tick_once(self) -> None:
-        """Tick every node once, in order, on this thread, now (due or not), then return.
+    def tick_once(self, node_names: list[str] | None = None) -> None:
+        """Tick every node (or only ``node_names``) once, in order, on this thread, now (due or
+        not), then return.
 
         For tests and simulation stepping: the first call runs every init; stop() (or
         leaving a ``with`` block) runs the shutdowns. Raises NodeFailedError like run().
         """
+        only = set(node_names) if node_names is not None else None
+        if only is not None and only - set(self._slots):
+            raise NodeNotFoundError(f"tick_once: no nodes named {sorted(only - set(self._slots))} in {self.name!r}")
         self._step()
         for slot in self._ordered():
-            if slot.stats.state != "failed":
+            if slot.stats.state != "failed" and (only is None or slot.node.name in only):
                 self._tick_inline(slot)
         self._tick += 1
         if self._recorder is not None:
@@ -494,9 +516,9 @@ class Scheduler:
             self._start()
 
     def _raise_fatal(self) -> None:
-        if self._fatal:
+        if self._failures.fatal:
             self._finish()
-            raise self._fatal
+            raise self._failures.fatal
 
     # -- start and stop ---------------------------------------------------------------
 
@@ -505,23 +527,18 @@ class Scheduler:
         self._started = True
         _core.timer_slack_min()
         if self.rt:
-            self._enter_rt()
+            self._rt_status.update(placement.enter_realtime(self.rt_priority, self.name))
         if self.cores:
             placement.pin_cores(self.cores, self.name)
-        self._open_registry()
         if self._recording is not None:
             self._recorder = Recorder(self._recording)
-        if self.blackbox_mb:
-            self._open_blackbox()
-        self._event("SchedulerStart", node_count=len(self._slots))
-        if self.telemetry:
-            self._telemetry = Telemetry(self.telemetry, self.name, self._telemetry_sample)
+        self._observe.open(self._tick, list(self._slots.values()), self._telemetry_sample)
         if os.environ.get("INVOCATION_ID"):  # systemd runs us: a robot in production
-            self._check_policies()
+            Failures.check_policies(self._ordered())
         now = self._start_ns = self._clock.now_ns()
         for slot in self._ordered():
             if self.verbose:
-                self._describe(slot)
+                self._observe.describe([slot])
             slot.node.open_topics()
             slot.next_due = now
             self._init(slot, now)
@@ -536,27 +553,12 @@ class Scheduler:
                 self._notifier.stopping()
             self._shutdown_all()
             self.stop_recording()
-            self._close_blackbox()
-            if self._telemetry is not None:
-                self._telemetry.close()
-                self._telemetry = None
-            if self._registry is not None:
-                self._registry.close()
-                self._registry = None
+            self._observe.close_blackbox(str(self._failures.fatal or "stopped"), self._tick)
+            self._observe.close()
         finally:
             self._running = False
             self._started = False
-            self._state = "failed" if self._fatal else "stopped"
-
-    def _check_policies(self) -> None:
-        """In production every node should say what its failure does: the default only logs and goes on."""
-        for slot in self._ordered():
-            if slot.node.failure_policy is None:
-                log.emit(
-                    log.WARNING, slot.node.name, 0,
-                    "no failure_policy: an exception is logged and the node keeps ticking (upstream's default); "
-                    "on a robot say which it needs: fatal, restart, skip or ignore",
-                )  # fmt: skip
+            self._state = "failed" if self._failures.fatal else "stopped"
 
     def _ordered(self) -> list[_Slot]:
         """Nodes in tick order: by order, then as added (stable, so reproducible)."""
@@ -726,11 +728,11 @@ class Scheduler:
             self._event("BudgetViolation", name=node.name, budget_us=slot.budget_ns // 1000, actual_us=duration // 1000)
         self._advance(slot, end)
         if 0 < slot.critical_ns < duration:
-            self._critical_overrun(slot, duration)
+            self._failures.critical_overrun(slot, duration, self._ordered())
         if missed:
-            self._missed(slot)
+            self._failures.missed(slot)
         if exc is not None:
-            self._failed(slot, exc, "tick", end)
+            self._failures.failed(slot, exc, "tick", end)
         elif slot.restart_attempt:
             slot.restart_attempt = 0
 
@@ -740,56 +742,6 @@ class Scheduler:
         if slot.next_due <= end:
             behind = end - slot.next_due
             slot.next_due += (behind // slot.period_ns + 1) * slot.period_ns
-
-    def _missed(self, slot: _Slot) -> None:
-        node, action = slot.node, slot.node.on_miss
-        self._deadline_misses += 1
-        if action == Miss.WARN:
-            log.emit(log.WARNING, node.name, node.tick_count, f"missed its deadline ({slot.deadline_ns / 1e6:g} ms)")
-        elif action == Miss.SKIP:
-            slot.skip_next = True
-            self._miss_actions += 1
-        elif action == Miss.SAFE_MODE:
-            self._miss_actions += 1
-            self._enter_safe_state(node)
-        elif action == Miss.STOP:
-            self._fail(node.name, f"node {node.name!r} missed its deadline and its on_miss is 'stop'")
-        if self.max_deadline_misses is not None and self._deadline_misses >= self.max_deadline_misses:
-            self._fail(
-                node.name,
-                f"{self._deadline_misses} deadline misses reached max_deadline_misses={self.max_deadline_misses} "
-                f"(the last by node {node.name!r})",
-            )
-
-    def _critical_overrun(self, slot: _Slot, duration: int) -> None:
-        for each in self._ordered():
-            self._enter_safe_state(each.node)
-        self._miss_actions += 1
-        self._fail(
-            slot.node.name,
-            f"critical node {slot.node.name!r} ticked for {duration / 1e6:.3g} ms, over its "
-            f"{slot.critical_ns / 1e6:g} ms: every node was put in its safe state",
-        )
-
-    @staticmethod
-    def _enter_safe_state(node: Node) -> None:
-        hook = getattr(node, "enter_safe_state", None)
-        if hook is None:
-            return
-        try:
-            hook()
-        except Exception as exc:
-            log.emit(log.ERROR, node.name, node.tick_count, f"enter_safe_state failed, it may not be safe: "
-                     f"{describe_exception(exc)}")  # fmt: skip
-
-    def _fail(self, name: str, message: str, cause: BaseException | None = None) -> None:
-        """Stop the scheduler; run() (or tick_once/tick_for) raises NodeFailedError after the shutdowns."""
-        log.emit(log.ERROR, name, 0, f"{message}; stopping the scheduler")
-        self._event("EmergencyStop", name=name, reason=message)
-        if self._fatal is None:
-            self._fatal = NodeFailedError(message)
-            self._fatal.__cause__ = cause
-        self._stop.set()
 
     def _callback(self, slot: _Slot, phase: str, now: int) -> None:
         previous = clock.enter(self._context(slot, now))
@@ -804,7 +756,7 @@ class Scheduler:
             self._callback(slot, "init", now)
         except Exception as exc:
             slot.stats.record_error(describe_exception(exc))
-            self._failed(slot, exc, "init", now)
+            self._failures.failed(slot, exc, "init", now)
             if slot.node.policy.kind == "ignore":
                 slot.stats.set_state("running")
             return
@@ -814,72 +766,11 @@ class Scheduler:
         else:
             slot.stats.set_state("running")
 
-    def _failed(self, slot: _Slot, exc: BaseException, phase: str, now: int) -> None:
-        node, policy = slot.node, slot.node.policy
-        text = describe_exception(exc)
-        if phase == "tick":
-            slot.stats.record_error(text)
-        log.emit(log.ERROR, node.name, node.tick_count, f"{phase} failed: {text}")
-        self._event("NodeError", name=node.name, phase=phase, error=text)
-        if policy.kind == "ignore":
-            return
-        if policy.kind == "skip":
-            if phase == "init" or slot.stats.consecutive_failures >= policy.max_failures:
-                slot.stats.set_state("suspended")
-                slot.resume_at = now + int(policy.cooldown * NS)
-                log.emit(
-                    log.WARNING,
-                    node.name,
-                    node.tick_count,
-                    f"suspended for {policy.cooldown:g}s after {slot.stats.consecutive_failures} failures",
-                )
-            return
-        if policy.kind == "restart" and slot.restart_attempt < policy.max_restarts:
-            slot.restart_attempt += 1
-            slot.stats.restarts += 1
-            slot.stats.set_state("restarting")
-            slot.needs_init = True
-            delay = policy.backoff(slot.restart_attempt)
-            slot.resume_at = now + int(delay * NS)
-            log.emit(
-                log.WARNING,
-                node.name,
-                node.tick_count,
-                f"restarting in {delay:g}s (attempt {slot.restart_attempt} of {policy.max_restarts})",
-            )
-            return
-        slot.stats.set_state("failed")
-        self._fail(node.name, f"node {node.name!r} failed and its policy is fatal: {text}", exc)
-
     def _telemetry_sample(self) -> tuple[int, dict[str, dict[str, Any]]]:
         return self._tick, {name: slot.stats.snapshot() for name, slot in list(self._slots.items())}
 
     def _event(self, kind: str, **fields: Any) -> None:
-        if self._blackbox is not None:
-            self._blackbox.record(self._tick, kind, **fields)
-
-    def _open_blackbox(self) -> None:
-        try:
-            self._blackbox = BlackBox(self.name, self.blackbox_mb)
-        except OSError as exc:  # a read-only working directory must not keep a robot from starting
-            log.emit(log.WARNING, self.name, 0, f"black box unavailable ({exc}); running without it: "
-                     "set HORUS_BLACKBOX_DIR to a writable directory (systemd: StateDirectory=)")  # fmt: skip
-
-    def _close_blackbox(self) -> None:
-        if self._blackbox is not None:
-            self._event("SchedulerStop", reason=str(self._fatal or "stopped"), total_ticks=self._tick)
-            self._blackbox.close()
-            self._blackbox = None
-
-    def _open_registry(self) -> None:
-        """From here on every change of a node's stats (each tick's among them) also rewrites its registry record."""
-        try:
-            self._registry = registry.Publisher(self.name, len(self._slots))
-        except (OSError, ValueError) as exc:
-            log.emit(log.WARNING, self.name, 0, f"stats registry unavailable, horus monitor will not see us: {exc}")
-            return
-        for slot in self._slots.values():
-            self._registry.attach(slot.index, slot.stats)
+        self._observe.event(self._tick, kind, **fields)
 
     def _pool_get(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -928,40 +819,10 @@ class Scheduler:
 
         return restore
 
-    def _describe(self, slot: _Slot) -> None:
-        node = slot.node
-        log.emit(
-            log.INFO, self.name, 0,
-            f"node {node.name!r}: order {node.order}, {1e9 / slot.period_ns:g} Hz, policy {node.policy.kind}, "
-            f"budget {slot.budget_ns / 1e3:g} us, deadline {slot.deadline_ns / 1e3:g} us, on_miss {node.on_miss}",
-        )  # fmt: skip
-
-    def _enter_rt(self) -> None:
-        problems = []
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.rt_priority))
-            self._rt_status["sched_fifo"] = True
-        except OSError as exc:
-            problems.append(
-                f"SCHED_FIFO priority {self.rt_priority} refused ({exc.strerror}): grant CAP_SYS_NICE "
-                "(systemd: AmbientCapabilities=CAP_SYS_NICE) or LimitRTPRIO=99"
-            )
-        try:
-            _core.lock_memory()
-            self._rt_status["memory_locked"] = True
-        except OSError as exc:
-            problems.append(
-                f"mlockall refused ({exc.strerror}): grant CAP_IPC_LOCK (systemd: AmbientCapabilities=CAP_IPC_LOCK) "
-                "or LimitMEMLOCK=infinity"
-            )
-        self._rt_status["problems"] = problems
-        for problem in problems:
-            log.emit(log.WARNING, self.name, 0, f"rt=True: {problem}; running without it")
-
     def __enter__(self) -> Scheduler:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc_val: object, exc_tb: object) -> None:
         self.stop()
 
 

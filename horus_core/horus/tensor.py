@@ -110,6 +110,48 @@ class Tensor:
         """Drop the tensor's memory now; any later use raises RuntimeError."""
         self._array = None
 
+    # Upstream's device and sharing queries. A Tensor here is this process's memory, always on the CPU.
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def is_cpu(self) -> bool:
+        return True
+
+    def is_cuda(self) -> bool:
+        return False
+
+    def is_gpu(self) -> bool:
+        return False
+
+    def cpu(self) -> Tensor:
+        """The tensor on the CPU: itself (there is no other device here)."""
+        return self
+
+    def is_contiguous(self) -> bool:
+        return bool(self.array.flags.c_contiguous)
+
+    @property
+    def refcount(self) -> int:
+        """Processes holding the tensor's memory: 1, this one (pooled tensors, shared across
+        processes, are horus.TensorPool's TensorHandle, whose refcount counts them all)."""
+        self.array  # noqa: B018  # a released tensor says so
+        return 1
+
+    def torch(self) -> Any:
+        """A torch tensor over the same memory (no copy)."""
+        import torch
+
+        return torch.from_numpy(self.array)
+
+    @staticmethod
+    def from_descriptor(pool_id: int, descriptor_bytes: bytes) -> Any:
+        """The pooled tensor another process described (upstream's Tensor is its pool handle):
+        a horus.TensorHandle over the same memory."""
+        from .tensorpool import TensorHandle
+
+        return TensorHandle.from_descriptor(pool_id, descriptor_bytes)
+
     # Shape operations: views of the same memory where numpy can make one.
     def reshape(self, *shape: Any) -> Tensor:
         return Tensor._over(self.array.reshape(_shape(shape)))

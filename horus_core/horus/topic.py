@@ -7,7 +7,9 @@ process is one publisher however many of its nodes send on a topic.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import struct
 import threading
 from typing import Any
 
@@ -20,6 +22,11 @@ FRAMING = 256
 DEFAULT_MAX_MSG_SIZE = 64 * 1024
 # recv(timeout=...) spins this long before it sleeps: a reply that comes sooner costs no wake-up.
 SPIN_S = 50e-6
+# What `backend_type` says: upstream names its transport there; ours is always this one.
+BACKEND = "shm_ring"
+# struct flock for F_OFD_GETLK (Linux, 64-bit off_t): l_type, l_whence, l_start, l_len, l_pid.
+_FLOCK = "hhqqi"
+_F_OFD_GETLK = getattr(fcntl, "F_OFD_GETLK", 36)
 
 
 class _Segment:
@@ -32,6 +39,7 @@ class _Segment:
         self.core = _core.Topic(str(topics), namespace.topic_file(name), slot_size, capacity, codec.FORMAT_ID, create)
         self.users = 0
         self.claimed = False
+        self.sent_base = 0  # the head when this process claimed the publisher (Topic.stats)
 
 
 _lock = threading.Lock()
@@ -88,45 +96,50 @@ def _value(taken: Any) -> Any:
 class Topic:
     """A topic by name. `send()` publishes; `recv()` returns the next message or None.
 
-    Args:
-        name: topic name, e.g. "camera.rgb", or a message class (``Topic(horus.CmdVel)``: the
-            topic its ``__topic_name__`` names, "cmd_vel").
+    Args (upstream's three first, in its order):
+        msg_type: a message class (``Topic(horus.CmdVel)``: the topic its ``__topic_name__``
+            names, "cmd_vel") or, for an untyped topic, its name, e.g. "camera.rgb".
         capacity: ring slots (a power of two, default 16); a reader more than this many
             messages behind skips to the newest and counts the loss in `missed`.
+        endpoint: the topic's name when `msg_type` is a message class:
+            ``Topic(horus.Imu, endpoint="arm.imu")`` is the topic "arm.imu", not "imu".
         max_msg_size: largest payload in bytes (default 64 KiB); e.g. 640*480*3 for a VGA frame.
             Every process must agree on it; a conflict is a TopicLayoutError.
         namespace: defaults to $HORUS_NAMESPACE or "default".
-        endpoint: the topic's name when `name` is a message class, as upstream HORUS spells it:
-            ``Topic(horus.Imu, endpoint="arm.imu")`` is the topic "arm.imu", not "imu".
-        msg_type: the message class, by upstream's keyword: ``Topic(msg_type=horus.Imu)`` is ``Topic(horus.Imu)``.
+        name: the topic's name, by keyword (``Topic(name="camera.rgb")``).
     """
 
     def __init__(
         self,
-        name: str | type[Message] | None = None,
+        msg_type: str | type[Message] | None = None,
         capacity: int | None = None,
-        max_msg_size: int | None = None,
-        *,
-        namespace: str | None = None,
         endpoint: str | None = None,
-        msg_type: type[Message] | None = None,
+        *,
+        max_msg_size: int | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
     ) -> None:
         from . import namespace as ns_mod
 
-        if msg_type is not None:
-            if name is not None:
-                raise TypeError(f"Topic({name!r}, msg_type={msg_type!r}): give the topic's name or its type, once")
-            if not (isinstance(msg_type, type) and issubclass(msg_type, Message)):
-                raise TypeError(f"Topic(msg_type={msg_type!r}): msg_type is a message class such as horus.CmdVel")
-            name = msg_type
-        if isinstance(name, type) and issubclass(name, Message):
-            name = endpoint or name.__topic_name__
+        # Upstream's first argument is the message class or, for an untyped topic, the topic's name.
+        if name is not None:
+            if msg_type is not None:
+                raise TypeError(f"Topic({msg_type!r}, name={name!r}): give the topic's name or its type, once")
+            msg_type = name
+        self._declared = msg_type
+        if isinstance(msg_type, type) and issubclass(msg_type, Message):
+            name = endpoint or msg_type.__topic_name__
+        elif isinstance(msg_type, type):
+            raise TypeError(f"Topic({msg_type!r}): msg_type is a message class such as horus.CmdVel, or a topic name")
         elif endpoint is not None:
-            raise TypeError(f"Topic({name!r}, endpoint={endpoint!r}): give the topic's name once")
+            raise TypeError(f"Topic({msg_type!r}, endpoint={endpoint!r}): give the topic's name once")
+        else:
+            name = msg_type
         if not isinstance(name, str):
             raise TypeError(f"Topic takes a topic name or a message class such as horus.CmdVel, not {name!r}")
-        self.name = name
-        self.endpoint = endpoint
+        self._name = name
+        self._endpoint = endpoint
+        self._generic = not isinstance(self._declared, type)
         self._ns = namespace or ns_mod.current()
         ns_mod.topic_file(name)  # validate early
         self._slot_size = max_msg_size + FRAMING if max_msg_size else 0
@@ -136,23 +149,31 @@ class Topic:
         self._cursor: Any = None
         self._pending_attach = False
         self._scratch: bytearray | None = None  # recv_into's buffer, one slot long
+        # stats(): the segment's head when this process claimed it, this cursor's first message.
+        self._sent_base = 0
+        self._recv_base = 0
         # Subscribe now: every message published from here on is ours to read.
         self._reader()
 
     def _segment(self, create: bool) -> _Segment | None:
         if self._seg is None:
             try:
-                self._seg = _acquire(self._ns, self.name, self._slot_size, self._capacity, create)
+                self._seg = _acquire(self._ns, self._name, self._slot_size, self._capacity, create)
             except FileNotFoundError:
                 return None
         return self._seg
 
-    def send(self, msg: Any) -> bool:
-        """Publish `msg` to every subscriber. Raises MessageTooLargeError if it does not fit."""
+    def send(self, message: Any, node: Any = None) -> bool:
+        """Publish `message` to every subscriber. Raises MessageTooLargeError if it does not fit.
+
+        node: as upstream, a node (or its NodeInfo) whose log records the send (`log_pub`): a
+        debugging aid that costs a log record per message, so leave it out in hot loops."""
         publisher = self._publisher or self._claim()
+        if node is not None:
+            return self._send_logged(message, node)
         # Small plain data and typed messages of numbers and texts are encoded in C; codec.py does the rest.
-        if not publisher.publish_value(msg):
-            parts = codec.encode(msg)
+        if not publisher.publish_value(message):
+            parts = codec.encode(message)
             if len(parts) > 64:
                 parts = [b"".join(bytes(p) for p in parts)]
             publisher.publish(*parts)
@@ -164,8 +185,17 @@ class Topic:
         if not seg.claimed:
             seg.core.claim_publisher()
             seg.claimed = True
+            seg.sent_base = seg.core.head
         self._publisher = seg.core
         return seg.core
+
+    def _send_logged(self, msg: Any, node: Any) -> bool:
+        import time
+
+        start = time.perf_counter_ns()
+        self.send(msg)
+        _info(node).log_pub(self._name, repr(msg), time.perf_counter_ns() - start)
+        return True
 
     def _reader(self) -> Any:
         if self._cursor is None:
@@ -175,19 +205,36 @@ class Topic:
                 self._pending_attach = True
                 return None
             self._cursor = _core.Cursor(seg.core, 0 if self._pending_attach else None)
+            self._recv_base = self._cursor.next
         return self._cursor
 
-    def recv(self, timeout: float | None = None) -> Any:
+    def recv(self, node: Any = None, timeout: float | None = None) -> Any:
         """The next message, or None when there is none.
 
         With `timeout` (seconds), wait up to that long for one: spinning for the
         first 50 us, then asleep on the topic's futex (the GIL released), woken by
         the publisher. Node ticks should not wait; use this in tools and tests.
+        node: as upstream, a node whose log records the message received (`log_sub`);
+        a number there is the timeout (``recv(0.5)``, as before upstream's argument).
         """
+        if node is not None:
+            if isinstance(node, (int, float)):
+                timeout = node
+            else:
+                return self._recv_logged(node, timeout)
         cursor = self._cursor or self._wait_for_reader(timeout)
         if cursor is None:
             return None
         return _value(cursor.take(timeout or 0.0, SPIN_S))
+
+    def _recv_logged(self, node: Any, timeout: float | None) -> Any:
+        import time
+
+        start = time.perf_counter_ns()
+        msg = self.recv(timeout=timeout)
+        if msg is not None:
+            _info(node).log_sub(self._name, repr(msg), time.perf_counter_ns() - start)
+        return msg
 
     def try_recv(self) -> Any:
         """The next message or None, never waiting: `recv()`, by upstream's name for hot polling loops."""
@@ -266,8 +313,77 @@ class Topic:
             self._cursor = None
             self._publisher = None
             self._scratch = None
-            _release(self._ns, self.name, self._seg)
+            _release(self._ns, self._name, self._seg)
             self._seg = None
 
+    # -- upstream's introspection ------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def endpoint(self) -> str | None:
+        """The name given with ``endpoint=`` (upstream's spelling), else None."""
+        return self._endpoint
+
+    @property
+    def is_network_topic(self) -> bool:
+        """Always False: topics here are shared memory on one machine (no LAN replication)."""
+        return False
+
+    @property
+    def backend_type(self) -> str:
+        return BACKEND
+
+    def is_generic(self) -> bool:
+        """True for a topic declared by name (plain data and dicts), False for one of a message class."""
+        return self._generic
+
+    def stats(self) -> dict[str, Any]:
+        """Upstream's counters: messages this process published on the topic (while it held the
+        publisher claim) and this Topic received; failures are raised, never counted, so 0."""
+        seg = self._seg
+        sent = seg.core.head - seg.sent_base if seg is not None and seg.claimed else 0
+        cursor = self._cursor
+        received = cursor.next - self._recv_base - cursor.missed if cursor is not None else 0
+        return {
+            "messages_sent": sent,
+            "messages_received": received,
+            "send_failures": 0,
+            "recv_failures": 0,
+            "is_network": False,
+            "backend": BACKEND,
+        }
+
+    def pub_count(self) -> int:
+        """Publishers on the topic now: 1 while a process (this one included) holds the publisher
+        claim, else 0 (one publisher process per topic here)."""
+        from . import namespace as ns_mod
+
+        path = ns_mod.topics_dir(self._ns) / ns_mod.topic_file(self._name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return 0
+        try:
+            # The claim is an OFD write lock on byte 0 (horus.h): ask whether a write lock would
+            # conflict. An OFD lock of this process's other descriptor conflicts too.
+            query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 1, 0)
+            answer = fcntl.fcntl(fd, _F_OFD_GETLK, query)
+        finally:
+            os.close(fd)
+        return 0 if struct.unpack(_FLOCK, answer)[0] == fcntl.F_UNLCK else 1
+
     def __repr__(self) -> str:
-        return f"Topic({self.name!r}, namespace={self._ns!r})"
+        return f"Topic({self._name!r}, namespace={self._ns!r})"
+
+
+def _info(node: Any) -> Any:
+    """What upstream's send(msg, node)/recv(node) log through: a NodeInfo, or a node's."""
+    if hasattr(node, "log_pub"):
+        return node
+    info = getattr(node, "info", None)
+    if info is None:
+        raise TypeError(f"{node!r} is not a node or NodeInfo: pass the node whose log records the message")
+    return info

@@ -25,7 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import clock
+from . import clock, frame_report
 from .errors import HorusNotFoundError, HorusTimeoutError, HorusTransformError
 from .tf_share import Share
 from .transform import Transform
@@ -170,8 +170,8 @@ class TransformFrame:
         frame = self._frames.get(name)
         return frame.id if frame else None
 
-    def frame_name(self, frame_id: int) -> str | None:
-        return self._by_id.get(frame_id)
+    def frame_name(self, id: int) -> str | None:  # upstream's parameter name
+        return self._by_id.get(id)
 
     def has_frame(self, name: str) -> bool:
         self._sync()
@@ -369,6 +369,37 @@ class TransformFrame:
                 "max_frames": self._config.max_frames,
                 "history_len": self._config.history_len,
             }
+
+    # Upstream's introspection: the reports themselves are frame_report's.
+
+    def _views(self) -> dict[str, frame_report.FrameView]:
+        self._sync()
+        with self._lock:
+            return {
+                f.name: frame_report.FrameView(f.name, f.id, f.parent, f.static is not None, tuple(f.stamps))
+                for f in self._frames.values()
+            }
+
+    def validate(self) -> None:
+        """Raise HorusTransformError when a frame's parent is unknown or a chain of parents loops."""
+        frame_report.validate(self._views())
+
+    def frame_info(self, name: str) -> dict[str, Any] | None:
+        """name, id, parent, is_static, children_count, depth, time_range (oldest, newest ns) or None."""
+        views = self._views()
+        return frame_report.info(views, name) if name in views else None
+
+    def frame_info_all(self) -> list[dict[str, Any]]:
+        views = self._views()
+        return [frame_report.info(views, name) for name in views]
+
+    def frames_as_dot(self) -> str:
+        """The tree as a Graphviz digraph (parent -> child)."""
+        return frame_report.as_dot(self._views())
+
+    def frames_as_yaml(self) -> str:
+        """The tree as ROS 2 tf2's allFramesAsYAML."""
+        return frame_report.as_yaml(self._views())
 
     def format_tree(self) -> str:
         lines: list[str] = []

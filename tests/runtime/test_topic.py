@@ -117,7 +117,7 @@ def test_a_topic_named_by_its_message_type_with_upstreams_keyword(ns: str) -> No
     assert horus.Topic(msg_type=horus.CmdVel).name == "cmd_vel"
     assert horus.Topic(msg_type=horus.Imu, endpoint="arm.imu").name == "arm.imu"
     with pytest.raises(TypeError, match="give the topic's name or its type, once"):
-        horus.Topic("imu", msg_type=horus.Imu)
+        horus.Topic(horus.Imu, name="imu")
     with pytest.raises(TypeError, match="msg_type is a message class"):
         horus.Topic(msg_type=float)  # type: ignore[arg-type]
 

@@ -178,6 +178,13 @@ class RenamedFieldMethods:
     __slots__ = ()
     RENAMED: ClassVar[dict[str, str]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Upstream's names as properties of the class too, so `hasattr(horus.NavGoal, "timeout_seconds")`
+        # and help() see them, as they see upstream's getters.
+        super().__init_subclass__(**kwargs)
+        for upstream, ours in cls.__dict__.get("RENAMED", {}).items():
+            setattr(cls, upstream, property(_getter(ours), _setter(ours), doc=f"upstream's name of `{ours}`"))
+
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails: the field itself is found first.
         if name in self.RENAMED:
@@ -186,3 +193,11 @@ class RenamedFieldMethods:
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(self.RENAMED.get(name, name), value)
+
+
+def _getter(name: str) -> Any:
+    return lambda self: getattr(self, name)
+
+
+def _setter(name: str) -> Any:
+    return lambda self, value: setattr(self, name, value)

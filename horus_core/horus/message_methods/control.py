@@ -63,6 +63,12 @@ class ImpedanceParametersMethods:
     def stiff(cls) -> Any:
         return cast(Any, cls)(stiffness=[10000.0] * 6, damping=[200.0] * 6, enabled=True)
 
+    def enable(self) -> None:
+        cast(Any, self).enabled = True
+
+    def disable(self) -> None:
+        cast(Any, self).enabled = False
+
 
 class MotorCommandMethods(FiniteMethods):
     """Modes as upstream's: 0 velocity, 1 position, 2 torque, 3 voltage. is_valid() wants every
@@ -263,3 +269,30 @@ class ForceCommandMethods(RenamedFieldMethods):
         command = copy_of(self)
         command.timeout = timeout_seconds
         return command
+
+
+class HapticFeedbackMethods:
+    """pattern_type as upstream's: 0 constant, 1 pulse, 2 ramp."""
+
+    __slots__ = ()
+    CONSTANT: ClassVar[builtins.int] = 0
+    PULSE: ClassVar[builtins.int] = 1
+
+    @classmethod
+    def vibration(cls, intensity: builtins.float, frequency: builtins.float, duration: builtins.float) -> Any:
+        """A steady vibration: intensity 0-1, frequency (Hz), duration (s)."""
+        return stamped(cls, **_vibration(intensity, frequency, duration), pattern_type=cls.CONSTANT)
+
+    @classmethod
+    def pulse(cls, intensity: builtins.float, frequency: builtins.float, duration: builtins.float) -> Any:
+        """A pulsed vibration: intensity 0-1, pulses per second (Hz), duration (s)."""
+        return stamped(cls, **_vibration(intensity, frequency, duration), pattern_type=cls.PULSE)
+
+
+def _vibration(intensity: builtins.float, frequency: builtins.float, duration: builtins.float) -> dict[str, Any]:
+    return {
+        "vibration_intensity": min(max(intensity, 0.0), 1.0),  # upstream clamps it to 0-1
+        "vibration_frequency": frequency,
+        "duration_seconds": duration,
+        "enabled": True,
+    }

@@ -43,7 +43,10 @@ class DiagnosticReportMethods(MessageListMethods):
     __slots__ = ()
     LIST = "values"
     value_count = property(MessageListMethods._count)
-    add_value = MessageListMethods._add
+
+    def add_value(self, val: Any) -> None:  # upstream's name for its argument
+        self._add(val)
+
     get_values = MessageListMethods._get
 
     def add_string(self, key: str, value: str) -> None:

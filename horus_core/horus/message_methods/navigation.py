@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 if TYPE_CHECKING:
     from ..frames import OccupancyGrid
     from ..messages import Pose2D
-from .common import MessageListMethods, RenamedFieldMethods, copies
+from .common import MessageListMethods, RenamedFieldMethods, assign, copies, copy_of
 
 
 class WaypointMethods:
@@ -25,15 +26,58 @@ class WaypointMethods:
 
         return Pose2D(self.x, self.y, self.theta)
 
+    def with_stop(self) -> Any:
+        """A copy that requires the robot to stop there."""
+        waypoint = copy_of(self)
+        waypoint.stop_required = True
+        return waypoint
+
 
 class PathPlanMethods:
     __slots__ = ()
     waypoint_data: list[float]
+    goal_x: builtins.float
+    goal_y: builtins.float
+    goal_theta: builtins.float
+    MAX_WAYPOINTS: ClassVar[builtins.int] = 256  # waypoint_data holds 768 numbers
 
     @property
     def waypoint_count(self) -> int:
         """Waypoints in waypoint_data (x, y, theta each)."""
         return len(self.waypoint_data) // 3
+
+    @classmethod
+    def from_waypoints(
+        cls,
+        waypoints: Iterable[Sequence[builtins.float]],
+        goal_x: builtins.float = 0.0,
+        goal_y: builtins.float = 0.0,
+        goal_theta: builtins.float = 0.0,
+    ) -> Any:
+        """A plan of (x, y, theta) waypoints (the first MAX_WAYPOINTS, as upstream) toward the goal."""
+        flat = [builtins.float(v) for point in list(waypoints)[: cls.MAX_WAYPOINTS] for v in point[:3]]
+        return cast(Any, cls)(goal_x=goal_x, goal_y=goal_y, goal_theta=goal_theta, waypoint_data=flat)
+
+    def add_waypoint(self, x: builtins.float, y: builtins.float, theta: builtins.float) -> bool:
+        """Append a waypoint; False, unchanged, when the plan already holds MAX_WAYPOINTS."""
+        if self.waypoint_count >= self.MAX_WAYPOINTS:
+            return False
+        assign(self, waypoint_data=[*self.waypoint_data, x, y, theta])
+        return True
+
+    def waypoint(self, index: builtins.int) -> tuple[builtins.float, builtins.float, builtins.float] | None:
+        """Waypoint `index` as (x, y, theta), or None past the last."""
+        if not 0 <= index < self.waypoint_count:
+            return None
+        x, y, theta = self.waypoint_data[3 * index : 3 * index + 3]
+        return (x, y, theta)
+
+    @property
+    def goal_pose(self) -> tuple[builtins.float, builtins.float, builtins.float]:
+        return (self.goal_x, self.goal_y, self.goal_theta)
+
+    def is_empty(self) -> bool:
+        return self.waypoint_count == 0
 
 
 class VelocityObstacleMethods:
@@ -69,7 +113,10 @@ class NavPathMethods(MessageListMethods):
     __slots__ = ()
     LIST = "waypoints"
     waypoint_count = property(MessageListMethods._count)
-    add_waypoint = MessageListMethods._add
+
+    def add_waypoint(self, wp: Any) -> None:  # upstream's name for its argument
+        self._add(wp)
+
     get_waypoints = MessageListMethods._get
 
     def closest_waypoint_index(self, current: Pose2D) -> builtins.int | None:
@@ -90,7 +137,10 @@ class VelocityObstaclesMethods(MessageListMethods):
     __slots__ = ()
     LIST = "obstacles"
     count = property(MessageListMethods._count)
-    add_obstacle = MessageListMethods._add
+
+    def add_obstacle(self, obs: Any) -> None:  # upstream's name for its argument
+        self._add(obs)
+
     get_obstacles = MessageListMethods._get
 
 
@@ -99,7 +149,9 @@ class PlaneArrayMethods(MessageListMethods):
     LIST = "planes"
     FULL = ValueError  # upstream's, unlike the other lists
     count = property(MessageListMethods._count)
-    add_plane = MessageListMethods._add
+
+    def add_plane(self, plane: Any) -> None:  # upstream's name for its argument
+        self._add(plane)
 
     def __getitem__(self, index: builtins.int) -> Any:
         """A copy of plane `index`; IndexError past the last, as a list."""
@@ -178,4 +230,37 @@ class CostMapMethods:
 
 class NavGoalMethods(RenamedFieldMethods):
     __slots__ = ()
-    RENAMED: ClassVar[dict[str, str]] = {"timeout_seconds": "timeout"}
+    RENAMED: ClassVar[dict[str, str]] = {
+        "timeout_seconds": "timeout",
+        "tolerance_position": "position_tolerance",
+        "tolerance_angle": "angle_tolerance",
+    }
+    x: builtins.float
+    y: builtins.float
+    theta: builtins.float
+    position_tolerance: builtins.float
+    angle_tolerance: builtins.float
+
+    def with_timeout(self, timeout_seconds: builtins.float) -> Any:
+        """A copy with this timeout (s)."""
+        goal = copy_of(self)
+        goal.timeout = timeout_seconds
+        return goal
+
+    def with_priority(self, priority: builtins.int) -> Any:
+        """A copy with this priority (0 is the highest, as upstream)."""
+        goal = copy_of(self)
+        goal.priority = priority
+        return goal
+
+    def is_position_reached(self, current: Pose2D) -> bool:
+        """`current` within position_tolerance (m) of the goal."""
+        return math.hypot(current.x - self.x, current.y - self.y) <= self.position_tolerance
+
+    def is_orientation_reached(self, current: Pose2D) -> bool:
+        """`current`'s heading within angle_tolerance (rad) of the goal's, the short way round."""
+        error = math.remainder(current.theta - self.theta, math.tau)
+        return abs(error) <= self.angle_tolerance
+
+    def is_reached(self, current: Pose2D) -> bool:
+        return self.is_position_reached(current) and self.is_orientation_reached(current)

@@ -18,6 +18,29 @@ class CameraInfoMethods:
     cx: float
     cy: float
 
+    distortion: list[float]
+
+    # Upstream's matrices (row-major), made from this layout's pinhole model: no rectification, and
+    # the projection of a monocular camera (no baseline).
+    @property
+    def camera_matrix(self) -> list[float]:
+        """K, 3x3: [fx, 0, cx, 0, fy, cy, 0, 0, 1]."""
+        return [self.fx, 0.0, self.cx, 0.0, self.fy, self.cy, 0.0, 0.0, 1.0]
+
+    @property
+    def distortion_coefficients(self) -> list[float]:
+        return list(self.distortion)
+
+    @property
+    def rectification_matrix(self) -> list[float]:
+        """R, 3x3: the identity (a monocular camera is not rectified)."""
+        return [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+
+    @property
+    def projection_matrix(self) -> list[float]:
+        """P, 3x4: K with a zero fourth column."""
+        return [self.fx, 0.0, self.cx, 0.0, 0.0, self.fy, self.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+
     def focal_lengths(self) -> tuple[float, float]:
         """(fx, fy) in pixels."""
         return (self.fx, self.fy)
@@ -154,6 +177,14 @@ class LaserScanMethods:
             return 0.0
         return self.angle_min + index * self.angle_increment
 
+    def __len__(self) -> builtins.int:
+        """Beams with a valid range (within range_min..range_max), as upstream's len()."""
+        return sum(1 for value in self.ranges if self._in_range(value))
+
+    def __bool__(self) -> bool:
+        # A scan is a message, however many of its beams are valid: `if scan:` after a recv means "one came".
+        return True
+
     def is_range_valid(self, index: builtins.int) -> bool:
         """Whether beam `index` read a finite range within [range_min, range_max]."""
         return 0 <= index < len(self.ranges) and self._in_range(self.ranges[index])
@@ -253,3 +284,27 @@ class JointStateMethods:
     def _of(self, values: list[builtins.float], name: str) -> builtins.float | None:
         at = self.names.index(name) if name in self.names else len(values)
         return values[at] if at < len(values) else None
+
+
+class PointFieldMethods:
+    """datatype as this message documents it: 1 i8, 2 u8, 3 i16, 4 u16, 5 i32, 6 u32, 7 f32, 8 f64."""
+
+    __slots__ = ()
+    datatype: builtins.int
+    count: builtins.int
+    SIZES: ClassVar[dict[builtins.int, builtins.int]] = {1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4, 7: 4, 8: 8}
+
+    def field_size(self) -> builtins.int:
+        """Bytes the field takes in a point (its type's size times count; 0 for an unknown type)."""
+        return self.SIZES.get(self.datatype, 0) * self.count
+
+
+class ContactInfoMethods:
+    """state as this message documents it: 0 none, 1 initial, 2 stable, 3 lost, 4 sliding, 5 impact."""
+
+    __slots__ = ()
+    state: builtins.int
+    IN_CONTACT: ClassVar[frozenset[builtins.int]] = frozenset({1, 2, 4, 5})
+
+    def is_in_contact(self) -> bool:
+        return self.state in self.IN_CONTACT
