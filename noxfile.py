@@ -98,7 +98,7 @@ def bench(session: nox.Session) -> None:
     install_core(session)
     quick = [a for a in session.posargs if a == "--quick"]
     session.run("python", "tests/bench/runtime.py", *session.posargs)
-    session.run("python", "tests/bench/build.py", *quick)
+    session.run("python", "tests/bench/build_stages.py", *quick)
     session.run("python", "tests/bench/lock.py", *quick)
 
 

@@ -1,6 +1,6 @@
 """Build benchmark: what `nox -s build` runs, cold and warm, stage by stage, over repeated rounds.
 
-    nox -s bench            (or: python tests/bench/build.py --json dist/bench/build.json)
+    nox -s bench            (or: python tests/bench/build_stages.py --json dist/bench/build_stages.json)
 
 Each round builds every image's core wheels and bundles twice in a scratch directory: cold
 (an empty pipeline cache, no core wheel; pip's own cache and the index as they are, as on a
@@ -12,7 +12,7 @@ at its end (`--timings`); the table shows each stage's median and its range over
 because these machines are shared. Goals (issue 31): cold under 120 s, warm under 3 s, on 2 cores.
 
 The figures to quote are all images, 3 rounds, on a quiet machine (a cold round is a whole build
-on both cores): `python tests/bench/build.py`. `--images fleet-amd64 --quick` checks the
+on both cores): `python tests/bench/build_stages.py`. `--images fleet-amd64 --quick` checks the
 script itself in seconds (one small image, one round): its times say nothing about the goals.
 """
 
@@ -73,7 +73,7 @@ def summary(samples: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = benchio.parser("python tests/bench/build.py", __doc__, "dist/bench/build.json", "1 round instead of 3")
+    parser = benchio.parser("python tests/bench/build_stages.py", __doc__, "dist/bench/build_stages.json", "1 round instead of 3")
     parser.add_argument("--images", nargs="+", default=[], metavar="IMAGE", help="bundle only these (default: all)")
     args = parser.parse_args(argv)
     runs = rounds(1 if args.quick else 3, args.images)
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"{s['median']:.2f} ({s['min']:.2f}-{s['max']:.2f})" if s else "-")
         print(f"{name:<40} {cells[0]:>22} {cells[1]:>22}")
     if args.quick or args.images:
-        print("a check of the script, not the goals: measure with `python tests/bench/build.py` on a quiet machine")
+        print("a check of the script, not the goals: measure with `python tests/bench/build_stages.py` on a quiet machine")
     benchio.write_json(args.json, results)
     return 0
 
