@@ -73,7 +73,9 @@ def summary(samples: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = benchio.parser("python tests/bench/build_stages.py", __doc__, "dist/bench/build_stages.json", "1 round instead of 3")
+    parser = benchio.parser(
+        "python tests/bench/build_stages.py", __doc__, "dist/bench/build_stages.json", "1 round instead of 3"
+    )
     parser.add_argument("--images", nargs="+", default=[], metavar="IMAGE", help="bundle only these (default: all)")
     args = parser.parse_args(argv)
     runs = rounds(1 if args.quick else 3, args.images)
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"{s['median']:.2f} ({s['min']:.2f}-{s['max']:.2f})" if s else "-")
         print(f"{name:<40} {cells[0]:>22} {cells[1]:>22}")
     if args.quick or args.images:
-        print("a check of the script, not the goals: measure with `python tests/bench/build_stages.py` on a quiet machine")
+        print("a check of the script, not the goals: measure with `python tests/bench/build_stages.py` quietly")
     benchio.write_json(args.json, results)
     return 0
 

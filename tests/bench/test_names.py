@@ -23,4 +23,4 @@ def _elsewhere(name: str, monkeypatch: pytest.MonkeyPatch) -> str | None:
 @pytest.mark.parametrize("script", sorted(p.stem for p in BENCH.glob("*.py")))
 def test_no_bench_script_shadows_an_importable_module(script: str, monkeypatch: pytest.MonkeyPatch) -> None:
     origin = _elsewhere(script, monkeypatch)
-    assert origin is None, f"tests/bench/{script}.py hides {origin} from every test (e.g. `build` breaks the core wheel build): rename it"
+    assert origin is None, f"tests/bench/{script}.py hides {origin} from every test collected after it: rename it"
