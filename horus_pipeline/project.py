@@ -1,4 +1,4 @@
-"""The pipeline's door to `horus.project` (horus_core/horus/project.py): horus.toml parsing and rendering.
+"""The pipeline's door to `horus.cli.project` (horus_core/horus/cli/project.py): horus.toml parsing and rendering.
 
 `horus build` and the lock step must read horus.toml the same way, so there is one parser, in
 the runtime package. It is pure standard-library Python; we load that file directly rather than
@@ -17,7 +17,7 @@ from typing import Any
 from . import REPO
 from .errors import PipelineError
 
-PROJECT_PY = REPO / "horus_core" / "horus" / "project.py"
+PROJECT_PY = REPO / "horus_core" / "horus" / "cli" / "project.py"
 
 
 class ManifestError(PipelineError):
@@ -26,7 +26,7 @@ class ManifestError(PipelineError):
 
 @cache
 def runtime_module() -> ModuleType:
-    """horus_core/horus/project.py, loaded from its file."""
+    """horus_core/horus/cli/project.py, loaded from its file."""
     spec = importlib.util.spec_from_file_location("_horus_project", PROJECT_PY)
     if spec is None or spec.loader is None:
         raise PipelineError(f"cannot load {PROJECT_PY}")
@@ -37,7 +37,7 @@ def runtime_module() -> ModuleType:
 
 
 def load_project(path: Path) -> Any:
-    """`horus.project.load_project`: the app's manifest as a `Project` (name, version, dependencies)."""
+    """`horus.cli.project.load_project`: the app's manifest as a `Project` (name, version, dependencies)."""
     try:
         return runtime_module().load_project(path)
     except runtime_module().ManifestError as exc:
@@ -45,6 +45,6 @@ def load_project(path: Path) -> Any:
 
 
 def write_pyproject(project: Any, directory: Path, requirements: list[str]) -> Path:
-    """`horus.project.write_pyproject`: `<directory>/.horus/pyproject.toml` for these requirements."""
+    """`horus.cli.project.write_pyproject`: `<directory>/.horus/pyproject.toml` for these requirements."""
     path: Path = runtime_module().write_pyproject(project, directory, requirements)
     return path

@@ -111,7 +111,7 @@ void horus_node_tick(horus_node *n, int64_t start_ns, int64_t end_ns, unsigned f
 void horus_node_set_state(horus_node *n, uint32_t state);
 
 /*
-** Log one line at `level` (10 debug, 20 info, 30 warning, 40 error, as horus.log): to the log
+** Log one line at `level` (10 debug, 20 info, 30 warning, 40 error, as horus.observability.log): to the log
 ** ring, and to journald (with PRIORITY, HORUS_NODE, HORUS_TICK, HORUS_PID) when stderr is the
 ** unit's journal stream, else to stderr as `[LEVEL] node: message`. Never blocks, never fails.
 */

@@ -17,7 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* Python's codec: payload format 1, and the tag of a typed message (horus/codec.py). */
+/* Python's codec: payload format 1, and the tag of a typed message (horus/messaging/codec.py). */
 #define FORMAT_ID 1u
 #define TAG_MESSAGE 0x4Du
 /* recv waits by spinning this long before sleeping on the futex, as Python's recv(timeout=) does. */

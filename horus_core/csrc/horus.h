@@ -316,7 +316,7 @@ void horus_logring_close(horus_logring *r);
 
 /*
 ** Append one record; cannot fail, never blocks. r: not NULL. level: any byte
-** (horus.log's are 10 to 40). node: a NUL-terminated string, not NULL (cut to
+** (horus.observability.log's are 10 to 40). node: a NUL-terminated string, not NULL (cut to
 ** HORUS_LOG_NODE_MAX bytes). msg: len bytes, any bytes, NULL only when len is
 ** 0; a message longer than HORUS_LOG_MSG_MAX is cut and marked truncated.
 ** The record can still be lost: when a writer a whole lap ahead takes the
@@ -388,7 +388,7 @@ typedef struct horus_stats horus_stats;
 #define HORUS_STATS_MAX_NODES 64u
 #define HORUS_STATS_NAME_MAX 47
 
-/* A node's state (horus_node_stats.state): horus/registry.py names them in this order. */
+/* A node's state (horus_node_stats.state): horus/observability/registry.py names them in this order. */
 enum horus_state {
   HORUS_STATE_CREATED,
   HORUS_STATE_INITIALIZING,
@@ -454,7 +454,7 @@ _Static_assert(offsetof(horus_node_stats, actual_rate_hz) == 128, "stats v1: act
 /*
 ** Create the registry file at path for `nodes` records (0 to
 ** HORUS_STATS_MAX_NODES), every record zero, and open it as its writer. path
-** must be this process's own (horus/registry.py names it after the pid): a
+** must be this process's own (horus/observability/registry.py names it after the pid): a
 ** file already there is taken for a dead namesake's and replaced. scheduler:
 ** a NUL-terminated name, cut to HORUS_STATS_NAME_MAX bytes. pid: stored for
 ** readers (horus_stats_pid), normally getpid(). path, scheduler, out: not
@@ -585,7 +585,7 @@ void horus_stats_publish(horus_stats *s, uint32_t i, const char *name, double ra
 ** (pointer, length) pairs of any bytes, newlines and NULs included.
 */
 typedef struct horus_journal_record {
-  long level; /* horus.log's: >= 40 -> PRIORITY 3, >= 30 -> 4, >= 20 -> 6, else 7 */
+  long level; /* horus.observability.log's: >= 40 -> PRIORITY 3, >= 30 -> 4, >= 20 -> 6, else 7 */
   uint64_t tick;
   int64_t pid;
   const char *message, *identifier, *node;
@@ -595,7 +595,7 @@ typedef struct horus_journal_record {
   int64_t code_line;
 } horus_journal_record;
 
-/* The syslog priority digit journald filters on (`journalctl -p`) for a horus.log level. */
+/* The syslog priority digit journald filters on (`journalctl -p`) for a horus.observability.log level. */
 char horus_journal_priority(long level);
 
 /*

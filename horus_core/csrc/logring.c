@@ -45,7 +45,7 @@
 ** reader's position (a true one never moves back) moves the reader back to
 ** it; and horus_logring_read makes at most capacity + 2 passes. A head merely
 ** far ahead (2^40) leaves slots that look unwritten, HORUS_ERETRY each:
-** readers bound the time they give those in all (horus/logring.py).
+** readers bound the time they give those in all (horus/observability/logring.py).
 */
 #define _GNU_SOURCE
 #include "hatomic.h"

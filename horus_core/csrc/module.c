@@ -573,7 +573,7 @@ static int log_args_parse(PyObject *const *args, log_args *a) {
 }
 
 static void log_args_append(horus_logring *r, const log_args *a) {
-  /* The ring stores a byte: a level outside 0..255 (none of horus.log's) is clamped, never an error. */
+  /* The ring stores a byte: a level outside 0..255 (none of horus.observability.log's) is clamped, never an error. */
   uint8_t level = a->level < 0 ? 0 : a->level > 255 ? 255 : (uint8_t)a->level;
   horus_logring_append(r, level, a->node, a->tick, a->msg, (size_t)a->msg_len);
 }
@@ -1188,7 +1188,7 @@ static PyObject *fn_lock_memory(PyObject *m, PyObject *unused) {
 /*
 ** log_line(ring, level, node, tick, message): append the record to ring (a
 ** LogRing, or None) and write it to fd 2 as "[LEVEL] node: message\n", in one
-** call. For horus.log when sys.stderr is the process's own, unbuffered or
+** call. For horus.observability.log when sys.stderr is the process's own, unbuffered or
 ** just flushed. The GIL is released for the write, which blocks while a
 ** reader of a full pipe lags, as sys.stderr's would.
 */
@@ -1251,7 +1251,7 @@ static PyMethodDef module_methods[] = {
      "log_line(ring, level, node, tick, message): append to ring (or None) and write the line to fd 2"},
     {NULL, NULL, 0, NULL}};
 
-/* The names of enum horus_state and enum horus_health, in order: horus/registry.py shows these. */
+/* The names of enum horus_state and enum horus_health, in order: horus/observability/registry.py shows these. */
 static const char *const state_names[HORUS_STATE_COUNT] = {"created",    "initializing", "running", "suspended",
                                                            "restarting", "failed",       "stopped"};
 static const char *const health_names[HORUS_HEALTH_COUNT] = {"starting",  "healthy", "warning",

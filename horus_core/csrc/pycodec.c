@@ -1,5 +1,5 @@
 /*
-** pycodec.c: the payload codec's fast paths (contract in pycodec.h; the format is horus/codec.py's).
+** pycodec.c: the payload codec's fast paths (contract in pycodec.h; the format is horus/messaging/codec.py's).
 **
 ** Hostile bytes: a payload is whatever a process of the user wrote into shared memory. It is
 ** decoded only from a private copy taken under the seqlock (module.c), every length is

@@ -1,9 +1,9 @@
 /*
 ** pycodec.h: the topic payload codec's fast paths in C, for module.c (horus._core) only.
 **
-** horus/codec.py defines the payload format and is its reference implementation. These
+** horus/messaging/codec.py defines the payload format and is its reference implementation. These
 ** functions cover what a robot's hot loop sends: typed messages of numbers and texts,
-** fixed or in bounded lists (a class of horus.messages that nests no message) and plain data
+** fixed or in bounded lists (a class of horus.messaging.messages that nests no message) and plain data
 ** (None, bool, int64, float, str, bytes, list, tuple, dict) of up to PYCODEC_SMALL bytes.
 ** Each either does exactly what codec.py does (the same bytes when encoding, an equal
 ** value when decoding) or declines, and then codec.py does the work: numpy arrays, big

@@ -25,12 +25,10 @@ import os as _os
 
 from . import (
     _core,
-    drivers,
     msggen,  # a team's own typed messages, as upstream's horus.msggen
     perception,  # upstream's horus.perception; its BoundingBox2D etc. are not the messages'
 )
 from ._version import __version__, get_version
-from .clock import Rate, budget_remaining, dt, elapsed, now, rng_float, tick, timestamp_ns
 from .errors import (
     DecodeError,
     EncodeError,
@@ -44,24 +42,26 @@ from .errors import (
     TopicCorruptError,
     TopicLayoutError,
 )
-from .health import serve_health
-from .message import Message
-from .messages import *  # noqa: F403  (the standard message set: __all__ of horus.messages)
-from .messages import __all__ as _MESSAGES
-from .node import LogOutsideSchedulerWarning, Node, Pub, Sub
-from .nodebuilder import NodeBuilder
-from .nodeinfo import NodeInfo, NodeState
-from .params import Params
+from .messaging.message import Message
+from .messaging.messages import *  # noqa: F403  (the standard message set: __all__ of horus.messaging.messages)
+from .messaging.messages import __all__ as _MESSAGES
+from .messaging.topic import Topic
+from .observability.health import serve_health
 from .perception import COCOPose, DetectionList, PointCloudBuffer, PointXYZ, PointXYZRGB
-from .policy import FailurePolicy, Miss
-from .schedconfig import Priority, SchedulerConfig
-from .scheduler import NodeFailedError, Scheduler, run
-from .topic import Topic
-from .transform import Transform
-from .transform_frame import TransformFrame, TransformFrameConfig
-from .updates import UpdateHold
+from .runtime import drivers
+from .runtime.clock import Rate, budget_remaining, dt, elapsed, now, rng_float, tick, timestamp_ns
+from .runtime.node import LogOutsideSchedulerWarning, Node, Pub, Sub
+from .runtime.nodebuilder import NodeBuilder
+from .runtime.nodeinfo import NodeInfo, NodeState
+from .runtime.params import Params
+from .runtime.policy import FailurePolicy, Miss
+from .runtime.schedconfig import Priority, SchedulerConfig
+from .runtime.scheduler import NodeFailedError, Scheduler, run
+from .runtime.updates import UpdateHold
+from .transforms.transform import Transform
+from .transforms.transform_frame import TransformFrame, TransformFrameConfig
 
-# Upstream HORUS's time_* spellings of the framework clock (horus.clock).
+# Upstream HORUS's time_* spellings of the framework clock (horus.runtime.clock).
 time_now, time_dt, time_elapsed, time_tick = now, dt, elapsed, tick
 time_budget_remaining, time_rng_float, get_timestamp_ns = budget_remaining, rng_float, timestamp_ns
 
@@ -76,15 +76,15 @@ ms = 1e-3
 def __getattr__(name: str) -> object:
     # horus.Tensor, TensorPool and the frames need numpy, which a robot without it never imports.
     if name == "Tensor":
-        from .tensor import Tensor
+        from .messaging.tensor import Tensor
 
         return Tensor
     if name in ("TensorPool", "TensorHandle"):
-        from . import tensorpool
+        from .messaging import tensorpool
 
         return getattr(tensorpool, name)
     if name in ("Image", "DepthImage", "PointCloud", "OccupancyGrid", "CompressedImage"):
-        from . import frames
+        from .messaging import frames
 
         return getattr(frames, name)
     raise AttributeError(f"module 'horus' has no attribute {name!r}")

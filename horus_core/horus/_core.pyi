@@ -3,7 +3,7 @@
 from types import FrameType
 from typing import Any
 
-from .stats import HealthName, NodeStateName
+from .observability.stats import HealthName, NodeStateName
 
 DEFAULT_SLOT_SIZE: int
 DEFAULT_CAPACITY: int

@@ -7,28 +7,28 @@ SchedulerConfig``), so such code runs unchanged.
 
 from typing import Any
 
-from . import drivers
 from ._version import get_version
-from .clock import Rate
-from .clock import budget_remaining as time_budget_remaining
-from .clock import dt as time_dt
-from .clock import elapsed as time_elapsed
-from .clock import now as time_now
-from .clock import rng_float as time_rng_float
-from .clock import tick as time_tick
-from .clock import timestamp_ns as get_timestamp_ns
 from .errors import HorusNotFoundError, HorusTimeoutError, HorusTransformError
-from .messages import *  # noqa: F403  (the standard message set, as upstream's extension registers it)
-from .messages import __all__ as _MESSAGES
-from .nodebuilder import NodeBuilder
-from .nodeinfo import NodeInfo, NodeState
-from .params import Params
-from .policy import Miss
-from .schedconfig import Priority, SchedulerConfig
-from .scheduler import Scheduler
-from .topic import Topic
-from .transform import Transform
-from .transform_frame import TransformFrame, TransformFrameConfig
+from .messaging.messages import *  # noqa: F403  (the standard message set, as upstream's extension registers it)
+from .messaging.messages import __all__ as _MESSAGES
+from .messaging.topic import Topic
+from .runtime import drivers
+from .runtime.clock import Rate
+from .runtime.clock import budget_remaining as time_budget_remaining
+from .runtime.clock import dt as time_dt
+from .runtime.clock import elapsed as time_elapsed
+from .runtime.clock import now as time_now
+from .runtime.clock import rng_float as time_rng_float
+from .runtime.clock import tick as time_tick
+from .runtime.clock import timestamp_ns as get_timestamp_ns
+from .runtime.nodebuilder import NodeBuilder
+from .runtime.nodeinfo import NodeInfo, NodeState
+from .runtime.params import Params
+from .runtime.policy import Miss
+from .runtime.schedconfig import Priority, SchedulerConfig
+from .runtime.scheduler import Scheduler
+from .transforms.transform import Transform
+from .transforms.transform_frame import TransformFrame, TransformFrameConfig
 
 # The numpy-backed types, loaded when first named, as `horus` loads them (a robot without numpy never does).
 _LAZY = (

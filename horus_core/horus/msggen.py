@@ -1,5 +1,5 @@
 """A team's own typed messages, as upstream HORUS's horus.msggen offers them, through the generator
-of the standard set (horus.msglayout): Python classes and C structs of the same bytes.
+of the standard set (horus.messaging.msglayout): Python classes and C structs of the same bytes.
 
     from horus.msggen import register_message, build_messages
 
@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
-from . import msglayout
-from .message import Field, Message, message_type
+from .messaging import msglayout
+from .messaging.message import Field, Message, message_type
 
 # Upstream's type names (its msggen TYPE_MAP) -> ours. Its String and Vec<T> grow; ours are bounded.
 UPSTREAM_TYPES = {
@@ -181,7 +181,7 @@ def generate_messages_from_yaml(yaml_path: str | Path, output_dir: str | Path | 
 
 def _load_yaml(path: Path) -> Any:
     # The parameter files' reader: JSON, TOML by suffix, YAML beyond JSON with PyYAML.
-    from .params import _parse
+    from .runtime.params import _parse
 
     try:
         return _parse(path, path.read_text(encoding="utf-8"))

@@ -3,7 +3,7 @@
 Boxes, detections (72 bytes each in to_bytes, upstream's layout), point clouds, keypoints and
 tracks for a perception pipeline; the behaviour shared with the messages of the same names
 (horus.BoundingBox2D, horus.Detection, horus.Landmark, horus.TrackedObject) is theirs
-(horus/message_methods/). numpy is imported only by the methods that take or give arrays, so
+(horus/messaging/message_methods/). numpy is imported only by the methods that take or give arrays, so
 a robot without numpy can still use the rest.
 """
 
@@ -15,8 +15,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .message import Message
-from .message_methods import BoxMethods, DetectionCoreMethods, LandmarkMethods, TrackMethods
+from .messaging.message import Message
+from .messaging.message_methods import BoxMethods, DetectionCoreMethods, LandmarkMethods, TrackMethods
 
 __all__ = [
     "BoundingBox2D",

@@ -1,9 +1,9 @@
 """Generate HORUS's standard messages from messages.toml: one definition, two languages.
 
-    python horus_core/msgs/generate.py            write horus/messages.py and csrc/horus_msgs.h
+    python horus_core/msgs/generate.py            write horus/messaging/messages.py and csrc/horus_msgs.h
     python horus_core/msgs/generate.py --check    exit 1 if either is not what the schema gives
 
-The layout rules, type ids and layout hashes are horus/msglayout.py's (also behind horus.msggen).
+The layout rules, type ids and layout hashes are horus/messaging/msglayout.py's (also behind horus.msggen).
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
 SCHEMA = HERE / "messages.toml"
-PYTHON_OUT = HERE.parent / "horus" / "messages.py"
+PYTHON_OUT = HERE.parent / "horus" / "messaging" / "messages.py"
 C_OUT = HERE.parent / "csrc" / "horus_msgs.h"
 
 
 def msglayout() -> ModuleType:
-    """horus/msglayout.py, loaded by path: importing the horus package needs the compiled core."""
-    spec = importlib.util.spec_from_file_location("horus_msglayout", HERE.parent / "horus" / "msglayout.py")
+    """horus/messaging/msglayout.py, loaded by path: importing the horus package needs the compiled core."""
+    spec = importlib.util.spec_from_file_location(
+        "horus_msglayout", HERE.parent / "horus" / "messaging" / "msglayout.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
@@ -39,7 +41,7 @@ def outputs() -> dict[Path, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="generate.py",
-        description="Generate horus/messages.py and csrc/horus_msgs.h from messages.toml (one definition).",
+        description="Generate horus/messaging/messages.py and csrc/horus_msgs.h from messages.toml (one definition).",
     )
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a generated file is stale")
     args = parser.parse_args(argv)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import PipelineError
 
-# horus.Node's positional parameters, in order (horus_core/horus/node.py).
+# horus.Node's positional parameters, in order (horus_core/horus/runtime/node.py).
 NODE_PARAMS = ("name", "tick", "init", "shutdown", "rate", "pubs", "subs", "failure_policy")
 DEFAULT_RATE = 30.0  # horus.Node's default rate
 GC_TUNING = frozenset({"disable", "set_threshold", "freeze"})

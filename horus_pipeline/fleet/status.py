@@ -20,7 +20,7 @@ from typing import Any
 from ..robot import contract
 from .inventory import Host, ssh_argv
 
-# What the robot's own health endpoint still answers 200 for (horus.health.HEALTHY): a node with
+# What the robot's own health endpoint still answers 200 for (horus.observability.health.HEALTHY): a node with
 # deadline misses is "warning", shown in the misses column, not a robot down.
 NODE_OK = ("healthy", "warning")
 

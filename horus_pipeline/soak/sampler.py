@@ -5,7 +5,7 @@ second for DURATION seconds, then exits. Standard library and the release's horu
 
 Each line: {"t": seconds since start, "units": {unit: {"rss": bytes, "restarts": n, "active": bool,
 "pid": main pid}},
-"nodes": [horus.registry.snapshot() entries]}. RSS is the unit's cgroup memory.current (every
+"nodes": [horus.observability.registry.snapshot() entries]}. RSS is the unit's cgroup memory.current (every
 process of the unit: the figure MemoryMax= limits), or where the robot has no cgroup v2 the sum
 of its processes' RSS.
 """
@@ -66,7 +66,7 @@ def unit_state(units: list[str]) -> dict[str, dict[str, object]]:
 
 
 def main() -> None:
-    from horus import registry
+    from horus.observability import registry
 
     duration, units = float(sys.argv[1]), sys.argv[2:]
     start = time.monotonic()

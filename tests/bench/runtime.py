@@ -545,8 +545,9 @@ def bench_tick_overhead(n: int = 200_000) -> dict[str, float]:
     """
     import shutil
 
-    from horus import _core, log, logring, registry
-    from horus.stats import NodeStats
+    from horus import _core
+    from horus.observability import log, logring, registry
+    from horus.observability.stats import NodeStats
 
     os.environ["HORUS_NAMESPACE"] = ns = f"bench-{uuid.uuid4().hex[:8]}"
     alone = NodeStats("motor", 1000.0, "fatal")
@@ -608,7 +609,7 @@ def bench_journald_line(n: int, ns: str, line: str) -> tuple[float, float]:
     import socket
     import tempfile
 
-    from horus import journal, log
+    from horus.observability import journal, log
 
     batch = 8  # fewer than net.unix.max_dgram_qlen (10 by default): none is dropped for a full queue
     with tempfile.TemporaryDirectory() as tmp, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:

@@ -71,7 +71,7 @@ def test_horus_sbom_prints_the_document_and_a_table(repo: Repo, tmp_path: Path) 
     result = build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
     path = tmp_path / sbom.FILENAME
     path.write_text(json.dumps(shipped(repo, result.release)))
-    horus = [sys.executable, "-m", "horus.cli", "sbom", "--file", str(path)]
+    horus = [sys.executable, "-m", "horus.cli.main", "sbom", "--file", str(path)]
     doc = json.loads(subprocess.run(horus, capture_output=True, text=True, check=True).stdout)
     assert doc["metadata"]["component"]["name"] == "fake"
     table = subprocess.run([*horus, "--components"], capture_output=True, text=True, check=True).stdout

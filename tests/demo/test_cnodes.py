@@ -21,7 +21,8 @@ from pathlib import Path
 import horus
 import pytest
 from conftest import APP
-from horus import capi, logring, registry
+from horus import capi
+from horus.observability import logring, registry
 
 from horus_pipeline.bundle.native import compile_program
 from horus_pipeline.targets import get_arch
@@ -170,7 +171,7 @@ def test_c_safety_engages_on_overspeed_and_on_a_stale_status(
 def test_health_vouches_for_compiled_nodes_only_while_they_tick(
     start: Callable[..., Proc], built: dict[str, Path]
 ) -> None:
-    from horus.health import health_report, metrics_text
+    from horus.observability.health import health_report, metrics_text
     from prometheus_client.parser import text_string_to_metric_families
 
     def metrics() -> dict[str, dict[tuple[str, ...], float]]:

@@ -178,7 +178,10 @@ def test_the_horus_command_delegates_to_the_pipeline(tmp_path: Path) -> None:
 
 def test_on_a_robot_without_the_pipeline_the_horus_command_says_where_to_run_it() -> None:
     # A release ships horus_core only: no horus_pipeline to import.
-    code = "import sys; sys.modules['horus_pipeline'] = None; from horus.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = (
+        "import sys; sys.modules['horus_pipeline'] = None; "
+        "from horus.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
     for command in ("doctor", "fleet"):
         proc = subprocess.run([sys.executable, "-c", code, command, "x"], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr

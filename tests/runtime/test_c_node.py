@@ -10,7 +10,8 @@ from pathlib import Path
 
 import horus
 import pytest
-from horus import capi, logring, registry
+from horus import capi
+from horus.observability import logring, registry
 from horus_procs import wait_line
 from horus_testing import require
 from test_c_stress import SANITIZERS
@@ -159,4 +160,4 @@ def test_every_message_crosses_to_a_c_node_and_back_unchanged(ns: str, tmp_path:
     finally:
         node.kill()
         node.wait()
-    assert sorted(echoed) == sorted(horus.messages.__all__)
+    assert sorted(echoed) == sorted(horus.messaging.messages.__all__)

@@ -11,7 +11,8 @@ from typing import Any
 import horus
 import numpy as np
 import pytest
-from horus import DecodeError, EncodeError, _core, codec
+from horus import DecodeError, EncodeError, _core
+from horus.messaging import codec
 
 
 @pytest.mark.parametrize(

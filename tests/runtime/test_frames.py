@@ -5,7 +5,8 @@ from __future__ import annotations
 import horus
 import numpy as np
 import pytest
-from horus import DecodeError, codec
+from horus import DecodeError
+from horus.messaging import codec
 from horus_procs import Py, go, wait_line
 
 

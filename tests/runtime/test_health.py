@@ -140,8 +140,8 @@ def test_metrics_parse_with_the_prometheus_parser(robot: Robot) -> None:
 
 
 def test_metrics_name_the_release_the_process_runs(ns: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(horus.health, "RELEASE", "3f0c9a1b2c3d4e5f")
-    text = horus.health.metrics_text(horus.Scheduler().add(horus.Node(name="idle", tick=lambda n: None)))
+    monkeypatch.setattr(horus.observability.health, "RELEASE", "3f0c9a1b2c3d4e5f")
+    text = horus.observability.health.metrics_text(horus.Scheduler().add(horus.Node(name="idle", tick=lambda n: None)))
     assert 'horus_release_info{running_release="3f0c9a1b2c3d4e5f"} 1.0' in text.splitlines()
 
 
@@ -230,7 +230,7 @@ def threads(pid: int) -> int:
 
 
 def test_drip_fed_connections_are_bounded_and_cut_at_the_deadline(robot: Robot) -> None:
-    from horus.health import MAX_CLIENTS, REQUEST_DEADLINE
+    from horus.observability.health import MAX_CLIENTS, REQUEST_DEADLINE
 
     before = threads(robot.proc.pid)
     drips = [socket.create_connection(("127.0.0.1", robot.port), timeout=30) for _ in range(MAX_CLIENTS * 3)]
@@ -262,7 +262,7 @@ def test_drip_fed_connections_are_bounded_and_cut_at_the_deadline(robot: Robot) 
 
 
 def test_health_names_the_release_the_process_started_from(tmp_path: Path) -> None:
-    from horus.health import running_release
+    from horus.observability.health import running_release
 
     release = tmp_path / "opt/demo/releases/3f0c9a1b2c3d4e5f"
     (release / "venv").mkdir(parents=True)

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import horus
 import pytest
-from horus import journal, log
+from horus.observability import journal, log
 
 SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 
@@ -183,7 +183,7 @@ def test_unit_name_from_cgroup_v1_and_v2(tmp_path: Path) -> None:
 # A node process as systemd runs it: stderr is a stream to journald, JOURNAL_STREAM names it.
 NODE_UNDER_SYSTEMD = """
 import sys, horus
-from horus import journal
+from horus.observability import journal
 journal.install(journal.JournalSink.from_env(sys.argv[1]))  # the real detection; only the socket path is the test's
 def tick(node):
     node.log_info("info line")
@@ -344,8 +344,8 @@ def test_the_schedulers_own_records_name_the_scheduler(ns: str, journald: FakeJo
         journal.install(previous)
     record = journald.record()
     assert b"tick failed" in record["MESSAGE"] and record["PRIORITY"] == b"3"
-    # The scheduler's failure handling (horus/failures.py) logged it, not a node's code.
-    assert record["CODE_FILE"].endswith(b"horus/failures.py") and record["CODE_FUNC"] == b"failed"
+    # The scheduler's failure handling (horus/runtime/failures.py) logged it, not a node's code.
+    assert record["CODE_FILE"].endswith(b"horus/runtime/failures.py") and record["CODE_FUNC"] == b"failed"
 
 
 def test_a_forked_child_sends_its_own_pid(journald: FakeJournald) -> None:
@@ -377,7 +377,7 @@ def test_a_replaced_journald_socket_is_reconnected(journald: FakeJournald) -> No
 
 
 def test_a_full_queue_drops_node_records_but_the_ring_keeps_them(ns: str, journald: FakeJournald) -> None:
-    from horus import logring
+    from horus.observability import logring
 
     sink = journal.JournalSink(journald.path, identifier="robot")
     previous = journal.active_sink()

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import horus
 import pytest
-from horus import log, logring
+from horus.observability import log, logring
 
 LOGGING_NODE = """
 import contextlib, io, sys
 import horus
-from horus import log
+from horus.observability import log
 
 node = horus.Node(name="arm")
 node.tick_count = 7

@@ -14,8 +14,9 @@ from typing import Any
 
 import horus
 import pytest
-from horus import DecodeError, codec
-from horus.message import Field
+from horus import DecodeError
+from horus.messaging import codec
+from horus.messaging.message import Field
 from horus_procs import Py, wait_line
 from horus_testing import load_module, require
 
@@ -431,7 +432,7 @@ def c_fill(field: Field, index: int, struct: str = "m") -> str:
 
 
 def test_every_message_has_the_same_bytes_in_c_and_python_both_ways(tmp_path: Path) -> None:
-    layouts = horus.msglayout.load(MSGS / "messages.toml")
+    layouts = horus.messaging.msglayout.load(MSGS / "messages.toml")
     classes = [getattr(horus, layout.name) for layout in layouts]
     body = []
     for layout, cls in zip(layouts, classes, strict=True):
@@ -454,7 +455,7 @@ def test_every_message_has_the_same_bytes_in_c_and_python_both_ways(tmp_path: Pa
         assert from_c[at : at + cls.SIZE] == msg.to_bytes(), f"{cls.__name__}: C and Python bytes differ"
         assert cls.from_bytes(from_c[at : at + cls.SIZE]) == msg, f"{cls.__name__}: C's bytes read back differently"
         at += cls.SIZE
-    assert at == len(from_c) and len(classes) == len(horus.messages.__all__)
+    assert at == len(from_c) and len(classes) == len(horus.messaging.messages.__all__)
 
 
 def test_typed_constructors_and_presets_as_upstream() -> None:
@@ -564,6 +565,6 @@ def test_changing_a_nested_message_changes_the_layout_of_those_holding_it() -> N
     spec = {"fields": [["width", "u32", 0], ["height", "u32", 0]]}
     grown = {"fields": [*spec["fields"], ["fx", "f64", 0.0]]}
     holder = {"fields": [["left", "Cam", {}], ["baseline", "f64", 0.0]]}
-    before = horus.msglayout.lay_out("Pair", holder, {"Cam": horus.msglayout.lay_out("Cam", spec)})
-    after = horus.msglayout.lay_out("Pair", holder, {"Cam": horus.msglayout.lay_out("Cam", grown)})
+    before = horus.messaging.msglayout.lay_out("Pair", holder, {"Cam": horus.messaging.msglayout.lay_out("Cam", spec)})
+    after = horus.messaging.msglayout.lay_out("Pair", holder, {"Cam": horus.messaging.msglayout.lay_out("Cam", grown)})
     assert before.layout_hash != after.layout_hash and (before.size, after.size) == (16, 24)

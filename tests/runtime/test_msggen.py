@@ -7,7 +7,8 @@ from pathlib import Path
 
 import horus
 import pytest
-from horus import codec, msggen
+from horus import msggen
+from horus.messaging import codec
 from horus_procs import Py, go, wait_line
 from test_messages import zig_cc
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import horus
 import pytest
-from horus import _core, blackbox, logring, namespace, registry
+from horus import _core
+from horus.messaging import namespace
+from horus.observability import blackbox, logring, registry
 from horus_procs import Py, wait_line
 
 NODE_PROCESS = """
@@ -30,7 +32,9 @@ horus.run(horus.Node(name=name, tick=tick, rate=200, pubs=[f"{name}.out"]), name
 
 
 def horus_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "horus.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "horus.cli.main", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def read_lines(proc: subprocess.Popen[str], n: int, timeout: float) -> list[str]:
@@ -82,7 +86,7 @@ def test_logs_follow_prints_new_records_and_stops_when_asked(
 ) -> None:
     # A shell's background job starts with SIGINT ignored; the follower must stop all the same.
     follower = subprocess.Popen(
-        [sys.executable, "-m", "horus.cli", "logs", "-f", "--level", "warning"],
+        [sys.executable, "-m", "horus.cli.main", "logs", "-f", "--level", "warning"],
         stdout=subprocess.PIPE,
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, inherited),
@@ -102,7 +106,7 @@ def test_logs_follow_prints_new_records_and_stops_when_asked(
 def test_the_ring_keeps_the_newest_records_from_many_writers(ns: str, py: Py) -> None:
     writer = """
 import os, sys
-from horus import log
+from horus.observability import log
 sys.stderr = open(os.devnull, "w")  # only the ring matters here
 for i in range(3000):
     log.emit(log.INFO, sys.argv[1], i, f"{sys.argv[1]} record {i} " + "x" * (i % 300))
@@ -122,7 +126,7 @@ for i in range(3000):
 
 
 def test_a_long_message_is_cut_and_marked(ns: str) -> None:
-    from horus import log
+    from horus.observability import log
 
     log.emit(log.ERROR, "n", 1, "y" * 5000)
     (rec,) = list(logring.Reader(last=1).poll())
@@ -144,7 +148,9 @@ def test_monitor_snapshot_shows_every_node_of_every_process(ns: str, py: Py) -> 
 
 def test_monitor_prints_its_table_where_rich_is_not_installed(ns: str, py: Py) -> None:
     procs = start_nodes(py, "camera", "motor")
-    without_rich = "import sys; sys.modules['rich'] = None; from horus.cli import main; sys.exit(main(sys.argv[1:]))"
+    without_rich = (
+        "import sys; sys.modules['rich'] = None; from horus.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
     proc = subprocess.run(
         [sys.executable, "-c", without_rich, "monitor", "--once"], capture_output=True, text=True, timeout=30
     )
@@ -197,7 +203,9 @@ def test_horus_build_writes_the_pip_project(tmp_path: Path) -> None:
         '[package]\nname = "bot"\nversion = "0.1.0"\n\n[dependencies]\n'
         'numpy = { version = "1.26.4", source = "pypi" }\nscipy = { version = ">=1.12", source = "pypi" }\n'
     )
-    out = subprocess.run([sys.executable, "-m", "horus.cli", "build", str(tmp_path)], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "horus.cli.main", "build", str(tmp_path)], capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     text = (tmp_path / ".horus" / "pyproject.toml").read_text()
     assert '"numpy==1.26.4"' in text and '"scipy>=1.12"' in text

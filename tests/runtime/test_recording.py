@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import horus
-from horus import codec, recording
+from horus.messaging import codec
+from horus.recording import recorder as recording
 from horus_procs import Py
 from horus_testing import require
 

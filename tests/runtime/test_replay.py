@@ -65,8 +65,8 @@ def test_a_live_node_meets_the_recorded_sensor_and_an_override(ns: str, py: Py, 
     rec = recorded(py, tmp_path / "rec")
     seen: list[Any] = []
     horus.Scheduler(deterministic=True).add_replay(rec, node="sensor").add(controller(seen)).run(duration=10)
-    recorded_outputs = [r.sent for r in horus.recording.load(rec) if r.node == "ctl" and r.sent]
-    assert [[["ctl.out", horus.codec.encode_bytes(m)]] for m in seen] == recorded_outputs
+    recorded_outputs = [r.sent for r in horus.recording.recorder.load(rec) if r.node == "ctl" and r.sent]
+    assert [[["ctl.out", horus.messaging.codec.encode_bytes(m)]] for m in seen] == recorded_outputs
 
     seen.clear()
     sched = horus.Scheduler(deterministic=True).add_replay(rec, node="sensor").add(controller(seen))

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from horus import sdnotify
+from horus.runtime import sdnotify
 from horus_procs import Py
 
 UCRED = struct.Struct("3i")  # pid, uid, gid

@@ -7,8 +7,9 @@ import threading
 from typing import get_args
 
 import pytest
-from horus import _core, registry
-from horus.stats import HealthName, NodeStateName, NodeStats
+from horus import _core
+from horus.observability import registry
+from horus.observability.stats import HealthName, NodeStateName, NodeStats
 from horus_procs import Py
 
 MS = 1_000_000
@@ -16,7 +17,7 @@ T0 = 1_000 * MS  # a CLOCK_MONOTONIC-like origin (0 is "no tick yet")
 
 READ_REGISTRY = """
 import json
-from horus import registry
+from horus.observability import registry
 print(json.dumps(registry.snapshot()))
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import horus
 import numpy as np
 import pytest
-from horus import codec
+from horus.messaging import codec
 from horus_procs import Py, go, wait_line
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import horus
 import numpy as np
 import pytest
-from horus import _core, namespace
+from horus import _core
+from horus.messaging import namespace
 from horus_procs import Py, go, wait_line
 
 PUBLISHER = """

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import horus
 import pytest
-from horus import updates
+from horus.runtime import updates
 from test_c_node import build
 
 HOLD_NODE = Path(__file__).with_name("c") / "hold.c"
 
 
 def horus_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "horus.cli", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "horus.cli.main", *args], capture_output=True, text=True, timeout=60)
 
 
 def listed() -> list[dict[str, object]]:

@@ -9,7 +9,8 @@ from pathlib import Path
 import horus
 import numpy as np
 import pytest
-from horus import logring, msggen
+from horus import msggen
+from horus.observability import logring
 from horus_procs import Py
 
 
@@ -174,5 +175,9 @@ def test_generate_messages_from_yaml(tmp_path: Path) -> None:
 def test_the_extension_module_names_what_upstream_imports_from_it() -> None:
     from horus import _horus
 
-    assert _horus.Image is horus.Image and _horus.TensorPool is horus.TensorPool and _horus.drivers is horus.drivers
+    assert (
+        _horus.Image is horus.Image
+        and _horus.TensorPool is horus.TensorPool
+        and _horus.drivers is horus.runtime.drivers
+    )
     assert _horus.NodeBuilder is horus.NodeBuilder

@@ -128,7 +128,7 @@ def test_a_complete_request_is_answered_within_1s_while_100_idle_connections_are
 def test_idle_connections_get_no_thread_and_are_closed_unanswered(port: int) -> None:
     # Connections that never complete a request cost no serving thread, are closed by the server
     # within its header timeout (after the kernel's grace), never answered; a complete request meanwhile is.
-    from horus.health import GRACE_S, HEADER_TIMEOUT
+    from horus.observability.health import GRACE_S, HEADER_TIMEOUT
 
     idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
     try:

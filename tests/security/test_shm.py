@@ -11,7 +11,7 @@ from pathlib import Path
 
 import horus
 import pytest
-from horus import namespace
+from horus.messaging import namespace
 from horus_testing import require
 
 OTHER = 65534  # nobody

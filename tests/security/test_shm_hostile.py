@@ -21,7 +21,9 @@ from pathlib import Path
 
 import horus
 import pytest
-from horus import capi, logring, namespace
+from horus import capi
+from horus.messaging import namespace
+from horus.observability import logring
 from horus_testing import require
 
 PUBLISHER = """
@@ -185,7 +187,7 @@ def test_a_log_writer_keeps_running_and_its_lines_reach_horus_logs_after_the_rin
 
 HORUS_LOGS = """
 import sys, time
-from horus.cli import main
+from horus.cli.main import main
 start = time.monotonic()
 rc = main(["logs", "-n", "5000"])
 print(f"took {time.monotonic() - start:.3f}", file=sys.stderr)

@@ -7,7 +7,7 @@ FRAME_SHAPE = (120, 160, 3)  # synthetic RGB camera frame, uint8
 CAMERA = "camera.rgb"
 DETECTIONS = "detections"
 PATH = "path"
-# Typed (horus.messages), so the compiled motor and safety nodes (cnodes/) share them:
+# Typed (horus.messaging.messages), so the compiled motor and safety nodes (cnodes/) share them:
 CMD_VEL = "cmd_vel"  # horus.CmdVel: the planner's setpoint
 MOTOR_STATUS = "motor.status"  # horus.DifferentialDriveCommand: wheel speeds, enable = not stopped
 SAFETY = "safety.state"  # horus.EmergencyStop: engaged, and why

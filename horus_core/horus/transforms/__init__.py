@@ -1,0 +1,3 @@
+"""Coordinate frames: horus.Transform, the TransformFrame tree, its reports and sharing it across
+the namespace's processes.
+"""
