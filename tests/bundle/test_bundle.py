@@ -140,10 +140,12 @@ def test_a_one_pin_bump_rebuilds_only_that_layer(repo: Repo) -> None:
     repo.lock(fakenum="1.1", fakeext="2.0")
     new = build_bundle(repo.spec, repo.out, wheels_dir=repo.wheels)
     assert new.built == ["package fakenum 1.1", "sbom"]  # the SBOM names the new version
-    shared, fresh, nbytes = diff(read_manifest(old.manifest), read_manifest(new.manifest))
+    shared, fresh, receive = diff(read_manifest(old.manifest), read_manifest(new.manifest))
     assert [(la["name"], la["version"]) for la in fresh] == [("fakenum", "1.1"), ("sbom", "cyclonedx-1.6")]
     assert {la["name"] for la in shared} == {"fakeext", "horus-core", "fake", "assemble"}
-    assert nbytes == sum(la["archive_size"] for la in fresh) + new.manifest.stat().st_size
+    # Layers this small get no delta (DELTA_MIN_BYTES): sent whole, the same bytes either way.
+    expected = sum(la["archive_size"] for la in fresh) + new.manifest.stat().st_size
+    assert (receive.sent, receive.whole, receive.layers) == (expected, expected, 2)
     assert (repo.out / "fake-x86_64" / "latest").read_text() == f"{new.release}\n"
 
 
