@@ -33,10 +33,21 @@ environment the confirmed release already has or on a robot with nothing to keep
     demo-arm64 fresh             116.2s    77.2s    1.5x    90s
     demo-arm64 upgrade            99.8s    38.3s    2.6x    30s
 
-Of the upgrade's 38 s, about 23 are the demo's own nodes starting under emulation (the health
-endpoint's 200, then every unit active: torch imported by an emulated interpreter); the deploy's
-own part is about 15 s (two module starts of about 3.5 s each under qemu-user among them). The
-install's answer says where its time went (`ansible-playbook -v`: `seconds` per phase).
+Then, 2026-12-07 again, twice, `--robots 0 --arm64 --baseline 406621a` (before = the gate and the
+confirm in one module run, the first call imported; now = `systemctl enable --no-reload`, one
+reload only when a unit file changed: the upgrade reloaded systemd for 1.9 s before):
+
+    case                         before      now   ratio   goal
+    demo-arm64 fresh        62.8s/66.3s  66.7s/64.0s  1.0x    90s
+    demo-arm64 upgrade      30.0s/30.7s  29.0s/29.5s  1.0x    30s
+
+Of the upgrade's 29 s, about 18 are the demo's own nodes stopping and starting under emulation
+(stop 1.5 s; motor to demo.target 15-16 s, perception importing torch 9 s of it), a second is the
+gate's last poll and the confirm; the deploy's own part before the switch is about 11 s: the
+controller's preflight 1.8 s, the call that finds the missing app layer 3.5 s (1.4 s of it any
+Ansible module's start under qemu-user, ansible.module_utils.basic's import alone 1.2 s), packing
+0.7 s, the install call 5.8 s (assemble 1.6 s, switch 0.6 s). The install's answer says where its
+time went (`ansible-playbook -v`: `seconds` per phase).
 """
 
 from __future__ import annotations
