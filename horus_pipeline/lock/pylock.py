@@ -22,9 +22,6 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
-from packaging.markers import Environment
-from packaging.pylock import PackageWheel, Pylock, PylockSelectError, PylockValidationError
-from packaging.tags import Tag
 from packaging.utils import parse_wheel_filename
 
 from ..errors import PipelineError
@@ -128,6 +125,11 @@ def check_installable(spec: ImageSpec, path: Path | None = None) -> dict[str, st
     """The offline check of a pylock (pip 25.3 cannot install one): PEP 751's reader in `packaging`
     validates it and selects, for the robot's markers and wheel tags, one wheel per package, as an
     installer would; {package: the wheel's sha256}. Raises PylockError naming the file and the fault."""
+    # Imported here: every lock writes a pylock, few runs read one back, and this is 5 ms of a 0.15 s re-lock.
+    from packaging.markers import Environment
+    from packaging.pylock import PackageWheel, Pylock, PylockSelectError, PylockValidationError
+    from packaging.tags import Tag
+
     path = path or pylock_path(spec)
     try:
         doc = Pylock.from_dict(tomllib.loads(path.read_text(encoding="utf-8")))
