@@ -18,6 +18,7 @@ Only the standard library: this runs in the driver before (and instead of) impor
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import http.client
 import json
@@ -175,14 +176,19 @@ def page_digests(urls: list[str]) -> Iterator[tuple[str, str | None]]:
                     raise http.client.HTTPException(f"{url}: {response.status}")  # a redirect, an error: left to pip
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The context for https pages: loading the CA bundle is 20 ms, so the driver makes it before its jobs arrive."""
+    return ssl.create_default_context(cafile=os.environ.get("PIP_CERT") or None)
+
+
 @contextlib.contextmanager
 def _connection(scheme: str, netloc: str) -> Iterator[http.client.HTTPConnection]:
     if "@" in netloc or os.environ.get("https_proxy") or os.environ.get("HTTPS_PROXY"):
         raise ValueError("credentials or a proxy: left to pip")
     conn: http.client.HTTPConnection
     if scheme == "https":
-        cafile = os.environ.get("PIP_CERT") or None
-        conn = http.client.HTTPSConnection(netloc, timeout=15, context=ssl.create_default_context(cafile=cafile))
+        conn = http.client.HTTPSConnection(netloc, timeout=15, context=tls_context())
     elif scheme == "http" and not (os.environ.get("http_proxy") or os.environ.get("HTTP_PROXY")):
         conn = http.client.HTTPConnection(netloc, timeout=15)
     else:
