@@ -148,6 +148,7 @@ static int take(horus_msg_topic *mt, uint32_t *len) {
 
 int horus_msg_recv(horus_msg_topic *mt, void *msg, uint64_t timeout_ns, char *err) {
   uint32_t len = 0;
+  horus_topic_subscribe(mt->topic); /* a handle that receives is a subscriber; a flag test after the first */
   int rc = take(mt, &len);
   if (rc == HORUS_EMPTY && timeout_ns) {
     rc = horus_topic_wait(mt->topic, &mt->cursor, SPIN_NS, timeout_ns);

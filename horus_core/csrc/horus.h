@@ -128,6 +128,19 @@ typedef struct horus_iov {
 */
 int horus_topic_publish(horus_topic *t, const horus_iov *parts, int nparts, uint64_t *seq_out, char *err);
 
+/*
+** Count this handle as one of the topic's subscribers (Topic.sub_count): an OFD
+** read lock on byte 1 of the segment's file, one per handle, released when the
+** handle closes or the process dies, so a killed subscriber is never counted.
+** Counters read the kernel's lock table (/proc/locks): the segment's bytes do
+** not change, so processes of older versions still exchange messages with it.
+** A count for people, never for correctness: a failure (a hostile process
+** holding a write lock there) leaves the handle uncounted, and is not an error.
+** Idempotent on the same handle; horus_msg_recv calls it. Python's Topic takes
+** the same lock on a descriptor of its own, so each Topic that receives counts.
+*/
+void horus_topic_subscribe(horus_topic *t);
+
 /* A subscriber's position: the next sequence it wants and what it has missed. */
 typedef struct horus_cursor {
   uint64_t next;

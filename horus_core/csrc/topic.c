@@ -55,6 +55,8 @@
 ** the file), so no two writers ever race on a slot. A publisher killed in the
 ** middle of a write leaves that slot at HSEQ_WRITING(head) and head unchanged:
 ** readers see "nothing new", and the next publisher rewrites the same slot.
+** Subscribers leave no trace in the segment: each handle that reads holds an
+** OFD read lock on byte 1 (horus_topic_subscribe), which only counters look at.
 **
 ** Hostile bytes. Any process of the user can write any byte of the file, or
 ** truncate it ([SHRINK GUARD], segment.c: the file grows back, zeroed). The
@@ -155,6 +157,7 @@ typedef struct topic_geometry {
 struct horus_topic {
   hseg seg;
   int publisher;
+  int subscriber; /* horus_topic_subscribe took its lock */
   uint64_t pub_next; /* the publisher's count of its messages: head is written from it, never read back */
   topic_header *hdr;
   topic_geometry geo;
@@ -355,6 +358,12 @@ int horus_topic_claim_publisher(horus_topic *t, char *err) {
           "per topic; publish from that process or use another topic name", t->name,
           (unsigned long long)hatomic_load_relaxed(&t->hdr->publisher));
   return HORUS_EBUSY;
+}
+
+void horus_topic_subscribe(horus_topic *t) {
+  if (t->subscriber) return;
+  struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1};
+  t->subscriber = fcntl(t->seg.fd, F_OFD_SETLK, &fl) == 0;
 }
 
 int horus_topic_publish(horus_topic *t, const horus_iov *parts, int nparts, uint64_t *seq_out, char *err) {

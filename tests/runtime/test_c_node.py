@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import horus
@@ -79,6 +80,11 @@ def test_a_c_node_receives_python_messages_and_refuses_another_type(ns: str, typ
     try:
         wait_line(node, "ready")
         pub = horus.Topic("imu")
+        # A compiled node that receives counts as a subscriber (from its first recv, which waits).
+        deadline = time.monotonic() + 10
+        while pub.sub_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pub.sub_count() == 1
         pub.send(horus.Imu(accel_z=9.81, gyro_x=0.5, timestamp_ns=42))
         pub.send(horus.CmdVel(1.0))
         out, _ = node.communicate(timeout=30)

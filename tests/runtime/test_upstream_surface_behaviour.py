@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import horus
@@ -32,7 +33,8 @@ def test_topic_introspection_as_upstream(ns: str) -> None:
 
 def test_the_publisher_of_another_process_is_counted(ns: str, py: Py) -> None:
     proc = py.start(
-        'import horus, sys; t = horus.Topic("counted"); t.send(1); print("ready", flush=True); sys.stdin.readline()'
+        'import horus, sys; t = horus.Topic("counted"); t.send(1); print("ready", flush=True); sys.stdin.readline()',
+        stdin=subprocess.PIPE,  # held open: the child waits on it, whatever pytest's own stdin is
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
@@ -41,6 +43,29 @@ def test_the_publisher_of_another_process_is_counted(ns: str, py: Py) -> None:
         proc.kill()
         proc.wait()
     assert horus.Topic("counted").pub_count() == 0  # the claim ends with its process
+
+
+def test_topics_that_receive_are_counted_as_subscribers_until_closed_or_killed(ns: str, py: Py) -> None:
+    pub = horus.Topic("watched")
+    pub.send(1)
+    assert pub.sub_count() == 0  # a publisher, or a Topic that never received, is no subscriber
+    first, second = horus.Topic("watched"), horus.Topic("watched")
+    assert first.recv() is None and second.recv() is None
+    assert pub.sub_count() == 2
+    proc = py.start(
+        'import horus, sys; t = horus.Topic("watched"); t.recv(); print("ready", flush=True); sys.stdin.readline()',
+        stdin=subprocess.PIPE,  # held open: the child waits on it, whatever pytest's own stdin is
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert pub.sub_count() == 3
+    finally:
+        proc.kill()
+        proc.wait()
+    assert pub.sub_count() == 2  # a killed subscriber is not counted
+    first.close()
+    del second  # collected without close(): its count goes with it
+    assert pub.sub_count() == 0
 
 
 def test_send_and_recv_with_a_node_log_the_message(ns: str) -> None:

@@ -11,6 +11,7 @@ import fcntl
 import os
 import struct
 import threading
+import weakref
 from typing import Any
 
 from .. import _core
@@ -28,6 +29,7 @@ BACKEND = "shm_ring"
 # struct flock for F_OFD_GETLK (Linux, 64-bit off_t): l_type, l_whence, l_start, l_len, l_pid.
 _FLOCK = "hhqqi"
 _F_OFD_GETLK = getattr(fcntl, "F_OFD_GETLK", 36)
+_F_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", 37)
 
 
 class _Segment:
@@ -147,14 +149,16 @@ class Topic:
         self._capacity = capacity or 0
         self._seg: _Segment | None = None
         self._publisher: Any = None  # the segment's _core.Topic once this process claimed it
-        self._cursor: Any = None
+        self._start: Any = None  # where this Topic reads from: a cursor made at construction
+        self._cursor: Any = None  # that cursor, once this Topic reads (it counts as a subscriber then)
+        self._subscribed: weakref.finalize[Any, Any] | None = None  # closes the descriptor sub_count counts
         self._pending_attach = False
         self._scratch: bytearray | None = None  # recv_into's buffer, one slot long
         # stats(): the segment's head when this process claimed it, this cursor's first message.
         self._sent_base = 0
         self._recv_base = 0
-        # Subscribe now: every message published from here on is ours to read.
-        self._reader()
+        # Every message published from here on is ours to read.
+        self._position()
 
     def _segment(self, create: bool) -> _Segment | None:
         if self._seg is None:
@@ -198,15 +202,25 @@ class Topic:
         _info(node).log_pub(self._name, repr(msg), time.perf_counter_ns() - start)
         return True
 
-    def _reader(self) -> Any:
-        if self._cursor is None:
+    def _position(self) -> Any:
+        """The cursor this Topic reads from, made once the topic's segment exists."""
+        if self._start is None:
             seg = self._segment(create=False)
             if seg is None:
                 # Not published yet: every message of the segment that appears later is new to us.
                 self._pending_attach = True
                 return None
-            self._cursor = _core.Cursor(seg.core, 0 if self._pending_attach else None)
-            self._recv_base = self._cursor.next
+            self._start = _core.Cursor(seg.core, 0 if self._pending_attach else None)
+            self._recv_base = self._start.next
+        return self._start
+
+    def _reader(self) -> Any:
+        """The cursor, for a Topic that reads: the first call counts it as a subscriber (sub_count)."""
+        if self._cursor is None and self._position() is not None:
+            fd = _subscriber_lock(self._file())
+            # Closed by close(), or when the Topic is collected without it.
+            self._subscribed = weakref.finalize(self, os.close, fd) if fd is not None else None
+            self._cursor = self._start
         return self._cursor
 
     def recv(self, node: Any = None, timeout: float | None = None) -> Any:
@@ -311,7 +325,9 @@ class Topic:
     def close(self) -> None:
         """Release this object's hold on the segment (the segment stays for other processes)."""
         if self._seg is not None:
-            self._cursor = None
+            if self._subscribed is not None:
+                self._subscribed()
+            self._start = self._cursor = self._subscribed = None
             self._publisher = None
             self._scratch = None
             _release(self._ns, self._name, self._seg)
@@ -357,14 +373,14 @@ class Topic:
             "backend": BACKEND,
         }
 
+    def _file(self) -> str:
+        return str(namespace.topics_dir(self._ns) / namespace.topic_file(self._name))
+
     def pub_count(self) -> int:
         """Publishers on the topic now: 1 while a process (this one included) holds the publisher
         claim, else 0 (one publisher process per topic here)."""
-        from . import namespace as ns_mod
-
-        path = ns_mod.topics_dir(self._ns) / ns_mod.topic_file(self._name)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self._file(), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return 0
         try:
@@ -376,8 +392,38 @@ class Topic:
             os.close(fd)
         return 0 if struct.unpack(_FLOCK, answer)[0] == fcntl.F_UNLCK else 1
 
+    def sub_count(self) -> int:
+        """Subscribers on the topic now: the Topics (this process's too) and compiled nodes' handles
+        that have received on it and are not closed. Each holds a read lock on byte 1 of the topic's
+        file (horus_topic_subscribe in horus.h), counted in the kernel's lock table: a killed
+        subscriber's lock goes with it."""
+        try:
+            st = os.stat(self._file())
+        except FileNotFoundError:
+            return 0
+        # /proc/locks: "ID: OFDLCK ADVISORY READ -1 MAJOR:MINOR:INODE 1 1" (device numbers in hex) for
+        # each; a waiter's line has "->" after the ID.
+        held = ["OFDLCK", "ADVISORY", "READ", "-1", f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"]
+        with open("/proc/locks", encoding="ascii", errors="replace") as locks:
+            return sum(line.split()[1:] == [*held, "1", "1"] for line in locks)
+
     def __repr__(self) -> str:
         return f"Topic({self._name!r}, namespace={self._ns!r})"
+
+
+def _subscriber_lock(path: str) -> int | None:
+    """A descriptor holding horus_topic_subscribe's lock (horus.h); None if it could not be taken
+    (best effort: it is a count). The lock lives as long as the descriptor."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.fcntl(fd, _F_OFD_SETLK, struct.pack(_FLOCK, fcntl.F_RDLCK, os.SEEK_SET, 1, 1, 0))
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _info(node: Any) -> Any:
