@@ -39,6 +39,32 @@ def test_a_tensor_crosses_processes_as_a_descriptor_and_is_shared_not_copied(ns:
     assert pool.stats()["allocated_slots"] == 0  # and the slot is free again
 
 
+def test_a_plain_tensor_shares_its_memory_once_described_as_upstreams_do(ns: str, py: Py) -> None:
+    tensor = horus.Tensor.from_numpy(np.arange(6, dtype=np.float64).reshape(2, 3))
+    assert tensor.refcount == 1
+    receiver = py.start(
+        """
+import sys, horus
+t = horus.Tensor.from_descriptor(1, bytes.fromhex(sys.stdin.readline()))
+print(t.shape, t.numpy().sum(), flush=True)
+sys.stdin.readline()
+print(t.numpy()[0, 0], flush=True)
+""",
+        stdin=-1,
+    )
+    assert receiver.stdin is not None
+    receiver.stdin.write(tensor.to_descriptor().hex() + "\n")
+    receiver.stdin.flush()
+    wait_line(receiver, "[2, 3] 15.0")
+    assert tensor.refcount == 2  # the receiver holds the slot too
+    tensor.numpy()[0, 0] = 100.0  # written after sharing: the receiver sees it
+    out, _ = receiver.communicate("go\n", timeout=30)
+    assert out.split()[-1] == "100.0"
+    assert tensor.to_descriptor() == tensor.to_descriptor()  # described again, not moved again
+    tensor.release()
+    assert horus.TensorPool(1).stats()["allocated_slots"] == 0
+
+
 def test_descriptors_that_do_not_match_a_live_tensor_are_refused(ns: str) -> None:
     pool = horus.TensorPool(pool_id=3, size_mb=1, max_slots=4)
     frame = pool.alloc([16], dtype="uint8")

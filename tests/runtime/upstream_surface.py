@@ -36,7 +36,6 @@ REASONS = {
     "drivers": "hardware drivers",
     "network": "LAN replication",
     "layout": "fields our message layouts do not carry",
-    "pool": "descriptors of unpooled tensors",
 }
 
 

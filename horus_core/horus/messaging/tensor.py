@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .tensorpool import TensorHandle
 
 DTYPES = ("bool", "float16", "float32", "float64", "int8", "int16", "int32", "int64",
           "uint8", "uint16", "uint32", "uint64")  # fmt: skip
@@ -31,17 +34,19 @@ def _shape(dims: tuple[Any, ...]) -> list[int]:
 class Tensor:
     """A tensor of `shape` (a list of ints) and `dtype` (default "float32"), zero-filled."""
 
-    __slots__ = ("_array",)
+    __slots__ = ("_array", "_pooled")
     __hash__ = None  # type: ignore[assignment]  # == compares elementwise, as numpy's
 
     def __init__(self, shape: Sequence[int], dtype: str = "float32") -> None:
         self._array: np.ndarray[Any, Any] | None = np.zeros([int(d) for d in shape], dtype=_dtype(dtype))
+        self._pooled: TensorHandle | None = None  # where the tensor lives once shared (to_descriptor)
 
     @classmethod
     def _over(cls, array: np.ndarray[Any, Any]) -> Tensor:
         """A tensor over `array` itself (no copy): how views, results and received tensors are made."""
         tensor = cls.__new__(cls)
         tensor._array = array
+        tensor._pooled = None
         return tensor
 
     @classmethod
@@ -107,8 +112,11 @@ class Tensor:
         self.array[key] = np.asarray(value)
 
     def release(self) -> None:
-        """Drop the tensor's memory now; any later use raises RuntimeError."""
+        """Drop the tensor's memory now (its pool reference too, once shared); any later use raises RuntimeError."""
         self._array = None
+        if self._pooled is not None:
+            self._pooled.release()
+            self._pooled = None
 
     # Upstream's device and sharing queries. A Tensor here is this process's memory, always on the CPU.
     @property
@@ -133,10 +141,27 @@ class Tensor:
 
     @property
     def refcount(self) -> int:
-        """Processes holding the tensor's memory: 1, this one (pooled tensors, shared across
-        processes, are horus.TensorPool's TensorHandle, whose refcount counts them all)."""
+        """References to the tensor's memory: 1 (this process's) until to_descriptor() shares it,
+        then every process's reference to its slot in TensorPool 1."""
         self.array  # noqa: B018  # a released tensor says so
-        return 1
+        return 1 if self._pooled is None else self._pooled.refcount
+
+    def to_descriptor(self) -> bytes:
+        """Upstream's way to share a tensor: bytes that `Tensor.from_descriptor(1, d)` turns, in another
+        process of this namespace, into a TensorHandle over the same memory (send them on a topic).
+
+        A Tensor here starts as this process's memory; the first call copies it into TensorPool 1 (upstream's
+        Tensors always live there) and the tensor stays there: writes after it are seen by the receivers.
+        numpy views taken before it still show the old memory. The slot is held until release() or collection.
+        """
+        if self._pooled is None:
+            from .tensorpool import TensorPool
+
+            handle = TensorPool(1).alloc(self.shape, self.dtype)
+            shared = handle.numpy()
+            shared[...] = self.array
+            self._array, self._pooled = shared, handle
+        return self._pooled.to_descriptor()
 
     def torch(self) -> Any:
         """A torch tensor over the same memory (no copy)."""
