@@ -38,6 +38,7 @@ from ..recording.replay import ReplaySession
 from ..recording.tape import Tape
 from . import clock, placement, sdnotify
 from .clock import Clock, TickContext, VirtualClock, WallClock
+from .collector import Collector
 from .failures import Failures
 from .failures import NodeFailedError as NodeFailedError  # re-exported: code imports it from here
 from .node import Node, describe_exception
@@ -139,6 +140,8 @@ class Scheduler:
         self._observe = Observability(self.name, blackbox_mb, telemetry)
         self._clock: Clock = VirtualClock() if deterministic else WallClock()
         self._tape = Tape(self.name, recording)  # the flight recording, open while started
+        # Python's collector, run between ticks while the loop runs (replay swaps the clock: read it late).
+        self._collector = Collector(lambda: self._clock.now_ns())
         self._replay: ReplaySession | None = None
         self._workers = workers
         self._slots: dict[str, _Slot] = {}
@@ -565,6 +568,11 @@ class Scheduler:
         end = now + int(duration * NS) if duration is not None else None
         slots = [s for s in self._ordered() if only is None or s.node.name in only]
         events = any(s.node._horus_on for s in slots)
+        with self._collector.pacing():
+            self._passes(clock, end, slots, events)
+
+    def _passes(self, clock: Clock, end: int | None, slots: list[_Slot], events: bool) -> None:
+        """The loop proper: a pass of the due ticks, then collection if there is slack, then sleep."""
         while not self._stop.is_set():
             if self._removals:
                 slots = self._apply_removals(slots)
@@ -585,6 +593,7 @@ class Scheduler:
             wake = min(wake, now + _MAX_SLEEP_NS, end if end is not None else wake)
             if events or any(s.future is not None for s in slots):
                 wake = min(wake, now + int(NS / self.tick_rate))
+            self._collector.between_ticks(wake)
             if wake > now:
                 clock.sleep_until(wake)
 
