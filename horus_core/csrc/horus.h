@@ -262,6 +262,17 @@ uint64_t horus_now_ns(void);
 */
 int horus_sleep_until(uint64_t deadline_ns);
 
+/*
+** horus_sleep_until(deadline_ns - spin_ns), then spin on the clock until
+** deadline_ns: a sleep wakes late by the kernel's and the hypervisor's
+** wake-up latency (tens to hundreds of microseconds on a VM, now and then),
+** a spin by the clock's resolution; the spin costs a core for spin_ns.
+** *overslept_ns (may be NULL) gets how far past deadline_ns - spin_ns the
+** sleep woke (0 when it was not slept at all), so a caller can size spin_ns to
+** what this machine's wake-ups need. Results as horus_sleep_until's.
+*/
+int horus_sleep_until_spin(uint64_t deadline_ns, uint64_t spin_ns, uint64_t *overslept_ns);
+
 /* Lower this thread's timer slack to 1 ns so absolute sleeps wake on time. */
 void horus_timer_slack_min(void);
 

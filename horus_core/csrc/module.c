@@ -1165,6 +1165,27 @@ static PyObject *fn_sleep_until(PyObject *m, PyObject *arg) {
   }
 }
 
+/* sleep_until_spin(deadline_ns, spin_ns) -> how late the sleep part woke (horus.h). Signals as sleep_until. */
+static PyObject *fn_sleep_until_spin(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+  (void)m;
+  if (nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "sleep_until_spin(deadline_ns, spin_ns)");
+    return NULL;
+  }
+  unsigned long long deadline = PyLong_AsUnsignedLongLong(args[0]);
+  if (PyErr_Occurred()) return NULL;
+  unsigned long long spin = PyLong_AsUnsignedLongLong(args[1]);
+  if (PyErr_Occurred()) return NULL;
+  for (;;) {
+    int rc;
+    uint64_t overslept = 0;
+    Py_BEGIN_ALLOW_THREADS rc = horus_sleep_until_spin((uint64_t)deadline, (uint64_t)spin, &overslept);
+    Py_END_ALLOW_THREADS if (rc == HORUS_OK) return PyLong_FromUnsignedLongLong(overslept);
+    if (errno != EINTR) return PyErr_SetFromErrno(PyExc_OSError);
+    if (PyErr_CheckSignals() != 0) return NULL;
+  }
+}
+
 static PyObject *fn_timer_slack_min(PyObject *m, PyObject *unused) {
   (void)m;
   (void)unused;
@@ -1242,6 +1263,8 @@ static PyObject *fn_segment_in_use(PyObject *m, PyObject *arg) {
 static PyMethodDef module_methods[] = {
     {"now_ns", fn_now_ns, METH_NOARGS, "CLOCK_MONOTONIC in nanoseconds"},
     {"sleep_until", fn_sleep_until, METH_O, "sleep_until(deadline_ns): absolute monotonic sleep, GIL released"},
+    {"sleep_until_spin", (PyCFunction)(void (*)(void))fn_sleep_until_spin, METH_FASTCALL,
+     "sleep_until_spin(deadline_ns, spin_ns) -> overslept_ns: sleep, then spin the last spin_ns; GIL released"},
     {"timer_slack_min", fn_timer_slack_min, METH_NOARGS, "lower this thread's timer slack to 1 ns"},
     {"keep_heap", fn_keep_heap, METH_NOARGS, "keep freed heap memory in the process (glibc mallopt)"},
     {"lock_memory", fn_lock_memory, METH_NOARGS, "mlockall(MCL_CURRENT|MCL_FUTURE); OSError if refused"},

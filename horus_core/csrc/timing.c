@@ -35,6 +35,31 @@ int horus_sleep_until(uint64_t deadline_ns) {
   return HORUS_ESYS;
 }
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause(); /* lets the sibling hyperthread run, and saves power, while we wait */
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+int horus_sleep_until_spin(uint64_t deadline_ns, uint64_t spin_ns, uint64_t *overslept_ns) {
+  uint64_t wake = deadline_ns > spin_ns ? deadline_ns - spin_ns : 0;
+  uint64_t now = horus_now_ns();
+  if (overslept_ns) *overslept_ns = 0;
+  if (now < wake) {
+    int rc = horus_sleep_until(wake);
+    if (rc != HORUS_OK) return rc;
+    now = horus_now_ns();
+    if (overslept_ns) *overslept_ns = now - wake;
+  }
+  while (now < deadline_ns) {
+    cpu_relax();
+    now = horus_now_ns();
+  }
+  return HORUS_OK;
+}
+
 void horus_timer_slack_min(void) { prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); }
 
 int horus_keep_heap(void) {

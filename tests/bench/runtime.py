@@ -454,8 +454,9 @@ def bench_throughput(size: int = 1 << 20, seconds: float = 3.0) -> dict[str, flo
     return {"gb_per_s": got / elapsed / 1e9 if elapsed else 0.0, "messages": count, "missed": sub.missed}
 
 
-def bench_jitter(gc_enabled: bool, seconds: float = 5.0) -> dict[str, float]:
-    """Lateness of each tick of a 1 kHz node against its ideal grid, in microseconds."""
+def bench_jitter(gc_enabled: bool, seconds: float = 5.0, rt: bool = False) -> dict[str, float]:
+    """Lateness of each tick of a 1 kHz node against its ideal grid, in microseconds; with `rt`, on a
+    real-time scheduler (its clock spins before each deadline: runtime/clock.py), with its CPU use."""
     import shutil
 
     import horus
@@ -472,12 +473,14 @@ def bench_jitter(gc_enabled: bool, seconds: float = 5.0) -> dict[str, float]:
 
     was = gc.isenabled()
     (gc.enable if gc_enabled else gc.disable)()
+    cpu = time.process_time()
     try:
-        horus.run(horus.Node(name="motor", tick=tick, rate=1000, failure_policy="fatal"), duration=seconds)
+        sched = horus.Scheduler(tick_rate=1000, rt=rt, name="jitter")
+        sched.add(horus.Node(name="motor", tick=tick, rate=1000, failure_policy="fatal")).run(duration=seconds)
     finally:
         (gc.enable if was else gc.disable)()
         shutil.rmtree(f"/dev/shm/horus.{ns}", ignore_errors=True)
-    return lateness(stamps)
+    return {**lateness(stamps), "cpu_percent": 100 * (time.process_time() - cpu) / seconds}
 
 
 def lateness(stamps: list[int]) -> dict[str, float]:
@@ -653,6 +656,7 @@ def run_once(scale: float, jitter_s: float, c_echo: Path) -> dict[str, Any]:
         "jitter_1khz": {
             "gc_enabled": bench_jitter(True, jitter_s),
             "gc_disabled": bench_jitter(False, jitter_s),
+            "rt_gc_enabled": bench_jitter(True, jitter_s, rt=True),
             "demo_motor_python": bench_motor_jitter(False, jitter_s),
             "demo_motor_compiled": bench_motor_jitter(True, jitter_s),
         },
@@ -750,9 +754,10 @@ def print_rest(s: dict[str, Any], repeats: int) -> None:
         every = " (every 10th tick, from motor.status)" if mode.startswith("demo_motor") else ""
         p99 = j["p99_us"]
         stable = f"  p99 spread {100 * (p99['hi'] - p99['lo']) / p99['median']:.0f} %" if repeats > 1 else ""
+        cpu = f", CPU {cell(j['cpu_percent'], repeats)} %" if "cpu_percent" in j else ""
         print(
             f"  {mode.replace('_', ' '):<22} p50 {cell(j['p50_us'], repeats)}, p99 {cell(p99, repeats)}, "
-            f"max {cell(j['max_us'], repeats)} over {j['ticks']['median']:.0f} ticks{every}{stable}"
+            f"max {cell(j['max_us'], repeats)} over {j['ticks']['median']:.0f} ticks{cpu}{every}{stable}"
         )
 
 

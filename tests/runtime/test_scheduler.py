@@ -300,6 +300,28 @@ horus.run(horus.Node(name="motor", tick=tick, shutdown=shutdown, rate=100, pubs=
     assert not _core.segment_in_use(str(seg))
 
 
+def test_a_real_time_run_gives_the_thread_back_as_it_found_it(ns: str, py: Py) -> None:
+    # In a child: SCHED_FIFO and pinning while the loop runs, the thread as before once run() returns
+    # (a process that went on busy at SCHED_FIFO would starve the rest of its machine's cores).
+    code = """
+import json, os, horus
+before = (os.sched_getscheduler(0), sorted(os.sched_getaffinity(0)))
+during = []
+sched = horus.Scheduler(rt=True, cores=[0])
+sched.add(horus.Node(name="m", tick=lambda n: during.append((os.sched_getscheduler(0), sorted(os.sched_getaffinity(0)))), rate=100))
+sched.run(duration=0.05)
+print(json.dumps({"before": before, "during": during[0], "after": (os.sched_getscheduler(0), sorted(os.sched_getaffinity(0)))}))
+"""
+    import json
+
+    done = py.run(code)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["after"] == seen["before"] and seen["before"][0] == os.SCHED_OTHER
+    if os.geteuid() == 0:  # granted here, so it really changed
+        assert seen["during"] == [os.SCHED_FIFO, [0]]
+
+
 def test_rt_says_what_it_obtained(ns: str, py: Py) -> None:
     # As root on this host both are granted; as an unprivileged user both are refused, loudly.
     code = """

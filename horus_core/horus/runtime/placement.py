@@ -7,8 +7,11 @@ A refusal is logged with what to grant, and the node runs without it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
+import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import _core
@@ -16,6 +19,31 @@ from ..observability import log
 
 if TYPE_CHECKING:
     from .node import Node
+
+
+@dataclass(frozen=True)
+class ThreadPlacement:
+    """A thread's scheduling policy, priority and CPUs, as they were before a scheduler changed them."""
+
+    tid: int
+    policy: int
+    priority: int
+    cpus: frozenset[int]
+
+    @classmethod
+    def of_this_thread(cls) -> ThreadPlacement:
+        tid = threading.get_native_id()
+        return cls(tid, os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority,
+                   frozenset(os.sched_getaffinity(tid)))  # fmt: skip
+
+    def restore(self) -> None:
+        """Put the thread back as it was: run() returning leaves no SCHED_FIFO or pinning behind (a
+        process that runs a real-time scheduler, then anything else, would otherwise starve its
+        other work). Memory stays locked: mlockall is the process's, and unlocking buys nothing."""
+        with contextlib.suppress(OSError):  # the thread is gone, or lowering is refused: nothing to undo
+            os.sched_setscheduler(self.tid, self.policy, os.sched_param(self.priority))
+        with contextlib.suppress(OSError, ValueError):
+            os.sched_setaffinity(self.tid, self.cpus)
 
 
 def pin_cores(cores: list[int], who: str) -> None:

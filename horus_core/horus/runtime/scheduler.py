@@ -138,7 +138,7 @@ class Scheduler:
         self.telemetry = telemetry
         # The registry, black box and telemetry, open while started.
         self._observe = Observability(self.name, blackbox_mb, telemetry)
-        self._clock: Clock = VirtualClock() if deterministic else WallClock()
+        self._clock: Clock = VirtualClock() if deterministic else WallClock(spin=bool(rt))
         self._tape = Tape(self.name, recording)  # the flight recording, open while started
         # Python's collector, run between ticks while the loop runs (replay swaps the clock: read it late).
         self._collector = Collector(lambda: self._clock.now_ns())
@@ -155,6 +155,7 @@ class Scheduler:
         self._tick = 0
         self._state: SchedulerState = "idle"
         self._rt_status: dict[str, Any] = {"requested": rt, "sched_fifo": False, "memory_locked": False}
+        self._placed: placement.ThreadPlacement | None = None  # the thread as rt=/cores= found it, while started
         self._pool: ThreadPoolExecutor | None = None
         self._ready_hooks: list[Any] = []
         self._loop_hooks: list[Any] = []
@@ -523,6 +524,7 @@ class Scheduler:
         self._state = "starting"
         self._started = True
         _core.timer_slack_min()
+        self._placed = placement.ThreadPlacement.of_this_thread() if self.rt or self.cores else None
         if self.rt:
             self._rt_status.update(placement.enter_realtime(self.rt_priority, self.name))
         if self.cores:
@@ -552,6 +554,9 @@ class Scheduler:
             self._observe.close_blackbox(str(self._failures.fatal or "stopped"), self._tick)
             self._observe.close()
         finally:
+            if self._placed is not None:
+                self._placed.restore()
+                self._placed = None
             self._running = False
             self._started = False
             self._state = "failed" if self._failures.fatal else "stopped"
