@@ -305,12 +305,13 @@ def test_a_real_time_run_gives_the_thread_back_as_it_found_it(ns: str, py: Py) -
     # (a process that went on busy at SCHED_FIFO would starve the rest of its machine's cores).
     code = """
 import json, os, horus
-before = (os.sched_getscheduler(0), sorted(os.sched_getaffinity(0)))
-during = []
+def placed():
+    return os.sched_getscheduler(0), sorted(os.sched_getaffinity(0))
+before, during = placed(), []
 sched = horus.Scheduler(rt=True, cores=[0])
-sched.add(horus.Node(name="m", tick=lambda n: during.append((os.sched_getscheduler(0), sorted(os.sched_getaffinity(0)))), rate=100))
+sched.add(horus.Node(name="m", tick=lambda n: during.append(placed()), rate=100))
 sched.run(duration=0.05)
-print(json.dumps({"before": before, "during": during[0], "after": (os.sched_getscheduler(0), sorted(os.sched_getaffinity(0)))}))
+print(json.dumps({"before": before, "during": during[0], "after": placed()}))
 """
     import json
 
