@@ -73,3 +73,20 @@ def test_a_process_that_disabled_gc_keeps_it_disabled(ns: str, collections: list
     run_cycling_node(0.2)
     assert not collections and not gc.isenabled()
     gc.collect()
+
+
+def test_cycles_the_inits_left_are_freed_before_the_loop_freezes_the_heap(ns: str) -> None:
+    Cycle.freed = 0
+    gc.collect()
+    gc.disable()  # no automatic collection between here and the loop's start: only the scheduler's
+    try:
+        left = [Cycle() for _ in range(50)]
+        del left
+        assert Cycle.freed == 0
+        gc.enable()
+        sched = horus.Scheduler(tick_rate=100)
+        sched.add(horus.Node(name="idle", tick=lambda n: None, rate=100))
+        sched.run(duration=0.05)
+    finally:
+        gc.enable()
+    assert Cycle.freed == 50

@@ -10,7 +10,8 @@ fit twice. A loop that never has that slack still collects, at once, when alloca
 times the threshold: cycles are freed either way, only the moment moves.
 
 Objects alive when the loop starts (imports, models, buffers the inits made) are frozen
-(`gc.freeze`): full passes in the loop do not walk them again. Leaving the loop unfreezes them and
+(`gc.freeze`), after one full collection the first time: full passes in the loop do not walk them
+again. Leaving the loop unfreezes them and
 gives collection back to CPython. A process that disabled gc itself (a node that knows it
 allocates nothing) is left as it is.
 """
@@ -34,6 +35,7 @@ class Collector:
     def __init__(self, now_ns: Callable[[], int]) -> None:
         self._now_ns = now_ns
         self._active = False
+        self._frozen_before = False
         self._thresholds = (0, 0, 0)
         self._cost_ns = [FIRST_GUESS_NS] * 3  # each generation's last collection, timed
         self.collections = [0, 0, 0]  # run here, per generation (for tests and the curious)
@@ -45,6 +47,11 @@ class Collector:
             yield
             return
         self._thresholds = gc.get_threshold()
+        if not self._frozen_before:
+            # Once, before the first freeze: what the inits left in cycles would be frozen with the
+            # rest, out of every collector's reach for as long as the loop runs (a robot's: for ever).
+            gc.collect()
+            self._frozen_before = True
         gc.freeze()
         gc.disable()
         self._active = True
