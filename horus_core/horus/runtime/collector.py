@@ -9,11 +9,11 @@ pass of ticks, when the next tick is far enough away for that generation's last 
 fit twice. A loop that never has that slack still collects, at once, when allocations reach four
 times the threshold: cycles are freed either way, only the moment moves.
 
-Objects alive when the loop starts (imports, models, buffers the inits made) are frozen
-(`gc.freeze`), after one full collection the first time: full passes in the loop do not walk them
-again. Leaving the loop unfreezes them and
-gives collection back to CPython. A process that disabled gc itself (a node that knows it
-allocates nothing) is left as it is.
+When a scheduler starts, before its nodes' inits, one full collection frees what imports left in
+cycles and the rest (modules, classes, functions: most of a process's objects) is frozen
+(`gc.freeze`) until the scheduler stops: full passes do not walk it again. What the inits make
+stays within the collector's reach. Leaving the loop gives collection back to CPython. A process
+that disabled gc itself (a node that knows it allocates nothing) is left as it is.
 """
 
 from __future__ import annotations
@@ -35,10 +35,23 @@ class Collector:
     def __init__(self, now_ns: Callable[[], int]) -> None:
         self._now_ns = now_ns
         self._active = False
-        self._frozen_before = False
+        self._frozen = False
         self._thresholds = (0, 0, 0)
         self._cost_ns = [FIRST_GUESS_NS] * 3  # each generation's last collection, timed
         self.collections = [0, 0, 0]  # run here, per generation (for tests and the curious)
+
+    def freeze(self) -> None:
+        """At the scheduler's start, before the inits: collect once, then freeze what is left."""
+        if gc.isenabled() and not self._frozen:
+            gc.collect()
+            gc.freeze()
+            self._frozen = True
+
+    def thaw(self) -> None:
+        """At the scheduler's stop: the frozen objects are the collector's again."""
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
 
     @contextmanager
     def pacing(self) -> Iterator[None]:
@@ -47,19 +60,12 @@ class Collector:
             yield
             return
         self._thresholds = gc.get_threshold()
-        if not self._frozen_before:
-            # Once, before the first freeze: what the inits left in cycles would be frozen with the
-            # rest, out of every collector's reach for as long as the loop runs (a robot's: for ever).
-            gc.collect()
-            self._frozen_before = True
-        gc.freeze()
         gc.disable()
         self._active = True
         try:
             yield
         finally:
             self._active = False
-            gc.unfreeze()
             gc.enable()
 
     def between_ticks(self, next_due_ns: int) -> None:

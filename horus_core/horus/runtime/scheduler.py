@@ -533,6 +533,7 @@ class Scheduler:
         self._observe.open(self._tick, list(self._slots.values()), self._telemetry_sample)
         if os.environ.get("INVOCATION_ID"):  # systemd runs us: a robot in production
             Failures.check_policies(self._ordered())
+        self._collector.freeze()
         now = self._start_ns = self._clock.now_ns()
         for slot in self._ordered():
             if self.verbose:
@@ -554,6 +555,7 @@ class Scheduler:
             self._observe.close_blackbox(str(self._failures.fatal or "stopped"), self._tick)
             self._observe.close()
         finally:
+            self._collector.thaw()
             if self._placed is not None:
                 self._placed.restore()
                 self._placed = None
