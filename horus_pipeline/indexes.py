@@ -13,7 +13,8 @@ def reachable_indexes(indexes: Sequence[str], timeout: float = 5.0) -> list[str]
     pip retries an unreachable index for minutes per package; a lock never depends on which
     index served a file (same file, same hash), only on what can be found at all.
     """
-    # Imported here: an image without extra indexes (the fleet's) does not pay urllib's import.
+    if not indexes:  # the fleet's images: urllib's import alone is 23 ms of a 0.15 s re-lock
+        return []
     import urllib.error
     import urllib.request
 
