@@ -17,9 +17,10 @@ pip-compile resolves, as after any change to the inputs or the index pages).
 Resolving cannot reach uv's speed while pip-compile resolves (the lock format the product is
 built on): importing pip-compile and the pip internals it drives takes 0.26 s here
 (`python -I -c "import piptools.scripts.compile, pip._internal.resolution.resolvelib.factory"`),
-more than uv's whole lock of a fleet image (0.05 s, its index pages fresh in its HTTP cache). What is ours around it is cut down: one
-process for every image, index pages fetched once, foreign wheels dropped before parsing,
-hashes from the index, METADATA and evaluated pages cached (lock/driver.py).
+more than uv's whole lock of a fleet image (0.05 s, its index pages fresh in its HTTP cache).
+What is ours around it is cut down: one process for every image, index pages fetched once,
+foreign wheels dropped before parsing, hashes from the index, METADATA and evaluated pages
+cached (lock/driver.py).
 
 Where uv pins another version than the lock, the reason is printed under the table, read from
 what the indexes list for the robot (uvpins.py: on this machine, demo-arm64's numpy and scipy).
