@@ -533,12 +533,15 @@ class Scheduler:
         self._observe.open(self._tick, list(self._slots.values()), self._telemetry_sample)
         if os.environ.get("INVOCATION_ID"):  # systemd runs us: a robot in production
             Failures.check_policies(self._ordered())
+        # Every node subscribed first, before the collection below takes its time: messages
+        # published from the start on are theirs.
+        for slot in self._ordered():
+            slot.node.open_topics()
         self._collector.freeze()
         now = self._start_ns = self._clock.now_ns()
         for slot in self._ordered():
             if self.verbose:
                 self._observe.describe([slot])
-            slot.node.open_topics()
             slot.next_due = now
             self._init(slot, now)
         self._state = "running"
