@@ -6,9 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -25,6 +23,9 @@ def plain_progress() -> None:
 
 
 def interactive() -> bool:
+    # Imported here, as subprocess in run_cli: `nox -s lock` answers "up to date" with info() alone.
+    import threading
+
     # One live spinner at a time: steps in other threads (side-by-side builds) print plain lines.
     main = threading.current_thread() is threading.main_thread()
     return not _plain and main and sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("1", "true")
@@ -88,6 +89,8 @@ def run_cli(body: Callable[[], int | None], *, after_error: str = "") -> int:
     line added to every error (e.g. what was left untouched). Other exceptions are bugs: they
     keep their traceback.
     """
+    import subprocess
+
     tail = f"\n{after_error}" if after_error else ""
     try:
         return body() or 0

@@ -37,7 +37,7 @@ from ..images import ImageSpec, all_images, load_image
 from ..indexes import reachable_indexes
 from ..proc import CommandError, Started, run
 from ..project import load_project, write_pyproject
-from . import pylock
+from . import pylock, uptodate
 from .driver import EXIT_TOOLS, TESTED
 from .driver_process import start_driver
 from .lockfile import HEADER, Lock, chain, machine_specific_lines, parse_lock, read_lock
@@ -158,7 +158,8 @@ def compile_locks(
     # The driver starts while the jobs are laid out and the indexes probed here (driver_process).
     driver = driver or start_driver()
     driver.what = "pip-compile for " + ", ".join(job.spec.name for job in jobs)
-    with driver, tempfile.TemporaryDirectory(prefix="horus-lock-") as tmp:
+    # The scratch is in the pipeline's cache: a record of the run (uptodate.py) ignores what is read there.
+    with driver, tempfile.TemporaryDirectory(prefix="horus-lock-", dir=cache_dir("piptools")) as tmp:
         driver_jobs = [_driver_job(job, Path(tmp) / str(i), upgrade, upgrade_packages) for i, job in enumerate(jobs)]
         failure = None
         try:
@@ -189,7 +190,9 @@ def _driver_job(job: LockJob, work: Path, upgrade: bool, upgrade_packages: Seque
         "--cache-dir", str(cache_dir("piptools") / input_key([target.describe(), TESTED])),
         "--output-file", "lock.txt",
     ]  # fmt: skip
-    for url in reachable_indexes(spec.indexes):
+    reachable = reachable_indexes(spec.indexes)
+    uptodate.skipped_indexes([url for url in spec.indexes if url not in reachable])
+    for url in reachable:
         args += ["--extra-index-url", url]
     if upgrade:
         args.append("--upgrade")
@@ -218,6 +221,7 @@ def _finish(job: LockJob, work: Path, failure: CommandError | None) -> Lock:
     text = finish_lock((work / "lock.txt").read_text(encoding="utf-8"), spec, lock_inputs(spec), work)
     lock = parse_lock(text, job.output)
     check_lock(lock, spec)
+    uptodate.saw_pages(json.loads((work / "pages.json").read_text(encoding="utf-8")))
     files = json.loads((work / "files.json").read_text(encoding="utf-8"))
     pep751 = pylock.render(spec, lock, files)
     job.output.parent.mkdir(parents=True, exist_ok=True)
@@ -320,7 +324,10 @@ def main(argv: Sequence[str] | None = None, *, driver: Started | None = None) ->
     parser = argparse.ArgumentParser(
         prog="nox -s lock",
         description="Lock every image's Python dependencies for its robot's CPU (lockfiles/<image>.txt), "
-        "then write the app's horus.lock. Existing pins are kept unless --upgrade is given.",
+        "then write the app's horus.lock. Existing pins are kept unless --upgrade is given. When nothing the "
+        "locks are made from changed since the same command last ran here (image specs, manifests, locks, the "
+        "pipeline and lock tools, pip's configuration, the index pages, fetched again), it says 'up to date' "
+        "and writes nothing.",
     )
     parser.add_argument("images", nargs="*", metavar="IMAGE", help="images to lock (default: all in images/)")
     parser.add_argument("--upgrade", action="store_true", help="re-resolve every package to its newest allowed version")

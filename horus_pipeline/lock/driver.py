@@ -48,7 +48,8 @@ version is refused, because they reach into pip's internals):
 8. A job whose inputs, pip configuration and index pages are those of an earlier lock gets that
    lock's outputs back without pip-compile running (memo.py: the pages are fetched again and
    compared by sha256; a run that only does that never imports pip). Every lock pip-compile
-   makes is recorded for this.
+   makes is recorded for this. The pages a job's lock was made from are written to its
+   `pages.json`, for the pipeline's record of the run (uptodate.py).
 9. The files each pin's hashes stand for (name, every URL the indexes gave for it, size where
    an index or the file says it, sha256) are written to `files.json` beside the job's lock: the
    PEP 751 lock (`pylock.<image>.toml`) is written from them.
@@ -529,9 +530,11 @@ def main(argv: list[str]) -> None:
     patched = False
     for job in spec["jobs"]:
         key = memo.job_key(job, TESTED) if memo_dir else None
-        if key and memo.replay(memo_dir, key, job["cwd"]):
+        kept = memo.replay(memo_dir, key, job["cwd"]) if key else None
+        if kept is not None:
             with open(os.path.join(job["cwd"], "kept"), "w", encoding="ascii"):
                 pass
+            Read.pages = kept
         else:
             if not patched:
                 if spec.get("cache"):
@@ -546,6 +549,8 @@ def main(argv: list[str]) -> None:
             Files.write(os.path.join(job["cwd"], "files.json"))
             if key:
                 memo.record(memo_dir, key, Read.pages, job["cwd"])
+        with open(os.path.join(job["cwd"], "pages.json"), "w", encoding="utf-8") as f:
+            json.dump(Read.pages, f)
         with open(os.path.join(job["cwd"], "ok"), "w", encoding="ascii"):
             pass
 

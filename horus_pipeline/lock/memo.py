@@ -20,19 +20,23 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import http.client
 import json
 import os
-import ssl
 import sys
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+# Not typing's: its import, and http.client's and ssl's (imported where pages are fetched), are a
+# third of a re-lock that is up to date (uptodate.py). mypy reads the block all the same.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import http.client
+    import ssl
+    from typing import Any
 
 # Bump when what an entry holds or what the key covers changes: older entries are then ignored.
-MEMO_FORMAT = 1
+MEMO_FORMAT = 2
 # pip's Accept header for index pages (pip/_internal/index/collector.py, _get_simple_response).
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
 OUTPUTS = ("lock.txt", "files.json")
@@ -78,7 +82,7 @@ def local_paths(tokens: list[str]) -> dict[str, object]:
     paths: dict[str, object] = {}
     for token in tokens:
         token = token.strip('"')
-        path = Path(urllib.request.url2pathname(token[len("file://") :]) if token.startswith("file://") else token)
+        path = Path(_file_url_path(token) if token.startswith("file://") else token)
         if path.is_absolute() and path.exists():
             paths[str(path)] = _fingerprint(path)
     return paths
@@ -96,9 +100,18 @@ def _config_files() -> list[Path]:
 
 
 def _fingerprint(path: Path) -> object:
+    """A file's bytes; a directory's entries, with size and mtime for its files (find-links wheels). A
+    subdirectory by its name only: an index's project directories, whose pages are compared as pages.
+    Lists, not tuples: a record (uptodate.py) compares it with what JSON gave back."""
     if path.is_dir():
-        return sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(path))
+        return sorted(
+            [e.name, e.stat().st_size, e.stat().st_mtime_ns] if e.is_file() else [e.name] for e in os.scandir(path)
+        )
     return _sha256_file(path)
+
+
+def _file_url_path(url: str) -> str:
+    return urllib.parse.unquote(urllib.parse.urlsplit(url).path)  # url2pathname on POSIX, without urllib.request
 
 
 def _read(path: Path) -> str:
@@ -126,23 +139,32 @@ def record(directory: str, key: str, pages: dict[str, str | None], cwd: str) -> 
     os.replace(tmp, Path(directory) / f"{key}.json")
 
 
-def replay(directory: str, key: str, cwd: str) -> bool:
-    """Write the job's recorded outputs into `cwd` if every page it read has the same bytes now; else False."""
+def replay(directory: str, key: str, cwd: str) -> dict[str, str | None] | None:
+    """Write the job's recorded outputs into `cwd` if every page it read has the same bytes now, and return
+    those pages; else None."""
     try:
         entry = json.loads((Path(directory) / f"{key}.json").read_text(encoding="utf-8"))
-        pages: dict[str, str] = entry["pages"]
+        pages: dict[str, str | None] = entry["pages"]
         outputs: dict[str, str] = entry["outputs"]
     except (OSError, ValueError, KeyError, TypeError):
-        return False
-    try:
-        # A page pip got none of (a 404: a project an extra index lacks) must still be missing.
-        if any(digest != pages[url] for url, digest in page_digests(list(pages))):
-            return False
-    except (OSError, http.client.HTTPException, ssl.SSLError, ValueError):
-        return False  # no answer where pip had one: pip-compile meets the same trouble, and says what it is
+        return None
+    if not pages_unchanged(pages):
+        return None
     for name in OUTPUTS:
         (Path(cwd) / name).write_text(outputs[name], encoding="utf-8")
-    return True
+    return pages
+
+
+def pages_unchanged(pages: dict[str, str | None]) -> bool:
+    """Every page (URL -> sha256) has the same bytes now, and every page pip got none of (None: a 404, a
+    project an extra index lacks) is still missing."""
+    import http.client
+    import ssl
+
+    try:
+        return all(digest == pages[url] for url, digest in page_digests(list(pages)))
+    except (OSError, http.client.HTTPException, ssl.SSLError, ValueError):
+        return False  # no answer where pip had one: pip-compile meets the same trouble, and says what it is
 
 
 def page_digest(content: bytes) -> str:
@@ -151,11 +173,13 @@ def page_digest(content: bytes) -> str:
 
 def page_digests(urls: list[str]) -> Iterator[tuple[str, str | None]]:
     """(url, sha256 of the page pip would read there now, None where the server answers 404 or 410)."""
+    import http.client
+
     by_host: dict[tuple[str, str], list[str]] = {}
     for url in urls:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme == "file":
-            path = Path(urllib.request.url2pathname(parts.path))
+            path = Path(_file_url_path(url))
             page = path / "index.html" if path.is_dir() else path  # as pip reads a file:// index
             yield url, page_digest(page.read_bytes())
         else:
@@ -178,12 +202,26 @@ def page_digests(urls: list[str]) -> Iterator[tuple[str, str | None]]:
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
-    """The context for https pages: loading the CA bundle is 20 ms, so the driver makes it before its jobs arrive."""
-    return ssl.create_default_context(cafile=os.environ.get("PIP_CERT") or None)
+    """The context for https pages, trusting what pip is told to trust (PIP_CERT, else the system's CAs).
+
+    The system's bundle is read from OpenSSL's hashed directory, which Debian's update-ca-certificates
+    writes from the same certificates: a certificate is then loaded when a server's chain names it,
+    instead of parsing the whole bundle first (20 ms, a third of a kept re-lock).
+    """
+    import ssl
+
+    cafile = os.environ.get("PIP_CERT") or None
+    system = ssl.get_default_verify_paths()
+    is_system = cafile is None or (system.cafile and os.path.realpath(cafile) == os.path.realpath(system.cafile))
+    if is_system and system.capath and os.path.isdir(system.capath):
+        return ssl.create_default_context(capath=system.capath)
+    return ssl.create_default_context(cafile=cafile)
 
 
 @contextlib.contextmanager
 def _connection(scheme: str, netloc: str) -> Iterator[http.client.HTTPConnection]:
+    import http.client
+
     if "@" in netloc or os.environ.get("https_proxy") or os.environ.get("HTTPS_PROXY"):
         raise ValueError("credentials or a proxy: left to pip")
     conn: http.client.HTTPConnection

@@ -46,14 +46,13 @@ class WallClock:
     deterministic = False
 
     def __init__(self, spin: bool = False) -> None:
-        self._spin = spin
-        self.spin_ns = SPIN_MAX_NS if spin else 0  # from the most cautious, shrinking to what is needed
+        self.spin_ns = SPIN_MAX_NS if spin else 0  # 0: no spin; else the most cautious first, then shrinking
 
     def now_ns(self) -> int:
         return _core.now_ns()
 
     def sleep_until(self, t_ns: int) -> None:
-        if not self._spin:
+        if not self.spin_ns:
             _core.sleep_until(t_ns)
             return
         overslept = _core.sleep_until_spin(t_ns, self.spin_ns)

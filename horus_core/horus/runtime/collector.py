@@ -38,7 +38,6 @@ class Collector:
         self._frozen = False
         self._thresholds = (0, 0, 0)
         self._cost_ns = [FIRST_GUESS_NS] * 3  # each generation's last collection, timed
-        self.collections = [0, 0, 0]  # run here, per generation (for tests and the curious)
 
     def freeze(self) -> None:
         """At the scheduler's start, before the inits: collect once, then freeze what is left."""
@@ -84,4 +83,3 @@ class Collector:
         began = time.perf_counter_ns()
         gc.collect(generation)
         self._cost_ns[generation] = time.perf_counter_ns() - began
-        self.collections[generation] += 1
