@@ -17,6 +17,12 @@ nox.needs_version = ">=2024.3.2"
 nox.options.sessions = ["build"]
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_existing_virtualenvs = True
+# uv (in nox's own environment: lockfiles/nox.txt) makes and fills the sessions' environments in
+# seconds where virtualenv and pip take half a minute; they remain where nox has no uv.
+nox.options.default_venv_backend = "uv|virtualenv"
+# uv compiles what it installs, as pip does: with PYTHONDONTWRITEBYTECODE (set on these machines)
+# nothing would ever be compiled, and every import of the tools would compile them again.
+INSTALL_ENV = {"UV_COMPILE_BYTECODE": "1"}
 
 PYTHON = "3.11"
 TOOLS = "lockfiles/tools.txt"
@@ -42,8 +48,8 @@ def install_pipeline(session: nox.Session, *extra: str) -> None:
         session.log(f"tools unchanged since this environment installed them ({', '.join(files)})")
         return
     record.unlink(missing_ok=True)  # an install that fails part-way is not taken for done
-    session.install("--require-hashes", "-r", TOOLS, *extra)
-    session.install("--no-deps", "-e", ".")
+    session.install("--require-hashes", "-r", TOOLS, *extra, env=INSTALL_ENV)
+    session.install("--no-deps", "-e", ".", env=INSTALL_ENV)
     # An editable install leaves the pipeline's modules uncompiled, and with PYTHONDONTWRITEBYTECODE
     # (set on these machines) every command compiled them again: 25 ms of a 0.18 s re-lock.
     session.run_install("python", "-m", "compileall", "-q", "horus_pipeline", silent=True)
@@ -55,7 +61,9 @@ def install_pipeline(session: nox.Session, *extra: str) -> None:
 def install_core(session: nox.Session) -> None:
     """Build the horus_core wheel for this machine with zig and install it: tests run what robots run."""
     session.run("python", "-m", "horus_pipeline.core", "--host")
-    session.install("--no-index", "--find-links", "dist/wheels", "--force-reinstall", "--no-deps", "horus_core")
+    session.install(
+        "--no-index", "--find-links", "dist/wheels", "--force-reinstall", "--no-deps", "horus_core", env=INSTALL_ENV
+    )
 
 
 @nox.session(python=PYTHON)
@@ -108,7 +116,7 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Check style and types: ruff, mypy, and ansible-lint's production profile on ansible/."""
-    session.install("--require-hashes", "-r", TOOLS, "-r", TEST_TOOLS)
+    session.install("--require-hashes", "-r", TOOLS, "-r", TEST_TOOLS, env=INSTALL_ENV)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", "horus_pipeline", "horus_core", "apps", "tests", "noxfile.py")
     session.run("mypy", "horus_pipeline", "horus_core/horus", "horus_core/msgs", "noxfile.py")
@@ -173,7 +181,7 @@ def upgrade(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def tool_pins(session: nox.Session) -> None:
     """Re-pin the pipeline's own tools from lockfiles/*.in (hash-checked, PyPI only); `-- --upgrade` for newer."""
-    session.install("--require-hashes", "-r", TOOLS)
+    session.install("--require-hashes", "-r", TOOLS, env=INSTALL_ENV)
     # Only PyPI: none of this machine's pip configuration (local wheel directories, constraints).
     env = {"PIP_CONFIG_FILE": os.devnull, "CUSTOM_COMPILE_COMMAND": "nox -s tool_pins"}
     for name in TOOL_PINS:
