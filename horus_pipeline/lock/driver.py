@@ -489,18 +489,20 @@ def run_job(job: dict[str, Any]) -> int:
     return 0
 
 
-def load_memo() -> Any:
-    """memo.py beside this file, whether this runs as a script (`python -I driver.py`) or is imported."""
+def load_sibling(name: str) -> Any:
+    """A module beside this file (memo, pagefetch), whether this runs as a script (`python -I driver.py`:
+    loaded from its file, under its own name) or is imported."""
     if __package__:
-        from . import memo
+        import importlib
 
-        return memo
+        return importlib.import_module(f"{__package__}.{name}")
     import importlib.util
 
-    path = os.path.join(os.path.dirname(__file__), "memo.py")
-    found = importlib.util.spec_from_file_location("horus_lock_memo", path)
+    path = os.path.join(os.path.dirname(__file__), f"{name}.py")
+    found = importlib.util.spec_from_file_location(name, path)
     assert found is not None and found.loader is not None
     module = importlib.util.module_from_spec(found)
+    sys.modules[name] = module  # memo's `import pagefetch` finds it
     found.loader.exec_module(module)
     return module
 
@@ -518,8 +520,8 @@ def main(argv: list[str]) -> None:
     # against 0.22 s, 0.41 s against 0.31 s for demo-arm64) and a resolving one no faster.
     # The memo's imports and TLS context are made while the pipeline lays out the jobs: a kept
     # re-lock waits on them otherwise (40 ms of 0.15 s).
-    memo = load_memo()
-    memo.tls_context()
+    load_sibling("pagefetch").tls_context()
+    memo = load_sibling("memo")
     if argv[0] == "-":
         spec = json.load(sys.stdin)
     else:

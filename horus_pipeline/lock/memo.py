@@ -12,13 +12,12 @@ whose imports alone take longer than a whole check. Any difference, any page tha
 answer as before, and the lock is made by pip-compile again (nothing here can make a lock
 pip-compile would not make: the check compares more than the result depends on).
 
-Only the standard library: this runs in the driver before (and instead of) importing pip.
+Only the standard library and pagefetch.py: this runs in the driver before (and instead of)
+importing pip, and in the pipeline before anything else (uptodate.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 import json
 import os
@@ -27,18 +26,19 @@ import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
-# Not typing's: its import, and http.client's and ssl's (imported where pages are fetched), are a
-# third of a re-lock that is up to date (uptodate.py). mypy reads the block all the same.
+try:
+    from . import pagefetch
+except ImportError:  # the driver run as a script loaded it from its file, beside this one (driver.load_sibling)
+    import pagefetch  # type: ignore[no-redef]
+
+# Not typing's: its import is 3 ms of a re-lock that is up to date (uptodate.py). mypy reads the
+# block all the same.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import http.client
-    import ssl
     from typing import Any
 
 # Bump when what an entry holds or what the key covers changes: older entries are then ignored.
 MEMO_FORMAT = 2
-# pip's Accept header for index pages (pip/_internal/index/collector.py, _get_simple_response).
-ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
 OUTPUTS = ("lock.txt", "files.json")
 CACHE_KEYS = {"pip_cache_dir", "cache-dir", "cache_dir"}  # pip's cache, in the environment or a pip.conf
 HERE = Path(__file__).resolve().parent
@@ -51,7 +51,7 @@ def job_key(job: dict[str, Any], tools: dict[str, str]) -> str:
         "format": MEMO_FORMAT,
         "tools": tools,
         "python": sys.version,
-        "code": [_sha256_file(HERE / name) for name in ("driver.py", "memo.py")],
+        "code": [_sha256_file(HERE / name) for name in ("driver.py", "memo.py", "pagefetch.py")],
         "job": {k: v for k, v in job.items() if k != "cwd"},
         "inputs": {name: _sha256_file(cwd / name) for name in (".horus/pyproject.toml", "lock.txt")},
         "pip": pip_configuration(),
@@ -83,7 +83,7 @@ def local_paths(tokens: list[str]) -> dict[str, object]:
     for token in tokens:
         token = token.strip('"')
         path = Path(_file_url_path(token) if token.startswith("file://") else token)
-        if path.is_absolute() and path.exists():
+        if str(path) not in paths and path.is_absolute() and path.exists():  # a path named twice, read once
             paths[str(path)] = _fingerprint(path)
     return paths
 
@@ -158,12 +158,9 @@ def replay(directory: str, key: str, cwd: str) -> dict[str, str | None] | None:
 def pages_unchanged(pages: dict[str, str | None]) -> bool:
     """Every page (URL -> sha256) has the same bytes now, and every page pip got none of (None: a 404, a
     project an extra index lacks) is still missing."""
-    import http.client
-    import ssl
-
     try:
         return all(digest == pages[url] for url, digest in page_digests(list(pages)))
-    except (OSError, http.client.HTTPException, ssl.SSLError, ValueError):
+    except (OSError, ValueError):  # ssl's errors are OSErrors, pagefetch's ValueErrors
         return False  # no answer where pip had one: pip-compile meets the same trouble, and says what it is
 
 
@@ -173,8 +170,6 @@ def page_digest(content: bytes) -> str:
 
 def page_digests(urls: list[str]) -> Iterator[tuple[str, str | None]]:
     """(url, sha256 of the page pip would read there now, None where the server answers 404 or 410)."""
-    import http.client
-
     by_host: dict[tuple[str, str], list[str]] = {}
     for url in urls:
         parts = urllib.parse.urlsplit(url)
@@ -184,54 +179,12 @@ def page_digests(urls: list[str]) -> Iterator[tuple[str, str | None]]:
             yield url, page_digest(page.read_bytes())
         else:
             by_host.setdefault((parts.scheme, parts.netloc), []).append(url)
-    for (scheme, netloc), host_urls in by_host.items():
-        with _connection(scheme, netloc) as conn:
-            for url in host_urls:
-                parts = urllib.parse.urlsplit(url)
-                target = parts.path + (f"?{parts.query}" if parts.query else "")
-                conn.request("GET", target, headers={"Accept": ACCEPT, "Cache-Control": "max-age=0"})
-                response = conn.getresponse()
-                body = response.read()
-                if response.status in (404, 410):
-                    yield url, None
-                elif response.status == 200:
-                    yield url, page_digest(body)
-                else:
-                    raise http.client.HTTPException(f"{url}: {response.status}")  # a redirect, an error: left to pip
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """The context for https pages, trusting what pip is told to trust (PIP_CERT, else the system's CAs).
-
-    The system's bundle is read from OpenSSL's hashed directory, which Debian's update-ca-certificates
-    writes from the same certificates: a certificate is then loaded when a server's chain names it,
-    instead of parsing the whole bundle first (20 ms, a third of a kept re-lock).
-    """
-    import ssl
-
-    cafile = os.environ.get("PIP_CERT") or None
-    system = ssl.get_default_verify_paths()
-    is_system = cafile is None or (system.cafile and os.path.realpath(cafile) == os.path.realpath(system.cafile))
-    if is_system and system.capath and os.path.isdir(system.capath):
-        return ssl.create_default_context(capath=system.capath)
-    return ssl.create_default_context(cafile=cafile)
-
-
-@contextlib.contextmanager
-def _connection(scheme: str, netloc: str) -> Iterator[http.client.HTTPConnection]:
-    import http.client
-
-    if "@" in netloc or os.environ.get("https_proxy") or os.environ.get("HTTPS_PROXY"):
-        raise ValueError("credentials or a proxy: left to pip")
-    conn: http.client.HTTPConnection
-    if scheme == "https":
-        conn = http.client.HTTPSConnection(netloc, timeout=15, context=tls_context())
-    elif scheme == "http" and not (os.environ.get("http_proxy") or os.environ.get("HTTP_PROXY")):
-        conn = http.client.HTTPConnection(netloc, timeout=15)
-    else:
-        raise ValueError(f"{scheme}:// pages are left to pip")
-    try:
-        yield conn
-    finally:
-        conn.close()
+    for host_urls in by_host.values():
+        targets = [urllib.parse.urlsplit(url)._replace(scheme="", netloc="", fragment="").geturl() for url in host_urls]
+        for url, (status, body) in zip(host_urls, pagefetch.get_all(host_urls[0], targets), strict=True):
+            if status in (404, 410):
+                yield url, None
+            elif status == 200:
+                yield url, page_digest(body)
+            else:
+                raise pagefetch.FetchError(f"{url}: {status}")  # a redirect, an error: left to pip

@@ -16,7 +16,7 @@ tested for existence is covered by its directory's listing where the run read an
 there. Anything that does not match, or does not answer as before, and the command runs as usual
 (lock/compile.py; its driver then keeps unchanged resolutions: memo.py).
 
-Only the standard library and memo.py (itself stdlib only): this runs before the pipeline's imports.
+Only the standard library, memo.py and pagefetch.py: this runs before the pipeline's imports.
 """
 
 from __future__ import annotations
