@@ -69,7 +69,7 @@ def pip_config() -> dict[str, list[str]]:
 
 
 def uv_command(spec: ImageSpec, requirements: Path, output: Path, config: dict[str, list[str]]) -> list[str]:
-    uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    uv = uvpins.uv_binary()
     glibc = "_".join(map(str, spec.target.glibc))
     argv = [uv, "pip", "compile", "--quiet", str(requirements), "-o", str(output), "--generate-hashes"]
     # The interpreter named, as inside a venv (VIRTUAL_ENV): otherwise uv looks for one on PATH, and

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ X86 = "cp311-cp311-manylinux_2_28_x86_64"
 
 def uv_pins(main: Index, mirror: Index, requirements: Path, output: Path, cache: Path) -> dict[str, str]:
     """`uv pip compile` for an aarch64 robot, the mirror first as on this machine; pins read back from `output`."""
-    uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    uv = uvpins.uv_binary()
     require(Path(uv).is_file(), "uv (lockfiles/test.txt) is not installed here")
     argv = [uv, "pip", "compile", "--quiet", "--no-config", "--cache-dir", str(cache), str(requirements)]
     argv += ["-o", str(output), "--generate-hashes", "--python-platform", "aarch64-manylinux_2_36"]

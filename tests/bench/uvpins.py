@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
@@ -33,6 +35,13 @@ from packaging.utils import (
 
 PEP691 = "application/vnd.pypi.simple.v1+json"
 ANCHOR = re.compile(r"<a\s[^>]*href=\"([^\"#]+)[^\"]*\"[^>]*>", re.IGNORECASE)
+
+
+def uv_binary() -> str:
+    """The uv of lockfiles/test.txt, beside this Python; else one on PATH. Not PATH's first: pyenv's
+    shim there is a shell script that costs 50 ms a run, and made uv look twice as slow."""
+    beside = Path(sys.executable).with_name("uv")
+    return str(beside) if beside.is_file() else shutil.which("uv") or str(beside)
 
 
 @dataclass(frozen=True)
