@@ -7,21 +7,25 @@ index (this machine's pip.conf, find-links and constraints are turned off) and t
 pipeline's cache is per test, so tests are hermetic and take seconds.
 
 Used by tests/lock (wheels imitating torch's CPU/CUDA split) and tests/bundle (tiny wheels
-that install); importable from any test directory, as horus_testing.py is.
+that install); importable from any test directory, as horus_testing.py is. `serving` puts an
+index (or any handler) on an HTTP server on loopback, for what pip and the lock fetch over HTTP.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import html
+import http.server
 import io
 import json
 import os
 import shutil
 import textwrap
+import threading
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -222,3 +226,18 @@ def write_repo(
         )
     )
     return spec
+
+
+@contextlib.contextmanager
+def serving(handler: Callable[..., http.server.BaseHTTPRequestHandler], port: int = 0) -> Iterator[str]:
+    """An HTTP server on loopback (on `port`, else a free one) answering with `handler`, in a thread;
+    yields its base URL. Stopped, and its port closed, on leaving."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

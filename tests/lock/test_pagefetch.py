@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import threading
 from collections.abc import Iterator
 
 import pytest
+from pypi_testing import serving
 
 from horus_pipeline.lock import memo, pagefetch
 
@@ -53,15 +53,8 @@ class _Index(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def index() -> Iterator[str]:
     _Index.connections = 0
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Index)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(_Index) as url:
+        yield url
 
 
 def test_sized_and_chunked_pages_are_read_whole_over_one_connection(index: str) -> None:

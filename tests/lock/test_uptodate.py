@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import http.server
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from pypi_testing import Index, MakeImage, Wheel
+from pypi_testing import Index, MakeImage, Wheel, serving
 
 from horus_pipeline.images import ImageSpec
 
@@ -66,32 +63,22 @@ def test_an_unchanged_relock_writes_nothing_and_each_change_locks_again(
     assert UP_TO_DATE not in lock(spec, "--upgrade")
 
 
-@contextlib.contextmanager
-def serving(directory: Path, port: int = 0) -> Iterator[str]:
-    """`directory` served over HTTP on loopback (on `port`, else a free one); yields its /simple URL."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+def _pages(index: Index) -> Callable[..., http.server.BaseHTTPRequestHandler]:
+    """The index's files as a web server serves them."""
+    return functools.partial(_QuietHandler, directory=str(index.root))
 
 
 def test_a_page_changed_on_a_server_is_fetched_again_and_locks_again(
     fake_index: Index, make_image: MakeImage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = make_image("fake-arm64", arch="aarch64", deps={"fakenum": ">=1"})
-    with serving(fake_index.root) as url:
-        monkeypatch.setenv("PIP_INDEX_URL", url)
+    with serving(_pages(fake_index)) as url:
+        monkeypatch.setenv("PIP_INDEX_URL", f"{url}/simple")
         lock(spec, "--output-dir", "out")
         assert UP_TO_DATE in lock(spec, "--output-dir", "out")
         fake_index.add(Wheel("fakenum", "1.1", "py3-none-any"))
@@ -102,11 +89,11 @@ def test_an_index_skipped_as_unreachable_is_probed_again_and_locks_again_once_it
     fake_index: Index, make_image: MakeImage
 ) -> None:
     spec = make_image("fake-arm64", arch="aarch64", deps={"fakenum": ">=1"})
-    with serving(fake_index.root) as url:
-        port = int(url.split(":")[2].split("/")[0])
-    spec.path.write_text(spec.path.read_text().replace("indexes = []", f'indexes = ["{url}"]'))
+    with serving(_pages(fake_index)) as url:
+        port = int(url.rsplit(":", 1)[1])
+    spec.path.write_text(spec.path.read_text().replace("indexes = []", f'indexes = ["{url}/simple"]'))
     lock(spec, "--output-dir", "out")  # the image's index is down: locked without it
     said = lock(spec, "--output-dir", "out")
     assert UP_TO_DATE in said and "unreachable" in said
-    with serving(fake_index.root, port):
+    with serving(_pages(fake_index), port):
         assert UP_TO_DATE not in lock(spec, "--output-dir", "out")
