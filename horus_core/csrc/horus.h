@@ -141,6 +141,21 @@ int horus_topic_publish(horus_topic *t, const horus_iov *parts, int nparts, uint
 */
 void horus_topic_subscribe(horus_topic *t);
 
+/*
+** The roles as locks on any descriptor of a topic's file, for a binding that
+** opens its own (Python: one descriptor per Topic). The publisher's claim is
+** an OFD write lock on byte HORUS_PUBLISHER_BYTE, each subscriber an OFD read
+** lock on byte HORUS_SUBSCRIBER_BYTE (as /proc/locks lists them: start and
+** end that byte).
+**   horus_file_subscribe(fd): take a subscriber's lock: 0, or -1 (errno).
+**   horus_file_claimed(fd): 1 if a descriptor, this process's too, holds the
+**     publisher's claim, 0 if none, -1 (errno).
+*/
+#define HORUS_PUBLISHER_BYTE 0
+#define HORUS_SUBSCRIBER_BYTE 1
+int horus_file_subscribe(int fd);
+int horus_file_claimed(int fd);
+
 /* A subscriber's position: the next sequence it wants and what it has missed. */
 typedef struct horus_cursor {
   uint64_t next;

@@ -1260,6 +1260,24 @@ static PyObject *fn_segment_in_use(PyObject *m, PyObject *arg) {
   return PyBool_FromLong(rc);
 }
 
+/* subscribe_fd(fd) -> bool: a subscriber's lock on a descriptor of a topic's file (horus_file_subscribe). */
+static PyObject *fn_subscribe_fd(PyObject *m, PyObject *arg) {
+  (void)m;
+  int fd = PyObject_AsFileDescriptor(arg);
+  if (fd < 0) return NULL;
+  return PyBool_FromLong(horus_file_subscribe(fd) == 0);
+}
+
+/* publisher_claimed(fd) -> bool (horus_file_claimed); OSError when the kernel cannot say. */
+static PyObject *fn_publisher_claimed(PyObject *m, PyObject *arg) {
+  (void)m;
+  int fd = PyObject_AsFileDescriptor(arg);
+  if (fd < 0) return NULL;
+  int rc = horus_file_claimed(fd);
+  if (rc < 0) return PyErr_SetFromErrno(PyExc_OSError);
+  return PyBool_FromLong(rc);
+}
+
 static PyMethodDef module_methods[] = {
     {"now_ns", fn_now_ns, METH_NOARGS, "CLOCK_MONOTONIC in nanoseconds"},
     {"sleep_until", fn_sleep_until, METH_O, "sleep_until(deadline_ns): absolute monotonic sleep, GIL released"},
@@ -1270,6 +1288,8 @@ static PyMethodDef module_methods[] = {
     {"lock_memory", fn_lock_memory, METH_NOARGS, "mlockall(MCL_CURRENT|MCL_FUTURE); OSError if refused"},
     {"ns_prepare", fn_ns_prepare, METH_O, "create/check a private (0700) namespace directory"},
     {"segment_in_use", fn_segment_in_use, METH_O, "True if a live process holds the segment"},
+    {"subscribe_fd", fn_subscribe_fd, METH_O, "take a subscriber's lock on a descriptor of a topic's file"},
+    {"publisher_claimed", fn_publisher_claimed, METH_O, "True if the topic's file has a publisher's claim"},
     {"log_line", (PyCFunction)(void (*)(void))fn_log_line, METH_FASTCALL,
      "log_line(ring, level, node, tick, message): append to ring (or None) and write the line to fd 2"},
     {NULL, NULL, 0, NULL}};
@@ -1338,7 +1358,8 @@ static int module_exec(PyObject *m) {
   if (PyModule_AddObject(m, "STATES", StateNames) != 0 || PyModule_AddObject(m, "HEALTHS", HealthNames) != 0)
     return -1;
   if (add_int(m, "DEFAULT_SLOT_SIZE", HORUS_DEFAULT_SLOT_SIZE) || add_int(m, "DEFAULT_CAPACITY", HORUS_DEFAULT_CAPACITY) ||
-      add_int(m, "MAX_SLOT_SIZE", HORUS_MAX_SLOT_SIZE) || add_int(m, "TOPIC_VERSION", HORUS_TOPIC_VERSION))
+      add_int(m, "MAX_SLOT_SIZE", HORUS_MAX_SLOT_SIZE) || add_int(m, "TOPIC_VERSION", HORUS_TOPIC_VERSION) ||
+      add_int(m, "SUBSCRIBER_BYTE", HORUS_SUBSCRIBER_BYTE))
     return -1;
   return 0;
 }

@@ -56,7 +56,7 @@
 ** middle of a write leaves that slot at HSEQ_WRITING(head) and head unchanged:
 ** readers see "nothing new", and the next publisher rewrites the same slot.
 ** Subscribers leave no trace in the segment: each handle that reads holds an
-** OFD read lock on byte 1 (horus_topic_subscribe), which only counters look at.
+** OFD read lock on HORUS_SUBSCRIBER_BYTE (horus.h), which only counters look at.
 **
 ** Hostile bytes. Any process of the user can write any byte of the file, or
 ** truncate it ([SHRINK GUARD], segment.c: the file grows back, zeroed). The
@@ -98,6 +98,7 @@
 
 /* glibc 2.17 headers predate OFD locks; the kernel (3.15+) has them. */
 #ifndef F_OFD_SETLK
+#define F_OFD_GETLK 36
 #define F_OFD_SETLK 37
 #endif
 
@@ -342,7 +343,7 @@ uint64_t horus_topic_head(const horus_topic *t) {
 
 int horus_topic_claim_publisher(horus_topic *t, char *err) {
   if (t->publisher) return HORUS_OK;
-  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = HORUS_PUBLISHER_BYTE, .l_len = 1};
   if (fcntl(t->seg.fd, F_OFD_SETLK, &fl) == 0) {
     t->publisher = 1;
     t->pub_next = horus_topic_head(t); /* a restarted publisher goes on from the last message */
@@ -361,9 +362,19 @@ int horus_topic_claim_publisher(horus_topic *t, char *err) {
 }
 
 void horus_topic_subscribe(horus_topic *t) {
-  if (t->subscriber) return;
-  struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 1, .l_len = 1};
-  t->subscriber = fcntl(t->seg.fd, F_OFD_SETLK, &fl) == 0;
+  if (!t->subscriber) t->subscriber = horus_file_subscribe(t->seg.fd) == 0;
+}
+
+int horus_file_subscribe(int fd) {
+  struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = HORUS_SUBSCRIBER_BYTE, .l_len = 1};
+  return fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : -1;
+}
+
+int horus_file_claimed(int fd) {
+  /* Would a write lock conflict? l_pid must be 0 for an OFD query (zeroed here). */
+  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = HORUS_PUBLISHER_BYTE, .l_len = 1};
+  if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -1;
+  return fl.l_type != F_UNLCK;
 }
 
 int horus_topic_publish(horus_topic *t, const horus_iov *parts, int nparts, uint64_t *seq_out, char *err) {

@@ -7,9 +7,7 @@ process is one publisher however many of its nodes send on a topic.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import struct
 import threading
 import weakref
 from typing import Any
@@ -26,10 +24,6 @@ DEFAULT_MAX_MSG_SIZE = 64 * 1024
 SPIN_S = 50e-6
 # What `backend_type` says: upstream names its transport there; ours is always this one.
 BACKEND = "shm_ring"
-# struct flock for F_OFD_GETLK (Linux, 64-bit off_t): l_type, l_whence, l_start, l_len, l_pid.
-_FLOCK = "hhqqi"
-_F_OFD_GETLK = getattr(fcntl, "F_OFD_GETLK", 36)
-_F_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", 37)
 
 
 class _Segment:
@@ -384,18 +378,14 @@ class Topic:
         except FileNotFoundError:
             return 0
         try:
-            # The claim is an OFD write lock on byte 0 (horus.h): ask whether a write lock would
-            # conflict. An OFD lock of this process's other descriptor conflicts too.
-            query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 1, 0)
-            answer = fcntl.fcntl(fd, _F_OFD_GETLK, query)
+            return int(_core.publisher_claimed(fd))  # the claim's lock (horus_file_claimed in horus.h)
         finally:
             os.close(fd)
-        return 0 if struct.unpack(_FLOCK, answer)[0] == fcntl.F_UNLCK else 1
 
     def sub_count(self) -> int:
         """Subscribers on the topic now: the Topics (this process's too) and compiled nodes' handles
-        that have received on it and are not closed. Each holds a read lock on byte 1 of the topic's
-        file (horus_topic_subscribe in horus.h), counted in the kernel's lock table: a killed
+        that have received on it and are not closed. Each holds a read lock on a byte of the topic's
+        file (horus_file_subscribe in horus.h), counted in the kernel's lock table: a killed
         subscriber's lock goes with it."""
         try:
             st = os.stat(self._file())
@@ -404,23 +394,22 @@ class Topic:
         # /proc/locks: "ID: OFDLCK ADVISORY READ -1 MAJOR:MINOR:INODE 1 1" (device numbers in hex) for
         # each; a waiter's line has "->" after the ID.
         held = ["OFDLCK", "ADVISORY", "READ", "-1", f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"]
+        byte = str(_core.SUBSCRIBER_BYTE)
         with open("/proc/locks", encoding="ascii", errors="replace") as locks:
-            return sum(line.split()[1:] == [*held, "1", "1"] for line in locks)
+            return sum(line.split()[1:] == [*held, byte, byte] for line in locks)
 
     def __repr__(self) -> str:
         return f"Topic({self._name!r}, namespace={self._ns!r})"
 
 
 def _subscriber_lock(path: str) -> int | None:
-    """A descriptor holding horus_topic_subscribe's lock (horus.h); None if it could not be taken
-    (best effort: it is a count). The lock lives as long as the descriptor."""
+    """A descriptor holding a subscriber's lock (horus_file_subscribe in horus.h); None if it could not
+    be taken (best effort: it is a count). The lock lives as long as the descriptor."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
-    try:
-        fcntl.fcntl(fd, _F_OFD_SETLK, struct.pack(_FLOCK, fcntl.F_RDLCK, os.SEEK_SET, 1, 1, 0))
-    except OSError:
+    if not _core.subscribe_fd(fd):
         os.close(fd)
         return None
     return fd
