@@ -51,9 +51,9 @@ def job_key(job: dict[str, Any], tools: dict[str, str]) -> str:
         "format": MEMO_FORMAT,
         "tools": tools,
         "python": sys.version,
-        "code": [_sha256_file(HERE / name) for name in ("driver.py", "memo.py", "pagefetch.py")],
+        "code": [sha256_file(HERE / name) for name in ("driver.py", "memo.py", "pagefetch.py")],
         "job": {k: v for k, v in job.items() if k != "cwd"},
-        "inputs": {name: _sha256_file(cwd / name) for name in (".horus/pyproject.toml", "lock.txt")},
+        "inputs": {name: sha256_file(cwd / name) for name in (".horus/pyproject.toml", "lock.txt")},
         "pip": pip_configuration(),
         # A file:// index of the image's: which projects it has (pip reads no page for one it lacks).
         "indexes": local_paths([arg for arg in job["args"] if arg.startswith("file://")]),
@@ -64,7 +64,7 @@ def job_key(job: dict[str, Any], tools: dict[str, str]) -> str:
 def pip_configuration() -> dict[str, Any]:
     """What pip's options come from here: PIP_* variables, every pip.conf pip reads, the local paths they name."""
     env = {k: v for k, v in os.environ.items() if k.startswith(("PIP_", "XDG_CONFIG"))}
-    files = {str(p): _sha256_file(p) for p in _config_files()}
+    files = {str(p): sha256_file(p) for p in _config_files()}
     # Every value that names a local path, but pip's cache: its entries change on every run and
     # a lock does not depend on them (index pages are compared here, wheels are known by sha256).
     lines = [f"{k}={v}" for k, v in env.items()] + [line for p in _config_files() for line in _read(p).splitlines()]
@@ -107,7 +107,7 @@ def _fingerprint(path: Path) -> object:
         return sorted(
             [e.name, e.stat().st_size, e.stat().st_mtime_ns] if e.is_file() else [e.name] for e in os.scandir(path)
         )
-    return _sha256_file(path)
+    return sha256_file(path)
 
 
 def _file_url_path(url: str) -> str:
@@ -121,11 +121,20 @@ def _read(path: Path) -> str:
         return ""
 
 
-def _sha256_file(path: Path) -> str | None:
+def sha256_file(path: Path) -> str | None:
+    """The file's sha256 (hex); None where there is no file."""
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+
+
+def write_json(path: Path, value: object) -> None:
+    """`value` as JSON at `path`, whole or not at all (a file of this process's beside it, renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(value, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def record(directory: str, key: str, pages: dict[str, str | None], cwd: str) -> None:
@@ -133,10 +142,7 @@ def record(directory: str, key: str, pages: dict[str, str | None], cwd: str) -> 
     if not pages:
         return
     entry = {"pages": pages, "outputs": {name: _read(Path(cwd) / name) for name in OUTPUTS}}
-    os.makedirs(directory, exist_ok=True)
-    tmp = Path(directory) / f"{key}.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(entry), encoding="utf-8")
-    os.replace(tmp, Path(directory) / f"{key}.json")
+    write_json(Path(directory) / f"{key}.json", entry)
 
 
 def replay(directory: str, key: str, cwd: str) -> dict[str, str | None] | None:

@@ -94,17 +94,18 @@ def _response(reader: io.BufferedReader) -> tuple[int, bytes, bool]:
     if headers.get(b"content-encoding", b"identity") != b"identity":
         raise FetchError("an encoded body: not asked for")
     if b"chunked" in headers.get(b"transfer-encoding", b""):
-        body = bytearray()
+        chunks = []
         while size := int(_line(reader).split(b";")[0], 16):
-            body += _exactly(reader, size)
+            chunks.append(_exactly(reader, size))
             _line(reader)  # the chunk's CRLF
         while _line(reader).rstrip(b"\r\n"):
             pass  # trailers
+        body = b"".join(chunks)
     elif b"content-length" in headers:
-        body = bytearray(_exactly(reader, int(headers[b"content-length"])))
+        body = _exactly(reader, int(headers[b"content-length"]))
     else:
         raise FetchError("a body without a length")
-    return status, bytes(body), headers.get(b"connection") != b"close" and version == b"HTTP/1.1"
+    return status, body, headers.get(b"connection") != b"close" and version == b"HTTP/1.1"
 
 
 def _line(reader: io.BufferedReader) -> bytes:

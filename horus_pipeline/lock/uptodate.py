@@ -76,7 +76,11 @@ def up_to_date(argv: list[str]) -> list[str] | None:
         fetch = threading.Thread(target=lambda: pages.append(memo.pages_unchanged(record["pages"])), daemon=True)
         fetch.start()
         same = (
-            all(_sha256(Path(p)) == d for group in ("written", "read", "code") for p, d in record[group].items())
+            all(
+                memo.sha256_file(Path(p)) == d
+                for group in ("written", "read", "code")
+                for p, d in record[group].items()
+            )
             and all(_listing(Path(p)) == names for p, names in record["listed"].items())
             and _distributions() == record["distributions"]
             and memo.pip_configuration() == record["pip"]
@@ -130,7 +134,7 @@ class Recorder:
     def _saw_read(self, path: str) -> None:
         if path in self.read or path.startswith(self._ignored) or "__pycache__" in path or not os.path.isfile(path):
             return
-        self.read[path] = _sha256(Path(path))
+        self.read[path] = memo.sha256_file(Path(path))
         self._saw_directory(os.path.dirname(path))
 
     def _saw_directory(self, path: str) -> None:
@@ -141,30 +145,33 @@ class Recorder:
         """Record the run if every file it read and directory it listed is still as it was; else forget it."""
         stop()  # what is read from here on is the record's own business
         target = record_path(self.argv)
-        fixed_point = all(_sha256(Path(p)) == d for p, d in self.read.items()) and all(
-            _listing(Path(p)) == names for p, names in self.listed.items()
-        )
-        if self.unrecordable or not fixed_point or not self.written:
+        try:
+            fixed_point = all(memo.sha256_file(Path(p)) == d for p, d in self.read.items()) and all(
+                _listing(Path(p)) == names for p, names in self.listed.items()
+            )
+            record = self._record() if fixed_point and self.written and not self.unrecordable else None
+        except OSError:  # a file it read or wrote cannot be read back: nothing to answer from next time
+            record = None
+        if record is None:
             target.unlink(missing_ok=True)
             return
+        memo.write_json(target, record)
+
+    def _record(self) -> dict[str, object]:
         files = (getattr(module, "__file__", None) for module in list(sys.modules.values()))
         code = {file for file in files if file and file.startswith(str(PACKAGE))}
-        record = {
+        return {
             "format": RECORD_FORMAT,
             "python": sys.version,
-            "code": {p: _sha256(Path(p)) for p in sorted(code)},
+            "code": {p: memo.sha256_file(Path(p)) for p in sorted(code)},
             "distributions": _distributions(),
             "read": self.read,
             "listed": self.listed,
-            "written": {p: _sha256(Path(p)) for p in sorted(self.written)},
+            "written": {p: memo.sha256_file(Path(p)) for p in sorted(self.written)},
             "pip": memo.pip_configuration(),
             "pages": self.pages,
             "unreachable": sorted(self.unreachable),
         }
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, target)
 
 
 _current: Recorder | None = None
@@ -228,12 +235,5 @@ def _shown(path: str) -> str:
 def _listing(path: Path) -> list[str] | None:
     try:
         return sorted(os.listdir(path))
-    except OSError:
-        return None
-
-
-def _sha256(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
